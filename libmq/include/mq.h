@@ -1,0 +1,551 @@
+/*
+ * mq.h - libmq, an MQTT 3.1.1 / 5.0 client library with a stable C ABI.
+ *
+ * This is the one public header. If a function, type or constant is not in
+ * this file, it is not part of libmq's API.
+ *
+ * Threading, in one paragraph: every function may be called from any thread,
+ * except that a client must not be destroyed while another thread still uses
+ * it. All network and protocol work happens on an internal worker thread;
+ * mq_publish() and friends only queue work for it and never block on the
+ * network. Results come back as events that the application pulls with
+ * mq_next_event() (or through the callback helpers mq_loop*()), on the thread
+ * of its choice.
+ *
+ * Errors: functions return 0 (MQ_OK) or a negative MQ_ERR_* code;
+ * mq_strerror() explains a code. MQTT reason codes sent by the broker are kept
+ * apart (mq_reason values, 0x00..0xA2) and reach the application unchanged.
+ */
+#ifndef MQ_H
+#define MQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- 1. Export macro ------------------------------------------------- */
+
+#if defined(MQ_BUILDING) && defined(__GNUC__)
+#define MQ_API __attribute__((visibility("default")))
+#else
+#define MQ_API
+#endif
+
+/* ---- 2. Versions ----------------------------------------------------- */
+
+#define MQ_VERSION_MAJOR 0
+#define MQ_VERSION_MINOR 1
+#define MQ_VERSION_PATCH 0
+#define MQ_VERSION_NUM                                                    \
+    ((MQ_VERSION_MAJOR << 16) | (MQ_VERSION_MINOR << 8) | MQ_VERSION_PATCH)
+#define MQ_VERSION_STRING "0.1.0"
+
+/** Run-time version as MQ_VERSION_NUM (0xMMmmpp). Any thread. */
+MQ_API int mq_version(void);
+/** Run-time version as "major.minor.patch". Never NULL. Any thread. */
+MQ_API const char *mq_version_string(void);
+
+/* ---- 3. Opaque types ------------------------------------------------- */
+
+typedef struct mq_client mq_client; /* one MQTT connection and its session */
+typedef struct mq_event mq_event;   /* one event taken by mq_next_event() */
+typedef struct mq_props mq_props;   /* a list of MQTT 5 properties */
+
+/* ---- 4. Errors ------------------------------------------------------- */
+
+/* name, number (never reused), message */
+#define MQ_ERR_MAP(X)                                                     \
+    X(NOMEM, 1, "out of memory")                                          \
+    X(INVAL, 2, "invalid argument")                                       \
+    X(STATE, 3, "not allowed in the client's current state")              \
+    X(QUEUE_FULL, 4, "outbound queue is full")                            \
+    X(TOO_LARGE, 5, "packet exceeds the maximum packet size")             \
+    X(TOPIC, 6, "invalid topic name or topic filter")                     \
+    X(QOS, 7, "QoS must be 0, 1 or 2")                                    \
+    X(UTF8, 8, "string is not valid MQTT UTF-8")                          \
+    X(PROPERTY, 9, "invalid MQTT 5 property")                             \
+    X(URI, 10, "invalid server URI")                                      \
+    X(AGAIN, 11, "operation would block, try again")                      \
+    X(TIMEOUT, 12, "timed out")                                           \
+    X(NO_CONN, 13, "not connected")                                       \
+    X(DNS, 14, "host name could not be resolved")                         \
+    X(CONNREFUSED, 15, "connection refused by the server host")           \
+    X(IO, 16, "network I/O error")                                        \
+    X(CLOSED, 17, "connection closed by the broker")                      \
+    X(MALFORMED, 18, "malformed packet")                                  \
+    X(PROTOCOL, 19, "MQTT protocol violation")                            \
+    X(REFUSED, 20, "refused by the broker (see the reason code)")         \
+    X(KEEPALIVE, 21, "keepalive timeout: the broker stopped answering")   \
+    X(TLS, 22, "TLS error")                                               \
+    X(NOT_SUPPORTED, 23, "not supported by this build or protocol")       \
+    X(NOT_FOUND, 24, "not found")                                         \
+    X(SYSTEM, 25, "system error")                                         \
+    X(DESTROYED, 26, "client is being destroyed")                         \
+    X(PERSIST, 27, "persistence store error")                             \
+    X(ABORTED, 28, "operation abandoned (e.g. QoS 0 message dropped on "  \
+                   "disconnect, or cleared by a clean session)")
+
+typedef enum {
+    MQ_OK = 0,
+#define MQ_ERR_X_(name, num, msg) MQ_ERR_##name = -(num),
+    MQ_ERR_MAP(MQ_ERR_X_)
+#undef MQ_ERR_X_
+    MQ_ERR_LAST_ = -1000 /* not an error; keeps the enum signed */
+} mq_err;
+
+/** Text for an MQ_ERR_* code (or MQ_OK). Never NULL. Any thread. */
+MQ_API const char *mq_strerror(int err);
+/** Symbolic name ("MQ_ERR_QUEUE_FULL") of a code. Never NULL. Any thread. */
+MQ_API const char *mq_err_name(int err);
+
+/* ---- 5. MQTT reason codes (wire values, MQTT 5 numbering) ------------ */
+/* MQTT 3.1.1 CONNACK return codes 1..5 are reported with their MQTT 5
+ * equivalents (0x84, 0x85, 0x88, 0x86, 0x87), so one set serves both. */
+typedef enum {
+    MQ_RC_SUCCESS = 0x00,
+    MQ_RC_NORMAL_DISCONNECTION = 0x00,
+    MQ_RC_GRANTED_QOS_0 = 0x00,
+    MQ_RC_GRANTED_QOS_1 = 0x01,
+    MQ_RC_GRANTED_QOS_2 = 0x02,
+    MQ_RC_DISCONNECT_WITH_WILL = 0x04,
+    MQ_RC_NO_MATCHING_SUBSCRIBERS = 0x10,
+    MQ_RC_NO_SUBSCRIPTION_EXISTED = 0x11,
+    MQ_RC_CONTINUE_AUTHENTICATION = 0x18,
+    MQ_RC_REAUTHENTICATE = 0x19,
+    MQ_RC_UNSPECIFIED_ERROR = 0x80,
+    MQ_RC_MALFORMED_PACKET = 0x81,
+    MQ_RC_PROTOCOL_ERROR = 0x82,
+    MQ_RC_IMPLEMENTATION_SPECIFIC_ERROR = 0x83,
+    MQ_RC_UNSUPPORTED_PROTOCOL_VERSION = 0x84,
+    MQ_RC_CLIENT_IDENTIFIER_NOT_VALID = 0x85,
+    MQ_RC_BAD_USER_NAME_OR_PASSWORD = 0x86,
+    MQ_RC_NOT_AUTHORIZED = 0x87,
+    MQ_RC_SERVER_UNAVAILABLE = 0x88,
+    MQ_RC_SERVER_BUSY = 0x89,
+    MQ_RC_BANNED = 0x8A,
+    MQ_RC_SERVER_SHUTTING_DOWN = 0x8B,
+    MQ_RC_BAD_AUTHENTICATION_METHOD = 0x8C,
+    MQ_RC_KEEP_ALIVE_TIMEOUT = 0x8D,
+    MQ_RC_SESSION_TAKEN_OVER = 0x8E,
+    MQ_RC_TOPIC_FILTER_INVALID = 0x8F,
+    MQ_RC_TOPIC_NAME_INVALID = 0x90,
+    MQ_RC_PACKET_IDENTIFIER_IN_USE = 0x91,
+    MQ_RC_PACKET_IDENTIFIER_NOT_FOUND = 0x92,
+    MQ_RC_RECEIVE_MAXIMUM_EXCEEDED = 0x93,
+    MQ_RC_TOPIC_ALIAS_INVALID = 0x94,
+    MQ_RC_PACKET_TOO_LARGE = 0x95,
+    MQ_RC_MESSAGE_RATE_TOO_HIGH = 0x96,
+    MQ_RC_QUOTA_EXCEEDED = 0x97,
+    MQ_RC_ADMINISTRATIVE_ACTION = 0x98,
+    MQ_RC_PAYLOAD_FORMAT_INVALID = 0x99,
+    MQ_RC_RETAIN_NOT_SUPPORTED = 0x9A,
+    MQ_RC_QOS_NOT_SUPPORTED = 0x9B,
+    MQ_RC_USE_ANOTHER_SERVER = 0x9C,
+    MQ_RC_SERVER_MOVED = 0x9D,
+    MQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED = 0x9E,
+    MQ_RC_CONNECTION_RATE_EXCEEDED = 0x9F,
+    MQ_RC_MAXIMUM_CONNECT_TIME = 0xA0,
+    MQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED = 0xA1,
+    MQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED = 0xA2
+} mq_reason;
+
+/** Text for a reason code ("Not authorized"). Never NULL. Any thread. */
+MQ_API const char *mq_reason_string(int reason);
+
+/* ---- 6. Enums -------------------------------------------------------- */
+
+typedef enum {
+    MQ_PROTO_V311 = 4, /* MQTT 3.1.1 (protocol level 4) */
+    MQ_PROTO_V5 = 5    /* MQTT 5.0 */
+} mq_protocol;
+
+typedef enum {
+    MQ_EVENT_NONE = 0,
+    /* A CONNACK arrived. reason 0: connected (session_present tells if the
+     * broker kept the session); otherwise refused, and an
+     * MQ_EVENT_DISCONNECTED follows. props: the CONNACK properties. */
+    MQ_EVENT_CONNECT = 1,
+    /* The connection is gone (or could not be made). error: MQ_OK after
+     * mq_disconnect(), else why; reason: the DISCONNECT reason code when
+     * one was received or sent; will_reconnect: 1 if libmq will retry. */
+    MQ_EVENT_DISCONNECTED = 2,
+    /* A PUBLISH arrived: topic, payload, qos, retain, dup, props. */
+    MQ_EVENT_MESSAGE = 3,
+    /* A publish finished: token, error (MQ_OK, MQ_ERR_REFUSED with the
+     * reason code of PUBACK/PUBREC/PUBCOMP, or MQ_ERR_ABORTED). */
+    MQ_EVENT_PUBLISHED = 4,
+    /* A SUBACK arrived: token, count and reason codes (granted QoS). */
+    MQ_EVENT_SUBSCRIBED = 5,
+    /* An UNSUBACK arrived: token, count and reason codes (v5). */
+    MQ_EVENT_UNSUBSCRIBED = 6,
+    /* A log line: log_level, message. Only when enabled (MQ_OPT_LOG_LEVEL). */
+    MQ_EVENT_LOG = 7,
+    /* MQTT 5 AUTH packet from the broker: reason, props. */
+    MQ_EVENT_AUTH = 8
+} mq_event_kind;
+
+typedef enum {
+    MQ_LOG_NONE = 0,
+    MQ_LOG_ERROR = 1,
+    MQ_LOG_WARNING = 2,
+    MQ_LOG_INFO = 3,
+    MQ_LOG_DEBUG = 4
+} mq_log_level;
+
+/* Subscription option bits for mq_subscribe_v5() (MQTT 5 §3.8.3.1). */
+#define MQ_SUB_QOS_MASK 0x03
+#define MQ_SUB_NO_LOCAL 0x04
+#define MQ_SUB_RETAIN_AS_PUBLISHED 0x08
+#define MQ_SUB_RETAIN_HANDLING_SHIFT 4 /* 0 send, 1 send if new, 2 never */
+
+/* ---- 7. Client lifecycle -------------------------------------------- */
+
+/**
+ * Create a client. @p client_id may be NULL or "" for a broker-assigned id
+ * (MQTT 3.1.1 then requires a clean session). @p protocol is MQ_PROTO_V311
+ * or MQ_PROTO_V5. Nothing touches the network until mq_connect().
+ * Returns NULL if an argument is invalid (bad UTF-8 id, unknown protocol)
+ * or memory is short. Any thread.
+ */
+MQ_API mq_client *mq_client_new(const char *client_id, int protocol);
+
+/**
+ * Destroy a client: closes the connection at once (no DISCONNECT packet;
+ * call mq_disconnect() first for a graceful one; the Will is then not sent
+ * by the broker only if the disconnect completed), stops a loop thread
+ * started by mq_loop_start(), frees every queued message and event.
+ * NULL is a no-op. Must not race with other calls on the same client.
+ */
+MQ_API void mq_client_destroy(mq_client *c);
+
+/** The client id (the broker-assigned one once known). Never NULL for a
+ *  valid client; the pointer stays valid until the next connect. */
+MQ_API const char *mq_client_id(const mq_client *c);
+
+/* ---- 8. Options ------------------------------------------------------ */
+
+/* Integer options, set with mq_set_int(). Unless marked "any time", an
+ * option may be set only while the client is not connected or connecting
+ * (else MQ_ERR_STATE) and takes effect at the next connect. */
+typedef enum {
+    MQ_OPT_KEEPALIVE_S = 1,        /* 0..65535, default 60; 0 disables */
+    MQ_OPT_CLEAN_START = 2,        /* 0/1, default 1 (clean session) */
+    MQ_OPT_SESSION_EXPIRY_S = 3,   /* v5, default 0; 0xFFFFFFFF = never */
+    MQ_OPT_RECONNECT_MIN_MS = 4,   /* default 1000 */
+    MQ_OPT_RECONNECT_MAX_MS = 5,   /* default 30000 */
+    MQ_OPT_RECONNECT = 6,          /* 0/1, default 1: reconnect on loss */
+    MQ_OPT_MAX_INFLIGHT = 7,       /* 1..65535, default 20 (v5: also capped
+                                      by the broker's Receive Maximum) */
+    MQ_OPT_QUEUE_MAX_MSGS = 8,     /* default 100000; any time */
+    MQ_OPT_QUEUE_MAX_BYTES = 9,    /* default 64 MiB; any time */
+    MQ_OPT_OFFLINE_QOS0 = 10,      /* 1 queue QoS 0 while offline (default),
+                                      0 refuse with MQ_ERR_NO_CONN */
+    MQ_OPT_TCP_NODELAY = 11,       /* 0/1, default 1 */
+    MQ_OPT_CONNECT_TIMEOUT_MS = 12,/* default 10000 (TCP+TLS+CONNACK) */
+    MQ_OPT_MAX_EVENTS = 13,        /* default 10000 undrained events before
+                                      the worker stops reading; any time */
+    MQ_OPT_PUBLISH_EVENTS = 14,    /* 0 none, 1 QoS>0 (default), 2 all */
+    MQ_OPT_LOG_LEVEL = 15,         /* mq_log_level, default NONE; any time */
+    MQ_OPT_MAX_PACKET_SIZE = 16,   /* largest packet we accept/send; default
+                                      268435460 (MQTT maximum) */
+    MQ_OPT_RECEIVE_MAXIMUM = 17,   /* v5: our Receive Maximum, default 65535 */
+    MQ_OPT_TOPIC_ALIAS_MAXIMUM = 18,/* v5: aliases we accept, default 0 */
+    MQ_OPT_PUBLISH_TIMEOUT_MS = 19,/* >0: mq_publish waits up to this long for
+                                      queue space instead of failing; any time */
+    MQ_OPT_AUTO_ACK = 20           /* reserved, always 1 */
+} mq_option;
+
+/* String options, set with mq_set_str(). */
+typedef enum {
+    MQ_SOPT_USERNAME = 101,
+    MQ_SOPT_PASSWORD = 102,  /* as text; binary: mq_set_password() */
+    MQ_SOPT_TLS_CA_FILE = 103,
+    MQ_SOPT_TLS_CA_PATH = 104,
+    MQ_SOPT_TLS_CERT_FILE = 105,
+    MQ_SOPT_TLS_KEY_FILE = 106,
+    MQ_SOPT_TLS_VERIFY_NAME = 107,
+    MQ_SOPT_TLS_ALPN = 108,
+    MQ_SOPT_TLS_CIPHERS = 109,
+    MQ_SOPT_TLS_MIN_VERSION = 110, /* "tlsv1.2" or "tlsv1.3" */
+    MQ_SOPT_PERSIST_DIR = 111
+} mq_str_option;
+
+/** Set an integer option. MQ_ERR_INVAL for an unknown option or a value out
+ *  of range, MQ_ERR_STATE when connected and the option is not "any time",
+ *  MQ_ERR_NOT_SUPPORTED for a v5-only option on a v3.1.1 client (accepted
+ *  silently when the value is the default). Any thread. */
+MQ_API int mq_set_int(mq_client *c, int option, int64_t value);
+/** Read back an integer option. MQ_ERR_INVAL for unknown options. */
+MQ_API int mq_get_int(mq_client *c, int option, int64_t *out_value);
+/** Set a string option; NULL clears it. MQ_ERR_INVAL, MQ_ERR_STATE,
+ *  MQ_ERR_UTF8, MQ_ERR_NOT_SUPPORTED (e.g. TLS options without TLS). */
+MQ_API int mq_set_str(mq_client *c, int option, const char *value);
+
+/** Set a binary password (MQTT allows any bytes). MQ_ERR_STATE. */
+MQ_API int mq_set_password(mq_client *c, const void *password, size_t len);
+
+/**
+ * Set the server(s) to connect to, replacing any list: one URI or several
+ * separated by spaces or commas, tried in order on each (re)connect.
+ * Forms: mqtt://host[:port] (1883), tcp://..., mqtts://host[:port] (8883),
+ * ssl://..., ws://host[:port][/path], wss://..., unix:///path, or a bare
+ * "host[:port]". IPv6 literals in brackets. MQ_ERR_URI, MQ_ERR_STATE,
+ * MQ_ERR_NOT_SUPPORTED for a transport this build lacks.
+ */
+MQ_API int mq_set_server(mq_client *c, const char *uris);
+
+/**
+ * Set (or, with topic NULL, clear) the Last Will. Copies everything.
+ * props: v5 Will properties (may be NULL). MQ_ERR_TOPIC, MQ_ERR_QOS,
+ * MQ_ERR_PROPERTY, MQ_ERR_STATE.
+ */
+MQ_API int mq_set_will(mq_client *c, const char *topic, const void *payload,
+                       size_t len, int qos, int retain,
+                       const mq_props *props);
+
+/** v5 CONNECT properties (copied; NULL clears). MQ_ERR_PROPERTY. */
+MQ_API int mq_set_connect_props(mq_client *c, const mq_props *props);
+
+/* ---- 9. Connect, publish, subscribe --------------------------------- */
+
+/**
+ * Start connecting. Returns at once: the result arrives as MQ_EVENT_CONNECT
+ * or MQ_EVENT_DISCONNECTED. With MQ_OPT_RECONNECT (default on), libmq keeps
+ * reconnecting with exponential backoff and jitter until mq_disconnect().
+ * MQ_ERR_STATE if already connected or connecting, MQ_ERR_URI if no
+ * server is set. Any thread.
+ */
+MQ_API int mq_connect(mq_client *c);
+
+/**
+ * Graceful disconnect: sends what is queued for the socket, then
+ * DISCONNECT (v5: with @p reason, use 0; 0x04 asks the broker to send the
+ * Will), then closes. Automatic reconnect stops. Unacknowledged QoS 1/2
+ * messages stay queued for the next mq_connect() (persistent sessions).
+ * MQ_EVENT_DISCONNECTED with error MQ_OK follows. MQ_ERR_NO_CONN if idle.
+ */
+MQ_API int mq_disconnect(mq_client *c, int reason);
+
+/**
+ * Queue a PUBLISH. Copies topic and payload and returns without touching
+ * the network. Returns a positive token (also reported in the
+ * MQ_EVENT_PUBLISHED event) or an error:
+ *  MQ_ERR_INVAL (NULL client/topic, NULL payload with len > 0),
+ *  MQ_ERR_TOPIC (empty, wildcard, over 65535 bytes), MQ_ERR_UTF8,
+ *  MQ_ERR_QOS, MQ_ERR_TOO_LARGE (over the maximum packet size),
+ *  MQ_ERR_QUEUE_FULL (queue at MQ_OPT_QUEUE_MAX_MSGS/BYTES),
+ *  MQ_ERR_NO_CONN (QoS 0 offline with MQ_OPT_OFFLINE_QOS0=0),
+ *  MQ_ERR_DESTROYED. After an error no event is produced for the call.
+ * Messages published from one thread are sent in order. Any thread.
+ */
+MQ_API int mq_publish(mq_client *c, const char *topic, const void *payload,
+                      size_t len, int qos, int retain);
+
+/** mq_publish() with MQTT 5 properties (copied; may be NULL). Also
+ *  MQ_ERR_PROPERTY for properties not allowed in PUBLISH, and
+ *  MQ_ERR_NOT_SUPPORTED for non-empty props on a v3.1.1 client. */
+MQ_API int mq_publish_v5(mq_client *c, const char *topic, const void *payload,
+                         size_t len, int qos, int retain,
+                         const mq_props *props);
+
+/**
+ * Queue a SUBSCRIBE for one filter at @p qos. Returns a positive token
+ * (reported in MQ_EVENT_SUBSCRIBED) or MQ_ERR_INVAL, MQ_ERR_TOPIC,
+ * MQ_ERR_QOS, MQ_ERR_QUEUE_FULL. Sent when connected; libmq resubscribes
+ * by itself after a reconnect where the broker did not keep the session.
+ */
+MQ_API int mq_subscribe(mq_client *c, const char *filter, int qos);
+
+/** SUBSCRIBE with MQ_SUB_* option bits (QoS in the low bits) and v5
+ *  properties (e.g. Subscription Identifier). */
+MQ_API int mq_subscribe_v5(mq_client *c, const char *filter, int options,
+                           const mq_props *props);
+
+/** SUBSCRIBE many filters in one packet (C only). */
+MQ_API int mq_subscribe_many(mq_client *c, size_t count,
+                             const char *const *filters, const int *options,
+                             const mq_props *props);
+
+/** Queue an UNSUBSCRIBE; token or error as mq_subscribe(). props v5. */
+MQ_API int mq_unsubscribe(mq_client *c, const char *filter);
+MQ_API int mq_unsubscribe_v5(mq_client *c, const char *filter,
+                             const mq_props *props);
+
+/** Send an MQTT 5 AUTH packet (enhanced authentication). */
+MQ_API int mq_auth(mq_client *c, int reason, const mq_props *props);
+
+/** Messages accepted by mq_publish() but not yet completed. Any thread. */
+MQ_API size_t mq_queued_messages(mq_client *c);
+
+/** 1 if the client is connected (CONNACK received), else 0. Any thread. */
+MQ_API int mq_is_connected(mq_client *c);
+
+/* ---- 10. Events, callbacks and loops -------------------------------- */
+
+/**
+ * A descriptor that is readable while events are pending (level
+ * triggered). It is the read end of a pipe: poll/epoll/libuv/net.Socket
+ * can watch it. Never read or close it; libmq does. -1 on NULL.
+ */
+MQ_API int mq_event_fd(mq_client *c);
+
+/**
+ * Take the next event, waiting up to @p timeout_ms (0: do not wait, -1:
+ * forever). NULL when none arrived in time. Free it with mq_event_free().
+ * Any thread (events go to whichever thread takes them).
+ */
+MQ_API mq_event *mq_next_event(mq_client *c, int timeout_ms);
+
+/** Free an event; NULL is a no-op. */
+MQ_API void mq_event_free(mq_event *ev);
+
+/* Event accessors; all accept NULL (returning 0 / NULL). */
+MQ_API int mq_event_type(const mq_event *ev);     /* mq_event_kind */
+MQ_API int mq_event_error(const mq_event *ev);    /* MQ_OK or MQ_ERR_* */
+MQ_API int mq_event_reason(const mq_event *ev);   /* mq_reason */
+MQ_API int mq_event_token(const mq_event *ev);    /* from publish/sub/unsub */
+MQ_API const char *mq_event_topic(const mq_event *ev);
+MQ_API const void *mq_event_payload(const mq_event *ev, size_t *out_len);
+MQ_API size_t mq_event_payload_len(const mq_event *ev);
+MQ_API int mq_event_qos(const mq_event *ev);
+MQ_API int mq_event_retain(const mq_event *ev);
+MQ_API int mq_event_dup(const mq_event *ev);
+MQ_API int mq_event_packet_id(const mq_event *ev);
+MQ_API int mq_event_session_present(const mq_event *ev);
+MQ_API int mq_event_will_reconnect(const mq_event *ev);
+/** Reason codes of a SUBACK/UNSUBACK: count, and the i-th (granted QoS
+ *  0..2 or a failure code >= 0x80). -1 if i is out of range. */
+MQ_API size_t mq_event_reason_count(const mq_event *ev);
+MQ_API int mq_event_reason_at(const mq_event *ev, size_t i);
+MQ_API int mq_event_log_level(const mq_event *ev);
+/** Log text, or for DISCONNECTED a human-readable cause. May be NULL. */
+MQ_API const char *mq_event_message(const mq_event *ev);
+/** MQTT 5 properties of the packet behind the event; NULL if none. Owned
+ *  by the event. */
+MQ_API const mq_props *mq_event_props(const mq_event *ev);
+
+/** A callback for one kind of event, called by mq_loop*() on the thread
+ *  running the loop. The event is freed after the callback returns. */
+typedef void (*mq_event_cb)(mq_client *c, const mq_event *ev, void *userdata);
+
+/** Set (or with cb NULL clear) the callback for events of @p kind
+ *  (mq_event_kind). Events with no callback are dropped by mq_loop*().
+ *  MQ_ERR_INVAL. Any thread. */
+MQ_API int mq_set_callback(mq_client *c, int kind, mq_event_cb cb,
+                           void *userdata);
+
+/** Paho-style shorthands for mq_set_callback(). */
+MQ_API int mq_on_connect(mq_client *c, mq_event_cb cb, void *userdata);
+MQ_API int mq_on_disconnect(mq_client *c, mq_event_cb cb, void *userdata);
+MQ_API int mq_on_message(mq_client *c, mq_event_cb cb, void *userdata);
+MQ_API int mq_on_publish(mq_client *c, mq_event_cb cb, void *userdata);
+MQ_API int mq_on_subscribe(mq_client *c, mq_event_cb cb, void *userdata);
+MQ_API int mq_on_unsubscribe(mq_client *c, mq_event_cb cb, void *userdata);
+MQ_API int mq_on_log(mq_client *c, mq_event_cb cb, void *userdata);
+
+/**
+ * Dispatch pending events to the callbacks, waiting up to @p timeout_ms for
+ * the first one (0: no wait, -1: forever). Returns the number of events
+ * dispatched (>= 0) or MQ_ERR_STATE if a loop thread is running.
+ */
+MQ_API int mq_loop(mq_client *c, int timeout_ms);
+
+/**
+ * Dispatch events until mq_loop_stop() is called, or until the client is
+ * disconnected by mq_disconnect() (or the connection is lost with
+ * reconnect off). Returns MQ_OK, or the error of the final disconnect.
+ */
+MQ_API int mq_loop_forever(mq_client *c);
+
+/** Start a thread of libmq's that dispatches events to the callbacks.
+ *  MQ_ERR_STATE if one runs already. */
+MQ_API int mq_loop_start(mq_client *c);
+
+/** Stop mq_loop_forever() or the mq_loop_start() thread (joined unless
+ *  called from a callback on it). MQ_ERR_STATE if none runs. */
+MQ_API int mq_loop_stop(mq_client *c);
+
+/* ---- 11. MQTT 5 properties ------------------------------------------ */
+
+typedef enum {
+    MQ_PROP_PAYLOAD_FORMAT_INDICATOR = 0x01,   /* byte */
+    MQ_PROP_MESSAGE_EXPIRY_INTERVAL = 0x02,    /* u32 */
+    MQ_PROP_CONTENT_TYPE = 0x03,               /* string */
+    MQ_PROP_RESPONSE_TOPIC = 0x08,             /* string */
+    MQ_PROP_CORRELATION_DATA = 0x09,           /* binary */
+    MQ_PROP_SUBSCRIPTION_IDENTIFIER = 0x0B,    /* varint */
+    MQ_PROP_SESSION_EXPIRY_INTERVAL = 0x11,    /* u32 */
+    MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER = 0x12, /* string */
+    MQ_PROP_SERVER_KEEP_ALIVE = 0x13,          /* u16 */
+    MQ_PROP_AUTHENTICATION_METHOD = 0x15,      /* string */
+    MQ_PROP_AUTHENTICATION_DATA = 0x16,        /* binary */
+    MQ_PROP_REQUEST_PROBLEM_INFORMATION = 0x17,/* byte */
+    MQ_PROP_WILL_DELAY_INTERVAL = 0x18,        /* u32 */
+    MQ_PROP_REQUEST_RESPONSE_INFORMATION = 0x19,/* byte */
+    MQ_PROP_RESPONSE_INFORMATION = 0x1A,       /* string */
+    MQ_PROP_SERVER_REFERENCE = 0x1C,           /* string */
+    MQ_PROP_REASON_STRING = 0x1F,              /* string */
+    MQ_PROP_RECEIVE_MAXIMUM = 0x21,            /* u16 */
+    MQ_PROP_TOPIC_ALIAS_MAXIMUM = 0x22,        /* u16 */
+    MQ_PROP_TOPIC_ALIAS = 0x23,                /* u16 */
+    MQ_PROP_MAXIMUM_QOS = 0x24,                /* byte */
+    MQ_PROP_RETAIN_AVAILABLE = 0x25,           /* byte */
+    MQ_PROP_USER_PROPERTY = 0x26,              /* string pair */
+    MQ_PROP_MAXIMUM_PACKET_SIZE = 0x27,        /* u32 */
+    MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE = 0x28,  /* byte */
+    MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE = 0x29,/* byte */
+    MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE = 0x2A     /* byte */
+} mq_property_id;
+
+/** New empty property list; NULL when out of memory. Free with
+ *  mq_props_free(). A list is not thread-safe; libmq copies it on use. */
+MQ_API mq_props *mq_props_new(void);
+MQ_API void mq_props_free(mq_props *p);
+/** Add an integer property (byte, two-byte, four-byte or varint ids).
+ *  MQ_ERR_PROPERTY for a non-integer id or a value out of its range. */
+MQ_API int mq_props_add_int(mq_props *p, int id, uint32_t value);
+/** Add a UTF-8 string property. MQ_ERR_PROPERTY, MQ_ERR_UTF8. */
+MQ_API int mq_props_add_string(mq_props *p, int id, const char *value);
+/** Add a binary property (correlation/authentication data). */
+MQ_API int mq_props_add_binary(mq_props *p, int id, const void *data,
+                               size_t len);
+/** Add a user property (key, value). MQ_ERR_UTF8, MQ_ERR_INVAL. */
+MQ_API int mq_props_add_user(mq_props *p, const char *key, const char *value);
+/** Number of properties in the list. */
+MQ_API size_t mq_props_count(const mq_props *p);
+/** 1 if a property with @p id is present, else 0. */
+MQ_API int mq_props_has(const mq_props *p, int id);
+/** The n-th (from 0) integer property with @p id (Subscription Identifier
+ *  may repeat). MQ_ERR_NOT_FOUND, MQ_ERR_PROPERTY (not an integer id). */
+MQ_API int mq_props_get_int(const mq_props *p, int id, size_t n,
+                            uint32_t *out_value);
+/** First string property with @p id, or NULL. Owned by the list. */
+MQ_API const char *mq_props_get_string(const mq_props *p, int id);
+/** First binary property with @p id, or NULL (then *out_len = 0). */
+MQ_API const void *mq_props_get_binary(const mq_props *p, int id,
+                                       size_t *out_len);
+/** User properties: count, and the i-th key and value (NULL if out of
+ *  range). Order is kept as received. */
+MQ_API size_t mq_props_user_count(const mq_props *p);
+MQ_API const char *mq_props_user_key(const mq_props *p, size_t i);
+MQ_API const char *mq_props_user_value(const mq_props *p, size_t i);
+
+/* ---- 12. Topic utilities -------------------------------------------- */
+
+/** MQ_OK if @p topic is a valid topic name to publish to, else MQ_ERR_TOPIC
+ *  or MQ_ERR_UTF8 (or MQ_ERR_INVAL for NULL). */
+MQ_API int mq_topic_check(const char *topic);
+/** MQ_OK if @p filter is a valid topic filter, else as mq_topic_check().
+ *  Shared subscriptions ($share/group/filter) are accepted. */
+MQ_API int mq_filter_check(const char *filter);
+/** 1 if topic name @p topic matches @p filter, 0 if not (or invalid).
+ *  Wildcards at the first level do not match topics starting with '$'. */
+MQ_API int mq_topic_matches(const char *filter, const char *topic);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MQ_H */

@@ -1,0 +1,2 @@
+/* client.c - placeholder, being written. */
+typedef int mqi_placeholder_client;

@@ -1,0 +1,2 @@
+/* codec.c - placeholder, being written. */
+typedef int mqi_placeholder_codec;

@@ -1,0 +1,236 @@
+/*
+ * codec.h - pure MQTT 3.1.1 / 5.0 packet codec.
+ *
+ * Bytes in, structs out; structs in, bytes appended to a growable buffer.
+ * No I/O, no clock, no locks. Decoded structs point into the input buffer
+ * (mqi_span), so the input must outlive them. Everything from the wire is
+ * validated strictly: remaining length, UTF-8, property ids and types,
+ * packet ids, reserved flags, QoS, topic rules.
+ *
+ * Threading: none; any thread, no shared state.
+ */
+#ifndef MQI_CODEC_H
+#define MQI_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mq.h"
+
+/* Packet types (fixed header bits 7..4). */
+enum {
+    MQI_CONNECT = 1,
+    MQI_CONNACK = 2,
+    MQI_PUBLISH = 3,
+    MQI_PUBACK = 4,
+    MQI_PUBREC = 5,
+    MQI_PUBREL = 6,
+    MQI_PUBCOMP = 7,
+    MQI_SUBSCRIBE = 8,
+    MQI_SUBACK = 9,
+    MQI_UNSUBSCRIBE = 10,
+    MQI_UNSUBACK = 11,
+    MQI_PINGREQ = 12,
+    MQI_PINGRESP = 13,
+    MQI_DISCONNECT = 14,
+    MQI_AUTH = 15
+};
+
+#define MQI_MAX_REMAINING 268435455u /* 4-byte varint maximum */
+
+/* A read-only view of bytes (not NUL-terminated). */
+typedef struct mqi_span {
+    const uint8_t *ptr;
+    size_t len;
+} mqi_span;
+
+/* A growable output buffer. Zero-initialise, or mqi_buf_init(). */
+typedef struct mqi_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+} mqi_buf;
+
+void mqi_buf_init(mqi_buf *b);
+void mqi_buf_free(mqi_buf *b);
+/* Make room for @p extra more bytes. MQ_OK or MQ_ERR_NOMEM. */
+int mqi_buf_reserve(mqi_buf *b, size_t extra);
+/* Drop the first @p n bytes (after a partial write). */
+void mqi_buf_consume(mqi_buf *b, size_t n);
+
+/* Variable byte integer (MQTT §1.5.5 / §2.2.3). Encode writes 1..4 bytes to
+ * out and returns the count (0 if v > MQI_MAX_REMAINING). Decode returns
+ * MQ_OK, MQ_ERR_AGAIN (need more bytes) or MQ_ERR_MALFORMED (5th byte or
+ * non-minimal... only the 4-byte limit is enforced; MQTT allows non-minimal
+ * encodings to be rejected, we reject values over 4 bytes). */
+size_t mqi_varint_encode(uint8_t out[4], uint32_t v);
+size_t mqi_varint_size(uint32_t v);
+int mqi_varint_decode(const uint8_t *p, size_t avail, uint32_t *out_v,
+                      size_t *out_used);
+
+/* ---- packet structs ----------------------------------------------------
+ * For encoding, fill the `props` pointer (may be NULL; ignored for v3.1.1).
+ * Decoding fills `props_raw` with the validated property bytes (without the
+ * length prefix; len 0 when absent) and leaves `props` NULL. */
+
+typedef struct mqi_will {
+    bool present;
+    uint8_t qos;
+    bool retain;
+    mqi_span topic;
+    mqi_span payload;
+    const mq_props *props;
+    mqi_span props_raw;
+} mqi_will;
+
+typedef struct mqi_connect {
+    uint8_t version; /* 4 (3.1.1) or 5; decode also accepts 3 (3.1) */
+    bool clean_start;
+    uint16_t keepalive;
+    mqi_span client_id;
+    mqi_will will;
+    bool has_username;
+    mqi_span username;
+    bool has_password;
+    mqi_span password;
+    const mq_props *props;
+    mqi_span props_raw;
+} mqi_connect;
+
+typedef struct mqi_connack {
+    bool session_present;
+    uint8_t reason; /* raw: v3 return code 0..5, or v5 reason code */
+    const mq_props *props;
+    mqi_span props_raw;
+} mqi_connack;
+
+typedef struct mqi_publish {
+    uint8_t qos;
+    bool retain;
+    bool dup;
+    uint16_t packet_id; /* 0 for QoS 0 */
+    mqi_span topic;     /* may be empty in v5 when a Topic Alias is used */
+    mqi_span payload;
+    const mq_props *props;
+    mqi_span props_raw;
+} mqi_publish;
+
+/* PUBACK, PUBREC, PUBREL, PUBCOMP */
+typedef struct mqi_ack {
+    uint8_t type; /* MQI_PUBACK .. MQI_PUBCOMP */
+    uint16_t packet_id;
+    uint8_t reason; /* v5; 0 when absent */
+    const mq_props *props;
+    mqi_span props_raw;
+} mqi_ack;
+
+typedef struct mqi_sub_entry {
+    mqi_span filter;
+    uint8_t options; /* v3: QoS only; v5: MQ_SUB_* bits */
+} mqi_sub_entry;
+
+typedef struct mqi_subscribe {
+    uint16_t packet_id;
+    /* encode: entries[count]; decode: raw is the payload, count counted */
+    size_t count;
+    const mqi_sub_entry *entries;
+    mqi_span raw;
+    const mq_props *props;
+    mqi_span props_raw;
+} mqi_subscribe;
+
+/* Iterate the entries of a decoded SUBSCRIBE: *pos starts at 0. Returns
+ * true and fills *out while entries remain. */
+bool mqi_subscribe_next(const mqi_subscribe *s, size_t *pos,
+                        mqi_sub_entry *out);
+
+typedef struct mqi_unsubscribe {
+    uint16_t packet_id;
+    size_t count;
+    const mqi_span *filters; /* encode */
+    mqi_span raw;            /* decode: payload */
+    const mq_props *props;
+    mqi_span props_raw;
+} mqi_unsubscribe;
+
+bool mqi_unsubscribe_next(const mqi_unsubscribe *u, size_t *pos,
+                          mqi_span *out);
+
+/* SUBACK and UNSUBACK (v3.1.1 UNSUBACK has no reason codes). */
+typedef struct mqi_suback {
+    uint16_t packet_id;
+    mqi_span reasons; /* one byte per filter */
+    const mq_props *props;
+    mqi_span props_raw;
+} mqi_suback;
+
+/* DISCONNECT and AUTH */
+typedef struct mqi_disconnect {
+    uint8_t reason;
+    const mq_props *props;
+    mqi_span props_raw;
+} mqi_disconnect;
+
+typedef struct mqi_packet {
+    uint8_t type;  /* MQI_* */
+    uint8_t flags; /* fixed header low nibble */
+    union {
+        mqi_connect connect;
+        mqi_connack connack;
+        mqi_publish publish;
+        mqi_ack ack;
+        mqi_subscribe subscribe;
+        mqi_suback suback; /* SUBACK and UNSUBACK */
+        mqi_unsubscribe unsubscribe;
+        mqi_disconnect disconnect; /* DISCONNECT and AUTH */
+    } u;
+} mqi_packet;
+
+/* ---- encoding ------------------------------------------------------------
+ * Each appends one complete packet to @p b. @p version is 4 or 5.
+ * Returns MQ_OK, MQ_ERR_NOMEM, MQ_ERR_TOO_LARGE (remaining length over the
+ * MQTT maximum), or MQ_ERR_INVAL for arguments the protocol forbids
+ * (QoS 3, packet id 0 where one is needed, v5-only packet on v3). Strings
+ * are not re-validated here: the API layer validates user input. */
+int mqi_encode_connect(mqi_buf *b, const mqi_connect *p);
+int mqi_encode_connack(mqi_buf *b, int version, const mqi_connack *p);
+int mqi_encode_publish(mqi_buf *b, int version, const mqi_publish *p);
+/* v5: reason and properties omitted when reason is 0 and props empty. */
+int mqi_encode_ack(mqi_buf *b, int version, const mqi_ack *p);
+int mqi_encode_subscribe(mqi_buf *b, int version, const mqi_subscribe *p);
+/* type: MQI_SUBACK or MQI_UNSUBACK */
+int mqi_encode_suback(mqi_buf *b, int version, uint8_t type,
+                      const mqi_suback *p);
+int mqi_encode_unsubscribe(mqi_buf *b, int version, const mqi_unsubscribe *p);
+/* PINGREQ or PINGRESP (or v3 DISCONNECT): a bare 2-byte packet. */
+int mqi_encode_simple(mqi_buf *b, uint8_t type);
+/* type: MQI_DISCONNECT or MQI_AUTH. v3 DISCONNECT: reason/props ignored. */
+int mqi_encode_disconnect(mqi_buf *b, int version, uint8_t type,
+                          const mqi_disconnect *p);
+
+/* Total wire size of a PUBLISH (fixed header included), for maximum packet
+ * size checks before queueing. props_len: encoded properties without their
+ * length prefix (ignored for v3). */
+size_t mqi_publish_wire_size(int version, size_t topic_len,
+                             size_t payload_len, size_t props_len, int qos);
+
+/* ---- decoding ------------------------------------------------------------ */
+
+/* Parse a fixed header at @p p. MQ_OK with *out_byte0 (type<<4|flags),
+ * *out_remaining and *out_hdr_len (2..5); MQ_ERR_AGAIN if more bytes are
+ * needed; MQ_ERR_MALFORMED for a bad remaining length. */
+int mqi_decode_header(const uint8_t *p, size_t avail, uint8_t *out_byte0,
+                      uint32_t *out_remaining, size_t *out_hdr_len);
+
+/* Decode one packet body (after the fixed header). @p version is the
+ * connection's protocol (ignored for CONNECT, which carries its own).
+ * Validates everything: reserved flags, lengths, UTF-8, topic rules,
+ * property ids allowed for the packet, duplicate properties, packet id != 0,
+ * QoS != 3, v5-only packets on v3. On failure returns MQ_ERR_MALFORMED or
+ * MQ_ERR_PROTOCOL and sets *out_reason (if non-NULL) to the v5 reason code
+ * to send in a DISCONNECT (0x81 malformed, 0x82 protocol error, ...). */
+int mqi_decode(int version, uint8_t byte0, const uint8_t *body, size_t len,
+               mqi_packet *out, uint8_t *out_reason);
+
+#endif

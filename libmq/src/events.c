@@ -1,0 +1,2 @@
+/* events.c - placeholder, being written. */
+typedef int mqi_placeholder_events;

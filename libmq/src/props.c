@@ -1,0 +1,2 @@
+/* props.c - placeholder, being written. */
+typedef int mqi_placeholder_props;

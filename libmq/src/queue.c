@@ -1,0 +1,2 @@
+/* queue.c - placeholder, being written. */
+typedef int mqi_placeholder_queue;

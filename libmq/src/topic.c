@@ -1,0 +1,2 @@
+/* topic.c - placeholder, being written. */
+typedef int mqi_placeholder_topic;

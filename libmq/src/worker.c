@@ -1,0 +1,2 @@
+/* worker.c - placeholder, being written. */
+typedef int mqi_placeholder_worker;
