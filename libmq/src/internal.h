@@ -1,0 +1,307 @@
+/*
+ * internal.h - the client and worker structures shared by client.c (public
+ * API veneer), worker.c (the event loop thread) and events.c (event queue).
+ *
+ * Threading: fields are grouped by owner. "api" fields are guarded by
+ * c->lock; "worker" fields are touched only by the worker thread; atomics
+ * are shared. Never installed.
+ */
+#ifndef MQI_INTERNAL_H
+#define MQI_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "mq.h"
+#include "props.h"
+#include "queue.h"
+#include "transport.h"
+
+/* ---- commands and messages ------------------------------------------ */
+
+enum {
+    MQI_CMD_PUBLISH = 1,
+    MQI_CMD_SUBSCRIBE,
+    MQI_CMD_UNSUBSCRIBE,
+    MQI_CMD_AUTH,
+    MQI_CMD_CONNECT,
+    MQI_CMD_DISCONNECT,
+    MQI_CMD_RESOLVED, /* a resolver thread finished */
+    MQI_CMD_DESTROY
+};
+
+/* State of an outbound message in the worker. */
+enum {
+    MQI_MS_QUEUED = 0,    /* waiting to be sent */
+    MQI_MS_WAIT_ACK,      /* QoS1 PUBLISH / SUBSCRIBE / UNSUBSCRIBE sent */
+    MQI_MS_WAIT_REC,      /* QoS2 PUBLISH sent */
+    MQI_MS_WAIT_COMP      /* QoS2 PUBREL sent */
+};
+
+/* One command from the API to the worker. PUBLISH carries topic and
+ * payload inline after the struct: one allocation per message. */
+typedef struct mqi_msg {
+    mqi_qnode qn;                   /* MPSC link (API -> worker) */
+    struct mqi_msg *next, *prev;    /* worker lists */
+    uint8_t kind;                   /* MQI_CMD_* */
+    uint8_t qos;
+    uint8_t retain;
+    uint8_t state;                  /* MQI_MS_* */
+    bool sent_once;                 /* a resend carries DUP */
+    uint16_t packet_id;
+    int token;
+    int reason;                     /* DISCONNECT/AUTH reason */
+    size_t acct_bytes;              /* bytes counted against the queue */
+    mq_props *props;
+    char *topic;                    /* PUBLISH */
+    size_t topic_len;
+    uint8_t *payload;
+    size_t payload_len;
+    size_t count;                   /* SUBSCRIBE/UNSUBSCRIBE filters */
+    char **filters;
+    uint8_t *options;
+    void *resolved;                 /* RESOLVED: struct addrinfo list */
+    unsigned generation;            /* RESOLVED: which attempt */
+    int resolve_err;
+} mqi_msg;
+
+/* A doubly linked list of messages (worker only). */
+typedef struct mqi_list {
+    mqi_msg *head, *tail;
+    size_t n;
+} mqi_list;
+
+void mqi_list_push(mqi_list *l, mqi_msg *m);
+void mqi_list_push_front(mqi_list *l, mqi_msg *m);
+void mqi_list_remove(mqi_list *l, mqi_msg *m);
+mqi_msg *mqi_list_pop(mqi_list *l);
+
+void mqi_msg_free(mqi_msg *m);
+
+/* ---- options --------------------------------------------------------- */
+
+typedef struct mqi_server {
+    int scheme;       /* MQI_SCHEME_* */
+    char *host;       /* host name, IP literal (no brackets) or unix path */
+    char *path;       /* websocket path */
+    uint16_t port;
+} mqi_server;
+
+enum { MQI_SCHEME_TCP = 1, MQI_SCHEME_TLS, MQI_SCHEME_WS, MQI_SCHEME_WSS,
+       MQI_SCHEME_UNIX };
+
+typedef struct mqi_opts {
+    int keepalive;
+    int clean_start;
+    uint32_t session_expiry;
+    int reconnect;
+    int reconnect_min_ms;
+    int reconnect_max_ms;
+    int max_inflight;
+    int tcp_nodelay;
+    int connect_timeout_ms;
+    uint32_t max_packet_size;
+    int receive_maximum;
+    int topic_alias_maximum;
+    char *username;
+    uint8_t *password;
+    size_t password_len;
+    bool has_password;
+    mqi_server *servers;
+    size_t nservers;
+    /* will */
+    bool will;
+    char *will_topic;
+    uint8_t *will_payload;
+    size_t will_len;
+    int will_qos;
+    int will_retain;
+    mq_props *will_props;
+    mq_props *connect_props;
+    /* tls */
+    char *tls_ca_file, *tls_ca_path, *tls_cert_file, *tls_key_file;
+    char *tls_verify_name, *tls_alpn, *tls_ciphers;
+    int tls_min_version;
+    bool tls_insecure;
+    char *persist_dir;
+} mqi_opts;
+
+int mqi_opts_copy(mqi_opts *dst, const mqi_opts *src);
+void mqi_opts_clear(mqi_opts *o);
+
+/* ---- events ---------------------------------------------------------- */
+
+struct mq_event {
+    struct mq_event *next;
+    int type;
+    int error;
+    int reason;
+    int token;
+    int qos, retain, dup, packet_id;
+    int session_present;
+    int will_reconnect;
+    int log_level;
+    char *topic;
+    uint8_t *payload;
+    size_t payload_len;
+    mq_props *props;
+    uint8_t *reasons;
+    size_t nreasons;
+    char *message;
+    /* inline storage may follow */
+};
+
+typedef struct mqi_events {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    mq_event *head, *tail;
+    size_t count;
+    int pipe_rd, pipe_wr;
+    bool signaled;       /* a byte sits in the pipe */
+    unsigned waiters;
+} mqi_events;
+
+int mqi_events_init(mqi_events *q);
+void mqi_events_destroy(mqi_events *q);
+/* Append; returns the new count. */
+size_t mqi_events_post(mqi_events *q, mq_event *ev);
+/* Take one, waiting up to timeout_ms (-1 forever). *out_count: what is
+ * left. @p stop: optional flag that ends the wait early when set. */
+mq_event *mqi_events_take(mqi_events *q, int timeout_ms, size_t *out_left,
+                          atomic_bool *stop);
+void mqi_events_wake_all(mqi_events *q);
+/* Allocate an event with @p extra zeroed bytes of inline storage. */
+mq_event *mqi_event_new(int type, size_t extra);
+
+/* ---- the client ------------------------------------------------------ */
+
+typedef struct mqi_worker mqi_worker;
+
+/* Event-source tags for epoll (data.ptr points at one of these). */
+typedef struct mqi_src {
+    int kind; /* MQI_SRC_* */
+    struct mq_client *c;
+} mqi_src;
+enum { MQI_SRC_WAKE = 1, MQI_SRC_SOCK, MQI_SRC_WORKER };
+
+/* Connection state (worker) */
+enum {
+    MQI_CS_IDLE = 0,       /* not connecting; mq_connect() needed */
+    MQI_CS_RESOLVING,
+    MQI_CS_TCP,            /* non-blocking connect() in progress */
+    MQI_CS_HANDSHAKE,      /* transport handshake (TLS) */
+    MQI_CS_CONNACK,        /* CONNECT sent */
+    MQI_CS_UP,
+    MQI_CS_CLOSING,        /* DISCONNECT queued; close when flushed */
+    MQI_CS_BACKOFF         /* waiting to reconnect */
+};
+
+struct mq_client {
+    atomic_int refs;
+    int version;
+
+    /* ---- api (c->lock) ---- */
+    pthread_mutex_t lock;
+    mqi_opts opt;
+    char *client_id;            /* as configured, or assigned */
+    bool active;                /* mq_connect() called, no mq_disconnect() */
+    struct {
+        mq_event_cb cb;
+        void *ud;
+    } cbs[9];
+    pthread_t loop_thread;
+    bool loop_running;
+    atomic_bool loop_stop;
+
+    /* ---- shared (atomics) ---- */
+    mqi_mpsc cmdq;
+    int wake_fd;                /* eventfd: API -> worker */
+    atomic_int wake_pending;
+    atomic_size_t q_msgs;       /* accepted, not completed */
+    atomic_size_t q_bytes;
+    atomic_size_t max_msgs;
+    atomic_size_t max_bytes;
+    atomic_int next_token;
+    atomic_int connected;
+    atomic_bool destroyed;
+    atomic_int log_level;
+    atomic_size_t max_events;
+    atomic_int publish_events;
+    atomic_int offline_qos0;
+    atomic_int publish_timeout_ms;
+    atomic_uint max_packet;     /* effective limit for outbound PUBLISH */
+    atomic_bool paused;         /* worker stopped reading: events full */
+    atomic_uint space_waiters;
+    pthread_mutex_t space_lock;
+    pthread_cond_t space_cond;
+    mqi_events ev;
+
+    /* ---- worker ---- */
+    mqi_worker *w;
+    mqi_src wake_src, sock_src;
+    struct mq_client *wnext, *wprev; /* worker's client list */
+    mqi_opts cfg;               /* snapshot taken at CMD_CONNECT */
+    bool cfg_valid;
+    int cs;                     /* MQI_CS_* */
+    mqi_io io;
+    uint32_t epoll_mask;        /* what the socket is registered for */
+    mqi_buf out;                /* bytes to write */
+    mqi_buf in;                 /* bytes read, not yet parsed */
+    size_t in_off;
+    mqi_list pending;           /* publishes waiting for the window */
+    mqi_list ctrl_pending;      /* SUBSCRIBE/UNSUBSCRIBE/AUTH to send */
+    mqi_list inflight;          /* sent, waiting for acks (send order) */
+    mqi_msg **pid_slots;        /* packet id -> message, size pid_mask+1 */
+    uint32_t pid_mask;
+    uint16_t next_pid;
+    size_t inflight_pub;        /* publishes in flight */
+    size_t window;              /* effective inflight limit */
+    uint8_t *qos2_in;           /* bitmap of inbound QoS 2 ids (PUBREC sent) */
+    struct mqi_subrec *subs;    /* subscription registry for resubscribe */
+    size_t nsubs, capsubs;
+    unsigned server_idx;
+    unsigned attempt;           /* consecutive failed attempts */
+    unsigned generation;        /* resolve generation */
+    void *addrs;                /* struct addrinfo * for this attempt */
+    void *addr_cur;
+    int64_t deadline_ms;        /* next timer for this client, 0 none */
+    int64_t connect_deadline_ms;
+    int64_t last_send_ms, last_recv_ms, ping_sent_ms;
+    int64_t backoff_until_ms;
+    bool want_disconnect;       /* CMD_DISCONNECT seen */
+    bool session_present;
+    uint16_t server_keepalive;
+    uint32_t server_max_packet;
+    int server_max_qos;
+    bool server_retain;
+    char **aliases;             /* inbound topic aliases (v5) */
+    int nalias;
+    void *tls_ctx;
+    int close_err;              /* error to report when closing */
+    int close_reason;
+    char close_msg[200];
+};
+
+typedef struct mqi_subrec {
+    char *filter;
+    uint8_t options;
+    uint32_t sub_id;
+} mqi_subrec;
+
+/* worker.c */
+int mqi_worker_attach(mq_client *c);   /* join the shared worker */
+void mqi_worker_detach(mq_client *c);  /* leave it (blocks until done) */
+void mqi_wake(mq_client *c);           /* any thread */
+int64_t mqi_now_ms(void);
+
+/* client.c */
+void mqi_client_unref(mq_client *c);
+void mqi_log(mq_client *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void mqi_complete_space(mq_client *c);
+
+#endif
