@@ -1,2 +1,233 @@
-/* events.c - placeholder, being written. */
-typedef int mqi_placeholder_events;
+/*
+ * events.c - the per-client event queue: the worker posts, the application
+ * takes (mq_next_event), and a pipe makes mq_event_fd() readable while
+ * events are pending.
+ *
+ * Threading: any thread; a mutex guards the list. The pipe holds at most one
+ * byte: written when the queue goes from empty to non-empty, read back when
+ * the last event is taken, under the mutex, so the fd is level-triggered and
+ * no wakeup is lost even when libuv also watches it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int
+mqi_events_init(mqi_events *q)
+{
+    int fds[2];
+    pthread_condattr_t ca;
+
+    memset(q, 0, sizeof *q);
+    q->pipe_rd = q->pipe_wr = -1;
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
+        return MQ_ERR_SYSTEM;
+    q->pipe_rd = fds[0];
+    q->pipe_wr = fds[1];
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    return MQ_OK;
+}
+
+void
+mqi_events_destroy(mqi_events *q)
+{
+    mq_event *ev, *next;
+
+    for (ev = q->head; ev != NULL; ev = next) {
+        next = ev->next;
+        mq_event_free(ev);
+    }
+    q->head = q->tail = NULL;
+    if (q->pipe_rd >= 0)
+        close(q->pipe_rd);
+    if (q->pipe_wr >= 0)
+        close(q->pipe_wr);
+    q->pipe_rd = q->pipe_wr = -1;
+    pthread_mutex_destroy(&q->lock);
+    pthread_cond_destroy(&q->cond);
+}
+
+size_t
+mqi_events_post(mqi_events *q, mq_event *ev)
+{
+    size_t n;
+
+    ev->next = NULL;
+    pthread_mutex_lock(&q->lock);
+    if (q->tail != NULL)
+        q->tail->next = ev;
+    else
+        q->head = ev;
+    q->tail = ev;
+    n = ++q->count;
+    if (!q->signaled) {
+        ssize_t w;
+        do
+            w = write(q->pipe_wr, "e", 1);
+        while (w < 0 && errno == EINTR);
+        q->signaled = true;
+    }
+    if (q->waiters > 0)
+        pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}
+
+void
+mqi_events_wake_all(mqi_events *q)
+{
+    pthread_mutex_lock(&q->lock);
+    pthread_cond_broadcast(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+}
+
+mq_event *
+mqi_events_take(mqi_events *q, int timeout_ms, size_t *out_left,
+                atomic_bool *stop)
+{
+    mq_event *ev = NULL;
+    struct timespec until;
+
+    if (timeout_ms > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += timeout_ms / 1000;
+        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_lock(&q->lock);
+    while (q->head == NULL && timeout_ms != 0 &&
+           !(stop != NULL && atomic_load(stop))) {
+        int rc;
+        q->waiters++;
+        if (timeout_ms < 0)
+            rc = pthread_cond_wait(&q->cond, &q->lock);
+        else
+            rc = pthread_cond_timedwait(&q->cond, &q->lock, &until);
+        q->waiters--;
+        if (rc == ETIMEDOUT)
+            break;
+    }
+    ev = q->head;
+    if (ev != NULL) {
+        q->head = ev->next;
+        if (q->head == NULL)
+            q->tail = NULL;
+        q->count--;
+        ev->next = NULL;
+    }
+    if (q->head == NULL && q->signaled) {
+        char buf[16];
+        while (read(q->pipe_rd, buf, sizeof buf) > 0)
+            ;
+        q->signaled = false;
+    }
+    if (out_left != NULL)
+        *out_left = q->count;
+    pthread_mutex_unlock(&q->lock);
+    return ev;
+}
+
+mq_event *
+mqi_event_new(int type, size_t extra)
+{
+    mq_event *ev = calloc(1, sizeof *ev + extra);
+
+    if (ev != NULL)
+        ev->type = type;
+    return ev;
+}
+
+/* ---- public accessors ------------------------------------------------ */
+
+MQ_API void
+mq_event_free(mq_event *ev)
+{
+    if (ev == NULL)
+        return;
+    if (ev->props != NULL)
+        mq_props_free(ev->props);
+    /* topic, payload, reasons and message live inline or are owned: */
+    free(ev);
+}
+
+MQ_API int mq_event_type(const mq_event *ev) { return ev ? ev->type : 0; }
+MQ_API int mq_event_error(const mq_event *ev) { return ev ? ev->error : 0; }
+MQ_API int mq_event_reason(const mq_event *ev) { return ev ? ev->reason : 0; }
+MQ_API int mq_event_token(const mq_event *ev) { return ev ? ev->token : 0; }
+MQ_API const char *
+mq_event_topic(const mq_event *ev)
+{
+    return ev ? ev->topic : NULL;
+}
+
+MQ_API const void *
+mq_event_payload(const mq_event *ev, size_t *out_len)
+{
+    if (out_len != NULL)
+        *out_len = ev ? ev->payload_len : 0;
+    return ev ? (const void *)ev->payload : NULL;
+}
+
+MQ_API size_t
+mq_event_payload_len(const mq_event *ev)
+{
+    return ev ? ev->payload_len : 0;
+}
+
+MQ_API int mq_event_qos(const mq_event *ev) { return ev ? ev->qos : 0; }
+MQ_API int mq_event_retain(const mq_event *ev) { return ev ? ev->retain : 0; }
+MQ_API int mq_event_dup(const mq_event *ev) { return ev ? ev->dup : 0; }
+MQ_API int
+mq_event_packet_id(const mq_event *ev)
+{
+    return ev ? ev->packet_id : 0;
+}
+MQ_API int
+mq_event_session_present(const mq_event *ev)
+{
+    return ev ? ev->session_present : 0;
+}
+MQ_API int
+mq_event_will_reconnect(const mq_event *ev)
+{
+    return ev ? ev->will_reconnect : 0;
+}
+MQ_API size_t
+mq_event_reason_count(const mq_event *ev)
+{
+    return ev ? ev->nreasons : 0;
+}
+MQ_API int
+mq_event_reason_at(const mq_event *ev, size_t i)
+{
+    if (ev == NULL || i >= ev->nreasons)
+        return -1;
+    return ev->reasons[i];
+}
+MQ_API int
+mq_event_log_level(const mq_event *ev)
+{
+    return ev ? ev->log_level : 0;
+}
+MQ_API const char *
+mq_event_message(const mq_event *ev)
+{
+    return ev ? ev->message : NULL;
+}
+MQ_API const mq_props *
+mq_event_props(const mq_event *ev)
+{
+    return ev ? ev->props : NULL;
+}
