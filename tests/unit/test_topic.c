@@ -5,8 +5,10 @@
  * Threading: Criterion runs each test in its own process.
  */
 #include <criterion/criterion.h>
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "mq.h"
 #include "topic.h"
@@ -93,6 +95,104 @@ Test(utf8, every_offset_of_fast_path)
         buf[pos] = 0xff;
         cr_expect(!mqi_utf8_valid(buf, sizeof buf), "0xff at %zu", pos);
     }
+}
+
+/* Encode one code point the straightforward way (no checks). */
+static size_t encode_cp(uint32_t cp, uint8_t *out)
+{
+    if (cp < 0x80) {
+        out[0] = (uint8_t)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (uint8_t)(0xC0 | (cp >> 6));
+        out[1] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (uint8_t)(0xE0 | (cp >> 12));
+        out[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (uint8_t)(0xF0 | (cp >> 18));
+    out[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (uint8_t)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+Test(utf8, every_code_point)
+{
+    uint8_t b[4];
+    for (uint32_t cp = 0; cp <= 0x10FFFF; cp++) {
+        size_t n = encode_cp(cp, b);
+        bool want = cp != 0 && !(cp >= 0xD800 && cp <= 0xDFFF);
+        if (mqi_utf8_valid(b, n) != want)
+            cr_assert_fail("U+%04X: expected %s", (unsigned)cp,
+                           want ? "valid" : "invalid");
+    }
+}
+
+/* Reference: glibc's UTF-8 decoder, plus the MQTT bans on U+0000,
+ * surrogates and (which glibc accepts) code points above U+10FFFF. */
+static bool ref_valid(const uint8_t *s, size_t len)
+{
+    mbstate_t st;
+    memset(&st, 0, sizeof st);
+    size_t i = 0;
+    while (i < len) {
+        wchar_t wc;
+        size_t r = mbrtowc(&wc, (const char *)s + i, len - i, &st);
+        if (r == (size_t)-1 || r == (size_t)-2 || r == 0)
+            return false;
+        if (wc >= 0xD800 && wc <= 0xDFFF)
+            return false;
+        if ((uint32_t)wc > 0x10FFFF)
+            return false;
+        i += r;
+    }
+    return true;
+}
+
+Test(utf8, exhaustive_short_sequences_vs_glibc)
+{
+    if (setlocale(LC_CTYPE, "C.UTF-8") == NULL)
+        cr_skip_test("C.UTF-8 locale not available");
+    uint8_t b[3];
+    for (unsigned x = 0; x < 0x100; x++) {
+        b[0] = (uint8_t)x;
+        cr_assert_eq(mqi_utf8_valid(b, 1), ref_valid(b, 1), "%02X", x);
+        for (unsigned y = 0; y < 0x100; y++) {
+            b[1] = (uint8_t)y;
+            cr_assert_eq(mqi_utf8_valid(b, 2), ref_valid(b, 2), "%02X %02X",
+                         x, y);
+            /* Third byte: all values after a 3-byte lead, a sample
+             * otherwise (the other cases are settled by 2 bytes). */
+            for (unsigned z = 0; z < 0x100; z += (x >= 0xE0 ? 1 : 0x3F)) {
+                b[2] = (uint8_t)z;
+                if (mqi_utf8_valid(b, 3) != ref_valid(b, 3))
+                    cr_assert_fail("%02X %02X %02X", x, y, z);
+            }
+        }
+    }
+    /* Four-byte sequences: every lead F0..F7 with continuation patterns. */
+    static const uint8_t conts[] = {0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90,
+                                    0x9F, 0xA0, 0xBF, 0xC0, 0xFF};
+    const size_t nc = sizeof conts;
+    uint8_t q[4];
+    for (unsigned x = 0xF0; x < 0x100; x++)
+        for (size_t i = 0; i < nc; i++)
+            for (size_t j = 0; j < nc; j++)
+                for (size_t k = 0; k < nc; k++) {
+                    q[0] = (uint8_t)x;
+                    q[1] = conts[i];
+                    q[2] = conts[j];
+                    q[3] = conts[k];
+                    if (mqi_utf8_valid(q, 4) != ref_valid(q, 4))
+                        cr_assert_fail("%02X %02X %02X %02X", q[0], q[1],
+                                       q[2], q[3]);
+                }
 }
 
 Test(utf8, length_limit)
@@ -333,4 +433,82 @@ Test(topic, match_internal_lengths)
     cr_expect(!mqi_topic_match((const uint8_t *)f, 3, (const uint8_t *)t, 5));
     cr_expect(mqi_topic_match((const uint8_t *)f, 3, (const uint8_t *)t, 3));
     cr_expect(!mqi_topic_match((const uint8_t *)f, 0, (const uint8_t *)t, 1));
+}
+
+/* Naive reference matcher on level arrays (no $ rule; applied by caller). */
+static bool ref_match_levels(const char **f, size_t nf, const char **t,
+                             size_t nt)
+{
+    if (nf == 0)
+        return nt == 0;
+    if (strcmp(f[0], "#") == 0)
+        return true; /* valid filters have '#' last only */
+    if (nt == 0)
+        return false;
+    if (strcmp(f[0], "+") != 0 && strcmp(f[0], t[0]) != 0)
+        return false;
+    return ref_match_levels(f + 1, nf - 1, t + 1, nt - 1);
+}
+
+/* Join levels with '/'. */
+static void join_levels(const char **lv, size_t n, char *out)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            strcat(out, "/");
+        strcat(out, lv[i]);
+    }
+}
+
+Test(topic, match_exhaustive_vs_reference)
+{
+    static const char *tlv[] = {"a", "b", "", "$x"};
+    static const char *flv[] = {"a", "b", "", "$x", "+", "#"};
+    enum { NT = 4, NF = 6, MAXL = 4 };
+    const char *f[MAXL], *t[MAXL];
+    char fs[64], ts[64];
+    unsigned long checked = 0;
+
+    for (size_t nf = 1; nf <= MAXL; nf++) {
+        size_t fcomb = 1;
+        for (size_t i = 0; i < nf; i++)
+            fcomb *= NF;
+        for (size_t fc = 0; fc < fcomb; fc++) {
+            size_t v = fc;
+            bool ok = true;
+            for (size_t i = 0; i < nf; i++, v /= NF) {
+                f[i] = flv[v % NF];
+                if (strcmp(f[i], "#") == 0 && i + 1 != nf)
+                    ok = false;
+            }
+            if (!ok)
+                continue;
+            join_levels(f, nf, fs);
+            if (fs[0] == '\0')
+                continue; /* empty filter is invalid */
+            cr_assert_eq(mq_filter_check(fs), MQ_OK, "filter \"%s\"", fs);
+            for (size_t nt = 1; nt <= MAXL; nt++) {
+                size_t tcomb = 1;
+                for (size_t i = 0; i < nt; i++)
+                    tcomb *= NT;
+                for (size_t tc = 0; tc < tcomb; tc++) {
+                    size_t w = tc;
+                    for (size_t i = 0; i < nt; i++, w /= NT)
+                        t[i] = tlv[w % NT];
+                    join_levels(t, nt, ts);
+                    if (ts[0] == '\0')
+                        continue; /* empty topic name is invalid */
+                    bool want = ref_match_levels(f, nf, t, nt);
+                    if (ts[0] == '$' && (fs[0] == '+' || fs[0] == '#'))
+                        want = false;
+                    if (mq_topic_matches(fs, ts) != (want ? 1 : 0))
+                        cr_assert_fail("filter \"%s\" topic \"%s\": want %d",
+                                       fs, ts, want);
+                    checked++;
+                }
+            }
+        }
+    }
+    cr_expect_gt(checked, 100000);
 }
