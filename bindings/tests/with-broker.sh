@@ -1,0 +1,119 @@
+#!/bin/sh
+# with-broker.sh - run a command next to a private mosquitto broker.
+#
+#   with-broker.sh CMD [ARGS...]   start a broker on a free 127.0.0.1 port,
+#                                  run CMD with MQ_TEST_HOST, MQ_TEST_PORT,
+#                                  MQ_TEST_URI, MQ_TEST_BROKER (this script)
+#                                  and MQ_TEST_BROKER_DIR set, then stop the
+#                                  broker (by PID) and exit with CMD's status.
+#   with-broker.sh stop|start      stop / restart that broker (same port);
+#                                  used by reconnect tests, needs
+#                                  MQ_TEST_BROKER_DIR from the environment.
+set -u
+
+mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+
+broker_start() {   # dir port -> 0 when listening
+    dir=$1
+    port=$2
+    cat > "$dir/mosquitto.conf" <<CONF
+listener $port 127.0.0.1
+allow_anonymous true
+CONF
+    "$mosq" -c "$dir/mosquitto.conf" -v >> "$dir/broker.log" 2>&1 &
+    echo $! > "$dir/pid"
+    i=0
+    while [ $i -lt 100 ]; do
+        if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+            return 1
+        fi
+        if grep -q "listen socket on port $port" "$dir/broker.log" &&
+           grep -q " running" "$dir/broker.log"; then
+            return 0
+        fi
+        sleep 0.05
+        i=$((i + 1))
+    done
+    return 1
+}
+
+broker_stop() {    # dir
+    pid=$(cat "$1/pid" 2>/dev/null) || return 0
+    [ -n "$pid" ] || return 0
+    kill "$pid" 2>/dev/null
+    i=0
+    while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
+        sleep 0.05
+        i=$((i + 1))
+    done
+    kill -9 "$pid" 2>/dev/null
+    rm -f "$1/pid"
+    return 0
+}
+
+case "${1:-}" in
+stop)
+    broker_stop "$MQ_TEST_BROKER_DIR"
+    exit 0
+    ;;
+start)
+    : > "$MQ_TEST_BROKER_DIR/broker.log.new"
+    cat "$MQ_TEST_BROKER_DIR/broker.log" >> "$MQ_TEST_BROKER_DIR/broker.log.old" 2>/dev/null
+    : > "$MQ_TEST_BROKER_DIR/broker.log"
+    # the port may take a moment to be free again after a stop
+    n=0
+    until broker_start "$MQ_TEST_BROKER_DIR" "$(cat "$MQ_TEST_BROKER_DIR/port")"; do
+        broker_stop "$MQ_TEST_BROKER_DIR"
+        n=$((n + 1))
+        if [ $n -ge 20 ]; then
+            echo "with-broker.sh: cannot restart mosquitto" >&2
+            cat "$MQ_TEST_BROKER_DIR/broker.log" >&2
+            exit 1
+        fi
+        sleep 0.2
+    done
+    exit 0
+    ;;
+"")
+    echo "usage: with-broker.sh CMD [ARGS...] | stop | start" >&2
+    exit 2
+    ;;
+esac
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/mq-broker.XXXXXX") || exit 1
+chmod 755 "$dir"
+tries=0
+while :; do
+    # a random port in 20000..59999; retried if it is taken
+    port=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000 + 20000 ))
+    : > "$dir/broker.log"
+    if broker_start "$dir" "$port"; then
+        break
+    fi
+    broker_stop "$dir"
+    tries=$((tries + 1))
+    if [ $tries -ge 20 ]; then
+        echo "with-broker.sh: could not start mosquitto" >&2
+        cat "$dir/broker.log" >&2
+        rm -rf "$dir"
+        exit 1
+    fi
+done
+echo "$port" > "$dir/port"
+
+here=$(cd "$(dirname "$0")" && pwd)
+MQ_TEST_HOST=127.0.0.1
+MQ_TEST_PORT=$port
+MQ_TEST_URI="mqtt://127.0.0.1:$port"
+MQ_TEST_BROKER="$here/with-broker.sh"
+MQ_TEST_BROKER_DIR=$dir
+export MQ_TEST_HOST MQ_TEST_PORT MQ_TEST_URI MQ_TEST_BROKER MQ_TEST_BROKER_DIR
+
+"$@"
+rc=$?
+broker_stop "$dir"
+if [ $rc -ne 0 ] && [ -n "${MQ_TEST_SHOW_BROKER_LOG:-}" ]; then
+    cat "$dir/broker.log.old" "$dir/broker.log" >&2 2>/dev/null
+fi
+rm -rf "$dir"
+exit $rc
