@@ -1,2 +1,782 @@
-/* transport_tls.c - placeholder, being written. */
-typedef int mqi_placeholder_transport_tls;
+/*
+ * transport_tls.c - TLS client transport through OpenSSL 3: SSL_CTX setup
+ * from the client's TLS options (CA file/dir or system paths, client
+ * certificate, minimum version, ciphers, ALPN, insecure mode) and a
+ * non-blocking mqi_io layer (handshake/read/write/close) over the worker's
+ * connected socket, with host name (or IP address) verification and SNI.
+ *
+ * Threading: mqi_tls_ctx_new/mqi_tls_ctx_free may run on any thread (an
+ * SSL_CTX is reference counted and immutable once built; the SSL objects
+ * made from it keep it alive). mqi_io_tls_start and the io ops run on the
+ * worker thread only; an SSL object is never shared. OpenSSL's error queue
+ * is per thread, so every call clears it first and drains it on error.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "mq.h"
+#include "transport.h"
+
+/* Per-connection state, in io->layer. */
+typedef struct tls_layer {
+    SSL *ssl;
+    int fd;
+    int sys_errno;     /* last errno from the socket BIO, 0 if none */
+    bool eof;          /* the socket BIO saw recv() == 0 */
+    bool ready;        /* handshake finished */
+    bool fatal;        /* fatal error seen: no close_notify on close */
+    char name[256];    /* the name or address verified, for messages */
+} tls_layer;
+
+/* ---- error text --------------------------------------------------------- */
+
+/* Drain this thread's OpenSSL error queue into @p buf as "<what>: <reason>"
+ * using the earliest queued error (the root cause), with its data text
+ * (e.g. the file name) when there is one. */
+static void
+drain_errors(char *buf, size_t len, const char *what)
+{
+    unsigned long e, first = 0;
+    const char *data = NULL;
+    int flags = 0;
+    char reason[128] = "";
+    char extra[96] = "";
+
+    while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
+        if (first != 0)
+            continue;
+        first = e;
+        if (ERR_SYSTEM_ERROR(e)) {
+            /* errno-based; its data is only "calling fopen(...)". */
+            snprintf(reason, sizeof reason, "%s", strerror(ERR_GET_REASON(e)));
+            continue;
+        }
+        if (ERR_reason_error_string(e) != NULL)
+            snprintf(reason, sizeof reason, "%s", ERR_reason_error_string(e));
+        else
+            snprintf(reason, sizeof reason, "error %08lx", e);
+        if (data != NULL && (flags & ERR_TXT_STRING) && data[0] != '\0')
+            snprintf(extra, sizeof extra, " (%s)", data);
+    }
+    if (first == 0)
+        snprintf(buf, len, "%s", what);
+    else
+        snprintf(buf, len, "%s: %s%s", what, reason, extra);
+}
+
+/* ---- a socket BIO that never raises SIGPIPE ----------------------------- */
+
+/*
+ * OpenSSL's own socket BIO writes with write(2), which raises SIGPIPE when
+ * the peer has gone; a library must not change the process's signal
+ * disposition, so this BIO uses send(MSG_NOSIGNAL). Its data is the
+ * tls_layer, which outlives the BIO (SSL_free frees the BIO first).
+ */
+static BIO_METHOD *sock_method;
+static pthread_once_t sock_method_once = PTHREAD_ONCE_INIT;
+
+static int
+sock_bio_write(BIO *b, const char *buf, int len)
+{
+    tls_layer *t = BIO_get_data(b);
+    ssize_t n;
+
+    BIO_clear_retry_flags(b);
+    do {
+        n = send(t->fd, buf, (size_t)len, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            BIO_set_retry_write(b);
+        else
+            t->sys_errno = errno;
+        return -1;
+    }
+    return (int)n;
+}
+
+static int
+sock_bio_read(BIO *b, char *buf, int len)
+{
+    tls_layer *t = BIO_get_data(b);
+    ssize_t n;
+
+    BIO_clear_retry_flags(b);
+    if (buf == NULL || len <= 0)
+        return 0;
+    do {
+        n = recv(t->fd, buf, (size_t)len, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            BIO_set_retry_read(b);
+        else
+            t->sys_errno = errno;
+        return -1;
+    }
+    if (n == 0)
+        t->eof = true;
+    return (int)n;
+}
+
+static long
+sock_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    tls_layer *t = BIO_get_data(b);
+
+    (void)num;
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_CTRL_EOF:
+        /* Lets libssl tell "peer closed without close_notify" apart. */
+        return t != NULL && t->eof;
+    case BIO_C_GET_FD:
+        if (t == NULL)
+            return -1;
+        if (ptr != NULL)
+            *(int *)ptr = t->fd;
+        return t->fd;
+    default:
+        return 0;
+    }
+}
+
+static int
+sock_bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static void
+sock_method_init(void)
+{
+    BIO_METHOD *m;
+    int type = BIO_get_new_index();
+
+    if (type == -1)
+        return;
+    m = BIO_meth_new(type | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+                     "libmq socket");
+    if (m == NULL)
+        return;
+    if (!BIO_meth_set_write(m, sock_bio_write)
+        || !BIO_meth_set_read(m, sock_bio_read)
+        || !BIO_meth_set_ctrl(m, sock_bio_ctrl)
+        || !BIO_meth_set_create(m, sock_bio_create)) {
+        BIO_meth_free(m);
+        return;
+    }
+    /* Kept for the life of the process (one small allocation). */
+    sock_method = m;
+}
+
+/* ---- SSL_CTX ------------------------------------------------------------ */
+
+/* "mqtt,x-amzn-mqtt-ca" -> ALPN wire format (length-prefixed names). */
+static int
+set_alpn(SSL_CTX *ctx, const char *list, char *err, size_t errlen)
+{
+    size_t n = strlen(list), i = 0, start = 0, out = 0;
+    unsigned char *wire;
+    int rc = MQ_OK;
+
+    wire = malloc(n + 1);
+    if (wire == NULL)
+        return MQ_ERR_NOMEM;
+    for (i = 0; i <= n; i++) {
+        size_t len;
+
+        if (list[i] != ',' && list[i] != '\0')
+            continue;
+        len = i - start;
+        if (len == 0 || len > 255) {
+            snprintf(err, errlen, "ALPN list \"%s\": empty or too long entry",
+                     list);
+            rc = MQ_ERR_TLS;
+            goto done;
+        }
+        wire[out++] = (unsigned char)len;
+        memcpy(wire + out, list + start, len);
+        out += len;
+        start = i + 1;
+    }
+    /* Note: SSL_CTX_set_alpn_protos returns 0 on success. */
+    if (SSL_CTX_set_alpn_protos(ctx, wire, (unsigned int)out) != 0) {
+        drain_errors(err, errlen, "ALPN");
+        rc = MQ_ERR_TLS;
+    }
+done:
+    free(wire);
+    return rc;
+}
+
+/*
+ * One cipher option for both protocol versions: entries (':'-separated)
+ * named "TLS_..." are TLS 1.3 suites (SSL_CTX_set_ciphersuites), the rest
+ * is an OpenSSL cipher list for TLS 1.2 (SSL_CTX_set_cipher_list). Each
+ * half is applied only when it is not empty, so "TLS_AES_128_GCM_SHA256"
+ * alone leaves the TLS 1.2 list at its default.
+ */
+static int
+set_ciphers(SSL_CTX *ctx, const char *spec, char *err, size_t errlen)
+{
+    size_t n = strlen(spec);
+    char *v12 = calloc(1, n + 1), *v13 = calloc(1, n + 1);
+    const char *p = spec;
+    int rc = MQ_OK;
+
+    if (v12 == NULL || v13 == NULL) {
+        rc = MQ_ERR_NOMEM;
+        goto done;
+    }
+    while (*p != '\0') {
+        size_t len = strcspn(p, ":");
+        char *dst = strncmp(p, "TLS_", 4) == 0 ? v13 : v12;
+
+        if (len > 0) {
+            if (dst[0] != '\0')
+                strcat(dst, ":");
+            strncat(dst, p, len);
+        }
+        p += len;
+        if (*p == ':')
+            p++;
+    }
+    if (v12[0] != '\0' && !SSL_CTX_set_cipher_list(ctx, v12)) {
+        drain_errors(err, errlen, "TLS 1.2 cipher list");
+        rc = MQ_ERR_TLS;
+        goto done;
+    }
+    if (v13[0] != '\0' && !SSL_CTX_set_ciphersuites(ctx, v13)) {
+        drain_errors(err, errlen, "TLS 1.3 cipher suites");
+        rc = MQ_ERR_TLS;
+        goto done;
+    }
+    if (v12[0] == '\0' && v13[0] == '\0') {
+        snprintf(err, errlen, "cipher list is empty");
+        rc = MQ_ERR_TLS;
+    }
+done:
+    free(v12);
+    free(v13);
+    return rc;
+}
+
+static int
+load_trust(SSL_CTX *ctx, const mqi_tls_opts *o, char *err, size_t errlen)
+{
+    const char *file = o->ca_file != NULL && o->ca_file[0] ? o->ca_file : NULL;
+    const char *path = o->ca_path != NULL && o->ca_path[0] ? o->ca_path : NULL;
+    struct stat st;
+
+    if (file == NULL && path == NULL) {
+        if (!SSL_CTX_set_default_verify_paths(ctx)) {
+            drain_errors(err, errlen, "system CA paths");
+            return MQ_ERR_TLS;
+        }
+        return MQ_OK;
+    }
+    if (file != NULL && !SSL_CTX_load_verify_file(ctx, file)) {
+        char what[96];
+
+        snprintf(what, sizeof what, "CA file %s", file);
+        drain_errors(err, errlen, what);
+        return MQ_ERR_TLS;
+    }
+    if (path != NULL) {
+        /* A directory is only read lazily; check it exists now. */
+        if (stat(path, &st) != 0) {
+            snprintf(err, errlen, "CA directory %s: %s", path,
+                     strerror(errno));
+            return MQ_ERR_TLS;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "CA directory %s: not a directory", path);
+            return MQ_ERR_TLS;
+        }
+        if (!SSL_CTX_load_verify_dir(ctx, path)) {
+            char what[96];
+
+            snprintf(what, sizeof what, "CA directory %s", path);
+            drain_errors(err, errlen, what);
+            return MQ_ERR_TLS;
+        }
+    }
+    return MQ_OK;
+}
+
+static int
+load_client_cert(SSL_CTX *ctx, const mqi_tls_opts *o, char *err,
+                 size_t errlen)
+{
+    const char *cert = o->cert_file != NULL && o->cert_file[0] ? o->cert_file
+                                                               : NULL;
+    const char *key = o->key_file != NULL && o->key_file[0] ? o->key_file
+                                                            : NULL;
+    char what[96];
+
+    if (cert == NULL && key == NULL)
+        return MQ_OK;
+    if (cert == NULL) {
+        snprintf(err, errlen, "TLS key file given without a certificate file");
+        return MQ_ERR_TLS;
+    }
+    if (key == NULL)
+        key = cert; /* one PEM file holding both */
+    if (!SSL_CTX_use_certificate_chain_file(ctx, cert)) {
+        snprintf(what, sizeof what, "certificate file %s", cert);
+        drain_errors(err, errlen, what);
+        return MQ_ERR_TLS;
+    }
+    if (!SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM)) {
+        snprintf(what, sizeof what, "key file %s", key);
+        drain_errors(err, errlen, what);
+        return MQ_ERR_TLS;
+    }
+    if (!SSL_CTX_check_private_key(ctx)) {
+        drain_errors(err, errlen, "client certificate and key do not match");
+        return MQ_ERR_TLS;
+    }
+    return MQ_OK;
+}
+
+int
+mqi_tls_ctx_new(const mqi_tls_opts *o, void **out_ctx, char *err,
+                size_t errlen)
+{
+    static const mqi_tls_opts none;
+    SSL_CTX *ctx = NULL;
+    int rc = MQ_ERR_TLS;
+    int minv;
+
+    if (out_ctx != NULL)
+        *out_ctx = NULL;
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (out_ctx == NULL || err == NULL || errlen == 0)
+        return MQ_ERR_INVAL;
+    if (o == NULL)
+        o = &none;
+
+    switch (o->min_version) {
+    case 0:
+    case 12:
+        minv = TLS1_2_VERSION;
+        break;
+    case 13:
+        minv = TLS1_3_VERSION;
+        break;
+    default:
+        snprintf(err, errlen, "unsupported minimum TLS version %d "
+                 "(use 12 or 13)", o->min_version);
+        return MQ_ERR_TLS;
+    }
+
+    ERR_clear_error();
+    ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL) {
+        drain_errors(err, errlen, "SSL_CTX_new");
+        return MQ_ERR_NOMEM;
+    }
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
+                              | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    if (!SSL_CTX_set_min_proto_version(ctx, minv)) {
+        drain_errors(err, errlen, "minimum TLS version");
+        goto fail;
+    }
+
+    if (o->insecure) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        rc = load_trust(ctx, o, err, errlen);
+        if (rc != MQ_OK)
+            goto fail;
+    }
+    rc = load_client_cert(ctx, o, err, errlen);
+    if (rc != MQ_OK)
+        goto fail;
+    if (o->ciphers != NULL && o->ciphers[0] != '\0') {
+        rc = set_ciphers(ctx, o->ciphers, err, errlen);
+        if (rc != MQ_OK)
+            goto fail;
+    }
+    if (o->alpn != NULL && o->alpn[0] != '\0') {
+        rc = set_alpn(ctx, o->alpn, err, errlen);
+        if (rc != MQ_OK)
+            goto fail;
+    }
+    *out_ctx = ctx;
+    return MQ_OK;
+
+fail:
+    SSL_CTX_free(ctx);
+    ERR_clear_error();
+    return rc == MQ_OK ? MQ_ERR_TLS : rc;
+}
+
+void
+mqi_tls_ctx_free(void *ctx)
+{
+    SSL_CTX_free(ctx); /* NULL is a no-op; live SSL objects hold a ref */
+}
+
+/* ---- io ops ------------------------------------------------------------- */
+
+/* Fill io->err for a failed SSL call whose SSL_get_error() was @p e. */
+static void
+describe_failure(mqi_io *io, tls_layer *t, int e, const char *what)
+{
+    unsigned long top = ERR_peek_error();
+    long vr;
+
+    if (e == SSL_ERROR_SSL && ERR_GET_LIB(top) == ERR_LIB_SSL
+        && ERR_GET_REASON(top) == SSL_R_CERTIFICATE_VERIFY_FAILED
+        && (vr = SSL_get_verify_result(t->ssl)) != X509_V_OK) {
+        ERR_clear_error();
+        if (vr == X509_V_ERR_HOSTNAME_MISMATCH
+            || vr == X509_V_ERR_IP_ADDRESS_MISMATCH)
+            snprintf(io->err, sizeof io->err,
+                     "certificate verify failed: %s (expected %.64s)",
+                     X509_verify_cert_error_string(vr), t->name);
+        else
+            snprintf(io->err, sizeof io->err, "certificate verify failed: %s",
+                     X509_verify_cert_error_string(vr));
+        return;
+    }
+    if (e == SSL_ERROR_SYSCALL || (e == SSL_ERROR_SSL && top == 0)) {
+        ERR_clear_error();
+        if (t->sys_errno != 0)
+            snprintf(io->err, sizeof io->err, "%s: %s%s", what,
+                     strerror(t->sys_errno),
+                     t->ready ? "" : " (is this a TLS port?)");
+        else
+            snprintf(io->err, sizeof io->err,
+                     "%s: connection closed by the peer%s", what,
+                     t->ready ? "" : " (is this a TLS port?)");
+        return;
+    }
+    drain_errors(io->err, sizeof io->err, what);
+}
+
+/* True when the queued error is "peer closed without close_notify". */
+static bool
+is_unexpected_eof(tls_layer *t, int e)
+{
+    unsigned long top = ERR_peek_error();
+
+    if (e == SSL_ERROR_SSL)
+        return ERR_GET_LIB(top) == ERR_LIB_SSL
+               && ERR_GET_REASON(top) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+    return e == SSL_ERROR_SYSCALL && top == 0 && t->sys_errno == 0;
+}
+
+static int
+tls_handshake(mqi_io *io)
+{
+    tls_layer *t = io->layer;
+    int r, e;
+
+    if (t == NULL) {
+        snprintf(io->err, sizeof io->err, "TLS layer is closed");
+        return MQ_ERR_TLS;
+    }
+    if (t->ready)
+        return MQ_OK;
+    if (t->fatal)
+        return MQ_ERR_TLS;
+    ERR_clear_error();
+    t->sys_errno = 0;
+    r = SSL_do_handshake(t->ssl);
+    if (r == 1) {
+        t->ready = true;
+        io->want = 0;
+        return MQ_OK;
+    }
+    e = SSL_get_error(t->ssl, r);
+    if (e == SSL_ERROR_WANT_READ) {
+        io->want = EPOLLIN;
+        return MQ_ERR_AGAIN;
+    }
+    if (e == SSL_ERROR_WANT_WRITE) {
+        io->want = EPOLLOUT;
+        return MQ_ERR_AGAIN;
+    }
+    t->fatal = true;
+    if (is_unexpected_eof(t, e))
+        snprintf(io->err, sizeof io->err,
+                 "TLS handshake: connection closed by the peer "
+                 "(is this a TLS port?)");
+    else
+        describe_failure(io, t, e, "TLS handshake");
+    ERR_clear_error();
+    return MQ_ERR_TLS;
+}
+
+static int
+tls_read(mqi_io *io, uint8_t *buf, size_t cap, size_t *out_n)
+{
+    tls_layer *t = io->layer;
+    size_t n = 0;
+    int e, rc;
+
+    *out_n = 0;
+    if (t == NULL || !t->ready || t->fatal) {
+        snprintf(io->err, sizeof io->err, "TLS read: session not usable");
+        return MQ_ERR_TLS;
+    }
+    if (cap == 0)
+        return MQ_ERR_INVAL;
+    ERR_clear_error();
+    t->sys_errno = 0;
+    if (SSL_read_ex(t->ssl, buf, cap, &n) == 1) {
+        *out_n = n;
+        return MQ_OK;
+    }
+    e = SSL_get_error(t->ssl, 0);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        io->want = EPOLLIN;
+        return MQ_ERR_AGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        io->want = EPOLLOUT;
+        return MQ_ERR_AGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        /* close_notify received: orderly close. We may still answer it. */
+        snprintf(io->err, sizeof io->err, "TLS close_notify from the peer");
+        return MQ_ERR_CLOSED;
+    default:
+        break;
+    }
+    t->fatal = true;
+    if (is_unexpected_eof(t, e)) {
+        snprintf(io->err, sizeof io->err,
+                 "connection closed without TLS close_notify");
+        rc = MQ_ERR_CLOSED;
+    } else if (e == SSL_ERROR_SYSCALL && t->sys_errno != 0) {
+        snprintf(io->err, sizeof io->err, "recv: %s", strerror(t->sys_errno));
+        rc = MQ_ERR_IO;
+    } else {
+        describe_failure(io, t, e, "TLS read");
+        rc = MQ_ERR_TLS;
+    }
+    ERR_clear_error();
+    return rc;
+}
+
+static int
+tls_write(mqi_io *io, const uint8_t *buf, size_t len, size_t *out_n)
+{
+    tls_layer *t = io->layer;
+    size_t n = 0;
+    int e, rc;
+
+    *out_n = 0;
+    if (t == NULL || !t->ready || t->fatal) {
+        snprintf(io->err, sizeof io->err, "TLS write: session not usable");
+        return MQ_ERR_TLS;
+    }
+    if (len == 0)
+        return MQ_ERR_INVAL;
+    ERR_clear_error();
+    t->sys_errno = 0;
+    if (SSL_write_ex(t->ssl, buf, len, &n) == 1) {
+        *out_n = n;
+        return MQ_OK;
+    }
+    e = SSL_get_error(t->ssl, 0);
+    switch (e) {
+    case SSL_ERROR_WANT_WRITE:
+        io->want = EPOLLOUT;
+        return MQ_ERR_AGAIN;
+    case SSL_ERROR_WANT_READ:
+        io->want = EPOLLIN;
+        return MQ_ERR_AGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        snprintf(io->err, sizeof io->err, "TLS session closed by the peer");
+        return MQ_ERR_CLOSED;
+    default:
+        break;
+    }
+    if (e == SSL_ERROR_SYSCALL && t->sys_errno != 0) {
+        /* The peer may have closed after a fatal alert (e.g. TLS 1.3
+         * "certificate required", sent only after our handshake ended):
+         * the alert is still queued on the socket and says much more than
+         * "connection reset". One non-blocking look. */
+        int err = t->sys_errno;
+        uint8_t scratch[256];
+        size_t got = 0;
+
+        ERR_clear_error();
+        t->sys_errno = 0;
+        if (SSL_read_ex(t->ssl, scratch, sizeof scratch, &got) != 1
+            && SSL_get_error(t->ssl, 0) == SSL_ERROR_SSL
+            && ERR_peek_error() != 0) {
+            t->fatal = true;
+            describe_failure(io, t, SSL_ERROR_SSL, "TLS");
+            ERR_clear_error();
+            return MQ_ERR_TLS;
+        }
+        t->fatal = true;
+        ERR_clear_error();
+        snprintf(io->err, sizeof io->err, "send: %s", strerror(err));
+        return MQ_ERR_IO;
+    }
+    t->fatal = true;
+    {
+        describe_failure(io, t, e, "TLS write");
+        rc = MQ_ERR_TLS;
+    }
+    ERR_clear_error();
+    return rc;
+}
+
+static void
+tls_close(mqi_io *io)
+{
+    tls_layer *t = io->layer;
+
+    if (t == NULL)
+        return;
+    ERR_clear_error();
+    /* Best effort, one non-blocking attempt: send our close_notify. */
+    if (t->ready && !t->fatal)
+        (void)SSL_shutdown(t->ssl);
+    SSL_free(t->ssl); /* frees the BIO too */
+    free(t);
+    io->layer = NULL;
+    io->want = 0;
+    ERR_clear_error();
+}
+
+static const mqi_io_ops tls_ops = {
+    tls_handshake, tls_read, tls_write, tls_close,
+};
+
+/* ---- start -------------------------------------------------------------- */
+
+/* Copy @p host to @p out without IPv6 brackets; true if it is an IP literal. */
+static bool
+parse_host(const char *host, char *out, size_t outlen)
+{
+    size_t n = strlen(host);
+    unsigned char addr[16];
+
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+        host++;
+        n -= 2;
+    }
+    if (n >= outlen)
+        n = outlen - 1;
+    memcpy(out, host, n);
+    out[n] = '\0';
+    return inet_pton(AF_INET, out, addr) == 1
+           || inet_pton(AF_INET6, out, addr) == 1;
+}
+
+int
+mqi_io_tls_start(mqi_io *io, void *ctx, const char *host,
+                 const mqi_tls_opts *o)
+{
+    tls_layer *t = NULL;
+    BIO *bio = NULL;
+    const char *name;
+    bool is_ip;
+    int rc = MQ_ERR_TLS;
+
+    if (io == NULL)
+        return MQ_ERR_INVAL;
+    io->err[0] = '\0';
+    if (ctx == NULL || io->fd < 0) {
+        snprintf(io->err, sizeof io->err, "TLS start: no context or socket");
+        return MQ_ERR_INVAL;
+    }
+    name = o != NULL && o->verify_name != NULL && o->verify_name[0] != '\0'
+               ? o->verify_name
+               : host;
+    if ((name == NULL || name[0] == '\0') && !(o != NULL && o->insecure)) {
+        snprintf(io->err, sizeof io->err,
+                 "TLS: no host name to verify the certificate against");
+        return MQ_ERR_TLS;
+    }
+    pthread_once(&sock_method_once, sock_method_init);
+    if (sock_method == NULL) {
+        snprintf(io->err, sizeof io->err, "TLS: cannot create socket BIO");
+        return MQ_ERR_NOMEM;
+    }
+
+    ERR_clear_error();
+    t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        rc = MQ_ERR_NOMEM;
+        goto fail;
+    }
+    t->fd = io->fd;
+    t->ssl = SSL_new(ctx);
+    bio = BIO_new(sock_method);
+    if (t->ssl == NULL || bio == NULL) {
+        drain_errors(io->err, sizeof io->err, "TLS: SSL_new");
+        rc = MQ_ERR_NOMEM;
+        goto fail;
+    }
+    BIO_set_data(bio, t);
+    SSL_set_bio(t->ssl, bio, bio); /* the SSL owns the BIO from here */
+    bio = NULL;
+
+    is_ip = false;
+    if (name != NULL && name[0] != '\0') {
+        is_ip = parse_host(name, t->name, sizeof t->name);
+        /* SNI carries the name we verify; never an IP literal (RFC 6066). */
+        if (!is_ip && !SSL_set_tlsext_host_name(t->ssl, t->name)) {
+            drain_errors(io->err, sizeof io->err, "TLS: server name");
+            goto fail;
+        }
+    }
+    if (!(o != NULL && o->insecure)) {
+        if (is_ip) {
+            if (!X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl),
+                                               t->name)) {
+                drain_errors(io->err, sizeof io->err, "TLS: IP address");
+                goto fail;
+            }
+        } else {
+            SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+            if (!SSL_set1_host(t->ssl, t->name)) {
+                drain_errors(io->err, sizeof io->err, "TLS: host name");
+                goto fail;
+            }
+        }
+    }
+    SSL_set_connect_state(t->ssl);
+
+    io->layer = t;
+    io->ops = &tls_ops;
+    io->want = EPOLLOUT; /* the first handshake step sends ClientHello */
+    return MQ_OK;
+
+fail:
+    BIO_free(bio);
+    if (t != NULL) {
+        SSL_free(t->ssl);
+        free(t);
+    }
+    ERR_clear_error();
+    return rc;
+}
