@@ -1,2 +1,1439 @@
-/* client.c - placeholder, being written. */
-typedef int mqi_placeholder_client;
+/*
+ * client.c - the public API veneer: argument checks, options, and turning
+ * calls into commands on the client's lock-free queue for the worker. No
+ * protocol logic lives here.
+ *
+ * Threading: any thread. Options are guarded by c->lock; the publish path
+ * takes no lock (atomics + the MPSC queue) unless the application asked
+ * mq_publish to wait for queue space.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netdb.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "topic.h"
+
+#define DEFAULT_MAX_PACKET 268435460u
+
+/* ---- small helpers -------------------------------------------------- */
+
+static char *
+xstrdup(const char *s)
+{
+    size_t n;
+    char *d;
+
+    if (s == NULL)
+        return NULL;
+    n = strlen(s) + 1;
+    d = malloc(n);
+    if (d != NULL)
+        memcpy(d, s, n);
+    return d;
+}
+
+static void *
+xmemdup(const void *p, size_t n)
+{
+    void *d = malloc(n ? n : 1);
+
+    if (d != NULL && n > 0)
+        memcpy(d, p, n);
+    return d;
+}
+
+void
+mqi_list_push(mqi_list *l, mqi_msg *m)
+{
+    m->next = NULL;
+    m->prev = l->tail;
+    if (l->tail != NULL)
+        l->tail->next = m;
+    else
+        l->head = m;
+    l->tail = m;
+    l->n++;
+}
+
+void
+mqi_list_push_front(mqi_list *l, mqi_msg *m)
+{
+    m->prev = NULL;
+    m->next = l->head;
+    if (l->head != NULL)
+        l->head->prev = m;
+    else
+        l->tail = m;
+    l->head = m;
+    l->n++;
+}
+
+void
+mqi_list_remove(mqi_list *l, mqi_msg *m)
+{
+    if (m->prev != NULL)
+        m->prev->next = m->next;
+    else
+        l->head = m->next;
+    if (m->next != NULL)
+        m->next->prev = m->prev;
+    else
+        l->tail = m->prev;
+    m->next = m->prev = NULL;
+    l->n--;
+}
+
+mqi_msg *
+mqi_list_pop(mqi_list *l)
+{
+    mqi_msg *m = l->head;
+
+    if (m != NULL)
+        mqi_list_remove(l, m);
+    return m;
+}
+
+void
+mqi_msg_free(mqi_msg *m)
+{
+    size_t i;
+
+    if (m == NULL)
+        return;
+    if (m->props != NULL)
+        mq_props_free(m->props);
+    if (m->kind == MQI_CMD_RESOLVED && m->resolved != NULL)
+        freeaddrinfo(m->resolved);
+    if (m->kind == MQI_CMD_CONNECT && m->resolved != NULL) {
+        mqi_opts_clear(m->resolved);
+        free(m->resolved);
+    }
+    if (m->filters != NULL) {
+        for (i = 0; i < m->count; i++)
+            free(m->filters[i]);
+        free(m->filters);
+    }
+    free(m->options);
+    free(m);
+}
+
+static void
+servers_free(mqi_server *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        free(s[i].host);
+        free(s[i].path);
+    }
+    free(s);
+}
+
+void
+mqi_opts_clear(mqi_opts *o)
+{
+    free(o->username);
+    free(o->password);
+    servers_free(o->servers, o->nservers);
+    free(o->will_topic);
+    free(o->will_payload);
+    mq_props_free(o->will_props);
+    mq_props_free(o->connect_props);
+    free(o->tls_ca_file);
+    free(o->tls_ca_path);
+    free(o->tls_cert_file);
+    free(o->tls_key_file);
+    free(o->tls_verify_name);
+    free(o->tls_alpn);
+    free(o->tls_ciphers);
+    free(o->persist_dir);
+    o->username = NULL;
+    o->password = NULL;
+    o->servers = NULL;
+    o->nservers = 0;
+    o->will_topic = NULL;
+    o->will_payload = NULL;
+    o->will_props = o->connect_props = NULL;
+    o->tls_ca_file = o->tls_ca_path = o->tls_cert_file = NULL;
+    o->tls_key_file = o->tls_verify_name = o->tls_alpn = NULL;
+    o->tls_ciphers = o->persist_dir = NULL;
+}
+
+#define DUPSTR(field)                                                     \
+    do {                                                                  \
+        if (src->field != NULL &&                                         \
+            (dst->field = xstrdup(src->field)) == NULL)                   \
+            goto fail;                                                    \
+    } while (0)
+
+int
+mqi_opts_copy(mqi_opts *dst, const mqi_opts *src)
+{
+    size_t i;
+
+    *dst = *src;
+    dst->username = NULL;
+    dst->password = NULL;
+    dst->servers = NULL;
+    dst->nservers = 0;
+    dst->will_topic = NULL;
+    dst->will_payload = NULL;
+    dst->will_props = dst->connect_props = NULL;
+    dst->tls_ca_file = dst->tls_ca_path = dst->tls_cert_file = NULL;
+    dst->tls_key_file = dst->tls_verify_name = dst->tls_alpn = NULL;
+    dst->tls_ciphers = dst->persist_dir = NULL;
+
+    DUPSTR(username);
+    DUPSTR(will_topic);
+    DUPSTR(tls_ca_file);
+    DUPSTR(tls_ca_path);
+    DUPSTR(tls_cert_file);
+    DUPSTR(tls_key_file);
+    DUPSTR(tls_verify_name);
+    DUPSTR(tls_alpn);
+    DUPSTR(tls_ciphers);
+    DUPSTR(persist_dir);
+    if (src->has_password &&
+        (dst->password = xmemdup(src->password, src->password_len)) == NULL)
+        goto fail;
+    if (src->will &&
+        (dst->will_payload = xmemdup(src->will_payload, src->will_len)) ==
+            NULL)
+        goto fail;
+    if (mqi_props_dup(src->will_props, &dst->will_props) != MQ_OK)
+        goto fail;
+    if (mqi_props_dup(src->connect_props, &dst->connect_props) != MQ_OK)
+        goto fail;
+    if (src->nservers > 0) {
+        dst->servers = calloc(src->nservers, sizeof *dst->servers);
+        if (dst->servers == NULL)
+            goto fail;
+        dst->nservers = src->nservers;
+        for (i = 0; i < src->nservers; i++) {
+            dst->servers[i] = src->servers[i];
+            dst->servers[i].host = xstrdup(src->servers[i].host);
+            dst->servers[i].path = xstrdup(src->servers[i].path);
+            if (dst->servers[i].host == NULL ||
+                (src->servers[i].path != NULL && dst->servers[i].path == NULL))
+                goto fail;
+        }
+    }
+    return MQ_OK;
+fail:
+    mqi_opts_clear(dst);
+    return MQ_ERR_NOMEM;
+}
+
+/* ---- logging --------------------------------------------------------- */
+
+void
+mqi_log(mq_client *c, int level, const char *fmt, ...)
+{
+    va_list ap;
+    char buf[512];
+    size_t n;
+    mq_event *ev;
+
+    if (level > atomic_load_explicit(&c->log_level, memory_order_relaxed))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    n = strlen(buf) + 1;
+    ev = mqi_event_new(MQ_EVENT_LOG, n);
+    if (ev == NULL)
+        return;
+    ev->log_level = level;
+    ev->message = (char *)(ev + 1);
+    memcpy(ev->message, buf, n);
+    mqi_events_post(&c->ev, ev);
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+static bool
+valid_proto(int p)
+{
+    return p == MQ_PROTO_V311 || p == MQ_PROTO_V5;
+}
+
+MQ_API mq_client *
+mq_client_new(const char *client_id, int protocol)
+{
+    mq_client *c;
+    size_t idlen = client_id ? strlen(client_id) : 0;
+
+    if (!valid_proto(protocol))
+        return NULL;
+    if (idlen > 65535 ||
+        (idlen > 0 && !mqi_utf8_valid((const uint8_t *)client_id, idlen)))
+        return NULL;
+    c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    atomic_init(&c->refs, 1);
+    c->version = protocol;
+    c->wake_fd = -1;
+    c->io.fd = -1;
+    c->client_id = xstrdup(client_id ? client_id : "");
+    if (c->client_id == NULL)
+        goto fail_early;
+    if (mqi_events_init(&c->ev) != MQ_OK)
+        goto fail_early;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->space_lock, NULL);
+    pthread_cond_init(&c->space_cond, NULL);
+    mqi_mpsc_init(&c->cmdq);
+    c->opt.keepalive = 60;
+    c->opt.clean_start = 1;
+    c->opt.reconnect = 1;
+    c->opt.reconnect_min_ms = 1000;
+    c->opt.reconnect_max_ms = 30000;
+    c->opt.max_inflight = 20;
+    c->opt.tcp_nodelay = 1;
+    c->opt.connect_timeout_ms = 10000;
+    c->opt.max_packet_size = DEFAULT_MAX_PACKET;
+    c->opt.receive_maximum = 65535;
+    atomic_init(&c->max_msgs, 100000);
+    atomic_init(&c->max_bytes, (size_t)64 << 20);
+    atomic_init(&c->next_token, 1);
+    atomic_init(&c->max_events, 10000);
+    atomic_init(&c->publish_events, 1);
+    atomic_init(&c->offline_qos0, 1);
+    atomic_init(&c->max_packet, DEFAULT_MAX_PACKET);
+    c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (c->wake_fd < 0)
+        goto fail;
+    if (mqi_worker_attach(c) != MQ_OK)
+        goto fail;
+    return c;
+fail:
+    if (c->wake_fd >= 0)
+        close(c->wake_fd);
+    mqi_events_destroy(&c->ev);
+    pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->space_lock);
+    pthread_cond_destroy(&c->space_cond);
+    free(c->client_id);
+    free(c);
+    return NULL;
+fail_early:
+    free(c->client_id);
+    free(c);
+    return NULL;
+}
+
+/* Final release: the worker and any resolver thread are done with c. */
+void
+mqi_client_unref(mq_client *c)
+{
+    mqi_qnode *n;
+
+    if (atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    /* Commands that never reached the worker (e.g. a late RESOLVED). */
+    while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL) {
+        mqi_msg *m = MQI_CONTAINER_OF(n, mqi_msg, qn);
+        mqi_msg_free(m);
+    }
+    if (c->wake_fd >= 0)
+        close(c->wake_fd);
+    mqi_events_destroy(&c->ev);
+    mqi_opts_clear(&c->opt);
+    pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->space_lock);
+    pthread_cond_destroy(&c->space_cond);
+    free(c->client_id);
+    free(c);
+}
+
+MQ_API void
+mq_client_destroy(mq_client *c)
+{
+    bool join = false;
+    pthread_t th;
+
+    if (c == NULL)
+        return;
+    atomic_store(&c->destroyed, true);
+    pthread_mutex_lock(&c->lock);
+    if (c->loop_running && !pthread_equal(c->loop_thread, pthread_self())) {
+        join = true;
+        th = c->loop_thread;
+    }
+    c->loop_running = false;
+    pthread_mutex_unlock(&c->lock);
+    atomic_store(&c->loop_stop, true);
+    mqi_events_wake_all(&c->ev);
+    if (join)
+        pthread_join(th, NULL);
+    /* Wake anyone blocked in mq_publish waiting for space. */
+    pthread_mutex_lock(&c->space_lock);
+    pthread_cond_broadcast(&c->space_cond);
+    pthread_mutex_unlock(&c->space_lock);
+    mqi_worker_detach(c); /* blocks until the worker let go of c */
+    mqi_client_unref(c);
+}
+
+MQ_API const char *
+mq_client_id(const mq_client *c)
+{
+    return c ? c->client_id : NULL;
+}
+
+/* ---- options ---------------------------------------------------------- */
+
+static int
+check_range(int64_t v, int64_t lo, int64_t hi)
+{
+    return (v < lo || v > hi) ? MQ_ERR_INVAL : MQ_OK;
+}
+
+MQ_API int
+mq_set_int(mq_client *c, int option, int64_t v)
+{
+    int rc = MQ_OK;
+
+    if (c == NULL)
+        return MQ_ERR_INVAL;
+    /* options that may change at any time */
+    switch (option) {
+    case MQ_OPT_QUEUE_MAX_MSGS:
+        if (v < 1)
+            return MQ_ERR_INVAL;
+        atomic_store(&c->max_msgs, (size_t)v);
+        return MQ_OK;
+    case MQ_OPT_QUEUE_MAX_BYTES:
+        if (v < 1)
+            return MQ_ERR_INVAL;
+        atomic_store(&c->max_bytes, (size_t)v);
+        return MQ_OK;
+    case MQ_OPT_MAX_EVENTS:
+        if (v < 1)
+            return MQ_ERR_INVAL;
+        atomic_store(&c->max_events, (size_t)v);
+        mqi_wake(c);
+        return MQ_OK;
+    case MQ_OPT_LOG_LEVEL:
+        if ((rc = check_range(v, MQ_LOG_NONE, MQ_LOG_DEBUG)) != MQ_OK)
+            return rc;
+        atomic_store(&c->log_level, (int)v);
+        return MQ_OK;
+    case MQ_OPT_PUBLISH_EVENTS:
+        if ((rc = check_range(v, 0, 2)) != MQ_OK)
+            return rc;
+        atomic_store(&c->publish_events, (int)v);
+        return MQ_OK;
+    case MQ_OPT_OFFLINE_QOS0:
+        if ((rc = check_range(v, 0, 1)) != MQ_OK)
+            return rc;
+        atomic_store(&c->offline_qos0, (int)v);
+        return MQ_OK;
+    case MQ_OPT_PUBLISH_TIMEOUT_MS:
+        if ((rc = check_range(v, 0, INT32_MAX)) != MQ_OK)
+            return rc;
+        atomic_store(&c->publish_timeout_ms, (int)v);
+        return MQ_OK;
+    case MQ_OPT_AUTO_ACK:
+        return v == 1 ? MQ_OK : MQ_ERR_NOT_SUPPORTED;
+    default:
+        break;
+    }
+
+    pthread_mutex_lock(&c->lock);
+    if (c->active) {
+        rc = MQ_ERR_STATE;
+        goto out;
+    }
+    switch (option) {
+    case MQ_OPT_KEEPALIVE_S:
+        if ((rc = check_range(v, 0, 65535)) == MQ_OK)
+            c->opt.keepalive = (int)v;
+        break;
+    case MQ_OPT_CLEAN_START:
+        if ((rc = check_range(v, 0, 1)) == MQ_OK)
+            c->opt.clean_start = (int)v;
+        break;
+    case MQ_OPT_SESSION_EXPIRY_S:
+        if ((rc = check_range(v, 0, UINT32_MAX)) != MQ_OK)
+            break;
+        if (c->version != MQ_PROTO_V5 && v != 0)
+            rc = MQ_ERR_NOT_SUPPORTED;
+        else
+            c->opt.session_expiry = (uint32_t)v;
+        break;
+    case MQ_OPT_RECONNECT_MIN_MS:
+        if ((rc = check_range(v, 1, 3600000)) == MQ_OK)
+            c->opt.reconnect_min_ms = (int)v;
+        break;
+    case MQ_OPT_RECONNECT_MAX_MS:
+        if ((rc = check_range(v, 1, 86400000)) == MQ_OK)
+            c->opt.reconnect_max_ms = (int)v;
+        break;
+    case MQ_OPT_RECONNECT:
+        if ((rc = check_range(v, 0, 1)) == MQ_OK)
+            c->opt.reconnect = (int)v;
+        break;
+    case MQ_OPT_MAX_INFLIGHT:
+        if ((rc = check_range(v, 1, 65535)) == MQ_OK)
+            c->opt.max_inflight = (int)v;
+        break;
+    case MQ_OPT_TCP_NODELAY:
+        if ((rc = check_range(v, 0, 1)) == MQ_OK)
+            c->opt.tcp_nodelay = (int)v;
+        break;
+    case MQ_OPT_CONNECT_TIMEOUT_MS:
+        if ((rc = check_range(v, 1, 3600000)) == MQ_OK)
+            c->opt.connect_timeout_ms = (int)v;
+        break;
+    case MQ_OPT_MAX_PACKET_SIZE:
+        if ((rc = check_range(v, 16, DEFAULT_MAX_PACKET)) == MQ_OK) {
+            c->opt.max_packet_size = (uint32_t)v;
+            atomic_store(&c->max_packet, (unsigned)v);
+        }
+        break;
+    case MQ_OPT_RECEIVE_MAXIMUM:
+        if ((rc = check_range(v, 1, 65535)) != MQ_OK)
+            break;
+        if (c->version != MQ_PROTO_V5 && v != 65535)
+            rc = MQ_ERR_NOT_SUPPORTED;
+        else
+            c->opt.receive_maximum = (int)v;
+        break;
+    case MQ_OPT_TOPIC_ALIAS_MAXIMUM:
+        if ((rc = check_range(v, 0, 65535)) != MQ_OK)
+            break;
+        if (c->version != MQ_PROTO_V5 && v != 0)
+            rc = MQ_ERR_NOT_SUPPORTED;
+        else
+            c->opt.topic_alias_maximum = (int)v;
+        break;
+    default:
+        rc = MQ_ERR_INVAL;
+    }
+out:
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+MQ_API int
+mq_get_int(mq_client *c, int option, int64_t *out)
+{
+    int rc = MQ_OK;
+
+    if (c == NULL || out == NULL)
+        return MQ_ERR_INVAL;
+    pthread_mutex_lock(&c->lock);
+    switch (option) {
+    case MQ_OPT_KEEPALIVE_S: *out = c->opt.keepalive; break;
+    case MQ_OPT_CLEAN_START: *out = c->opt.clean_start; break;
+    case MQ_OPT_SESSION_EXPIRY_S: *out = c->opt.session_expiry; break;
+    case MQ_OPT_RECONNECT_MIN_MS: *out = c->opt.reconnect_min_ms; break;
+    case MQ_OPT_RECONNECT_MAX_MS: *out = c->opt.reconnect_max_ms; break;
+    case MQ_OPT_RECONNECT: *out = c->opt.reconnect; break;
+    case MQ_OPT_MAX_INFLIGHT: *out = c->opt.max_inflight; break;
+    case MQ_OPT_QUEUE_MAX_MSGS: *out = (int64_t)atomic_load(&c->max_msgs); break;
+    case MQ_OPT_QUEUE_MAX_BYTES: *out = (int64_t)atomic_load(&c->max_bytes); break;
+    case MQ_OPT_OFFLINE_QOS0: *out = atomic_load(&c->offline_qos0); break;
+    case MQ_OPT_TCP_NODELAY: *out = c->opt.tcp_nodelay; break;
+    case MQ_OPT_CONNECT_TIMEOUT_MS: *out = c->opt.connect_timeout_ms; break;
+    case MQ_OPT_MAX_EVENTS: *out = (int64_t)atomic_load(&c->max_events); break;
+    case MQ_OPT_PUBLISH_EVENTS: *out = atomic_load(&c->publish_events); break;
+    case MQ_OPT_LOG_LEVEL: *out = atomic_load(&c->log_level); break;
+    case MQ_OPT_MAX_PACKET_SIZE: *out = c->opt.max_packet_size; break;
+    case MQ_OPT_RECEIVE_MAXIMUM: *out = c->opt.receive_maximum; break;
+    case MQ_OPT_TOPIC_ALIAS_MAXIMUM: *out = c->opt.topic_alias_maximum; break;
+    case MQ_OPT_PUBLISH_TIMEOUT_MS: *out = atomic_load(&c->publish_timeout_ms); break;
+    case MQ_OPT_AUTO_ACK: *out = 1; break;
+    default: rc = MQ_ERR_INVAL; *out = 0;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+static int
+set_strfield(char **field, const char *v)
+{
+    char *d = NULL;
+
+    if (v != NULL && (d = xstrdup(v)) == NULL)
+        return MQ_ERR_NOMEM;
+    free(*field);
+    *field = d;
+    return MQ_OK;
+}
+
+MQ_API int
+mq_set_str(mq_client *c, int option, const char *v)
+{
+    int rc = MQ_OK;
+
+    if (c == NULL)
+        return MQ_ERR_INVAL;
+    if (v != NULL && option != MQ_SOPT_PERSIST_DIR &&
+        !mqi_utf8_valid((const uint8_t *)v, strlen(v)))
+        return MQ_ERR_UTF8;
+#ifndef MQ_HAVE_TLS
+    if (option >= MQ_SOPT_TLS_CA_FILE && option <= MQ_SOPT_TLS_MIN_VERSION)
+        return MQ_ERR_NOT_SUPPORTED;
+#endif
+    pthread_mutex_lock(&c->lock);
+    if (c->active) {
+        rc = MQ_ERR_STATE;
+        goto out;
+    }
+    switch (option) {
+    case MQ_SOPT_USERNAME:
+        rc = set_strfield(&c->opt.username, v);
+        break;
+    case MQ_SOPT_PASSWORD:
+        free(c->opt.password);
+        c->opt.password = NULL;
+        c->opt.has_password = false;
+        c->opt.password_len = 0;
+        if (v != NULL) {
+            c->opt.password = xmemdup(v, strlen(v));
+            if (c->opt.password == NULL) {
+                rc = MQ_ERR_NOMEM;
+                break;
+            }
+            c->opt.password_len = strlen(v);
+            c->opt.has_password = true;
+        }
+        break;
+    case MQ_SOPT_TLS_CA_FILE: rc = set_strfield(&c->opt.tls_ca_file, v); break;
+    case MQ_SOPT_TLS_CA_PATH: rc = set_strfield(&c->opt.tls_ca_path, v); break;
+    case MQ_SOPT_TLS_CERT_FILE: rc = set_strfield(&c->opt.tls_cert_file, v); break;
+    case MQ_SOPT_TLS_KEY_FILE: rc = set_strfield(&c->opt.tls_key_file, v); break;
+    case MQ_SOPT_TLS_VERIFY_NAME:
+        rc = set_strfield(&c->opt.tls_verify_name, v);
+        break;
+    case MQ_SOPT_TLS_ALPN: rc = set_strfield(&c->opt.tls_alpn, v); break;
+    case MQ_SOPT_TLS_CIPHERS: rc = set_strfield(&c->opt.tls_ciphers, v); break;
+    case MQ_SOPT_TLS_MIN_VERSION:
+        if (v == NULL)
+            c->opt.tls_min_version = 0;
+        else if (strcmp(v, "tlsv1.2") == 0)
+            c->opt.tls_min_version = 12;
+        else if (strcmp(v, "tlsv1.3") == 0)
+            c->opt.tls_min_version = 13;
+        else
+            rc = MQ_ERR_INVAL;
+        break;
+    case MQ_SOPT_PERSIST_DIR:
+        rc = MQ_ERR_NOT_SUPPORTED;
+        break;
+    default:
+        rc = MQ_ERR_INVAL;
+    }
+out:
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+MQ_API int
+mq_set_password(mq_client *c, const void *pw, size_t len)
+{
+    uint8_t *d = NULL;
+
+    if (c == NULL || (pw == NULL && len > 0) || len > 65535)
+        return MQ_ERR_INVAL;
+    if (pw != NULL && (d = xmemdup(pw, len)) == NULL)
+        return MQ_ERR_NOMEM;
+    pthread_mutex_lock(&c->lock);
+    if (c->active) {
+        pthread_mutex_unlock(&c->lock);
+        free(d);
+        return MQ_ERR_STATE;
+    }
+    free(c->opt.password);
+    c->opt.password = d;
+    c->opt.password_len = pw ? len : 0;
+    c->opt.has_password = pw != NULL;
+    pthread_mutex_unlock(&c->lock);
+    return MQ_OK;
+}
+
+/* Parse one URI into *s. */
+static int
+parse_uri(const char *u, size_t len, mqi_server *s)
+{
+    char buf[1024];
+    char *p, *host, *port = NULL, *path = NULL, *end;
+    unsigned long pn;
+
+    memset(s, 0, sizeof *s);
+    if (len == 0 || len >= sizeof buf)
+        return MQ_ERR_URI;
+    memcpy(buf, u, len);
+    buf[len] = '\0';
+    p = strstr(buf, "://");
+    if (p == NULL) {
+        s->scheme = MQI_SCHEME_TCP;
+        host = buf;
+    } else {
+        *p = '\0';
+        if (strcmp(buf, "mqtt") == 0 || strcmp(buf, "tcp") == 0)
+            s->scheme = MQI_SCHEME_TCP;
+        else if (strcmp(buf, "mqtts") == 0 || strcmp(buf, "ssl") == 0 ||
+                 strcmp(buf, "tls") == 0)
+            s->scheme = MQI_SCHEME_TLS;
+        else if (strcmp(buf, "ws") == 0)
+            s->scheme = MQI_SCHEME_WS;
+        else if (strcmp(buf, "wss") == 0)
+            s->scheme = MQI_SCHEME_WSS;
+        else if (strcmp(buf, "unix") == 0)
+            s->scheme = MQI_SCHEME_UNIX;
+        else
+            return MQ_ERR_URI;
+        host = p + 3;
+    }
+    if (s->scheme == MQI_SCHEME_UNIX) {
+        if (host[0] != '/' || strlen(host) >= 108)
+            return MQ_ERR_URI;
+        s->host = xstrdup(host);
+        return s->host ? MQ_OK : MQ_ERR_NOMEM;
+    }
+    if (s->scheme == MQI_SCHEME_WS || s->scheme == MQI_SCHEME_WSS)
+        return MQ_ERR_NOT_SUPPORTED;
+#ifndef MQ_HAVE_TLS
+    if (s->scheme == MQI_SCHEME_TLS)
+        return MQ_ERR_NOT_SUPPORTED;
+#endif
+    /* strip a path */
+    path = strchr(host, '/');
+    if (path != NULL) {
+        if (path[1] != '\0')
+            return MQ_ERR_URI;
+        *path = '\0';
+    }
+    if (host[0] == '[') {
+        end = strchr(host, ']');
+        if (end == NULL)
+            return MQ_ERR_URI;
+        *end = '\0';
+        host++;
+        if (end[1] == ':')
+            port = end + 2;
+        else if (end[1] != '\0')
+            return MQ_ERR_URI;
+    } else {
+        port = strchr(host, ':');
+        if (port != NULL)
+            *port++ = '\0';
+    }
+    if (host[0] == '\0')
+        return MQ_ERR_URI;
+    for (p = host; *p; p++)
+        if (*p == '@' || *p == '/' || *p == ' ' || (unsigned char)*p < 0x20)
+            return MQ_ERR_URI;
+    s->port = s->scheme == MQI_SCHEME_TLS ? 8883 : 1883;
+    if (port != NULL) {
+        if (*port == '\0')
+            return MQ_ERR_URI;
+        errno = 0;
+        pn = strtoul(port, &end, 10);
+        if (errno != 0 || *end != '\0' || pn == 0 || pn > 65535 ||
+            port[0] == '-' || port[0] == '+')
+            return MQ_ERR_URI;
+        s->port = (uint16_t)pn;
+    }
+    s->host = xstrdup(host);
+    return s->host ? MQ_OK : MQ_ERR_NOMEM;
+}
+
+MQ_API int
+mq_set_server(mq_client *c, const char *uris)
+{
+    mqi_server *list = NULL, *nl;
+    size_t n = 0, i, len;
+    const char *p;
+    int rc = MQ_OK;
+
+    if (c == NULL || uris == NULL)
+        return MQ_ERR_INVAL;
+    for (p = uris; *p != '\0';) {
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        if (*p == '\0')
+            break;
+        len = strcspn(p, " ,\t");
+        nl = realloc(list, (n + 1) * sizeof *list);
+        if (nl == NULL) {
+            rc = MQ_ERR_NOMEM;
+            goto fail;
+        }
+        list = nl;
+        rc = parse_uri(p, len, &list[n]);
+        if (rc != MQ_OK)
+            goto fail;
+        n++;
+        p += len;
+    }
+    if (n == 0) {
+        rc = MQ_ERR_URI;
+        goto fail;
+    }
+    pthread_mutex_lock(&c->lock);
+    if (c->active) {
+        pthread_mutex_unlock(&c->lock);
+        rc = MQ_ERR_STATE;
+        goto fail;
+    }
+    servers_free(c->opt.servers, c->opt.nservers);
+    c->opt.servers = list;
+    c->opt.nservers = n;
+    pthread_mutex_unlock(&c->lock);
+    return MQ_OK;
+fail:
+    for (i = 0; i < n; i++) {
+        free(list[i].host);
+        free(list[i].path);
+    }
+    free(list);
+    return rc;
+}
+
+static int
+check_qos(int qos)
+{
+    return (qos < 0 || qos > 2) ? MQ_ERR_QOS : MQ_OK;
+}
+
+MQ_API int
+mq_set_will(mq_client *c, const char *topic, const void *payload, size_t len,
+            int qos, int retain, const mq_props *props)
+{
+    char *t = NULL;
+    uint8_t *pl = NULL;
+    mq_props *pp = NULL;
+    int rc;
+
+    if (c == NULL || (payload == NULL && len > 0) || len > 65535)
+        return MQ_ERR_INVAL;
+    if (topic != NULL) {
+        rc = mqi_topic_check((const uint8_t *)topic, strlen(topic));
+        if (rc != MQ_OK)
+            return rc;
+        if ((rc = check_qos(qos)) != MQ_OK)
+            return rc;
+        if (props != NULL && mq_props_count(props) > 0) {
+            if (c->version != MQ_PROTO_V5)
+                return MQ_ERR_NOT_SUPPORTED;
+            if (mqi_props_check(props, MQI_WILL_PROPS) != MQ_OK)
+                return MQ_ERR_PROPERTY;
+        }
+        t = xstrdup(topic);
+        pl = xmemdup(payload, len);
+        if (t == NULL || pl == NULL || mqi_props_dup(props, &pp) != MQ_OK) {
+            free(t);
+            free(pl);
+            return MQ_ERR_NOMEM;
+        }
+    }
+    pthread_mutex_lock(&c->lock);
+    if (c->active) {
+        pthread_mutex_unlock(&c->lock);
+        free(t);
+        free(pl);
+        mq_props_free(pp);
+        return MQ_ERR_STATE;
+    }
+    free(c->opt.will_topic);
+    free(c->opt.will_payload);
+    mq_props_free(c->opt.will_props);
+    c->opt.will = topic != NULL;
+    c->opt.will_topic = t;
+    c->opt.will_payload = pl;
+    c->opt.will_len = topic ? len : 0;
+    c->opt.will_qos = qos;
+    c->opt.will_retain = retain ? 1 : 0;
+    c->opt.will_props = pp;
+    pthread_mutex_unlock(&c->lock);
+    return MQ_OK;
+}
+
+MQ_API int
+mq_set_connect_props(mq_client *c, const mq_props *props)
+{
+    mq_props *pp = NULL;
+
+    if (c == NULL)
+        return MQ_ERR_INVAL;
+    if (props != NULL && mq_props_count(props) > 0) {
+        if (c->version != MQ_PROTO_V5)
+            return MQ_ERR_NOT_SUPPORTED;
+        if (mqi_props_check(props, MQI_CONNECT) != MQ_OK)
+            return MQ_ERR_PROPERTY;
+    }
+    if (mqi_props_dup(props, &pp) != MQ_OK)
+        return MQ_ERR_NOMEM;
+    pthread_mutex_lock(&c->lock);
+    if (c->active) {
+        pthread_mutex_unlock(&c->lock);
+        mq_props_free(pp);
+        return MQ_ERR_STATE;
+    }
+    mq_props_free(c->opt.connect_props);
+    c->opt.connect_props = pp;
+    pthread_mutex_unlock(&c->lock);
+    return MQ_OK;
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+static void
+push_cmd(mq_client *c, mqi_msg *m)
+{
+    mqi_mpsc_push(&c->cmdq, &m->qn);
+    mqi_wake(c);
+}
+
+static int
+new_token(mq_client *c)
+{
+    int t;
+
+    do
+        t = atomic_fetch_add_explicit(&c->next_token, 1,
+                                      memory_order_relaxed) & 0x7fffffff;
+    while (t == 0);
+    return t;
+}
+
+MQ_API int
+mq_connect(mq_client *c)
+{
+    mqi_msg *m;
+
+    if (c == NULL)
+        return MQ_ERR_INVAL;
+    if (atomic_load(&c->destroyed))
+        return MQ_ERR_DESTROYED;
+    m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return MQ_ERR_NOMEM;
+    m->kind = MQI_CMD_CONNECT;
+    pthread_mutex_lock(&c->lock);
+    if (c->active) {
+        pthread_mutex_unlock(&c->lock);
+        free(m);
+        return MQ_ERR_STATE;
+    }
+    if (c->opt.nservers == 0) {
+        pthread_mutex_unlock(&c->lock);
+        free(m);
+        return MQ_ERR_URI;
+    }
+    if (c->version == MQ_PROTO_V311 && c->client_id[0] == '\0' &&
+        !c->opt.clean_start) {
+        pthread_mutex_unlock(&c->lock);
+        free(m);
+        return MQ_ERR_INVAL;
+    }
+    c->active = true;
+    m->generation = ++c->connect_seq;
+    /* The snapshot is taken here, under the lock, so that later option
+     * changes cannot race with the worker. */
+    m->resolved = malloc(sizeof(mqi_opts));
+    if (m->resolved == NULL ||
+        mqi_opts_copy((mqi_opts *)m->resolved, &c->opt) != MQ_OK) {
+        c->active = false;
+        pthread_mutex_unlock(&c->lock);
+        free(m->resolved);
+        free(m);
+        return MQ_ERR_NOMEM;
+    }
+    pthread_mutex_unlock(&c->lock);
+    push_cmd(c, m);
+    return MQ_OK;
+}
+
+MQ_API int
+mq_disconnect(mq_client *c, int reason)
+{
+    mqi_msg *m;
+
+    if (c == NULL || reason < 0 || reason > 255)
+        return MQ_ERR_INVAL;
+    m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return MQ_ERR_NOMEM;
+    m->kind = MQI_CMD_DISCONNECT;
+    m->reason = reason;
+    pthread_mutex_lock(&c->lock);
+    if (!c->active) {
+        pthread_mutex_unlock(&c->lock);
+        free(m);
+        return MQ_ERR_NO_CONN;
+    }
+    c->active = false;
+    pthread_mutex_unlock(&c->lock);
+    push_cmd(c, m);
+    return MQ_OK;
+}
+
+/* Reserve queue space for one message of @p bytes; waits when asked. */
+static int
+reserve_space(mq_client *c, size_t bytes)
+{
+    int wait_ms = atomic_load_explicit(&c->publish_timeout_ms,
+                                       memory_order_relaxed);
+    struct timespec until;
+    bool have_deadline = false;
+
+    for (;;) {
+        size_t n = atomic_fetch_add(&c->q_msgs, 1);
+        size_t b = atomic_fetch_add(&c->q_bytes, bytes);
+        if (n < atomic_load_explicit(&c->max_msgs, memory_order_relaxed) &&
+            (b + bytes <=
+                 atomic_load_explicit(&c->max_bytes, memory_order_relaxed) ||
+             n == 0))
+            return MQ_OK;
+        atomic_fetch_sub(&c->q_msgs, 1);
+        atomic_fetch_sub(&c->q_bytes, bytes);
+        if (wait_ms <= 0)
+            return MQ_ERR_QUEUE_FULL;
+        if (!have_deadline) {
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += wait_ms / 1000;
+            until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            have_deadline = true;
+        }
+        pthread_mutex_lock(&c->space_lock);
+        atomic_fetch_add(&c->space_waiters, 1);
+        /* re-check under the lock to avoid a lost wakeup */
+        if (atomic_load(&c->q_msgs) >= atomic_load(&c->max_msgs) ||
+            atomic_load(&c->q_bytes) + bytes > atomic_load(&c->max_bytes)) {
+            int rc = pthread_cond_timedwait(&c->space_cond, &c->space_lock,
+                                            &until);
+            atomic_fetch_sub(&c->space_waiters, 1);
+            pthread_mutex_unlock(&c->space_lock);
+            if (atomic_load(&c->destroyed))
+                return MQ_ERR_DESTROYED;
+            if (rc == ETIMEDOUT)
+                wait_ms = 0; /* one last try */
+        } else {
+            atomic_fetch_sub(&c->space_waiters, 1);
+            pthread_mutex_unlock(&c->space_lock);
+        }
+    }
+}
+
+/* Called by the worker when a message leaves the queue. */
+void
+mqi_complete_space(mq_client *c)
+{
+    if (atomic_load_explicit(&c->space_waiters, memory_order_relaxed) > 0) {
+        pthread_mutex_lock(&c->space_lock);
+        pthread_cond_broadcast(&c->space_cond);
+        pthread_mutex_unlock(&c->space_lock);
+    }
+}
+
+MQ_API int
+mq_publish_v5(mq_client *c, const char *topic, const void *payload,
+              size_t len, int qos, int retain, const mq_props *props)
+{
+    size_t tlen, plen = 0, wire;
+    mqi_msg *m;
+    int rc;
+
+    if (c == NULL || topic == NULL || (payload == NULL && len > 0))
+        return MQ_ERR_INVAL;
+    if ((rc = check_qos(qos)) != MQ_OK)
+        return rc;
+    tlen = strlen(topic);
+    if ((rc = mqi_topic_check((const uint8_t *)topic, tlen)) != MQ_OK)
+        return rc;
+    if (props != NULL && mq_props_count(props) > 0) {
+        if (c->version != MQ_PROTO_V5)
+            return MQ_ERR_NOT_SUPPORTED;
+        if (mqi_props_check(props, MQI_PUBLISH) != MQ_OK ||
+            mq_props_has(props, MQ_PROP_TOPIC_ALIAS) ||
+            mq_props_has(props, MQ_PROP_SUBSCRIPTION_IDENTIFIER))
+            return MQ_ERR_PROPERTY;
+        plen = mqi_props_len(props);
+    }
+    if (atomic_load_explicit(&c->destroyed, memory_order_relaxed))
+        return MQ_ERR_DESTROYED;
+    wire = mqi_publish_wire_size(c->version, tlen, len, plen, qos);
+    if (wire == 0 ||
+        wire > atomic_load_explicit(&c->max_packet, memory_order_relaxed))
+        return MQ_ERR_TOO_LARGE;
+    if (qos == 0 &&
+        !atomic_load_explicit(&c->offline_qos0, memory_order_relaxed) &&
+        !atomic_load_explicit(&c->connected, memory_order_relaxed))
+        return MQ_ERR_NO_CONN;
+
+    m = malloc(sizeof *m + tlen + 1 + len);
+    if (m == NULL)
+        return MQ_ERR_NOMEM;
+    memset(m, 0, sizeof *m);
+    m->kind = MQI_CMD_PUBLISH;
+    m->qos = (uint8_t)qos;
+    m->retain = retain ? 1 : 0;
+    m->topic = (char *)(m + 1);
+    memcpy(m->topic, topic, tlen + 1);
+    m->topic_len = tlen;
+    m->payload = (uint8_t *)m->topic + tlen + 1;
+    if (len > 0)
+        memcpy(m->payload, payload, len);
+    m->payload_len = len;
+    m->acct_bytes = sizeof *m + tlen + len;
+    if (plen > 0 && mqi_props_dup(props, &m->props) != MQ_OK) {
+        free(m);
+        return MQ_ERR_NOMEM;
+    }
+    rc = reserve_space(c, m->acct_bytes);
+    if (rc != MQ_OK) {
+        mqi_msg_free(m);
+        return rc;
+    }
+    m->token = new_token(c);
+    rc = m->token;
+    push_cmd(c, m);
+    return rc;
+}
+
+MQ_API int
+mq_publish(mq_client *c, const char *topic, const void *payload, size_t len,
+           int qos, int retain)
+{
+    return mq_publish_v5(c, topic, payload, len, qos, retain, NULL);
+}
+
+static int
+sub_common(mq_client *c, int kind, size_t count, const char *const *filters,
+           const int *options, const mq_props *props)
+{
+    mqi_msg *m;
+    size_t i;
+    int rc;
+
+    if (c == NULL || filters == NULL || count == 0 || count > 65535)
+        return MQ_ERR_INVAL;
+    for (i = 0; i < count; i++) {
+        if (filters[i] == NULL)
+            return MQ_ERR_INVAL;
+        rc = mqi_filter_check((const uint8_t *)filters[i], strlen(filters[i]));
+        if (rc != MQ_OK)
+            return rc;
+        if (kind == MQI_CMD_SUBSCRIBE) {
+            int o = options ? options[i] : 0;
+            if ((rc = check_qos(o & 3)) != MQ_OK)
+                return rc;
+            if ((o & ~0x3f) != 0 || ((o >> 4) & 3) == 3)
+                return MQ_ERR_INVAL;
+            if ((o & ~3) != 0 && c->version != MQ_PROTO_V5)
+                return MQ_ERR_NOT_SUPPORTED;
+        }
+    }
+    if (props != NULL && mq_props_count(props) > 0) {
+        if (c->version != MQ_PROTO_V5)
+            return MQ_ERR_NOT_SUPPORTED;
+        if (mqi_props_check(props, kind == MQI_CMD_SUBSCRIBE
+                                       ? MQI_SUBSCRIBE
+                                       : MQI_UNSUBSCRIBE) != MQ_OK)
+            return MQ_ERR_PROPERTY;
+    }
+    if (atomic_load(&c->destroyed))
+        return MQ_ERR_DESTROYED;
+    m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return MQ_ERR_NOMEM;
+    m->kind = (uint8_t)kind;
+    m->count = count;
+    m->filters = calloc(count, sizeof *m->filters);
+    m->options = calloc(count, 1);
+    if (m->filters == NULL || m->options == NULL)
+        goto nomem;
+    for (i = 0; i < count; i++) {
+        m->filters[i] = xstrdup(filters[i]);
+        if (m->filters[i] == NULL)
+            goto nomem;
+        m->options[i] = (uint8_t)(options ? options[i] : 0);
+    }
+    if (mqi_props_dup(props, &m->props) != MQ_OK)
+        goto nomem;
+    m->token = new_token(c);
+    rc = m->token;
+    push_cmd(c, m);
+    return rc;
+nomem:
+    mqi_msg_free(m);
+    return MQ_ERR_NOMEM;
+}
+
+MQ_API int
+mq_subscribe(mq_client *c, const char *filter, int qos)
+{
+    if (qos < 0 || qos > 2)
+        return c == NULL ? MQ_ERR_INVAL : MQ_ERR_QOS;
+    return sub_common(c, MQI_CMD_SUBSCRIBE, 1, &filter, &qos, NULL);
+}
+
+MQ_API int
+mq_subscribe_v5(mq_client *c, const char *filter, int options,
+                const mq_props *props)
+{
+    return sub_common(c, MQI_CMD_SUBSCRIBE, 1, &filter, &options, props);
+}
+
+MQ_API int
+mq_subscribe_many(mq_client *c, size_t count, const char *const *filters,
+                  const int *options, const mq_props *props)
+{
+    return sub_common(c, MQI_CMD_SUBSCRIBE, count, filters, options, props);
+}
+
+MQ_API int
+mq_unsubscribe(mq_client *c, const char *filter)
+{
+    return sub_common(c, MQI_CMD_UNSUBSCRIBE, 1, &filter, NULL, NULL);
+}
+
+MQ_API int
+mq_unsubscribe_v5(mq_client *c, const char *filter, const mq_props *props)
+{
+    return sub_common(c, MQI_CMD_UNSUBSCRIBE, 1, &filter, NULL, props);
+}
+
+MQ_API int
+mq_auth(mq_client *c, int reason, const mq_props *props)
+{
+    mqi_msg *m;
+
+    if (c == NULL || reason < 0 || reason > 255)
+        return MQ_ERR_INVAL;
+    if (c->version != MQ_PROTO_V5)
+        return MQ_ERR_NOT_SUPPORTED;
+    if (mqi_props_check(props, MQI_AUTH) != MQ_OK)
+        return MQ_ERR_PROPERTY;
+    m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return MQ_ERR_NOMEM;
+    m->kind = MQI_CMD_AUTH;
+    m->reason = reason;
+    if (mqi_props_dup(props, &m->props) != MQ_OK) {
+        free(m);
+        return MQ_ERR_NOMEM;
+    }
+    m->token = new_token(c);
+    push_cmd(c, m);
+    return MQ_OK;
+}
+
+MQ_API size_t
+mq_queued_messages(mq_client *c)
+{
+    return c ? atomic_load(&c->q_msgs) : 0;
+}
+
+MQ_API int
+mq_is_connected(mq_client *c)
+{
+    return c ? atomic_load(&c->connected) : 0;
+}
+
+/* ---- events, callbacks, loops --------------------------------------- */
+
+MQ_API int
+mq_event_fd(mq_client *c)
+{
+    return c ? c->ev.pipe_rd : -1;
+}
+
+MQ_API mq_event *
+mq_next_event(mq_client *c, int timeout_ms)
+{
+    mq_event *ev;
+    size_t left;
+
+    if (c == NULL)
+        return NULL;
+    ev = mqi_events_take(&c->ev, timeout_ms, &left, &c->loop_stop);
+    if (ev != NULL && atomic_load_explicit(&c->paused, memory_order_relaxed) &&
+        left <= atomic_load(&c->max_events) / 2)
+        mqi_wake(c); /* let the worker resume reading */
+    return ev;
+}
+
+MQ_API int
+mq_set_callback(mq_client *c, int kind, mq_event_cb cb, void *ud)
+{
+    if (c == NULL || kind < MQ_EVENT_CONNECT || kind > MQ_EVENT_AUTH)
+        return MQ_ERR_INVAL;
+    pthread_mutex_lock(&c->lock);
+    c->cbs[kind].cb = cb;
+    c->cbs[kind].ud = ud;
+    pthread_mutex_unlock(&c->lock);
+    return MQ_OK;
+}
+
+MQ_API int mq_on_connect(mq_client *c, mq_event_cb cb, void *ud)
+{ return mq_set_callback(c, MQ_EVENT_CONNECT, cb, ud); }
+MQ_API int mq_on_disconnect(mq_client *c, mq_event_cb cb, void *ud)
+{ return mq_set_callback(c, MQ_EVENT_DISCONNECTED, cb, ud); }
+MQ_API int mq_on_message(mq_client *c, mq_event_cb cb, void *ud)
+{ return mq_set_callback(c, MQ_EVENT_MESSAGE, cb, ud); }
+MQ_API int mq_on_publish(mq_client *c, mq_event_cb cb, void *ud)
+{ return mq_set_callback(c, MQ_EVENT_PUBLISHED, cb, ud); }
+MQ_API int mq_on_subscribe(mq_client *c, mq_event_cb cb, void *ud)
+{ return mq_set_callback(c, MQ_EVENT_SUBSCRIBED, cb, ud); }
+MQ_API int mq_on_unsubscribe(mq_client *c, mq_event_cb cb, void *ud)
+{ return mq_set_callback(c, MQ_EVENT_UNSUBSCRIBED, cb, ud); }
+MQ_API int mq_on_log(mq_client *c, mq_event_cb cb, void *ud)
+{ return mq_set_callback(c, MQ_EVENT_LOG, cb, ud); }
+
+static void
+dispatch(mq_client *c, mq_event *ev)
+{
+    mq_event_cb cb;
+    void *ud;
+    int k = ev->type;
+
+    pthread_mutex_lock(&c->lock);
+    cb = (k >= 0 && k < 9) ? c->cbs[k].cb : NULL;
+    ud = (k >= 0 && k < 9) ? c->cbs[k].ud : NULL;
+    pthread_mutex_unlock(&c->lock);
+    if (cb != NULL)
+        cb(c, ev, ud);
+}
+
+/* Returns 1 when the loop should end after this event (loop_forever). */
+static bool
+is_final(mq_client *c, const mq_event *ev)
+{
+    bool active;
+
+    if (ev->type != MQ_EVENT_DISCONNECTED || ev->will_reconnect)
+        return false;
+    pthread_mutex_lock(&c->lock);
+    active = c->active;
+    pthread_mutex_unlock(&c->lock);
+    return !active || ev->error == MQ_OK;
+}
+
+MQ_API int
+mq_loop(mq_client *c, int timeout_ms)
+{
+    mq_event *ev;
+    int n = 0;
+    bool running;
+
+    if (c == NULL)
+        return MQ_ERR_INVAL;
+    pthread_mutex_lock(&c->lock);
+    running = c->loop_running;
+    pthread_mutex_unlock(&c->lock);
+    if (running)
+        return MQ_ERR_STATE;
+    ev = mq_next_event(c, timeout_ms);
+    while (ev != NULL) {
+        dispatch(c, ev);
+        mq_event_free(ev);
+        n++;
+        if (n >= 1000)
+            break;
+        ev = mq_next_event(c, 0);
+    }
+    return n;
+}
+
+MQ_API int
+mq_loop_forever(mq_client *c)
+{
+    mq_event *ev;
+    int rc = MQ_OK;
+
+    if (c == NULL)
+        return MQ_ERR_INVAL;
+    atomic_store(&c->loop_stop, false);
+    while (!atomic_load(&c->loop_stop)) {
+        ev = mq_next_event(c, -1);
+        if (ev == NULL)
+            continue;
+        dispatch(c, ev);
+        if (is_final(c, ev)) {
+            rc = ev->error;
+            mq_event_free(ev);
+            break;
+        }
+        mq_event_free(ev);
+    }
+    return rc;
+}
+
+static void *
+loop_thread_main(void *arg)
+{
+    mq_client *c = arg;
+    mq_event *ev;
+
+    while (!atomic_load(&c->loop_stop)) {
+        ev = mq_next_event(c, -1);
+        if (ev == NULL)
+            continue;
+        dispatch(c, ev);
+        mq_event_free(ev);
+    }
+    return NULL;
+}
+
+MQ_API int
+mq_loop_start(mq_client *c)
+{
+    int rc = MQ_OK;
+
+    if (c == NULL)
+        return MQ_ERR_INVAL;
+    pthread_mutex_lock(&c->lock);
+    if (c->loop_running) {
+        rc = MQ_ERR_STATE;
+    } else {
+        atomic_store(&c->loop_stop, false);
+        if (pthread_create(&c->loop_thread, NULL, loop_thread_main, c) != 0)
+            rc = MQ_ERR_SYSTEM;
+        else
+            c->loop_running = true;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+MQ_API int
+mq_loop_stop(mq_client *c)
+{
+    pthread_t th;
+    bool running, self;
+
+    if (c == NULL)
+        return MQ_ERR_INVAL;
+    pthread_mutex_lock(&c->lock);
+    running = c->loop_running;
+    th = c->loop_thread;
+    c->loop_running = false;
+    pthread_mutex_unlock(&c->lock);
+    atomic_store(&c->loop_stop, true);
+    mqi_events_wake_all(&c->ev);
+    if (!running)
+        return MQ_OK; /* also ends mq_loop_forever() on another thread */
+    self = pthread_equal(th, pthread_self());
+    if (self)
+        pthread_detach(th);
+    else
+        pthread_join(th, NULL);
+    return MQ_OK;
+}

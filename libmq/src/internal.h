@@ -64,7 +64,8 @@ typedef struct mqi_msg {
     size_t count;                   /* SUBSCRIBE/UNSUBSCRIBE filters */
     char **filters;
     uint8_t *options;
-    void *resolved;                 /* RESOLVED: struct addrinfo list */
+    void *resolved;                 /* RESOLVED: struct addrinfo list;
+                                       CONNECT: mqi_opts snapshot */
     unsigned generation;            /* RESOLVED: which attempt */
     int resolve_err;
 } mqi_msg;
@@ -209,6 +210,7 @@ struct mq_client {
     mqi_opts opt;
     char *client_id;            /* as configured, or assigned */
     bool active;                /* mq_connect() called, no mq_disconnect() */
+    unsigned connect_seq;       /* bumped by each mq_connect() */
     struct {
         mq_event_cb cb;
         void *ud;
@@ -246,6 +248,7 @@ struct mq_client {
     struct mq_client *wnext, *wprev; /* worker's client list */
     mqi_opts cfg;               /* snapshot taken at CMD_CONNECT */
     bool cfg_valid;
+    unsigned cfg_seq;           /* connect_seq of the snapshot */
     int cs;                     /* MQI_CS_* */
     mqi_io io;
     uint32_t epoll_mask;        /* what the socket is registered for */

@@ -15,6 +15,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef struct mqi_qnode {
     _Atomic(struct mqi_qnode *) next;

@@ -1,2 +1,1967 @@
-/* worker.c - placeholder, being written. */
-typedef int mqi_placeholder_worker;
+/*
+ * worker.c - the worker thread: one epoll loop serving every client of the
+ * process. It owns all sockets, timers and protocol state: connects
+ * (resolve -> TCP -> TLS -> CONNECT/CONNACK), reconnects with backoff and
+ * jitter, drains each client's command queue in batches, keeps the inflight
+ * window and QoS 1/2 state machines, and posts events.
+ *
+ * Threading: everything here runs on the worker thread except
+ * mqi_worker_attach/detach and mqi_wake (any thread) and the resolver
+ * threads (getaddrinfo only; they hand their result back through the
+ * client's command queue).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "topic.h"
+
+#define READ_CHUNK 65536
+#define FLUSH_AT (256 * 1024) /* write out once this much is encoded */
+#define CLOSE_GRACE_MS 3000
+
+struct mqi_worker {
+    pthread_t th;
+    int epfd;
+    int stop_fd;
+    mqi_src stop_src;
+    atomic_bool stop;
+    int refs;
+    pthread_mutex_t lock; /* clients list, detach handshake */
+    pthread_cond_t cond;
+    mq_client *clients;
+    int64_t next_timer_ms;
+    mq_client *release; /* destroyed this round, signalled after */
+};
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static mqi_worker *g_worker;
+
+int64_t
+mqi_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+mqi_wake(mq_client *c)
+{
+    /* Write the eventfd only when the worker may not know yet. */
+    if (atomic_exchange(&c->wake_pending, 1) == 0) {
+        uint64_t one = 1;
+        ssize_t w;
+        do
+            w = write(c->wake_fd, &one, sizeof one);
+        while (w < 0 && errno == EINTR);
+    }
+}
+
+/* ---- forward declarations ------------------------------------------- */
+
+static void start_attempt(mq_client *c);
+static void connection_lost(mq_client *c, int err, int reason,
+                            const char *msg);
+static void flush_out(mq_client *c);
+static void update_mask(mq_client *c);
+static void pump(mq_client *c);
+static void handle_read(mq_client *c);
+static void protocol_error(mq_client *c, int err, uint8_t reason,
+                           const char *msg);
+
+static void
+set_deadline(mq_client *c, int64_t when)
+{
+    if (when > 0 && (c->deadline_ms == 0 || when < c->deadline_ms))
+        c->deadline_ms = when;
+    if (when > 0 && (c->w->next_timer_ms == 0 || when < c->w->next_timer_ms))
+        c->w->next_timer_ms = when;
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+static void
+post(mq_client *c, mq_event *ev)
+{
+    size_t n = mqi_events_post(&c->ev, ev);
+
+    if (n >= atomic_load_explicit(&c->max_events, memory_order_relaxed) &&
+        !atomic_load(&c->paused)) {
+        atomic_store(&c->paused, true);
+        mqi_log(c, MQ_LOG_DEBUG, "event queue full (%zu): pausing reads", n);
+    }
+}
+
+static mq_props *
+parse_props(mqi_span raw)
+{
+    mq_props *p = NULL;
+
+    if (raw.len > 0)
+        mqi_props_parse(raw.ptr, raw.len, &p);
+    return p;
+}
+
+static void
+post_disconnected(mq_client *c, int err, int reason, bool will_reconnect,
+                  const char *msg)
+{
+    size_t n = msg ? strlen(msg) + 1 : 0;
+    mq_event *ev = mqi_event_new(MQ_EVENT_DISCONNECTED, n);
+
+    if (ev == NULL)
+        return;
+    ev->error = err;
+    ev->reason = reason;
+    ev->will_reconnect = will_reconnect;
+    if (n > 0) {
+        ev->message = (char *)(ev + 1);
+        memcpy(ev->message, msg, n);
+    }
+    post(c, ev);
+}
+
+/* A publish (or its failure) is finished: release queue space, report. */
+static void
+complete(mq_client *c, mqi_msg *m, int err, int reason)
+{
+    int pe = atomic_load_explicit(&c->publish_events, memory_order_relaxed);
+
+    atomic_fetch_sub_explicit(&c->q_msgs, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&c->q_bytes, m->acct_bytes,
+                              memory_order_relaxed);
+    if (pe == 2 || (pe == 1 && m->qos > 0) || err != MQ_OK) {
+        mq_event *ev = mqi_event_new(MQ_EVENT_PUBLISHED, 0);
+        if (ev != NULL) {
+            ev->token = m->token;
+            ev->error = err;
+            ev->reason = reason;
+            ev->qos = m->qos;
+            ev->packet_id = m->packet_id;
+            post(c, ev);
+        }
+    }
+    mqi_msg_free(m);
+    mqi_complete_space(c);
+}
+
+/* ---- packet ids --------------------------------------------------------- */
+
+static int
+pid_table_init(mq_client *c)
+{
+    uint32_t want = 64, need = (uint32_t)c->window * 2 + 64;
+
+    while (want < need && want < 65536)
+        want <<= 1;
+    if (c->pid_slots != NULL && c->pid_mask + 1 >= want)
+        return MQ_OK;
+    if (c->pid_slots != NULL) {
+        /* grow: rehash live entries */
+        mqi_msg **ns = calloc(want, sizeof *ns);
+        uint32_t i;
+        if (ns == NULL)
+            return MQ_ERR_NOMEM;
+        for (i = 0; i <= c->pid_mask; i++)
+            if (c->pid_slots[i] != NULL) {
+                mqi_msg *m = c->pid_slots[i];
+                if (ns[m->packet_id & (want - 1)] != NULL) {
+                    free(ns);
+                    return MQ_OK; /* keep the old table */
+                }
+                ns[m->packet_id & (want - 1)] = m;
+            }
+        free(c->pid_slots);
+        c->pid_slots = ns;
+        c->pid_mask = want - 1;
+        return MQ_OK;
+    }
+    c->pid_slots = calloc(want, sizeof *c->pid_slots);
+    if (c->pid_slots == NULL)
+        return MQ_ERR_NOMEM;
+    c->pid_mask = want - 1;
+    return MQ_OK;
+}
+
+static bool
+pid_alloc(mq_client *c, mqi_msg *m)
+{
+    uint32_t tries;
+
+    if (c->pid_slots == NULL && pid_table_init(c) != MQ_OK)
+        return false;
+    for (tries = 0; tries <= c->pid_mask + 1; tries++) {
+        uint16_t pid = ++c->next_pid;
+        if (pid == 0)
+            pid = c->next_pid = 1;
+        if (c->pid_slots[pid & c->pid_mask] == NULL) {
+            c->pid_slots[pid & c->pid_mask] = m;
+            m->packet_id = pid;
+            return true;
+        }
+    }
+    return false;
+}
+
+static mqi_msg *
+pid_find(mq_client *c, uint16_t pid)
+{
+    mqi_msg *m;
+
+    if (c->pid_slots == NULL || pid == 0)
+        return NULL;
+    m = c->pid_slots[pid & c->pid_mask];
+    return (m != NULL && m->packet_id == pid) ? m : NULL;
+}
+
+static void
+pid_release(mq_client *c, mqi_msg *m)
+{
+    if (c->pid_slots != NULL && m->packet_id != 0 &&
+        c->pid_slots[m->packet_id & c->pid_mask] == m)
+        c->pid_slots[m->packet_id & c->pid_mask] = NULL;
+}
+
+/* ---- encoding helpers ------------------------------------------------ */
+
+static int
+encode_publish(mq_client *c, mqi_msg *m, bool dup)
+{
+    mqi_publish p;
+
+    memset(&p, 0, sizeof p);
+    p.qos = m->qos;
+    p.retain = m->retain;
+    p.dup = dup;
+    p.packet_id = m->packet_id;
+    p.topic.ptr = (const uint8_t *)m->topic;
+    p.topic.len = m->topic_len;
+    p.payload.ptr = m->payload;
+    p.payload.len = m->payload_len;
+    p.props = m->props;
+    return mqi_encode_publish(&c->out, c->version, &p);
+}
+
+static int
+encode_ack(mq_client *c, uint8_t type, uint16_t pid, uint8_t reason)
+{
+    mqi_ack a;
+
+    memset(&a, 0, sizeof a);
+    a.type = type;
+    a.packet_id = pid;
+    a.reason = reason;
+    return mqi_encode_ack(&c->out, c->version, &a);
+}
+
+static int
+encode_sub(mq_client *c, mqi_msg *m)
+{
+    size_t i;
+    int rc;
+
+    if (m->kind == MQI_CMD_SUBSCRIBE) {
+        mqi_sub_entry *e = calloc(m->count, sizeof *e);
+        mqi_subscribe s;
+        if (e == NULL)
+            return MQ_ERR_NOMEM;
+        for (i = 0; i < m->count; i++) {
+            e[i].filter.ptr = (const uint8_t *)m->filters[i];
+            e[i].filter.len = strlen(m->filters[i]);
+            e[i].options = m->options[i];
+        }
+        memset(&s, 0, sizeof s);
+        s.packet_id = m->packet_id;
+        s.count = m->count;
+        s.entries = e;
+        s.props = m->props;
+        rc = mqi_encode_subscribe(&c->out, c->version, &s);
+        free(e);
+    } else {
+        mqi_span *f = calloc(m->count, sizeof *f);
+        mqi_unsubscribe u;
+        if (f == NULL)
+            return MQ_ERR_NOMEM;
+        for (i = 0; i < m->count; i++) {
+            f[i].ptr = (const uint8_t *)m->filters[i];
+            f[i].len = strlen(m->filters[i]);
+        }
+        memset(&u, 0, sizeof u);
+        u.packet_id = m->packet_id;
+        u.count = m->count;
+        u.filters = f;
+        u.props = m->props;
+        rc = mqi_encode_unsubscribe(&c->out, c->version, &u);
+        free(f);
+    }
+    return rc;
+}
+
+/* ---- socket registration ------------------------------------------------ */
+
+static void
+close_socket(mq_client *c)
+{
+    if (c->io.fd >= 0) {
+        if (c->io.ops != NULL && c->io.ops->close != NULL)
+            c->io.ops->close(&c->io);
+        epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->io.fd, NULL);
+        close(c->io.fd);
+    }
+    c->io.fd = -1;
+    c->io.ops = NULL;
+    c->io.layer = NULL;
+    c->epoll_mask = 0;
+    c->out.len = 0;
+    c->in.len = 0;
+    c->in_off = 0;
+    if (c->addrs != NULL) {
+        freeaddrinfo(c->addrs);
+        c->addrs = NULL;
+        c->addr_cur = NULL;
+    }
+}
+
+static void
+update_mask(mq_client *c)
+{
+    uint32_t want = 0;
+    struct epoll_event ee;
+
+    if (c->io.fd < 0)
+        return;
+    switch (c->cs) {
+    case MQI_CS_TCP:
+        want = EPOLLOUT;
+        break;
+    case MQI_CS_HANDSHAKE:
+        want = c->io.want ? c->io.want : EPOLLIN;
+        break;
+    default:
+        if (!atomic_load(&c->paused))
+            want |= EPOLLIN;
+        if (c->out.len > 0)
+            want |= (c->io.want & EPOLLIN) && c->io.layer ? c->io.want
+                                                          : EPOLLOUT;
+        break;
+    }
+    if (want == c->epoll_mask)
+        return;
+    memset(&ee, 0, sizeof ee);
+    ee.events = want;
+    ee.data.ptr = &c->sock_src;
+    if (c->epoll_mask == 0 && want != 0)
+        epoll_ctl(c->w->epfd, EPOLL_CTL_ADD, c->io.fd, &ee);
+    else if (want == 0)
+        epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->io.fd, NULL);
+    else
+        epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->io.fd, &ee);
+    c->epoll_mask = want;
+}
+
+static void
+flush_out(mq_client *c)
+{
+    size_t off = 0, n;
+    int rc;
+
+    if (c->io.fd < 0 || c->io.ops == NULL || c->cs < MQI_CS_CONNACK)
+        return;
+    while (off < c->out.len) {
+        rc = c->io.ops->write(&c->io, c->out.data + off, c->out.len - off, &n);
+        if (rc == MQ_OK) {
+            off += n;
+            continue;
+        }
+        if (rc == MQ_ERR_AGAIN)
+            break;
+        mqi_buf_consume(&c->out, off);
+        connection_lost(c, MQ_ERR_IO, 0, c->io.err);
+        return;
+    }
+    if (off > 0) {
+        mqi_buf_consume(&c->out, off);
+        c->last_send_ms = mqi_now_ms();
+    }
+    if (c->out.len == 0) {
+        c->io.want = 0;
+        if (c->cs == MQI_CS_CLOSING) {
+            close_socket(c);
+            c->cs = MQI_CS_IDLE;
+            atomic_store(&c->connected, 0);
+            post_disconnected(c, MQ_OK, c->close_reason, false,
+                              "disconnected");
+            return;
+        }
+    }
+    update_mask(c);
+}
+
+/* ---- connecting ------------------------------------------------------- */
+
+static void
+clear_active_if_current(mq_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->connect_seq == c->cfg_seq)
+        c->active = false;
+    pthread_mutex_unlock(&c->lock);
+}
+
+static int
+jitter_delay(mq_client *c)
+{
+    int64_t d = c->cfg.reconnect_min_ms;
+    unsigned i;
+
+    for (i = 1; i < c->attempt && d < c->cfg.reconnect_max_ms; i++)
+        d *= 2;
+    if (d > c->cfg.reconnect_max_ms)
+        d = c->cfg.reconnect_max_ms;
+    /* full range jitter in [d/2, d] */
+    if (d > 1)
+        d = d / 2 + (int64_t)((unsigned)rand() % (unsigned)(d / 2 + 1));
+    return (int)d;
+}
+
+/* After a failed attempt or a lost connection: reconnect or stop. */
+static void
+schedule_retry(mq_client *c)
+{
+    int64_t now = mqi_now_ms();
+
+    if (!c->cfg.reconnect) {
+        c->cs = MQI_CS_IDLE;
+        clear_active_if_current(c);
+        return;
+    }
+    c->server_idx++;
+    if (c->cfg.nservers > 1 && c->server_idx % c->cfg.nservers != 0) {
+        c->backoff_until_ms = now; /* next server in the list at once */
+    } else {
+        c->attempt++;
+        c->backoff_until_ms = now + jitter_delay(c);
+    }
+    c->cs = MQI_CS_BACKOFF;
+    set_deadline(c, c->backoff_until_ms);
+}
+
+static void
+fail_attempt(mq_client *c, int err, const char *msg)
+{
+    mqi_log(c, MQ_LOG_INFO, "connect failed: %s%s%s", mq_strerror(err),
+            msg && *msg ? ": " : "", msg ? msg : "");
+    close_socket(c);
+    atomic_store(&c->connected, 0);
+    post_disconnected(c, err, 0, c->cfg.reconnect != 0,
+                      msg && *msg ? msg : mq_strerror(err));
+    schedule_retry(c);
+}
+
+static mq_props *
+connect_props(mq_client *c)
+{
+    mq_props *p = NULL;
+
+    if (c->version != MQ_PROTO_V5)
+        return NULL;
+    if (mqi_props_dup(c->cfg.connect_props, &p) != MQ_OK)
+        return NULL;
+    if (p == NULL && (p = mq_props_new()) == NULL)
+        return NULL;
+    if (c->cfg.session_expiry != 0 &&
+        !mq_props_has(p, MQ_PROP_SESSION_EXPIRY_INTERVAL))
+        mq_props_add_int(p, MQ_PROP_SESSION_EXPIRY_INTERVAL,
+                         c->cfg.session_expiry);
+    if (c->cfg.receive_maximum != 65535 &&
+        !mq_props_has(p, MQ_PROP_RECEIVE_MAXIMUM))
+        mq_props_add_int(p, MQ_PROP_RECEIVE_MAXIMUM,
+                         (uint32_t)c->cfg.receive_maximum);
+    if (c->cfg.topic_alias_maximum != 0 &&
+        !mq_props_has(p, MQ_PROP_TOPIC_ALIAS_MAXIMUM))
+        mq_props_add_int(p, MQ_PROP_TOPIC_ALIAS_MAXIMUM,
+                         (uint32_t)c->cfg.topic_alias_maximum);
+    if (c->cfg.max_packet_size < 268435460u &&
+        !mq_props_has(p, MQ_PROP_MAXIMUM_PACKET_SIZE))
+        mq_props_add_int(p, MQ_PROP_MAXIMUM_PACKET_SIZE,
+                         c->cfg.max_packet_size);
+    return p;
+}
+
+static void
+send_connect(mq_client *c)
+{
+    mqi_connect p;
+    mq_props *props;
+    int rc;
+
+    memset(&p, 0, sizeof p);
+    p.version = (uint8_t)c->version;
+    p.clean_start = c->cfg.clean_start != 0;
+    p.keepalive = (uint16_t)c->cfg.keepalive;
+    pthread_mutex_lock(&c->lock);
+    p.client_id.ptr = (const uint8_t *)c->client_id;
+    p.client_id.len = strlen(c->client_id);
+    if (c->cfg.will) {
+        p.will.present = true;
+        p.will.qos = (uint8_t)c->cfg.will_qos;
+        p.will.retain = c->cfg.will_retain != 0;
+        p.will.topic.ptr = (const uint8_t *)c->cfg.will_topic;
+        p.will.topic.len = strlen(c->cfg.will_topic);
+        p.will.payload.ptr = c->cfg.will_payload;
+        p.will.payload.len = c->cfg.will_len;
+        p.will.props = c->cfg.will_props;
+    }
+    if (c->cfg.username != NULL) {
+        p.has_username = true;
+        p.username.ptr = (const uint8_t *)c->cfg.username;
+        p.username.len = strlen(c->cfg.username);
+    }
+    if (c->cfg.has_password) {
+        p.has_password = true;
+        p.password.ptr = c->cfg.password;
+        p.password.len = c->cfg.password_len;
+    }
+    props = connect_props(c);
+    p.props = props;
+    c->out.len = 0;
+    rc = mqi_encode_connect(&c->out, &p);
+    pthread_mutex_unlock(&c->lock);
+    mq_props_free(props);
+    if (rc != MQ_OK) {
+        fail_attempt(c, rc, "cannot encode CONNECT");
+        return;
+    }
+    c->cs = MQI_CS_CONNACK;
+    c->last_recv_ms = c->last_send_ms = mqi_now_ms();
+    c->ping_sent_ms = 0;
+    flush_out(c);
+}
+
+static void
+do_handshake(mq_client *c)
+{
+    int rc = c->io.ops->handshake(&c->io);
+
+    if (rc == MQ_OK) {
+        c->io.want = 0;
+        send_connect(c);
+    } else if (rc == MQ_ERR_AGAIN) {
+        update_mask(c);
+    } else {
+        fail_attempt(c, rc, c->io.err);
+    }
+}
+
+static void
+tcp_connected(mq_client *c)
+{
+    mqi_server *s = &c->cfg.servers[c->server_idx % c->cfg.nservers];
+
+    if (c->addrs != NULL) {
+        freeaddrinfo(c->addrs);
+        c->addrs = NULL;
+        c->addr_cur = NULL;
+    }
+    c->io.ops = &mqi_io_plain_ops;
+    c->io.want = 0;
+    c->io.err[0] = '\0';
+    if (s->scheme == MQI_SCHEME_TLS || s->scheme == MQI_SCHEME_WSS) {
+#ifdef MQ_HAVE_TLS
+        mqi_tls_opts o;
+        int rc;
+        memset(&o, 0, sizeof o);
+        o.ca_file = c->cfg.tls_ca_file;
+        o.ca_path = c->cfg.tls_ca_path;
+        o.cert_file = c->cfg.tls_cert_file;
+        o.key_file = c->cfg.tls_key_file;
+        o.verify_name = c->cfg.tls_verify_name;
+        o.alpn = c->cfg.tls_alpn;
+        o.ciphers = c->cfg.tls_ciphers;
+        o.min_version = c->cfg.tls_min_version;
+        o.insecure = c->cfg.tls_insecure;
+        if (c->tls_ctx == NULL) {
+            rc = mqi_tls_ctx_new(&o, &c->tls_ctx, c->io.err,
+                                 sizeof c->io.err);
+            if (rc != MQ_OK) {
+                fail_attempt(c, rc, c->io.err);
+                return;
+            }
+        }
+        rc = mqi_io_tls_start(&c->io, c->tls_ctx, s->host, &o);
+        if (rc != MQ_OK) {
+            fail_attempt(c, rc, c->io.err);
+            return;
+        }
+        c->cs = MQI_CS_HANDSHAKE;
+        do_handshake(c);
+        return;
+#else
+        fail_attempt(c, MQ_ERR_NOT_SUPPORTED, "built without TLS");
+        return;
+#endif
+    }
+    send_connect(c);
+}
+
+static void
+connect_next_addr(mq_client *c)
+{
+    struct addrinfo *ai = c->addr_cur;
+    int err = ECONNREFUSED;
+
+    while (ai != NULL) {
+        int fd = socket(ai->ai_family,
+                        ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        ai->ai_protocol);
+        c->addr_cur = ai->ai_next;
+        if (fd < 0) {
+            err = errno;
+            ai = ai->ai_next;
+            continue;
+        }
+        if (ai->ai_family != AF_UNIX && c->cfg.tcp_nodelay) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        c->io.fd = fd;
+        c->epoll_mask = 0;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            c->cs = MQI_CS_HANDSHAKE;
+            update_mask(c);
+            tcp_connected(c);
+            return;
+        }
+        if (errno == EINPROGRESS || errno == EAGAIN) {
+            c->cs = MQI_CS_TCP;
+            update_mask(c);
+            return;
+        }
+        err = errno;
+        close(fd);
+        c->io.fd = -1;
+        ai = ai->ai_next;
+    }
+    {
+        char msg[160];
+        snprintf(msg, sizeof msg, "connect: %s", strerror(err));
+        fail_attempt(c, err == ECONNREFUSED ? MQ_ERR_CONNREFUSED : MQ_ERR_IO,
+                     msg);
+    }
+}
+
+static void
+use_addrs(mq_client *c, struct addrinfo *res)
+{
+    c->addrs = res;
+    c->addr_cur = res;
+    connect_next_addr(c);
+}
+
+struct resolve_job {
+    mq_client *c;
+    unsigned generation;
+    char port[8];
+    char host[];
+};
+
+static void *
+resolver_main(void *arg)
+{
+    struct resolve_job *j = arg;
+    struct addrinfo hints, *res = NULL;
+    mqi_msg *m;
+    int rc;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    rc = getaddrinfo(j->host, j->port, &hints, &res);
+    m = calloc(1, sizeof *m);
+    if (m != NULL && !atomic_load(&j->c->destroyed)) {
+        m->kind = MQI_CMD_RESOLVED;
+        m->generation = j->generation;
+        m->resolve_err = rc;
+        m->resolved = rc == 0 ? res : NULL;
+        mqi_mpsc_push(&j->c->cmdq, &m->qn);
+        mqi_wake(j->c);
+    } else {
+        free(m);
+        if (res != NULL)
+            freeaddrinfo(res);
+    }
+    mqi_client_unref(j->c);
+    free(j);
+    return NULL;
+}
+
+static void
+start_attempt(mq_client *c)
+{
+    mqi_server *s;
+    struct addrinfo hints, *res = NULL;
+    char port[8];
+    int64_t now = mqi_now_ms();
+
+    close_socket(c);
+    c->connect_deadline_ms = now + c->cfg.connect_timeout_ms;
+    set_deadline(c, c->connect_deadline_ms);
+    s = &c->cfg.servers[c->server_idx % c->cfg.nservers];
+    mqi_log(c, MQ_LOG_INFO, "connecting to %s port %u", s->host,
+            (unsigned)s->port);
+    if (s->scheme == MQI_SCHEME_UNIX) {
+        struct addrinfo *ai = calloc(1, sizeof *ai + sizeof(struct sockaddr_un));
+        struct sockaddr_un *sun;
+        if (ai == NULL) {
+            fail_attempt(c, MQ_ERR_NOMEM, NULL);
+            return;
+        }
+        /* a hand-made addrinfo, freed with free() below */
+        sun = (struct sockaddr_un *)(ai + 1);
+        sun->sun_family = AF_UNIX;
+        snprintf(sun->sun_path, sizeof sun->sun_path, "%s", s->host);
+        ai->ai_family = AF_UNIX;
+        ai->ai_socktype = SOCK_STREAM;
+        ai->ai_addr = (struct sockaddr *)sun;
+        ai->ai_addrlen = sizeof *sun;
+        c->addr_cur = ai;
+        connect_next_addr(c);
+        free(ai);
+        return;
+    }
+    snprintf(port, sizeof port, "%u", (unsigned)s->port);
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    if (getaddrinfo(s->host, port, &hints, &res) == 0) {
+        use_addrs(c, res);
+        return;
+    }
+    /* A name: resolve on a helper thread so the worker never blocks. */
+    {
+        size_t hl = strlen(s->host) + 1;
+        struct resolve_job *j = malloc(sizeof *j + hl);
+        pthread_t th;
+        pthread_attr_t attr;
+        if (j == NULL) {
+            fail_attempt(c, MQ_ERR_NOMEM, NULL);
+            return;
+        }
+        j->c = c;
+        j->generation = ++c->generation;
+        memcpy(j->port, port, sizeof port);
+        memcpy(j->host, s->host, hl);
+        atomic_fetch_add(&c->refs, 1);
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&th, &attr, resolver_main, j) != 0) {
+            atomic_fetch_sub(&c->refs, 1);
+            free(j);
+            pthread_attr_destroy(&attr);
+            fail_attempt(c, MQ_ERR_SYSTEM, "cannot start resolver");
+            return;
+        }
+        pthread_attr_destroy(&attr);
+        c->cs = MQI_CS_RESOLVING;
+    }
+}
+
+/* ---- session ---------------------------------------------------------- */
+
+static void
+subs_add(mq_client *c, const char *filter, uint8_t options)
+{
+    size_t i;
+    mqi_subrec *n;
+
+    for (i = 0; i < c->nsubs; i++)
+        if (strcmp(c->subs[i].filter, filter) == 0) {
+            c->subs[i].options = options;
+            return;
+        }
+    if (c->nsubs == c->capsubs) {
+        size_t cap = c->capsubs ? c->capsubs * 2 : 8;
+        n = realloc(c->subs, cap * sizeof *n);
+        if (n == NULL)
+            return;
+        c->subs = n;
+        c->capsubs = cap;
+    }
+    c->subs[c->nsubs].filter = strdup(filter);
+    if (c->subs[c->nsubs].filter == NULL)
+        return;
+    c->subs[c->nsubs].options = options;
+    c->nsubs++;
+}
+
+static void
+subs_remove(mq_client *c, const char *filter)
+{
+    size_t i;
+
+    for (i = 0; i < c->nsubs; i++)
+        if (strcmp(c->subs[i].filter, filter) == 0) {
+            free(c->subs[i].filter);
+            c->subs[i] = c->subs[--c->nsubs];
+            return;
+        }
+}
+
+/* A SUBSCRIBE for everything in the registry (token 0: no event). */
+static void
+queue_resubscribe(mq_client *c)
+{
+    mqi_msg *m;
+    size_t i;
+
+    if (c->nsubs == 0)
+        return;
+    m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return;
+    m->kind = MQI_CMD_SUBSCRIBE;
+    m->count = c->nsubs;
+    m->filters = calloc(c->nsubs, sizeof *m->filters);
+    m->options = calloc(c->nsubs, 1);
+    if (m->filters == NULL || m->options == NULL) {
+        mqi_msg_free(m);
+        return;
+    }
+    for (i = 0; i < c->nsubs; i++) {
+        m->filters[i] = strdup(c->subs[i].filter);
+        m->options[i] = c->subs[i].options;
+        if (m->filters[i] == NULL) {
+            m->count = i;
+            mqi_msg_free(m);
+            return;
+        }
+    }
+    mqi_list_push_front(&c->ctrl_pending, m);
+}
+
+/* Send queued publishes while the window allows, and control packets. */
+static void
+pump(mq_client *c)
+{
+    mqi_msg *m;
+    int rc;
+
+    if (c->cs != MQI_CS_UP)
+        return;
+    while ((m = c->ctrl_pending.head) != NULL) {
+        if (m->kind == MQI_CMD_AUTH) {
+            mqi_disconnect d;
+            mqi_list_remove(&c->ctrl_pending, m);
+            memset(&d, 0, sizeof d);
+            d.reason = (uint8_t)m->reason;
+            d.props = m->props;
+            mqi_encode_disconnect(&c->out, c->version, MQI_AUTH, &d);
+            mqi_msg_free(m);
+            continue;
+        }
+        if (!pid_alloc(c, m))
+            break;
+        mqi_list_remove(&c->ctrl_pending, m);
+        rc = encode_sub(c, m);
+        if (rc != MQ_OK) {
+            pid_release(c, m);
+            mqi_msg_free(m);
+            continue;
+        }
+        m->state = MQI_MS_WAIT_ACK;
+        mqi_list_push(&c->inflight, m);
+    }
+    while ((m = c->pending.head) != NULL) {
+        size_t wire;
+        if (m->qos > 0 && c->inflight_pub >= c->window)
+            break;
+        if (c->version == MQ_PROTO_V5) {
+            wire = mqi_publish_wire_size(c->version, m->topic_len,
+                                         m->payload_len,
+                                         mqi_props_len(m->props), m->qos);
+            if (c->server_max_packet != 0 && wire > c->server_max_packet) {
+                mqi_list_remove(&c->pending, m);
+                complete(c, m, MQ_ERR_TOO_LARGE, MQ_RC_PACKET_TOO_LARGE);
+                continue;
+            }
+            if (m->qos > c->server_max_qos) {
+                mqi_list_remove(&c->pending, m);
+                complete(c, m, MQ_ERR_REFUSED, MQ_RC_QOS_NOT_SUPPORTED);
+                continue;
+            }
+            if (m->retain && !c->server_retain) {
+                mqi_list_remove(&c->pending, m);
+                complete(c, m, MQ_ERR_REFUSED, MQ_RC_RETAIN_NOT_SUPPORTED);
+                continue;
+            }
+        }
+        if (m->qos > 0 && !pid_alloc(c, m))
+            break;
+        mqi_list_remove(&c->pending, m);
+        rc = encode_publish(c, m, false);
+        if (rc != MQ_OK) {
+            pid_release(c, m);
+            complete(c, m, rc, 0);
+            continue;
+        }
+        m->sent_once = true;
+        if (m->qos == 0) {
+            complete(c, m, MQ_OK, 0);
+        } else {
+            m->state = m->qos == 1 ? MQI_MS_WAIT_ACK : MQI_MS_WAIT_REC;
+            mqi_list_push(&c->inflight, m);
+            c->inflight_pub++;
+        }
+        if (c->out.len >= FLUSH_AT) {
+            flush_out(c);
+            if (c->cs != MQI_CS_UP)
+                return;
+        }
+    }
+}
+
+/* After CONNACK: resend or requeue what was in flight. */
+static void
+restore_session(mq_client *c)
+{
+    mqi_msg *m, *prev;
+
+    if (!c->session_present) {
+        free(c->qos2_in);
+        c->qos2_in = NULL;
+        /* The broker forgot us: everything unacknowledged is sent again as
+         * new (no DUP, new ids), in the original order, so nothing is lost. */
+        for (m = c->inflight.tail; m != NULL; m = prev) {
+            prev = m->prev;
+            mqi_list_remove(&c->inflight, m);
+            pid_release(c, m);
+            m->packet_id = 0;
+            m->state = MQI_MS_QUEUED;
+            if (m->kind == MQI_CMD_PUBLISH)
+                mqi_list_push_front(&c->pending, m);
+            else
+                mqi_list_push_front(&c->ctrl_pending, m);
+        }
+        c->inflight_pub = 0;
+        queue_resubscribe(c);
+        return;
+    }
+    /* Session kept: resend with the original ids, DUP set (MQTT 4.4). */
+    for (m = c->inflight.head; m != NULL; m = m->next) {
+        if (m->kind != MQI_CMD_PUBLISH) {
+            encode_sub(c, m);
+        } else if (m->state == MQI_MS_WAIT_COMP) {
+            encode_ack(c, MQI_PUBREL, m->packet_id, 0);
+        } else {
+            encode_publish(c, m, true);
+        }
+    }
+}
+
+/* ---- closing ------------------------------------------------------------ */
+
+static void
+connection_lost(mq_client *c, int err, int reason, const char *msg)
+{
+    bool retry;
+
+    if (c->cs == MQI_CS_IDLE)
+        return;
+    mqi_log(c, MQ_LOG_INFO, "connection lost: %s%s%s", mq_strerror(err),
+            msg && *msg ? ": " : "", msg ? msg : "");
+    close_socket(c);
+    atomic_store(&c->connected, 0);
+    if (c->cs == MQI_CS_CLOSING) {
+        c->cs = MQI_CS_IDLE;
+        post_disconnected(c, MQ_OK, c->close_reason, false, "disconnected");
+        return;
+    }
+    retry = c->cfg.reconnect != 0;
+    post_disconnected(c, err, reason, retry,
+                      msg && *msg ? msg : mq_strerror(err));
+    schedule_retry(c);
+}
+
+static void
+protocol_error(mq_client *c, int err, uint8_t reason, const char *msg)
+{
+    if (c->version == MQ_PROTO_V5 && c->io.fd >= 0 && c->cs >= MQI_CS_CONNACK) {
+        mqi_disconnect d;
+        size_t n;
+        memset(&d, 0, sizeof d);
+        d.reason = reason;
+        c->out.len = 0;
+        if (mqi_encode_disconnect(&c->out, c->version, MQI_DISCONNECT, &d) ==
+            MQ_OK)
+            c->io.ops->write(&c->io, c->out.data, c->out.len, &n);
+    }
+    connection_lost(c, err, reason, msg);
+}
+
+/* ---- inbound packets -------------------------------------------------- */
+
+static uint8_t
+map_v3_connack(uint8_t rc)
+{
+    switch (rc) {
+    case 0: return 0;
+    case 1: return MQ_RC_UNSUPPORTED_PROTOCOL_VERSION;
+    case 2: return MQ_RC_CLIENT_IDENTIFIER_NOT_VALID;
+    case 3: return MQ_RC_SERVER_UNAVAILABLE;
+    case 4: return MQ_RC_BAD_USER_NAME_OR_PASSWORD;
+    case 5: return MQ_RC_NOT_AUTHORIZED;
+    default: return MQ_RC_UNSPECIFIED_ERROR;
+    }
+}
+
+static void
+on_connack(mq_client *c, const mqi_connack *p)
+{
+    uint8_t reason = c->version == MQ_PROTO_V5 ? p->reason
+                                                : map_v3_connack(p->reason);
+    mq_props *props = parse_props(p->props_raw);
+    mq_event *ev;
+    uint32_t v;
+
+    if (c->cs != MQI_CS_CONNACK) {
+        mq_props_free(props);
+        protocol_error(c, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR,
+                       "unexpected CONNACK");
+        return;
+    }
+    ev = mqi_event_new(MQ_EVENT_CONNECT, 0);
+    if (ev != NULL) {
+        ev->reason = reason;
+        ev->session_present = reason == 0 && p->session_present;
+        ev->props = props;
+    } else {
+        mq_props_free(props);
+    }
+    if (reason != 0) {
+        if (ev != NULL)
+            post(c, ev);
+        close_socket(c);
+        {
+            char msg[120];
+            snprintf(msg, sizeof msg, "connection refused: %s",
+                     mq_reason_string(reason));
+            post_disconnected(c, MQ_ERR_REFUSED, reason, c->cfg.reconnect != 0,
+                              msg);
+        }
+        schedule_retry(c);
+        return;
+    }
+    c->session_present = p->session_present;
+    c->window = (size_t)c->cfg.max_inflight;
+    c->server_max_packet = 0;
+    c->server_max_qos = 2;
+    c->server_retain = true;
+    c->server_keepalive = (uint16_t)c->cfg.keepalive;
+    atomic_store(&c->max_packet, c->cfg.max_packet_size);
+    if (props != NULL) {
+        const char *id;
+        if (mq_props_get_int(props, MQ_PROP_RECEIVE_MAXIMUM, 0, &v) == MQ_OK &&
+            v < c->window)
+            c->window = v;
+        if (mq_props_get_int(props, MQ_PROP_MAXIMUM_PACKET_SIZE, 0, &v) ==
+            MQ_OK) {
+            c->server_max_packet = v;
+            if (v < c->cfg.max_packet_size)
+                atomic_store(&c->max_packet, v);
+        }
+        if (mq_props_get_int(props, MQ_PROP_MAXIMUM_QOS, 0, &v) == MQ_OK)
+            c->server_max_qos = (int)v;
+        if (mq_props_get_int(props, MQ_PROP_RETAIN_AVAILABLE, 0, &v) == MQ_OK)
+            c->server_retain = v != 0;
+        if (mq_props_get_int(props, MQ_PROP_SERVER_KEEP_ALIVE, 0, &v) == MQ_OK)
+            c->server_keepalive = (uint16_t)v;
+        id = mq_props_get_string(props, MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER);
+        if (id != NULL) {
+            char *d = strdup(id);
+            if (d != NULL) {
+                pthread_mutex_lock(&c->lock);
+                free(c->client_id);
+                c->client_id = d;
+                pthread_mutex_unlock(&c->lock);
+            }
+        }
+    }
+    if (c->window == 0)
+        c->window = 1;
+    pid_table_init(c);
+    c->cs = MQI_CS_UP;
+    c->attempt = 0;
+    atomic_store(&c->connected, 1);
+    mqi_log(c, MQ_LOG_INFO, "connected (session present: %d)",
+            (int)c->session_present);
+    if (ev != NULL)
+        post(c, ev);
+    restore_session(c);
+    pump(c);
+    flush_out(c);
+}
+
+static bool
+qos2_seen(mq_client *c, uint16_t pid)
+{
+    return c->qos2_in != NULL && (c->qos2_in[pid >> 3] & (1u << (pid & 7)));
+}
+
+static void
+qos2_mark(mq_client *c, uint16_t pid, bool on)
+{
+    if (c->qos2_in == NULL) {
+        if (!on)
+            return;
+        c->qos2_in = calloc(8192, 1);
+        if (c->qos2_in == NULL)
+            return;
+    }
+    if (on)
+        c->qos2_in[pid >> 3] |= (uint8_t)(1u << (pid & 7));
+    else
+        c->qos2_in[pid >> 3] &= (uint8_t)~(1u << (pid & 7));
+}
+
+static void
+on_publish(mq_client *c, const mqi_publish *p)
+{
+    mq_props *props = NULL;
+    const uint8_t *topic = p->topic.ptr;
+    size_t tlen = p->topic.len;
+    mq_event *ev;
+    uint32_t alias = 0;
+
+    if (p->qos == 2 && qos2_seen(c, p->packet_id)) {
+        /* a resend of a message we already delivered */
+        encode_ack(c, MQI_PUBREC, p->packet_id, 0);
+        return;
+    }
+    if (p->props_raw.len > 0) {
+        props = parse_props(p->props_raw);
+        if (props != NULL &&
+            mq_props_get_int(props, MQ_PROP_TOPIC_ALIAS, 0, &alias) == MQ_OK) {
+            if (alias == 0 || (int)alias > c->cfg.topic_alias_maximum ||
+                c->aliases == NULL) {
+                mq_props_free(props);
+                protocol_error(c, MQ_ERR_PROTOCOL, MQ_RC_TOPIC_ALIAS_INVALID,
+                               "invalid topic alias");
+                return;
+            }
+            if (tlen > 0) {
+                char *d = malloc(tlen + 1);
+                if (d != NULL) {
+                    memcpy(d, topic, tlen);
+                    d[tlen] = '\0';
+                    free(c->aliases[alias - 1]);
+                    c->aliases[alias - 1] = d;
+                }
+            } else if (c->aliases[alias - 1] == NULL) {
+                mq_props_free(props);
+                protocol_error(c, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR,
+                               "unknown topic alias");
+                return;
+            } else {
+                topic = (const uint8_t *)c->aliases[alias - 1];
+                tlen = strlen(c->aliases[alias - 1]);
+            }
+        }
+    }
+    if (tlen == 0) {
+        mq_props_free(props);
+        protocol_error(c, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR,
+                       "PUBLISH without topic");
+        return;
+    }
+    ev = mqi_event_new(MQ_EVENT_MESSAGE, tlen + 1 + p->payload.len);
+    if (ev == NULL) {
+        /* Without memory we cannot deliver: do not acknowledge either,
+         * so the broker redelivers after a reconnect. */
+        mq_props_free(props);
+        connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
+        return;
+    }
+    ev->topic = (char *)(ev + 1);
+    memcpy(ev->topic, topic, tlen);
+    ev->topic[tlen] = '\0';
+    ev->payload = (uint8_t *)ev->topic + tlen + 1;
+    if (p->payload.len > 0)
+        memcpy(ev->payload, p->payload.ptr, p->payload.len);
+    ev->payload_len = p->payload.len;
+    ev->qos = p->qos;
+    ev->retain = p->retain;
+    ev->dup = p->dup;
+    ev->packet_id = p->packet_id;
+    ev->props = props;
+    post(c, ev);
+    if (p->qos == 1) {
+        encode_ack(c, MQI_PUBACK, p->packet_id, 0);
+    } else if (p->qos == 2) {
+        qos2_mark(c, p->packet_id, true);
+        encode_ack(c, MQI_PUBREC, p->packet_id, 0);
+    }
+}
+
+static void
+finish_inflight(mq_client *c, mqi_msg *m, int err, int reason)
+{
+    mqi_list_remove(&c->inflight, m);
+    pid_release(c, m);
+    if (m->kind == MQI_CMD_PUBLISH) {
+        c->inflight_pub--;
+        complete(c, m, err, reason);
+    }
+}
+
+static void
+on_ack(mq_client *c, const mqi_ack *a)
+{
+    mqi_msg *m = pid_find(c, a->packet_id);
+    int err = a->reason >= 0x80 ? MQ_ERR_REFUSED : MQ_OK;
+
+    switch (a->type) {
+    case MQI_PUBACK:
+        if (m == NULL || m->kind != MQI_CMD_PUBLISH ||
+            m->state != MQI_MS_WAIT_ACK) {
+            mqi_log(c, MQ_LOG_WARNING, "PUBACK for unknown id %u",
+                    a->packet_id);
+            return;
+        }
+        finish_inflight(c, m, err, a->reason);
+        break;
+    case MQI_PUBREC:
+        if (m == NULL || m->kind != MQI_CMD_PUBLISH ||
+            (m->state != MQI_MS_WAIT_REC && m->state != MQI_MS_WAIT_COMP)) {
+            encode_ack(c, MQI_PUBREL, a->packet_id,
+                       MQ_RC_PACKET_IDENTIFIER_NOT_FOUND);
+            return;
+        }
+        if (err != MQ_OK) {
+            finish_inflight(c, m, err, a->reason);
+            break;
+        }
+        m->state = MQI_MS_WAIT_COMP;
+        encode_ack(c, MQI_PUBREL, a->packet_id, 0);
+        break;
+    case MQI_PUBREL:
+        qos2_mark(c, a->packet_id, false);
+        encode_ack(c, MQI_PUBCOMP, a->packet_id, 0);
+        break;
+    case MQI_PUBCOMP:
+        if (m == NULL || m->kind != MQI_CMD_PUBLISH ||
+            m->state != MQI_MS_WAIT_COMP) {
+            mqi_log(c, MQ_LOG_WARNING, "PUBCOMP for unknown id %u",
+                    a->packet_id);
+            return;
+        }
+        finish_inflight(c, m, err, a->reason);
+        break;
+    }
+    pump(c);
+}
+
+static void
+on_suback(mq_client *c, uint8_t type, const mqi_suback *s)
+{
+    mqi_msg *m = pid_find(c, s->packet_id);
+    uint8_t want = type == MQI_SUBACK ? MQI_CMD_SUBSCRIBE : MQI_CMD_UNSUBSCRIBE;
+    mq_event *ev;
+    size_t i, n;
+
+    if (m == NULL || m->kind != want) {
+        mqi_log(c, MQ_LOG_WARNING, "%s for unknown id %u",
+                type == MQI_SUBACK ? "SUBACK" : "UNSUBACK", s->packet_id);
+        return;
+    }
+    n = s->reasons.len;
+    if ((type == MQI_SUBACK || c->version == MQ_PROTO_V5) && n != m->count) {
+        protocol_error(c, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR,
+                       "acknowledgement count does not match the request");
+        return;
+    }
+    for (i = 0; i < m->count; i++) {
+        uint8_t r = i < n ? s->reasons.ptr[i] : 0;
+        if (type == MQI_SUBACK && r < 0x80)
+            subs_add(c, m->filters[i], m->options[i]);
+        else if (type == MQI_UNSUBACK)
+            subs_remove(c, m->filters[i]);
+    }
+    mqi_list_remove(&c->inflight, m);
+    pid_release(c, m);
+    if (m->token != 0) {
+        ev = mqi_event_new(type == MQI_SUBACK ? MQ_EVENT_SUBSCRIBED
+                                              : MQ_EVENT_UNSUBSCRIBED,
+                           m->count);
+        if (ev != NULL) {
+            ev->token = m->token;
+            ev->packet_id = s->packet_id;
+            ev->reasons = (uint8_t *)(ev + 1);
+            ev->nreasons = m->count;
+            for (i = 0; i < m->count; i++)
+                ev->reasons[i] = i < n ? s->reasons.ptr[i] : 0;
+            ev->reason = ev->nreasons ? ev->reasons[0] : 0;
+            ev->props = parse_props(s->props_raw);
+            post(c, ev);
+        }
+    }
+    mqi_msg_free(m);
+    pump(c);
+}
+
+static void
+handle_packet(mq_client *c, const mqi_packet *p)
+{
+    if (c->cs == MQI_CS_CONNACK && p->type != MQI_CONNACK &&
+        p->type != MQI_AUTH && p->type != MQI_DISCONNECT) {
+        protocol_error(c, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR,
+                       "packet before CONNACK");
+        return;
+    }
+    switch (p->type) {
+    case MQI_CONNACK:
+        on_connack(c, &p->u.connack);
+        break;
+    case MQI_PUBLISH:
+        on_publish(c, &p->u.publish);
+        break;
+    case MQI_PUBACK:
+    case MQI_PUBREC:
+    case MQI_PUBREL:
+    case MQI_PUBCOMP:
+        on_ack(c, &p->u.ack);
+        break;
+    case MQI_SUBACK:
+    case MQI_UNSUBACK:
+        on_suback(c, p->type, &p->u.suback);
+        break;
+    case MQI_PINGRESP:
+        c->ping_sent_ms = 0;
+        break;
+    case MQI_DISCONNECT: {
+        char msg[200];
+        mq_props *pr = parse_props(p->u.disconnect.props_raw);
+        const char *rs = pr ? mq_props_get_string(pr, MQ_PROP_REASON_STRING)
+                            : NULL;
+        snprintf(msg, sizeof msg, "broker sent DISCONNECT: %s%s%s",
+                 mq_reason_string(p->u.disconnect.reason), rs ? ": " : "",
+                 rs ? rs : "");
+        mq_props_free(pr);
+        connection_lost(c, MQ_ERR_CLOSED, p->u.disconnect.reason, msg);
+        break;
+    }
+    case MQI_AUTH: {
+        mq_event *ev = mqi_event_new(MQ_EVENT_AUTH, 0);
+        if (ev != NULL) {
+            ev->reason = p->u.disconnect.reason;
+            ev->props = parse_props(p->u.disconnect.props_raw);
+            post(c, ev);
+        }
+        break;
+    }
+    default:
+        protocol_error(c, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR,
+                       "packet type a client must not receive");
+        break;
+    }
+}
+
+/* Parse every complete packet in c->in. Stops early when paused. */
+static void
+parse_input(mq_client *c)
+{
+    while (c->io.fd >= 0 && c->cs >= MQI_CS_CONNACK &&
+           !atomic_load(&c->paused)) {
+        uint8_t b0, reason = MQ_RC_MALFORMED_PACKET;
+        uint32_t rem;
+        size_t hl, avail = c->in.len - c->in_off;
+        mqi_packet pkt;
+        int rc;
+
+        rc = mqi_decode_header(c->in.data + c->in_off, avail, &b0, &rem, &hl);
+        if (rc == MQ_ERR_AGAIN)
+            break;
+        if (rc != MQ_OK) {
+            protocol_error(c, MQ_ERR_MALFORMED, MQ_RC_MALFORMED_PACKET,
+                           "bad remaining length");
+            return;
+        }
+        if ((uint64_t)rem + hl > c->cfg.max_packet_size) {
+            protocol_error(c, MQ_ERR_TOO_LARGE, MQ_RC_PACKET_TOO_LARGE,
+                           "packet larger than the maximum packet size");
+            return;
+        }
+        if (avail < hl + rem) {
+            /* make sure the whole packet fits */
+            if (c->in_off > 0) {
+                memmove(c->in.data, c->in.data + c->in_off, avail);
+                c->in.len = avail;
+                c->in_off = 0;
+            }
+            if (mqi_buf_reserve(&c->in, hl + rem - avail) != MQ_OK) {
+                connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
+                return;
+            }
+            break;
+        }
+        rc = mqi_decode(c->version, b0, c->in.data + c->in_off + hl, rem, &pkt,
+                        &reason);
+        if (rc != MQ_OK) {
+            char msg[80];
+            snprintf(msg, sizeof msg, "%s packet (type %u) from broker",
+                     rc == MQ_ERR_MALFORMED ? "malformed" : "invalid",
+                     (unsigned)(b0 >> 4));
+            protocol_error(c, rc, reason, msg);
+            return;
+        }
+        c->last_recv_ms = mqi_now_ms();
+        handle_packet(c, &pkt);
+        if (c->io.fd < 0)
+            return; /* closed while handling; buffers were reset */
+        c->in_off += hl + rem;
+    }
+    if (c->in_off > 0 && c->in_off == c->in.len) {
+        c->in.len = 0;
+        c->in_off = 0;
+    }
+}
+
+static void
+handle_read(mq_client *c)
+{
+    int rounds;
+
+    for (rounds = 0; rounds < 8; rounds++) {
+        size_t n;
+        int rc;
+
+        if (c->io.fd < 0 || atomic_load(&c->paused))
+            return;
+        if (c->in_off > 0 && c->in.len - c->in_off < 4096) {
+            memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
+            c->in.len -= c->in_off;
+            c->in_off = 0;
+        }
+        if (mqi_buf_reserve(&c->in, READ_CHUNK) != MQ_OK) {
+            connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
+            return;
+        }
+        rc = c->io.ops->read(&c->io, c->in.data + c->in.len,
+                             c->in.cap - c->in.len, &n);
+        if (rc == MQ_ERR_AGAIN)
+            return;
+        if (rc == MQ_ERR_CLOSED) {
+            connection_lost(c, MQ_ERR_CLOSED, 0, "connection closed by broker");
+            return;
+        }
+        if (rc != MQ_OK) {
+            connection_lost(c, rc, 0, c->io.err);
+            return;
+        }
+        c->in.len += n;
+        parse_input(c);
+        if (n < c->in.cap - (c->in.len - n))
+            return; /* short read: socket drained */
+    }
+}
+
+static void
+handle_sock(mq_client *c, uint32_t events)
+{
+    if (c->io.fd < 0)
+        return;
+    if (c->cs == MQI_CS_TCP) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(c->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+            err = errno;
+        if (err != 0) {
+            epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->io.fd, NULL);
+            close(c->io.fd);
+            c->io.fd = -1;
+            c->epoll_mask = 0;
+            if (c->addr_cur != NULL) {
+                connect_next_addr(c);
+            } else {
+                char msg[160];
+                snprintf(msg, sizeof msg, "connect: %s", strerror(err));
+                fail_attempt(c, err == ECONNREFUSED ? MQ_ERR_CONNREFUSED
+                                                    : MQ_ERR_IO, msg);
+            }
+            return;
+        }
+        c->cs = MQI_CS_HANDSHAKE;
+        tcp_connected(c);
+        return;
+    }
+    if (c->cs == MQI_CS_HANDSHAKE) {
+        do_handshake(c);
+        return;
+    }
+    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+        handle_read(c);
+    if (c->io.fd >= 0 && (events & EPOLLOUT))
+        flush_out(c);
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+static void
+finish_disconnect_now(mq_client *c, int reason)
+{
+    close_socket(c);
+    c->cs = MQI_CS_IDLE;
+    atomic_store(&c->connected, 0);
+    post_disconnected(c, MQ_OK, reason, false, "disconnected");
+}
+
+static void
+cmd_connect(mq_client *c, mqi_msg *m)
+{
+    mqi_opts *snap = m->resolved;
+
+    m->resolved = NULL;
+    if (c->cs != MQI_CS_IDLE)
+        finish_disconnect_now(c, 0);
+    if (c->cfg_valid)
+        mqi_opts_clear(&c->cfg);
+    c->cfg = *snap;
+    free(snap);
+    c->cfg_valid = true;
+    c->cfg_seq = m->generation;
+#ifdef MQ_HAVE_TLS
+    if (c->tls_ctx != NULL) {
+        mqi_tls_ctx_free(c->tls_ctx);
+        c->tls_ctx = NULL;
+    }
+#endif
+    free(c->aliases);
+    c->aliases = NULL;
+    c->nalias = 0;
+    if (c->cfg.topic_alias_maximum > 0) {
+        c->aliases = calloc((size_t)c->cfg.topic_alias_maximum, sizeof(char *));
+        c->nalias = c->aliases ? c->cfg.topic_alias_maximum : 0;
+    }
+    c->server_idx = 0;
+    c->attempt = 0;
+    c->window = (size_t)c->cfg.max_inflight;
+    start_attempt(c);
+    mqi_msg_free(m);
+}
+
+static void
+cmd_disconnect(mq_client *c, mqi_msg *m)
+{
+    int reason = m->reason;
+
+    mqi_msg_free(m);
+    c->close_reason = reason;
+    if (c->cs == MQI_CS_UP) {
+        mqi_disconnect d;
+        memset(&d, 0, sizeof d);
+        d.reason = (uint8_t)reason;
+        pump(c); /* what is queued for the socket goes first */
+        mqi_encode_disconnect(&c->out, c->version, MQI_DISCONNECT, &d);
+        c->cs = MQI_CS_CLOSING;
+        set_deadline(c, mqi_now_ms() + CLOSE_GRACE_MS);
+        flush_out(c);
+        return;
+    }
+    if (c->cs == MQI_CS_CLOSING)
+        return;
+    finish_disconnect_now(c, reason);
+}
+
+static void drop_client_state(mq_client *c);
+
+static void
+handle_commands(mq_client *c)
+{
+    mqi_qnode *n;
+
+    while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL) {
+        mqi_msg *m = MQI_CONTAINER_OF(n, mqi_msg, qn);
+        switch (m->kind) {
+        case MQI_CMD_PUBLISH:
+            mqi_list_push(&c->pending, m);
+            if (c->cs == MQI_CS_UP && c->pending.n >= 1024)
+                pump(c);
+            break;
+        case MQI_CMD_SUBSCRIBE:
+        case MQI_CMD_UNSUBSCRIBE:
+        case MQI_CMD_AUTH:
+            mqi_list_push(&c->ctrl_pending, m);
+            break;
+        case MQI_CMD_CONNECT:
+            pump(c);
+            flush_out(c);
+            cmd_connect(c, m);
+            break;
+        case MQI_CMD_DISCONNECT:
+            cmd_disconnect(c, m);
+            break;
+        case MQI_CMD_RESOLVED:
+            if (m->generation != c->generation || c->cs != MQI_CS_RESOLVING) {
+                mqi_msg_free(m);
+                break;
+            }
+            if (m->resolve_err != 0 || m->resolved == NULL) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "%s: %s",
+                         c->cfg.servers[c->server_idx % c->cfg.nservers].host,
+                         gai_strerror(m->resolve_err));
+                mqi_msg_free(m);
+                fail_attempt(c, MQ_ERR_DNS, msg);
+                break;
+            }
+            {
+                struct addrinfo *res = m->resolved;
+                m->resolved = NULL;
+                mqi_msg_free(m);
+                use_addrs(c, res);
+            }
+            break;
+        case MQI_CMD_DESTROY:
+            mqi_msg_free(m);
+            drop_client_state(c);
+            return;
+        default:
+            mqi_msg_free(m);
+        }
+    }
+    if (c->cs == MQI_CS_UP) {
+        pump(c);
+        flush_out(c);
+    } else if (c->cs == MQI_CS_IDLE || c->cs == MQI_CS_BACKOFF) {
+        /* QoS 0 offline: queued (default), nothing else to do. */
+    }
+    /* resume reading when the application drained its events */
+    if (atomic_load(&c->paused) &&
+        c->ev.count <= atomic_load(&c->max_events) / 2) {
+        atomic_store(&c->paused, false);
+        parse_input(c);
+        update_mask(c);
+        if (c->io.fd >= 0 && c->cs >= MQI_CS_CONNACK)
+            handle_read(c);
+    }
+}
+
+/* ---- timers ------------------------------------------------------------- */
+
+static void
+client_timer(mq_client *c, int64_t now)
+{
+    int64_t ka = (int64_t)c->server_keepalive * 1000;
+
+    c->deadline_ms = 0;
+    switch (c->cs) {
+    case MQI_CS_RESOLVING:
+    case MQI_CS_TCP:
+    case MQI_CS_HANDSHAKE:
+    case MQI_CS_CONNACK:
+        if (now >= c->connect_deadline_ms) {
+            fail_attempt(c, MQ_ERR_TIMEOUT,
+                         c->cs == MQI_CS_CONNACK ? "no CONNACK in time"
+                                                 : "connect timed out");
+            return;
+        }
+        set_deadline(c, c->connect_deadline_ms);
+        break;
+    case MQI_CS_BACKOFF:
+        if (now >= c->backoff_until_ms) {
+            start_attempt(c);
+            return;
+        }
+        set_deadline(c, c->backoff_until_ms);
+        break;
+    case MQI_CS_CLOSING:
+        finish_disconnect_now(c, c->close_reason);
+        break;
+    case MQI_CS_UP:
+        if (ka <= 0)
+            break;
+        if (c->ping_sent_ms != 0) {
+            if (now - c->ping_sent_ms >= ka) {
+                connection_lost(c, MQ_ERR_KEEPALIVE, MQ_RC_KEEP_ALIVE_TIMEOUT,
+                                "no PINGRESP within the keepalive");
+                return;
+            }
+            set_deadline(c, c->ping_sent_ms + ka);
+        } else {
+            int64_t last = c->last_send_ms < c->last_recv_ms ? c->last_send_ms
+                                                              : c->last_recv_ms;
+            if (now - last >= ka) {
+                mqi_encode_simple(&c->out, MQI_PINGREQ);
+                c->ping_sent_ms = now;
+                flush_out(c);
+                set_deadline(c, now + ka);
+            } else {
+                set_deadline(c, last + ka);
+            }
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+run_timers(mqi_worker *w, int64_t now)
+{
+    mq_client *c;
+
+    w->next_timer_ms = 0;
+    pthread_mutex_lock(&w->lock);
+    for (c = w->clients; c != NULL; c = c->wnext) {
+        if (c->cs == MQI_CS_IDLE)
+            continue;
+        if (c->deadline_ms == 0 || now >= c->deadline_ms || c->cs == MQI_CS_UP)
+            client_timer(c, now);
+        else
+            set_deadline(c, c->deadline_ms);
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* ---- destroy ---------------------------------------------------------- */
+
+static void
+free_list(mq_client *c, mqi_list *l)
+{
+    mqi_msg *m;
+
+    while ((m = mqi_list_pop(l)) != NULL) {
+        pid_release(c, m);
+        mqi_msg_free(m);
+    }
+}
+
+static void
+drop_client_state(mq_client *c)
+{
+    mqi_worker *w = c->w;
+    mqi_qnode *n;
+    size_t i;
+
+    close_socket(c);
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->wake_fd, NULL);
+    while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL)
+        mqi_msg_free(MQI_CONTAINER_OF(n, mqi_msg, qn));
+    free_list(c, &c->pending);
+    free_list(c, &c->ctrl_pending);
+    free_list(c, &c->inflight);
+    free(c->pid_slots);
+    c->pid_slots = NULL;
+    free(c->qos2_in);
+    c->qos2_in = NULL;
+    for (i = 0; i < c->nsubs; i++)
+        free(c->subs[i].filter);
+    free(c->subs);
+    c->subs = NULL;
+    c->nsubs = 0;
+    if (c->aliases != NULL) {
+        for (i = 0; i < (size_t)c->nalias; i++)
+            free(c->aliases[i]);
+        free(c->aliases);
+        c->aliases = NULL;
+    }
+    mqi_buf_free(&c->out);
+    mqi_buf_free(&c->in);
+    if (c->cfg_valid)
+        mqi_opts_clear(&c->cfg);
+    c->cfg_valid = false;
+#ifdef MQ_HAVE_TLS
+    if (c->tls_ctx != NULL)
+        mqi_tls_ctx_free(c->tls_ctx);
+    c->tls_ctx = NULL;
+#endif
+    c->cs = MQI_CS_IDLE;
+    /* unlink; the API thread is told after this epoll batch */
+    pthread_mutex_lock(&w->lock);
+    if (c->wprev != NULL)
+        c->wprev->wnext = c->wnext;
+    else
+        w->clients = c->wnext;
+    if (c->wnext != NULL)
+        c->wnext->wprev = c->wprev;
+    c->wnext = w->release;
+    c->wprev = NULL;
+    w->release = c;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* ---- the thread -------------------------------------------------------- */
+
+static void *
+worker_main(void *arg)
+{
+    mqi_worker *w = arg;
+    struct epoll_event evs[128];
+
+    while (!atomic_load(&w->stop)) {
+        int timeout = -1, n, i;
+        int64_t now = mqi_now_ms();
+
+        if (w->next_timer_ms != 0) {
+            int64_t d = w->next_timer_ms - now;
+            timeout = d < 0 ? 0 : (d > 60000 ? 60000 : (int)d);
+        }
+        n = epoll_wait(w->epfd, evs, 128, timeout);
+        if (n < 0 && errno != EINTR)
+            break;
+        for (i = 0; i < n; i++) {
+            mqi_src *src = evs[i].data.ptr;
+            mq_client *c = src->c;
+            if (src->kind == MQI_SRC_WORKER) {
+                uint64_t v;
+                if (read(w->stop_fd, &v, sizeof v) < 0) {
+                    /* nothing to do */
+                }
+                continue;
+            }
+            if (c->cs == MQI_CS_IDLE && c->wnext == NULL && c->wprev == NULL &&
+                w->clients != c && src->kind == MQI_SRC_SOCK)
+                continue;
+            if (src->kind == MQI_SRC_WAKE) {
+                uint64_t v;
+                if (read(c->wake_fd, &v, sizeof v) < 0) {
+                    /* EAGAIN: a spurious wakeup */
+                }
+                atomic_store(&c->wake_pending, 0);
+                handle_commands(c);
+            } else if (src->kind == MQI_SRC_SOCK) {
+                handle_sock(c, evs[i].events);
+            }
+        }
+        now = mqi_now_ms();
+        if (w->next_timer_ms != 0 && now >= w->next_timer_ms)
+            run_timers(w, now);
+        if (w->release != NULL) {
+            pthread_mutex_lock(&w->lock);
+            while (w->release != NULL) {
+                mq_client *c = w->release;
+                w->release = c->wnext;
+                c->wnext = NULL;
+                c->w = NULL; /* tells mqi_worker_detach we are done */
+            }
+            pthread_cond_broadcast(&w->cond);
+            pthread_mutex_unlock(&w->lock);
+        }
+    }
+    return NULL;
+}
+
+int
+mqi_worker_attach(mq_client *c)
+{
+    mqi_worker *w;
+    struct epoll_event ee;
+
+    pthread_mutex_lock(&g_lock);
+    if (g_worker == NULL) {
+        w = calloc(1, sizeof *w);
+        if (w == NULL)
+            goto fail;
+        w->epfd = epoll_create1(EPOLL_CLOEXEC);
+        w->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (w->epfd < 0 || w->stop_fd < 0)
+            goto fail_w;
+        w->stop_src.kind = MQI_SRC_WORKER;
+        memset(&ee, 0, sizeof ee);
+        ee.events = EPOLLIN;
+        ee.data.ptr = &w->stop_src;
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->stop_fd, &ee) != 0)
+            goto fail_w;
+        pthread_mutex_init(&w->lock, NULL);
+        pthread_cond_init(&w->cond, NULL);
+        srand((unsigned)time(NULL) ^ (unsigned)getpid());
+        if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
+            pthread_mutex_destroy(&w->lock);
+            pthread_cond_destroy(&w->cond);
+            goto fail_w;
+        }
+        g_worker = w;
+    }
+    w = g_worker;
+    w->refs++;
+    c->w = w;
+    c->wake_src.kind = MQI_SRC_WAKE;
+    c->wake_src.c = c;
+    c->sock_src.kind = MQI_SRC_SOCK;
+    c->sock_src.c = c;
+    pthread_mutex_lock(&w->lock);
+    c->wprev = NULL;
+    c->wnext = w->clients;
+    if (w->clients != NULL)
+        w->clients->wprev = c;
+    w->clients = c;
+    pthread_mutex_unlock(&w->lock);
+    memset(&ee, 0, sizeof ee);
+    ee.events = EPOLLIN;
+    ee.data.ptr = &c->wake_src;
+    epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->wake_fd, &ee);
+    pthread_mutex_unlock(&g_lock);
+    return MQ_OK;
+fail_w:
+    if (w->epfd >= 0)
+        close(w->epfd);
+    if (w->stop_fd >= 0)
+        close(w->stop_fd);
+    free(w);
+fail:
+    pthread_mutex_unlock(&g_lock);
+    return MQ_ERR_SYSTEM;
+}
+
+void
+mqi_worker_detach(mq_client *c)
+{
+    mqi_worker *w = c->w;
+    mqi_msg *m;
+
+    if (w == NULL)
+        return;
+    m = calloc(1, sizeof *m);
+    pthread_mutex_lock(&w->lock);
+    if (m != NULL) {
+        m->kind = MQI_CMD_DESTROY;
+        mqi_mpsc_push(&c->cmdq, &m->qn);
+        /* force the write: wake_pending may be stale */
+        atomic_store(&c->wake_pending, 0);
+        mqi_wake(c);
+        while (c->w != NULL)
+            pthread_cond_wait(&w->cond, &w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+
+    pthread_mutex_lock(&g_lock);
+    if (--w->refs == 0) {
+        uint64_t one = 1;
+        atomic_store(&w->stop, true);
+        if (write(w->stop_fd, &one, sizeof one) < 0) {
+            /* the worker also checks stop on every round */
+        }
+        pthread_join(w->th, NULL);
+        close(w->epfd);
+        close(w->stop_fd);
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+        free(w);
+        g_worker = NULL;
+    }
+    pthread_mutex_unlock(&g_lock);
+}
