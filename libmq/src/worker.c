@@ -1514,7 +1514,8 @@ handle_sock(mq_client *c, uint32_t events)
     }
     if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
         handle_read(c);
-    if (c->io.fd >= 0 && (events & EPOLLOUT))
+    /* acks and queued packets produced while reading go out in one write */
+    if (c->io.fd >= 0 && (c->out.len > 0 || (events & EPOLLOUT)))
         flush_out(c);
 }
 
