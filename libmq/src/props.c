@@ -516,10 +516,12 @@ static int read_prop(const uint8_t *p, size_t len, size_t *pos, int *out_id,
     uint32_t id;
     int t;
 
-    if (mqi_varint_decode(p + i, len - i, &id, &used) != MQ_OK)
+    /* The id is a varint, but every defined id is below 0x80: a longer
+     * encoding is either non-minimal or an unknown id. */
+    if (i >= len || p[i] & 0x80)
         return MQ_ERR_MALFORMED;
-    i += used;
-    t = mqi_prop_type(id > 0xFF ? 0 : (int)id);
+    id = p[i++];
+    t = mqi_prop_type((int)id);
     *out_id = (int)id;
     *value = 0;
     *d1 = *d2 = NULL;
