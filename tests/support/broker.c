@@ -37,6 +37,7 @@ struct mqt_broker {
     int persistence;
     int deny_anonymous;
     char *extra_conf;
+    char *acl;
     char dir[256];
     char conf_path[300];
     char log_path[300];
@@ -234,11 +235,24 @@ static int write_conf(mqt_broker *b)
     } else {
         fprintf(f, "persistence false\n");
     }
+    if (b->acl)
+        fprintf(f, "acl_file %s/acl\n", b->dir);
     if (b->extra_conf)
         fprintf(f, "%s\n", b->extra_conf);
     if (fclose(f) != 0)
         return -1;
     chmod(b->conf_path, 0644);
+    if (b->acl) {
+        char path[300];
+        snprintf(path, sizeof path, "%s/acl", b->dir);
+        f = fopen(path, "w");
+        if (!f)
+            return -1;
+        fprintf(f, "%s\n", b->acl);
+        if (fclose(f) != 0)
+            return -1;
+        chmod(path, 0644);
+    }
     return 0;
 }
 
@@ -375,11 +389,14 @@ mqt_broker *mqt_broker_start(const mqt_broker_opts *opts)
         b->deny_anonymous = opts->deny_anonymous;
         if (opts->extra_conf)
             b->extra_conf = strdup(opts->extra_conf);
+        if (opts->acl)
+            b->acl = strdup(opts->acl);
     }
     snprintf(tmpl, sizeof tmpl, "%s/mqt-broker-XXXXXX", tmp_base());
     if (!mkdtemp(tmpl)) {
         warnf("mkdtemp(%s): %s", tmpl, strerror(errno));
         free(b->extra_conf);
+        free(b->acl);
         free(b);
         return NULL;
     }
@@ -516,6 +533,7 @@ static void remove_dir(const char *dir)
     /* The dir is flat: conf, log, mosquitto.db (+ tmp files). */
     static const char *const names[] = {"mosquitto.conf", "broker.log",
                                         "mosquitto.db", "mosquitto.db.new",
+                                        "acl",
                                         NULL};
     char path[512];
     for (int i = 0; names[i]; i++) {
@@ -538,6 +556,7 @@ void mqt_broker_destroy(mqt_broker *b)
     else
         remove_dir(b->dir);
     free(b->extra_conf);
+    free(b->acl);
     free(b);
 }
 

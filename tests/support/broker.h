@@ -24,6 +24,8 @@ typedef struct {
     int persistence;        /* 1: persistence true, db in the temp dir */
     int deny_anonymous;     /* 1: allow_anonymous false (else true) */
     const char *extra_conf; /* more config lines (may hold '\n'), or NULL */
+    const char *acl;        /* ACL file content (acl_file in the dir), or
+                               NULL for none */
 } mqt_broker_opts;
 
 /* Start a broker (opts may be NULL for the defaults). Picks a free port,
