@@ -321,6 +321,19 @@ load_trust(SSL_CTX *ctx, const mqi_tls_opts *o, char *err, size_t errlen)
     return MQ_OK;
 }
 
+/* Encrypted keys are not supported (there is no password option): refuse
+ * instead of letting OpenSSL prompt on the terminal. */
+static int
+no_password_cb(char *buf, int size, int rwflag, void *userdata)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    if (userdata != NULL)
+        *(int *)userdata = 1;
+    return -1;
+}
+
 static int
 load_client_cert(SSL_CTX *ctx, const mqi_tls_opts *o, char *err,
                  size_t errlen)
@@ -330,6 +343,8 @@ load_client_cert(SSL_CTX *ctx, const mqi_tls_opts *o, char *err,
     const char *key = o->key_file != NULL && o->key_file[0] ? o->key_file
                                                             : NULL;
     char what[96];
+    int asked = 0;
+    int rc = MQ_ERR_TLS;
 
     if (cert == NULL && key == NULL)
         return MQ_OK;
@@ -339,21 +354,32 @@ load_client_cert(SSL_CTX *ctx, const mqi_tls_opts *o, char *err,
     }
     if (key == NULL)
         key = cert; /* one PEM file holding both */
+    SSL_CTX_set_default_passwd_cb(ctx, no_password_cb);
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, &asked);
     if (!SSL_CTX_use_certificate_chain_file(ctx, cert)) {
         snprintf(what, sizeof what, "certificate file %s", cert);
         drain_errors(err, errlen, what);
-        return MQ_ERR_TLS;
+        goto done;
     }
     if (!SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM)) {
         snprintf(what, sizeof what, "key file %s", key);
         drain_errors(err, errlen, what);
-        return MQ_ERR_TLS;
+        if (asked) {
+            snprintf(what, sizeof what, "%.80s", key);
+            snprintf(err, errlen, "key file %s: encrypted keys are not "
+                     "supported", what);
+        }
+        goto done;
     }
     if (!SSL_CTX_check_private_key(ctx)) {
         drain_errors(err, errlen, "client certificate and key do not match");
-        return MQ_ERR_TLS;
+        goto done;
     }
-    return MQ_OK;
+    rc = MQ_OK;
+done:
+    /* &asked is a local: do not leave it in the context. */
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
+    return rc;
 }
 
 int

@@ -9,6 +9,7 @@
 #   other-ca.crt other-ca.key   an unrelated CA (for "wrong CA" tests)
 #   server.crt server.key       server cert: DNS:localhost, IP:127.0.0.1, IP:::1
 #   client.crt client.key       client cert (CN=libmq-test-client, clientAuth)
+#   client-enc.key              client.key encrypted with the password "secret"
 #   expired.crt expired.key     server cert for localhost/127.0.0.1/::1,
 #                               valid only in January 2020
 #   wronghost.crt wronghost.key server cert for DNS:wrong.example.invalid only
@@ -109,6 +110,9 @@ leaf server localhost ext_server
 leaf client libmq-test-client ext_client
 leaf wronghost wrong.example.invalid ext_wronghost
 
+# The client key again, encrypted (libmq has no password option: refused).
+openssl pkey -in client.key -aes256 -passout pass:secret -out client-enc.key
+
 # Expired: openssl x509 -req cannot set dates in OpenSSL 3.0; openssl ca can.
 key expired.key
 openssl req -new -config openssl.cnf -key expired.key -out expired.csr \
@@ -127,6 +131,7 @@ chmod 0755 ca-dir
 for f in ca other-ca server client expired wronghost; do
     mv -f "$f.crt" "$f.key" "$dir/"
 done
+mv -f client-enc.key "$dir/"
 rm -rf "$dir/ca-dir"
 mv ca-dir "$dir/ca-dir"
 touch "$dir/.complete"

@@ -352,6 +352,17 @@ Test(tls, expired_certificate_fails)
     cr_log_info("expired: %s", io.err);
 }
 
+Test(tls, no_ca_uses_system_store_and_rejects_test_ca)
+{
+    mqi_tls_opts o = { 0 };
+    int rc;
+
+    start_broker("server", MQT_TLS_LISTENER_TLS);
+    rc = tls_connect(&o, "localhost");
+    cr_assert_eq(rc, MQ_ERR_TLS, "rc %d", rc);
+    cr_assert(strstr(io.err, "verify") != NULL, "err: %s", io.err);
+}
+
 Test(tls, insecure_skips_verification)
 {
     /* Unrelated CA, wrong host name: both ignored. */
@@ -568,6 +579,14 @@ Test(tls, ctx_key_without_cert)
     mqi_tls_opts o = { .key_file = cert("client.key") };
 
     expect_ctx_error(&o, "key");
+}
+
+Test(tls, ctx_encrypted_key_refused_without_prompt)
+{
+    mqi_tls_opts o = { .cert_file = cert("client.crt"),
+                       .key_file = cert("client-enc.key") };
+
+    expect_ctx_error(&o, "client-enc.key");
 }
 
 Test(tls, ctx_default_paths_and_free)
