@@ -1,0 +1,3 @@
+module example.invalid/libmq/bindings/go
+
+go 1.19
