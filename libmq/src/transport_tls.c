@@ -388,15 +388,18 @@ mqi_tls_ctx_new(const mqi_tls_opts *o, void **out_ctx, char *err,
 {
     static const mqi_tls_opts none;
     SSL_CTX *ctx = NULL;
+    char scratch[8];
     int rc = MQ_ERR_TLS;
     int minv;
 
-    if (out_ctx != NULL)
-        *out_ctx = NULL;
-    if (err != NULL && errlen > 0)
-        err[0] = '\0';
-    if (out_ctx == NULL || err == NULL || errlen == 0)
+    if (err == NULL || errlen == 0) {
+        err = scratch; /* the caller does not want the text */
+        errlen = sizeof scratch;
+    }
+    err[0] = '\0';
+    if (out_ctx == NULL)
         return MQ_ERR_INVAL;
+    *out_ctx = NULL;
     if (o == NULL)
         o = &none;
 
