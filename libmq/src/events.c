@@ -90,6 +90,17 @@ mqi_events_wake_all(mqi_events *q)
     pthread_mutex_unlock(&q->lock);
 }
 
+size_t
+mqi_events_count(mqi_events *q)
+{
+    size_t n;
+
+    pthread_mutex_lock(&q->lock);
+    n = q->count;
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}
+
 mq_event *
 mqi_events_take(mqi_events *q, int timeout_ms, size_t *out_left,
                 atomic_bool *stop)

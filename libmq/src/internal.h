@@ -175,6 +175,7 @@ size_t mqi_events_post(mqi_events *q, mq_event *ev);
 mq_event *mqi_events_take(mqi_events *q, int timeout_ms, size_t *out_left,
                           atomic_bool *stop);
 void mqi_events_wake_all(mqi_events *q);
+size_t mqi_events_count(mqi_events *q);
 /* Allocate an event with @p extra zeroed bytes of inline storage. */
 mq_event *mqi_event_new(int type, size_t extra);
 
@@ -253,8 +254,8 @@ struct mq_client {
     mqi_io io;
     uint32_t epoll_mask;        /* what the socket is registered for */
     mqi_buf out;                /* bytes to write */
-    mqi_buf in;                 /* bytes read, not yet parsed */
-    size_t in_off;
+    mqi_buf in;                 /* a partial packet, or input kept while paused */
+    bool dead;                  /* destroyed; skip its remaining epoll events */
     mqi_list pending;           /* publishes waiting for the window */
     mqi_list ctrl_pending;      /* SUBSCRIBE/UNSUBSCRIBE/AUTH to send */
     mqi_list inflight;          /* sent, waiting for acks (send order) */

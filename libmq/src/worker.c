@@ -43,7 +43,8 @@ struct mqi_worker {
     pthread_cond_t cond;
     mq_client *clients;
     int64_t next_timer_ms;
-    mq_client *release; /* destroyed this round, signalled after */
+    mq_client *release;
+    uint8_t rbuf[READ_CHUNK]; /* shared read buffer */ /* destroyed this round, signalled after */
 };
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -328,7 +329,6 @@ close_socket(mq_client *c)
     c->epoll_mask = 0;
     c->out.len = 0;
     c->in.len = 0;
-    c->in_off = 0;
     if (c->addrs != NULL) {
         freeaddrinfo(c->addrs);
         c->addrs = NULL;
@@ -1103,6 +1103,15 @@ on_connack(mq_client *c, const mqi_connack *p)
     }
     if (c->window == 0)
         c->window = 1;
+    if (c->server_keepalive > 0)
+        set_deadline(c, mqi_now_ms() + (int64_t)c->server_keepalive * 1000);
+    if (c->aliases != NULL) {
+        int i;
+        for (i = 0; i < c->nalias; i++) {
+            free(c->aliases[i]);
+            c->aliases[i] = NULL;
+        }
+    }
     pid_table_init(c);
     c->cs = MQI_CS_UP;
     c->attempt = 0;
@@ -1380,88 +1389,97 @@ handle_packet(mq_client *c, const mqi_packet *p)
     }
 }
 
-/* Parse every complete packet in c->in. Stops early when paused. */
-static void
-parse_input(mq_client *c)
+/* Parse the complete packets in [data, data + len). Returns the bytes
+ * consumed: it stops at a partial packet, when the event queue is full
+ * (paused), or when the connection was closed (then *closed is set). */
+static size_t
+parse_buf(mq_client *c, const uint8_t *data, size_t len, bool *closed)
 {
-    while (c->io.fd >= 0 && c->cs >= MQI_CS_CONNACK &&
-           !atomic_load(&c->paused)) {
+    size_t off = 0;
+
+    *closed = false;
+    while (!atomic_load_explicit(&c->paused, memory_order_relaxed)) {
         uint8_t b0, reason = MQ_RC_MALFORMED_PACKET;
         uint32_t rem;
-        size_t hl, avail = c->in.len - c->in_off;
+        size_t hl;
         mqi_packet pkt;
         int rc;
 
-        rc = mqi_decode_header(c->in.data + c->in_off, avail, &b0, &rem, &hl);
+        if (c->io.fd < 0 || c->cs < MQI_CS_CONNACK) {
+            *closed = true;
+            break;
+        }
+        rc = mqi_decode_header(data + off, len - off, &b0, &rem, &hl);
         if (rc == MQ_ERR_AGAIN)
             break;
         if (rc != MQ_OK) {
             protocol_error(c, MQ_ERR_MALFORMED, MQ_RC_MALFORMED_PACKET,
                            "bad remaining length");
-            return;
+            *closed = true;
+            break;
         }
         if ((uint64_t)rem + hl > c->cfg.max_packet_size) {
             protocol_error(c, MQ_ERR_TOO_LARGE, MQ_RC_PACKET_TOO_LARGE,
                            "packet larger than the maximum packet size");
-            return;
-        }
-        if (avail < hl + rem) {
-            /* make sure the whole packet fits */
-            if (c->in_off > 0) {
-                memmove(c->in.data, c->in.data + c->in_off, avail);
-                c->in.len = avail;
-                c->in_off = 0;
-            }
-            if (mqi_buf_reserve(&c->in, hl + rem - avail) != MQ_OK) {
-                connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
-                return;
-            }
+            *closed = true;
             break;
         }
-        rc = mqi_decode(c->version, b0, c->in.data + c->in_off + hl, rem, &pkt,
-                        &reason);
+        if (len - off < hl + rem)
+            break;
+        rc = mqi_decode(c->version, b0, data + off + hl, rem, &pkt, &reason);
         if (rc != MQ_OK) {
             char msg[80];
             snprintf(msg, sizeof msg, "%s packet (type %u) from broker",
                      rc == MQ_ERR_MALFORMED ? "malformed" : "invalid",
                      (unsigned)(b0 >> 4));
             protocol_error(c, rc, reason, msg);
-            return;
+            *closed = true;
+            break;
         }
         c->last_recv_ms = mqi_now_ms();
+        off += hl + rem;
         handle_packet(c, &pkt);
-        if (c->io.fd < 0)
-            return; /* closed while handling; buffers were reset */
-        c->in_off += hl + rem;
+        if (c->io.fd < 0) {
+            *closed = true; /* closed while handling; buffers were reset */
+            break;
+        }
     }
-    if (c->in_off > 0 && c->in_off == c->in.len) {
-        c->in.len = 0;
-        c->in_off = 0;
-    }
+    return off;
+}
+
+/* Parse what is buffered in c->in (a partial packet, or input left while
+ * paused) and keep the rest at the front of the buffer. */
+static void
+parse_input(mq_client *c)
+{
+    bool closed;
+    size_t used;
+
+    if (c->in.len == 0)
+        return;
+    used = parse_buf(c, c->in.data, c->in.len, &closed);
+    if (closed)
+        return;
+    mqi_buf_consume(&c->in, used);
 }
 
 static void
 handle_read(mq_client *c)
 {
+    uint8_t *rbuf = c->w->rbuf;
     int rounds;
 
-    for (rounds = 0; rounds < 8; rounds++) {
-        size_t n;
+    /* Reads go to the worker's shared buffer and are parsed in place; only
+     * a partial packet is copied into the client's own buffer, so an idle
+     * connection holds no read buffer at all. */
+    for (rounds = 0; rounds < 16; rounds++) {
+        size_t n, used;
+        bool closed;
         int rc;
 
         if (c->io.fd < 0 || atomic_load(&c->paused))
             return;
-        if (c->in_off > 0 && c->in.len - c->in_off < 4096) {
-            memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
-            c->in.len -= c->in_off;
-            c->in_off = 0;
-        }
-        if (mqi_buf_reserve(&c->in, READ_CHUNK) != MQ_OK) {
-            connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
-            return;
-        }
-        rc = c->io.ops->read(&c->io, c->in.data + c->in.len,
-                             c->in.cap - c->in.len, &n);
+        rc = c->io.ops->read(&c->io, rbuf, READ_CHUNK, &n);
         if (rc == MQ_ERR_AGAIN)
             return;
         if (rc == MQ_ERR_CLOSED) {
@@ -1472,10 +1490,30 @@ handle_read(mq_client *c)
             connection_lost(c, rc, 0, c->io.err);
             return;
         }
-        c->in.len += n;
-        parse_input(c);
-        if (n < c->in.cap - (c->in.len - n))
-            return; /* short read: socket drained */
+        if (c->in.len > 0) {
+            if (mqi_buf_reserve(&c->in, n) != MQ_OK) {
+                connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
+                return;
+            }
+            memcpy(c->in.data + c->in.len, rbuf, n);
+            c->in.len += n;
+            parse_input(c);
+        } else {
+            used = parse_buf(c, rbuf, n, &closed);
+            if (closed)
+                return;
+            if (used < n) {
+                if (mqi_buf_reserve(&c->in, n - used) != MQ_OK) {
+                    connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
+                    return;
+                }
+                memcpy(c->in.data, rbuf + used, n - used);
+                c->in.len = n - used;
+            }
+        }
+        /* A short read drained a plain socket; TLS may hold more records. */
+        if (n < READ_CHUNK && c->io.layer == NULL)
+            return;
     }
 }
 
@@ -1652,12 +1690,14 @@ handle_commands(mq_client *c)
     }
     /* resume reading when the application drained its events */
     if (atomic_load(&c->paused) &&
-        c->ev.count <= atomic_load(&c->max_events) / 2) {
+        mqi_events_count(&c->ev) <= atomic_load(&c->max_events) / 2) {
         atomic_store(&c->paused, false);
         parse_input(c);
         update_mask(c);
-        if (c->io.fd >= 0 && c->cs >= MQI_CS_CONNACK)
+        if (c->io.fd >= 0 && c->cs >= MQI_CS_CONNACK) {
             handle_read(c);
+            flush_out(c);
+        }
     }
 }
 
@@ -1791,6 +1831,7 @@ drop_client_state(mq_client *c)
     c->tls_ctx = NULL;
 #endif
     c->cs = MQI_CS_IDLE;
+    c->dead = true;
     /* unlink; the API thread is told after this epoll batch */
     pthread_mutex_lock(&w->lock);
     if (c->wprev != NULL)
@@ -1834,9 +1875,8 @@ worker_main(void *arg)
                 }
                 continue;
             }
-            if (c->cs == MQI_CS_IDLE && c->wnext == NULL && c->wprev == NULL &&
-                w->clients != c && src->kind == MQI_SRC_SOCK)
-                continue;
+            if (c->dead)
+                continue; /* destroyed earlier in this batch */
             if (src->kind == MQI_SRC_WAKE) {
                 uint64_t v;
                 if (read(c->wake_fd, &v, sizeof v) < 0) {
