@@ -614,7 +614,8 @@ parse_one(struct tool_cfg *cfg, int argc, char *argv[], int *i)
         list_add(&cfg->topics, &cfg->topic_count, a);
     } else if (strcmp(o, "-L") == 0 || strcmp(o, "--url") == 0) {
         ARG("URL");
-        return parse_url(cfg, a);
+        if (parse_url(cfg, a) != CFG_OK)
+            return CFG_ERR;
     } else if (strcmp(o, "-q") == 0 || strcmp(o, "--qos") == 0) {
         ARG("QoS");
         if (parse_long(a, 0, 2, &v) != 0) {
@@ -673,7 +674,8 @@ parse_one(struct tool_cfg *cfg, int argc, char *argv[], int *i)
     } else if (strcmp(o, "-V") == 0 || strcmp(o, "--protocol-version")
                                            == 0) {
         ARG("protocol version");
-        return parse_version(cfg, a);
+        if (parse_version(cfg, a) != CFG_OK)
+            return CFG_ERR;
     } else if (strcmp(o, "-d") == 0 || strcmp(o, "--debug") == 0) {
         cfg->debug = 1;
     } else if (strcmp(o, "--quiet") == 0) {
@@ -685,7 +687,8 @@ parse_one(struct tool_cfg *cfg, int argc, char *argv[], int *i)
     } else if (strcmp(o, "--nodelay") == 0) {
         cfg->nodelay = 1;
     } else if (strcmp(o, "-D") == 0 || strcmp(o, "--property") == 0) {
-        return parse_property(cfg, argc, argv, i);
+        if (parse_property(cfg, argc, argv, i) != CFG_OK)
+            return CFG_ERR;
     } else if (strcmp(o, "--will-topic") == 0) {
         ARG("will topic");
         if (mq_topic_check(a) != MQ_OK) {
