@@ -255,7 +255,10 @@ typedef enum {
     MQ_OPT_TOPIC_ALIAS_MAXIMUM = 18,/* v5: aliases we accept, default 0 */
     MQ_OPT_PUBLISH_TIMEOUT_MS = 19,/* >0: mq_publish waits up to this long for
                                       queue space instead of failing; any time */
-    MQ_OPT_AUTO_ACK = 20           /* reserved, always 1 */
+    MQ_OPT_AUTO_ACK = 20,          /* reserved, always 1 */
+    MQ_OPT_TLS_INSECURE = 21       /* 1: skip certificate and host name
+                                      verification (logs a warning);
+                                      testing only. Default 0 */
 } mq_option;
 
 /* String options, set with mq_set_str(). */

@@ -507,6 +507,14 @@ mq_set_int(mq_client *c, int option, int64_t v)
         else
             c->opt.receive_maximum = (int)v;
         break;
+    case MQ_OPT_TLS_INSECURE:
+#ifdef MQ_HAVE_TLS
+        if ((rc = check_range(v, 0, 1)) == MQ_OK)
+            c->opt.tls_insecure = v != 0;
+#else
+        rc = MQ_ERR_NOT_SUPPORTED;
+#endif
+        break;
     case MQ_OPT_TOPIC_ALIAS_MAXIMUM:
         if ((rc = check_range(v, 0, 65535)) != MQ_OK)
             break;
@@ -552,6 +560,7 @@ mq_get_int(mq_client *c, int option, int64_t *out)
     case MQ_OPT_TOPIC_ALIAS_MAXIMUM: *out = c->opt.topic_alias_maximum; break;
     case MQ_OPT_PUBLISH_TIMEOUT_MS: *out = atomic_load(&c->publish_timeout_ms); break;
     case MQ_OPT_AUTO_ACK: *out = 1; break;
+    case MQ_OPT_TLS_INSECURE: *out = c->opt.tls_insecure; break;
     default: rc = MQ_ERR_INVAL; *out = 0;
     }
     pthread_mutex_unlock(&c->lock);
@@ -701,52 +710,75 @@ parse_uri(const char *u, size_t len, mqi_server *s)
         s->host = xstrdup(host);
         return s->host ? MQ_OK : MQ_ERR_NOMEM;
     }
-    if (s->scheme == MQI_SCHEME_WS || s->scheme == MQI_SCHEME_WSS)
-        return MQ_ERR_NOT_SUPPORTED;
 #ifndef MQ_HAVE_TLS
-    if (s->scheme == MQI_SCHEME_TLS)
+    if (s->scheme == MQI_SCHEME_TLS || s->scheme == MQI_SCHEME_WSS)
         return MQ_ERR_NOT_SUPPORTED;
 #endif
-    /* strip a path */
+    /* a path: only for websockets (default "/mqtt") */
     path = strchr(host, '/');
+    if (s->scheme == MQI_SCHEME_WS || s->scheme == MQI_SCHEME_WSS) {
+        s->path = xstrdup(path != NULL ? path : "/mqtt");
+        if (s->path == NULL)
+            return MQ_ERR_NOMEM;
+        for (p = s->path; *p; p++)
+            if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+                free(s->path);
+                s->path = NULL;
+                return MQ_ERR_URI;
+            }
+    }
     if (path != NULL) {
-        if (path[1] != '\0')
+        if (path[1] != '\0' && s->path == NULL)
             return MQ_ERR_URI;
         *path = '\0';
     }
     if (host[0] == '[') {
         end = strchr(host, ']');
         if (end == NULL)
-            return MQ_ERR_URI;
+            goto bad;
         *end = '\0';
         host++;
         if (end[1] == ':')
             port = end + 2;
         else if (end[1] != '\0')
-            return MQ_ERR_URI;
+            goto bad;
     } else {
         port = strchr(host, ':');
         if (port != NULL)
             *port++ = '\0';
     }
     if (host[0] == '\0')
-        return MQ_ERR_URI;
+        goto bad;
     for (p = host; *p; p++)
         if (*p == '@' || *p == '/' || *p == ' ' || (unsigned char)*p < 0x20)
-            return MQ_ERR_URI;
-    s->port = s->scheme == MQI_SCHEME_TLS ? 8883 : 1883;
+            goto bad;
+    switch (s->scheme) {
+    case MQI_SCHEME_TLS: s->port = 8883; break;
+    case MQI_SCHEME_WS: s->port = 80; break;
+    case MQI_SCHEME_WSS: s->port = 443; break;
+    default: s->port = 1883;
+    }
     if (port != NULL) {
         if (*port == '\0')
-            return MQ_ERR_URI;
+            goto bad;
         errno = 0;
         pn = strtoul(port, &end, 10);
         if (errno != 0 || *end != '\0' || pn == 0 || pn > 65535 ||
             port[0] == '-' || port[0] == '+')
-            return MQ_ERR_URI;
+            goto bad;
         s->port = (uint16_t)pn;
     }
     s->host = xstrdup(host);
-    return s->host ? MQ_OK : MQ_ERR_NOMEM;
+    if (s->host == NULL) {
+        free(s->path);
+        s->path = NULL;
+        return MQ_ERR_NOMEM;
+    }
+    return MQ_OK;
+bad:
+    free(s->path);
+    s->path = NULL;
+    return MQ_ERR_URI;
 }
 
 MQ_API int

@@ -547,7 +547,9 @@ static int read_prop(const uint8_t *p, size_t len, size_t *pos, int *out_id,
         i += 4;
         break;
     case MQI_PT_VARINT:
-        if (mqi_varint_decode(p + i, len - i, value, &used) != MQ_OK)
+        /* MQTT 5 §1.5.5: the minimum number of bytes MUST be used. */
+        if (mqi_varint_decode(p + i, len - i, value, &used) != MQ_OK ||
+            used != mqi_varint_size(*value))
             return MQ_ERR_MALFORMED;
         i += used;
         break;

@@ -56,6 +56,16 @@ typedef struct mqi_tls_opts {
     bool insecure;           /* skip certificate and name verification */
 } mqi_tls_opts;
 
+/* Wrap @p io (plain, or TLS already started with mqi_io_tls_start) in a
+ * WebSocket client layer (RFC 6455, subprotocol "mqtt", binary frames,
+ * masked). Its handshake first completes the inner layer's handshake, then
+ * sends the HTTP/1.1 Upgrade for @p path with Host @p host:@p port and
+ * checks the 101 answer (Sec-WebSocket-Accept, protocol). read/write then
+ * carry the MQTT byte stream inside frames; ping frames are answered, a
+ * close frame ends the stream with MQ_ERR_CLOSED. MQ_OK or MQ_ERR_NOMEM. */
+int mqi_io_ws_start(mqi_io *io, const char *host, uint16_t port,
+                    const char *path);
+
 #ifdef MQ_HAVE_TLS
 /* Create an SSL_CTX (returned as void *) from @p o. MQ_OK or MQ_ERR_TLS
  * with the reason in err. */

@@ -594,6 +594,9 @@ tcp_connected(mq_client *c)
         o.ciphers = c->cfg.tls_ciphers;
         o.min_version = c->cfg.tls_min_version;
         o.insecure = c->cfg.tls_insecure;
+        if (o.insecure)
+            mqi_log(c, MQ_LOG_WARNING, "TLS verification is off "
+                    "(MQ_OPT_TLS_INSECURE): the broker is not authenticated");
         if (c->tls_ctx == NULL) {
             rc = mqi_tls_ctx_new(&o, &c->tls_ctx, c->io.err,
                                  sizeof c->io.err);
@@ -607,13 +610,22 @@ tcp_connected(mq_client *c)
             fail_attempt(c, rc, c->io.err);
             return;
         }
-        c->cs = MQI_CS_HANDSHAKE;
-        do_handshake(c);
-        return;
 #else
         fail_attempt(c, MQ_ERR_NOT_SUPPORTED, "built without TLS");
         return;
 #endif
+    }
+    if (s->scheme == MQI_SCHEME_WS || s->scheme == MQI_SCHEME_WSS) {
+        int rc = mqi_io_ws_start(&c->io, s->host, s->port, s->path);
+        if (rc != MQ_OK) {
+            fail_attempt(c, rc, c->io.err);
+            return;
+        }
+    }
+    if (c->io.ops != &mqi_io_plain_ops) {
+        c->cs = MQI_CS_HANDSHAKE;
+        do_handshake(c);
+        return;
     }
     send_connect(c);
 }
