@@ -416,6 +416,7 @@ Test(props_validate, truncated_values_are_malformed)
     VALIDATE(MQI_SUBSCRIBE, MQ_ERR_MALFORMED, 0x0B, 0xFF, 0xFF);
     VALIDATE(MQI_SUBSCRIBE, MQ_ERR_MALFORMED, 0x0B, 0xFF, 0xFF, 0xFF, 0xFF,
              0x01);                                               /* 5 bytes */
+    VALIDATE(MQI_SUBSCRIBE, MQ_ERR_MALFORMED, 0x0B, 0x81, 0x00); /* non-minimal */
 }
 
 Test(props_validate, strings_with_u0000_or_surrogates_are_malformed)
