@@ -7,6 +7,9 @@
  */
 #include "common.h"
 
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -51,7 +54,6 @@ buf_printf(struct buf *b, const char *fmt, ...)
 #endif
     ;
 
-#include <stdarg.h>
 static void
 buf_printf(struct buf *b, const char *fmt, ...)
 {
@@ -147,10 +149,15 @@ json_string(struct buf *b, const void *data, size_t len)
     buf_add(b, "\"", 1);
 }
 
-/* A strict JSON (RFC 8259) validator, for %J payloads. */
+/* %J: the payload is parsed as JSON (RFC 8259, strict) and printed again
+ * the way mosquitto_sub's cJSON prints it: compact, or with --pretty tab
+ * indented; strings re-escaped, numbers normalised. */
 struct jp {
     const unsigned char *p, *end;
-    int depth;
+    struct buf *out;
+    int pretty;
+    int depth;   /* output indentation depth */
+    int nesting; /* guard against deep recursion */
 };
 
 static void
@@ -171,42 +178,123 @@ jp_lit(struct jp *j, const char *lit)
     if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0)
         return -1;
     j->p += n;
+    buf_add(j->out, lit, n);
     return 0;
 }
 
 static int
+jp_hex4(struct jp *j, unsigned *out)
+{
+    unsigned v = 0;
+    int k;
+
+    for (k = 0; k < 4; k++) {
+        unsigned char ch;
+
+        if (j->p >= j->end)
+            return -1;
+        ch = *j->p++;
+        v <<= 4;
+        if (ch >= '0' && ch <= '9')
+            v |= (unsigned)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f')
+            v |= (unsigned)(ch - 'a' + 10);
+        else if (ch >= 'A' && ch <= 'F')
+            v |= (unsigned)(ch - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void
+utf8_put(struct buf *b, unsigned cp)
+{
+    unsigned char u[4];
+    size_t n;
+
+    if (cp < 0x80) {
+        u[0] = (unsigned char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (unsigned char)(0xC0 | (cp >> 6));
+        u[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (unsigned char)(0xE0 | (cp >> 12));
+        u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        u[0] = (unsigned char)(0xF0 | (cp >> 18));
+        u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+        u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        u[3] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    buf_add(b, u, n);
+}
+
+/* Decode a JSON string and print it re-escaped. */
+static int
 jp_string(struct jp *j)
 {
+    struct buf s = { NULL, 0, 0 };
+
     if (j->p >= j->end || *j->p != '"')
         return -1;
     j->p++;
     while (j->p < j->end && *j->p != '"') {
-        if (*j->p < 0x20)
-            return -1;
-        if (*j->p == '\\') {
-            j->p++;
-            if (j->p >= j->end)
-                return -1;
-            if (*j->p == 'u') {
-                int k;
+        unsigned char ch = *j->p++;
 
-                for (k = 0; k < 4; k++) {
-                    j->p++;
-                    if (j->p >= j->end ||
-                        strchr("0123456789abcdefABCDEF", *j->p) == NULL ||
-                        *j->p == '\0')
-                        return -1;
-                }
-            } else if (strchr("\"\\/bfnrt", *j->p) == NULL || *j->p == 0) {
-                return -1;
-            }
+        if (ch < 0x20)
+            goto fail;
+        if (ch != '\\') {
+            buf_add(&s, &ch, 1);
+            continue;
         }
-        j->p++;
+        if (j->p >= j->end)
+            goto fail;
+        ch = *j->p++;
+        switch (ch) {
+        case '"': case '\\': case '/': buf_add(&s, &ch, 1); break;
+        case 'b': buf_add(&s, "\b", 1); break;
+        case 'f': buf_add(&s, "\f", 1); break;
+        case 'n': buf_add(&s, "\n", 1); break;
+        case 'r': buf_add(&s, "\r", 1); break;
+        case 't': buf_add(&s, "\t", 1); break;
+        case 'u': {
+            unsigned cp, lo;
+
+            if (jp_hex4(j, &cp) != 0)
+                goto fail;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u')
+                    goto fail;
+                j->p += 2;
+                if (jp_hex4(j, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
+                    goto fail;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                goto fail;
+            }
+            utf8_put(&s, cp);
+            break;
+        }
+        default:
+            goto fail;
+        }
     }
     if (j->p >= j->end)
-        return -1;
+        goto fail;
     j->p++;
+    json_string(j->out, s.p != NULL ? s.p : "", s.len);
+    free(s.p);
     return 0;
+fail:
+    free(s.p);
+    return -1;
 }
 
 static int
@@ -222,6 +310,11 @@ jp_digits(struct jp *j)
 static int
 jp_number(struct jp *j)
 {
+    const unsigned char *start = j->p;
+    char tmp[64], *num;
+    size_t n;
+    double d;
+
     if (j->p < j->end && *j->p == '-')
         j->p++;
     if (j->p < j->end && *j->p == '0')
@@ -240,33 +333,67 @@ jp_number(struct jp *j)
         if (jp_digits(j) != 0)
             return -1;
     }
+    n = (size_t)(j->p - start);
+    num = malloc(n + 1);
+    if (num == NULL)
+        return -1;
+    memcpy(num, start, n);
+    num[n] = '\0';
+    d = strtod(num, NULL);
+    free(num);
+    /* cJSON: integers in int range as %d, else %1.15g or %1.17g */
+    if (isnan(d) || isinf(d)) {
+        snprintf(tmp, sizeof tmp, "null");
+    } else if (d >= INT_MIN && d <= INT_MAX && d == (double)(int)d) {
+        snprintf(tmp, sizeof tmp, "%d", (int)d);
+    } else {
+        snprintf(tmp, sizeof tmp, "%1.15g", d);
+        if (strtod(tmp, NULL) != d)
+            snprintf(tmp, sizeof tmp, "%1.17g", d);
+    }
+    buf_str(j->out, tmp);
     return 0;
 }
 
-static int
-jp_container(struct jp *j, int obj)
+static void
+jp_tabs(struct jp *j, int n)
 {
-    char close = obj ? '}' : ']';
+    while (n-- > 0)
+        buf_add(j->out, "\t", 1);
+}
 
-    if (++j->depth > 512)
-        return -1;
+static int
+jp_object(struct jp *j)
+{
+    int first = 1;
+
     j->p++;
+    j->depth++;
+    buf_add(j->out, "{", 1);
+    if (j->pretty)
+        buf_add(j->out, "\n", 1);
     jp_ws(j);
-    if (j->p < j->end && *j->p == close) {
+    if (j->p < j->end && *j->p == '}') {
         j->p++;
-        j->depth--;
-        return 0;
+        goto close;
     }
     for (;;) {
         jp_ws(j);
-        if (obj) {
-            if (jp_string(j) != 0)
-                return -1;
-            jp_ws(j);
-            if (j->p >= j->end || *j->p != ':')
-                return -1;
-            j->p++;
+        if (!first) {
+            buf_add(j->out, ",", 1);
+            if (j->pretty)
+                buf_add(j->out, "\n", 1);
         }
+        first = 0;
+        if (j->pretty)
+            jp_tabs(j, j->depth);
+        if (jp_string(j) != 0)
+            return -1;
+        jp_ws(j);
+        if (j->p >= j->end || *j->p != ':')
+            return -1;
+        j->p++;
+        buf_add(j->out, j->pretty ? ":\t" : ":", j->pretty ? 2 : 1);
         if (jp_value(j) != 0)
             return -1;
         jp_ws(j);
@@ -276,43 +403,105 @@ jp_container(struct jp *j, int obj)
             j->p++;
             continue;
         }
-        if (*j->p != close)
+        if (*j->p != '}')
             return -1;
         j->p++;
-        j->depth--;
-        return 0;
+        if (j->pretty)
+            buf_add(j->out, "\n", 1);
+        break;
     }
+close:
+    if (j->pretty)
+        jp_tabs(j, j->depth - 1);
+    buf_add(j->out, "}", 1);
+    j->depth--;
+    return 0;
+}
+
+static int
+jp_array(struct jp *j)
+{
+    int first = 1;
+
+    j->p++;
+    j->depth++;
+    buf_add(j->out, "[", 1);
+    jp_ws(j);
+    if (j->p < j->end && *j->p == ']') {
+        j->p++;
+        goto close;
+    }
+    for (;;) {
+        if (!first)
+            buf_add(j->out, j->pretty ? ", " : ",", j->pretty ? 2 : 1);
+        first = 0;
+        if (jp_value(j) != 0)
+            return -1;
+        jp_ws(j);
+        if (j->p >= j->end)
+            return -1;
+        if (*j->p == ',') {
+            j->p++;
+            continue;
+        }
+        if (*j->p != ']')
+            return -1;
+        j->p++;
+        break;
+    }
+close:
+    buf_add(j->out, "]", 1);
+    j->depth--;
+    return 0;
 }
 
 static int
 jp_value(struct jp *j)
 {
+    int rc;
+
     jp_ws(j);
-    if (j->p >= j->end)
+    if (j->p >= j->end || ++j->nesting > 512)
         return -1;
     switch (*j->p) {
-    case '{': return jp_container(j, 1);
-    case '[': return jp_container(j, 0);
-    case '"': return jp_string(j);
-    case 't': return jp_lit(j, "true");
-    case 'f': return jp_lit(j, "false");
-    case 'n': return jp_lit(j, "null");
-    default: return jp_number(j);
+    case '{': rc = jp_object(j); break;
+    case '[': rc = jp_array(j); break;
+    case '"': rc = jp_string(j); break;
+    case 't': rc = jp_lit(j, "true"); break;
+    case 'f': rc = jp_lit(j, "false"); break;
+    case 'n': rc = jp_lit(j, "null"); break;
+    default: rc = jp_number(j); break;
     }
+    j->nesting--;
+    return rc;
 }
 
+/* Parse the payload as JSON and print it into @p out at @p depth.
+ * Returns 0, or -1 (and adds nothing) if it is not valid JSON. */
 static int
-json_valid(const void *data, size_t len)
+json_reprint(struct buf *out, const void *data, size_t len, int pretty,
+             int depth)
 {
+    struct buf tmp = { NULL, 0, 0 };
     struct jp j;
+    int rc;
 
     j.p = data;
     j.end = j.p + len;
-    j.depth = 0;
-    if (jp_value(&j) != 0)
-        return 0;
-    jp_ws(&j);
-    return j.p == j.end;
+    j.out = &tmp;
+    j.pretty = pretty;
+    j.depth = depth;
+    j.nesting = 0;
+    rc = jp_value(&j);
+    if (rc == 0) {
+        jp_ws(&j);
+        if (j.p != j.end)
+            rc = -1;
+    }
+    if (rc == 0)
+        buf_add(out, tmp.p != NULL ? tmp.p : "", tmp.len);
+    free(tmp.p);
+    return rc;
 }
 
 /* Writes "key": in compact or pretty (cJSON-like) layout. */
@@ -425,11 +614,14 @@ format_json(struct buf *b, const struct tool_cfg *cfg, const mq_event *ev,
     int first = 1;
     struct tm tm;
     char tbuf[64], zbuf[16];
+    struct buf jpay = { NULL, 0, 0 };
 
-    if (raw_payload && !json_valid(payload, plen)) {
-        err_printf(cfg, "Error: Message payload is not valid JSON on topic "
-                        "%s.\n", topic != NULL ? topic : "");
-        return -1;
+    if (raw_payload && plen > 0) {
+        if (json_reprint(&jpay, payload, plen, pretty, 1) != 0) {
+            err_printf(cfg, "Error: Message payload is not valid JSON on "
+                            "topic %s.\n", topic != NULL ? topic : "");
+            return -1;
+        }
     }
     localtime_r(&ts->tv_sec, &tm);
     strftime(tbuf, sizeof tbuf, "%Y-%m-%dT%H:%M:%S", &tm);
@@ -452,11 +644,14 @@ format_json(struct buf *b, const struct tool_cfg *cfg, const mq_event *ev,
     }
     json_props(b, pretty, mq_event_props(ev));
     json_key(b, pretty, 1, &first, "payload");
-    if (raw_payload)
-        buf_add(b, payload, plen);
+    if (plen == 0)
+        buf_str(b, "null"); /* as mosquitto_sub */
+    else if (raw_payload)
+        buf_add(b, jpay.p != NULL ? jpay.p : "", jpay.len);
     else
         json_string(b, payload, plen);
     json_close(b, pretty, 0);
+    free(jpay.p);
     return 0;
 }
 
@@ -704,15 +899,18 @@ print_message(const struct tool_cfg *cfg, const mq_event *ev)
         if (cfg->eol)
             buf_add(&b, "\n", 1);
     } else if (cfg->verbose) {
-        buf_str(&b, topic);
+        /* as mosquitto_sub: an empty payload shows as "(null)", and not
+         * at all with -N */
         if (plen > 0) {
+            buf_str(&b, topic);
             buf_add(&b, " ", 1);
             buf_add(&b, payload, plen);
-        } else {
-            buf_str(&b, " (null)");
+            if (cfg->eol)
+                buf_add(&b, "\n", 1);
+        } else if (cfg->eol) {
+            buf_str(&b, topic);
+            buf_str(&b, " (null)\n");
         }
-        if (cfg->eol)
-            buf_add(&b, "\n", 1);
     } else if (plen > 0) {
         buf_add(&b, payload, plen);
         if (cfg->eol)
