@@ -125,6 +125,10 @@ type Options struct {
 	ReconnectMin   time.Duration
 	ReconnectMax   time.Duration
 	ConnectTimeout time.Duration
+	// TLS (mqtts://, wss://): PEM file paths; InsecureSkipVerify turns
+	// certificate and host name checks off (testing only).
+	CAFile, CertFile, KeyFile string
+	InsecureSkipVerify        bool
 	// Buffer of the Messages channel (default 256).
 	MessageBuffer int
 	// Called on the handler goroutine after each (re)connection.
@@ -211,6 +215,20 @@ func NewClient(opts Options) (*Client, error) {
 	}
 	if opts.ConnectTimeout != 0 {
 		try(set("ConnectTimeout", cmq.MQ_OPT_CONNECT_TIMEOUT_MS, ms(opts.ConnectTimeout)))
+	}
+	if opts.InsecureSkipVerify {
+		try(set("InsecureSkipVerify", cmq.MQ_OPT_TLS_INSECURE, 1))
+	}
+	for _, f := range []struct {
+		name string
+		opt  int
+		val  string
+	}{{"CAFile", cmq.MQ_SOPT_TLS_CA_FILE, opts.CAFile},
+		{"CertFile", cmq.MQ_SOPT_TLS_CERT_FILE, opts.CertFile},
+		{"KeyFile", cmq.MQ_SOPT_TLS_KEY_FILE, opts.KeyFile}} {
+		if f.val != "" {
+			try(mqErr(f.name, cmq.Mq_set_str(h, f.opt, f.val)))
+		}
 	}
 	if opts.Username != "" {
 		try(mqErr("Username", cmq.Mq_set_str(h, cmq.MQ_SOPT_USERNAME, opts.Username)))

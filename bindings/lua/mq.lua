@@ -52,6 +52,7 @@ local int_options = {
     receive_maximum = core.MQ_OPT_RECEIVE_MAXIMUM,
     topic_alias_maximum = core.MQ_OPT_TOPIC_ALIAS_MAXIMUM,
     publish_timeout_ms = core.MQ_OPT_PUBLISH_TIMEOUT_MS,
+    tls_insecure = core.MQ_OPT_TLS_INSECURE,
 }
 local str_options = {
     username = core.MQ_SOPT_USERNAME,

@@ -129,7 +129,9 @@ const DRAIN_BATCH = 1000;
  * Options: clientId, protocolVersion (4 = MQTT 3.1.1, default; 5),
  * keepalive (s), clean (bool), reconnectPeriod (ms, 0 = no reconnect),
  * reconnectMaxPeriod (ms), connectTimeout (ms), username, password
- * (string or Buffer), will {topic, payload, qos, retain}.
+ * (string or Buffer), will {topic, payload, qos, retain}; TLS (mqtts://,
+ * wss://): caFile, certFile, keyFile (paths), servername,
+ * rejectUnauthorized (false: no verification, testing only).
  */
 class Client extends EventEmitter {
     constructor(opts = {}) {
@@ -169,6 +171,14 @@ class Client extends EventEmitter {
                 setInt(N.MQ_OPT_CONNECT_TIMEOUT_MS, opts.connectTimeout, 'connectTimeout');
             if (opts.sessionExpiryInterval !== undefined)
                 setInt(N.MQ_OPT_SESSION_EXPIRY_S, opts.sessionExpiryInterval, 'sessionExpiryInterval');
+            if (opts.rejectUnauthorized === false)
+                setInt(N.MQ_OPT_TLS_INSECURE, 1, 'rejectUnauthorized');
+            const files = { caFile: N.MQ_SOPT_TLS_CA_FILE, certFile: N.MQ_SOPT_TLS_CERT_FILE,
+                            keyFile: N.MQ_SOPT_TLS_KEY_FILE, servername: N.MQ_SOPT_TLS_VERIFY_NAME };
+            for (const [name, id] of Object.entries(files)) {
+                if (opts[name] !== undefined)
+                    check(N.mq_set_str(h, id, opts[name]), name);
+            }
             if (opts.username !== undefined)
                 check(N.mq_set_str(h, N.MQ_SOPT_USERNAME, opts.username), 'username');
             if (opts.password !== undefined)

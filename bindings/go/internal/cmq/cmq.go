@@ -208,6 +208,7 @@ extern swig_intgo _wrap_MQ_OPT_RECEIVE_MAXIMUM_cmq_f6691880e043df25(void);
 extern swig_intgo _wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_f6691880e043df25(void);
 extern swig_intgo _wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_f6691880e043df25(void);
 extern swig_intgo _wrap_MQ_OPT_AUTO_ACK_cmq_f6691880e043df25(void);
+extern swig_intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_f6691880e043df25(void);
 extern swig_intgo _wrap_MQ_SOPT_USERNAME_cmq_f6691880e043df25(void);
 extern swig_intgo _wrap_MQ_SOPT_PASSWORD_cmq_f6691880e043df25(void);
 extern swig_intgo _wrap_MQ_SOPT_TLS_CA_FILE_cmq_f6691880e043df25(void);
@@ -1345,6 +1346,13 @@ func _swig_getMQ_OPT_AUTO_ACK() (_swig_ret int) {
 }
 
 var MQ_OPT_AUTO_ACK int = _swig_getMQ_OPT_AUTO_ACK()
+func _swig_getMQ_OPT_TLS_INSECURE() (_swig_ret int) {
+	var swig_r int
+	swig_r = (int)(C._wrap_MQ_OPT_TLS_INSECURE_cmq_f6691880e043df25())
+	return swig_r
+}
+
+var MQ_OPT_TLS_INSECURE int = _swig_getMQ_OPT_TLS_INSECURE()
 type Mq_str_option int
 func _swig_getMQ_SOPT_USERNAME() (_swig_ret int) {
 	var swig_r int
