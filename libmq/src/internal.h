@@ -256,6 +256,7 @@ struct mq_client {
     mqi_buf out;                /* bytes to write */
     mqi_buf in;                 /* a partial packet, or input kept while paused */
     bool dead;                  /* destroyed; skip its remaining epoll events */
+    bool space_freed;           /* queue space released this round */
     mqi_list pending;           /* publishes waiting for the window */
     mqi_list ctrl_pending;      /* SUBSCRIBE/UNSUBSCRIBE/AUTH to send */
     mqi_list inflight;          /* sent, waiting for acks (send order) */

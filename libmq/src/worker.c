@@ -157,7 +157,7 @@ complete(mq_client *c, mqi_msg *m, int err, int reason)
         }
     }
     mqi_msg_free(m);
-    mqi_complete_space(c);
+    c->space_freed = true; /* waiters are woken once per round */
 }
 
 /* ---- packet ids --------------------------------------------------------- */
@@ -1898,6 +1898,10 @@ worker_main(void *arg)
                 handle_commands(c);
             } else if (src->kind == MQI_SRC_SOCK) {
                 handle_sock(c, evs[i].events);
+            }
+            if (c->space_freed) {
+                c->space_freed = false;
+                mqi_complete_space(c);
             }
         }
         now = mqi_now_ms();
