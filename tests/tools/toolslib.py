@@ -49,6 +49,7 @@ class Broker:
             "log_dest file " + self.log,
             "log_type all",
             "persistence false",
+            "max_queued_messages 1000000",
             "listener %d 127.0.0.1" % self.port,
             "listener 0 " + self.sock,
         ]
@@ -140,7 +141,7 @@ class Bg:
             os.kill(self.proc.pid, signal.SIGKILL)
             out, err = self.proc.communicate()
             raise AssertionError("%s did not exit in time; out=%r err=%r"
-                                 % (self.args, out, err))
+                                 % (self.args, out[-300:], err[-300:]))
         return Result(self.proc.returncode, out, err)
 
     def kill(self, sig=signal.SIGKILL):
