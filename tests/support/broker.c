@@ -5,6 +5,7 @@
 #include "broker.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -372,6 +373,37 @@ static void registry_remove(mqt_broker *b)
     }
 }
 
+static void remove_dir(const char *dir);
+
+/* Remove temp dirs left by test processes that died without cleanup
+ * (Criterion timeout, crash): each dir holds "owner" with the pid of the
+ * process that made it. */
+static void sweep_stale_dirs(void)
+{
+    DIR *d = opendir(tmp_base());
+    struct dirent *e;
+
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        char path[512], *s;
+        long pid;
+        if (strncmp(e->d_name, "mqt-broker-", 11) != 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s/owner", tmp_base(), e->d_name);
+        s = read_file(path, 0, NULL);
+        if (!s)
+            continue; /* being created, or not ours */
+        pid = strtol(s, NULL, 10);
+        free(s);
+        if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+            snprintf(path, sizeof path, "%s/%s", tmp_base(), e->d_name);
+            remove_dir(path);
+        }
+    }
+    closedir(d);
+}
+
 mqt_broker *mqt_broker_start(const mqt_broker_opts *opts)
 {
     mqt_broker *b;
@@ -379,6 +411,7 @@ mqt_broker *mqt_broker_start(const mqt_broker_opts *opts)
     int tries;
 
     ensure_atexit();
+    sweep_stale_dirs();
     b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
@@ -403,6 +436,16 @@ mqt_broker *mqt_broker_start(const mqt_broker_opts *opts)
     snprintf(b->dir, sizeof b->dir, "%s", tmpl);
     snprintf(b->conf_path, sizeof b->conf_path, "%s/mosquitto.conf", b->dir);
     snprintf(b->log_path, sizeof b->log_path, "%s/broker.log", b->dir);
+    {
+        char owner[300];
+        FILE *f;
+        snprintf(owner, sizeof owner, "%s/owner", b->dir);
+        f = fopen(owner, "w");
+        if (f) {
+            fprintf(f, "%d\n", (int)getpid());
+            fclose(f);
+        }
+    }
 
     if (geteuid() == 0) {
         /* mosquitto refuses to stay root; run it as `mosquitto` and give
@@ -533,7 +576,7 @@ static void remove_dir(const char *dir)
     /* The dir is flat: conf, log, mosquitto.db (+ tmp files). */
     static const char *const names[] = {"mosquitto.conf", "broker.log",
                                         "mosquitto.db", "mosquitto.db.new",
-                                        "acl",
+                                        "acl", "owner",
                                         NULL};
     char path[512];
     for (int i = 0; names[i]; i++) {
