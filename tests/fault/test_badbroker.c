@@ -1,0 +1,631 @@
+/*
+ * test_badbroker.c - libmq against a misbehaving fake broker (badbroker.c):
+ * malformed and protocol-violating packets, oversized and slow streams,
+ * early closes. Every case must end in one MQ_EVENT_DISCONNECTED with a
+ * sensible error (and, in MQTT 5, a DISCONNECT with the right reason code
+ * sent by the client), no crash, no leak, no reconnect when reconnect is
+ * off. Plain main(): "test_badbroker CASE" runs one case.
+ *
+ * Threading: cases run on the main thread; the fake broker on its own.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "badbroker.h"
+#include "ft.h"
+#include "mq.h"
+
+#define ANYERR 0 /* not an MQ_ERR_*: "any error" */
+
+/* A data-driven scenario: what the broker sends, what the client must
+ * report. */
+typedef struct scen {
+    int version;
+    const char *pre;      /* raw bytes before the CONNACK */
+    size_t npre;
+    int connack;          /* 1: send CONNACK (accepted) after pre */
+    const char *post;     /* raw bytes after the CONNACK */
+    size_t npost;
+    int byte_delay_ms;    /* >0: write post one byte at a time */
+    int close_after;      /* 1: close right after sending */
+    /* client options */
+    int max_packet;       /* MQ_OPT_MAX_PACKET_SIZE, 0 default */
+    int connect_timeout;  /* ms, 0: 4000 */
+    int keepalive;        /* s, 0: 60 */
+    /* expectations */
+    int err1, err2;       /* allowed MQ_EVENT_DISCONNECTED errors */
+    int v5_reason;        /* DISCONNECT reason the client sends, -1 none */
+} scen;
+
+static void
+scen_script(fb *b, int conn, int fd, void *ud)
+{
+    const scen *s = ud;
+    size_t i;
+
+    (void)conn;
+    if (s->pre == NULL && !s->connack && s->close_after) {
+        shutdown(fd, SHUT_RDWR); /* close right after accept */
+        return;
+    }
+    if (fb_read_connect(b, fd) < 0)
+        return;
+    if (s->pre != NULL && fb_send(fd, s->pre, s->npre) != 0)
+        return;
+    if (s->connack && fb_send_connack(fd, s->version, 0, 0) != 0)
+        return;
+    if (s->post != NULL) {
+        if (s->byte_delay_ms > 0) {
+            for (i = 0; i < s->npost; i++) {
+                if (fb_send(fd, s->post + i, 1) != 0)
+                    return;
+                usleep((useconds_t)s->byte_delay_ms * 1000);
+            }
+        } else if (fb_send(fd, s->post, s->npost) != 0) {
+            return;
+        }
+    }
+    if (s->close_after)
+        shutdown(fd, SHUT_WR);
+}
+
+static mq_client *
+mkclient(fb *b, int version, const scen *s)
+{
+    mq_client *c = mq_client_new("badbroker-test", version);
+
+    FT_CHECK(c != NULL, "mq_client_new");
+    FT_CHECK(mq_set_server(c, fb_uri(b)) == MQ_OK, "set_server");
+    FT_CHECK(mq_set_int(c, MQ_OPT_RECONNECT, 0) == MQ_OK, "reconnect");
+    FT_CHECK(mq_set_int(c, MQ_OPT_CONNECT_TIMEOUT_MS,
+                        s && s->connect_timeout ? s->connect_timeout : 4000) ==
+                 MQ_OK, "timeout");
+    if (s && s->max_packet)
+        FT_CHECK(mq_set_int(c, MQ_OPT_MAX_PACKET_SIZE, s->max_packet) ==
+                     MQ_OK, "max packet");
+    if (s && s->keepalive)
+        FT_CHECK(mq_set_int(c, MQ_OPT_KEEPALIVE_S, s->keepalive) == MQ_OK,
+                 "keepalive");
+    return c;
+}
+
+/* Wait for DISCONNECTED, check the error, the client's DISCONNECT reason,
+ * no reconnect; destroy everything. */
+static void
+finish(fb *b, mq_client *c, const scen *s, int wait_ms)
+{
+    mq_event *ev = ft_wait(c, MQ_EVENT_DISCONNECTED, wait_ms);
+    int err, r;
+
+    FT_CHECK(ev != NULL, "no DISCONNECTED event within %d ms", wait_ms);
+    err = mq_event_error(ev);
+    printf("  DISCONNECTED error=%s reason=0x%02x will_reconnect=%d msg=%s\n",
+           mq_err_name(err), mq_event_reason(ev),
+           mq_event_will_reconnect(ev),
+           mq_event_message(ev) ? mq_event_message(ev) : "(null)");
+    FT_CHECK(mq_event_message(ev) != NULL && mq_event_message(ev)[0] != '\0',
+             "no human-readable cause");
+    if (s->err1 != ANYERR)
+        FT_CHECK(err == s->err1 || err == s->err2,
+                 "error %s, expected %s or %s", mq_err_name(err),
+                 mq_err_name(s->err1), mq_err_name(s->err2));
+    else
+        FT_CHECK(err != MQ_OK, "error MQ_OK for a fault");
+    FT_CHECK(mq_event_will_reconnect(ev) == 0, "will_reconnect with "
+             "reconnect off");
+    mq_event_free(ev);
+    FT_CHECK(mq_is_connected(c) == 0, "still connected");
+    FT_CHECK(fb_wait_closed(b, 0, 6000), "client did not close the socket");
+    r = fb_client_disconnect_reason(b);
+    if (s->version == 5 && s->v5_reason >= 0)
+        FT_CHECK(r == s->v5_reason, "client DISCONNECT reason 0x%02x, "
+                 "expected 0x%02x", r, s->v5_reason);
+    if (s->v5_reason < 0 || s->version != 5)
+        printf("  client DISCONNECT reason seen by broker: %d\n", r);
+    /* no reconnect, no more events of interest */
+    ft_sleep_ms(300);
+    FT_CHECK(fb_connections(b) == 1, "%d connections with reconnect off",
+             fb_connections(b));
+    ev = ft_wait(c, MQ_EVENT_DISCONNECTED, 200);
+    FT_CHECK(ev == NULL, "a second DISCONNECTED event");
+    mq_client_destroy(c);
+    fb_stop(b);
+}
+
+static void
+run_scen(scen *s)
+{
+    fb *b = fb_start(scen_script, s);
+    mq_client *c;
+
+    FT_CHECK(b != NULL, "fb_start");
+    c = mkclient(b, s->version, s);
+    FT_CHECK(mq_connect(c) == MQ_OK, "connect");
+    finish(b, c, s, 15000);
+}
+
+#define B(lit) lit, sizeof(lit) - 1
+
+/* ---- the cases ------------------------------------------------------ */
+
+/* Remaining length with a 5th byte. */
+static void c_bad_remlen_v3(void)
+{ scen s = {.version = 4, .connack = 1, .post = B("\x30\xff\xff\xff\xff\x01"),
+    .err1 = MQ_ERR_MALFORMED, .v5_reason = -1}; run_scen(&s); }
+static void c_bad_remlen_v5(void)
+{ scen s = {.version = 5, .connack = 1, .post = B("\x30\xff\xff\xff\xff\x01"),
+    .err1 = MQ_ERR_MALFORMED, .v5_reason = 0x81}; run_scen(&s); }
+/* "300 MB": cannot be encoded in 4 bytes; announced with 5 -> malformed. */
+static void c_remlen_300mb_v5(void)
+{ scen s = {.version = 5, .connack = 1, .post = B("\x30\x80\x80\x80\x80\x01"),
+    .err1 = MQ_ERR_MALFORMED, .v5_reason = 0x81}; run_scen(&s); }
+/* Remaining length shorter than the content needs. */
+static void c_short_remlen_v5(void)
+{ scen s = {.version = 5, .connack = 1, .post = B("\x40\x01\x00"),
+    .err1 = MQ_ERR_MALFORMED, .v5_reason = 0x81}; run_scen(&s); }
+/* Bad UTF-8 (overlong '/') in a PUBLISH topic. */
+static void c_bad_utf8_v3(void)
+{ scen s = {.version = 4, .connack = 1,
+    .post = B("\x30\x06\x00\x03\x61\xc0\xafx"),
+    .err1 = MQ_ERR_MALFORMED, .err2 = MQ_ERR_PROTOCOL, .v5_reason = -1};
+  run_scen(&s); }
+static void c_bad_utf8_v5(void)
+{ scen s = {.version = 5, .connack = 1,
+    .post = B("\x30\x07\x00\x03\x61\xc0\xaf\x00x"),
+    .err1 = MQ_ERR_MALFORMED, .v5_reason = 0x81}; run_scen(&s); }
+/* U+0000 in a topic. */
+static void c_nul_in_topic_v5(void)
+{ scen s = {.version = 5, .connack = 1,
+    .post = B("\x30\x06\x00\x02\x61\x00\x00x"),
+    .err1 = MQ_ERR_MALFORMED, .v5_reason = 0x81}; run_scen(&s); }
+/* Packet type 0 (reserved). */
+static void c_unknown_type_v3(void)
+{ scen s = {.version = 4, .connack = 1, .post = B("\x00\x00"),
+    .err1 = MQ_ERR_MALFORMED, .v5_reason = -1}; run_scen(&s); }
+static void c_unknown_type_v5(void)
+{ scen s = {.version = 5, .connack = 1, .post = B("\x00\x00"),
+    .err1 = MQ_ERR_MALFORMED, .v5_reason = 0x81}; run_scen(&s); }
+/* AUTH does not exist in 3.1.1. */
+static void c_auth_on_v3(void)
+{ scen s = {.version = 4, .connack = 1, .post = B("\xf0\x00"),
+    .err1 = MQ_ERR_MALFORMED, .v5_reason = -1}; run_scen(&s); }
+/* Packets a client must never receive. */
+static void c_subscribe_to_client_v5(void)
+{ scen s = {.version = 5, .connack = 1,
+    .post = B("\x82\x07\x00\x01\x00\x00\x01\x61\x00"),
+    .err1 = MQ_ERR_PROTOCOL, .v5_reason = 0x82}; run_scen(&s); }
+static void c_pingreq_to_client_v3(void)
+{ scen s = {.version = 4, .connack = 1, .post = B("\xc0\x00"),
+    .err1 = MQ_ERR_PROTOCOL, .v5_reason = -1}; run_scen(&s); }
+/* Reserved flags set. */
+static void c_bad_flags_v5(void)
+{ scen s = {.version = 5, .connack = 1, .post = B("\x41\x02\x00\x01"),
+    .err1 = MQ_ERR_MALFORMED, .v5_reason = 0x81}; run_scen(&s); }
+/* Duplicate single-valued property in CONNACK (Receive Maximum twice). */
+static void c_dup_props_connack_v5(void)
+{ scen s = {.version = 5,
+    .pre = B("\x20\x09\x00\x00\x06\x21\x00\x05\x21\x00\x06"),
+    .err1 = MQ_ERR_PROTOCOL, .v5_reason = 0x82}; run_scen(&s); }
+/* Duplicate property in a PUBLISH (Content Type twice). */
+static void c_dup_props_publish_v5(void)
+{ scen s = {.version = 5, .connack = 1,
+    .post = B("\x30\x0d\x00\x01t\x08\x03\x00\x01x\x03\x00\x01yP"),
+    .err1 = MQ_ERR_PROTOCOL, .v5_reason = 0x82}; run_scen(&s); }
+/* Receive Maximum 0 is a protocol error. */
+static void c_recvmax0_v5(void)
+{ scen s = {.version = 5, .pre = B("\x20\x06\x00\x00\x03\x21\x00\x00"),
+    .err1 = MQ_ERR_PROTOCOL, .v5_reason = 0x82}; run_scen(&s); }
+/* Unknown property id. */
+static void c_unknown_prop_v5(void)
+{ scen s = {.version = 5, .pre = B("\x20\x05\x00\x00\x02\x7f\x00"),
+    .err1 = MQ_ERR_MALFORMED, .err2 = MQ_ERR_PROTOCOL, .v5_reason = 0x81};
+  run_scen(&s); }
+/* Property length past the end of the packet. */
+static void c_props_overrun_v5(void)
+{ scen s = {.version = 5, .pre = B("\x20\x04\x00\x00\x09\x21"),
+    .err1 = MQ_ERR_MALFORMED, .v5_reason = 0x81}; run_scen(&s); }
+/* Packet id 0 in a QoS 1 PUBLISH, and in a PUBACK. */
+static void c_pid0_publish_v3(void)
+{ scen s = {.version = 4, .connack = 1, .post = B("\x32\x06\x00\x01t\x00\x00x"),
+    .err1 = MQ_ERR_PROTOCOL, .v5_reason = -1}; run_scen(&s); }
+static void c_pid0_publish_v5(void)
+{ scen s = {.version = 5, .connack = 1,
+    .post = B("\x32\x07\x00\x01t\x00\x00\x00x"),
+    .err1 = MQ_ERR_PROTOCOL, .v5_reason = 0x82}; run_scen(&s); }
+static void c_pid0_puback_v5(void)
+{ scen s = {.version = 5, .connack = 1, .post = B("\x40\x02\x00\x00"),
+    .err1 = MQ_ERR_PROTOCOL, .v5_reason = 0x82}; run_scen(&s); }
+/* QoS 3. */
+static void c_qos3_v3(void)
+{ scen s = {.version = 4, .connack = 1, .post = B("\x36\x06\x00\x01t\x00\x01x"),
+    .err1 = MQ_ERR_MALFORMED, .v5_reason = -1}; run_scen(&s); }
+static void c_qos3_v5(void)
+{ scen s = {.version = 5, .connack = 1,
+    .post = B("\x36\x07\x00\x01t\x00\x01\x00x"),
+    .err1 = MQ_ERR_MALFORMED, .v5_reason = 0x81}; run_scen(&s); }
+/* A packet over MQ_OPT_MAX_PACKET_SIZE (1024): 2000-byte PUBLISH header. */
+static void c_oversized_v3(void)
+{ scen s = {.version = 4, .connack = 1, .post = B("\x30\xd0\x0f\x00\x01t"),
+    .max_packet = 1024, .err1 = MQ_ERR_TOO_LARGE, .v5_reason = -1};
+  run_scen(&s); }
+static void c_oversized_v5(void)
+{ scen s = {.version = 5, .connack = 1, .post = B("\x30\xd0\x0f\x00\x01t"),
+    .max_packet = 1024, .err1 = MQ_ERR_TOO_LARGE, .v5_reason = 0x95};
+  run_scen(&s); }
+/* CONNACK twice. */
+static void c_connack_twice_v3(void)
+{ scen s = {.version = 4, .connack = 1, .post = B("\x20\x02\x00\x00"),
+    .err1 = MQ_ERR_PROTOCOL, .v5_reason = -1}; run_scen(&s); }
+static void c_connack_twice_v5(void)
+{ scen s = {.version = 5, .connack = 1, .post = B("\x20\x03\x00\x00\x00"),
+    .err1 = MQ_ERR_PROTOCOL, .v5_reason = 0x82}; run_scen(&s); }
+/* CONNACK with a reason code that does not exist. */
+static void c_connack_bad_rc_v3(void)
+{ scen s = {.version = 4, .pre = B("\x20\x02\x00\x06"),
+    .err1 = MQ_ERR_MALFORMED, .err2 = MQ_ERR_PROTOCOL, .v5_reason = -1};
+  run_scen(&s); }
+static void c_connack_bad_rc_v5(void)
+{ scen s = {.version = 5, .pre = B("\x20\x03\x00\x05\x00"),
+    .err1 = MQ_ERR_PROTOCOL, .v5_reason = 0x82}; run_scen(&s); }
+/* Session Present with a refusal. */
+static void c_connack_sp_refused_v5(void)
+{ scen s = {.version = 5, .pre = B("\x20\x03\x01\x87\x00"),
+    .err1 = MQ_ERR_PROTOCOL, .v5_reason = 0x82}; run_scen(&s); }
+/* A proper refusal is not a fault: MQ_ERR_REFUSED with the reason. */
+static void c_connack_refused_v3(void)
+{ scen s = {.version = 4, .pre = B("\x20\x02\x00\x05"),
+    .err1 = MQ_ERR_REFUSED, .v5_reason = -1}; run_scen(&s); }
+/* A PUBLISH before the CONNACK. */
+static void c_before_connack_v3(void)
+{ scen s = {.version = 4, .pre = B("\x30\x04\x00\x01tx"),
+    .err1 = MQ_ERR_PROTOCOL, .v5_reason = -1}; run_scen(&s); }
+static void c_before_connack_v5(void)
+{ scen s = {.version = 5, .pre = B("\x30\x05\x00\x01t\x00x"),
+    .err1 = MQ_ERR_PROTOCOL, .v5_reason = 0x82}; run_scen(&s); }
+/* CONNACK one byte per second: the connect timeout (1.5 s) fires. */
+static void c_slowloris_connack_v5(void)
+{ scen s = {.version = 5, .post = B("\x20\x03\x00\x00\x00"),
+    .byte_delay_ms = 1000, .connect_timeout = 1500,
+    .err1 = MQ_ERR_TIMEOUT, .v5_reason = -1}; run_scen(&s); }
+/* Garbage: an HTTP answer instead of MQTT. */
+static void c_garbage_v3(void)
+{ scen s = {.version = 4, .pre = B("HTTP/1.1 400 Bad Request\r\n\r\n"),
+    .err1 = ANYERR, .v5_reason = -1}; run_scen(&s); }
+static void c_garbage_after_connack_v5(void)
+{ scen s = {.version = 5, .connack = 1,
+    .post = B("\xde\xad\xbe\xef\x00\x11\x22\x33\x44\x55\x66\x77"),
+    .close_after = 1, .err1 = ANYERR, .v5_reason = -1};
+  run_scen(&s); }
+/* A PINGRESP (or PUBACK) announcing a body it cannot have: the fixed
+ * header alone proves the packet malformed, so the client should not wait
+ * for (and buffer) 256 MB first. KNOWN BUG: libmq waits for the body. */
+static void c_pingresp_huge_v5(void)
+{ scen s = {.version = 5, .connack = 1, .post = B("\xd0\xff\xff\xff\x7f"),
+    .err1 = MQ_ERR_MALFORMED, .v5_reason = 0x81, .connect_timeout = 3000};
+  run_scen(&s); }
+/* Non-minimal remaining length (MQTT 5 1.5.5: minimum number of bytes).
+ * KNOWN BUG: accepted. */
+static void c_nonminimal_remlen_v5(void)
+{ scen s = {.version = 5, .connack = 1, .post = B("\xd0\x80\x00"),
+    .err1 = MQ_ERR_MALFORMED, .v5_reason = 0x81}; run_scen(&s); }
+/* Close right after accept (before reading CONNECT). */
+static void c_close_after_accept_v3(void)
+{ scen s = {.version = 4, .close_after = 1,
+    .err1 = MQ_ERR_CLOSED, .err2 = MQ_ERR_IO, .v5_reason = -1};
+  run_scen(&s); }
+/* Close in the middle of a packet. */
+static void c_truncated_then_close_v5(void)
+{ scen s = {.version = 5, .connack = 1,
+    .post = B("\x30\x20\x00\x05hello"), .close_after = 1,
+    .err1 = MQ_ERR_CLOSED, .err2 = MQ_ERR_IO, .v5_reason = -1};
+  run_scen(&s); }
+/* Topic alias above our maximum (0). */
+static void c_bad_topic_alias_v5(void)
+{ scen s = {.version = 5, .connack = 1,
+    .post = B("\x30\x07\x00\x00\x03\x23\x00\x01x"),
+    .err1 = MQ_ERR_PROTOCOL, .v5_reason = 0x94}; run_scen(&s); }
+/* Broker DISCONNECT with a reason and a reason string. */
+static void c_broker_disconnect_v5(void)
+{ scen s = {.version = 5, .connack = 1,
+    .post = B("\xe0\x09\x8b\x07\x1f\x00\x04" "bye!"),
+    .err1 = MQ_ERR_CLOSED, .v5_reason = -1}; run_scen(&s); }
+
+/* ---- scripted cases --------------------------------------------------- */
+
+/* SUBACK with two codes for a one-filter SUBSCRIBE. */
+static void
+s_suback_mismatch(fb *b, int conn, int fd, void *ud)
+{
+    scen *s = ud;
+    fb_pkt p;
+    uint8_t out[16], body[8];
+    size_t n = 0;
+
+    (void)conn;
+    if (fb_read_connect(b, fd) < 0 || fb_send_connack(fd, s->version, 0, 0))
+        return;
+    if (!fb_expect(b, fd, 8, &p, 5000))
+        return;
+    body[n++] = p.body[0];
+    body[n++] = p.body[1];
+    if (s->version == 5)
+        body[n++] = 0;
+    body[n++] = 1;
+    body[n++] = 1;
+    fb_pkt_free(&p);
+    fb_send(fd, out, fb_pack(out, 0x90, body, n));
+}
+
+static void
+suback_mismatch(int version)
+{
+    scen s = {.version = version, .err1 = MQ_ERR_PROTOCOL, .v5_reason = 0x82};
+    fb *b = fb_start(s_suback_mismatch, &s);
+    mq_client *c = mkclient(b, version, &s);
+    mq_event *ev;
+
+    FT_CHECK(mq_connect(c) == MQ_OK, "connect");
+    ev = ft_wait(c, MQ_EVENT_CONNECT, 5000);
+    FT_CHECK(ev != NULL, "no CONNECT");
+    mq_event_free(ev);
+    FT_CHECK(mq_subscribe(c, "a/b", 1) > 0, "subscribe");
+    finish(b, c, &s, 10000);
+}
+static void c_suback_mismatch_v3(void) { suback_mismatch(4); }
+static void c_suback_mismatch_v5(void) { suback_mismatch(5); }
+
+/* PUBACK / PUBCOMP / SUBACK for ids never used: ignored (logged), the
+ * connection stays up and a real publish still completes. */
+static void
+s_unknown_ids(fb *b, int conn, int fd, void *ud)
+{
+    scen *s = ud;
+    fb_pkt p;
+    uint8_t out[16];
+
+    (void)conn;
+    if (fb_read_connect(b, fd) < 0 || fb_send_connack(fd, s->version, 0, 0))
+        return;
+    fb_send(fd, "\x40\x02\x00\x4d", 4);          /* PUBACK 77 */
+    fb_send(fd, "\x70\x02\x01\x00", 4);          /* PUBCOMP 256 */
+    fb_send(fd, "\x50\x02\x00\x09", 4);          /* PUBREC 9 -> PUBREL */
+    fb_send(fd, "\x62\x02\x00\x0a", 4);          /* PUBREL 10 -> PUBCOMP */
+    if (s->version == 5)
+        fb_send(fd, "\x90\x04\x00\x63\x00\x00", 6); /* SUBACK 99 */
+    else
+        fb_send(fd, "\x90\x03\x00\x63\x00", 5);
+    if (!fb_expect(b, fd, 3, &p, 5000))
+        return;
+    /* ack the real publish */
+    {
+        size_t tl = (size_t)p.body[0] << 8 | p.body[1];
+        uint8_t ack[2] = {p.body[2 + tl], p.body[3 + tl]};
+        fb_send(fd, out, fb_pack(out, 0x40, ack, 2));
+    }
+    fb_pkt_free(&p);
+    usleep(300 * 1000);
+    fb_send(fd, "", 0);
+}
+
+static void
+unknown_ids(int version)
+{
+    scen s = {.version = version};
+    fb *b = fb_start(s_unknown_ids, &s);
+    mq_client *c = mkclient(b, version, &s);
+    mq_event *ev;
+    int tok;
+
+    FT_CHECK(mq_connect(c) == MQ_OK, "connect");
+    ev = ft_wait(c, MQ_EVENT_CONNECT, 5000);
+    FT_CHECK(ev != NULL, "no CONNECT");
+    mq_event_free(ev);
+    tok = mq_publish(c, "t/x", "hi", 2, 1, 0);
+    FT_CHECK(tok > 0, "publish %d", tok);
+    ev = ft_wait(c, MQ_EVENT_PUBLISHED, 5000);
+    FT_CHECK(ev != NULL, "publish did not complete");
+    FT_CHECK(mq_event_token(ev) == tok && mq_event_error(ev) == MQ_OK,
+             "token %d err %s", mq_event_token(ev),
+             mq_err_name(mq_event_error(ev)));
+    mq_event_free(ev);
+    FT_CHECK(mq_is_connected(c), "disconnected by unknown ids");
+    FT_CHECK(fb_count(b, 6) >= 1, "no PUBREL answer to an unknown PUBREC");
+    FT_CHECK(fb_count(b, 7) >= 1, "no PUBCOMP answer to PUBREL");
+    mq_client_destroy(c);
+    fb_stop(b);
+}
+static void c_unknown_ids_v3(void) { unknown_ids(4); }
+static void c_unknown_ids_v5(void) { unknown_ids(5); }
+
+/* Inbound QoS 2: the same packet id resent (DUP) before PUBREL must not
+ * deliver twice; after PUBREL/PUBCOMP the id may carry a new message. */
+static void
+s_qos2_dup(fb *b, int conn, int fd, void *ud)
+{
+    scen *s = ud;
+    fb_pkt p;
+    const char *m1 = s->version == 5 ? "\x34\x08\x00\x01q\x00\x05\x00" "A1"
+                                     : "\x34\x07\x00\x01q\x00\x05" "A1";
+    const char *m1d = s->version == 5 ? "\x3c\x08\x00\x01q\x00\x05\x00" "A1"
+                                      : "\x3c\x07\x00\x01q\x00\x05" "A1";
+    const char *m2 = s->version == 5 ? "\x34\x08\x00\x01q\x00\x05\x00" "B2"
+                                     : "\x34\x07\x00\x01q\x00\x05" "B2";
+    size_t n = s->version == 5 ? 10 : 9;
+
+    (void)conn;
+    if (fb_read_connect(b, fd) < 0 || fb_send_connack(fd, s->version, 0, 0))
+        return;
+    fb_send(fd, m1, n);
+    if (!fb_expect(b, fd, 5, NULL, 5000))
+        return;
+    fb_send(fd, m1d, n); /* resend: PUBREC again, no new delivery */
+    if (!fb_expect(b, fd, 5, NULL, 5000))
+        return;
+    fb_send(fd, "\x62\x02\x00\x05", 4);
+    if (!fb_expect(b, fd, 7, NULL, 5000))
+        return;
+    fb_send(fd, m2, n); /* id 5 again, a new message */
+    if (!fb_expect(b, fd, 5, NULL, 5000))
+        return;
+    fb_send(fd, "\x62\x02\x00\x05", 4);
+    if (!fb_expect(b, fd, 7, &p, 5000))
+        return;
+    fb_pkt_free(&p);
+}
+
+static void
+qos2_dup(int version)
+{
+    scen s = {.version = version};
+    fb *b = fb_start(s_qos2_dup, &s);
+    mq_client *c = mkclient(b, version, &s);
+    mq_event *ev;
+    int got = 0;
+    char seen[8] = "";
+
+    FT_CHECK(mq_connect(c) == MQ_OK, "connect");
+    while ((ev = ft_wait(c, MQ_EVENT_MESSAGE, 3000)) != NULL) {
+        size_t len;
+        const char *pl = mq_event_payload(ev, &len);
+        if (got < 3 && len == 2)
+            memcpy(seen + 2 * got, pl, 2);
+        got++;
+        mq_event_free(ev);
+    }
+    FT_CHECK(got == 2 && strcmp(seen, "A1B2") == 0,
+             "%d deliveries (%s), expected A1 then B2 once each", got, seen);
+    FT_CHECK(fb_count(b, 7) == 2, "%d PUBCOMP", fb_count(b, 7));
+    mq_client_destroy(c);
+    fb_stop(b);
+}
+static void c_qos2_dup_v3(void) { qos2_dup(4); }
+static void c_qos2_dup_v5(void) { qos2_dup(5); }
+
+/* The broker stops answering (no PINGRESP): keepalive 1 s detects it. */
+static void
+s_stall(fb *b, int conn, int fd, void *ud)
+{
+    scen *s = ud;
+
+    (void)conn;
+    if (fb_read_connect(b, fd) < 0 || fb_send_connack(fd, s->version, 0, 0))
+        return;
+    /* read and ignore everything (incl. PINGREQ) until the client goes */
+    while (fb_expect(b, fd, 14, NULL, 10000) == 1)
+        break;
+}
+
+static void
+stall(int version)
+{
+    scen s = {.version = version, .keepalive = 1, .err1 = MQ_ERR_KEEPALIVE,
+              .v5_reason = -1};
+    fb *b = fb_start(s_stall, &s);
+    mq_client *c = mkclient(b, version, &s);
+    long long t0 = ft_now_ms();
+
+    FT_CHECK(mq_connect(c) == MQ_OK, "connect");
+    finish(b, c, &s, 8000);
+    printf("  detected after %lld ms\n", ft_now_ms() - t0);
+    FT_CHECK(fb_count(b, 12) >= 1, "no PINGREQ sent");
+}
+static void c_stall_keepalive_v3(void) { stall(4); }
+static void c_stall_keepalive_v5(void) { stall(5); }
+
+/* Server Keep Alive in CONNACK overrides ours (60 s -> 1 s). */
+static void c_server_keepalive_v5(void)
+{ scen s = {.version = 5, .pre = B("\x20\x06\x00\x00\x03\x13\x00\x01"),
+    .err1 = MQ_ERR_KEEPALIVE, .v5_reason = -1};
+  fb *b = fb_start(scen_script, &s);
+  mq_client *c = mkclient(b, 5, &s);
+  FT_CHECK(mq_connect(c) == MQ_OK, "connect");
+  finish(b, c, &s, 8000); }
+
+/* Announces a 256 MB packet (the MQTT maximum, allowed by default), sends
+ * a few bytes and closes: CLOSED, and memory should not jump by the
+ * announced size. */
+static void
+c_huge_announced_v3(void)
+{
+    scen s = {.version = 4, .connack = 1,
+              .post = B("\x30\xff\xff\xff\x7f\x00\x01t"), .close_after = 1,
+              .err1 = MQ_ERR_CLOSED, .err2 = MQ_ERR_IO, .v5_reason = -1};
+    long before = ft_vm_kb("VmData"), peak;
+    fb *b = fb_start(scen_script, &s);
+    mq_client *c = mkclient(b, 4, &s);
+    mq_event *ev;
+
+    FT_CHECK(mq_connect(c) == MQ_OK, "connect");
+    ev = ft_wait(c, MQ_EVENT_DISCONNECTED, 10000);
+    peak = ft_vm_kb("VmData");
+    FT_CHECK(ev != NULL, "no DISCONNECTED");
+    printf("  VmData before %ld KiB, after the announcement %ld KiB\n",
+           before, peak);
+    mq_event_free(ev);
+    mq_client_destroy(c);
+    fb_stop(b);
+    if (getenv("FT_STRICT_MEMORY") != NULL)
+        FT_CHECK(peak - before < 64 * 1024, "a 5-byte header made the client "
+                 "reserve %ld KiB", peak - before);
+}
+
+static const ft_case cases[] = {
+    {"bad_remlen_v3", c_bad_remlen_v3},
+    {"bad_remlen_v5", c_bad_remlen_v5},
+    {"remlen_300mb_v5", c_remlen_300mb_v5},
+    {"short_remlen_v5", c_short_remlen_v5},
+    {"bad_utf8_v3", c_bad_utf8_v3},
+    {"bad_utf8_v5", c_bad_utf8_v5},
+    {"nul_in_topic_v5", c_nul_in_topic_v5},
+    {"unknown_type_v3", c_unknown_type_v3},
+    {"unknown_type_v5", c_unknown_type_v5},
+    {"auth_on_v3", c_auth_on_v3},
+    {"subscribe_to_client_v5", c_subscribe_to_client_v5},
+    {"pingreq_to_client_v3", c_pingreq_to_client_v3},
+    {"bad_flags_v5", c_bad_flags_v5},
+    {"dup_props_connack_v5", c_dup_props_connack_v5},
+    {"dup_props_publish_v5", c_dup_props_publish_v5},
+    {"recvmax0_v5", c_recvmax0_v5},
+    {"unknown_prop_v5", c_unknown_prop_v5},
+    {"props_overrun_v5", c_props_overrun_v5},
+    {"pid0_publish_v3", c_pid0_publish_v3},
+    {"pid0_publish_v5", c_pid0_publish_v5},
+    {"pid0_puback_v5", c_pid0_puback_v5},
+    {"qos3_v3", c_qos3_v3},
+    {"qos3_v5", c_qos3_v5},
+    {"oversized_v3", c_oversized_v3},
+    {"oversized_v5", c_oversized_v5},
+    {"connack_twice_v3", c_connack_twice_v3},
+    {"connack_twice_v5", c_connack_twice_v5},
+    {"connack_bad_rc_v3", c_connack_bad_rc_v3},
+    {"connack_bad_rc_v5", c_connack_bad_rc_v5},
+    {"connack_sp_refused_v5", c_connack_sp_refused_v5},
+    {"connack_refused_v3", c_connack_refused_v3},
+    {"before_connack_v3", c_before_connack_v3},
+    {"before_connack_v5", c_before_connack_v5},
+    {"slowloris_connack_v5", c_slowloris_connack_v5},
+    {"garbage_v3", c_garbage_v3},
+    {"garbage_after_connack_v5", c_garbage_after_connack_v5},
+    {"pingresp_huge_v5", c_pingresp_huge_v5},
+    {"nonminimal_remlen_v5", c_nonminimal_remlen_v5},
+    {"close_after_accept_v3", c_close_after_accept_v3},
+    {"truncated_then_close_v5", c_truncated_then_close_v5},
+    {"bad_topic_alias_v5", c_bad_topic_alias_v5},
+    {"broker_disconnect_v5", c_broker_disconnect_v5},
+    {"suback_mismatch_v3", c_suback_mismatch_v3},
+    {"suback_mismatch_v5", c_suback_mismatch_v5},
+    {"unknown_ids_v3", c_unknown_ids_v3},
+    {"unknown_ids_v5", c_unknown_ids_v5},
+    {"qos2_dup_v3", c_qos2_dup_v3},
+    {"qos2_dup_v5", c_qos2_dup_v5},
+    {"stall_keepalive_v3", c_stall_keepalive_v3},
+    {"stall_keepalive_v5", c_stall_keepalive_v5},
+    {"server_keepalive_v5", c_server_keepalive_v5},
+    {"huge_announced_v3", c_huge_announced_v3},
+};
+
+FT_MAIN(cases)
