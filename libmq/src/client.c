@@ -1348,14 +1348,9 @@ dispatch(mq_client *c, mq_event *ev)
 static bool
 is_final(mq_client *c, const mq_event *ev)
 {
-    bool active;
-
-    if (ev->type != MQ_EVENT_DISCONNECTED || ev->will_reconnect)
-        return false;
-    pthread_mutex_lock(&c->lock);
-    active = c->active;
-    pthread_mutex_unlock(&c->lock);
-    return !active || ev->error == MQ_OK;
+    (void)c;
+    /* after mq_disconnect(), or a loss with reconnect off */
+    return ev->type == MQ_EVENT_DISCONNECTED && !ev->will_reconnect;
 }
 
 MQ_API int
@@ -1392,7 +1387,14 @@ mq_loop_forever(mq_client *c)
 
     if (c == NULL)
         return MQ_ERR_INVAL;
+    pthread_mutex_lock(&c->lock);
+    if (c->loop_running || c->forever_running) {
+        pthread_mutex_unlock(&c->lock);
+        return MQ_ERR_STATE;
+    }
+    c->forever_running = true;
     atomic_store(&c->loop_stop, false);
+    pthread_mutex_unlock(&c->lock);
     while (!atomic_load(&c->loop_stop)) {
         ev = mq_next_event(c, -1);
         if (ev == NULL)
@@ -1405,6 +1407,9 @@ mq_loop_forever(mq_client *c)
         }
         mq_event_free(ev);
     }
+    pthread_mutex_lock(&c->lock);
+    c->forever_running = false;
+    pthread_mutex_unlock(&c->lock);
     return rc;
 }
 
@@ -1432,7 +1437,7 @@ mq_loop_start(mq_client *c)
     if (c == NULL)
         return MQ_ERR_INVAL;
     pthread_mutex_lock(&c->lock);
-    if (c->loop_running) {
+    if (c->loop_running || c->forever_running) {
         rc = MQ_ERR_STATE;
     } else {
         atomic_store(&c->loop_stop, false);
@@ -1449,19 +1454,23 @@ MQ_API int
 mq_loop_stop(mq_client *c)
 {
     pthread_t th;
-    bool running, self;
+    bool running, forever, self;
 
     if (c == NULL)
         return MQ_ERR_INVAL;
     pthread_mutex_lock(&c->lock);
     running = c->loop_running;
+    forever = c->forever_running;
     th = c->loop_thread;
     c->loop_running = false;
+    if (running || forever)
+        atomic_store(&c->loop_stop, true);
     pthread_mutex_unlock(&c->lock);
-    atomic_store(&c->loop_stop, true);
+    if (!running && !forever)
+        return MQ_ERR_STATE;
     mqi_events_wake_all(&c->ev);
     if (!running)
-        return MQ_OK; /* also ends mq_loop_forever() on another thread */
+        return MQ_OK; /* mq_loop_forever() on some thread ends */
     self = pthread_equal(th, pthread_self());
     if (self)
         pthread_detach(th);

@@ -218,6 +218,7 @@ struct mq_client {
     } cbs[9];
     pthread_t loop_thread;
     bool loop_running;
+    bool forever_running;       /* mq_loop_forever() is running */
     atomic_bool loop_stop;
 
     /* ---- shared (atomics) ---- */

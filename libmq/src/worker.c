@@ -444,11 +444,6 @@ schedule_retry(mq_client *c)
 {
     int64_t now = mqi_now_ms();
 
-    if (!c->cfg.reconnect) {
-        c->cs = MQI_CS_IDLE;
-        clear_active_if_current(c);
-        return;
-    }
     c->server_idx++;
     if (c->cfg.nservers > 1 && c->server_idx % c->cfg.nservers != 0) {
         c->backoff_until_ms = now; /* next server in the list at once */
@@ -460,6 +455,23 @@ schedule_retry(mq_client *c)
     set_deadline(c, c->backoff_until_ms);
 }
 
+/* Report a lost connection or failed attempt, then retry or stop. When
+ * not retrying, the client is idle (mq_connect allowed) before the event is
+ * visible, so an application reacting to it never sees MQ_ERR_STATE. */
+static void
+report_and_retry(mq_client *c, int err, int reason, const char *msg)
+{
+    bool retry = c->cfg.reconnect != 0;
+
+    if (!retry) {
+        c->cs = MQI_CS_IDLE;
+        clear_active_if_current(c);
+    }
+    post_disconnected(c, err, reason, retry, msg);
+    if (retry)
+        schedule_retry(c);
+}
+
 static void
 fail_attempt(mq_client *c, int err, const char *msg)
 {
@@ -467,9 +479,7 @@ fail_attempt(mq_client *c, int err, const char *msg)
             msg && *msg ? ": " : "", msg ? msg : "");
     close_socket(c);
     atomic_store(&c->connected, 0);
-    post_disconnected(c, err, 0, c->cfg.reconnect != 0,
-                      msg && *msg ? msg : mq_strerror(err));
-    schedule_retry(c);
+    report_and_retry(c, err, 0, msg && *msg ? msg : mq_strerror(err));
 }
 
 static mq_props *
@@ -990,8 +1000,6 @@ restore_session(mq_client *c)
 static void
 connection_lost(mq_client *c, int err, int reason, const char *msg)
 {
-    bool retry;
-
     if (c->cs == MQI_CS_IDLE)
         return;
     mqi_log(c, MQ_LOG_INFO, "connection lost: %s%s%s", mq_strerror(err),
@@ -1003,10 +1011,7 @@ connection_lost(mq_client *c, int err, int reason, const char *msg)
         post_disconnected(c, MQ_OK, c->close_reason, false, "disconnected");
         return;
     }
-    retry = c->cfg.reconnect != 0;
-    post_disconnected(c, err, reason, retry,
-                      msg && *msg ? msg : mq_strerror(err));
-    schedule_retry(c);
+    report_and_retry(c, err, reason, msg && *msg ? msg : mq_strerror(err));
 }
 
 static void
@@ -1072,10 +1077,8 @@ on_connack(mq_client *c, const mqi_connack *p)
             char msg[120];
             snprintf(msg, sizeof msg, "connection refused: %s",
                      mq_reason_string(reason));
-            post_disconnected(c, MQ_ERR_REFUSED, reason, c->cfg.reconnect != 0,
-                              msg);
+            report_and_retry(c, MQ_ERR_REFUSED, reason, msg);
         }
-        schedule_retry(c);
         return;
     }
     c->session_present = p->session_present;
