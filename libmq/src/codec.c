@@ -526,6 +526,11 @@ int mqi_decode_header(const uint8_t *p, size_t avail, uint8_t *out_byte0,
     rc = mqi_varint_decode(p + 1, avail - 1, &rem, &used);
     if (rc != MQ_OK)
         return rc;
+    /* MQTT 5 §1.5.5 / 3.1.1 §2.2.3: the minimum number of bytes; a last
+     * byte of 0 after a continuation is a non-minimal encoding. Type 0 is
+     * reserved and can never start a valid packet. */
+    if ((used > 1 && p[used] == 0) || (p[0] >> 4) == 0)
+        return MQ_ERR_MALFORMED;
     *out_byte0 = p[0];
     *out_remaining = rem;
     *out_hdr_len = 1 + used;

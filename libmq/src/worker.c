@@ -1404,6 +1404,31 @@ handle_packet(mq_client *c, const mqi_packet *p)
     }
 }
 
+/* Can a packet of this type and remaining length be valid at all? Checked
+ * on the fixed header alone, so a bogus length is refused before we wait
+ * for (and buffer) its body. */
+static bool
+header_plausible(int version, uint8_t b0, uint32_t rem)
+{
+    switch (b0 >> 4) {
+    case MQI_PINGRESP:
+        return rem == 0;
+    case MQI_CONNACK:
+        return version == MQ_PROTO_V5 ? rem >= 2 && rem <= 65535 + 7 : rem == 2;
+    case MQI_PUBACK:
+    case MQI_PUBREC:
+    case MQI_PUBREL:
+    case MQI_PUBCOMP:
+    case MQI_UNSUBACK:
+        return version == MQ_PROTO_V5 ? rem >= 2 : rem == 2;
+    case MQI_DISCONNECT:
+    case MQI_AUTH:
+        return version == MQ_PROTO_V5 || rem == 0;
+    default:
+        return true;
+    }
+}
+
 /* Parse the complete packets in [data, data + len). Returns the bytes
  * consumed: it stops at a partial packet, when the event queue is full
  * (paused), or when the connection was closed (then *closed is set). */
@@ -1430,6 +1455,12 @@ parse_buf(mq_client *c, const uint8_t *data, size_t len, bool *closed)
         if (rc != MQ_OK) {
             protocol_error(c, MQ_ERR_MALFORMED, MQ_RC_MALFORMED_PACKET,
                            "bad remaining length");
+            *closed = true;
+            break;
+        }
+        if (!header_plausible(c->version, b0, rem)) {
+            protocol_error(c, MQ_ERR_MALFORMED, MQ_RC_MALFORMED_PACKET,
+                           "impossible remaining length for the packet type");
             *closed = true;
             break;
         }
