@@ -1236,9 +1236,6 @@ client_setup(struct tool_cfg *cfg, mq_client *c)
             { MQ_SOPT_TLS_CIPHERS, cfg->ciphers, "--ciphers" },
             { MQ_SOPT_TLS_MIN_VERSION, cfg->tls_version, "--tls-version" },
             { MQ_SOPT_TLS_ALPN, cfg->tls_alpn, "--tls-alpn" },
-            /* An empty name turns host name verification off. */
-            { MQ_SOPT_TLS_VERIFY_NAME, cfg->insecure ? "" : NULL,
-              "--insecure" },
         };
         size_t k;
 
@@ -1248,6 +1245,13 @@ client_setup(struct tool_cfg *cfg, mq_client *c)
             rc = mq_set_str(c, t[k].opt, t[k].val);
             if (rc < 0)
                 return setup_fail(cfg, t[k].what, rc);
+        }
+        /* libmq has no "skip the host name check only": --insecure turns
+         * off certificate verification as a whole (see mqpub(1)). */
+        if (cfg->insecure) {
+            rc = mq_set_int(c, MQ_OPT_TLS_INSECURE, 1);
+            if (rc < 0)
+                return setup_fail(cfg, "--insecure", rc);
         }
     }
     if (cfg->will_topic != NULL) {

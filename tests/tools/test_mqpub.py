@@ -5,7 +5,7 @@ import signal
 import tempfile
 
 from toolslib import (Bg, Broker, M_PUB, M_SUB, MQPUB, MQSUB, REFERENCE,
-                      check, eq, main, run, test, free_port)
+                      check, eq, main, run, test, free_port, make_certs)
 
 B = None
 
@@ -281,6 +281,51 @@ def debug_quiet_stats():
         check(b"5 messages" in r.err, repr(r))
     eq(pub("-t", "pub/d", "-m", "x", "-M", "5", "-q", "1").rc, 0, "-M")
     eq(pub("-t", "pub/d", "-m", "x", "--nodelay").rc, 0, "--nodelay")
+
+
+@test
+def tls_options():
+    d = tempfile.mkdtemp(prefix="mqtools-certs-")
+    os.chmod(d, 0o755)
+    # the server certificate names "otherhost" only: host name check fails
+    c = make_certs(d, ("DNS:otherhost",))
+    tport, mport = free_port(), free_port()
+    conf = "\n".join([
+        "listener %d 127.0.0.1" % tport,
+        "cafile " + c["ca.crt"], "certfile " + c["server.crt"],
+        "keyfile " + c["server.key"],
+        "listener %d 127.0.0.1" % mport,
+        "cafile " + c["ca.crt"], "certfile " + c["server.crt"],
+        "keyfile " + c["server.key"], "require_certificate true"])
+    b2 = Broker(extra_conf=conf)
+    try:
+        base = ["-t", "tls/t", "-m", "x", "-h", "127.0.0.1"]
+        r = run([MQPUB, "-p", str(tport), "--cafile", c["ca.crt"]] + base)
+        # mosquitto_pub exits 1 or 8 (MOSQ_ERR_TLS) depending on timing
+        check(r.rc in (1, 8), "host name mismatch must fail (%r)" % r)
+        r = run([MQPUB, "-p", str(tport), "--cafile", c["ca.crt"],
+                 "--insecure"] + base)
+        eq(r.rc, 0, "--insecure (%r)" % r)
+        r = run([MQPUB, "-p", str(tport), "--cafile", c["ca.crt"],
+                 "--insecure", "--tls-version", "tlsv1.3"] + base)
+        eq(r.rc, 0, "--tls-version (%r)" % r)
+        # mutual TLS: without a client certificate the broker says no
+        r = run([MQPUB, "-p", str(mport), "--cafile", c["ca.crt"],
+                 "--insecure"] + base)
+        check(r.rc != 0, "mTLS without --cert (%r)" % r)
+        r = run([MQPUB, "-p", str(mport), "--cafile", c["ca.crt"],
+                 "--insecure", "--cert", c["client.crt"], "--key",
+                 c["client.key"]] + base)
+        eq(r.rc, 0, "mTLS with --cert/--key (%r)" % r)
+        r = run([MQPUB, "-p", str(mport), "--cert", c["client.crt"]] + base)
+        eq(r.rc, 1, "--cert without --key is a usage error")
+        r = run([MQPUB, "-L", "mqtts://127.0.0.1:%d/tls/t" % tport,
+                 "--cafile", c["ca.crt"], "--insecure", "-m", "x"])
+        eq(r.rc, 0, "mqtts:// URL (%r)" % r)
+    finally:
+        b2.stop()
+        import shutil
+        shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -186,3 +186,28 @@ def main():
                 print("# " + line)
         sys.stdout.flush()
     sys.exit(1 if failed else 0)
+
+
+def make_certs(d, server_names=("DNS:localhost", "IP:127.0.0.1")):
+    """Throwaway CA, server and client certificates (openssl CLI) in d."""
+    def ossl(*args):
+        subprocess.run(["openssl"] + list(args), check=True,
+                       capture_output=True, cwd=d)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+         "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test-ca")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=" + ",".join(server_names) + "\n")
+    for name, ext in (("server", True), ("client", False)):
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout",
+             name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name)
+        args = ["x509", "-req", "-in", name + ".csr", "-CA", "ca.crt",
+                "-CAkey", "ca.key", "-CAcreateserial", "-out", name + ".crt",
+                "-days", "2"]
+        if ext:
+            args += ["-extfile", "ext.cnf"]
+        ossl(*args)
+    for f in os.listdir(d):
+        os.chmod(os.path.join(d, f), 0o644)
+    return {k: os.path.join(d, k) for k in
+            ("ca.crt", "server.crt", "server.key", "client.crt",
+             "client.key")}
