@@ -256,9 +256,15 @@ typedef enum {
     MQ_OPT_PUBLISH_TIMEOUT_MS = 19,/* >0: mq_publish waits up to this long for
                                       queue space instead of failing; any time */
     MQ_OPT_AUTO_ACK = 20,          /* reserved, always 1 */
-    MQ_OPT_TLS_INSECURE = 21       /* 1: skip certificate and host name
+    MQ_OPT_TLS_INSECURE = 21,      /* 1: skip certificate and host name
                                       verification (logs a warning);
                                       testing only. Default 0 */
+    MQ_OPT_PERSIST_SYNC = 22       /* fsync policy of the persistence store:
+                                      0 every message (default), 1 batched
+                                      (at most every 50 ms), 2 none (left to
+                                      the OS: survives a crash of the
+                                      process, not of the machine). Set
+                                      before MQ_SOPT_PERSIST_DIR */
 } mq_option;
 
 /* String options, set with mq_set_str(). */
@@ -273,7 +279,16 @@ typedef enum {
     MQ_SOPT_TLS_ALPN = 108,
     MQ_SOPT_TLS_CIPHERS = 109,
     MQ_SOPT_TLS_MIN_VERSION = 110, /* "tlsv1.2" or "tlsv1.3" */
-    MQ_SOPT_PERSIST_DIR = 111
+    MQ_SOPT_PERSIST_DIR = 111  /* directory for crash-safe persistence of
+                                  outbound QoS 1/2 messages: mq_publish
+                                  returns success only once the message is
+                                  stored; a client with the same id and
+                                  directory resends what was not
+                                  acknowledged, after a crash too. Needs a
+                                  non-empty client id; set once, before
+                                  publishing. MQ_ERR_PERSIST if the store
+                                  cannot be opened (or is in use by another
+                                  process). */
 } mq_str_option;
 
 /** Set an integer option. MQ_ERR_INVAL for an unknown option or a value out

@@ -345,6 +345,7 @@ mqi_client_unref(mq_client *c)
     }
     if (c->wake_fd >= 0)
         close(c->wake_fd);
+    mqi_store_close(c->store);
     mqi_events_destroy(&c->ev);
     mqi_opts_clear(&c->opt);
     pthread_mutex_destroy(&c->lock);
@@ -515,6 +516,14 @@ mq_set_int(mq_client *c, int option, int64_t v)
         rc = MQ_ERR_NOT_SUPPORTED;
 #endif
         break;
+    case MQ_OPT_PERSIST_SYNC:
+        if ((rc = check_range(v, 0, 2)) != MQ_OK)
+            break;
+        if (c->store != NULL)
+            rc = MQ_ERR_STATE;
+        else
+            c->persist_sync = (int)v;
+        break;
     case MQ_OPT_TOPIC_ALIAS_MAXIMUM:
         if ((rc = check_range(v, 0, 65535)) != MQ_OK)
             break;
@@ -561,6 +570,7 @@ mq_get_int(mq_client *c, int option, int64_t *out)
     case MQ_OPT_PUBLISH_TIMEOUT_MS: *out = atomic_load(&c->publish_timeout_ms); break;
     case MQ_OPT_AUTO_ACK: *out = 1; break;
     case MQ_OPT_TLS_INSECURE: *out = c->opt.tls_insecure; break;
+    case MQ_OPT_PERSIST_SYNC: *out = c->persist_sync; break;
     default: rc = MQ_ERR_INVAL; *out = 0;
     }
     pthread_mutex_unlock(&c->lock);
@@ -576,6 +586,85 @@ set_strfield(char **field, const char *v)
         return MQ_ERR_NOMEM;
     free(*field);
     *field = d;
+    return MQ_OK;
+}
+
+static void push_cmd(mq_client *c, mqi_msg *m);
+static int new_token(mq_client *c);
+
+/* Replay one stored message as a queued publish (called under c->lock). */
+static int
+recover_one(void *ud, const mqi_store_rec *r)
+{
+    mq_client *c = ud;
+    mqi_msg *m = malloc(sizeof *m + r->topic_len + 1 + r->payload_len);
+
+    if (m == NULL)
+        return 1;
+    memset(m, 0, sizeof *m);
+    m->kind = MQI_CMD_PUBLISH;
+    m->qos = r->qos;
+    m->retain = r->retain;
+    m->topic = (char *)(m + 1);
+    memcpy(m->topic, r->topic, r->topic_len);
+    m->topic[r->topic_len] = '\0';
+    m->topic_len = r->topic_len;
+    m->payload = (uint8_t *)m->topic + r->topic_len + 1;
+    if (r->payload_len > 0)
+        memcpy(m->payload, r->payload, r->payload_len);
+    m->payload_len = r->payload_len;
+    if (r->props_len > 0 &&
+        mqi_props_parse(r->props, r->props_len, &m->props) != MQ_OK) {
+        free(m);
+        return 0; /* skip a record whose properties do not parse */
+    }
+    m->seq = r->seq;
+    m->recovered = true;
+    m->packet_id = r->packet_id;
+    if (r->state == MQI_ST_PUBREL && r->packet_id != 0)
+        m->state = MQI_MS_WAIT_COMP;
+    else if (r->packet_id != 0)
+        m->state = r->qos == 1 ? MQI_MS_WAIT_ACK : MQI_MS_WAIT_REC;
+    else
+        m->state = MQI_MS_QUEUED;
+    m->acct_bytes = sizeof *m + r->topic_len + r->payload_len;
+    atomic_fetch_add(&c->q_msgs, 1);
+    atomic_fetch_add(&c->q_bytes, m->acct_bytes);
+    m->token = new_token(c);
+    push_cmd(c, m);
+    return 0;
+}
+
+/* Open the store and queue what it holds (under c->lock, not active). */
+static int
+open_store(mq_client *c, const char *dir)
+{
+    char err[200];
+    size_t bad = 0;
+    int rc;
+
+    if (dir == NULL || c->store != NULL)
+        return dir == NULL ? MQ_ERR_INVAL : MQ_ERR_STATE;
+    if (c->client_id[0] == '\0')
+        return MQ_ERR_INVAL;
+    err[0] = '\0';
+    rc = mqi_store_open(dir, c->client_id, c->persist_sync, &c->store, err,
+                        sizeof err);
+    if (rc != MQ_OK) {
+        mqi_log(c, MQ_LOG_ERROR, "persistence: %s", err);
+        c->store = NULL;
+        return rc;
+    }
+    rc = mqi_store_recover(c->store, recover_one, c, &bad);
+    if (bad > 0)
+        mqi_log(c, MQ_LOG_WARNING,
+                "persistence: %zu bytes of a torn or corrupt tail dropped", bad);
+    if (rc != MQ_OK) {
+        mqi_log(c, MQ_LOG_ERROR, "persistence: recovery failed");
+        return rc;
+    }
+    free(c->opt.persist_dir);
+    c->opt.persist_dir = xstrdup(dir);
     return MQ_OK;
 }
 
@@ -637,7 +726,7 @@ mq_set_str(mq_client *c, int option, const char *v)
             rc = MQ_ERR_INVAL;
         break;
     case MQ_SOPT_PERSIST_DIR:
-        rc = MQ_ERR_NOT_SUPPORTED;
+        rc = open_store(c, v);
         break;
     default:
         rc = MQ_ERR_INVAL;
@@ -1074,6 +1163,37 @@ mqi_complete_space(mq_client *c)
     }
 }
 
+/* Write a new QoS 1/2 message to the store before mq_publish succeeds. */
+static int
+persist_add(mq_client *c, mqi_msg *m, const mq_props *props)
+{
+    mqi_store_rec r;
+    mqi_buf pb;
+    int rc;
+
+    memset(&r, 0, sizeof r);
+    mqi_buf_init(&pb);
+    r.qos = m->qos;
+    r.retain = m->retain;
+    r.state = MQI_ST_PUBLISH;
+    r.topic = m->topic;
+    r.topic_len = m->topic_len;
+    r.payload = m->payload;
+    r.payload_len = m->payload_len;
+    if (props != NULL && mq_props_count(props) > 0) {
+        size_t plen = mqi_props_len(props);
+        if (mqi_props_encode(&pb, props) != MQ_OK) {
+            mqi_buf_free(&pb);
+            return MQ_ERR_NOMEM;
+        }
+        r.props = pb.data + mqi_varint_size((uint32_t)plen);
+        r.props_len = plen;
+    }
+    rc = mqi_store_add(c->store, &r, &m->seq);
+    mqi_buf_free(&pb);
+    return rc == MQ_OK ? MQ_OK : MQ_ERR_PERSIST;
+}
+
 MQ_API int
 mq_publish_v5(mq_client *c, const char *topic, const void *payload,
               size_t len, int qos, int retain, const mq_props *props)
@@ -1132,6 +1252,15 @@ mq_publish_v5(mq_client *c, const char *topic, const void *payload,
     if (rc != MQ_OK) {
         mqi_msg_free(m);
         return rc;
+    }
+    if (qos > 0 && c->store != NULL) {
+        rc = persist_add(c, m, props);
+        if (rc != MQ_OK) {
+            atomic_fetch_sub(&c->q_msgs, 1);
+            atomic_fetch_sub(&c->q_bytes, m->acct_bytes);
+            mqi_msg_free(m);
+            return rc;
+        }
     }
     m->token = new_token(c);
     rc = m->token;

@@ -19,6 +19,7 @@
 #include "mq.h"
 #include "props.h"
 #include "queue.h"
+#include "store.h"
 #include "transport.h"
 
 /* ---- commands and messages ------------------------------------------ */
@@ -68,6 +69,8 @@ typedef struct mqi_msg {
                                        CONNECT: mqi_opts snapshot */
     unsigned generation;            /* RESOLVED: which attempt */
     int resolve_err;
+    uint64_t seq;                   /* persistence record, 0 if none */
+    bool recovered;                 /* replayed from the store */
 } mqi_msg;
 
 /* A doubly linked list of messages (worker only). */
@@ -243,6 +246,8 @@ struct mq_client {
     pthread_mutex_t space_lock;
     pthread_cond_t space_cond;
     mqi_events ev;
+    mqi_store *store;           /* set once (api), used by api and worker */
+    int persist_sync;           /* api: policy for the store */
 
     /* ---- worker ---- */
     mqi_worker *w;

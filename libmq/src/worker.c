@@ -142,6 +142,8 @@ complete(mq_client *c, mqi_msg *m, int err, int reason)
 {
     int pe = atomic_load_explicit(&c->publish_events, memory_order_relaxed);
 
+    if (m->seq != 0 && c->store != NULL)
+        mqi_store_remove(c->store, m->seq);
     atomic_fetch_sub_explicit(&c->q_msgs, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&c->q_bytes, m->acct_bytes,
                               memory_order_relaxed);
@@ -216,6 +218,33 @@ pid_alloc(mq_client *c, mqi_msg *m)
         }
     }
     return false;
+}
+
+/* Put a message whose packet id is already known (recovered from the store)
+ * into the table; a collision grows the table to one slot per id. */
+static bool
+pid_insert(mq_client *c, mqi_msg *m)
+{
+    uint32_t i;
+
+    if (c->pid_slots == NULL && pid_table_init(c) != MQ_OK)
+        return false;
+    if (c->pid_slots[m->packet_id & c->pid_mask] != NULL &&
+        c->pid_mask != 0xffff) {
+        mqi_msg **ns = calloc(65536, sizeof *ns);
+        if (ns == NULL)
+            return false;
+        for (i = 0; i <= c->pid_mask; i++)
+            if (c->pid_slots[i] != NULL)
+                ns[c->pid_slots[i]->packet_id] = c->pid_slots[i];
+        free(c->pid_slots);
+        c->pid_slots = ns;
+        c->pid_mask = 0xffff;
+    }
+    if (c->pid_slots[m->packet_id & c->pid_mask] != NULL)
+        return false; /* the same id twice in the store */
+    c->pid_slots[m->packet_id & c->pid_mask] = m;
+    return true;
 }
 
 static mqi_msg *
@@ -934,6 +963,10 @@ pump(mq_client *c)
         }
         if (m->qos > 0 && !pid_alloc(c, m))
             break;
+        /* the id is stored before the PUBLISH can reach the wire, so a
+         * restarted process resends it with the same id (exactly once) */
+        if (m->seq != 0 && c->store != NULL)
+            mqi_store_update(c->store, m->seq, MQI_ST_PUBLISH, m->packet_id);
         mqi_list_remove(&c->pending, m);
         rc = encode_publish(c, m, false);
         if (rc != MQ_OK) {
@@ -972,6 +1005,9 @@ restore_session(mq_client *c)
             prev = m->prev;
             mqi_list_remove(&c->inflight, m);
             pid_release(c, m);
+            if (m->seq != 0 && c->store != NULL &&
+                m->state == MQI_MS_WAIT_COMP)
+                mqi_store_update(c->store, m->seq, MQI_ST_PUBLISH, 0);
             m->packet_id = 0;
             m->state = MQI_MS_QUEUED;
             if (m->kind == MQI_CMD_PUBLISH)
@@ -1280,6 +1316,8 @@ on_ack(mq_client *c, const mqi_ack *a)
             break;
         }
         m->state = MQI_MS_WAIT_COMP;
+        if (m->seq != 0 && c->store != NULL)
+            mqi_store_update(c->store, m->seq, MQI_ST_PUBREL, m->packet_id);
         encode_ack(c, MQI_PUBREL, a->packet_id, 0);
         break;
     case MQI_PUBREL:
@@ -1682,6 +1720,17 @@ handle_commands(mq_client *c)
         mqi_msg *m = MQI_CONTAINER_OF(n, mqi_msg, qn);
         switch (m->kind) {
         case MQI_CMD_PUBLISH:
+            if (m->recovered && m->packet_id != 0 && pid_insert(c, m)) {
+                /* sent by an earlier process: in flight until acked */
+                m->sent_once = true;
+                mqi_list_push(&c->inflight, m);
+                c->inflight_pub++;
+                break;
+            }
+            if (m->recovered) {
+                m->packet_id = 0;
+                m->state = MQI_MS_QUEUED;
+            }
             mqi_list_push(&c->pending, m);
             if (c->cs == MQI_CS_UP && c->pending.n >= 1024)
                 pump(c);
@@ -1755,6 +1804,11 @@ client_timer(mq_client *c, int64_t now)
     int64_t ka = (int64_t)c->server_keepalive * 1000;
 
     c->deadline_ms = 0;
+    if (c->store != NULL) {
+        int next = mqi_store_tick(c->store, now);
+        if (next >= 0)
+            set_deadline(c, now + (next > 0 ? next : 1));
+    }
     switch (c->cs) {
     case MQI_CS_RESOLVING:
     case MQI_CS_TCP:
@@ -1814,7 +1868,7 @@ run_timers(mqi_worker *w, int64_t now)
     w->next_timer_ms = 0;
     pthread_mutex_lock(&w->lock);
     for (c = w->clients; c != NULL; c = c->wnext) {
-        if (c->cs == MQI_CS_IDLE)
+        if (c->cs == MQI_CS_IDLE && c->store == NULL)
             continue;
         if (c->deadline_ms == 0 || now >= c->deadline_ms || c->cs == MQI_CS_UP)
             client_timer(c, now);
