@@ -340,6 +340,7 @@ struct mqi_store {
     bool compact_failed;
     int64_t compact_retry_at;
     int64_t last_sync_ms;
+    unsigned gen;     /* bumped when compaction swaps the file */
     uint8_t *cbuf;    /* compaction / replay scratch */
     size_t cbuf_cap;
 };
@@ -637,6 +638,7 @@ compact_locked(mqi_store *s)
     nfd = -1;
     s->end = woff;
     s->synced = woff;
+    s->gen++;
     for (size_t i = 0; i < s->ix.n; i++) {
         v[i]->off = noff[i];
         v[i]->orig_state = v[i]->state;
@@ -1035,8 +1037,9 @@ mqi_store_recover(mqi_store *s, int (*cb)(void *ud, const mqi_store_rec *r),
                   void *ud, size_t *out_bad_bytes)
 {
     uint64_t *seqs = NULL;
-    uint8_t *buf = NULL;
-    size_t n = 0, cap = 0;
+    reader rd = {.fd = -1};
+    unsigned gen = 0;
+    size_t n = 0;
     int rc = MQ_OK;
 
     if (out_bad_bytes != NULL)
@@ -1062,13 +1065,16 @@ mqi_store_recover(mqi_store *s, int (*cb)(void *ud, const mqi_store_rec *r),
     for (size_t i = 0; i < n; i++)
         seqs[i] = v[i]->seq;
     free(v);
+    gen = s->gen;
     pthread_mutex_unlock(&s->mx);
 
     /* One record at a time, without the lock during the callback: it may
-     * call back into the store (e.g. remove a message it drops). */
+     * call back into the store (e.g. remove a message it drops). Records
+     * lie in seq order in the file, so reads go through a chunked reader;
+     * a compaction (new file) invalidates what it holds. */
     for (size_t i = 0; i < n; i++) {
         mqi_store_rec r;
-        const uint8_t *b;
+        const uint8_t *h, *b;
         uint32_t blen;
 
         pthread_mutex_lock(&s->mx);
@@ -1077,21 +1083,31 @@ mqi_store_recover(mqi_store *s, int (*cb)(void *ud, const mqi_store_rec *r),
             pthread_mutex_unlock(&s->mx);
             continue;
         }
-        if (grow_buf(&buf, &cap, e->len) != MQ_OK) {
-            pthread_mutex_unlock(&s->mx);
-            rc = MQ_ERR_NOMEM;
-            break;
+        if (s->gen != gen) {
+            gen = s->gen;
+            rd.blen = 0;
         }
+        rd.fd = s->fd;
+        rd.size = s->end;
         blen = e->len - REC_HDR;
-        if (full_pread(s->fd, buf, e->len, e->off) != 0 ||
-            get64(buf + 8) != e->seq || get32(buf + 4) != blen ||
-            crc32c(crc32c(0, buf + REC_HDR, blen), buf, 16) !=
-                get32(buf + 16)) {
-            pthread_mutex_unlock(&s->mx);
+        if (e->off + e->len > rd.size) {
             rc = MQ_ERR_PERSIST;
+        } else {
+            rc = rd_get(&rd, e->off, e->len, &h);
+            ent tmp;
+            if (rc == MQ_OK &&
+                (h[0] != REC_MAGIC || h[1] != REC_ADD ||
+                 get64(h + 8) != e->seq || get32(h + 4) != blen ||
+                 crc32c(crc32c(0, h + REC_HDR, blen), h, 16) !=
+                     get32(h + 16) ||
+                 !check_body(REC_ADD, h + REC_HDR, blen, &tmp)))
+                rc = MQ_ERR_PERSIST;
+        }
+        if (rc != MQ_OK) {
+            pthread_mutex_unlock(&s->mx);
             break;
         }
-        b = buf + REC_HDR;
+        b = h + REC_HDR;
         memset(&r, 0, sizeof r);
         r.seq = e->seq;
         r.qos = b[0];
@@ -1108,7 +1124,7 @@ mqi_store_recover(mqi_store *s, int (*cb)(void *ud, const mqi_store_rec *r),
         if (cb(ud, &r) != 0)
             break;
     }
-    free(buf);
+    free(rd.buf);
     free(seqs);
     return rc;
 }

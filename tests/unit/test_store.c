@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -716,7 +718,8 @@ ref_record(uint8_t *o, unsigned type, uint64_t seq, const uint8_t *body,
     k += le(o + k, blen, 4);
     k += le(o + k, seq, 8);
     k += le(o + k, ref_crc32c(ref_crc32c(0, body, blen), o, 16), 4);
-    memcpy(o + k, body, blen);
+    if (blen > 0)
+        memcpy(o + k, body, blen);
     return k + blen;
 }
 
@@ -1150,4 +1153,87 @@ Test(store, sync_policies_round_trip_and_tick)
         gotv_free(&g);
         mqi_store_close(s);
     }
+}
+
+/* ---- leftovers, foreign files, write failures ---------------------------- */
+
+Test(store, stale_compaction_temp_file_is_removed)
+{
+    char p[512], t[600];
+    mqi_store *s = xopen("stale", MQI_SYNC_NONE);
+    struct stat st;
+
+    add_n(s, 1, 10);
+    mqi_store_close(s);
+    store_path(p, sizeof p);
+    snprintf(t, sizeof t, "%s.tmp", p);
+    write_file(t, "half a compaction", 17);
+    s = xopen("stale", MQI_SYNC_NONE);
+    cr_assert_neq(stat(t, &st), 0);
+    cr_assert_eq(mqi_store_live(s), 1);
+    mqi_store_close(s);
+}
+
+Test(store, file_of_another_id_is_refused_and_kept)
+{
+    char pa[512], pb[600], err[256];
+    mqi_store *s = xopen("aaa", MQI_SYNC_NONE);
+    off_t sz;
+
+    add_n(s, 1, 10);
+    mqi_store_close(s);
+    store_path(pa, sizeof pa);
+    sz = fsize(pa);
+    /* Pretend a hashed name collided: put aaa's file under bbb's name. */
+    snprintf(pb, sizeof pb, "%s/mq-bbb.mqs", tdir);
+    cr_assert_eq(rename(pa, pb), 0);
+    s = NULL;
+    cr_assert_eq(mqi_store_open(tdir, "bbb", MQI_SYNC_NONE, &s, err,
+                                sizeof err), MQ_ERR_PERSIST);
+    cr_assert_null(s);
+    cr_assert_neq(strstr(err, "another client id"), NULL, "err: %s", err);
+    cr_assert_eq(fsize(pb), sz);
+    /* Same with an id of another length. */
+    snprintf(pa, sizeof pa, "%s/mq-bbbb.mqs", tdir);
+    cr_assert_eq(rename(pb, pa), 0);
+    cr_assert_eq(mqi_store_open(tdir, "bbbb", MQI_SYNC_NONE, &s, err,
+                                sizeof err), MQ_ERR_PERSIST);
+    cr_assert_eq(fsize(pa), sz);
+}
+
+Test(store, failed_write_is_undone)
+{
+    struct rlimit rl;
+    mqi_store *s = xopen("efbig", MQI_SYNC_ALWAYS);
+    uint64_t before;
+    gotv g = {0};
+
+    signal(SIGXFSZ, SIG_IGN);
+    add_n(s, 1, 100);
+    before = mqi_store_file_size(s);
+    rl.rlim_cur = rl.rlim_max = (rlim_t)before + 1000;
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    /* The record would cross the limit: short write, then EFBIG. */
+    uint8_t *p = calloc(1, 5000);
+    mqi_store_rec r = {.qos = 1, .topic = "x", .topic_len = 1,
+                       .payload = p, .payload_len = 5000};
+    uint64_t seq = 7;
+    cr_assert_eq(mqi_store_add(s, &r, &seq), MQ_ERR_PERSIST);
+    cr_assert_eq(seq, 0);
+    free(p);
+    cr_assert_eq(mqi_store_file_size(s), before);
+    char path[512];
+    store_path(path, sizeof path);
+    cr_assert_eq(fsize(path), (off_t)before, "torn part not cut");
+    cr_assert_eq(mqi_store_live(s), 1);
+    add_n(s, 2, 100); /* fits */
+    mqi_store_close(s);
+
+    s = xopen("efbig", MQI_SYNC_ALWAYS);
+    cr_assert_eq(recover_all(s, &g), 0);
+    cr_assert_eq(g.n, 2);
+    check_n(&g.v[0], 1, 100);
+    check_n(&g.v[1], 2, 100);
+    gotv_free(&g);
+    mqi_store_close(s);
 }
