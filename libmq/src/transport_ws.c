@@ -571,6 +571,13 @@ ws_handshake(mqi_io *io)
                          "WebSocket port?)");
                 return ws_fail(io, w, MQ_ERR_CLOSED);
             }
+            if (rc == MQ_ERR_IO) {
+                char why[sizeof io->err];
+
+                memcpy(why, io->err, sizeof why);
+                snprintf(io->err, sizeof io->err, "WebSocket handshake: "
+                         "%.100s (is this a WebSocket port?)", why);
+            }
             if (rc != MQ_OK)
                 return ws_fail(io, w, rc);
             scan = w->resp_len > 3 ? w->resp_len - 3 : 0;
