@@ -699,3 +699,42 @@ Test(tp, failover_all_dead_reports_each)
     /* without reconnect: one attempt, a clear refusal */
     expect_fail(c, MQ_ERR_CONNREFUSED, "refused");
 }
+
+/* ---- silent servers: the connect timeout covers TLS and WebSocket ------- */
+
+/* A loopback port that accepts TCP (kernel backlog) and never answers. */
+static int
+silent_listener(int *port)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    CHECK(fd >= 0, "socket");
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0, "bind");
+    CHECK(listen(fd, 8) == 0, "listen");
+    CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0, "getsockname");
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static void
+silent(const char *scheme)
+{
+    int port, fd = silent_listener(&port);
+    mq_client *c = client("silent", MQ_PROTO_V5, "%s://127.0.0.1:%d", scheme,
+                          port);
+
+    need_certs();
+    sopt(c, MQ_SOPT_TLS_CA_FILE, certfile("ca.crt"));
+    CHECK_RC(mq_set_int(c, MQ_OPT_CONNECT_TIMEOUT_MS, 1000), MQ_OK);
+    expect_fail(c, MQ_ERR_TIMEOUT, "");
+    close(fd);
+}
+
+Test(tp, silent_server_ws) { silent("ws"); }
+Test(tp, silent_server_wss) { silent("wss"); }
+Test(tp, silent_server_mqtts) { silent("mqtts"); }
