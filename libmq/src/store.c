@@ -199,12 +199,15 @@ typedef struct index_t {
     ent *tab;
     size_t cap; /* power of two, or 0 */
     size_t n;
+    unsigned shift; /* 64 - log2(cap) */
 } index_t;
 
+/* Fibonacci hashing: the top bits of seq * 2^64/phi spread consecutive
+ * seqs evenly over the table. */
 static size_t
 ix_home(const index_t *ix, uint64_t seq)
 {
-    return (size_t)((seq * 0x9E3779B97F4A7C15ull) >> 17) & (ix->cap - 1);
+    return (size_t)((seq * 0x9E3779B97F4A7C15ull) >> ix->shift);
 }
 
 static ent *
@@ -241,6 +244,7 @@ ix_resize(index_t *ix, size_t cap)
         return MQ_ERR_NOMEM;
     ix->tab = t;
     ix->cap = cap;
+    ix->shift = 64u - (unsigned)__builtin_ctzll((unsigned long long)cap);
     for (size_t i = 0; i < ocap; i++)
         if (old[i].seq != 0)
             ix_put_raw(ix, &old[i]);

@@ -1237,3 +1237,53 @@ Test(store, failed_write_is_undone)
     gotv_free(&g);
     mqi_store_close(s);
 }
+
+/* The index (open addressing with backward-shift deletion) stays exact
+ * under removals in random order, shrinking included. */
+Test(store, random_remove_order_keeps_index_exact)
+{
+    enum { N = 6000 };
+    static uint64_t seq[N];
+    static unsigned perm[N];
+    static bool gone[N];
+    mqi_store *s = xopen("perm", MQI_SYNC_NONE);
+    gotv g = {0};
+    size_t k = 0;
+
+    for (unsigned i = 0; i < N; i++) {
+        seq[i] = add_n(s, i, 3);
+        perm[i] = i;
+    }
+    srand(99);
+    for (unsigned i = N - 1; i > 0; i--) {
+        unsigned j = (unsigned)rand() % (i + 1), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (unsigned i = 0; i < N - 50; i++) {
+        unsigned x = perm[i];
+        cr_assert_eq(mqi_store_remove(s, seq[x]), MQ_OK);
+        gone[x] = true;
+        if (i % 97 == 0) {
+            /* Spot-check every remaining entry is still found. */
+            for (unsigned y = 0; y < N; y += 13)
+                cr_assert_eq(mqi_store_update(s, seq[y], MQI_ST_PUBLISH,
+                                              (uint16_t)(y + 1)),
+                             gone[y] ? MQ_ERR_NOT_FOUND : MQ_OK);
+        }
+    }
+    cr_assert_eq(mqi_store_live(s), 50);
+    mqi_store_close(s);
+    s = xopen("perm", MQI_SYNC_NONE);
+    cr_assert_eq(recover_all(s, &g), 0);
+    cr_assert_eq(g.n, 50);
+    for (unsigned i = 0; i < N; i++) {
+        if (gone[i])
+            continue;
+        cr_assert_eq(g.v[k].seq, seq[i]);
+        check_n(&g.v[k], i, 3);
+        k++;
+    }
+    gotv_free(&g);
+    mqi_store_close(s);
+}
