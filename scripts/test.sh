@@ -27,6 +27,7 @@ if [ "${MQ_SKIP_ASAN:-0}" != 1 ]; then
             -Dtools=false >/dev/null
     fi
     run meson compile -C build-test-asan
+    LSAN_OPTIONS=suppressions=$(pwd)/tests/lsan.supp \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         run meson test -C build-test-asan --print-errorlogs \
