@@ -25,6 +25,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -41,6 +42,33 @@ typedef struct tls_layer {
     bool fatal;        /* fatal error seen: no close_notify on close */
     char name[256];    /* the name or address verified, for messages */
 } tls_layer;
+
+/*
+ * In-memory PEM and key passwords: used when transport.h's mqi_tls_opts has
+ * the fields (it then defines MQI_TLS_OPTS_HAVE_PEM); otherwise these read
+ * as "not set" and behaviour is the file-only one.
+ */
+#ifdef MQI_TLS_OPTS_HAVE_PEM
+#define OPT_CA_PEM(o) ((o)->ca_pem)
+#define OPT_CERT_PEM(o) ((o)->cert_pem)
+#define OPT_KEY_PEM(o) ((o)->key_pem)
+#define OPT_KEY_PASSWORD(o) ((o)->key_password)
+#define OPT_KEY_PASSWORD_CB(o) ((o)->key_password_cb)
+#define OPT_KEY_PASSWORD_UD(o) ((o)->key_password_userdata)
+#else
+#define OPT_CA_PEM(o) ((const char *)NULL)
+#define OPT_CERT_PEM(o) ((const char *)NULL)
+#define OPT_KEY_PEM(o) ((const char *)NULL)
+#define OPT_KEY_PASSWORD(o) ((const char *)NULL)
+#define OPT_KEY_PASSWORD_CB(o) ((int (*)(char *, int, void *))NULL)
+#define OPT_KEY_PASSWORD_UD(o) ((void *)NULL)
+#endif
+
+static const char *
+nonempty(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? s : NULL;
+}
 
 /* ---- error text --------------------------------------------------------- */
 
@@ -278,14 +306,63 @@ done:
     return rc;
 }
 
+/* Trust every certificate in the PEM text @p pem. */
+static int
+add_ca_pem(SSL_CTX *ctx, const char *pem, char *err, size_t errlen)
+{
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    STACK_OF(X509_INFO) *infos = NULL;
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    int i, n = 0, rc = MQ_ERR_TLS;
+
+    if (b == NULL) {
+        snprintf(err, errlen, "CA PEM: out of memory");
+        return MQ_ERR_NOMEM;
+    }
+    infos = PEM_X509_INFO_read_bio(b, NULL, NULL, NULL);
+    if (infos == NULL) {
+        drain_errors(err, errlen, "CA PEM");
+        goto done;
+    }
+    for (i = 0; i < sk_X509_INFO_num(infos); i++) {
+        X509_INFO *xi = sk_X509_INFO_value(infos, i);
+
+        if (xi->x509 == NULL)
+            continue;
+        if (!X509_STORE_add_cert(store, xi->x509)) {
+            drain_errors(err, errlen, "CA PEM");
+            goto done;
+        }
+        n++;
+    }
+    if (n == 0) {
+        snprintf(err, errlen, "CA PEM: no certificate found");
+        goto done;
+    }
+    rc = MQ_OK;
+done:
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    BIO_free(b);
+    return rc;
+}
+
 static int
 load_trust(SSL_CTX *ctx, const mqi_tls_opts *o, char *err, size_t errlen)
 {
     const char *file = o->ca_file != NULL && o->ca_file[0] ? o->ca_file : NULL;
     const char *path = o->ca_path != NULL && o->ca_path[0] ? o->ca_path : NULL;
+    const char *pem = nonempty(OPT_CA_PEM(o));
     struct stat st;
 
+    if (pem != NULL) {
+        int rc = add_ca_pem(ctx, pem, err, errlen);
+
+        if (rc != MQ_OK)
+            return rc;
+    }
     if (file == NULL && path == NULL) {
+        if (pem != NULL)
+            return MQ_OK; /* only the given CAs, not the system's */
         if (!SSL_CTX_set_default_verify_paths(ctx)) {
             drain_errors(err, errlen, "system CA paths");
             return MQ_ERR_TLS;
@@ -321,63 +398,191 @@ load_trust(SSL_CTX *ctx, const mqi_tls_opts *o, char *err, size_t errlen)
     return MQ_OK;
 }
 
-/* Encrypted keys are not supported (there is no password option): refuse
- * instead of letting OpenSSL prompt on the terminal. */
+/* Where the key's password comes from: the password option, else the
+ * application's callback, else nowhere (never a terminal prompt). */
+typedef struct pw_source {
+    const mqi_tls_opts *o;
+    int asked;          /* OpenSSL asked: the key is encrypted */
+    int had_password;   /* and we gave it one */
+} pw_source;
+
 static int
-no_password_cb(char *buf, int size, int rwflag, void *userdata)
+password_cb(char *buf, int size, int rwflag, void *userdata)
 {
-    (void)buf;
-    (void)size;
+    pw_source *p = userdata;
+    const char *pw;
+    int (*cb)(char *, int, void *);
+    size_t n;
+
     (void)rwflag;
-    if (userdata != NULL)
-        *(int *)userdata = 1;
+    if (p == NULL || size <= 0)
+        return -1;
+    p->asked = 1;
+    pw = OPT_KEY_PASSWORD(p->o);
+    cb = OPT_KEY_PASSWORD_CB(p->o);
+    if (pw != NULL) {
+        n = strlen(pw);
+        if (n > (size_t)size)
+            return -1;
+        memcpy(buf, pw, n);
+        p->had_password = 1;
+        return (int)n;
+    }
+    if (cb != NULL) {
+        int r = cb(buf, size, OPT_KEY_PASSWORD_UD(p->o));
+
+        if (r < 0 || r > size)
+            return -1;
+        p->had_password = 1;
+        return r;
+    }
     return -1;
+}
+
+/* Message for a key that failed to load; what names file or PEM. */
+static void
+key_error(char *err, size_t errlen, const char *what, const pw_source *pw)
+{
+    char reason[160];
+
+    drain_errors(reason, sizeof reason, what);
+    if (pw->asked && !pw->had_password)
+        snprintf(err, errlen, "%s: the key is encrypted and no password is "
+                 "set", what);
+    else if (pw->asked)
+        snprintf(err, errlen, "%.100s (wrong password?)", reason);
+    else
+        snprintf(err, errlen, "%s", reason);
+}
+
+/* Client certificate (first PEM block) and its chain (the rest). */
+static int
+use_cert_pem(SSL_CTX *ctx, const char *pem, char *err, size_t errlen)
+{
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    X509 *x = NULL;
+    int rc = MQ_ERR_TLS;
+
+    if (b == NULL) {
+        snprintf(err, errlen, "certificate PEM: out of memory");
+        return MQ_ERR_NOMEM;
+    }
+    x = PEM_read_bio_X509_AUX(b, NULL, NULL, NULL);
+    if (x == NULL || !SSL_CTX_use_certificate(ctx, x)) {
+        drain_errors(err, errlen, "certificate PEM");
+        goto done;
+    }
+    SSL_CTX_clear_chain_certs(ctx);
+    for (;;) {
+        X509 *ca = PEM_read_bio_X509(b, NULL, NULL, NULL);
+        unsigned long e;
+
+        if (ca == NULL) {
+            e = ERR_peek_last_error();
+            if (ERR_GET_LIB(e) == ERR_LIB_PEM
+                && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+                ERR_clear_error(); /* end of the text */
+                break;
+            }
+            drain_errors(err, errlen, "certificate PEM chain");
+            goto done;
+        }
+        if (!SSL_CTX_add0_chain_cert(ctx, ca)) {
+            X509_free(ca);
+            drain_errors(err, errlen, "certificate PEM chain");
+            goto done;
+        }
+    }
+    rc = MQ_OK;
+done:
+    X509_free(x);
+    BIO_free(b);
+    return rc;
+}
+
+static int
+use_key_pem(SSL_CTX *ctx, const char *pem, pw_source *pw, char *err,
+            size_t errlen)
+{
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    EVP_PKEY *k;
+    int rc = MQ_ERR_TLS;
+
+    if (b == NULL) {
+        snprintf(err, errlen, "key PEM: out of memory");
+        return MQ_ERR_NOMEM;
+    }
+    k = PEM_read_bio_PrivateKey(b, NULL, password_cb, pw);
+    if (k == NULL)
+        key_error(err, errlen, "key PEM", pw);
+    else if (!SSL_CTX_use_PrivateKey(ctx, k))
+        drain_errors(err, errlen, "key PEM");
+    else
+        rc = MQ_OK;
+    EVP_PKEY_free(k);
+    BIO_free(b);
+    return rc;
 }
 
 static int
 load_client_cert(SSL_CTX *ctx, const mqi_tls_opts *o, char *err,
                  size_t errlen)
 {
-    const char *cert = o->cert_file != NULL && o->cert_file[0] ? o->cert_file
-                                                               : NULL;
-    const char *key = o->key_file != NULL && o->key_file[0] ? o->key_file
-                                                            : NULL;
+    const char *cert = nonempty(o->cert_file);
+    const char *key = nonempty(o->key_file);
+    const char *cert_pem = nonempty(OPT_CERT_PEM(o));
+    const char *key_pem = nonempty(OPT_KEY_PEM(o));
+    pw_source pw;
     char what[96];
-    int asked = 0;
     int rc = MQ_ERR_TLS;
 
-    if (cert == NULL && key == NULL)
+    if (cert == NULL && key == NULL && cert_pem == NULL && key_pem == NULL)
         return MQ_OK;
-    if (cert == NULL) {
-        snprintf(err, errlen, "TLS key file given without a certificate file");
+    if ((cert != NULL) + (cert_pem != NULL) != 1
+        || (key != NULL && key_pem != NULL)) {
+        snprintf(err, errlen, cert == NULL && cert_pem == NULL
+                 ? "TLS key given without a client certificate"
+                 : "give the client certificate and key once each (file or "
+                   "PEM)");
         return MQ_ERR_TLS;
     }
-    if (key == NULL)
-        key = cert; /* one PEM file holding both */
-    SSL_CTX_set_default_passwd_cb(ctx, no_password_cb);
-    SSL_CTX_set_default_passwd_cb_userdata(ctx, &asked);
-    if (!SSL_CTX_use_certificate_chain_file(ctx, cert)) {
-        snprintf(what, sizeof what, "certificate file %s", cert);
-        drain_errors(err, errlen, what);
-        goto done;
+    if (key == NULL && key_pem == NULL) {
+        /* one PEM (file or text) holding both */
+        key = cert;
+        key_pem = cert_pem;
     }
-    if (!SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM)) {
-        snprintf(what, sizeof what, "key file %s", key);
-        drain_errors(err, errlen, what);
-        if (asked) {
-            snprintf(what, sizeof what, "%.80s", key);
-            snprintf(err, errlen, "key file %s: encrypted keys are not "
-                     "supported", what);
+    memset(&pw, 0, sizeof pw);
+    pw.o = o;
+    SSL_CTX_set_default_passwd_cb(ctx, password_cb);
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, &pw);
+    if (cert != NULL) {
+        if (!SSL_CTX_use_certificate_chain_file(ctx, cert)) {
+            snprintf(what, sizeof what, "certificate file %s", cert);
+            drain_errors(err, errlen, what);
+            goto done;
         }
+    } else if ((rc = use_cert_pem(ctx, cert_pem, err, errlen)) != MQ_OK) {
         goto done;
     }
+    rc = MQ_ERR_TLS;
+    if (key != NULL) {
+        if (!SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM)) {
+            snprintf(what, sizeof what, "key file %.80s", key);
+            key_error(err, errlen, what, &pw);
+            goto done;
+        }
+    } else if ((rc = use_key_pem(ctx, key_pem, &pw, err, errlen)) != MQ_OK) {
+        goto done;
+    }
+    rc = MQ_ERR_TLS;
     if (!SSL_CTX_check_private_key(ctx)) {
         drain_errors(err, errlen, "client certificate and key do not match");
         goto done;
     }
     rc = MQ_OK;
 done:
-    /* &asked is a local: do not leave it in the context. */
+    /* &pw is a local: do not leave it (or the callback) in the context. */
+    SSL_CTX_set_default_passwd_cb(ctx, NULL);
     SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
     return rc;
 }
