@@ -218,6 +218,10 @@ MQ_API mq_client *mq_client_new(const char *client_id, int protocol);
  * by the broker only if the disconnect completed), stops a loop thread
  * started by mq_loop_start(), frees every queued message and event.
  * NULL is a no-op. Must not race with other calls on the same client.
+ * May be called from a callback running on the mq_loop_start() thread (the
+ * thread then ends after the callback returns); never use @p c afterwards.
+ * Not from callbacks dispatched by mq_loop() or mq_loop_forever(): return
+ * from the loop first.
  */
 MQ_API void mq_client_destroy(mq_client *c);
 

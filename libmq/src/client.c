@@ -365,13 +365,17 @@ mq_client_destroy(mq_client *c)
         return;
     atomic_store(&c->destroyed, true);
     pthread_mutex_lock(&c->lock);
-    if (c->loop_running && !pthread_equal(c->loop_thread, pthread_self())) {
-        join = true;
+    if (c->loop_running) {
         th = c->loop_thread;
+        if (pthread_equal(th, pthread_self()))
+            pthread_detach(th); /* called from a callback on it: the
+                                   thread drops its reference on exit */
+        else
+            join = true;
     }
     c->loop_running = false;
-    pthread_mutex_unlock(&c->lock);
     atomic_store(&c->loop_stop, true);
+    pthread_mutex_unlock(&c->lock);
     mqi_events_wake_all(&c->ev);
     if (join)
         pthread_join(th, NULL);
@@ -1555,6 +1559,7 @@ loop_thread_main(void *arg)
         dispatch(c, ev);
         mq_event_free(ev);
     }
+    mqi_client_unref(c); /* the reference taken by mq_loop_start() */
     return NULL;
 }
 
@@ -1570,10 +1575,13 @@ mq_loop_start(mq_client *c)
         rc = MQ_ERR_STATE;
     } else {
         atomic_store(&c->loop_stop, false);
-        if (pthread_create(&c->loop_thread, NULL, loop_thread_main, c) != 0)
+        atomic_fetch_add(&c->refs, 1); /* dropped by the thread at exit */
+        if (pthread_create(&c->loop_thread, NULL, loop_thread_main, c) != 0) {
+            atomic_fetch_sub(&c->refs, 1);
             rc = MQ_ERR_SYSTEM;
-        else
+        } else {
             c->loop_running = true;
+        }
     }
     pthread_mutex_unlock(&c->lock);
     return rc;
