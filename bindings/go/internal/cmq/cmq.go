@@ -209,6 +209,7 @@ extern swig_intgo _wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_f6691880e043df25(void);
 extern swig_intgo _wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_f6691880e043df25(void);
 extern swig_intgo _wrap_MQ_OPT_AUTO_ACK_cmq_f6691880e043df25(void);
 extern swig_intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_f6691880e043df25(void);
+extern swig_intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_f6691880e043df25(void);
 extern swig_intgo _wrap_MQ_SOPT_USERNAME_cmq_f6691880e043df25(void);
 extern swig_intgo _wrap_MQ_SOPT_PASSWORD_cmq_f6691880e043df25(void);
 extern swig_intgo _wrap_MQ_SOPT_TLS_CA_FILE_cmq_f6691880e043df25(void);
@@ -1353,6 +1354,13 @@ func _swig_getMQ_OPT_TLS_INSECURE() (_swig_ret int) {
 }
 
 var MQ_OPT_TLS_INSECURE int = _swig_getMQ_OPT_TLS_INSECURE()
+func _swig_getMQ_OPT_PERSIST_SYNC() (_swig_ret int) {
+	var swig_r int
+	swig_r = (int)(C._wrap_MQ_OPT_PERSIST_SYNC_cmq_f6691880e043df25())
+	return swig_r
+}
+
+var MQ_OPT_PERSIST_SYNC int = _swig_getMQ_OPT_PERSIST_SYNC()
 type Mq_str_option int
 func _swig_getMQ_SOPT_USERNAME() (_swig_ret int) {
 	var swig_r int

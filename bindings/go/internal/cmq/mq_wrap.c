@@ -1881,6 +1881,18 @@ intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_f6691880e043df25() {
 }
 
 
+intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_f6691880e043df25() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_OPT_PERSIST_SYNC;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 intgo _wrap_MQ_SOPT_USERNAME_cmq_f6691880e043df25() {
   int result;
   intgo _swig_go_result;
