@@ -263,6 +263,9 @@ typedef enum {
     MQ_OPT_TLS_INSECURE = 21,      /* 1: skip certificate and host name
                                       verification (logs a warning);
                                       testing only. Default 0 */
+    MQ_OPT_TLS_NO_HOSTNAME_CHECK = 23, /* 1: verify the certificate chain
+                                      but not the host name (like
+                                      mosquitto_pub --insecure). Default 0 */
     MQ_OPT_PERSIST_SYNC = 22       /* fsync policy of the persistence store:
                                       0 every message (default), 1 batched
                                       (at most every 50 ms), 2 none (left to
@@ -350,6 +353,11 @@ MQ_API int mq_connect(mq_client *c);
  * MQ_EVENT_DISCONNECTED with error MQ_OK follows. MQ_ERR_NO_CONN if idle.
  */
 MQ_API int mq_disconnect(mq_client *c, int reason);
+
+/** mq_disconnect() with MQTT 5 DISCONNECT properties (e.g. Session Expiry
+ *  Interval, Reason String; copied, may be NULL). MQ_ERR_PROPERTY,
+ *  MQ_ERR_NOT_SUPPORTED for properties on a v3.1.1 client. */
+MQ_API int mq_disconnect_v5(mq_client *c, int reason, const mq_props *props);
 
 /**
  * Queue a PUBLISH. Copies topic and payload and returns without touching

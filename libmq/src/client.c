@@ -520,6 +520,14 @@ mq_set_int(mq_client *c, int option, int64_t v)
         rc = MQ_ERR_NOT_SUPPORTED;
 #endif
         break;
+    case MQ_OPT_TLS_NO_HOSTNAME_CHECK:
+#ifdef MQ_HAVE_TLS
+        if ((rc = check_range(v, 0, 1)) == MQ_OK)
+            c->opt.tls_no_hostname_check = v != 0;
+#else
+        rc = MQ_ERR_NOT_SUPPORTED;
+#endif
+        break;
     case MQ_OPT_PERSIST_SYNC:
         if ((rc = check_range(v, 0, 2)) != MQ_OK)
             break;
@@ -574,6 +582,7 @@ mq_get_int(mq_client *c, int option, int64_t *out)
     case MQ_OPT_PUBLISH_TIMEOUT_MS: *out = atomic_load(&c->publish_timeout_ms); break;
     case MQ_OPT_AUTO_ACK: *out = 1; break;
     case MQ_OPT_TLS_INSECURE: *out = c->opt.tls_insecure; break;
+    case MQ_OPT_TLS_NO_HOSTNAME_CHECK: *out = c->opt.tls_no_hostname_check; break;
     case MQ_OPT_PERSIST_SYNC: *out = c->persist_sync; break;
     default: rc = MQ_ERR_INVAL; *out = 0;
     }
@@ -1084,19 +1093,35 @@ mq_connect(mq_client *c)
 MQ_API int
 mq_disconnect(mq_client *c, int reason)
 {
+    return mq_disconnect_v5(c, reason, NULL);
+}
+
+MQ_API int
+mq_disconnect_v5(mq_client *c, int reason, const mq_props *props)
+{
     mqi_msg *m;
 
     if (c == NULL || reason < 0 || reason > 255)
         return MQ_ERR_INVAL;
+    if (props != NULL && mq_props_count(props) > 0) {
+        if (c->version != MQ_PROTO_V5)
+            return MQ_ERR_NOT_SUPPORTED;
+        if (mqi_props_check(props, MQI_DISCONNECT) != MQ_OK)
+            return MQ_ERR_PROPERTY;
+    }
     m = calloc(1, sizeof *m);
     if (m == NULL)
         return MQ_ERR_NOMEM;
     m->kind = MQI_CMD_DISCONNECT;
     m->reason = reason;
+    if (mqi_props_dup(props, &m->props) != MQ_OK) {
+        free(m);
+        return MQ_ERR_NOMEM;
+    }
     pthread_mutex_lock(&c->lock);
     if (!c->active) {
         pthread_mutex_unlock(&c->lock);
-        free(m);
+        mqi_msg_free(m);
         return MQ_ERR_NO_CONN;
     }
     c->active = false;

@@ -131,6 +131,7 @@ typedef struct mqi_opts {
     char *tls_verify_name, *tls_alpn, *tls_ciphers;
     int tls_min_version;
     bool tls_insecure;
+    bool tls_no_hostname_check;
     char *persist_dir;
 } mqi_opts;
 

@@ -886,8 +886,14 @@ check_header(mqi_store *s, uint64_t size, const char *id, size_t idlen,
     if (h == NULL)
         return MQ_ERR_NOMEM;
     if (full_pread(s->fd, h, hlen, 0) != 0 ||
-        crc32c(0, h, hlen - 4) != get32(h + hlen - 4) || get32(h + 12) != 0)
+        crc32c(0, h, hlen - 4) != get32(h + hlen - 4))
         goto out; /* damaged header */
+    if (get32(h + 12) != 0) {
+        set_err(err, errlen, "store file uses unknown flags 0x%x",
+                (unsigned)get32(h + 12));
+        rc = MQ_ERR_PERSIST;
+        goto out;
+    }
     /* A sound header for another id (the hashed name of a long id can
      * collide): never destroy it. */
     if (flen != idlen || memcmp(h + HDR_FIXED, id, idlen) != 0) {

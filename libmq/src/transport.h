@@ -54,6 +54,7 @@ typedef struct mqi_tls_opts {
     const char *ciphers;
     int min_version;         /* 0 default, 12 = TLS 1.2, 13 = TLS 1.3 */
     bool insecure;           /* skip certificate and name verification */
+    bool no_hostname_check;  /* verify the chain, not the name */
 } mqi_tls_opts;
 
 /* Wrap @p io (plain, or TLS already started with mqi_io_tls_start) in a

@@ -945,7 +945,8 @@ mqi_io_tls_start(mqi_io *io, void *ctx, const char *host,
     name = o != NULL && o->verify_name != NULL && o->verify_name[0] != '\0'
                ? o->verify_name
                : host;
-    if ((name == NULL || name[0] == '\0') && !(o != NULL && o->insecure)) {
+    if ((name == NULL || name[0] == '\0') &&
+        !(o != NULL && (o->insecure || o->no_hostname_check))) {
         snprintf(io->err, sizeof io->err,
                  "TLS: no host name to verify the certificate against");
         return MQ_ERR_TLS;
@@ -983,7 +984,7 @@ mqi_io_tls_start(mqi_io *io, void *ctx, const char *host,
             goto fail;
         }
     }
-    if (!(o != NULL && o->insecure)) {
+    if (!(o != NULL && (o->insecure || o->no_hostname_check))) {
         if (is_ip) {
             if (!X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl),
                                                t->name)) {

@@ -633,6 +633,7 @@ tcp_connected(mq_client *c)
         o.ciphers = c->cfg.tls_ciphers;
         o.min_version = c->cfg.tls_min_version;
         o.insecure = c->cfg.tls_insecure;
+        o.no_hostname_check = c->cfg.tls_no_hostname_check;
         if (o.insecure)
             mqi_log(c, MQ_LOG_WARNING, "TLS verification is off "
                     "(MQ_OPT_TLS_INSECURE): the broker is not authenticated");
@@ -1691,19 +1692,21 @@ cmd_disconnect(mq_client *c, mqi_msg *m)
 {
     int reason = m->reason;
 
-    mqi_msg_free(m);
     c->close_reason = reason;
     if (c->cs == MQI_CS_UP) {
         mqi_disconnect d;
         memset(&d, 0, sizeof d);
         d.reason = (uint8_t)reason;
+        d.props = m->props;
         pump(c); /* what is queued for the socket goes first */
         mqi_encode_disconnect(&c->out, c->version, MQI_DISCONNECT, &d);
+        mqi_msg_free(m);
         c->cs = MQI_CS_CLOSING;
         set_deadline(c, mqi_now_ms() + CLOSE_GRACE_MS);
         flush_out(c);
         return;
     }
+    mqi_msg_free(m);
     if (c->cs == MQI_CS_CLOSING)
         return;
     finish_disconnect_now(c, reason);

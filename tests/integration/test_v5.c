@@ -237,3 +237,43 @@ Test(v5, connect_properties_accepted)
     integ_connect(c);
     integ_disconnect(c);
 }
+
+/* DISCONNECT properties reach the broker: a session created with expiry
+ * 300 s is ended by a DISCONNECT that sets Session Expiry Interval 0, so the
+ * next connect finds no session. Without the property it would be kept. */
+Test(v5, disconnect_v5_properties_end_the_session)
+{
+    mqt_broker *b = integ_broker(NULL);
+    const char *id = integ_id("dprops");
+    mq_client *c = integ_client_id(b, id, MQ_PROTO_V5);
+    mq_props *p = mq_props_new();
+
+    CHECK_RC(mq_set_int(c, MQ_OPT_CLEAN_START, 0), MQ_OK);
+    CHECK_RC(mq_set_int(c, MQ_OPT_SESSION_EXPIRY_S, 300), MQ_OK);
+    integ_connect(c);
+    CHECK_RC(mq_props_add_int(p, MQ_PROP_SESSION_EXPIRY_INTERVAL, 0), MQ_OK);
+    CHECK_RC(mq_props_add_string(p, MQ_PROP_REASON_STRING, "bye"), MQ_OK);
+    CHECK_RC(mq_disconnect_v5(c, 0, p), MQ_OK);
+    mq_event_free(integ_wait(c, MQ_EVENT_DISCONNECTED, INTEG_WAIT_MS));
+    CHECK(integ_connect(c) == 0, "session still present after expiry 0");
+    /* properties a DISCONNECT may not carry are refused up front */
+    mq_props_free(p);
+    p = mq_props_new();
+    CHECK_RC(mq_props_add_int(p, MQ_PROP_RECEIVE_MAXIMUM, 5), MQ_OK);
+    CHECK_RC(mq_disconnect_v5(c, 0, p), MQ_ERR_PROPERTY);
+    mq_props_free(p);
+}
+
+Test(v5, disconnect_v5_without_props_keeps_the_session)
+{
+    mqt_broker *b = integ_broker(NULL);
+    const char *id = integ_id("dkeep");
+    mq_client *c = integ_client_id(b, id, MQ_PROTO_V5);
+
+    CHECK_RC(mq_set_int(c, MQ_OPT_CLEAN_START, 0), MQ_OK);
+    CHECK_RC(mq_set_int(c, MQ_OPT_SESSION_EXPIRY_S, 300), MQ_OK);
+    integ_connect(c);
+    CHECK_RC(mq_disconnect_v5(c, 0, NULL), MQ_OK);
+    mq_event_free(integ_wait(c, MQ_EVENT_DISCONNECTED, INTEG_WAIT_MS));
+    CHECK(integ_connect(c) == 1, "session not kept");
+}

@@ -209,6 +209,7 @@ extern swig_intgo _wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_f6691880e043df25(void);
 extern swig_intgo _wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_f6691880e043df25(void);
 extern swig_intgo _wrap_MQ_OPT_AUTO_ACK_cmq_f6691880e043df25(void);
 extern swig_intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_f6691880e043df25(void);
+extern swig_intgo _wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_f6691880e043df25(void);
 extern swig_intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_f6691880e043df25(void);
 extern swig_intgo _wrap_MQ_SOPT_USERNAME_cmq_f6691880e043df25(void);
 extern swig_intgo _wrap_MQ_SOPT_PASSWORD_cmq_f6691880e043df25(void);
@@ -229,6 +230,7 @@ extern swig_intgo _wrap_mq_set_will_cmq_f6691880e043df25(uintptr_t arg1, swig_ty
 extern swig_intgo _wrap_mq_set_connect_props_cmq_f6691880e043df25(uintptr_t arg1, uintptr_t arg2);
 extern swig_intgo _wrap_mq_connect_cmq_f6691880e043df25(uintptr_t arg1);
 extern swig_intgo _wrap_mq_disconnect_cmq_f6691880e043df25(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_mq_disconnect_v5_cmq_f6691880e043df25(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3);
 extern swig_intgo _wrap_mq_publish_cmq_f6691880e043df25(uintptr_t arg1, swig_type_21 arg2, swig_type_22 arg3, swig_intgo arg4, swig_intgo arg5);
 extern swig_intgo _wrap_mq_publish_v5_cmq_f6691880e043df25(uintptr_t arg1, swig_type_23 arg2, swig_type_24 arg3, swig_intgo arg4, swig_intgo arg5, uintptr_t arg6);
 extern swig_intgo _wrap_mq_subscribe_cmq_f6691880e043df25(uintptr_t arg1, swig_type_25 arg2, swig_intgo arg3);
@@ -1354,6 +1356,13 @@ func _swig_getMQ_OPT_TLS_INSECURE() (_swig_ret int) {
 }
 
 var MQ_OPT_TLS_INSECURE int = _swig_getMQ_OPT_TLS_INSECURE()
+func _swig_getMQ_OPT_TLS_NO_HOSTNAME_CHECK() (_swig_ret int) {
+	var swig_r int
+	swig_r = (int)(C._wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_f6691880e043df25())
+	return swig_r
+}
+
+var MQ_OPT_TLS_NO_HOSTNAME_CHECK int = _swig_getMQ_OPT_TLS_NO_HOSTNAME_CHECK()
 func _swig_getMQ_OPT_PERSIST_SYNC() (_swig_ret int) {
 	var swig_r int
 	swig_r = (int)(C._wrap_MQ_OPT_PERSIST_SYNC_cmq_f6691880e043df25())
@@ -1520,6 +1529,15 @@ func Mq_disconnect(arg1 Struct_SS_mq_client, arg2 int) (_swig_ret int) {
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	swig_r = (int)(C._wrap_mq_disconnect_cmq_f6691880e043df25(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	return swig_r
+}
+
+func Mq_disconnect_v5(arg1 Struct_SS_mq_client, arg2 int, arg3 Struct_SS_mq_props) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := getSwigcptr(arg3)
+	swig_r = (int)(C._wrap_mq_disconnect_v5_cmq_f6691880e043df25(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2)))
 	return swig_r
 }
 

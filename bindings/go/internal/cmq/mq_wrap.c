@@ -1881,6 +1881,18 @@ intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_f6691880e043df25() {
 }
 
 
+intgo _wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_f6691880e043df25() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_OPT_TLS_NO_HOSTNAME_CHECK;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_f6691880e043df25() {
   int result;
   intgo _swig_go_result;
@@ -2173,6 +2185,23 @@ intgo _wrap_mq_disconnect_cmq_f6691880e043df25(struct mq_client *_swig_go_0, int
   arg2 = (int)_swig_go_1; 
   
   result = (int)mq_disconnect(arg1,arg2);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_mq_disconnect_v5_cmq_f6691880e043df25(struct mq_client *_swig_go_0, intgo _swig_go_1, struct mq_props *_swig_go_2) {
+  mq_client *arg1 = (mq_client *) 0 ;
+  int arg2 ;
+  mq_props *arg3 = (mq_props *) 0 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(mq_client **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  arg3 = *(mq_props **)&_swig_go_2; 
+  
+  result = (int)mq_disconnect_v5(arg1,arg2,(struct mq_props const *)arg3);
   _swig_go_result = result; 
   return _swig_go_result;
 }
