@@ -71,7 +71,7 @@ print_common_usage_tail(void)
         " --cafile, --capath : trusted CA certificates (enables TLS).\n"
         " --cert, --key : client certificate and key.\n"
         " --ciphers : OpenSSL cipher list.\n"
-        " --insecure : do not verify the server host name.\n"
+        " --insecure : do not verify the server host name (the certificate chain is still verified).\n"
         " --tls-alpn : ALPN protocol.\n"
         " --tls-use-os-certs : trust the system CA certificates.\n"
         " --tls-version : minimum TLS version: tlsv1.2 or tlsv1.3.\n"
@@ -1246,10 +1246,10 @@ client_setup(struct tool_cfg *cfg, mq_client *c)
             if (rc < 0)
                 return setup_fail(cfg, t[k].what, rc);
         }
-        /* libmq has no "skip the host name check only": --insecure turns
-         * off certificate verification as a whole (see mqpub(1)). */
+        /* as mosquitto's tools: --insecure skips the host name check
+         * only; the certificate chain is still verified */
         if (cfg->insecure) {
-            rc = mq_set_int(c, MQ_OPT_TLS_INSECURE, 1);
+            rc = mq_set_int(c, MQ_OPT_TLS_NO_HOSTNAME_CHECK, 1);
             if (rc < 0)
                 return setup_fail(cfg, "--insecure", rc);
         }
@@ -1365,7 +1365,9 @@ tool_disconnect(struct tool_cfg *cfg, mq_client *c)
     mq_event *ev;
     double deadline;
 
-    if (mq_disconnect(c, 0) < 0)
+    if (mq_disconnect_v5(c, 0, cfg->protocol == MQ_PROTO_V5
+                                    ? cfg->props[PCMD_DISCONNECT]
+                                    : NULL) < 0)
         return;
     deadline = now_mono() + 10.0;
     while (now_mono() < deadline) {

@@ -306,6 +306,10 @@ def tls_options():
         r = run([MQPUB, "-p", str(tport), "--cafile", c["ca.crt"],
                  "--insecure"] + base)
         eq(r.rc, 0, "--insecure (%r)" % r)
+        # --insecure skips only the name check: an untrusted chain fails
+        r = run([MQPUB, "-p", str(tport), "--cafile", c["client.crt"],
+                 "--insecure"] + base)
+        check(r.rc != 0, "--insecure must still verify the chain (%r)" % r)
         r = run([MQPUB, "-p", str(tport), "--cafile", c["ca.crt"],
                  "--insecure", "--tls-version", "tlsv1.3"] + base)
         eq(r.rc, 0, "--tls-version (%r)" % r)
