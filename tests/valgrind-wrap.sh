@@ -4,11 +4,13 @@
 # memcheck following children (Criterion runs each test in a child, and its
 # runner ignores the child's exit status), with one log per process, and
 # fails if any log reports an error, even when the program itself passed.
-# Definite leaks count as errors; "still reachable" does not.
+# Definite leaks count as errors; "still reachable" does not. Brokers and
+# other helper programs the tests spawn are not traced.
 set -u
 supp=$1; shift
 dir=$(mktemp -d "${TMPDIR:-/tmp}/vgwrap.XXXXXX") || exit 1
 valgrind --trace-children=yes --child-silent-after-fork=no \
+    --trace-children-skip='*/mosquitto,*/mosquitto_pub,*/mosquitto_sub,*python*' \
     --leak-check=full --errors-for-leak-kinds=definite \
     --show-leak-kinds=definite --error-exitcode=99 --track-fds=no \
     --suppressions="$supp" --log-file="$dir/vg.%p" "$@"

@@ -155,7 +155,10 @@ run(pscen *s)
                 size_t len;
                 const char *pl = mq_event_payload(ev, &len);
                 int k = -1;
-                if (len == 7 && sscanf(pl, "m-%5d", &k) == 1 && k >= 0 &&
+                char buf[8] = "";
+                if (len == 7)
+                    memcpy(buf, pl, 7); /* payloads are not NUL-terminated */
+                if (len == 7 && sscanf(buf, "m-%5d", &k) == 1 && k >= 0 &&
                     k < s->n)
                     seen[k]++;
                 else
