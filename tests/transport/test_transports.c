@@ -186,13 +186,20 @@ sopt(mq_client *c, int opt, const char *v)
     CHECK_RC(mq_set_str(c, opt, v), MQ_OK);
 }
 
-/* Subscribe to a topic, publish QoS 1 messages of a few sizes (small, one
- * spanning many WebSocket frames and TLS records) to it, and check each
- * comes back intact and is acknowledged. */
+/* Subscribe to a topic, publish QoS 1 messages of a few sizes (small, and
+ * @p big: many TLS records, several of our WebSocket frames) to it, and
+ * check each comes back intact and is acknowledged.
+ *
+ * mosquitto 2.0.11's websockets listener sends to a client at about
+ * 40 KB/s (4 KiB per 100 ms main-loop turn), so ws tests use a big size
+ * that arrives in about a second. */
+#define BIG_STREAM 300000
+#define BIG_WS 40000
+
 static void
-roundtrip(mq_client *c, const char *tag)
+roundtrip_sized(mq_client *c, const char *tag, size_t big)
 {
-    static const size_t sizes[] = { 5, 1000, 300000 };
+    const size_t sizes[] = { 5, 1000, big };
     const char *topic = integ_topic(tag);
     size_t i, j;
 
@@ -221,6 +228,18 @@ roundtrip(mq_client *c, const char *tag)
         free(p);
     }
     integ_disconnect(c);
+}
+
+static void
+roundtrip(mq_client *c, const char *tag)
+{
+    roundtrip_sized(c, tag, BIG_STREAM);
+}
+
+static void
+roundtrip_ws(mq_client *c, const char *tag)
+{
+    roundtrip_sized(c, tag, BIG_WS);
 }
 
 /* mq_connect must end in MQ_EVENT_DISCONNECTED (and nothing else first)
@@ -338,7 +357,7 @@ Test(tp, ws_roundtrip)
     env_t e = start_env(L_WS, NULL);
     mq_client *c = client("ws", MQ_PROTO_V5, "ws://127.0.0.1:%d/mqtt", e.ws);
 
-    roundtrip(c, "ws");
+    roundtrip_ws(c, "ws");
 }
 
 Test(tp, ws_roundtrip_v311_default_path)
@@ -346,7 +365,7 @@ Test(tp, ws_roundtrip_v311_default_path)
     env_t e = start_env(L_WS, NULL);
     mq_client *c = client("ws3", MQ_PROTO_V311, "ws://localhost:%d", e.ws);
 
-    roundtrip(c, "ws3");
+    roundtrip_ws(c, "ws3");
 }
 
 Test(tp, wss_roundtrip)
@@ -356,7 +375,7 @@ Test(tp, wss_roundtrip)
                           e.wss);
 
     sopt(c, MQ_SOPT_TLS_CA_FILE, certfile("ca.crt"));
-    roundtrip(c, "wss");
+    roundtrip_ws(c, "wss");
 }
 
 Test(tp, unix_roundtrip)
@@ -622,7 +641,7 @@ Test(tp, ws_wrong_path_still_mqtt)
     mq_client *c = client("wspath", MQ_PROTO_V5, "ws://127.0.0.1:%d/x/y",
                           e.ws);
 
-    roundtrip(c, "wspath");
+    roundtrip_ws(c, "wspath");
 }
 
 Test(tp, unix_missing_socket)
@@ -687,7 +706,7 @@ Test(tp, failover_across_transports)
     ev = integ_wait(c, MQ_EVENT_CONNECT, INTEG_WAIT_MS);
     CHECK(mq_event_reason(ev) == 0, "reason %d", mq_event_reason(ev));
     mq_event_free(ev);
-    roundtrip(c, "fox");
+    roundtrip_ws(c, "fox");
 }
 
 Test(tp, failover_all_dead_reports_each)
@@ -738,3 +757,62 @@ silent(const char *scheme)
 Test(tp, silent_server_ws) { silent("ws"); }
 Test(tp, silent_server_wss) { silent("wss"); }
 Test(tp, silent_server_mqtts) { silent("mqtts"); }
+
+/* ---- long-lived WebSocket and TLS connections ---------------------------- */
+
+/* Keepalive pings flow over the layers: stay connected across several
+ * keepalive periods with nothing else to send. */
+static void
+idle_keepalive(const char *tag, int which, const char *fmt)
+{
+    env_t e = start_env(which, NULL);
+    int port = which == L_WS ? e.ws : e.wss;
+    mq_client *c = client(tag, MQ_PROTO_V5, fmt, port);
+    mq_event *ev;
+    char needle[160];
+
+    if (which != L_WS)
+        sopt(c, MQ_SOPT_TLS_CA_FILE, certfile("ca.crt"));
+    CHECK_RC(mq_set_int(c, MQ_OPT_KEEPALIVE_S, 1), MQ_OK);
+    integ_connect(c);
+    ev = integ_try_wait(c, MQ_EVENT_DISCONNECTED, 3500);
+    CHECK(ev == NULL, "disconnected while idle: %s: %s",
+          mq_err_name(mq_event_error(ev)), mq_event_message(ev));
+    snprintf(needle, sizeof needle, "Received PINGREQ from %s",
+             mq_client_id(c));
+    CHECK(mqt_broker_log_count(e.b, needle) >= 2, "no keepalive pings seen");
+    /* small only: a big message delays the PINGRESP past 1 s here */
+    roundtrip_sized(c, tag, 2000);
+}
+
+Test(tp, ws_idle_keepalive) { idle_keepalive("wska", L_WS, "ws://127.0.0.1:%d"); }
+Test(tp, wss_idle_keepalive)
+{
+    idle_keepalive("wsska", L_WSS, "wss://localhost:%d");
+}
+
+/* The broker restarts under a ws client: loss reported, then reconnect. */
+Test(tp, ws_broker_restart)
+{
+    env_t e = start_env(L_WS, NULL);
+    mq_client *c = client("wsrs", MQ_PROTO_V311, "ws://127.0.0.1:%d/mqtt",
+                          e.ws);
+    mq_event *ev;
+
+    CHECK_RC(mq_set_int(c, MQ_OPT_RECONNECT, 1), MQ_OK);
+    CHECK_RC(mq_set_int(c, MQ_OPT_RECONNECT_MIN_MS, 100), MQ_OK);
+    CHECK_RC(mq_set_int(c, MQ_OPT_RECONNECT_MAX_MS, 400), MQ_OK);
+    integ_connect(c);
+    CHECK(mqt_broker_stop(e.b, 5000) == 0, "broker stop");
+    ev = integ_wait(c, MQ_EVENT_DISCONNECTED, INTEG_WAIT_MS);
+    CHECK(mq_event_will_reconnect(ev) == 1, "will_reconnect");
+    fprintf(stderr, "[tp] ws loss: %s: %s\n", mq_err_name(mq_event_error(ev)),
+            mq_event_message(ev));
+    mq_event_free(ev);
+    CHECK(mqt_broker_restart(e.b) == 0, "broker restart");
+    ev = integ_wait(c, MQ_EVENT_CONNECT, 15000);
+    CHECK(mq_event_reason(ev) == 0, "reason %d", mq_event_reason(ev));
+    mq_event_free(ev);
+    roundtrip_ws(c, "wsrs");
+}
+
