@@ -154,6 +154,8 @@ static mq_bytes mq_props_get_binary_bytes(const mq_props *p, int id)
 %ignore mq_loop_start;
 %ignore mq_loop_stop;
 %ignore mq_subscribe_many;
+%ignore mq_tls_password_cb;
+%ignore mq_set_tls_password_cb;
 %ignore mq_get_int;
 %ignore mq_props_get_int;
 %ignore mq_event_payload;

@@ -286,6 +286,10 @@ typedef enum {
     MQ_SOPT_TLS_ALPN = 108,
     MQ_SOPT_TLS_CIPHERS = 109,
     MQ_SOPT_TLS_MIN_VERSION = 110, /* "tlsv1.2" or "tlsv1.3" */
+    MQ_SOPT_TLS_CA_PEM = 112,     /* CA certificates as PEM text */
+    MQ_SOPT_TLS_CERT_PEM = 113,   /* client certificate (+ chain) as PEM */
+    MQ_SOPT_TLS_KEY_PEM = 114,    /* client private key as PEM */
+    MQ_SOPT_TLS_KEY_PASSWORD = 115, /* password of an encrypted key */
     MQ_SOPT_PERSIST_DIR = 111  /* directory for crash-safe persistence of
                                   outbound QoS 1/2 messages: mq_publish
                                   returns success only once the message is
@@ -308,6 +312,17 @@ MQ_API int mq_get_int(mq_client *c, int option, int64_t *out_value);
 /** Set a string option; NULL clears it. MQ_ERR_INVAL, MQ_ERR_STATE,
  *  MQ_ERR_UTF8, MQ_ERR_NOT_SUPPORTED (e.g. TLS options without TLS). */
 MQ_API int mq_set_str(mq_client *c, int option, const char *value);
+
+/** Called (on the worker thread, at connect) for the password of an
+ *  encrypted TLS key: write at most @p size bytes to @p buf and return the
+ *  length, or -1 to refuse. */
+typedef int (*mq_tls_password_cb)(char *buf, int size, void *userdata);
+
+/** Set (or with cb NULL clear) the key password callback; it takes
+ *  precedence over MQ_SOPT_TLS_KEY_PASSWORD. MQ_ERR_STATE,
+ *  MQ_ERR_NOT_SUPPORTED without TLS. C only. */
+MQ_API int mq_set_tls_password_cb(mq_client *c, mq_tls_password_cb cb,
+                                  void *userdata);
 
 /** Set a binary password (MQTT allows any bytes). MQ_ERR_STATE. */
 MQ_API int mq_set_password(mq_client *c, const void *password, size_t len);

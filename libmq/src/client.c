@@ -154,6 +154,16 @@ mqi_opts_clear(mqi_opts *o)
     free(o->tls_alpn);
     free(o->tls_ciphers);
     free(o->persist_dir);
+    free(o->tls_ca_pem);
+    free(o->tls_cert_pem);
+    if (o->tls_key_pem != NULL)
+        memset(o->tls_key_pem, 0, strlen(o->tls_key_pem));
+    free(o->tls_key_pem);
+    if (o->tls_key_password != NULL)
+        memset(o->tls_key_password, 0, strlen(o->tls_key_password));
+    free(o->tls_key_password);
+    o->tls_ca_pem = o->tls_cert_pem = o->tls_key_pem = NULL;
+    o->tls_key_password = NULL;
     o->username = NULL;
     o->password = NULL;
     o->servers = NULL;
@@ -189,8 +199,14 @@ mqi_opts_copy(mqi_opts *dst, const mqi_opts *src)
     dst->tls_ca_file = dst->tls_ca_path = dst->tls_cert_file = NULL;
     dst->tls_key_file = dst->tls_verify_name = dst->tls_alpn = NULL;
     dst->tls_ciphers = dst->persist_dir = NULL;
+    dst->tls_ca_pem = dst->tls_cert_pem = dst->tls_key_pem = NULL;
+    dst->tls_key_password = NULL;
 
     DUPSTR(username);
+    DUPSTR(tls_ca_pem);
+    DUPSTR(tls_cert_pem);
+    DUPSTR(tls_key_pem);
+    DUPSTR(tls_key_password);
     DUPSTR(will_topic);
     DUPSTR(tls_ca_file);
     DUPSTR(tls_ca_path);
@@ -606,14 +622,22 @@ static void push_cmd(mq_client *c, mqi_msg *m);
 static int new_token(mq_client *c);
 
 /* Replay one stored message as a queued publish (called under c->lock). */
+struct recover_ctx {
+    mq_client *c;
+    int err;
+};
+
 static int
 recover_one(void *ud, const mqi_store_rec *r)
 {
-    mq_client *c = ud;
+    struct recover_ctx *rx = ud;
+    mq_client *c = rx->c;
     mqi_msg *m = malloc(sizeof *m + r->topic_len + 1 + r->payload_len);
 
-    if (m == NULL)
+    if (m == NULL) {
+        rx->err = MQ_ERR_NOMEM; /* stop: the rest stays in the store */
         return 1;
+    }
     memset(m, 0, sizeof *m);
     m->kind = MQI_CMD_PUBLISH;
     m->qos = r->qos;
@@ -654,6 +678,7 @@ open_store(mq_client *c, const char *dir)
 {
     char err[200];
     size_t bad = 0;
+    struct recover_ctx rx;
     int rc;
 
     if (dir == NULL || c->store != NULL)
@@ -668,7 +693,11 @@ open_store(mq_client *c, const char *dir)
         c->store = NULL;
         return rc;
     }
-    rc = mqi_store_recover(c->store, recover_one, c, &bad);
+    rx.c = c;
+    rx.err = MQ_OK;
+    rc = mqi_store_recover(c->store, recover_one, &rx, &bad);
+    if (rc == MQ_OK && rx.err != MQ_OK)
+        rc = rx.err;
     if (bad > 0)
         mqi_log(c, MQ_LOG_WARNING,
                 "persistence: %zu bytes of a torn or corrupt tail dropped", bad);
@@ -692,7 +721,8 @@ mq_set_str(mq_client *c, int option, const char *v)
         !mqi_utf8_valid((const uint8_t *)v, strlen(v)))
         return MQ_ERR_UTF8;
 #ifndef MQ_HAVE_TLS
-    if (option >= MQ_SOPT_TLS_CA_FILE && option <= MQ_SOPT_TLS_MIN_VERSION)
+    if ((option >= MQ_SOPT_TLS_CA_FILE && option <= MQ_SOPT_TLS_MIN_VERSION) ||
+        (option >= MQ_SOPT_TLS_CA_PEM && option <= MQ_SOPT_TLS_KEY_PASSWORD))
         return MQ_ERR_NOT_SUPPORTED;
 #endif
     pthread_mutex_lock(&c->lock);
@@ -728,6 +758,12 @@ mq_set_str(mq_client *c, int option, const char *v)
         break;
     case MQ_SOPT_TLS_ALPN: rc = set_strfield(&c->opt.tls_alpn, v); break;
     case MQ_SOPT_TLS_CIPHERS: rc = set_strfield(&c->opt.tls_ciphers, v); break;
+    case MQ_SOPT_TLS_CA_PEM: rc = set_strfield(&c->opt.tls_ca_pem, v); break;
+    case MQ_SOPT_TLS_CERT_PEM: rc = set_strfield(&c->opt.tls_cert_pem, v); break;
+    case MQ_SOPT_TLS_KEY_PEM: rc = set_strfield(&c->opt.tls_key_pem, v); break;
+    case MQ_SOPT_TLS_KEY_PASSWORD:
+        rc = set_strfield(&c->opt.tls_key_password, v);
+        break;
     case MQ_SOPT_TLS_MIN_VERSION:
         if (v == NULL)
             c->opt.tls_min_version = 0;
@@ -747,6 +783,28 @@ mq_set_str(mq_client *c, int option, const char *v)
 out:
     pthread_mutex_unlock(&c->lock);
     return rc;
+}
+
+MQ_API int
+mq_set_tls_password_cb(mq_client *c, mq_tls_password_cb cb, void *userdata)
+{
+    if (c == NULL)
+        return MQ_ERR_INVAL;
+#ifndef MQ_HAVE_TLS
+    (void)cb;
+    (void)userdata;
+    return MQ_ERR_NOT_SUPPORTED;
+#else
+    pthread_mutex_lock(&c->lock);
+    if (c->active) {
+        pthread_mutex_unlock(&c->lock);
+        return MQ_ERR_STATE;
+    }
+    c->opt.tls_password_cb = cb;
+    c->opt.tls_password_ud = cb ? userdata : NULL;
+    pthread_mutex_unlock(&c->lock);
+    return MQ_OK;
+#endif
 }
 
 MQ_API int

@@ -129,6 +129,9 @@ typedef struct mqi_opts {
     /* tls */
     char *tls_ca_file, *tls_ca_path, *tls_cert_file, *tls_key_file;
     char *tls_verify_name, *tls_alpn, *tls_ciphers;
+    char *tls_ca_pem, *tls_cert_pem, *tls_key_pem, *tls_key_password;
+    mq_tls_password_cb tls_password_cb;
+    void *tls_password_ud;
     int tls_min_version;
     bool tls_insecure;
     bool tls_no_hostname_check;

@@ -55,7 +55,14 @@ typedef struct mqi_tls_opts {
     int min_version;         /* 0 default, 12 = TLS 1.2, 13 = TLS 1.3 */
     bool insecure;           /* skip certificate and name verification */
     bool no_hostname_check;  /* verify the chain, not the name */
+    const char *ca_pem;      /* in-memory PEM: CAs */
+    const char *cert_pem;    /* certificate (+ chain, + key if no key) */
+    const char *key_pem;     /* private key */
+    const char *key_password;/* for an encrypted key */
+    int (*key_password_cb)(char *buf, int size, void *userdata);
+    void *key_password_userdata;
 } mqi_tls_opts;
+#define MQI_TLS_OPTS_HAVE_PEM 1
 
 /* Wrap @p io (plain, or TLS already started with mqi_io_tls_start) in a
  * WebSocket client layer (RFC 6455, subprotocol "mqtt", binary frames,

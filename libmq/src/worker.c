@@ -419,7 +419,7 @@ flush_out(mq_client *c)
         if (rc == MQ_ERR_AGAIN)
             break;
         mqi_buf_consume(&c->out, off);
-        connection_lost(c, MQ_ERR_IO, 0, c->io.err);
+        connection_lost(c, rc, 0, c->io.err);
         return;
     }
     if (off > 0) {
@@ -634,6 +634,12 @@ tcp_connected(mq_client *c)
         o.min_version = c->cfg.tls_min_version;
         o.insecure = c->cfg.tls_insecure;
         o.no_hostname_check = c->cfg.tls_no_hostname_check;
+        o.ca_pem = c->cfg.tls_ca_pem;
+        o.cert_pem = c->cfg.tls_cert_pem;
+        o.key_pem = c->cfg.tls_key_pem;
+        o.key_password = c->cfg.tls_key_password;
+        o.key_password_cb = c->cfg.tls_password_cb;
+        o.key_password_userdata = c->cfg.tls_password_ud;
         if (o.insecure)
             mqi_log(c, MQ_LOG_WARNING, "TLS verification is off "
                     "(MQ_OPT_TLS_INSECURE): the broker is not authenticated");
@@ -1054,12 +1060,14 @@ connection_lost(mq_client *c, int err, int reason, const char *msg)
 static void
 protocol_error(mq_client *c, int err, uint8_t reason, const char *msg)
 {
-    if (c->version == MQ_PROTO_V5 && c->io.fd >= 0 && c->cs >= MQI_CS_CONNACK) {
+    /* best effort; skipped when a write is half done (a TLS or WebSocket
+     * layer must be retried with the same bytes) */
+    if (c->version == MQ_PROTO_V5 && c->io.fd >= 0 &&
+        c->cs >= MQI_CS_CONNACK && c->out.len == 0) {
         mqi_disconnect d;
         size_t n;
         memset(&d, 0, sizeof d);
         d.reason = reason;
-        c->out.len = 0;
         if (mqi_encode_disconnect(&c->out, c->version, MQI_DISCONNECT, &d) ==
             MQ_OK)
             c->io.ops->write(&c->io, c->out.data, c->out.len, &n);
@@ -1567,6 +1575,8 @@ handle_read(mq_client *c)
         rc = c->io.ops->read(&c->io, rbuf, READ_CHUNK, &n);
         if (rc == MQ_ERR_AGAIN)
             return;
+        if (rc == MQ_OK)
+            c->last_recv_ms = mqi_now_ms(); /* bytes prove the link alive */
         if (rc == MQ_ERR_CLOSED) {
             connection_lost(c, MQ_ERR_CLOSED, 0, "connection closed by broker");
             return;
@@ -1783,8 +1793,13 @@ handle_commands(mq_client *c)
     if (c->cs == MQI_CS_UP) {
         pump(c);
         flush_out(c);
-    } else if (c->cs == MQI_CS_IDLE || c->cs == MQI_CS_BACKOFF) {
-        /* QoS 0 offline: queued (default), nothing else to do. */
+    }
+    if (c->store != NULL) {
+        /* batched fsync: the store says when it wants to run next */
+        int64_t now = mqi_now_ms();
+        int next = mqi_store_tick(c->store, now);
+        if (next >= 0)
+            set_deadline(c, now + (next > 0 ? next : 1));
     }
     /* resume reading when the application drained its events */
     if (atomic_load(&c->paused) &&
@@ -1839,12 +1854,16 @@ client_timer(mq_client *c, int64_t now)
         if (ka <= 0)
             break;
         if (c->ping_sent_ms != 0) {
-            if (now - c->ping_sent_ms >= ka) {
+            /* dead only if nothing at all arrived for a keepalive since the
+             * PINGREQ: a PINGRESP may queue behind a large slow message */
+            int64_t ref = c->last_recv_ms > c->ping_sent_ms ? c->last_recv_ms
+                                                            : c->ping_sent_ms;
+            if (now - ref >= ka) {
                 connection_lost(c, MQ_ERR_KEEPALIVE, MQ_RC_KEEP_ALIVE_TIMEOUT,
                                 "no PINGRESP within the keepalive");
                 return;
             }
-            set_deadline(c, c->ping_sent_ms + ka);
+            set_deadline(c, ref + ka);
         } else {
             int64_t last = c->last_send_ms < c->last_recv_ms ? c->last_send_ms
                                                               : c->last_recv_ms;

@@ -816,3 +816,72 @@ Test(tp, ws_broker_restart)
     roundtrip_ws(c, "wsrs");
 }
 
+
+/* ---- in-memory PEM and key passwords through the public API ------------- */
+
+static char *
+slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+
+    CHECK(f != NULL, "open %s", path);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = calloc(1, (size_t)n + 1);
+    CHECK(buf != NULL && fread(buf, 1, (size_t)n, f) == (size_t)n, "read");
+    fclose(f);
+    return buf;
+}
+
+static int
+pw_cb(char *buf, int size, void *ud)
+{
+    const char *pw = ud;
+    int n = (int)strlen(pw);
+
+    if (n > size)
+        return -1;
+    memcpy(buf, pw, (size_t)n);
+    return n;
+}
+
+Test(tp, mtls_pem_in_memory_with_key_password)
+{
+    env_t e = start_env(L_MTLS, NULL);
+    mq_client *c = client("pem", MQ_PROTO_V5, "mqtts://localhost:%d", e.mtls);
+    char *ca = slurp(certfile("ca.crt"));
+    char *cert = slurp(certfile("client.crt"));
+    char *key = slurp(certfile("client-enc.key"));
+
+    sopt(c, MQ_SOPT_TLS_CA_PEM, ca);
+    sopt(c, MQ_SOPT_TLS_CERT_PEM, cert);
+    sopt(c, MQ_SOPT_TLS_KEY_PEM, key);
+    sopt(c, MQ_SOPT_TLS_KEY_PASSWORD, "secret");
+    roundtrip(c, "pem");
+    free(ca);
+    free(cert);
+    free(key);
+}
+
+Test(tp, mtls_key_password_callback_and_wrong_password)
+{
+    env_t e = start_env(L_MTLS, NULL);
+    mq_client *c = client("pwcb", MQ_PROTO_V5, "mqtts://localhost:%d", e.mtls);
+    mq_client *bad = client("pwbad", MQ_PROTO_V5, "mqtts://localhost:%d",
+                            e.mtls);
+
+    sopt(c, MQ_SOPT_TLS_CA_FILE, certfile("ca.crt"));
+    sopt(c, MQ_SOPT_TLS_CERT_FILE, certfile("client.crt"));
+    sopt(c, MQ_SOPT_TLS_KEY_FILE, certfile("client-enc.key"));
+    CHECK_RC(mq_set_tls_password_cb(c, pw_cb, (void *)"secret"), MQ_OK);
+    roundtrip(c, "pwcb");
+
+    sopt(bad, MQ_SOPT_TLS_CA_FILE, certfile("ca.crt"));
+    sopt(bad, MQ_SOPT_TLS_CERT_FILE, certfile("client.crt"));
+    sopt(bad, MQ_SOPT_TLS_KEY_FILE, certfile("client-enc.key"));
+    sopt(bad, MQ_SOPT_TLS_KEY_PASSWORD, "wrong");
+    expect_fail2(bad, MQ_ERR_TLS, MQ_ERR_TLS, "password");
+}
