@@ -226,7 +226,8 @@ MQ_API mq_client *mq_client_new(const char *client_id, int protocol);
 MQ_API void mq_client_destroy(mq_client *c);
 
 /** The client id (the broker-assigned one once known). Never NULL for a
- *  valid client; the pointer stays valid until the next connect. */
+ *  valid client; the pointer stays valid until the next mq_connect() or
+ *  mq_client_destroy(). Any thread. */
 MQ_API const char *mq_client_id(const mq_client *c);
 
 /* ---- 8. Options ------------------------------------------------------ */

@@ -346,6 +346,8 @@ fail_early:
     return NULL;
 }
 
+static void free_assigned_ids(mq_client *c);
+
 /* Final release: the worker and any resolver thread are done with c. */
 void
 mqi_client_unref(mq_client *c)
@@ -362,6 +364,7 @@ mqi_client_unref(mq_client *c)
     if (c->wake_fd >= 0)
         close(c->wake_fd);
     mqi_store_close(c->store);
+    free_assigned_ids(c);
     mqi_events_destroy(&c->ev);
     mqi_opts_clear(&c->opt);
     pthread_mutex_destroy(&c->lock);
@@ -403,10 +406,28 @@ mq_client_destroy(mq_client *c)
     mqi_client_unref(c);
 }
 
+static void
+free_assigned_ids(mq_client *c)
+{
+    while (c->assigned_ids != NULL) {
+        struct mqi_idnode *n = c->assigned_ids;
+        c->assigned_ids = n->next;
+        free(n);
+    }
+}
+
 MQ_API const char *
 mq_client_id(const mq_client *c)
 {
-    return c ? c->client_id : NULL;
+    mq_client *m = (mq_client *)c; /* the lock is not part of the value */
+    const char *id;
+
+    if (c == NULL)
+        return NULL;
+    pthread_mutex_lock(&m->lock);
+    id = m->assigned_ids != NULL ? m->assigned_ids->id : m->client_id;
+    pthread_mutex_unlock(&m->lock);
+    return id;
 }
 
 /* ---- options ---------------------------------------------------------- */
@@ -1131,6 +1152,7 @@ mq_connect(mq_client *c)
         return MQ_ERR_INVAL;
     }
     c->active = true;
+    free_assigned_ids(c);
     m->generation = ++c->connect_seq;
     /* The snapshot is taken here, under the lock, so that later option
      * changes cannot race with the worker. */

@@ -216,7 +216,11 @@ struct mq_client {
     /* ---- api (c->lock) ---- */
     pthread_mutex_t lock;
     mqi_opts opt;
-    char *client_id;            /* as configured, or assigned */
+    char *client_id;            /* as configured (immutable) */
+    struct mqi_idnode {         /* broker-assigned ids, newest first */
+        struct mqi_idnode *next;
+        char id[];
+    } *assigned_ids;
     bool active;                /* mq_connect() called, no mq_disconnect() */
     unsigned connect_seq;       /* bumped by each mq_connect() */
     struct {

@@ -1152,11 +1152,14 @@ on_connack(mq_client *c, const mqi_connack *p)
             c->server_keepalive = (uint16_t)v;
         id = mq_props_get_string(props, MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER);
         if (id != NULL) {
-            char *d = strdup(id);
-            if (d != NULL) {
+            /* Earlier assigned ids stay allocated until the next
+             * mq_connect(): mq_client_id() promised them that long. */
+            struct mqi_idnode *n = malloc(sizeof *n + strlen(id) + 1);
+            if (n != NULL) {
+                strcpy(n->id, id);
                 pthread_mutex_lock(&c->lock);
-                free(c->client_id);
-                c->client_id = d;
+                n->next = c->assigned_ids;
+                c->assigned_ids = n;
                 pthread_mutex_unlock(&c->lock);
             }
         }
@@ -1853,6 +1856,20 @@ client_timer(mq_client *c, int64_t now)
     case MQI_CS_UP:
         if (ka <= 0)
             break;
+        if (atomic_load(&c->paused)) {
+            /* We stopped reading on purpose (the application is behind):
+             * unread bytes would hold the PINGRESP. Keepalive resumes with
+             * reading; the broker sees our silence as normal TCP flow
+             * control, and PINGREQs still go out so it does not drop us. */
+            if (now - c->last_send_ms >= ka) {
+                mqi_encode_simple(&c->out, MQI_PINGREQ);
+                flush_out(c);
+            }
+            c->ping_sent_ms = 0;
+            c->last_recv_ms = now;
+            set_deadline(c, now + ka);
+            break;
+        }
         if (c->ping_sent_ms != 0) {
             /* dead only if nothing at all arrived for a keepalive since the
              * PINGREQ: a PINGRESP may queue behind a large slow message */
