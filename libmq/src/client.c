@@ -1265,7 +1265,16 @@ reserve_space(mq_client *c, size_t bytes)
 void
 mqi_complete_space(mq_client *c)
 {
-    if (atomic_load_explicit(&c->space_waiters, memory_order_relaxed) > 0) {
+    size_t max_m = atomic_load_explicit(&c->max_msgs, memory_order_relaxed);
+    size_t max_b = atomic_load_explicit(&c->max_bytes, memory_order_relaxed);
+
+    /* Wake waiting publishers only below a low-water mark (3/4 full), so
+     * a full queue is refilled in batches instead of one message per
+     * wakeup; an empty queue always wakes them. */
+    if (atomic_load_explicit(&c->space_waiters, memory_order_relaxed) > 0 &&
+        ((atomic_load(&c->q_msgs) <= max_m - max_m / 4 &&
+          atomic_load(&c->q_bytes) <= max_b - max_b / 4) ||
+         atomic_load(&c->q_msgs) == 0)) {
         pthread_mutex_lock(&c->space_lock);
         pthread_cond_broadcast(&c->space_cond);
         pthread_mutex_unlock(&c->space_lock);
@@ -1522,7 +1531,7 @@ mq_is_connected(mq_client *c)
 MQ_API int
 mq_event_fd(mq_client *c)
 {
-    return c ? c->ev.pipe_rd : -1;
+    return c ? mqi_events_fd(&c->ev) : -1;
 }
 
 MQ_API mq_event *

@@ -20,15 +20,12 @@
 int
 mqi_events_init(mqi_events *q)
 {
-    int fds[2];
     pthread_condattr_t ca;
 
     memset(q, 0, sizeof *q);
+    /* The pipe is made on the first mq_event_fd(): applications that only
+     * use mq_next_event()/loops pay no descriptors and no pipe writes. */
     q->pipe_rd = q->pipe_wr = -1;
-    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
-        return MQ_ERR_SYSTEM;
-    q->pipe_rd = fds[0];
-    q->pipe_wr = fds[1];
     pthread_mutex_init(&q->lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -56,6 +53,28 @@ mqi_events_destroy(mqi_events *q)
     pthread_cond_destroy(&q->cond);
 }
 
+int
+mqi_events_fd(mqi_events *q)
+{
+    int fd, fds[2];
+
+    pthread_mutex_lock(&q->lock);
+    if (q->pipe_rd < 0 && pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
+        q->pipe_rd = fds[0];
+        q->pipe_wr = fds[1];
+        if (q->head != NULL) { /* events already pending: readable now */
+            ssize_t w;
+            do
+                w = write(q->pipe_wr, "e", 1);
+            while (w < 0 && errno == EINTR);
+            q->signaled = true;
+        }
+    }
+    fd = q->pipe_rd;
+    pthread_mutex_unlock(&q->lock);
+    return fd;
+}
+
 size_t
 mqi_events_post(mqi_events *q, mq_event *ev)
 {
@@ -69,7 +88,7 @@ mqi_events_post(mqi_events *q, mq_event *ev)
         q->head = ev;
     q->tail = ev;
     n = ++q->count;
-    if (!q->signaled) {
+    if (!q->signaled && q->pipe_wr >= 0) {
         ssize_t w;
         do
             w = write(q->pipe_wr, "e", 1);

@@ -183,6 +183,8 @@ mq_event *mqi_events_take(mqi_events *q, int timeout_ms, size_t *out_left,
                           atomic_bool *stop);
 void mqi_events_wake_all(mqi_events *q);
 size_t mqi_events_count(mqi_events *q);
+/* The pollable descriptor, created on first use; -1 if it cannot be. */
+int mqi_events_fd(mqi_events *q);
 /* Allocate an event with @p extra zeroed bytes of inline storage. */
 mq_event *mqi_event_new(int type, size_t extra);
 
@@ -267,7 +269,9 @@ struct mq_client {
     int cs;                     /* MQI_CS_* */
     mqi_io io;
     uint32_t epoll_mask;        /* what the socket is registered for */
-    mqi_buf out;                /* bytes to write */
+    mqi_buf out;                /* bytes to write, from out_off */
+    size_t out_off;             /* bytes of out already written */
+    bool write_blocked;         /* last write hit EAGAIN; wait for EPOLLOUT */
     mqi_buf in;                 /* a partial packet, or input kept while paused */
     bool dead;                  /* destroyed; skip its remaining epoll events */
     bool space_freed;           /* queue space released this round */

@@ -357,6 +357,8 @@ close_socket(mq_client *c)
     c->io.layer = NULL;
     c->epoll_mask = 0;
     c->out.len = 0;
+    c->out_off = 0;
+    c->write_blocked = false;
     c->in.len = 0;
     if (c->addrs != NULL) {
         freeaddrinfo(c->addrs);
@@ -383,7 +385,7 @@ update_mask(mq_client *c)
     default:
         if (!atomic_load(&c->paused))
             want |= EPOLLIN;
-        if (c->out.len > 0)
+        if (c->out.len > c->out_off)
             want |= (c->io.want & EPOLLIN) && c->io.layer ? c->io.want
                                                           : EPOLLOUT;
         break;
@@ -405,28 +407,35 @@ update_mask(mq_client *c)
 static void
 flush_out(mq_client *c)
 {
-    size_t off = 0, n;
+    size_t n;
     int rc;
 
     if (c->io.fd < 0 || c->io.ops == NULL || c->cs < MQI_CS_CONNACK)
         return;
-    while (off < c->out.len) {
-        rc = c->io.ops->write(&c->io, c->out.data + off, c->out.len - off, &n);
+    if (c->write_blocked) {
+        update_mask(c); /* EPOLLOUT will call us back */
+        return;
+    }
+    /* Written bytes are skipped with an offset, not moved: a partial send
+     * of a large packet costs no memmove. */
+    while (c->out_off < c->out.len) {
+        rc = c->io.ops->write(&c->io, c->out.data + c->out_off,
+                              c->out.len - c->out_off, &n);
         if (rc == MQ_OK) {
-            off += n;
+            c->out_off += n;
+            c->last_send_ms = mqi_now_ms();
             continue;
         }
-        if (rc == MQ_ERR_AGAIN)
+        if (rc == MQ_ERR_AGAIN) {
+            c->write_blocked = true;
             break;
-        mqi_buf_consume(&c->out, off);
+        }
         connection_lost(c, rc, 0, c->io.err);
         return;
     }
-    if (off > 0) {
-        mqi_buf_consume(&c->out, off);
-        c->last_send_ms = mqi_now_ms();
-    }
-    if (c->out.len == 0) {
+    if (c->out_off == c->out.len) {
+        c->out.len = 0;
+        c->out_off = 0;
         c->io.want = 0;
         if (c->cs == MQI_CS_CLOSING) {
             close_socket(c);
@@ -436,6 +445,11 @@ flush_out(mq_client *c)
                               "disconnected");
             return;
         }
+    } else if (c->out_off > c->out.cap / 2) {
+        /* keep the buffer from creeping: move the unsent half down (the
+         * TLS and WebSocket layers accept a moved retry buffer) */
+        mqi_buf_consume(&c->out, c->out_off);
+        c->out_off = 0;
     }
     update_mask(c);
 }
@@ -578,6 +592,7 @@ send_connect(mq_client *c)
     props = connect_props(c);
     p.props = props;
     c->out.len = 0;
+    c->out_off = 0;
     rc = mqi_encode_connect(&c->out, &p);
     pthread_mutex_unlock(&c->lock);
     mq_props_free(props);
@@ -989,10 +1004,13 @@ pump(mq_client *c)
             mqi_list_push(&c->inflight, m);
             c->inflight_pub++;
         }
-        if (c->out.len >= FLUSH_AT) {
+        if (c->out.len - c->out_off >= FLUSH_AT) {
             flush_out(c);
             if (c->cs != MQI_CS_UP)
                 return;
+            if (c->write_blocked)
+                break; /* the socket is full: the rest waits, bounded by
+                          the queue limits, until EPOLLOUT */
         }
     }
 }
@@ -1063,11 +1081,12 @@ protocol_error(mq_client *c, int err, uint8_t reason, const char *msg)
     /* best effort; skipped when a write is half done (a TLS or WebSocket
      * layer must be retried with the same bytes) */
     if (c->version == MQ_PROTO_V5 && c->io.fd >= 0 &&
-        c->cs >= MQI_CS_CONNACK && c->out.len == 0) {
+        c->cs >= MQI_CS_CONNACK && c->out.len == c->out_off) {
         mqi_disconnect d;
         size_t n;
         memset(&d, 0, sizeof d);
         d.reason = reason;
+        c->out.len = c->out_off = 0;
         if (mqi_encode_disconnect(&c->out, c->version, MQI_DISCONNECT, &d) ==
             MQ_OK)
             c->io.ops->write(&c->io, c->out.data, c->out.len, &n);
@@ -1532,7 +1551,6 @@ parse_buf(mq_client *c, const uint8_t *data, size_t len, bool *closed)
             *closed = true;
             break;
         }
-        c->last_recv_ms = mqi_now_ms();
         off += hl + rem;
         handle_packet(c, &pkt);
         if (c->io.fd < 0) {
@@ -1575,6 +1593,43 @@ handle_read(mq_client *c)
 
         if (c->io.fd < 0 || atomic_load(&c->paused))
             return;
+        if (c->in.len > 0) {
+            /* A partial packet is pending: read straight behind it, up to
+             * the rest of the packet, so a large payload is not copied
+             * through the shared buffer. */
+            uint8_t b0;
+            uint32_t rem;
+            size_t hl, want = READ_CHUNK;
+            if (mqi_decode_header(c->in.data, c->in.len, &b0, &rem, &hl) ==
+                    MQ_OK && hl + rem > c->in.len) {
+                size_t need = hl + rem - c->in.len;
+                if (need > want)
+                    want = need < (4u << 20) ? need : (4u << 20);
+            }
+            if (mqi_buf_reserve(&c->in, want) != MQ_OK) {
+                connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
+                return;
+            }
+            rc = c->io.ops->read(&c->io, c->in.data + c->in.len,
+                                 c->in.cap - c->in.len, &n);
+            if (rc == MQ_ERR_AGAIN)
+                return;
+            if (rc == MQ_ERR_CLOSED) {
+                connection_lost(c, MQ_ERR_CLOSED, 0,
+                                "connection closed by broker");
+                return;
+            }
+            if (rc != MQ_OK) {
+                connection_lost(c, rc, 0, c->io.err);
+                return;
+            }
+            c->last_recv_ms = mqi_now_ms();
+            c->in.len += n;
+            parse_input(c);
+            if (n < want && c->io.layer == NULL)
+                return;
+            continue;
+        }
         rc = c->io.ops->read(&c->io, rbuf, READ_CHUNK, &n);
         if (rc == MQ_ERR_AGAIN)
             return;
@@ -1588,15 +1643,7 @@ handle_read(mq_client *c)
             connection_lost(c, rc, 0, c->io.err);
             return;
         }
-        if (c->in.len > 0) {
-            if (mqi_buf_reserve(&c->in, n) != MQ_OK) {
-                connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
-                return;
-            }
-            memcpy(c->in.data + c->in.len, rbuf, n);
-            c->in.len += n;
-            parse_input(c);
-        } else {
+        {
             used = parse_buf(c, rbuf, n, &closed);
             if (closed)
                 return;
@@ -1648,11 +1695,18 @@ handle_sock(mq_client *c, uint32_t events)
         do_handshake(c);
         return;
     }
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+        c->write_blocked = false;
+    if (c->write_blocked && (events & EPOLLIN) && c->io.layer != NULL)
+        c->write_blocked = false; /* TLS/WebSocket may write on a read */
     if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
         handle_read(c);
     /* acks and queued packets produced while reading go out in one write */
-    if (c->io.fd >= 0 && (c->out.len > 0 || (events & EPOLLOUT)))
+    if (c->io.fd >= 0 && (c->out.len > c->out_off || (events & EPOLLOUT))) {
+        if (events & EPOLLOUT)
+            pump(c); /* room again: messages held back by a full socket */
         flush_out(c);
+    }
 }
 
 /* ---- commands ------------------------------------------------------------ */
