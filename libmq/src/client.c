@@ -296,7 +296,6 @@ mq_client_new(const char *client_id, int protocol)
         return NULL;
     atomic_init(&c->refs, 1);
     c->version = protocol;
-    c->wake_fd = -1;
     c->io.fd = -1;
     c->client_id = xstrdup(client_id ? client_id : "");
     if (c->client_id == NULL)
@@ -324,15 +323,14 @@ mq_client_new(const char *client_id, int protocol)
     atomic_init(&c->publish_events, 1);
     atomic_init(&c->offline_qos0, 1);
     atomic_init(&c->max_packet, DEFAULT_MAX_PACKET);
-    c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (c->wake_fd < 0)
+    c->destroy_cmd = calloc(1, sizeof *c->destroy_cmd);
+    if (c->destroy_cmd == NULL)
         goto fail;
     if (mqi_worker_attach(c) != MQ_OK)
         goto fail;
     return c;
 fail:
-    if (c->wake_fd >= 0)
-        close(c->wake_fd);
+    free(c->destroy_cmd);
     mqi_events_destroy(&c->ev);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->space_lock);
@@ -361,8 +359,7 @@ mqi_client_unref(mq_client *c)
         mqi_msg *m = MQI_CONTAINER_OF(n, mqi_msg, qn);
         mqi_msg_free(m);
     }
-    if (c->wake_fd >= 0)
-        close(c->wake_fd);
+    free(c->destroy_cmd);
     mqi_store_close(c->store);
     free_assigned_ids(c);
     mqi_events_destroy(&c->ev);
@@ -382,8 +379,8 @@ mq_client_destroy(mq_client *c)
 
     if (c == NULL)
         return;
-    atomic_store(&c->destroyed, true);
     pthread_mutex_lock(&c->lock);
+    atomic_store(&c->destroyed, true); /* under the lock: see resolver */
     if (c->loop_running) {
         th = c->loop_thread;
         if (pthread_equal(th, pthread_self()))

@@ -197,7 +197,7 @@ typedef struct mqi_src {
     int kind; /* MQI_SRC_* */
     struct mq_client *c;
 } mqi_src;
-enum { MQI_SRC_WAKE = 1, MQI_SRC_SOCK, MQI_SRC_WORKER };
+enum { MQI_SRC_SOCK = 1, MQI_SRC_WORKER };
 
 /* Connection state (worker) */
 enum {
@@ -236,8 +236,11 @@ struct mq_client {
 
     /* ---- shared (atomics) ---- */
     mqi_mpsc cmdq;
-    int wake_fd;                /* eventfd: API -> worker */
-    atomic_int wake_pending;
+    mqi_qnode ready_node;       /* on the worker's ready list */
+    atomic_int wake_pending;    /* on the ready list, not yet taken */
+    mqi_worker *wk;             /* the worker (set once at creation) */
+    mqi_msg *destroy_cmd;       /* preallocated DESTROY command */
+    bool released;              /* worker let go (w->lock) */
     atomic_size_t q_msgs;       /* accepted, not completed */
     atomic_size_t q_bytes;
     atomic_size_t max_msgs;
@@ -261,7 +264,7 @@ struct mq_client {
 
     /* ---- worker ---- */
     mqi_worker *w;
-    mqi_src wake_src, sock_src;
+    mqi_src sock_src;
     struct mq_client *wnext, *wprev; /* worker's client list */
     mqi_opts cfg;               /* snapshot taken at CMD_CONNECT */
     bool cfg_valid;

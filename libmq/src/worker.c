@@ -35,8 +35,10 @@
 struct mqi_worker {
     pthread_t th;
     int epfd;
-    int stop_fd;
-    mqi_src stop_src;
+    int wake_fd;          /* eventfd: clients are ready, or stop */
+    mqi_src wake_src;
+    atomic_int wake_pending;
+    mqi_mpsc ready;       /* clients with new commands (each holds a ref) */
     atomic_bool stop;
     int refs;
     pthread_mutex_t lock; /* clients list, detach handshake */
@@ -59,16 +61,32 @@ mqi_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void
+worker_kick(mqi_worker *w)
+{
+    uint64_t one = 1;
+    ssize_t n;
+
+    do
+        n = write(w->wake_fd, &one, sizeof one);
+    while (n < 0 && errno == EINTR);
+}
+
 void
 mqi_wake(mq_client *c)
 {
-    /* Write the eventfd only when the worker may not know yet. */
+    mqi_worker *w = c->wk;
+
+    /* Two levels of "only when needed": a client goes on the worker's
+     * ready list once until the worker takes it, and the worker's one
+     * eventfd is written once until the worker wakes. So a burst of
+     * publishes costs a few atomic exchanges, and one descriptor serves
+     * all clients. */
     if (atomic_exchange(&c->wake_pending, 1) == 0) {
-        uint64_t one = 1;
-        ssize_t w;
-        do
-            w = write(c->wake_fd, &one, sizeof one);
-        while (w < 0 && errno == EINTR);
+        atomic_fetch_add(&c->refs, 1); /* held by the ready list */
+        mqi_mpsc_push(&w->ready, &c->ready_node);
+        if (atomic_exchange(&w->wake_pending, 1) == 0)
+            worker_kick(w);
     }
 }
 
@@ -765,6 +783,9 @@ resolver_main(void *arg)
     hints.ai_socktype = SOCK_STREAM;
     rc = getaddrinfo(j->host, j->port, &hints, &res);
     m = calloc(1, sizeof *m);
+    /* under the client's lock: mq_client_destroy sets destroyed under it,
+     * so no wake can follow the destroy command */
+    pthread_mutex_lock(&j->c->lock);
     if (m != NULL && !atomic_load(&j->c->destroyed)) {
         m->kind = MQI_CMD_RESOLVED;
         m->generation = j->generation;
@@ -772,7 +793,11 @@ resolver_main(void *arg)
         m->resolved = rc == 0 ? res : NULL;
         mqi_mpsc_push(&j->c->cmdq, &m->qn);
         mqi_wake(j->c);
-    } else {
+        m = NULL;
+        res = NULL;
+    }
+    pthread_mutex_unlock(&j->c->lock);
+    if (m != NULL || res != NULL) {
         free(m);
         if (res != NULL)
             freeaddrinfo(res);
@@ -1992,7 +2017,6 @@ drop_client_state(mq_client *c)
     size_t i;
 
     close_socket(c);
-    epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->wake_fd, NULL);
     while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL)
         mqi_msg_free(MQI_CONTAINER_OF(n, mqi_msg, qn));
     free_list(c, &c->pending);
@@ -2063,23 +2087,29 @@ worker_main(void *arg)
             mq_client *c = src->c;
             if (src->kind == MQI_SRC_WORKER) {
                 uint64_t v;
-                if (read(w->stop_fd, &v, sizeof v) < 0) {
-                    /* nothing to do */
+                mqi_qnode *rn;
+                if (read(w->wake_fd, &v, sizeof v) < 0) {
+                    /* EAGAIN: a spurious wakeup */
+                }
+                atomic_store(&w->wake_pending, 0);
+                while ((rn = mqi_mpsc_pop(&w->ready)) != NULL) {
+                    mq_client *rc = MQI_CONTAINER_OF(rn, mq_client,
+                                                     ready_node);
+                    atomic_store(&rc->wake_pending, 0);
+                    if (!rc->dead) {
+                        handle_commands(rc);
+                        if (rc->space_freed) {
+                            rc->space_freed = false;
+                            mqi_complete_space(rc);
+                        }
+                    }
+                    mqi_client_unref(rc); /* the ready list's reference */
                 }
                 continue;
             }
             if (c->dead)
                 continue; /* destroyed earlier in this batch */
-            if (src->kind == MQI_SRC_WAKE) {
-                uint64_t v;
-                if (read(c->wake_fd, &v, sizeof v) < 0) {
-                    /* EAGAIN: a spurious wakeup */
-                }
-                atomic_store(&c->wake_pending, 0);
-                handle_commands(c);
-            } else if (src->kind == MQI_SRC_SOCK) {
-                handle_sock(c, evs[i].events);
-            }
+            handle_sock(c, evs[i].events);
             if (c->space_freed) {
                 c->space_freed = false;
                 mqi_complete_space(c);
@@ -2094,11 +2124,18 @@ worker_main(void *arg)
                 mq_client *c = w->release;
                 w->release = c->wnext;
                 c->wnext = NULL;
-                c->w = NULL; /* tells mqi_worker_detach we are done */
+                c->released = true; /* tells mqi_worker_detach we are done */
             }
             pthread_cond_broadcast(&w->cond);
             pthread_mutex_unlock(&w->lock);
         }
+    }
+    /* Clients still on the ready list (woken after their destroy was
+     * processed): drop the list's references. */
+    {
+        mqi_qnode *rn;
+        while ((rn = mqi_mpsc_pop(&w->ready)) != NULL)
+            mqi_client_unref(MQI_CONTAINER_OF(rn, mq_client, ready_node));
     }
     return NULL;
 }
@@ -2115,14 +2152,15 @@ mqi_worker_attach(mq_client *c)
         if (w == NULL)
             goto fail;
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
-        w->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (w->epfd < 0 || w->stop_fd < 0)
+        w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (w->epfd < 0 || w->wake_fd < 0)
             goto fail_w;
-        w->stop_src.kind = MQI_SRC_WORKER;
+        mqi_mpsc_init(&w->ready);
+        w->wake_src.kind = MQI_SRC_WORKER;
         memset(&ee, 0, sizeof ee);
         ee.events = EPOLLIN;
-        ee.data.ptr = &w->stop_src;
-        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->stop_fd, &ee) != 0)
+        ee.data.ptr = &w->wake_src;
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &ee) != 0)
             goto fail_w;
         pthread_mutex_init(&w->lock, NULL);
         pthread_cond_init(&w->cond, NULL);
@@ -2137,8 +2175,7 @@ mqi_worker_attach(mq_client *c)
     w = g_worker;
     w->refs++;
     c->w = w;
-    c->wake_src.kind = MQI_SRC_WAKE;
-    c->wake_src.c = c;
+    c->wk = w;
     c->sock_src.kind = MQI_SRC_SOCK;
     c->sock_src.c = c;
     pthread_mutex_lock(&w->lock);
@@ -2148,17 +2185,13 @@ mqi_worker_attach(mq_client *c)
         w->clients->wprev = c;
     w->clients = c;
     pthread_mutex_unlock(&w->lock);
-    memset(&ee, 0, sizeof ee);
-    ee.events = EPOLLIN;
-    ee.data.ptr = &c->wake_src;
-    epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->wake_fd, &ee);
     pthread_mutex_unlock(&g_lock);
     return MQ_OK;
 fail_w:
     if (w->epfd >= 0)
         close(w->epfd);
-    if (w->stop_fd >= 0)
-        close(w->stop_fd);
+    if (w->wake_fd >= 0)
+        close(w->wake_fd);
     free(w);
 fail:
     pthread_mutex_unlock(&g_lock);
@@ -2168,34 +2201,29 @@ fail:
 void
 mqi_worker_detach(mq_client *c)
 {
-    mqi_worker *w = c->w;
-    mqi_msg *m;
+    mqi_worker *w = c->wk;
+    mqi_msg *m = c->destroy_cmd;
 
-    if (w == NULL)
+    if (w == NULL || m == NULL)
         return;
-    m = calloc(1, sizeof *m);
+    c->destroy_cmd = NULL; /* preallocated: destroy cannot fail on memory */
+    m->kind = MQI_CMD_DESTROY;
+    mqi_mpsc_push(&c->cmdq, &m->qn);
+    mqi_wake(c);
     pthread_mutex_lock(&w->lock);
-    if (m != NULL) {
-        m->kind = MQI_CMD_DESTROY;
-        mqi_mpsc_push(&c->cmdq, &m->qn);
-        /* force the write: wake_pending may be stale */
-        atomic_store(&c->wake_pending, 0);
-        mqi_wake(c);
-        while (c->w != NULL)
-            pthread_cond_wait(&w->cond, &w->lock);
-    }
+    while (!c->released)
+        pthread_cond_wait(&w->cond, &w->lock);
     pthread_mutex_unlock(&w->lock);
 
     pthread_mutex_lock(&g_lock);
     if (--w->refs == 0) {
         uint64_t one = 1;
+        (void)one;
         atomic_store(&w->stop, true);
-        if (write(w->stop_fd, &one, sizeof one) < 0) {
-            /* the worker also checks stop on every round */
-        }
+        worker_kick(w);
         pthread_join(w->th, NULL);
         close(w->epfd);
-        close(w->stop_fd);
+        close(w->wake_fd);
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->cond);
         free(w);
