@@ -1,36 +1,75 @@
 #!/bin/sh
-# The whole libmq test suite, from a clean checkout on Debian 12:
-# installs what is missing, builds, and runs every test (unit, integration
-# against a real mosquitto, tools, bindings, fault injection), then the unit
-# and integration suites again under ASan+UBSan. Exit status 0 = all passed.
+# The whole libmq test suite, from a clean checkout on Debian 12. It installs
+# what is missing (apt-get), builds, and runs:
+#   1. every test: unit, integration against a real mosquitto, TLS and the
+#      other transports, tools, bindings (Lua, Go, Node), fault injection,
+#      stress, persistence crash tests, API/ABI checks;
+#   2. unit, integration, transport, fault and stress again under ASan+UBSan;
+#   3. the threaded stress and fault programs under TSan;
+#   4. the libFuzzer targets for a bounded time (clang);
+#   5. the fault and stress programs under valgrind memcheck.
+# Exit status 0 = all passed. Stages 2-5 can be skipped with MQ_SKIP_ASAN=1,
+# MQ_SKIP_TSAN=1, MQ_SKIP_FUZZ=1, MQ_SKIP_VALGRIND=1.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
+top=$(pwd)
+nobind="-Dlua=disabled -Dgo=disabled -Dnode=disabled -Dtools=false"
 
 run() { echo "+ $*"; "$@"; }
 
-if [ -d build-test ]; then
-    run meson setup --reconfigure build-test >/dev/null
-else
-    run meson setup build-test >/dev/null
-fi
+# setup DIR [meson options...]: configure once, reconfigure afterwards
+setup() {
+    dir=$1
+    shift
+    if [ -f "$dir/build.ninja" ]; then
+        run meson setup --reconfigure "$dir" >/dev/null
+    else
+        run meson setup "$dir" "$@" >/dev/null
+    fi
+}
+
+echo "== 1. full suite"
+setup build-test
 run meson compile -C build-test
 run meson test -C build-test --print-errorlogs --num-processes "$jobs"
 
 if [ "${MQ_SKIP_ASAN:-0}" != 1 ]; then
-    if [ -d build-test-asan ]; then
-        run meson setup --reconfigure build-test-asan >/dev/null
-    else
-        run meson setup build-test-asan -Db_sanitize=address,undefined \
-            -Db_lundef=false -Dlua=disabled -Dgo=disabled -Dnode=disabled \
-            -Dtools=false >/dev/null
-    fi
+    echo "== 2. ASan + UBSan"
+    # shellcheck disable=SC2086
+    setup build-test-asan -Db_sanitize=address,undefined -Db_lundef=false $nobind
     run meson compile -C build-test-asan
-    LSAN_OPTIONS=suppressions=$(pwd)/tests/lsan.supp \
+    LSAN_OPTIONS=suppressions=$top/tests/lsan.supp \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         run meson test -C build-test-asan --print-errorlogs \
-        --num-processes "$jobs" --suite unit --suite integration
+        --num-processes "$jobs" --suite unit --suite integration \
+        --suite transport --suite fault --suite stress
+fi
+
+if [ "${MQ_SKIP_TSAN:-0}" != 1 ]; then
+    echo "== 3. TSan (plain-main threaded programs; Criterion cannot run here)"
+    # shellcheck disable=SC2086
+    setup build-test-tsan -Db_sanitize=thread -Db_lundef=false $nobind
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+        run meson test -C build-test-tsan --print-errorlogs \
+        --num-processes "$jobs" --suite stress --suite fault
+fi
+
+if [ "${MQ_SKIP_FUZZ:-0}" != 1 ] && command -v clang >/dev/null; then
+    echo "== 4. fuzzing (bounded; longer runs: tests/fuzz/fuzz-run.sh by hand)"
+    if [ ! -f build-test-fuzz/build.ninja ]; then
+        # shellcheck disable=SC2086
+        CC=clang run meson setup build-test-fuzz \
+            -Db_sanitize=address,undefined -Db_lundef=false $nobind >/dev/null
+    fi
+    run meson test -C build-test-fuzz --print-errorlogs --suite fuzz
+fi
+
+if [ "${MQ_SKIP_VALGRIND:-0}" != 1 ] && command -v valgrind >/dev/null; then
+    echo "== 5. valgrind memcheck"
+    run meson test -C build-test --setup=valgrind --print-errorlogs \
+        --num-processes "$jobs" --suite stress --suite fault
 fi
 echo "libmq: all tests passed"
