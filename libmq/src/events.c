@@ -78,16 +78,25 @@ mqi_events_fd(mqi_events *q)
 size_t
 mqi_events_post(mqi_events *q, mq_event *ev)
 {
+    ev->next = NULL;
+    return mqi_events_post_list(q, ev, ev, 1);
+}
+
+size_t
+mqi_events_post_list(mqi_events *q, mq_event *head, mq_event *tail,
+                     size_t count)
+{
     size_t n;
 
-    ev->next = NULL;
+    tail->next = NULL;
     pthread_mutex_lock(&q->lock);
     if (q->tail != NULL)
-        q->tail->next = ev;
+        q->tail->next = head;
     else
-        q->head = ev;
-    q->tail = ev;
-    n = ++q->count;
+        q->head = head;
+    q->tail = tail;
+    q->count += count;
+    n = q->count;
     if (!q->signaled && q->pipe_wr >= 0) {
         ssize_t w;
         do
@@ -95,7 +104,9 @@ mqi_events_post(mqi_events *q, mq_event *ev)
         while (w < 0 && errno == EINTR);
         q->signaled = true;
     }
-    if (q->waiters > 0)
+    if (q->waiters > 1 && count > 1)
+        pthread_cond_broadcast(&q->cond);
+    else if (q->waiters > 0)
         pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&q->lock);
     return n;
@@ -188,6 +199,7 @@ mq_event_free(mq_event *ev)
         return;
     if (ev->props != NULL)
         mq_props_free(ev->props);
+    free(ev->owned);
     /* topic, payload, reasons and message live inline or are owned: */
     free(ev);
 }

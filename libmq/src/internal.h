@@ -160,6 +160,7 @@ struct mq_event {
     uint8_t *reasons;
     size_t nreasons;
     char *message;
+    void *owned;                /* a buffer the payload points into */
     /* inline storage may follow */
 };
 
@@ -177,6 +178,9 @@ int mqi_events_init(mqi_events *q);
 void mqi_events_destroy(mqi_events *q);
 /* Append; returns the new count. */
 size_t mqi_events_post(mqi_events *q, mq_event *ev);
+/* Append a linked list of @p count events with one lock and one wakeup. */
+size_t mqi_events_post_list(mqi_events *q, mq_event *head, mq_event *tail,
+                            size_t count);
 /* Take one, waiting up to timeout_ms (-1 forever). *out_count: what is
  * left. @p stop: optional flag that ends the wait early when set. */
 mq_event *mqi_events_take(mqi_events *q, int timeout_ms, size_t *out_left,
@@ -278,6 +282,11 @@ struct mq_client {
     mqi_buf in;                 /* a partial packet, or input kept while paused */
     bool dead;                  /* destroyed; skip its remaining epoll events */
     bool space_freed;           /* queue space released this round */
+    mq_event *bat_head, *bat_tail; /* events of this round, posted at once */
+    size_t bat_n;
+    size_t ev_known;            /* queue length seen at the last post */
+    bool in_stolen;             /* on_publish took c->in's buffer */
+    bool in_steal_ok;           /* the packet being handled is in c->in */
     mqi_list pending;           /* publishes waiting for the window */
     mqi_list ctrl_pending;      /* SUBSCRIBE/UNSUBSCRIBE/AUTH to send */
     mqi_list inflight;          /* sent, waiting for acks (send order) */

@@ -31,6 +31,7 @@
 #define READ_CHUNK 65536
 #define FLUSH_AT (256 * 1024) /* write out once this much is encoded */
 #define CLOSE_GRACE_MS 3000
+#define STEAL_MIN (64 * 1024) /* payloads this large move, not copy */
 
 struct mqi_worker {
     pthread_t th;
@@ -113,16 +114,36 @@ set_deadline(mq_client *c, int64_t when)
 
 /* ---- events ----------------------------------------------------------- */
 
+/* Events of one worker round are collected and handed over at the end of
+ * the round (post_flush): one lock and one wakeup for, say, a PUBACK and a
+ * PUBLISH that arrived in the same read. */
 static void
 post(mq_client *c, mq_event *ev)
 {
-    size_t n = mqi_events_post(&c->ev, ev);
-
-    if (n >= atomic_load_explicit(&c->max_events, memory_order_relaxed) &&
+    ev->next = NULL;
+    if (c->bat_tail != NULL)
+        c->bat_tail->next = ev;
+    else
+        c->bat_head = ev;
+    c->bat_tail = ev;
+    c->bat_n++;
+    if (c->ev_known + c->bat_n >=
+            atomic_load_explicit(&c->max_events, memory_order_relaxed) &&
         !atomic_load(&c->paused)) {
         atomic_store(&c->paused, true);
-        mqi_log(c, MQ_LOG_DEBUG, "event queue full (%zu): pausing reads", n);
+        mqi_log(c, MQ_LOG_DEBUG, "event queue full: pausing reads");
     }
+}
+
+static void
+post_flush(mq_client *c)
+{
+    if (c->bat_head == NULL)
+        return;
+    c->ev_known = mqi_events_post_list(&c->ev, c->bat_head, c->bat_tail,
+                                       c->bat_n);
+    c->bat_head = c->bat_tail = NULL;
+    c->bat_n = 0;
 }
 
 static mq_props *
@@ -1304,7 +1325,16 @@ on_publish(mq_client *c, const mqi_publish *p)
                        "PUBLISH without topic");
         return;
     }
-    ev = mqi_event_new(MQ_EVENT_MESSAGE, tlen + 1 + p->payload.len);
+    if (c->in_steal_ok && p->payload.len >= STEAL_MIN) {
+        ev = mqi_event_new(MQ_EVENT_MESSAGE, tlen + 1);
+        if (ev != NULL) {
+            ev->owned = c->in.data;
+            c->in_stolen = true;
+            c->in_steal_ok = false;
+        }
+    } else {
+        ev = mqi_event_new(MQ_EVENT_MESSAGE, tlen + 1 + p->payload.len);
+    }
     if (ev == NULL) {
         /* Without memory we cannot deliver: do not acknowledge either,
          * so the broker redelivers after a reconnect. */
@@ -1315,9 +1345,13 @@ on_publish(mq_client *c, const mqi_publish *p)
     ev->topic = (char *)(ev + 1);
     memcpy(ev->topic, topic, tlen);
     ev->topic[tlen] = '\0';
-    ev->payload = (uint8_t *)ev->topic + tlen + 1;
-    if (p->payload.len > 0)
-        memcpy(ev->payload, p->payload.ptr, p->payload.len);
+    if (ev->owned != NULL) {
+        ev->payload = (uint8_t *)p->payload.ptr; /* inside ev->owned */
+    } else {
+        ev->payload = (uint8_t *)ev->topic + tlen + 1;
+        if (p->payload.len > 0)
+            memcpy(ev->payload, p->payload.ptr, p->payload.len);
+    }
     ev->payload_len = p->payload.len;
     ev->qos = p->qos;
     ev->retain = p->retain;
@@ -1527,11 +1561,13 @@ header_plausible(int version, uint8_t b0, uint32_t rem)
  * consumed: it stops at a partial packet, when the event queue is full
  * (paused), or when the connection was closed (then *closed is set). */
 static size_t
-parse_buf(mq_client *c, const uint8_t *data, size_t len, bool *closed)
+parse_buf(mq_client *c, const uint8_t *data, size_t len, bool *closed,
+          bool *swapped)
 {
     size_t off = 0;
 
     *closed = false;
+    *swapped = false;
     while (!atomic_load_explicit(&c->paused, memory_order_relaxed)) {
         uint8_t b0, reason = MQ_RC_MALFORMED_PACKET;
         uint32_t rem;
@@ -1577,7 +1613,26 @@ parse_buf(mq_client *c, const uint8_t *data, size_t len, bool *closed)
             break;
         }
         off += hl + rem;
+        /* a large payload may be handed to its event without a copy when
+         * it sits in the client's own buffer */
+        c->in_steal_ok = data == c->in.data;
         handle_packet(c, &pkt);
+        c->in_steal_ok = false;
+        if (c->in_stolen) {
+            /* the event owns the old buffer now; keep the rest */
+            mqi_buf nb;
+            c->in_stolen = false;
+            mqi_buf_init(&nb);
+            if (len > off && mqi_buf_reserve(&nb, len - off) == MQ_OK) {
+                memcpy(nb.data, data + off, len - off);
+                nb.len = len - off;
+            }
+            c->in = nb;
+            *swapped = true;
+            if (c->io.fd < 0)
+                *closed = true;
+            return off;
+        }
         if (c->io.fd < 0) {
             *closed = true; /* closed while handling; buffers were reset */
             break;
@@ -1591,15 +1646,18 @@ parse_buf(mq_client *c, const uint8_t *data, size_t len, bool *closed)
 static void
 parse_input(mq_client *c)
 {
-    bool closed;
+    bool closed, swapped;
     size_t used;
 
-    if (c->in.len == 0)
+    while (c->in.len > 0) {
+        used = parse_buf(c, c->in.data, c->in.len, &closed, &swapped);
+        if (closed)
+            return;
+        if (swapped)
+            continue; /* c->in now holds only what followed */
+        mqi_buf_consume(&c->in, used);
         return;
-    used = parse_buf(c, c->in.data, c->in.len, &closed);
-    if (closed)
-        return;
-    mqi_buf_consume(&c->in, used);
+    }
 }
 
 static void
@@ -1669,7 +1727,8 @@ handle_read(mq_client *c)
             return;
         }
         {
-            used = parse_buf(c, rbuf, n, &closed);
+            bool swapped;
+            used = parse_buf(c, rbuf, n, &closed, &swapped);
             if (closed)
                 return;
             if (used < n) {
@@ -1885,7 +1944,8 @@ handle_commands(mq_client *c)
     }
     /* resume reading when the application drained its events */
     if (atomic_load(&c->paused) &&
-        mqi_events_count(&c->ev) <= atomic_load(&c->max_events) / 2) {
+        (c->ev_known = mqi_events_count(&c->ev)) + c->bat_n <=
+            atomic_load(&c->max_events) / 2) {
         atomic_store(&c->paused, false);
         parse_input(c);
         update_mask(c);
@@ -1988,9 +2048,11 @@ run_timers(mqi_worker *w, int64_t now)
     for (c = w->clients; c != NULL; c = c->wnext) {
         if (c->cs == MQI_CS_IDLE && c->store == NULL)
             continue;
-        if (c->deadline_ms == 0 || now >= c->deadline_ms || c->cs == MQI_CS_UP)
+        if (c->deadline_ms == 0 || now >= c->deadline_ms ||
+            c->cs == MQI_CS_UP) {
             client_timer(c, now);
-        else
+            post_flush(c);
+        } else
             set_deadline(c, c->deadline_ms);
     }
     pthread_mutex_unlock(&w->lock);
@@ -2017,6 +2079,13 @@ drop_client_state(mq_client *c)
     size_t i;
 
     close_socket(c);
+    while (c->bat_head != NULL) {
+        mq_event *e = c->bat_head;
+        c->bat_head = e->next;
+        mq_event_free(e);
+    }
+    c->bat_tail = NULL;
+    c->bat_n = 0;
     while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL)
         mqi_msg_free(MQI_CONTAINER_OF(n, mqi_msg, qn));
     free_list(c, &c->pending);
@@ -2098,6 +2167,7 @@ worker_main(void *arg)
                     atomic_store(&rc->wake_pending, 0);
                     if (!rc->dead) {
                         handle_commands(rc);
+                        post_flush(rc);
                         if (rc->space_freed) {
                             rc->space_freed = false;
                             mqi_complete_space(rc);
@@ -2110,6 +2180,7 @@ worker_main(void *arg)
             if (c->dead)
                 continue; /* destroyed earlier in this batch */
             handle_sock(c, evs[i].events);
+            post_flush(c);
             if (c->space_freed) {
                 c->space_freed = false;
                 mqi_complete_space(c);
