@@ -294,7 +294,8 @@ size_t mqi_publish_wire_size(int version, size_t topic_len,
     return 1 + vs + rem;
 }
 
-int mqi_encode_publish(mqi_buf *b, int version, const mqi_publish *p)
+static int encode_publish(mqi_buf *b, int version, const mqi_publish *p,
+                          bool with_payload)
 {
     size_t plen = 0, rem;
     uint8_t byte0, *w;
@@ -302,7 +303,7 @@ int mqi_encode_publish(mqi_buf *b, int version, const mqi_publish *p)
 
     if (p->qos > 2 || (p->qos > 0 && p->packet_id == 0) ||
         (p->qos == 0 && p->dup) || !SPAN_OK(p->topic) ||
-        (p->payload.len > 0 && p->payload.ptr == NULL))
+        (with_payload && p->payload.len > 0 && p->payload.ptr == NULL))
         return MQ_ERR_INVAL;
     if (p->payload.len > MQI_MAX_REMAINING)
         return MQ_ERR_TOO_LARGE;
@@ -315,22 +316,37 @@ int mqi_encode_publish(mqi_buf *b, int version, const mqi_publish *p)
         }
         rem += props_field(plen);
     }
+    if (rem > MQI_MAX_REMAINING)
+        return MQ_ERR_TOO_LARGE;
     byte0 = (uint8_t)(MQI_PUBLISH << 4 | (p->dup ? 0x08 : 0) | p->qos << 1 |
                       (p->retain ? 0x01 : 0));
-    rc = begin_packet(b, byte0, rem, &w);
+    rc = mqi_buf_reserve(b, 5 + rem - (with_payload ? 0 : p->payload.len));
     if (rc != MQ_OK)
         return rc;
+    w = b->data + b->len;
+    *w++ = byte0;
+    w += mqi_varint_encode(w, (uint32_t)rem);
     w = put_span(w, p->topic.ptr, p->topic.len);
     if (p->qos)
         w = put_u16(w, p->packet_id);
     if (version == 5)
         w = put_props(b, w, p->props, plen);
-    if (p->payload.len) {
+    if (with_payload && p->payload.len) {
         memcpy(w, p->payload.ptr, p->payload.len);
         w += p->payload.len;
     }
     end_packet(b, w);
     return MQ_OK;
+}
+
+int mqi_encode_publish(mqi_buf *b, int version, const mqi_publish *p)
+{
+    return encode_publish(b, version, p, true);
+}
+
+int mqi_encode_publish_head(mqi_buf *b, int version, const mqi_publish *p)
+{
+    return encode_publish(b, version, p, false);
 }
 
 int mqi_encode_ack(mqi_buf *b, int version, const mqi_ack *p)

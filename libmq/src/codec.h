@@ -196,6 +196,9 @@ typedef struct mqi_packet {
 int mqi_encode_connect(mqi_buf *b, const mqi_connect *p);
 int mqi_encode_connack(mqi_buf *b, int version, const mqi_connack *p);
 int mqi_encode_publish(mqi_buf *b, int version, const mqi_publish *p);
+/* The same packet without its payload bytes (the remaining length counts
+ * them): the caller sends p->payload right after, without copying it. */
+int mqi_encode_publish_head(mqi_buf *b, int version, const mqi_publish *p);
 /* v5: reason and properties omitted when reason is 0 and props empty. */
 int mqi_encode_ack(mqi_buf *b, int version, const mqi_ack *p);
 int mqi_encode_subscribe(mqi_buf *b, int version, const mqi_subscribe *p);

@@ -195,6 +195,7 @@ mq_event *mqi_event_new(int type, size_t extra);
 /* ---- the client ------------------------------------------------------ */
 
 typedef struct mqi_worker mqi_worker;
+typedef struct mqi_splice mqi_splice;
 
 /* Event-source tags for epoll (data.ptr points at one of these). */
 typedef struct mqi_src {
@@ -279,6 +280,13 @@ struct mq_client {
     mqi_buf out;                /* bytes to write, from out_off */
     size_t out_off;             /* bytes of out already written */
     bool write_blocked;         /* last write hit EAGAIN; wait for EPOLLOUT */
+    struct mqi_splice {         /* large payloads sent from their message */
+        size_t at;              /* offset in out where the payload goes */
+        struct mqi_msg *m;
+        size_t done;            /* payload bytes written */
+    } *spl;
+    size_t spl_first, spl_n, spl_cap;
+    size_t spl_bytes;           /* payload bytes of splices not written */
     mqi_buf in;                 /* a partial packet, or input kept while paused */
     bool dead;                  /* destroyed; skip its remaining epoll events */
     bool space_freed;           /* queue space released this round */

@@ -32,6 +32,7 @@
 #define FLUSH_AT (256 * 1024) /* write out once this much is encoded */
 #define CLOSE_GRACE_MS 3000
 #define STEAL_MIN (64 * 1024) /* payloads this large move, not copy */
+#define SPLICE_MIN (64 * 1024) /* payloads this large are sent in place */
 
 struct mqi_worker {
     pthread_t th;
@@ -322,7 +323,45 @@ encode_publish(mq_client *c, mqi_msg *m, bool dup)
     p.payload.ptr = m->payload;
     p.payload.len = m->payload_len;
     p.props = m->props;
+    if (m->payload_len >= SPLICE_MIN) {
+        /* A large payload is not copied into the output buffer: only the
+         * head is encoded, and flush_out writes the payload from the
+         * message itself at that point of the stream. */
+        int rc;
+        mqi_splice *sp;
+        if (c->spl_n == c->spl_cap) {
+            size_t cap = c->spl_cap ? c->spl_cap * 2 : 8;
+            mqi_splice *ns = realloc(c->spl, cap * sizeof *ns);
+            if (ns == NULL)
+                return mqi_encode_publish(&c->out, c->version, &p);
+            c->spl = ns;
+            c->spl_cap = cap;
+        }
+        rc = mqi_encode_publish_head(&c->out, c->version, &p);
+        if (rc != MQ_OK)
+            return rc;
+        sp = &c->spl[c->spl_n++];
+        sp->at = c->out.len;
+        sp->m = m;
+        sp->done = 0;
+        c->spl_bytes += m->payload_len;
+        return MQ_OK;
+    }
     return mqi_encode_publish(&c->out, c->version, &p);
+}
+
+/* Bytes encoded or spliced and not yet written. */
+static size_t
+out_pending(const mq_client *c)
+{
+    return c->out.len - c->out_off + c->spl_bytes;
+}
+
+/* Is m's payload still waiting in a splice? (QoS 0 then completes later.) */
+static bool
+spliced(const mq_client *c, const mqi_msg *m)
+{
+    return c->spl_n > c->spl_first && c->spl[c->spl_n - 1].m == m;
 }
 
 static int
@@ -398,6 +437,16 @@ close_socket(mq_client *c)
     c->out.len = 0;
     c->out_off = 0;
     c->write_blocked = false;
+    /* spliced payloads not written: QoS 1/2 stay in flight for a resend;
+     * QoS 0 is reported as dropped */
+    {
+        size_t i, first = c->spl_first, last = c->spl_n;
+        c->spl_first = c->spl_n = 0;
+        c->spl_bytes = 0;
+        for (i = first; i < last; i++)
+            if (c->spl[i].m->qos == 0)
+                complete(c, c->spl[i].m, MQ_ERR_ABORTED, 0);
+    }
     c->in.len = 0;
     if (c->addrs != NULL) {
         freeaddrinfo(c->addrs);
@@ -424,7 +473,7 @@ update_mask(mq_client *c)
     default:
         if (!atomic_load(&c->paused))
             want |= EPOLLIN;
-        if (c->out.len > c->out_off)
+        if (out_pending(c) > 0)
             want |= (c->io.want & EPOLLIN) && c->io.layer ? c->io.want
                                                           : EPOLLOUT;
         break;
@@ -456,12 +505,36 @@ flush_out(mq_client *c)
         return;
     }
     /* Written bytes are skipped with an offset, not moved: a partial send
-     * of a large packet costs no memmove. */
-    while (c->out_off < c->out.len) {
-        rc = c->io.ops->write(&c->io, c->out.data + c->out_off,
-                              c->out.len - c->out_off, &n);
+     * of a large packet costs no memmove. Spliced payloads are written
+     * from their messages at their place in the stream. */
+    for (;;) {
+        mqi_splice *sp = c->spl_n > c->spl_first ? &c->spl[c->spl_first]
+                                                 : NULL;
+        size_t lim = sp != NULL ? sp->at : c->out.len;
+
+        if (c->out_off < lim) {
+            rc = c->io.ops->write(&c->io, c->out.data + c->out_off,
+                                  lim - c->out_off, &n);
+            if (rc == MQ_OK)
+                c->out_off += n;
+        } else if (sp != NULL) {
+            mqi_msg *m = sp->m;
+            rc = c->io.ops->write(&c->io, m->payload + sp->done,
+                                  m->payload_len - sp->done, &n);
+            if (rc == MQ_OK) {
+                sp->done += n;
+                c->spl_bytes -= n;
+                if (sp->done == m->payload_len) {
+                    if (++c->spl_first == c->spl_n)
+                        c->spl_first = c->spl_n = 0;
+                    if (m->qos == 0)
+                        complete(c, m, MQ_OK, 0);
+                }
+            }
+        } else {
+            break; /* everything is written */
+        }
         if (rc == MQ_OK) {
-            c->out_off += n;
             c->last_send_ms = mqi_now_ms();
             continue;
         }
@@ -472,7 +545,7 @@ flush_out(mq_client *c)
         connection_lost(c, rc, 0, c->io.err);
         return;
     }
-    if (c->out_off == c->out.len) {
+    if (out_pending(c) == 0) {
         c->out.len = 0;
         c->out_off = 0;
         c->io.want = 0;
@@ -484,11 +557,16 @@ flush_out(mq_client *c)
                               "disconnected");
             return;
         }
-    } else if (c->out_off > c->out.cap / 2) {
-        /* keep the buffer from creeping: move the unsent half down (the
-         * TLS and WebSocket layers accept a moved retry buffer) */
-        mqi_buf_consume(&c->out, c->out_off);
+    } else if (c->out_off > 65536 &&
+               c->out_off >= 4 * (c->out.len - c->out_off)) {
+        /* keep the buffer from creeping: move the unsent rest down when
+         * it is small next to what was written (the TLS and WebSocket
+         * layers accept a moved retry buffer) */
+        size_t i, shift = c->out_off;
+        mqi_buf_consume(&c->out, shift);
         c->out_off = 0;
+        for (i = c->spl_first; i < c->spl_n; i++)
+            c->spl[i].at -= shift;
     }
     update_mask(c);
 }
@@ -1044,13 +1122,14 @@ pump(mq_client *c)
         }
         m->sent_once = true;
         if (m->qos == 0) {
-            complete(c, m, MQ_OK, 0);
+            if (!spliced(c, m))
+                complete(c, m, MQ_OK, 0); /* else when its payload is out */
         } else {
             m->state = m->qos == 1 ? MQI_MS_WAIT_ACK : MQI_MS_WAIT_REC;
             mqi_list_push(&c->inflight, m);
             c->inflight_pub++;
         }
-        if (c->out.len - c->out_off >= FLUSH_AT) {
+        if (out_pending(c) >= FLUSH_AT) {
             flush_out(c);
             if (c->cs != MQI_CS_UP)
                 return;
@@ -1127,7 +1206,7 @@ protocol_error(mq_client *c, int err, uint8_t reason, const char *msg)
     /* best effort; skipped when a write is half done (a TLS or WebSocket
      * layer must be retried with the same bytes) */
     if (c->version == MQ_PROTO_V5 && c->io.fd >= 0 &&
-        c->cs >= MQI_CS_CONNACK && c->out.len == c->out_off) {
+        c->cs >= MQI_CS_CONNACK && out_pending(c) == 0) {
         mqi_disconnect d;
         size_t n;
         memset(&d, 0, sizeof d);
@@ -1786,7 +1865,7 @@ handle_sock(mq_client *c, uint32_t events)
     if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
         handle_read(c);
     /* acks and queued packets produced while reading go out in one write */
-    if (c->io.fd >= 0 && (c->out.len > c->out_off || (events & EPOLLOUT))) {
+    if (c->io.fd >= 0 && (out_pending(c) > 0 || (events & EPOLLOUT))) {
         if (events & EPOLLOUT)
             pump(c); /* room again: messages held back by a full socket */
         flush_out(c);
@@ -2108,6 +2187,9 @@ drop_client_state(mq_client *c)
     }
     mqi_buf_free(&c->out);
     mqi_buf_free(&c->in);
+    free(c->spl);
+    c->spl = NULL;
+    c->spl_cap = 0;
     if (c->cfg_valid)
         mqi_opts_clear(&c->cfg);
     c->cfg_valid = false;

@@ -295,3 +295,53 @@ Test(pubsub, wildcard_subscription_and_unsubscribe)
     ev = integ_try_wait(c, MQ_EVENT_MESSAGE, 300);
     CHECK(ev == NULL, "message delivered after unsubscribe");
 }
+
+/* Payloads of 64 KiB and more are written from the message itself, not
+ * copied into the output buffer (and received into their event without a
+ * copy). Mixed with small messages, at QoS 0 (completed once written) and
+ * QoS 1/2, every byte must arrive intact and in order, and each publish
+ * must complete exactly once. */
+Test(pubsub, large_payloads_sent_in_place_mixed_with_small)
+{
+    mqt_broker *b = integ_broker(NULL);
+    mq_client *c = integ_client(b, "inplace", MQ_PROTO_V5);
+    const char *topic = integ_topic("inplace");
+    enum { N = 24 };
+    size_t sizes[N];
+    int i, got = 0, done = 0;
+
+    CHECK_RC(mq_set_int(c, MQ_OPT_PUBLISH_EVENTS, 2), MQ_OK);
+    integ_connect(c);
+    integ_subscribe(c, topic, 2);
+    for (i = 0; i < N; i++) {
+        size_t n = (i % 3 == 0) ? 10 : (size_t)(65536 + 7919 * i);
+        uint8_t *p = malloc(n);
+        sizes[i] = n;
+        for (size_t j = 0; j < n; j++)
+            p[j] = (uint8_t)(j * 13 + (size_t)i);
+        p[0] = (uint8_t)i;
+        CHECK_TOKEN(mq_publish(c, topic, p, n, i % 3, 0));
+        free(p);
+    }
+    while (got < N || done < N) {
+        mq_event *ev = mq_next_event(c, INTEG_WAIT_MS);
+        CHECK(ev != NULL, "timed out: %d messages, %d completions", got, done);
+        if (mq_event_type(ev) == MQ_EVENT_PUBLISHED) {
+            CHECK(mq_event_error(ev) == MQ_OK, "publish failed: %s",
+                  mq_err_name(mq_event_error(ev)));
+            done++;
+        } else if (mq_event_type(ev) == MQ_EVENT_MESSAGE) {
+            size_t len;
+            const uint8_t *p = mq_event_payload(ev, &len);
+            int k = p[0];
+            CHECK(k >= 0 && k < N && len == sizes[k], "message %d: %zu bytes",
+                  k, len);
+            for (size_t j = 1; j < len; j++)
+                if (p[j] != (uint8_t)(j * 13 + (size_t)k))
+                    CHECK(0, "message %d differs at byte %zu", k, j);
+            got++;
+        }
+        mq_event_free(ev);
+    }
+    CHECK(done == N && got == N, "%d completions, %d messages", done, got);
+}
