@@ -103,6 +103,7 @@ typedef struct child {
     uint8_t updated[LIST_MAX];
     size_t head, n;
     uint64_t rng;
+    uint64_t ack_rng; /* the acker's own seed, set before it starts */
 } child;
 
 static void
@@ -153,7 +154,7 @@ static void *
 acker(void *arg)
 {
     child *c = arg;
-    uint64_t rng = c->rng ^ 0x5555;
+    uint64_t rng = c->ack_rng;
     struct timespec ts;
 
     for (;;) {
@@ -227,6 +228,7 @@ child_main(const char *dir, int policy, int wfd, uint64_t seed)
     }
     if (mqi_store_recover(c.s, child_recovered, &c, &bad) != MQ_OK)
         _exit(2);
+    c.ack_rng = c.rng ^ 0x5555;
     if (pthread_create(&th, NULL, acker, &c) != 0)
         _exit(2);
     for (;;) {
