@@ -324,9 +324,7 @@ struct mq_client {
     char **aliases;             /* inbound topic aliases (v5) */
     int nalias;
     void *tls_ctx;
-    int close_err;              /* error to report when closing */
-    int close_reason;
-    char close_msg[200];
+    int close_reason;           /* DISCONNECT reason we sent */
 };
 
 typedef struct mqi_subrec {

@@ -1319,7 +1319,9 @@ on_connack(mq_client *c, const mqi_connack *p)
             c->aliases[i] = NULL;
         }
     }
-    pid_table_init(c);
+    if (c->pid_slots != NULL)
+        pid_table_init(c); /* grow for a larger window; else made lazily
+                              by the first QoS 1/2 message */
     c->cs = MQI_CS_UP;
     c->attempt = 0;
     atomic_store(&c->connected, 1);
