@@ -1774,8 +1774,13 @@ handle_read(mq_client *c)
                 connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
                 return;
             }
+            /* no further than this packet when it is large: what follows
+             * would have to be copied out again when the payload moves to
+             * its event */
             rc = c->io.ops->read(&c->io, c->in.data + c->in.len,
-                                 c->in.cap - c->in.len, &n);
+                                 want > READ_CHUNK ? want
+                                                   : c->in.cap - c->in.len,
+                                 &n);
             if (rc == MQ_ERR_AGAIN)
                 return;
             if (rc == MQ_ERR_CLOSED) {
