@@ -330,7 +330,7 @@ struct mq_client {
 typedef struct mqi_subrec {
     char *filter;
     uint8_t options;
-    uint32_t sub_id;
+    mq_props *props;            /* the SUBSCRIBE's v5 properties, or NULL */
 } mqi_subrec;
 
 /* worker.c */

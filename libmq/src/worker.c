@@ -981,29 +981,50 @@ start_attempt(mq_client *c)
 /* ---- session ---------------------------------------------------------- */
 
 static void
-subs_add(mq_client *c, const char *filter, uint8_t options)
+subs_add(mq_client *c, const char *filter, uint8_t options,
+         const mq_props *props)
 {
     size_t i;
     mqi_subrec *n;
+    mq_props *pp = NULL;
 
+    /* the SUBSCRIBE's properties (Subscription Identifier, user
+     * properties) are kept so a resubscribe asks for the same */
+    if (props != NULL && mq_props_count(props) > 0 &&
+        mqi_props_dup(props, &pp) != MQ_OK)
+        return;
     for (i = 0; i < c->nsubs; i++)
         if (strcmp(c->subs[i].filter, filter) == 0) {
             c->subs[i].options = options;
+            mq_props_free(c->subs[i].props);
+            c->subs[i].props = pp;
             return;
         }
     if (c->nsubs == c->capsubs) {
         size_t cap = c->capsubs ? c->capsubs * 2 : 8;
         n = realloc(c->subs, cap * sizeof *n);
-        if (n == NULL)
+        if (n == NULL) {
+            mq_props_free(pp);
             return;
+        }
         c->subs = n;
         c->capsubs = cap;
     }
     c->subs[c->nsubs].filter = strdup(filter);
-    if (c->subs[c->nsubs].filter == NULL)
+    if (c->subs[c->nsubs].filter == NULL) {
+        mq_props_free(pp);
         return;
+    }
     c->subs[c->nsubs].options = options;
+    c->subs[c->nsubs].props = pp;
     c->nsubs++;
+}
+
+static void
+subrec_free(mqi_subrec *r)
+{
+    free(r->filter);
+    mq_props_free(r->props);
 }
 
 static void
@@ -1013,42 +1034,83 @@ subs_remove(mq_client *c, const char *filter)
 
     for (i = 0; i < c->nsubs; i++)
         if (strcmp(c->subs[i].filter, filter) == 0) {
-            free(c->subs[i].filter);
+            subrec_free(&c->subs[i]);
             c->subs[i] = c->subs[--c->nsubs];
             return;
         }
 }
 
-/* A SUBSCRIBE for everything in the registry (token 0: no event). */
+/* One SUBSCRIBE (token 0: no event) for registry entries @p idx[0..n). */
+static mqi_msg *
+resubscribe_msg(mq_client *c, const size_t *idx, size_t n)
+{
+    mqi_msg *m = calloc(1, sizeof *m);
+    size_t i;
+
+    if (m == NULL)
+        return NULL;
+    m->kind = MQI_CMD_SUBSCRIBE;
+    m->filters = calloc(n, sizeof *m->filters);
+    m->options = calloc(n, 1);
+    if (m->filters == NULL || m->options == NULL)
+        goto fail;
+    for (i = 0; i < n; i++) {
+        m->filters[i] = strdup(c->subs[idx[i]].filter);
+        if (m->filters[i] == NULL)
+            goto fail;
+        m->options[i] = c->subs[idx[i]].options;
+        m->count = i + 1;
+    }
+    if (mqi_props_dup(c->subs[idx[0]].props, &m->props) != MQ_OK)
+        goto fail;
+    return m;
+fail:
+    mqi_msg_free(m);
+    return NULL;
+}
+
+/* Renew the registry's subscriptions after the broker lost the session:
+ * filters without properties in one SUBSCRIBE, each filter with properties
+ * in its own (properties apply to a whole packet). */
 static void
 queue_resubscribe(mq_client *c)
 {
-    mqi_msg *m;
-    size_t i;
+    size_t *plain, np = 0, i;
+    mqi_msg *m, *firsts = NULL, **tail = &firsts;
 
     if (c->nsubs == 0)
         return;
-    m = calloc(1, sizeof *m);
-    if (m == NULL)
+    plain = calloc(c->nsubs, sizeof *plain);
+    if (plain == NULL)
         return;
-    m->kind = MQI_CMD_SUBSCRIBE;
-    m->count = c->nsubs;
-    m->filters = calloc(c->nsubs, sizeof *m->filters);
-    m->options = calloc(c->nsubs, 1);
-    if (m->filters == NULL || m->options == NULL) {
-        mqi_msg_free(m);
-        return;
-    }
     for (i = 0; i < c->nsubs; i++) {
-        m->filters[i] = strdup(c->subs[i].filter);
-        m->options[i] = c->subs[i].options;
-        if (m->filters[i] == NULL) {
-            m->count = i;
-            mqi_msg_free(m);
-            return;
+        if (c->subs[i].props == NULL) {
+            plain[np++] = i;
+            continue;
+        }
+        if ((m = resubscribe_msg(c, &i, 1)) != NULL) {
+            *tail = m;
+            tail = &m->next;
         }
     }
-    mqi_list_push_front(&c->ctrl_pending, m);
+    if (np > 0 && (m = resubscribe_msg(c, plain, np)) != NULL) {
+        *tail = m;
+        tail = &m->next;
+    }
+    free(plain);
+    /* ahead of what the application queued, in registry order */
+    {
+        mqi_msg *rev = NULL, *next;
+        for (m = firsts; m != NULL; m = next) {
+            next = m->next;
+            m->next = rev;
+            rev = m;
+        }
+        for (m = rev; m != NULL; m = next) {
+            next = m->next;
+            mqi_list_push_front(&c->ctrl_pending, m);
+        }
+    }
 }
 
 /* Send queued publishes while the window allows, and control packets. */
@@ -1530,7 +1592,7 @@ on_suback(mq_client *c, uint8_t type, const mqi_suback *s)
     for (i = 0; i < m->count; i++) {
         uint8_t r = i < n ? s->reasons.ptr[i] : 0;
         if (type == MQI_SUBACK && r < 0x80)
-            subs_add(c, m->filters[i], m->options[i]);
+            subs_add(c, m->filters[i], m->options[i], m->props);
         else if (type == MQI_UNSUBACK)
             subs_remove(c, m->filters[i]);
     }
@@ -2182,7 +2244,7 @@ drop_client_state(mq_client *c)
     free(c->qos2_in);
     c->qos2_in = NULL;
     for (i = 0; i < c->nsubs; i++)
-        free(c->subs[i].filter);
+        subrec_free(&c->subs[i]);
     free(c->subs);
     c->subs = NULL;
     c->nsubs = 0;

@@ -277,3 +277,40 @@ Test(v5, disconnect_v5_without_props_keeps_the_session)
     mq_event_free(integ_wait(c, MQ_EVENT_DISCONNECTED, INTEG_WAIT_MS));
     CHECK(integ_connect(c) == 1, "session not kept");
 }
+
+/* After a broker restart that lost the session, libmq renews the
+ * subscription by itself, with the properties it was made with: messages
+ * still carry the Subscription Identifier. */
+Test(v5, resubscribe_keeps_subscription_identifier)
+{
+    mqt_broker *b = integ_broker(NULL); /* no persistence: session lost */
+    mq_client *sub = integ_client(b, "resubid", MQ_PROTO_V5);
+    mq_client *pub;
+    const char *topic = integ_topic("resubid");
+    mq_props *p = mq_props_new();
+    mq_event *ev;
+    uint32_t id = 0;
+
+    CHECK_RC(mq_set_int(sub, MQ_OPT_RECONNECT_MIN_MS, 100), MQ_OK);
+    CHECK_RC(mq_set_int(sub, MQ_OPT_RECONNECT_MAX_MS, 300), MQ_OK);
+    integ_connect(sub);
+    CHECK_RC(mq_props_add_int(p, MQ_PROP_SUBSCRIPTION_IDENTIFIER, 77), MQ_OK);
+    CHECK_TOKEN(mq_subscribe_v5(sub, topic, 1, p));
+    mq_props_free(p);
+    mq_event_free(integ_wait(sub, MQ_EVENT_SUBSCRIBED, INTEG_WAIT_MS));
+
+    CHECK(mqt_broker_restart(b) == 0, "broker restart");
+    ev = integ_wait(sub, MQ_EVENT_CONNECT, 15000);
+    CHECK(mq_event_session_present(ev) == 0, "session unexpectedly kept");
+    mq_event_free(ev);
+    integ_wait_broker_sub(b, mq_client_id(sub));
+
+    pub = integ_client(b, "resubpub", MQ_PROTO_V5);
+    integ_connect(pub);
+    CHECK_TOKEN(mq_publish(pub, topic, "x", 1, 1, 0));
+    ev = integ_wait(sub, MQ_EVENT_MESSAGE, INTEG_WAIT_MS);
+    CHECK(mq_props_get_int(mq_event_props(ev), MQ_PROP_SUBSCRIPTION_IDENTIFIER,
+                           0, &id) == MQ_OK && id == 77,
+          "subscription identifier %u after resubscribe", id);
+    mq_event_free(ev);
+}
