@@ -436,6 +436,9 @@ unknown_ids(int version)
              mq_err_name(mq_event_error(ev)));
     mq_event_free(ev);
     FT_CHECK(mq_is_connected(c), "disconnected by unknown ids");
+    /* the fake broker reads our answers on its own thread: give it time */
+    for (int i = 0; i < 200 && (fb_count(b, 6) < 1 || fb_count(b, 7) < 1); i++)
+        usleep(10 * 1000);
     FT_CHECK(fb_count(b, 6) >= 1, "no PUBREL answer to an unknown PUBREC");
     FT_CHECK(fb_count(b, 7) >= 1, "no PUBCOMP answer to PUBREL");
     mq_client_destroy(c);
