@@ -304,7 +304,7 @@ mq_client_new(const char *client_id, int protocol)
         goto fail_early;
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->space_lock, NULL);
-    pthread_cond_init(&c->space_cond, NULL);
+    mqi_cond_init_mono(&c->space_cond); /* waits immune to clock changes */
     mqi_mpsc_init(&c->cmdq);
     c->opt.keepalive = 60;
     c->opt.clean_start = 1;
@@ -1229,13 +1229,7 @@ reserve_space(mq_client *c, size_t bytes)
         if (wait_ms <= 0)
             return MQ_ERR_QUEUE_FULL;
         if (!have_deadline) {
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += wait_ms / 1000;
-            until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
+            mqi_deadline_after(&until, wait_ms);
             have_deadline = true;
         }
         pthread_mutex_lock(&c->space_lock);

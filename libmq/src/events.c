@@ -17,20 +17,38 @@
 
 #include "internal.h"
 
-int
-mqi_events_init(mqi_events *q)
+void
+mqi_cond_init_mono(pthread_cond_t *cv)
 {
     pthread_condattr_t ca;
 
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+void
+mqi_deadline_after(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int
+mqi_events_init(mqi_events *q)
+{
     memset(q, 0, sizeof *q);
     /* The pipe is made on the first mq_event_fd(): applications that only
      * use mq_next_event()/loops pay no descriptors and no pipe writes. */
     q->pipe_rd = q->pipe_wr = -1;
     pthread_mutex_init(&q->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&q->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    mqi_cond_init_mono(&q->cond);
     return MQ_OK;
 }
 
@@ -138,15 +156,8 @@ mqi_events_take(mqi_events *q, int timeout_ms, size_t *out_left,
     mq_event *ev = NULL;
     struct timespec until;
 
-    if (timeout_ms > 0) {
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += timeout_ms / 1000;
-        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-    }
+    if (timeout_ms > 0)
+        mqi_deadline_after(&until, timeout_ms);
     pthread_mutex_lock(&q->lock);
     while (q->head == NULL && timeout_ms != 0 &&
            !(stop != NULL && atomic_load(stop))) {

@@ -10,6 +10,7 @@
 #define MQI_INTERNAL_H
 
 #include <pthread.h>
+#include <time.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -175,6 +176,10 @@ typedef struct mqi_events {
 } mqi_events;
 
 int mqi_events_init(mqi_events *q);
+/* A condition variable timed on CLOCK_MONOTONIC, and a deadline @p ms
+ * from now on that clock for pthread_cond_timedwait. */
+void mqi_cond_init_mono(pthread_cond_t *cv);
+void mqi_deadline_after(struct timespec *ts, int ms);
 void mqi_events_destroy(mqi_events *q);
 /* Append; returns the new count. */
 size_t mqi_events_post(mqi_events *q, mq_event *ev);

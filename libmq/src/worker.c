@@ -1803,6 +1803,44 @@ parse_input(mq_client *c)
     }
 }
 
+/* One read from the transport into [buf, buf + cap). Returns true with
+ * *out_n bytes, or false when there is nothing more now (AGAIN) or the
+ * connection ended (then it has been handled). */
+static bool
+read_some(mq_client *c, uint8_t *buf, size_t cap, size_t *out_n)
+{
+    int rc = c->io.ops->read(&c->io, buf, cap, out_n);
+
+    if (rc == MQ_OK) {
+        c->last_recv_ms = mqi_now_ms(); /* bytes prove the link alive */
+        return true;
+    }
+    if (rc == MQ_ERR_CLOSED)
+        connection_lost(c, MQ_ERR_CLOSED, 0, "connection closed by broker");
+    else if (rc != MQ_ERR_AGAIN)
+        connection_lost(c, rc, 0, c->io.err);
+    return false;
+}
+
+/* How much to read behind a partial packet pending in c->in: up to the
+ * rest of the packet when that is large (bounded per read), so a large
+ * payload lands in place and nothing behind it has to be copied out again
+ * when the payload moves to its event. */
+static size_t
+pending_packet_want(const mq_client *c)
+{
+    uint8_t b0;
+    uint32_t rem;
+    size_t hl;
+
+    if (mqi_decode_header(c->in.data, c->in.len, &b0, &rem, &hl) == MQ_OK &&
+        hl + rem > c->in.len + READ_CHUNK) {
+        size_t need = hl + rem - c->in.len;
+        return need < (4u << 20) ? need : (4u << 20);
+    }
+    return 0;
+}
+
 static void
 handle_read(mq_client *c)
 {
@@ -1810,72 +1848,31 @@ handle_read(mq_client *c)
     int rounds;
 
     /* Reads go to the worker's shared buffer and are parsed in place; only
-     * a partial packet is copied into the client's own buffer, so an idle
-     * connection holds no read buffer at all. */
+     * a partial packet is kept in the client's own buffer (and what follows
+     * it is read straight behind it), so an idle connection holds no read
+     * buffer at all. */
     for (rounds = 0; rounds < 16; rounds++) {
-        size_t n, used;
-        bool closed;
-        int rc;
+        size_t n, used, want;
+        bool closed, swapped;
 
         if (c->io.fd < 0 || atomic_load(&c->paused))
             return;
         if (c->in.len > 0) {
-            /* A partial packet is pending: read straight behind it, up to
-             * the rest of the packet, so a large payload is not copied
-             * through the shared buffer. */
-            uint8_t b0;
-            uint32_t rem;
-            size_t hl, want = READ_CHUNK;
-            if (mqi_decode_header(c->in.data, c->in.len, &b0, &rem, &hl) ==
-                    MQ_OK && hl + rem > c->in.len) {
-                size_t need = hl + rem - c->in.len;
-                if (need > want)
-                    want = need < (4u << 20) ? need : (4u << 20);
-            }
-            if (mqi_buf_reserve(&c->in, want) != MQ_OK) {
+            want = pending_packet_want(c);
+            if (mqi_buf_reserve(&c->in, want ? want : READ_CHUNK) != MQ_OK) {
                 connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
                 return;
             }
-            /* no further than this packet when it is large: what follows
-             * would have to be copied out again when the payload moves to
-             * its event */
-            rc = c->io.ops->read(&c->io, c->in.data + c->in.len,
-                                 want > READ_CHUNK ? want
-                                                   : c->in.cap - c->in.len,
-                                 &n);
-            if (rc == MQ_ERR_AGAIN)
+            if (want == 0)
+                want = c->in.cap - c->in.len;
+            if (!read_some(c, c->in.data + c->in.len, want, &n))
                 return;
-            if (rc == MQ_ERR_CLOSED) {
-                connection_lost(c, MQ_ERR_CLOSED, 0,
-                                "connection closed by broker");
-                return;
-            }
-            if (rc != MQ_OK) {
-                connection_lost(c, rc, 0, c->io.err);
-                return;
-            }
-            c->last_recv_ms = mqi_now_ms();
             c->in.len += n;
             parse_input(c);
-            if (n < want && c->io.layer == NULL)
+        } else {
+            want = READ_CHUNK;
+            if (!read_some(c, rbuf, want, &n))
                 return;
-            continue;
-        }
-        rc = c->io.ops->read(&c->io, rbuf, READ_CHUNK, &n);
-        if (rc == MQ_ERR_AGAIN)
-            return;
-        if (rc == MQ_OK)
-            c->last_recv_ms = mqi_now_ms(); /* bytes prove the link alive */
-        if (rc == MQ_ERR_CLOSED) {
-            connection_lost(c, MQ_ERR_CLOSED, 0, "connection closed by broker");
-            return;
-        }
-        if (rc != MQ_OK) {
-            connection_lost(c, rc, 0, c->io.err);
-            return;
-        }
-        {
-            bool swapped;
             used = parse_buf(c, rbuf, n, &closed, &swapped);
             if (closed)
                 return;
@@ -1889,7 +1886,7 @@ handle_read(mq_client *c)
             }
         }
         /* A short read drained a plain socket; TLS may hold more records. */
-        if (n < READ_CHUNK && c->io.layer == NULL)
+        if (n < want && c->io.layer == NULL)
             return;
     }
 }
