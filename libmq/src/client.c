@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -435,9 +436,40 @@ check_range(int64_t v, int64_t lo, int64_t hi)
     return (v < lo || v > hi) ? MQ_ERR_INVAL : MQ_OK;
 }
 
+/* Plain integer options kept in mqi_opts, set only while not connected. */
+static const struct int_opt {
+    int id;
+    int64_t lo, hi;
+    size_t off;
+} int_opts[] = {
+    { MQ_OPT_KEEPALIVE_S, 0, 65535, offsetof(mqi_opts, keepalive) },
+    { MQ_OPT_CLEAN_START, 0, 1, offsetof(mqi_opts, clean_start) },
+    { MQ_OPT_RECONNECT_MIN_MS, 1, 3600000, offsetof(mqi_opts, reconnect_min_ms) },
+    { MQ_OPT_RECONNECT_MAX_MS, 1, 86400000, offsetof(mqi_opts, reconnect_max_ms) },
+    { MQ_OPT_RECONNECT, 0, 1, offsetof(mqi_opts, reconnect) },
+    { MQ_OPT_MAX_INFLIGHT, 1, 65535, offsetof(mqi_opts, max_inflight) },
+    { MQ_OPT_TCP_NODELAY, 0, 1, offsetof(mqi_opts, tcp_nodelay) },
+    { MQ_OPT_CONNECT_TIMEOUT_MS, 1, 3600000, offsetof(mqi_opts, connect_timeout_ms) },
+};
+
+static int *
+int_opt_field(mq_client *c, int id, const struct int_opt **out)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof int_opts / sizeof int_opts[0]; i++)
+        if (int_opts[i].id == id) {
+            *out = &int_opts[i];
+            return (int *)(void *)((char *)&c->opt + int_opts[i].off);
+        }
+    return NULL;
+}
+
 MQ_API int
 mq_set_int(mq_client *c, int option, int64_t v)
 {
+    const struct int_opt *io;
+    int *field;
     int rc = MQ_OK;
 
     if (c == NULL)
@@ -491,15 +523,13 @@ mq_set_int(mq_client *c, int option, int64_t v)
         rc = MQ_ERR_STATE;
         goto out;
     }
+    field = int_opt_field(c, option, &io);
+    if (field != NULL) {
+        if ((rc = check_range(v, io->lo, io->hi)) == MQ_OK)
+            *field = (int)v;
+        goto out;
+    }
     switch (option) {
-    case MQ_OPT_KEEPALIVE_S:
-        if ((rc = check_range(v, 0, 65535)) == MQ_OK)
-            c->opt.keepalive = (int)v;
-        break;
-    case MQ_OPT_CLEAN_START:
-        if ((rc = check_range(v, 0, 1)) == MQ_OK)
-            c->opt.clean_start = (int)v;
-        break;
     case MQ_OPT_SESSION_EXPIRY_S:
         if ((rc = check_range(v, 0, UINT32_MAX)) != MQ_OK)
             break;
@@ -507,30 +537,6 @@ mq_set_int(mq_client *c, int option, int64_t v)
             rc = MQ_ERR_NOT_SUPPORTED;
         else
             c->opt.session_expiry = (uint32_t)v;
-        break;
-    case MQ_OPT_RECONNECT_MIN_MS:
-        if ((rc = check_range(v, 1, 3600000)) == MQ_OK)
-            c->opt.reconnect_min_ms = (int)v;
-        break;
-    case MQ_OPT_RECONNECT_MAX_MS:
-        if ((rc = check_range(v, 1, 86400000)) == MQ_OK)
-            c->opt.reconnect_max_ms = (int)v;
-        break;
-    case MQ_OPT_RECONNECT:
-        if ((rc = check_range(v, 0, 1)) == MQ_OK)
-            c->opt.reconnect = (int)v;
-        break;
-    case MQ_OPT_MAX_INFLIGHT:
-        if ((rc = check_range(v, 1, 65535)) == MQ_OK)
-            c->opt.max_inflight = (int)v;
-        break;
-    case MQ_OPT_TCP_NODELAY:
-        if ((rc = check_range(v, 0, 1)) == MQ_OK)
-            c->opt.tcp_nodelay = (int)v;
-        break;
-    case MQ_OPT_CONNECT_TIMEOUT_MS:
-        if ((rc = check_range(v, 1, 3600000)) == MQ_OK)
-            c->opt.connect_timeout_ms = (int)v;
         break;
     case MQ_OPT_MAX_PACKET_SIZE:
         if ((rc = check_range(v, 16, DEFAULT_MAX_PACKET)) == MQ_OK) {
@@ -589,24 +595,24 @@ out:
 MQ_API int
 mq_get_int(mq_client *c, int option, int64_t *out)
 {
+    const struct int_opt *io;
+    int *field;
     int rc = MQ_OK;
 
     if (c == NULL || out == NULL)
         return MQ_ERR_INVAL;
     pthread_mutex_lock(&c->lock);
+    field = int_opt_field(c, option, &io);
+    if (field != NULL) {
+        *out = *field;
+        pthread_mutex_unlock(&c->lock);
+        return MQ_OK;
+    }
     switch (option) {
-    case MQ_OPT_KEEPALIVE_S: *out = c->opt.keepalive; break;
-    case MQ_OPT_CLEAN_START: *out = c->opt.clean_start; break;
     case MQ_OPT_SESSION_EXPIRY_S: *out = c->opt.session_expiry; break;
-    case MQ_OPT_RECONNECT_MIN_MS: *out = c->opt.reconnect_min_ms; break;
-    case MQ_OPT_RECONNECT_MAX_MS: *out = c->opt.reconnect_max_ms; break;
-    case MQ_OPT_RECONNECT: *out = c->opt.reconnect; break;
-    case MQ_OPT_MAX_INFLIGHT: *out = c->opt.max_inflight; break;
     case MQ_OPT_QUEUE_MAX_MSGS: *out = (int64_t)atomic_load(&c->max_msgs); break;
     case MQ_OPT_QUEUE_MAX_BYTES: *out = (int64_t)atomic_load(&c->max_bytes); break;
     case MQ_OPT_OFFLINE_QOS0: *out = atomic_load(&c->offline_qos0); break;
-    case MQ_OPT_TCP_NODELAY: *out = c->opt.tcp_nodelay; break;
-    case MQ_OPT_CONNECT_TIMEOUT_MS: *out = c->opt.connect_timeout_ms; break;
     case MQ_OPT_MAX_EVENTS: *out = (int64_t)atomic_load(&c->max_events); break;
     case MQ_OPT_PUBLISH_EVENTS: *out = atomic_load(&c->publish_events); break;
     case MQ_OPT_LOG_LEVEL: *out = atomic_load(&c->log_level); break;

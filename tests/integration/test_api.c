@@ -233,3 +233,46 @@ Test(api, event_fd_is_readable_with_events)
     CHECK(select(fd + 1, &rfds, NULL, NULL, &tv) == 0,
           "event fd readable with no events pending");
 }
+
+/* Every integer option: its range is enforced, the value reads back, and
+ * the state rules hold (connect-time options refused while active). */
+Test(api, int_options_ranges_and_read_back)
+{
+    static const struct { int opt; int64_t lo, hi; } t[] = {
+        { MQ_OPT_KEEPALIVE_S, 0, 65535 },
+        { MQ_OPT_CLEAN_START, 0, 1 },
+        { MQ_OPT_RECONNECT_MIN_MS, 1, 3600000 },
+        { MQ_OPT_RECONNECT_MAX_MS, 1, 86400000 },
+        { MQ_OPT_RECONNECT, 0, 1 },
+        { MQ_OPT_MAX_INFLIGHT, 1, 65535 },
+        { MQ_OPT_TCP_NODELAY, 0, 1 },
+        { MQ_OPT_CONNECT_TIMEOUT_MS, 1, 3600000 },
+        { MQ_OPT_PUBLISH_EVENTS, 0, 2 },
+        { MQ_OPT_LOG_LEVEL, 0, 4 },
+        { MQ_OPT_OFFLINE_QOS0, 0, 1 },
+        { MQ_OPT_PERSIST_SYNC, 0, 2 },
+    };
+    mq_client *c = integ_client(NULL, "intopts", MQ_PROTO_V5);
+    int64_t got;
+
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        CHECK_RC(mq_set_int(c, t[i].opt, t[i].lo - 1), MQ_ERR_INVAL);
+        CHECK_RC(mq_set_int(c, t[i].opt, t[i].hi + 1), MQ_ERR_INVAL);
+        CHECK_RC(mq_set_int(c, t[i].opt, t[i].hi), MQ_OK);
+        CHECK_RC(mq_get_int(c, t[i].opt, &got), MQ_OK);
+        CHECK(got == t[i].hi, "option %d reads %lld", t[i].opt, (long long)got);
+        CHECK_RC(mq_set_int(c, t[i].opt, t[i].lo), MQ_OK);
+        CHECK_RC(mq_get_int(c, t[i].opt, &got), MQ_OK);
+        CHECK(got == t[i].lo, "option %d reads %lld", t[i].opt, (long long)got);
+    }
+    CHECK_RC(mq_set_int(c, 9999, 1), MQ_ERR_INVAL);
+    CHECK_RC(mq_get_int(c, 9999, &got), MQ_ERR_INVAL);
+    /* while a connect is in progress, connect-time options are refused */
+    CHECK_RC(mq_set_server(c, "mqtt://127.0.0.1:1"), MQ_OK);
+    CHECK_RC(mq_set_int(c, MQ_OPT_RECONNECT, 1), MQ_OK);
+    CHECK_RC(mq_connect(c), MQ_OK);
+    CHECK_RC(mq_set_int(c, MQ_OPT_KEEPALIVE_S, 5), MQ_ERR_STATE);
+    CHECK_RC(mq_set_int(c, MQ_OPT_QUEUE_MAX_MSGS, 5), MQ_OK); /* any time */
+    CHECK_RC(mq_disconnect(c, 0), MQ_OK);
+    CHECK_RC(mq_set_int(c, MQ_OPT_KEEPALIVE_S, 5), MQ_OK);
+}
