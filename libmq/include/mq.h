@@ -225,6 +225,16 @@ MQ_API mq_client *mq_client_new(const char *client_id, int protocol);
  */
 MQ_API void mq_client_destroy(mq_client *c);
 
+/**
+ * How many worker threads serve the clients of this process (default 1,
+ * at most 64). Each new client joins the least loaded worker; a worker
+ * thread starts with its first client and stops with its last. Clients
+ * created before the call keep their worker. More workers let independent
+ * connections use more cores (e.g. a publisher and a subscriber moving
+ * large payloads). MQ_ERR_INVAL out of range. Any thread.
+ */
+MQ_API int mq_set_worker_threads(int n);
+
 /** The client id (the broker-assigned one once known). Never NULL for a
  *  valid client; the pointer stays valid until the next mq_connect() or
  *  mq_client_destroy(). Any thread. */

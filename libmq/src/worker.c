@@ -43,6 +43,7 @@ struct mqi_worker {
     mqi_mpsc ready;       /* clients with new commands (each holds a ref) */
     atomic_bool stop;
     int refs;
+    int slot;             /* index in g_workers */
     pthread_mutex_t lock; /* clients list, detach handshake */
     pthread_cond_t cond;
     mq_client *clients;
@@ -51,8 +52,22 @@ struct mqi_worker {
     uint8_t rbuf[READ_CHUNK]; /* shared read buffer */ /* destroyed this round, signalled after */
 };
 
+#define MAX_WORKERS 64
+
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static mqi_worker *g_worker;
+static mqi_worker *g_workers[MAX_WORKERS]; /* started on demand */
+static int g_nworkers = 1;                 /* mq_set_worker_threads() */
+
+MQ_API int
+mq_set_worker_threads(int n)
+{
+    if (n < 1 || n > MAX_WORKERS)
+        return MQ_ERR_INVAL;
+    pthread_mutex_lock(&g_lock);
+    g_nworkers = n;
+    pthread_mutex_unlock(&g_lock);
+    return MQ_OK;
+}
 
 int64_t
 mqi_now_ms(void)
@@ -2364,9 +2379,20 @@ mqi_worker_attach(mq_client *c)
 {
     mqi_worker *w;
     struct epoll_event ee;
+    int i, slot = 0;
 
     pthread_mutex_lock(&g_lock);
-    if (g_worker == NULL) {
+    /* the least loaded of the first g_nworkers workers (an empty slot
+     * counts as zero clients) */
+    for (i = 0; i < g_nworkers; i++) {
+        if (g_workers[i] == NULL) {
+            slot = i;
+            break;
+        }
+        if (g_workers[i]->refs < g_workers[slot]->refs)
+            slot = i;
+    }
+    if (g_workers[slot] == NULL) {
         w = calloc(1, sizeof *w);
         if (w == NULL)
             goto fail;
@@ -2389,9 +2415,10 @@ mqi_worker_attach(mq_client *c)
             pthread_cond_destroy(&w->cond);
             goto fail_w;
         }
-        g_worker = w;
+        w->slot = slot;
+        g_workers[slot] = w;
     }
-    w = g_worker;
+    w = g_workers[slot];
     w->refs++;
     c->w = w;
     c->wk = w;
@@ -2445,8 +2472,8 @@ mqi_worker_detach(mq_client *c)
         close(w->wake_fd);
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->cond);
+        g_workers[w->slot] = NULL;
         free(w);
-        g_worker = NULL;
     }
     pthread_mutex_unlock(&g_lock);
 }

@@ -345,3 +345,38 @@ Test(pubsub, large_payloads_sent_in_place_mixed_with_small)
     }
     CHECK(done == N && got == N, "%d completions, %d messages", done, got);
 }
+
+/* With two worker threads, a publisher and a subscriber land on different
+ * workers and still exchange every message in order. */
+Test(pubsub, two_worker_threads)
+{
+    mqt_broker *b = integ_broker(NULL);
+    mq_client *sub, *pub;
+    const char *topic = integ_topic("workers");
+    int i;
+
+    CHECK_RC(mq_set_worker_threads(0), MQ_ERR_INVAL);
+    CHECK_RC(mq_set_worker_threads(65), MQ_ERR_INVAL);
+    CHECK_RC(mq_set_worker_threads(2), MQ_OK);
+    sub = integ_client(b, "wsub", MQ_PROTO_V5);
+    pub = integ_client(b, "wpub", MQ_PROTO_V5);
+    integ_connect(sub);
+    integ_subscribe(sub, topic, 1);
+    integ_connect(pub);
+    for (i = 0; i < 500; i++) {
+        char p[16];
+        int n = snprintf(p, sizeof p, "%d", i);
+        CHECK_TOKEN(mq_publish(pub, topic, p, (size_t)n, 1, 0));
+    }
+    for (i = 0; i < 500; i++) {
+        mq_event *ev = integ_wait(sub, MQ_EVENT_MESSAGE, INTEG_WAIT_MS);
+        size_t len;
+        const char *p = mq_event_payload(ev, &len);
+        char num[16] = "";
+        if (len < sizeof num)
+            memcpy(num, p, len);
+        CHECK(len > 0 && atoi(num) == i, "message %d out of order", i);
+        mq_event_free(ev);
+    }
+    CHECK_RC(mq_set_worker_threads(1), MQ_OK);
+}

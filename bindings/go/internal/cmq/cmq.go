@@ -187,6 +187,7 @@ extern swig_intgo _wrap_MQ_LOG_INFO_cmq_c4f6f49e77b2fa38(void);
 extern swig_intgo _wrap_MQ_LOG_DEBUG_cmq_c4f6f49e77b2fa38(void);
 extern uintptr_t _wrap_mq_client_new_cmq_c4f6f49e77b2fa38(swig_type_13 arg1, swig_intgo arg2);
 extern void _wrap_mq_client_destroy_cmq_c4f6f49e77b2fa38(uintptr_t arg1);
+extern swig_intgo _wrap_mq_set_worker_threads_cmq_c4f6f49e77b2fa38(swig_intgo arg1);
 extern swig_type_14 _wrap_mq_client_id_cmq_c4f6f49e77b2fa38(uintptr_t arg1);
 extern swig_intgo _wrap_MQ_OPT_KEEPALIVE_S_cmq_c4f6f49e77b2fa38(void);
 extern swig_intgo _wrap_MQ_OPT_CLEAN_START_cmq_c4f6f49e77b2fa38(void);
@@ -1200,6 +1201,13 @@ func Mq_client_new(arg1 string, arg2 int) (_swig_ret Struct_SS_mq_client) {
 func Mq_client_destroy(arg1 Struct_SS_mq_client) {
 	_swig_i_0 := getSwigcptr(arg1)
 	C._wrap_mq_client_destroy_cmq_c4f6f49e77b2fa38(C.uintptr_t(_swig_i_0))
+}
+
+func Mq_set_worker_threads(arg1 int) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := arg1
+	swig_r = (int)(C._wrap_mq_set_worker_threads_cmq_c4f6f49e77b2fa38(C.swig_intgo(_swig_i_0)))
+	return swig_r
 }
 
 func Mq_client_id(arg1 Struct_SS_mq_client) (_swig_ret string) {

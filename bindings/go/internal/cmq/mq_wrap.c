@@ -1616,6 +1616,19 @@ void _wrap_mq_client_destroy_cmq_c4f6f49e77b2fa38(struct mq_client *_swig_go_0) 
 }
 
 
+intgo _wrap_mq_set_worker_threads_cmq_c4f6f49e77b2fa38(intgo _swig_go_0) {
+  int arg1 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = (int)_swig_go_0; 
+  
+  result = (int)mq_set_worker_threads(arg1);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 _gostring_ _wrap_mq_client_id_cmq_c4f6f49e77b2fa38(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *result = 0 ;
