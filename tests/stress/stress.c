@@ -299,12 +299,23 @@ c_assigned_id(void)
     }
 }
 
+/* The same concurrent create/destroy, spread over a pool of three worker
+ * threads that start and stop as clients come and go. */
+static void
+c_worker_pool(void)
+{
+    FT_CHECK(mq_set_worker_threads(3) == MQ_OK, "workers");
+    c_create_destroy();
+    FT_CHECK(mq_set_worker_threads(1) == MQ_OK, "workers");
+}
+
 static const ft_case cases[] = {
     {"many_publishers", c_many_publishers},
     {"create_destroy", c_create_destroy},
     {"loop_cycles", c_loop_cycles},
     {"broker_restarts", c_broker_restarts},
     {"assigned_id", c_assigned_id},
+    {"worker_pool", c_worker_pool},
 };
 
 static void
