@@ -331,6 +331,39 @@ static void c_bad_topic_alias_v5(void)
 { scen s = {.version = 5, .connack = 1,
     .post = B("\x30\x07\x00\x00\x03\x23\x00\x01x"),
     .err1 = MQ_ERR_PROTOCOL, .v5_reason = 0x94}; run_scen(&s); }
+/* A well-behaved broker using topic aliases (MQTT 5 §3.3.2.3.4): the first
+ * PUBLISH sets alias 1 = "a/b", the second sends only the alias. With
+ * MQ_OPT_TOPIC_ALIAS_MAXIMUM both arrive as messages on "a/b", and the
+ * connection stays up. */
+static void
+c_topic_alias_ok_v5(void)
+{
+    scen s = {.version = 5, .connack = 1,
+              .post = B("\x30\x0a\x00\x03" "a/b" "\x03\x23\x00\x01" "x"
+                        "\x30\x07\x00\x00\x03\x23\x00\x01" "y")};
+    fb *b = fb_start(scen_script, &s);
+    mq_client *c = mkclient(b, 5, &s);
+    const char *want = "xy";
+    mq_event *ev;
+    int i;
+
+    FT_CHECK(mq_set_int(c, MQ_OPT_TOPIC_ALIAS_MAXIMUM, 5) == MQ_OK, "alias max");
+    FT_CHECK(mq_connect(c) == MQ_OK, "connect");
+    for (i = 0; i < 2; i++) {
+        size_t len;
+        const char *p;
+        ev = ft_wait(c, MQ_EVENT_MESSAGE, 5000);
+        FT_CHECK(ev != NULL, "message %d missing", i);
+        p = mq_event_payload(ev, &len);
+        FT_CHECK(strcmp(mq_event_topic(ev), "a/b") == 0, "topic %s",
+                 mq_event_topic(ev));
+        FT_CHECK(len == 1 && p[0] == want[i], "payload %d", i);
+        mq_event_free(ev);
+    }
+    FT_CHECK(mq_is_connected(c), "aliases ended the connection");
+    mq_client_destroy(c);
+    fb_stop(b);
+}
 /* Broker DISCONNECT with a reason and a reason string. */
 static void c_broker_disconnect_v5(void)
 { scen s = {.version = 5, .connack = 1,
@@ -620,6 +653,7 @@ static const ft_case cases[] = {
     {"close_after_accept_v3", c_close_after_accept_v3},
     {"truncated_then_close_v5", c_truncated_then_close_v5},
     {"bad_topic_alias_v5", c_bad_topic_alias_v5},
+    {"topic_alias_ok_v5", c_topic_alias_ok_v5},
     {"broker_disconnect_v5", c_broker_disconnect_v5},
     {"suback_mismatch_v3", c_suback_mismatch_v3},
     {"suback_mismatch_v5", c_suback_mismatch_v5},

@@ -274,3 +274,53 @@ Test(loop, loop_stop_without_loop_is_state_error)
     CHECK_RC(mq_loop_stop(c), MQ_OK);
     CHECK_RC(mq_loop_stop(c), MQ_ERR_STATE); /* already stopped */
 }
+
+static void
+on_unsub_cb(mq_client *c, const mq_event *ev, void *ud)
+{
+    (void)c;
+    if (mq_event_type(ev) == MQ_EVENT_UNSUBSCRIBED)
+        atomic_fetch_add((atomic_int *)ud, 1);
+}
+
+static void
+on_log_cb(mq_client *c, const mq_event *ev, void *ud)
+{
+    (void)c;
+    if (mq_event_type(ev) == MQ_EVENT_LOG && mq_event_message(ev) != NULL &&
+        mq_event_log_level(ev) >= MQ_LOG_ERROR)
+        atomic_fetch_add((atomic_int *)ud, 1);
+}
+
+/* mq_on_unsubscribe and mq_on_log are dispatched by mq_loop; with the log
+ * level at NONE no log event is produced at all. */
+Test(loop, unsubscribe_and_log_callbacks)
+{
+    mqt_broker *b = integ_broker(NULL);
+    mq_client *c = integ_client(b, "cbunsub", MQ_PROTO_V311);
+    const char *topic = integ_topic("cbunsub");
+    atomic_int unsubs = 0, logs = 0;
+    long long deadline;
+
+    CHECK_RC(mq_on_unsubscribe(c, on_unsub_cb, &unsubs), MQ_OK);
+    CHECK_RC(mq_on_log(c, on_log_cb, &logs), MQ_OK);
+    CHECK_RC(mq_set_int(c, MQ_OPT_LOG_LEVEL, MQ_LOG_DEBUG), MQ_OK);
+    CHECK_RC(mq_connect(c), MQ_OK);
+    CHECK_TOKEN(mq_subscribe(c, topic, 0));
+    CHECK_TOKEN(mq_unsubscribe(c, topic));
+    deadline = mqt_now_ms() + INTEG_WAIT_MS;
+    while ((atomic_load(&unsubs) < 1 || atomic_load(&logs) < 2) &&
+           mqt_now_ms() < deadline)
+        mq_loop(c, 100);
+    CHECK(atomic_load(&unsubs) == 1, "on_unsubscribe called %d times",
+          atomic_load(&unsubs));
+    CHECK(atomic_load(&logs) >= 2, "on_log called %d times",
+          atomic_load(&logs));
+    CHECK_RC(mq_set_int(c, MQ_OPT_LOG_LEVEL, MQ_LOG_NONE), MQ_OK);
+    atomic_store(&logs, 0);
+    CHECK_RC(mq_disconnect(c, 0), MQ_OK);
+    deadline = mqt_now_ms() + 1000;
+    while (mqt_now_ms() < deadline)
+        mq_loop(c, 100);
+    CHECK(atomic_load(&logs) == 0, "log events with MQ_LOG_NONE");
+}

@@ -314,3 +314,87 @@ Test(v5, resubscribe_keeps_subscription_identifier)
           "subscription identifier %u after resubscribe", id);
     mq_event_free(ev);
 }
+
+/* UNSUBSCRIBE with properties: the UNSUBACK comes back with one reason
+ * code per filter (0x11 for a filter that had no subscription), and no
+ * message arrives on the filter afterwards. */
+Test(v5, unsubscribe_v5_with_properties)
+{
+    mqt_broker *b = integ_broker(NULL);
+    mq_client *c = integ_client(b, "unsub5", MQ_PROTO_V5);
+    const char *topic = integ_topic("unsub5");
+    mq_props *p = mq_props_new();
+    mq_event *ev;
+
+    integ_connect(c);
+    integ_subscribe(c, topic, 1);
+    CHECK_RC(mq_props_add_user(p, "why", "test"), MQ_OK);
+    CHECK_TOKEN(mq_unsubscribe_v5(c, topic, p));
+    ev = integ_wait(c, MQ_EVENT_UNSUBSCRIBED, INTEG_WAIT_MS);
+    CHECK(mq_event_reason_count(ev) == 1 && mq_event_reason_at(ev, 0) == 0,
+          "UNSUBACK reason %d", mq_event_reason_at(ev, 0));
+    mq_event_free(ev);
+    CHECK_TOKEN(mq_unsubscribe_v5(c, topic, p));
+    ev = integ_wait(c, MQ_EVENT_UNSUBSCRIBED, INTEG_WAIT_MS);
+    CHECK(mq_event_reason_at(ev, 0) == MQ_RC_NO_SUBSCRIPTION_EXISTED,
+          "second UNSUBACK reason 0x%x", mq_event_reason_at(ev, 0));
+    mq_event_free(ev);
+    CHECK_TOKEN(mq_publish(c, topic, "x", 1, 0, 0));
+    CHECK(integ_try_wait(c, MQ_EVENT_MESSAGE, 500) == NULL,
+          "message after unsubscribe");
+    /* properties an UNSUBSCRIBE may not carry, and v3.1.1 */
+    mq_props_free(p);
+    p = mq_props_new();
+    CHECK_RC(mq_props_add_int(p, MQ_PROP_SUBSCRIPTION_IDENTIFIER, 1), MQ_OK);
+    CHECK_RC(mq_unsubscribe_v5(c, topic, p), MQ_ERR_PROPERTY);
+    mq_props_free(p);
+}
+
+/* Our Receive Maximum goes into CONNECT: the broker keeps at most that
+ * many QoS 1 messages unacknowledged towards us, and all still arrive. A
+ * v3.1.1 client cannot set it. */
+Test(v5, receive_maximum_option)
+{
+    mqt_broker *b = integ_broker(NULL);
+    mq_client *sub = integ_client(b, "rmsub", MQ_PROTO_V5);
+    mq_client *pub = integ_client(b, "rmpub", MQ_PROTO_V5);
+    mq_client *v3 = integ_client(b, "rmv3", MQ_PROTO_V311);
+    const char *topic = integ_topic("rm");
+    int i;
+
+    CHECK_RC(mq_set_int(v3, MQ_OPT_RECEIVE_MAXIMUM, 2), MQ_ERR_NOT_SUPPORTED);
+    CHECK_RC(mq_set_int(v3, MQ_OPT_TOPIC_ALIAS_MAXIMUM, 2),
+             MQ_ERR_NOT_SUPPORTED);
+    CHECK_RC(mq_set_int(sub, MQ_OPT_RECEIVE_MAXIMUM, 0), MQ_ERR_INVAL);
+    CHECK_RC(mq_set_int(sub, MQ_OPT_RECEIVE_MAXIMUM, 2), MQ_OK);
+    integ_connect(sub);
+    integ_subscribe(sub, topic, 1);
+    integ_connect(pub);
+    for (i = 0; i < 50; i++)
+        CHECK_TOKEN(mq_publish(pub, topic, "m", 1, 1, 0));
+    for (i = 0; i < 50; i++)
+        mq_event_free(integ_wait(sub, MQ_EVENT_MESSAGE, INTEG_WAIT_MS));
+}
+
+/* mq_auth checks its arguments; AUTH exists only in MQTT 5. */
+Test(v5, auth_argument_errors)
+{
+    mq_client *c5 = integ_client(NULL, "auth5", MQ_PROTO_V5);
+    mq_client *c3 = integ_client(NULL, "auth3", MQ_PROTO_V311);
+    mq_props *p = mq_props_new();
+
+    CHECK_RC(mq_auth(NULL, 0x18, NULL), MQ_ERR_INVAL);
+    CHECK_RC(mq_auth(c5, 256, NULL), MQ_ERR_INVAL);
+    CHECK_RC(mq_auth(c3, 0x18, NULL), MQ_ERR_NOT_SUPPORTED);
+    CHECK_RC(mq_props_add_int(p, MQ_PROP_RECEIVE_MAXIMUM, 1), MQ_OK);
+    CHECK_RC(mq_auth(c5, 0x18, p), MQ_ERR_PROPERTY);
+    mq_props_free(p);
+    p = mq_props_new();
+    CHECK_RC(mq_props_add_string(p, MQ_PROP_AUTHENTICATION_METHOD, "X"),
+             MQ_OK);
+    CHECK_RC(mq_auth(c5, 0x18, p), MQ_OK); /* queued for the connection */
+    mq_props_free(p);
+    /* MQ_OPT_AUTO_ACK is reserved: only 1 is accepted */
+    CHECK_RC(mq_set_int(c5, MQ_OPT_AUTO_ACK, 1), MQ_OK);
+    CHECK_RC(mq_set_int(c5, MQ_OPT_AUTO_ACK, 0), MQ_ERR_NOT_SUPPORTED);
+}

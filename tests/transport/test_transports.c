@@ -338,7 +338,44 @@ Test(tp, tls_min_version_13_and_alpn_ignored_by_broker)
 
     sopt(c, MQ_SOPT_TLS_CA_FILE, certfile("ca.crt"));
     sopt(c, MQ_SOPT_TLS_MIN_VERSION, "tlsv1.3");
+    sopt(c, MQ_SOPT_TLS_ALPN, "mqtt,x-other");
+    sopt(c, MQ_SOPT_TLS_CIPHERS, "TLS_AES_128_GCM_SHA256");
     roundtrip(c, "tls13");
+}
+
+/* A cipher list nothing can use ends the attempt with a TLS error. */
+Test(tp, tls_bad_cipher_list)
+{
+    env_t e = start_env(L_TLS, NULL);
+    mq_client *c = client("badcipher", MQ_PROTO_V5, "mqtts://localhost:%d",
+                          e.tls);
+
+    sopt(c, MQ_SOPT_TLS_CA_FILE, certfile("ca.crt"));
+    sopt(c, MQ_SOPT_TLS_CIPHERS, "NO-SUCH-CIPHER");
+    expect_fail(c, MQ_ERR_TLS, "");
+}
+
+/* MQ_OPT_TLS_NO_HOSTNAME_CHECK skips the name, not the chain. */
+Test(tp, tls_no_hostname_check_accepts_wrong_name)
+{
+    env_t e = start_env(L_TLS, "wronghost");
+    mq_client *c = client("nohost", MQ_PROTO_V5, "mqtts://localhost:%d",
+                          e.tls);
+
+    sopt(c, MQ_SOPT_TLS_CA_FILE, certfile("ca.crt"));
+    CHECK_RC(mq_set_int(c, MQ_OPT_TLS_NO_HOSTNAME_CHECK, 1), MQ_OK);
+    roundtrip(c, "nohost");
+}
+
+Test(tp, tls_no_hostname_check_still_verifies_chain)
+{
+    env_t e = start_env(L_TLS, NULL);
+    mq_client *c = client("nohostca", MQ_PROTO_V5, "mqtts://localhost:%d",
+                          e.tls);
+
+    sopt(c, MQ_SOPT_TLS_CA_FILE, certfile("other-ca.crt"));
+    CHECK_RC(mq_set_int(c, MQ_OPT_TLS_NO_HOSTNAME_CHECK, 1), MQ_OK);
+    expect_fail(c, MQ_ERR_TLS, "certificate verify failed");
 }
 
 Test(tp, mtls_roundtrip)
