@@ -1588,11 +1588,10 @@ dispatch(mq_client *c, mq_event *ev)
         cb(c, ev, ud);
 }
 
-/* Returns 1 when the loop should end after this event (loop_forever). */
+/* Does mq_loop_forever() end after this event? */
 static bool
-is_final(mq_client *c, const mq_event *ev)
+is_final(const mq_event *ev)
 {
-    (void)c;
     /* after mq_disconnect(), or a loss with reconnect off */
     return ev->type == MQ_EVENT_DISCONNECTED && !ev->will_reconnect;
 }
@@ -1644,7 +1643,7 @@ mq_loop_forever(mq_client *c)
         if (ev == NULL)
             continue;
         dispatch(c, ev);
-        if (is_final(c, ev)) {
+        if (is_final(ev)) {
             rc = ev->error;
             mq_event_free(ev);
             break;

@@ -53,7 +53,6 @@ typedef struct mqi_msg {
     uint8_t qos;
     uint8_t retain;
     uint8_t state;                  /* MQI_MS_* */
-    bool sent_once;                 /* a resend carries DUP */
     uint16_t packet_id;
     int token;
     int reason;                     /* DISCONNECT/AUTH reason */
@@ -248,7 +247,6 @@ struct mq_client {
     mqi_mpsc cmdq;
     mqi_qnode ready_node;       /* on the worker's ready list */
     atomic_int wake_pending;    /* on the ready list, not yet taken */
-    mqi_worker *wk;             /* the worker (set once at creation) */
     mqi_msg *destroy_cmd;       /* preallocated DESTROY command */
     bool released;              /* worker let go (w->lock) */
     atomic_size_t q_msgs;       /* accepted, not completed */
@@ -273,7 +271,7 @@ struct mq_client {
     int persist_sync;           /* api: policy for the store */
 
     /* ---- worker ---- */
-    mqi_worker *w;
+    mqi_worker *w;              /* its worker (set once at creation) */
     mqi_src sock_src;
     struct mq_client *wnext, *wprev; /* worker's client list */
     mqi_opts cfg;               /* snapshot taken at CMD_CONNECT */

@@ -92,7 +92,7 @@ worker_kick(mqi_worker *w)
 void
 mqi_wake(mq_client *c)
 {
-    mqi_worker *w = c->wk;
+    mqi_worker *w = c->w;
 
     /* Two levels of "only when needed": a client goes on the worker's
      * ready list once until the worker takes it, and the worker's one
@@ -1197,7 +1197,6 @@ pump(mq_client *c)
             complete(c, m, rc, 0);
             continue;
         }
-        m->sent_once = true;
         if (m->qos == 0) {
             if (!spliced(c, m))
                 complete(c, m, MQ_OK, 0); /* else when its payload is out */
@@ -2036,8 +2035,7 @@ handle_commands(mq_client *c)
         case MQI_CMD_PUBLISH:
             if (m->recovered && m->packet_id != 0 && pid_insert(c, m)) {
                 /* sent by an earlier process: in flight until acked */
-                m->sent_once = true;
-                mqi_list_push(&c->inflight, m);
+                        mqi_list_push(&c->inflight, m);
                 c->inflight_pub++;
                 break;
             }
@@ -2421,7 +2419,6 @@ mqi_worker_attach(mq_client *c)
     w = g_workers[slot];
     w->refs++;
     c->w = w;
-    c->wk = w;
     c->sock_src.kind = MQI_SRC_SOCK;
     c->sock_src.c = c;
     pthread_mutex_lock(&w->lock);
@@ -2447,7 +2444,7 @@ fail:
 void
 mqi_worker_detach(mq_client *c)
 {
-    mqi_worker *w = c->wk;
+    mqi_worker *w = c->w;
     mqi_msg *m = c->destroy_cmd;
 
     if (w == NULL || m == NULL)
