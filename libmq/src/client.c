@@ -122,7 +122,10 @@ mqi_msg_free(mqi_msg *m)
         free(m->filters);
     }
     free(m->options);
-    free(m);
+    if (m->kind == MQI_CMD_PUBLISH)
+        mqi_big_free(m, sizeof *m + m->payload_len);
+    else
+        free(m);
 }
 
 static void
@@ -1344,7 +1347,7 @@ mq_publish_v5(mq_client *c, const char *topic, const void *payload,
         !atomic_load_explicit(&c->connected, memory_order_relaxed))
         return MQ_ERR_NO_CONN;
 
-    m = malloc(sizeof *m + tlen + 1 + len);
+    m = mqi_big_alloc(sizeof *m + tlen + 1 + len);
     if (m == NULL)
         return MQ_ERR_NOMEM;
     memset(m, 0, sizeof *m);

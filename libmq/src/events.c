@@ -210,7 +210,7 @@ mq_event_free(mq_event *ev)
         return;
     if (ev->props != NULL)
         mq_props_free(ev->props);
-    free(ev->owned);
+    mqi_big_free(ev->owned, ev->payload_len);
     /* topic, payload, reasons and message live inline or are owned: */
     free(ev);
 }

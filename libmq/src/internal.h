@@ -348,4 +348,12 @@ void mqi_log(mq_client *c, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void mqi_complete_space(mq_client *c);
 
+/* pool.c: large blocks (>= MQI_BIG_MIN) are recycled process-wide instead
+ * of going back to the kernel; all are plain malloc() blocks. @p hint is
+ * the size the caller asked for (smaller ones are simply freed). */
+#define MQI_BIG_MIN ((size_t)64 * 1024)
+void *mqi_big_alloc(size_t n);
+void mqi_big_free(void *p, size_t hint);
+void mqi_big_trim(int64_t now_ms, bool all); /* idle blocks, or all */
+
 #endif

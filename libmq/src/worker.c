@@ -1841,7 +1841,7 @@ read_some(mq_client *c, uint8_t *buf, size_t cap, size_t *out_n)
  * payload lands in place and nothing behind it has to be copied out again
  * when the payload moves to its event. */
 static size_t
-pending_packet_want(const mq_client *c)
+pending_packet_want(mq_client *c)
 {
     uint8_t b0;
     uint32_t rem;
@@ -1850,6 +1850,18 @@ pending_packet_want(const mq_client *c)
     if (mqi_decode_header(c->in.data, c->in.len, &b0, &rem, &hl) == MQ_OK &&
         hl + rem > c->in.len + READ_CHUNK) {
         size_t need = hl + rem - c->in.len;
+        if (c->in.cap < hl + rem) {
+            /* exactly the packet, from the pool of large blocks: it
+             * becomes the MESSAGE event's payload, and the block comes
+             * back here when the event is freed (no fresh pages) */
+            uint8_t *nd = mqi_big_alloc(hl + rem);
+            if (nd == NULL)
+                return 0; /* mqi_buf_reserve will report it */
+            memcpy(nd, c->in.data, c->in.len);
+            free(c->in.data); /* the small first-chunk buffer */
+            c->in.data = nd;
+            c->in.cap = hl + rem;
+        }
         return need < (4u << 20) ? need : (4u << 20);
     }
     return 0;
@@ -1942,8 +1954,13 @@ handle_sock(mq_client *c, uint32_t events)
         c->write_blocked = false;
     if (c->write_blocked && (events & EPOLLIN) && c->io.layer != NULL)
         c->write_blocked = false; /* TLS/WebSocket may write on a read */
-    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
         handle_read(c);
+        /* hand what was read to the application before writing the acks:
+         * on loopback a write runs the peer's receive path inline, and the
+         * application need not wait for that */
+        post_flush(c);
+    }
     /* acks and queued packets produced while reading go out in one write */
     if (c->io.fd >= 0 && (out_pending(c) > 0 || (events & EPOLLOUT))) {
         if (events & EPOLLOUT)
@@ -2348,8 +2365,10 @@ worker_main(void *arg)
             }
         }
         now = mqi_now_ms();
-        if (w->next_timer_ms != 0 && now >= w->next_timer_ms)
+        if (w->next_timer_ms != 0 && now >= w->next_timer_ms) {
             run_timers(w, now);
+            mqi_big_trim(now, false);
+        }
         if (w->release != NULL) {
             pthread_mutex_lock(&w->lock);
             while (w->release != NULL) {
@@ -2446,6 +2465,7 @@ mqi_worker_detach(mq_client *c)
 {
     mqi_worker *w = c->w;
     mqi_msg *m = c->destroy_cmd;
+    int i;
 
     if (w == NULL || m == NULL)
         return;
@@ -2471,6 +2491,10 @@ mqi_worker_detach(mq_client *c)
         pthread_cond_destroy(&w->cond);
         g_workers[w->slot] = NULL;
         free(w);
+        for (i = 0; i < MAX_WORKERS && g_workers[i] == NULL; i++)
+            ;
+        if (i == MAX_WORKERS)
+            mqi_big_trim(0, true); /* the last client is gone */
     }
     pthread_mutex_unlock(&g_lock);
 }

@@ -1,0 +1,122 @@
+/*
+ * test_pool.c - the process-wide cache of large blocks (libmq/src/pool.c):
+ * reuse, size fit, bounds, idle trimming, and concurrent use.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define MiB ((size_t)1 << 20)
+
+/* Each test starts and ends with an empty pool. */
+static void setup(void) { mqi_big_trim(0, true); }
+static void teardown(void) { mqi_big_trim(0, true); }
+
+TestSuite(pool, .init = setup, .fini = teardown);
+
+Test(pool, small_blocks_bypass)
+{
+    void *a = mqi_big_alloc(100), *b;
+    cr_assert_not_null(a);
+    mqi_big_free(a, 100);
+    b = mqi_big_alloc(100);
+    cr_assert_not_null(b);
+    free(b); /* every block is a plain malloc block */
+}
+
+Test(pool, large_block_reused)
+{
+    uint8_t *a = mqi_big_alloc(MiB), *b;
+    cr_assert_not_null(a);
+    memset(a, 0xab, MiB);
+    mqi_big_free(a, MiB);
+    b = mqi_big_alloc(MiB - 100); /* fits, wastes little */
+    cr_assert_eq(b, a, "a freed 1 MiB block serves the next 1 MiB request");
+    mqi_big_free(b, MiB);
+}
+
+Test(pool, no_reuse_when_too_small_or_too_wasteful)
+{
+    void *a = mqi_big_alloc(MiB), *b, *c;
+    mqi_big_free(a, MiB);
+    b = mqi_big_alloc(2 * MiB); /* too small */
+    cr_assert_neq(b, a);
+    c = mqi_big_alloc(128 * 1024); /* would waste over half of it */
+    cr_assert_neq(c, a);
+    free(b);
+    free(c);
+}
+
+Test(pool, hint_below_threshold_frees)
+{
+    void *a = mqi_big_alloc(MiB), *b;
+    mqi_big_free(a, 10); /* caller says small: plain free */
+    b = mqi_big_alloc(MiB);
+    cr_assert_not_null(b);
+    free(b);
+}
+
+Test(pool, bounded_and_trimmed)
+{
+    enum { N = 64 };
+    void *p[N];
+    int i;
+
+    for (i = 0; i < N; i++)
+        cr_assert_not_null(p[i] = mqi_big_alloc(MiB));
+    for (i = 0; i < N; i++)
+        mqi_big_free(p[i], MiB); /* most are freed: the pool is bounded */
+    /* idle trim with a clock far ahead empties it */
+    mqi_big_trim(mqi_now_ms() + 3600 * 1000, false);
+    p[0] = mqi_big_alloc(MiB);
+    cr_assert_not_null(p[0]);
+    free(p[0]);
+}
+
+Test(pool, recent_blocks_survive_idle_trim)
+{
+    void *a = mqi_big_alloc(MiB), *b;
+    mqi_big_free(a, MiB);
+    mqi_big_trim(mqi_now_ms(), false);
+    b = mqi_big_alloc(MiB);
+    cr_assert_eq(b, a);
+    free(b);
+}
+
+static void *
+churn(void *arg)
+{
+    size_t sz = (size_t)(uintptr_t)arg;
+    int i;
+
+    for (i = 0; i < 2000; i++) {
+        uint8_t *q = mqi_big_alloc(sz + (size_t)(i % 7) * 4096);
+        if (q == NULL)
+            return (void *)1;
+        q[0] = (uint8_t)i;
+        q[sz - 1] = (uint8_t)i;
+        mqi_big_free(q, sz);
+    }
+    return NULL;
+}
+
+Test(pool, concurrent_alloc_free)
+{
+    pthread_t th[4];
+    void *ret;
+    int i;
+
+    for (i = 0; i < 4; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, churn,
+                                    (void *)(uintptr_t)((size_t)(i + 1) *
+                                                        96 * 1024)),
+                     0);
+    for (i = 0; i < 4; i++) {
+        pthread_join(th[i], &ret);
+        cr_assert_null(ret);
+    }
+}
