@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netdb.h>
@@ -1534,19 +1535,27 @@ mq_event_fd(mq_client *c)
     return c ? mqi_events_fd(&c->ev) : -1;
 }
 
-MQ_API mq_event *
-mq_next_event(mq_client *c, int timeout_ms)
+/* Take up to @p max events as a chain (one lock for the batch), and let a
+ * worker that paused reading on a full event queue resume. */
+static mq_event *
+take_events(mq_client *c, int timeout_ms, size_t max)
 {
     mq_event *ev;
     size_t left;
 
-    if (c == NULL)
-        return NULL;
-    ev = mqi_events_take(&c->ev, timeout_ms, &left, &c->loop_stop);
+    ev = mqi_events_take_some(&c->ev, timeout_ms, max, &left, &c->loop_stop);
     if (ev != NULL && atomic_load_explicit(&c->paused, memory_order_relaxed) &&
         left <= atomic_load(&c->max_events) / 2)
         mqi_wake(c); /* let the worker resume reading */
     return ev;
+}
+
+MQ_API mq_event *
+mq_next_event(mq_client *c, int timeout_ms)
+{
+    if (c == NULL)
+        return NULL;
+    return take_events(c, timeout_ms, 1);
 }
 
 MQ_API int
@@ -1599,6 +1608,36 @@ is_final(const mq_event *ev)
     return ev->type == MQ_EVENT_DISCONNECTED && !ev->will_reconnect;
 }
 
+#define LOOP_BATCH 64 /* events taken per lock by the loops */
+
+/* Dispatch and free the chain @p ev. Stops early when the loop is asked
+ * to stop, or (with @p final) after a final event, whose error goes to
+ * *final; what is left goes back to the front of the queue. Returns the
+ * number dispatched. */
+static int
+dispatch_chain(mq_client *c, mq_event *ev, int *final)
+{
+    int n = 0;
+
+    while (ev != NULL) {
+        mq_event *next = ev->next;
+        bool fin;
+        ev->next = NULL;
+        dispatch(c, ev);
+        n++;
+        fin = final != NULL && is_final(ev);
+        if (fin)
+            *final = ev->error;
+        mq_event_free(ev);
+        ev = next;
+        if (ev != NULL && (fin || atomic_load(&c->loop_stop))) {
+            mqi_events_unshift(&c->ev, ev);
+            break;
+        }
+    }
+    return n;
+}
+
 MQ_API int
 mq_loop(mq_client *c, int timeout_ms)
 {
@@ -1613,14 +1652,13 @@ mq_loop(mq_client *c, int timeout_ms)
     pthread_mutex_unlock(&c->lock);
     if (running)
         return MQ_ERR_STATE;
-    ev = mq_next_event(c, timeout_ms);
+    ev = take_events(c, timeout_ms, LOOP_BATCH);
     while (ev != NULL) {
-        dispatch(c, ev);
-        mq_event_free(ev);
-        n++;
-        if (n >= 1000)
+        n += dispatch_chain(c, ev, NULL);
+        if (n >= 1000 || atomic_load(&c->loop_stop))
             break;
-        ev = mq_next_event(c, 0);
+        ev = take_events(c, 0, (size_t)(1000 - n) < LOOP_BATCH
+                                   ? (size_t)(1000 - n) : LOOP_BATCH);
     }
     return n;
 }
@@ -1629,7 +1667,7 @@ MQ_API int
 mq_loop_forever(mq_client *c)
 {
     mq_event *ev;
-    int rc = MQ_OK;
+    int rc = MQ_OK, fin = INT_MIN;
 
     if (c == NULL)
         return MQ_ERR_INVAL;
@@ -1642,16 +1680,14 @@ mq_loop_forever(mq_client *c)
     atomic_store(&c->loop_stop, false);
     pthread_mutex_unlock(&c->lock);
     while (!atomic_load(&c->loop_stop)) {
-        ev = mq_next_event(c, -1);
+        ev = take_events(c, -1, LOOP_BATCH);
         if (ev == NULL)
             continue;
-        dispatch(c, ev);
-        if (is_final(ev)) {
-            rc = ev->error;
-            mq_event_free(ev);
+        dispatch_chain(c, ev, &fin);
+        if (fin != INT_MIN) {
+            rc = fin;
             break;
         }
-        mq_event_free(ev);
     }
     pthread_mutex_lock(&c->lock);
     c->forever_running = false;
@@ -1665,12 +1701,11 @@ loop_thread_main(void *arg)
     mq_client *c = arg;
     mq_event *ev;
 
+    pthread_setname_np(pthread_self(), "mq-loop");
     while (!atomic_load(&c->loop_stop)) {
-        ev = mq_next_event(c, -1);
-        if (ev == NULL)
-            continue;
-        dispatch(c, ev);
-        mq_event_free(ev);
+        ev = take_events(c, -1, LOOP_BATCH);
+        if (ev != NULL)
+            dispatch_chain(c, ev, NULL);
     }
     mqi_client_unref(c); /* the reference taken by mq_loop_start() */
     return NULL;

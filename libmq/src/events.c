@@ -153,8 +153,16 @@ mq_event *
 mqi_events_take(mqi_events *q, int timeout_ms, size_t *out_left,
                 atomic_bool *stop)
 {
-    mq_event *ev = NULL;
+    return mqi_events_take_some(q, timeout_ms, 1, out_left, stop);
+}
+
+mq_event *
+mqi_events_take_some(mqi_events *q, int timeout_ms, size_t max,
+                     size_t *out_left, atomic_bool *stop)
+{
+    mq_event *ev = NULL, *last;
     struct timespec until;
+    size_t n;
 
     if (timeout_ms > 0)
         mqi_deadline_after(&until, timeout_ms);
@@ -173,11 +181,14 @@ mqi_events_take(mqi_events *q, int timeout_ms, size_t *out_left,
     }
     ev = q->head;
     if (ev != NULL) {
-        q->head = ev->next;
+        /* up to max from the front, as a chain linked by ->next */
+        for (last = ev, n = 1; n < max && last->next != NULL; n++)
+            last = last->next;
+        q->head = last->next;
         if (q->head == NULL)
             q->tail = NULL;
-        q->count--;
-        ev->next = NULL;
+        q->count -= n;
+        last->next = NULL;
     }
     if (q->head == NULL && q->signaled) {
         char buf[16];
@@ -189,6 +200,32 @@ mqi_events_take(mqi_events *q, int timeout_ms, size_t *out_left,
         *out_left = q->count;
     pthread_mutex_unlock(&q->lock);
     return ev;
+}
+
+void
+mqi_events_unshift(mqi_events *q, mq_event *head)
+{
+    mq_event *last;
+    size_t n = 1;
+
+    if (head == NULL)
+        return;
+    for (last = head; last->next != NULL; last = last->next)
+        n++;
+    pthread_mutex_lock(&q->lock);
+    last->next = q->head;
+    q->head = head;
+    if (q->tail == NULL)
+        q->tail = last;
+    q->count += n;
+    if (!q->signaled && q->pipe_wr >= 0) {
+        ssize_t w;
+        do
+            w = write(q->pipe_wr, "e", 1);
+        while (w < 0 && errno == EINTR);
+        q->signaled = true;
+    }
+    pthread_mutex_unlock(&q->lock);
 }
 
 mq_event *

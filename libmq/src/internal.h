@@ -189,6 +189,11 @@ size_t mqi_events_post_list(mqi_events *q, mq_event *head, mq_event *tail,
  * left. @p stop: optional flag that ends the wait early when set. */
 mq_event *mqi_events_take(mqi_events *q, int timeout_ms, size_t *out_left,
                           atomic_bool *stop);
+/* Take up to @p max as a chain linked through ->next (one lock). */
+mq_event *mqi_events_take_some(mqi_events *q, int timeout_ms, size_t max,
+                               size_t *out_left, atomic_bool *stop);
+/* Put a chain back at the front, in order. */
+void mqi_events_unshift(mqi_events *q, mq_event *head);
 void mqi_events_wake_all(mqi_events *q);
 size_t mqi_events_count(mqi_events *q);
 /* The pollable descriptor, created on first use; -1 if it cannot be. */

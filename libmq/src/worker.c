@@ -2318,6 +2318,8 @@ worker_main(void *arg)
     mqi_worker *w = arg;
     struct epoll_event evs[128];
 
+    pthread_setname_np(pthread_self(), "mq-worker");
+
     while (!atomic_load(&w->stop)) {
         int timeout = -1, n, i;
         int64_t now = mqi_now_ms();
