@@ -100,34 +100,9 @@ mqi_events_post(mqi_events *q, mq_event *ev)
     return mqi_events_post_list(q, ev, ev, 1);
 }
 
-/* Tell the consumer (lock held). */
-static void
-signal_locked(mqi_events *q, size_t count)
-{
-    if (!q->signaled && q->pipe_wr >= 0) {
-        ssize_t w;
-        do
-            w = write(q->pipe_wr, "e", 1);
-        while (w < 0 && errno == EINTR);
-        q->signaled = true;
-    }
-    if (q->waiters > 1 && count > 1)
-        pthread_cond_broadcast(&q->cond);
-    else if (q->waiters > 0)
-        pthread_cond_signal(&q->cond);
-    q->unsignaled = 0;
-}
-
 size_t
 mqi_events_post_list(mqi_events *q, mq_event *head, mq_event *tail,
                      size_t count)
-{
-    return mqi_events_append(q, head, tail, count, true);
-}
-
-size_t
-mqi_events_append(mqi_events *q, mq_event *head, mq_event *tail,
-                  size_t count, bool signal)
 {
     size_t n;
 
@@ -140,20 +115,19 @@ mqi_events_append(mqi_events *q, mq_event *head, mq_event *tail,
     q->tail = tail;
     q->count += count;
     n = q->count;
-    q->unsignaled += count;
-    if (signal)
-        signal_locked(q, q->unsignaled);
+    if (!q->signaled && q->pipe_wr >= 0) {
+        ssize_t w;
+        do
+            w = write(q->pipe_wr, "e", 1);
+        while (w < 0 && errno == EINTR);
+        q->signaled = true;
+    }
+    if (q->waiters > 1 && count > 1)
+        pthread_cond_broadcast(&q->cond);
+    else if (q->waiters > 0)
+        pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&q->lock);
     return n;
-}
-
-void
-mqi_events_signal(mqi_events *q)
-{
-    pthread_mutex_lock(&q->lock);
-    if (q->unsignaled > 0)
-        signal_locked(q, q->unsignaled);
-    pthread_mutex_unlock(&q->lock);
 }
 
 void

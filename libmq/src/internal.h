@@ -172,7 +172,6 @@ typedef struct mqi_events {
     int pipe_rd, pipe_wr;
     bool signaled;       /* a byte sits in the pipe */
     unsigned waiters;
-    size_t unsignaled;   /* appended without telling the consumer yet */
 } mqi_events;
 
 int mqi_events_init(mqi_events *q);
@@ -186,11 +185,6 @@ size_t mqi_events_post(mqi_events *q, mq_event *ev);
 /* Append a linked list of @p count events with one lock and one wakeup. */
 size_t mqi_events_post_list(mqi_events *q, mq_event *head, mq_event *tail,
                             size_t count);
-/* Append; with @p signal false the consumer is not woken (the producer
- * calls mqi_events_signal() later, e.g. before it goes idle). */
-size_t mqi_events_append(mqi_events *q, mq_event *head, mq_event *tail,
-                         size_t count, bool signal);
-void mqi_events_signal(mqi_events *q);
 /* Take one, waiting up to timeout_ms (-1 forever). *out_count: what is
  * left. @p stop: optional flag that ends the wait early when set. */
 mq_event *mqi_events_take(mqi_events *q, int timeout_ms, size_t *out_left,
@@ -307,10 +301,6 @@ struct mq_client {
     mq_event *bat_head, *bat_tail; /* events of this round, posted at once */
     size_t bat_n;
     size_t ev_known;            /* queue length seen at the last post */
-    int64_t last_post_us;       /* when events were last posted */
-    size_t unsignaled;          /* events posted since then, not signalled */
-    bool sig_queued;            /* on the worker's deferred-signal list */
-    struct mq_client *sig_next;
     bool in_stolen;             /* on_publish took c->in's buffer */
     bool in_steal_ok;           /* the packet being handled is in c->in */
     mqi_list pending;           /* publishes waiting for the window */

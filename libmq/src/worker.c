@@ -49,8 +49,6 @@ struct mqi_worker {
     mq_client *clients;
     int64_t next_timer_ms;
     mq_client *release;
-    mq_client *sig_head;  /* clients with events posted but not signalled */
-    int64_t sig_since_us; /* when the oldest of those was posted */
     uint8_t rbuf[READ_CHUNK]; /* shared read buffer */ /* destroyed this round, signalled after */
 };
 
@@ -153,84 +151,15 @@ post(mq_client *c, mq_event *ev)
     }
 }
 
-static atomic_bool g_pwait2 = true; /* epoll_pwait2 (Linux 5.11) works */
-static int64_t
-now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* Wake the consumers whose events were posted quietly. */
-static void
-signal_deferred(mqi_worker *w)
-{
-    while (w->sig_head != NULL) {
-        mq_client *c = w->sig_head;
-        w->sig_head = c->sig_next;
-        c->sig_next = NULL;
-        c->sig_queued = false;
-        c->unsignaled = 0;
-        mqi_events_signal(&c->ev);
-    }
-}
-
-static void
-unqueue_signal(mq_client *c)
-{
-    mq_client **pp;
-
-    if (!c->sig_queued)
-        return;
-    for (pp = &c->w->sig_head; *pp != NULL; pp = &(*pp)->sig_next)
-        if (*pp == c) {
-            *pp = c->sig_next;
-            break;
-        }
-    c->sig_next = NULL;
-    c->sig_queued = false;
-}
-
-/* Hand the events of this round to the application. Waking the consumer
- * costs two context switches, so in a stream (the previous post was less
- * than SIGNAL_GAP_US ago) the wakeup is deferred like interrupt
- * coalescing: until SIGNAL_BATCH events wait, the worker is about to go
- * idle, or SIGNAL_DELAY_US passed. Sporadic events wake at once. */
-#define SIGNAL_GAP_US 50
-#define SIGNAL_BATCH 32
-#define SIGNAL_DELAY_US 200
-
 static void
 post_flush(mq_client *c)
 {
-    int64_t now;
-    bool quiet;
-
     if (c->bat_head == NULL)
         return;
-    now = now_us();
-    c->unsignaled += c->bat_n;
-    quiet = now - c->last_post_us < SIGNAL_GAP_US &&
-            c->unsignaled < SIGNAL_BATCH &&
-            c->unsignaled <
-                atomic_load_explicit(&c->max_events, memory_order_relaxed) / 2;
-    c->ev_known = mqi_events_append(&c->ev, c->bat_head, c->bat_tail,
-                                    c->bat_n, !quiet);
+    c->ev_known = mqi_events_post_list(&c->ev, c->bat_head, c->bat_tail,
+                                       c->bat_n);
     c->bat_head = c->bat_tail = NULL;
     c->bat_n = 0;
-    c->last_post_us = now;
-    if (!quiet) {
-        unqueue_signal(c);
-        c->unsignaled = 0;
-    } else if (!c->sig_queued) {
-        if (c->w->sig_head == NULL)
-            c->w->sig_since_us = now;
-        c->sig_next = c->w->sig_head;
-        c->w->sig_head = c;
-        c->sig_queued = true;
-    }
 }
 
 static mq_props *
@@ -2325,7 +2254,6 @@ drop_client_state(mq_client *c)
     size_t i;
 
     close_socket(c);
-    unqueue_signal(c);
     while (c->bat_head != NULL) {
         mq_event *e = c->bat_head;
         c->bat_head = e->next;
@@ -2400,27 +2328,7 @@ worker_main(void *arg)
             int64_t d = w->next_timer_ms - now;
             timeout = d < 0 ? 0 : (d > 60000 ? 60000 : (int)d);
         }
-        if (w->sig_head != NULL) {
-            /* deferred wakeups: wait for more input a little while (at
-             * most SIGNAL_DELAY_US after the oldest post) */
-            int64_t left = SIGNAL_DELAY_US - (now_us() - w->sig_since_us);
-            if (left > 0 && g_pwait2) {
-                struct timespec ts = {0, (long)left * 1000};
-                n = epoll_pwait2(w->epfd, evs, 128, &ts, NULL);
-                if (n < 0 && errno == ENOSYS) {
-                    g_pwait2 = false;
-                    n = 0;
-                }
-            } else {
-                n = epoll_wait(w->epfd, evs, 128, 0);
-            }
-            if (n == 0 || now_us() - w->sig_since_us >= SIGNAL_DELAY_US)
-                signal_deferred(w);
-            if (n == 0)
-                n = epoll_wait(w->epfd, evs, 128, timeout);
-        } else {
-            n = epoll_wait(w->epfd, evs, 128, timeout);
-        }
+        n = epoll_wait(w->epfd, evs, 128, timeout);
         if (n < 0 && errno != EINTR)
             break;
         for (i = 0; i < n; i++) {
