@@ -123,7 +123,9 @@ mqi_msg_free(mqi_msg *m)
         free(m->filters);
     }
     free(m->options);
-    if (m->kind == MQI_CMD_PUBLISH)
+    if (m->blk != 0)
+        mqi_small_free(m, m->blk);
+    else if (m->kind == MQI_CMD_PUBLISH)
         mqi_big_free(m, sizeof *m + m->payload_len);
     else
         free(m);
@@ -1319,7 +1321,7 @@ mq_publish_v5(mq_client *c, const char *topic, const void *payload,
 {
     size_t tlen, plen = 0, wire;
     mqi_msg *m;
-    int rc;
+    int rc, blk;
 
     if (c == NULL || topic == NULL || (payload == NULL && len > 0))
         return MQ_ERR_INVAL;
@@ -1348,10 +1350,16 @@ mq_publish_v5(mq_client *c, const char *topic, const void *payload,
         !atomic_load_explicit(&c->connected, memory_order_relaxed))
         return MQ_ERR_NO_CONN;
 
-    m = mqi_big_alloc(sizeof *m + tlen + 1 + len);
+    if (sizeof *m + tlen + 1 + len >= MQI_BIG_MIN) {
+        m = mqi_big_alloc(sizeof *m + tlen + 1 + len);
+        blk = 0;
+    } else {
+        m = mqi_small_alloc(sizeof *m + tlen + 1 + len, &blk);
+    }
     if (m == NULL)
         return MQ_ERR_NOMEM;
     memset(m, 0, sizeof *m);
+    m->blk = (uint8_t)blk;
     m->kind = MQI_CMD_PUBLISH;
     m->qos = (uint8_t)qos;
     m->retain = retain ? 1 : 0;
@@ -1364,7 +1372,7 @@ mq_publish_v5(mq_client *c, const char *topic, const void *payload,
     m->payload_len = len;
     m->acct_bytes = sizeof *m + tlen + len;
     if (plen > 0 && mqi_props_dup(props, &m->props) != MQ_OK) {
-        free(m);
+        mqi_msg_free(m);
         return MQ_ERR_NOMEM;
     }
     rc = reserve_space(c, m->acct_bytes);

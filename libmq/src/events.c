@@ -231,10 +231,19 @@ mqi_events_unshift(mqi_events *q, mq_event *head)
 mq_event *
 mqi_event_new(int type, size_t extra)
 {
-    mq_event *ev = calloc(1, sizeof *ev + extra);
+    int blk;
+    mq_event *ev;
 
-    if (ev != NULL)
+    if (extra > SIZE_MAX - sizeof *ev)
+        return NULL;
+    /* allocated by the worker and freed by the application: small ones
+     * are recycled without the allocator's locks (pool.c) */
+    ev = mqi_small_alloc(sizeof *ev + extra, &blk);
+    if (ev != NULL) {
+        memset(ev, 0, sizeof *ev + extra);
         ev->type = type;
+        ev->blk = blk;
+    }
     return ev;
 }
 
@@ -249,7 +258,7 @@ mq_event_free(mq_event *ev)
         mq_props_free(ev->props);
     mqi_big_free(ev->owned, ev->payload_len);
     /* topic, payload, reasons and message live inline or are owned: */
-    free(ev);
+    mqi_small_free(ev, ev->blk);
 }
 
 MQ_API int mq_event_type(const mq_event *ev) { return ev ? ev->type : 0; }

@@ -53,6 +53,7 @@ typedef struct mqi_msg {
     uint8_t qos;
     uint8_t retain;
     uint8_t state;                  /* MQI_MS_* */
+    uint8_t blk;                    /* PUBLISH: small-block class, 0 none */
     uint16_t packet_id;
     int token;
     int reason;                     /* DISCONNECT/AUTH reason */
@@ -161,6 +162,7 @@ struct mq_event {
     size_t nreasons;
     char *message;
     void *owned;                /* a buffer the payload points into */
+    int blk;                    /* small-block class of this allocation */
     /* inline storage may follow */
 };
 
@@ -360,5 +362,11 @@ void mqi_complete_space(mq_client *c);
 void *mqi_big_alloc(size_t n);
 void mqi_big_free(void *p, size_t hint);
 void mqi_big_trim(int64_t now_ms, bool all); /* idle blocks, or all */
+/* Small blocks in size classes (256 B, 1 KiB), recycled across threads
+ * without locks. *cls gets the class (0: plain malloc, larger than any
+ * class); give it back to mqi_small_free(). */
+#define MQI_SMALL_CLASSES 2
+void *mqi_small_alloc(size_t n, int *cls);
+void mqi_small_free(void *p, int cls);
 
 #endif

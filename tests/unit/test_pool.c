@@ -120,3 +120,111 @@ Test(pool, concurrent_alloc_free)
         cr_assert_null(ret);
     }
 }
+
+/* ---- small blocks ---- */
+
+Test(pool, small_class_choice)
+{
+    int cls;
+    void *a = mqi_small_alloc(100, &cls);
+    cr_assert_not_null(a);
+#if !defined(__SANITIZE_ADDRESS__)
+    cr_assert_eq(cls, 1);
+#endif
+    mqi_small_free(a, cls);
+    a = mqi_small_alloc(1000, &cls);
+#if !defined(__SANITIZE_ADDRESS__)
+    cr_assert_eq(cls, 2);
+#endif
+    memset(a, 1, 1000); /* the whole class size is usable */
+    mqi_small_free(a, cls);
+    a = mqi_small_alloc(5000, &cls); /* larger than every class */
+    cr_assert_eq(cls, 0);
+    memset(a, 1, 5000);
+    mqi_small_free(a, cls);
+}
+
+typedef struct xfer {
+    void *blk[1000];
+    int cls[1000];
+} xfer;
+
+static void *
+free_all(void *arg)
+{
+    xfer *x = arg;
+    int i;
+    for (i = 0; i < 1000; i++)
+        mqi_small_free(x->blk[i], x->cls[i]);
+    return NULL;
+}
+
+/* allocated here, freed on another thread (as the worker does), then
+ * reused here: blocks come back without the allocator */
+Test(pool, small_blocks_cross_threads)
+{
+    static xfer x, y;
+    pthread_t th;
+    int i, reused = 0;
+
+    for (i = 0; i < 1000; i++) {
+        x.blk[i] = mqi_small_alloc(200, &x.cls[i]);
+        cr_assert_not_null(x.blk[i]);
+        memset(x.blk[i], i & 0xff, 200);
+    }
+    cr_assert_eq(pthread_create(&th, NULL, free_all, &x), 0);
+    pthread_join(th, NULL);
+    for (i = 0; i < 1000; i++) {
+        int j;
+        y.blk[i] = mqi_small_alloc(200, &y.cls[i]);
+        for (j = 0; j < 1000; j++)
+            if (y.blk[i] == x.blk[j]) {
+                reused++;
+                break;
+            }
+    }
+    x = y;
+#if !defined(__SANITIZE_ADDRESS__)
+    cr_assert_eq(reused, 1000, "reused %d of 1000", reused);
+#endif
+    for (i = 0; i < 1000; i++)
+        mqi_small_free(x.blk[i], x.cls[i]);
+}
+
+static void *
+small_churn(void *arg)
+{
+    int i, k;
+    void *held[64];
+    int cls[64];
+
+    (void)arg;
+    for (i = 0; i < 20000; i++) {
+        k = i % 64;
+        if (i >= 64)
+            mqi_small_free(held[k], cls[k]);
+        held[k] = mqi_small_alloc((size_t)(16 + (i * 7) % 1000), &cls[k]);
+        if (held[k] == NULL)
+            return (void *)1;
+        memset(held[k], 0x5a, 16);
+    }
+    for (k = 0; k < 64; k++)
+        mqi_small_free(held[k], cls[k]);
+    return NULL;
+}
+
+/* several threads allocating and freeing each other's blocks; each thread
+ * gives its private list back when it ends */
+Test(pool, small_blocks_concurrent)
+{
+    pthread_t th[4];
+    void *ret;
+    int i;
+
+    for (i = 0; i < 4; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, small_churn, NULL), 0);
+    for (i = 0; i < 4; i++) {
+        pthread_join(th[i], &ret);
+        cr_assert_null(ret);
+    }
+}
