@@ -1164,6 +1164,12 @@ pump(mq_client *c)
         size_t wire;
         if (m->qos > 0 && c->inflight_pub >= c->window)
             break;
+        /* The socket is full and enough is encoded: the rest waits in the
+         * queue (where the queue limits hold) until EPOLLOUT. Encoding it
+         * anyway would complete QoS 0 messages into an output buffer that
+         * nothing bounds. */
+        if (c->write_blocked && out_pending(c) >= FLUSH_AT)
+            break;
         if (c->version == MQ_PROTO_V5) {
             wire = mqi_publish_wire_size(c->version, m->topic_len,
                                          m->payload_len,

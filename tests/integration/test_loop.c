@@ -324,3 +324,59 @@ Test(loop, unsubscribe_and_log_callbacks)
         mq_loop(c, 100);
     CHECK(atomic_load(&logs) == 0, "log events with MQ_LOG_NONE");
 }
+
+/* Events are taken in batches: a stop in the middle of a batch must leave
+ * the rest queued, in order, for the next loop. */
+struct order {
+    atomic_int n;
+    atomic_int out_of_order;
+    int stop_at;
+};
+
+static void order_on_message(mq_client *c, const mq_event *ev, void *ud)
+{
+    struct order *o = ud;
+    size_t len;
+    const char *p = mq_event_payload(ev, &len);
+    int n = atomic_load(&o->n);
+    if (len != 1 || p[0] != 'a' + n)
+        atomic_fetch_add(&o->out_of_order, 1);
+    atomic_fetch_add(&o->n, 1);
+    if (n + 1 == o->stop_at)
+        mq_loop_stop(c);
+}
+
+Test(loop, loop_stop_mid_batch_keeps_rest_in_order)
+{
+    mqt_broker *b = integ_broker(NULL);
+    mq_client *c = integ_client(b, "batch", MQ_PROTO_V311);
+    const char *topic = integ_topic("batch");
+    struct order o = {0};
+    long long deadline;
+
+    o.stop_at = 3;
+    integ_connect(c);
+    integ_subscribe(c, topic, 1);
+    CHECK_RC(mq_on_message(c, order_on_message, &o), MQ_OK);
+    for (int i = 0; i < 10; i++) {
+        char ch = (char)('a' + i);
+        CHECK_TOKEN(mq_publish(c, topic, &ch, 1, 1, 0));
+    }
+    /* let all ten come back before any loop runs, so one take (up to 64
+     * events) gets them all */
+    deadline = mqt_now_ms() + INTEG_WAIT_MS;
+    while (mq_queued_messages(c) > 0 && mqt_now_ms() < deadline)
+        mqt_sleep_ms(10);
+    CHECK(mq_queued_messages(c) == 0, "publishes not acknowledged");
+    mqt_sleep_ms(300);
+    CHECK_RC(mq_loop_forever(c), MQ_OK);
+    CHECK(atomic_load(&o.n) == 3, "stopped after %d, not 3",
+          atomic_load(&o.n));
+    deadline = mqt_now_ms() + INTEG_WAIT_MS;
+    while (atomic_load(&o.n) < 10 && mqt_now_ms() < deadline)
+        CHECK(mq_loop(c, 100) >= 0, "mq_loop");
+    CHECK(atomic_load(&o.n) == 10, "messages %d", atomic_load(&o.n));
+    CHECK(atomic_load(&o.out_of_order) == 0, "%d out of order",
+          atomic_load(&o.out_of_order));
+    integ_disconnect(c);
+}
