@@ -611,7 +611,65 @@ c_huge_announced_v3(void)
                  "reserve %ld KiB", peak - before);
 }
 
+/* A broker that accepts and then never reads: the client's socket fills.
+ * QoS 0 messages complete once encoded, so without a bound on encoding a
+ * publisher kept filling an output buffer that the queue limit did not
+ * cover (it grew without end). Once the socket and the queue are full,
+ * mq_publish must refuse everything: the accepted count stops growing. */
+static void
+deaf_script(fb *b, int conn, int fd, void *ud)
+{
+    (void)conn;
+    (void)ud;
+    if (fb_read_connect(b, fd) < 0 || fb_send_connack(fd, 4, 0, 0) != 0)
+        return;
+    sleep(6); /* read nothing */
+}
+
+static void c_qos0_deaf_broker_bounded(void)
+{
+    fb *b = fb_start(deaf_script, NULL);
+    mq_client *c;
+    char payload[1024];
+    long accepted = 0, at_half = -1, full = 0;
+    long long t0;
+
+    FT_CHECK(b != NULL, "fake broker");
+    memset(payload, 'd', sizeof payload);
+    c = mq_client_new("deaf-q0", MQ_PROTO_V311);
+    mq_set_server(c, fb_uri(b));
+    mq_set_int(c, MQ_OPT_RECONNECT, 0);
+    mq_set_int(c, MQ_OPT_QUEUE_MAX_MSGS, 1000);
+    FT_CHECK(mq_connect(c) == MQ_OK, "connect");
+    mq_event_free(ft_wait(c, MQ_EVENT_CONNECT, 5000));
+    t0 = ft_now_ms();
+    while (ft_now_ms() - t0 < 4000) {
+        int rc = mq_publish(c, "deaf/q0", payload, sizeof payload, 0, 0);
+        if (rc >= 0)
+            accepted++;
+        else if (rc == MQ_ERR_QUEUE_FULL)
+            full++;
+        else
+            FT_CHECK(0, "publish: %s", mq_err_name(rc));
+        if (rc == MQ_ERR_QUEUE_FULL)
+            ft_sleep_ms(1);
+        if (at_half < 0 && ft_now_ms() - t0 >= 2000)
+            at_half = accepted;
+    }
+    printf("  accepted %ld (%ld after 2 s), refused %ld\n", accepted,
+           at_half, full);
+    FT_CHECK(full > 0, "the queue never filled");
+    /* the kernel's socket buffers fill within milliseconds; after that
+     * only the queue may hold messages */
+    FT_CHECK(accepted - at_half <= 20,
+             "%ld more messages accepted in the last 2 s with nothing read",
+             accepted - at_half);
+    mq_client_destroy(c);
+    fb_stop(b);
+}
+
 static const ft_case cases[] = {
+    {"qos0_deaf_broker_bounded", c_qos0_deaf_broker_bounded},
     {"bad_remlen_v3", c_bad_remlen_v3},
     {"bad_remlen_v5", c_bad_remlen_v5},
     {"remlen_300mb_v5", c_remlen_300mb_v5},
