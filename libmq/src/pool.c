@@ -1,5 +1,6 @@
 /*
- * pool.c - a small process-wide cache of large heap blocks.
+ * pool.c - process-wide recycling of heap blocks: a cache of large blocks
+ * (below) and lock-free size classes for small ones (further down).
  *
  * Large payloads (>= MQI_BIG_MIN) cost more in page faults than in copies:
  * glibc returns a freed 1 MiB block to the kernel (munmap, or MADV_DONTNEED
@@ -15,7 +16,8 @@
  * malloc() block, so anything may be released with free() or with
  * mqi_big_free() alike.
  *
- * Threading: any thread; one mutex, taken only for large blocks.
+ * Threading: any thread; one mutex, taken only for large blocks; the
+ * small classes use atomics only.
  */
 #include "internal.h"
 
