@@ -360,8 +360,11 @@ main(int argc, char **argv)
     if (bench_parse(&a, "libmq", argc, argv) != 0)
         return bench_usage(argv[0]);
     memset(&r, 0, sizeof r);
-    if (getenv("MQ_BENCH_WORKERS") != NULL)
-        mq_set_worker_threads(atoi(getenv("MQ_BENCH_WORKERS")));
+    if (getenv("MQ_BENCH_WORKERS") != NULL &&
+        mq_set_worker_threads(atoi(getenv("MQ_BENCH_WORKERS"))) != MQ_OK) {
+        fprintf(stderr, "MQ_BENCH_WORKERS: 1 to 64\n");
+        return 2;
+    }
     switch (a.scenario) {
     case SC_PUB: run_pub(&a, &r); break;
     case SC_E2E: run_e2e(&a, &r); break;

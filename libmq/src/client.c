@@ -123,12 +123,8 @@ mqi_msg_free(mqi_msg *m)
         free(m->filters);
     }
     free(m->options);
-    if (m->blk != 0)
-        mqi_small_free(m, m->blk);
-    else if (m->kind == MQI_CMD_PUBLISH)
-        mqi_big_free(m, sizeof *m + m->payload_len);
-    else
-        free(m);
+    /* plain malloc blocks (blk 0, payload_len 0) end in free() */
+    mqi_block_free(m, m->blk, sizeof *m + m->payload_len);
 }
 
 static void
@@ -1350,12 +1346,7 @@ mq_publish_v5(mq_client *c, const char *topic, const void *payload,
         !atomic_load_explicit(&c->connected, memory_order_relaxed))
         return MQ_ERR_NO_CONN;
 
-    if (sizeof *m + tlen + 1 + len >= MQI_BIG_MIN) {
-        m = mqi_big_alloc(sizeof *m + tlen + 1 + len);
-        blk = 0;
-    } else {
-        m = mqi_small_alloc(sizeof *m + tlen + 1 + len, &blk);
-    }
+    m = mqi_block_alloc(sizeof *m + tlen + 1 + len, &blk);
     if (m == NULL)
         return MQ_ERR_NOMEM;
     memset(m, 0, sizeof *m);

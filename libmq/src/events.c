@@ -71,6 +71,31 @@ mqi_events_destroy(mqi_events *q)
     pthread_cond_destroy(&q->cond);
 }
 
+/* Make the pipe (if one was asked for) readable (lock held). */
+static void
+signal_pipe_locked(mqi_events *q)
+{
+    if (!q->signaled && q->pipe_wr >= 0) {
+        ssize_t w;
+        do
+            w = write(q->pipe_wr, "e", 1);
+        while (w < 0 && errno == EINTR);
+        q->signaled = true;
+    }
+}
+
+/* @p count events became available (lock held): make the pipe readable
+ * and wake waiting takers. */
+static void
+notify_locked(mqi_events *q, size_t count)
+{
+    signal_pipe_locked(q);
+    if (q->waiters > 1 && count > 1)
+        pthread_cond_broadcast(&q->cond);
+    else if (q->waiters > 0)
+        pthread_cond_signal(&q->cond);
+}
+
 int
 mqi_events_fd(mqi_events *q)
 {
@@ -80,13 +105,8 @@ mqi_events_fd(mqi_events *q)
     if (q->pipe_rd < 0 && pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
         q->pipe_rd = fds[0];
         q->pipe_wr = fds[1];
-        if (q->head != NULL) { /* events already pending: readable now */
-            ssize_t w;
-            do
-                w = write(q->pipe_wr, "e", 1);
-            while (w < 0 && errno == EINTR);
-            q->signaled = true;
-        }
+        if (q->head != NULL) /* events already pending: readable now */
+            signal_pipe_locked(q);
     }
     fd = q->pipe_rd;
     pthread_mutex_unlock(&q->lock);
@@ -115,17 +135,7 @@ mqi_events_post_list(mqi_events *q, mq_event *head, mq_event *tail,
     q->tail = tail;
     q->count += count;
     n = q->count;
-    if (!q->signaled && q->pipe_wr >= 0) {
-        ssize_t w;
-        do
-            w = write(q->pipe_wr, "e", 1);
-        while (w < 0 && errno == EINTR);
-        q->signaled = true;
-    }
-    if (q->waiters > 1 && count > 1)
-        pthread_cond_broadcast(&q->cond);
-    else if (q->waiters > 0)
-        pthread_cond_signal(&q->cond);
+    notify_locked(q, count);
     pthread_mutex_unlock(&q->lock);
     return n;
 }
@@ -218,13 +228,7 @@ mqi_events_unshift(mqi_events *q, mq_event *head)
     if (q->tail == NULL)
         q->tail = last;
     q->count += n;
-    if (!q->signaled && q->pipe_wr >= 0) {
-        ssize_t w;
-        do
-            w = write(q->pipe_wr, "e", 1);
-        while (w < 0 && errno == EINTR);
-        q->signaled = true;
-    }
+    notify_locked(q, n);
     pthread_mutex_unlock(&q->lock);
 }
 
@@ -238,7 +242,7 @@ mqi_event_new(int type, size_t extra)
         return NULL;
     /* allocated by the worker and freed by the application: small ones
      * are recycled without the allocator's locks (pool.c) */
-    ev = mqi_small_alloc(sizeof *ev + extra, &blk);
+    ev = mqi_block_alloc(sizeof *ev + extra, &blk);
     if (ev != NULL) {
         memset(ev, 0, sizeof *ev + extra);
         ev->type = type;
@@ -258,7 +262,7 @@ mq_event_free(mq_event *ev)
         mq_props_free(ev->props);
     mqi_big_free(ev->owned, ev->payload_len);
     /* topic, payload, reasons and message live inline or are owned: */
-    mqi_small_free(ev, ev->blk);
+    mqi_block_free(ev, ev->blk, sizeof *ev);
 }
 
 MQ_API int mq_event_type(const mq_event *ev) { return ev ? ev->type : 0; }

@@ -362,11 +362,12 @@ void mqi_complete_space(mq_client *c);
 void *mqi_big_alloc(size_t n);
 void mqi_big_free(void *p, size_t hint);
 void mqi_big_trim(int64_t now_ms, bool all); /* idle blocks, or all */
-/* Small blocks in size classes (256 B, 1 KiB), recycled across threads
- * without locks. *cls gets the class (0: plain malloc, larger than any
- * class); give it back to mqi_small_free(). */
+/* Any block that may be freed on another thread: small ones come from
+ * size classes (256 B, 1 KiB) recycled across threads without locks,
+ * large ones from the cache above. *cls gets the class (0: none); give
+ * the block back with its class and the size asked for. */
 #define MQI_SMALL_CLASSES 2
-void *mqi_small_alloc(size_t n, int *cls);
-void mqi_small_free(void *p, int cls);
+void *mqi_block_alloc(size_t n, int *cls);
+void mqi_block_free(void *p, int cls, size_t size);
 
 #endif

@@ -161,6 +161,9 @@ mqi_big_trim(int64_t now, bool all)
 
 /* ---- small blocks ------------------------------------------------------
  *
+ * mqi_block_alloc() is the one entry for both parts: a size class when one
+ * fits, else the large-block cache (or plain malloc below MQI_BIG_MIN).
+ *
  * Every publish allocates its message on the application's thread and the
  * worker frees it, so glibc's per-thread caches never recycle it: each
  * malloc and free goes to the arena under its lock, and the two threads
@@ -251,7 +254,7 @@ small_unload(void)
 }
 
 void *
-mqi_small_alloc(size_t n, int *cls_out)
+mqi_block_alloc(size_t n, int *cls_out)
 {
     int cls;
     small_blk *b;
@@ -292,16 +295,16 @@ mqi_small_alloc(size_t n, int *cls_out)
     (void)cls;
     (void)b;
 #endif
-    return malloc(n);
+    return mqi_big_alloc(n); /* plain malloc below MQI_BIG_MIN */
 }
 
 void
-mqi_small_free(void *p, int cls)
+mqi_block_free(void *p, int cls, size_t size)
 {
     if (p == NULL)
         return;
     if (cls < 1 || cls > MQI_SMALL_CLASSES) {
-        free(p);
+        mqi_big_free(p, size); /* plain free below MQI_BIG_MIN */
         return;
     }
     small_push(cls, p);

@@ -57,6 +57,7 @@ struct mqi_worker {
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static mqi_worker *g_workers[MAX_WORKERS]; /* started on demand */
 static int g_nworkers = 1;                 /* mq_set_worker_threads() */
+static int g_live;                         /* workers running now */
 
 MQ_API int
 mq_set_worker_threads(int n)
@@ -1845,7 +1846,8 @@ read_some(mq_client *c, uint8_t *buf, size_t cap, size_t *out_n)
 /* How much to read behind a partial packet pending in c->in: up to the
  * rest of the packet when that is large (bounded per read), so a large
  * payload lands in place and nothing behind it has to be copied out again
- * when the payload moves to its event. */
+ * when the payload moves to its event. For such a packet c->in is also
+ * given its exact size here. 0: not a large packet (read READ_CHUNK). */
 static size_t
 pending_packet_want(mq_client *c)
 {
@@ -1862,7 +1864,8 @@ pending_packet_want(mq_client *c)
              * back here when the event is freed (no fresh pages) */
             uint8_t *nd = mqi_big_alloc(hl + rem);
             if (nd == NULL)
-                return 0; /* mqi_buf_reserve will report it */
+                return 0; /* go on in READ_CHUNK steps; the buffer grows
+                             by mqi_buf_reserve, which reports NOMEM */
             memcpy(nd, c->in.data, c->in.len);
             free(c->in.data); /* the small first-chunk buffer */
             c->in.data = nd;
@@ -2058,7 +2061,7 @@ handle_commands(mq_client *c)
         case MQI_CMD_PUBLISH:
             if (m->recovered && m->packet_id != 0 && pid_insert(c, m)) {
                 /* sent by an earlier process: in flight until acked */
-                        mqi_list_push(&c->inflight, m);
+                mqi_list_push(&c->inflight, m);
                 c->inflight_pub++;
                 break;
             }
@@ -2442,6 +2445,7 @@ mqi_worker_attach(mq_client *c)
         }
         w->slot = slot;
         g_workers[slot] = w;
+        g_live++;
     }
     w = g_workers[slot];
     w->refs++;
@@ -2473,7 +2477,6 @@ mqi_worker_detach(mq_client *c)
 {
     mqi_worker *w = c->w;
     mqi_msg *m = c->destroy_cmd;
-    int i;
 
     if (w == NULL || m == NULL)
         return;
@@ -2499,9 +2502,7 @@ mqi_worker_detach(mq_client *c)
         pthread_cond_destroy(&w->cond);
         g_workers[w->slot] = NULL;
         free(w);
-        for (i = 0; i < MAX_WORKERS && g_workers[i] == NULL; i++)
-            ;
-        if (i == MAX_WORKERS)
+        if (--g_live == 0)
             mqi_big_trim(0, true); /* the last client is gone */
     }
     pthread_mutex_unlock(&g_lock);

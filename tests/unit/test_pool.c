@@ -126,22 +126,37 @@ Test(pool, concurrent_alloc_free)
 Test(pool, small_class_choice)
 {
     int cls;
-    void *a = mqi_small_alloc(100, &cls);
+    void *a = mqi_block_alloc(100, &cls);
     cr_assert_not_null(a);
 #if !defined(__SANITIZE_ADDRESS__)
     cr_assert_eq(cls, 1);
 #endif
-    mqi_small_free(a, cls);
-    a = mqi_small_alloc(1000, &cls);
+    mqi_block_free(a, cls, 100);
+    a = mqi_block_alloc(1000, &cls);
 #if !defined(__SANITIZE_ADDRESS__)
     cr_assert_eq(cls, 2);
 #endif
     memset(a, 1, 1000); /* the whole class size is usable */
-    mqi_small_free(a, cls);
-    a = mqi_small_alloc(5000, &cls); /* larger than every class */
+    mqi_block_free(a, cls, 1000);
+    a = mqi_block_alloc(5000, &cls); /* larger than every class */
     cr_assert_eq(cls, 0);
     memset(a, 1, 5000);
-    mqi_small_free(a, cls);
+    mqi_block_free(a, cls, 5000);
+}
+
+/* past the classes and MQI_BIG_MIN, the same pair goes to the large-block
+ * cache: a freed 1 MiB block serves the next one */
+Test(pool, block_routes_large_sizes_to_the_cache)
+{
+    int cls;
+    void *a = mqi_block_alloc(MiB, &cls), *b;
+
+    cr_assert_not_null(a);
+    cr_assert_eq(cls, 0);
+    mqi_block_free(a, cls, MiB);
+    b = mqi_block_alloc(MiB, &cls);
+    cr_assert_eq(b, a);
+    mqi_block_free(b, cls, MiB);
 }
 
 typedef struct xfer {
@@ -155,7 +170,7 @@ free_all(void *arg)
     xfer *x = arg;
     int i;
     for (i = 0; i < 1000; i++)
-        mqi_small_free(x->blk[i], x->cls[i]);
+        mqi_block_free(x->blk[i], x->cls[i], 200);
     return NULL;
 }
 
@@ -168,7 +183,7 @@ Test(pool, small_blocks_cross_threads)
     int i, reused = 0;
 
     for (i = 0; i < 1000; i++) {
-        x.blk[i] = mqi_small_alloc(200, &x.cls[i]);
+        x.blk[i] = mqi_block_alloc(200, &x.cls[i]);
         cr_assert_not_null(x.blk[i]);
         memset(x.blk[i], i & 0xff, 200);
     }
@@ -176,7 +191,7 @@ Test(pool, small_blocks_cross_threads)
     pthread_join(th, NULL);
     for (i = 0; i < 1000; i++) {
         int j;
-        y.blk[i] = mqi_small_alloc(200, &y.cls[i]);
+        y.blk[i] = mqi_block_alloc(200, &y.cls[i]);
         for (j = 0; j < 1000; j++)
             if (y.blk[i] == x.blk[j]) {
                 reused++;
@@ -188,7 +203,7 @@ Test(pool, small_blocks_cross_threads)
     cr_assert_eq(reused, 1000, "reused %d of 1000", reused);
 #endif
     for (i = 0; i < 1000; i++)
-        mqi_small_free(x.blk[i], x.cls[i]);
+        mqi_block_free(x.blk[i], x.cls[i], 200);
 }
 
 static void *
@@ -202,14 +217,14 @@ small_churn(void *arg)
     for (i = 0; i < 20000; i++) {
         k = i % 64;
         if (i >= 64)
-            mqi_small_free(held[k], cls[k]);
-        held[k] = mqi_small_alloc((size_t)(16 + (i * 7) % 1000), &cls[k]);
+            mqi_block_free(held[k], cls[k], 0);
+        held[k] = mqi_block_alloc((size_t)(16 + (i * 7) % 1000), &cls[k]);
         if (held[k] == NULL)
             return (void *)1;
         memset(held[k], 0x5a, 16);
     }
     for (k = 0; k < 64; k++)
-        mqi_small_free(held[k], cls[k]);
+        mqi_block_free(held[k], cls[k], 0);
     return NULL;
 }
 
