@@ -38,7 +38,7 @@ usage(void)
         "  -n, --start-number N   first client index (%%i, ids). Default 0\n"
         "  -i, --interval MS      pause between client starts. Default 10\n"
         "  -R, --conn-rate N      client starts per second (instead of -i)\n"
-        "      --max-connecting N clients connecting at once. Default 1000\n"
+        "      --max-connecting N clients connecting at once. Default 100\n"
         "      --prefix P         client id prefix. Default mqb<pid>\n"
         "      --workers N        libmq worker threads (1..64). Default 1\n"
         "Messages:\n"
@@ -329,7 +329,7 @@ parse_args(struct mqb_opts *o, int argc, char *argv[])
     o->clients = 10;
     o->subs = -1;
     o->start_interval_ms = 10;
-    o->max_connecting = 1000;
+    o->max_connecting = 100;
     o->pub_interval_ms = 1000;
     o->size = 256;
     o->drain_s = 5;

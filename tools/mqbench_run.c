@@ -13,6 +13,7 @@
 #include "mqbench.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1075,7 +1076,7 @@ mqb_run(struct mqb_run *r, struct mqb_opts *o)
     next_tick = now + NS_PER_S;
 
     for (;;) {
-        int64_t wake;
+        int64_t wake, soon = INT64_MAX; /* soon: a time limit of the run */
         int waiting, timeout_ms;
 
         now = mqb_now();
@@ -1129,9 +1130,11 @@ mqb_run(struct mqb_run *r, struct mqb_opts *o)
         if (o->mode == MQB_CONN) {
             if (r->interrupted)
                 break;
-            if (r->t_ramp_done && o->duration_s > 0 &&
-                now >= settle_t + (int64_t)(o->duration_s * NS_PER_S))
-                break;
+            if (r->t_ramp_done && o->duration_s > 0) {
+                soon = settle_t + (int64_t)(o->duration_s * NS_PER_S);
+                if (now >= soon)
+                    break;
+            }
             if (r->t_ramp_done && !any_alive(r))
                 break;
         } else if (o->mode == MQB_SUB) {
@@ -1139,12 +1142,20 @@ mqb_run(struct mqb_run *r, struct mqb_opts *o)
                 break;
             if (o->limit > 0 && r->tot.received >= (uint64_t)o->limit)
                 break;
-            if (o->duration_s > 0 &&
-                now >= r->t0 + (int64_t)(o->duration_s * NS_PER_S))
-                break;
-            if (o->idle_s > 0 && r->t_last_recv > 0 &&
-                now >= r->t_last_recv + (int64_t)(o->idle_s * NS_PER_S))
-                break;
+            if (o->duration_s > 0) {
+                soon = r->t0 + (int64_t)(o->duration_s * NS_PER_S);
+                if (now >= soon)
+                    break;
+            }
+            if (o->idle_s > 0 && r->t_last_recv > 0) {
+                int64_t idle_end = r->t_last_recv +
+                                   (int64_t)(o->idle_s * NS_PER_S);
+
+                if (now >= idle_end)
+                    break;
+                if (idle_end < soon)
+                    soon = idle_end;
+            }
             if (r->t_ramp_done && !any_alive(r))
                 break;
         } else if (r->pub_phase == 2) {
@@ -1199,6 +1210,10 @@ mqb_run(struct mqb_run *r, struct mqb_opts *o)
         }
         if (r->nheap > 0 && r->heap[0]->due < wake)
             wake = r->heap[0]->due;
+        if (soon < wake)
+            wake = soon;
+        if (r->pub_phase == 1 && r->pub_deadline && r->pub_deadline < wake)
+            wake = r->pub_deadline;
         if (waiting && now + NS_PER_MS < wake)
             wake = now + NS_PER_MS;
         if (r->pub_phase == 2 || (o->mode == MQB_PUBSUB && phase == 0))
