@@ -186,7 +186,7 @@ mqb_report_text(struct mqb_run *r)
                ms(mqb_hist_percentile(&r->conn_lat, 99)),
                ms(r->conn_lat.max));
     printf("  memory        RSS %.1f MiB", (double)mqb_rss_kb() / 1024.0);
-    if (r->rss_conns > 0)
+    if (r->rss_conns > 0 && o->mode == MQB_CONN)
         printf("; %.2f KiB per connection (RSS growth over %llu connections,"
                " mqbench's own state included)", kb_per_conn(r),
                (unsigned long long)r->rss_conns);
