@@ -362,6 +362,10 @@ mqb_report_json(struct mqb_run *r)
            rate(r->tot.received, r->t_first_recv, r->t_last_recv),
            (unsigned long long)r->tot.foreign,
            (unsigned long long)r->tot.retained);
+    printf("\"end_to_end\":{\"seconds\":%.6f,\"rate_per_s\":%.3f},",
+           r->pub_t0 && r->t_last_recv > r->pub_t0
+               ? (double)(r->t_last_recv - r->pub_t0) / NS_PER_S : 0.0,
+           rate(r->tot.received, r->pub_t0, r->t_last_recv));
     printf("\"latency_ms\":");
     json_hist(&r->lat);
     printf(",\"loss\":{\"expected\":");
