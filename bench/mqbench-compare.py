@@ -172,7 +172,8 @@ def main():
     finally:
         b.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("\n| scenario | tool | msg/s (median) | runs | lost (max) |")
+    print("\nmsg/s: median over the complete runs (every message received)")
+    print("\n| scenario | tool | msg/s (median) | complete runs | lost (max) |")
     print("|---|---|---:|---:|---:|")
     table = []
     for name in names:
@@ -180,13 +181,15 @@ def main():
         for (n, tool), rs in results.items():
             if n != name:
                 continue
-            ok = [r for r in rs if "rate" in r]
+            done = [r for r in rs if "rate" in r]
+            ok = [r for r in done if r["lost"] == 0]
             med = statistics.median(r["rate"] for r in ok) if ok else 0
-            lost = max((r["lost"] for r in ok), default=0)
+            lost = max((r["lost"] for r in done), default=0)
             table.append({"scenario": name, "tool": tool, "rate": med,
-                          "runs": len(ok), "lost": lost})
-            print("| %s | %s | %.0f | %d | %d |" % (name, tool, med, len(ok),
-                                                     lost))
+                          "runs": len(ok), "of": len(rs), "lost": lost})
+            print("| %s | %s | %s | %d of %d | %d |"
+                  % (name, tool, "%.0f" % med if ok else "-", len(ok),
+                     len(rs), lost))
             if tool != "mqbench":
                 best_other = max(best_other, med)
         mine = [t["rate"] for t in table

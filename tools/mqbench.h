@@ -83,7 +83,7 @@ struct mqb_client {
     mq_client *c;
     uint32_t idx;            /* index within its role, from 0 */
     uint8_t role, state;
-    uint8_t ever_connected, subscribed, polled, done;
+    uint8_t ever_connected, subscribed, polled, done, finished;
     int fd;                  /* event descriptor in our epoll, or -1 */
     int heap_pos;            /* publishers: position in the heap or -1 */
     int64_t t_start;         /* monotonic ns when mq_connect() was called */
@@ -139,6 +139,10 @@ struct mqb_run {
     uint32_t run_id;
     int epfd;
     size_t npolled;          /* clients swept because they have no fd */
+    uint64_t pending_subacks;/* SUBSCRIBE sent, no SUBACK yet */
+    size_t pubs_finished_n;  /* publishers done (limit, error, failed) */
+    int64_t last_sweep;      /* poll mode */
+    int sweep_found;
     /* ramp-up */
     size_t next_start;       /* index into cl */
     size_t phase_end;        /* clients [next_start, phase_end) in this phase */

@@ -188,6 +188,25 @@ heap_remove(struct mqb_run *r, struct mqb_client *k)
     heap_up(r, i);
 }
 
+/* A publisher will publish no more (limit, error, or failed client). */
+static void
+pub_finished(struct mqb_run *r, struct mqb_client *k)
+{
+    if (k->role == ROLE_PUB && !k->finished) {
+        k->finished = 1;
+        r->pubs_finished_n++;
+    }
+}
+
+/* A subscriber's SUBSCRIBE is answered, refused or will never be. */
+static void
+suback_settled(struct mqb_run *r, struct mqb_client *k, uint8_t how)
+{
+    if (k->subscribed == 1 && r->pending_subacks > 0)
+        r->pending_subacks--;
+    k->subscribed = how;
+}
+
 /* ---- setup ------------------------------------------------------------- */
 
 static char *
@@ -279,8 +298,10 @@ setup_clients(struct mqb_run *r)
                 uint64_t extra = (uint64_t)o->limit % npub;
 
                 c->planned = per + (c->idx < extra ? 1 : 0);
-                if (c->planned == 0)
+                if (c->planned == 0) {
                     c->done = 1;
+                    pub_finished(r, c);
+                }
             }
         } else if (c->role == ROLE_SUB) {
             c->topic = mqb_subst(o->mode == MQB_SUB ? o->topic : o->sub_topic,
@@ -402,6 +423,9 @@ client_failed(struct mqb_run *r, struct mqb_client *k, const char *why)
         r->tot.connecting_now--;
     k->state = ST_FAILED;
     r->tot.failed++;
+    pub_finished(r, k);
+    if (k->subscribed == 1)
+        suback_settled(r, k, 3);
 }
 
 static void
@@ -503,8 +527,10 @@ publish_one(struct mqb_run *r, struct mqb_client *k, int64_t now)
         if (r->pub_t0 == 0)
             r->pub_t0 = now;
         r->pub_t1 = now;
-        if (k->planned > 0 && k->sent >= k->planned)
+        if (k->planned > 0 && k->sent >= k->planned) {
             k->done = 1;
+            pub_finished(r, k);
+        }
         return 1;
     }
     if (rc == MQ_ERR_QUEUE_FULL) {
@@ -515,6 +541,7 @@ publish_one(struct mqb_run *r, struct mqb_client *k, int64_t now)
     snprintf(buf, sizeof buf, "mq_publish: %s", mq_strerror(rc));
     mqb_note_reason(r, buf);
     k->done = 1;
+    pub_finished(r, k);
     return -1;
 }
 
@@ -673,6 +700,7 @@ on_connect(struct mqb_run *r, struct mqb_client *k, const mq_event *ev,
         int rc;
 
         k->subscribed = 1; /* sent; libmq restores it after a reconnect */
+        r->pending_subacks++;
         if (o->shared) {
             size_t len = strlen(o->group) + strlen(k->topic) + 16;
             char *f = malloc(len);
@@ -691,7 +719,7 @@ on_connect(struct mqb_run *r, struct mqb_client *k, const mq_event *ev,
             snprintf(buf, sizeof buf, "mq_subscribe: %s", mq_strerror(rc));
             mqb_note_reason(r, buf);
             r->tot.sub_failed++;
-            k->subscribed = 3;
+            suback_settled(r, k, 3);
         }
     }
     if (k->role == ROLE_PUB)
@@ -727,6 +755,9 @@ on_disconnected(struct mqb_run *r, struct mqb_client *k, const mq_event *ev)
         } else {
             k->state = ST_FAILED;
             r->tot.failed++;
+            pub_finished(r, k);
+            if (k->subscribed == 1)
+                suback_settled(r, k, 3);
         }
         return;
     }
@@ -775,9 +806,9 @@ handle_event(struct mqb_run *r, struct mqb_client *k, const mq_event *ev,
                      mq_reason_string(mq_event_reason_at(ev, 0)));
             mqb_note_reason(r, buf);
             r->tot.sub_failed++;
-            k->subscribed = 3;
+            suback_settled(r, k, 3);
         } else if (k->subscribed == 1) {
-            k->subscribed = 2;
+            suback_settled(r, k, 2);
             r->tot.subscribed++;
         }
         break;
@@ -823,8 +854,18 @@ pump_events(struct mqb_run *r, int timeout_ms)
         int got = 0;
 
         now = mqb_now();
+        /* a sweep costs O(clients): at most every 2 ms unless the last
+         * one found events */
+        if (!r->sweep_found && now - r->last_sweep < 2 * NS_PER_MS) {
+            struct timespec ts = { 0, 500000 };
+
+            nanosleep(&ts, NULL);
+            return;
+        }
+        r->last_sweep = now;
         for (j = 0; j < r->next_start; j++)
             got += drain_client(r, &r->cl[j], 64, now);
+        r->sweep_found = got > 0;
         if (got == 0 && timeout_ms > 0) {
             struct timespec ts = { 0, (long)(timeout_ms > 5 ? 5 : timeout_ms) *
                                           NS_PER_MS };
@@ -848,21 +889,11 @@ pump_events(struct mqb_run *r, int timeout_ms)
 
 /* ---- phases -------------------------------------------------------------- */
 
+/* Every started client connected or failed, every SUBSCRIBE answered. */
 static int
-all_settled(const struct mqb_run *r, size_t from, size_t to)
+all_settled(const struct mqb_run *r)
 {
-    size_t i;
-
-    for (i = from; i < to; i++) {
-        const struct mqb_client *k = &r->cl[i];
-
-        if (k->state == ST_NEW || k->state == ST_CONNECTING)
-            return 0;
-        if (k->role == ROLE_SUB && k->state == ST_CONNECTED &&
-            k->subscribed == 1)
-            return 0;
-    }
-    return 1;
+    return r->tot.connecting_now == 0 && r->pending_subacks == 0;
 }
 
 static uint64_t
@@ -880,33 +911,14 @@ queued_total(const struct mqb_run *r)
 static int
 pubs_finished(const struct mqb_run *r)
 {
-    size_t i;
-
-    if (r->next_start < r->ncl)
-        return 0;
-    for (i = 0; i < r->npubs; i++) {
-        const struct mqb_client *k = r->pubs[i];
-
-        if (k->state == ST_NEW || k->state == ST_CONNECTING)
-            return 0;
-        if (k->state == ST_CONNECTED && !k->done &&
-            (k->planned == 0 || k->sent < k->planned))
-            return 0;
-    }
-    return 1;
+    return r->pubs_finished_n >= r->npubs;
 }
 
 static int
 any_alive(const struct mqb_run *r)
 {
-    size_t i;
-
-    if (r->next_start < r->ncl && !r->ramp_stopped)
-        return 1;
-    for (i = 0; i < r->ncl; i++)
-        if (r->cl[i].state == ST_CONNECTED || r->cl[i].state == ST_CONNECTING)
-            return 1;
-    return 0;
+    return (r->next_start < r->ncl && !r->ramp_stopped) ||
+           r->tot.connected_now + r->tot.connecting_now > 0;
 }
 
 /* Pubsub: what each subscriber should have got, by matching its filter
@@ -1092,7 +1104,7 @@ mqb_run(struct mqb_run *r, struct mqb_opts *o)
         /* pubsub: subscribers settled -> start the publishers */
         if (o->mode == MQB_PUBSUB && phase == 0 && !r->interrupted &&
             (r->next_start >= r->phase_end || r->ramp_stopped) &&
-            all_settled(r, 0, r->next_start)) {
+            all_settled(r)) {
             phase = 1;
             phase_start = r->next_start = r->nsubs;
             r->phase_end = r->ncl;
@@ -1106,7 +1118,7 @@ mqb_run(struct mqb_run *r, struct mqb_opts *o)
         /* every client started and settled: note the connect phase end */
         if (r->t_ramp_done == 0 &&
             (r->next_start >= r->ncl || r->ramp_stopped) &&
-            all_settled(r, 0, r->next_start)) {
+            all_settled(r)) {
             r->t_ramp_done = now;
             r->rss_conn_kb = mqb_rss_kb();
             r->rss_conns = r->tot.connected_now;
