@@ -13,6 +13,7 @@
 #include "mqbench.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
@@ -56,14 +57,22 @@ real_ns(void)
 long
 mqb_rss_kb(void)
 {
-    FILE *f = fopen("/proc/self/statm", "r");
+    /* kept open: at the descriptor limit a new open would fail */
+    static int fd = -1;
+    char buf[128];
+    ssize_t n;
     long size = 0, rss = 0;
 
-    if (f == NULL)
+    if (fd < 0)
+        fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return 0;
-    if (fscanf(f, "%ld %ld", &size, &rss) != 2)
-        rss = 0;
-    fclose(f);
+    n = pread(fd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    if (sscanf(buf, "%ld %ld", &size, &rss) != 2)
+        return 0;
     return rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
