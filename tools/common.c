@@ -1052,6 +1052,18 @@ cfg_init(struct tool_cfg *cfg, enum tool_kind kind)
 }
 
 int
+tool_parse_long(const char *s, long lo, long hi, long *out)
+{
+    return parse_long(s, lo, hi, out);
+}
+
+int
+tool_parse_double(const char *s, double *out)
+{
+    return parse_double(s, out);
+}
+
+int
 cfg_parse_option(struct tool_cfg *cfg, int argc, char *argv[], int *i)
 {
     return parse_one(cfg, argc, argv, i);

@@ -153,6 +153,10 @@ int cfg_parse_option(struct tool_cfg *cfg, int argc, char *argv[], int *i);
  *  expiry, max inflight, credentials, TLS, Will, CONNECT properties.
  *  0, or -1 with the error printed. */
 int tool_client_setup(struct tool_cfg *cfg, mq_client *c);
+/** Strict decimal integer in [lo, hi]: 0, or -1 if @p s is not one. */
+int tool_parse_long(const char *s, long lo, long hi, long *out);
+/** Strict floating-point number (not NaN): 0, or -1. */
+int tool_parse_double(const char *s, double *out);
 
 /**
  * Create a client from the configuration and start connecting; then wait

@@ -12,9 +12,7 @@
  */
 #include "mqbench.h"
 
-#include <errno.h>
 #include <limits.h>
-#include <math.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,30 +104,15 @@ bad(const char *fmt, const char *arg)
 static int
 num_long(const char *s, long lo, long hi, long *out)
 {
-    char *end;
-    long v;
-
-    if (s == NULL || *s == '\0')
-        return -1;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
+    return tool_parse_long(s, lo, hi, out);
 }
 
 static int
 num_double(const char *s, double lo, double hi, double *out)
 {
-    char *end;
     double v;
 
-    if (s == NULL || *s == '\0')
-        return -1;
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno != 0 || *end != '\0' || isnan(v) || v < lo || v > hi)
+    if (tool_parse_double(s, &v) != 0 || v < lo || v > hi)
         return -1;
     *out = v;
     return 0;
