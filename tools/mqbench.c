@@ -69,8 +69,8 @@ usage(void)
         "  -S, --ssl              TLS (mqtts)\n"
         "      --ws               WebSocket (path --ws-path, default /mqtt)\n"
         "      --unix PATH        Unix domain socket\n"
-        "  -V, --protocol-version 4|5  (also 311, mqttv311, mqttv5). "
-        "Default 5\n"
+        "  -V, --protocol-version 3|4|5  3 and 4 both mean MQTT 3.1.1.\n"
+        "                         Default 5\n"
         "  -u, --username U   -P, --password P\n"
         "  -k, --keepalive S      Default 60\n"
         "  -C, --clean 0|1        clean start. Default 1\n"
@@ -494,15 +494,14 @@ parse_args(struct mqb_opts *o, int argc, char *argv[])
             NEED();
             if (strcmp(val, "5") == 0 || strcmp(val, "mqttv5") == 0)
                 o->protocol = MQ_PROTO_V5;
-            else if (strcmp(val, "4") == 0 || strcmp(val, "311") == 0 ||
-                     strcmp(val, "mqttv311") == 0)
-                o->protocol = MQ_PROTO_V311;
-            else if (strcmp(val, "3") == 0 || strcmp(val, "31") == 0 ||
-                     strcmp(val, "mqttv31") == 0)
+            else if (strcmp(val, "3") == 0 || strcmp(val, "4") == 0 ||
+                     strcmp(val, "311") == 0 || strcmp(val, "mqttv311") == 0)
+                o->protocol = MQ_PROTO_V311; /* libmq's only 3.x */
+            else if (strcmp(val, "31") == 0 || strcmp(val, "mqttv31") == 0)
                 return bad("MQTT 3.1 (-V %s) is not supported by libmq; use "
-                           "4 (3.1.1) or 5", val);
+                           "3 or 4 (3.1.1) or 5", val);
             else
-                return bad("invalid protocol version '%s' (4 or 5)", val);
+                return bad("invalid protocol version '%s' (3, 4 or 5)", val);
         } else if (OPT("-u", "--username")) {
             NEED();
             o->tcfg.username = strdup(val);
