@@ -201,7 +201,7 @@ build_uris(struct mqb_opts *o, const char *hosts, long port, int ssl, int ws,
            const char *ws_path, const char *unix_path)
 {
     char **list = NULL;
-    int n, i;
+    int n, i, rc = 0;
 
     if (unix_path != NULL) {
         o->uris = calloc(2, sizeof(char *));
@@ -216,13 +216,15 @@ build_uris(struct mqb_opts *o, const char *hosts, long port, int ssl, int ws,
         return 0;
     }
     n = split_list(hosts != NULL ? hosts : "localhost", &list);
-    if (n <= 0)
+    if (n <= 0) {
+        free(list);
         return bad("no host given%s", "");
+    }
     o->uris = calloc((size_t)n + 1, sizeof(char *));
     o->verify_names = calloc((size_t)n + 1, sizeof(char *));
     if (o->uris == NULL || o->verify_names == NULL)
-        return -1;
-    for (i = 0; i < n; i++) {
+        rc = -1;
+    for (i = 0; i < n && rc == 0; i++) {
         struct addrinfo hints, *res = NULL;
         char addr[NI_MAXHOST], portpart[16] = "", buf[NI_MAXHOST + 300];
         const char *scheme = ws ? (ssl ? "wss" : "ws") : (ssl ? "mqtts"
@@ -239,13 +241,15 @@ build_uris(struct mqb_opts *o, const char *hosts, long port, int ssl, int ws,
             if (getaddrinfo(list[i], NULL, &hints, &res) != 0 || res == NULL) {
                 fprintf(stderr, "Error: cannot resolve host '%s'.\n",
                         list[i]);
-                return EXIT_USAGE;
+                rc = EXIT_USAGE;
+                break;
             }
         }
         if (getnameinfo(res->ai_addr, res->ai_addrlen, addr, sizeof addr,
                         NULL, 0, NI_NUMERICHOST) != 0) {
             freeaddrinfo(res);
-            return bad("cannot use host '%s'", list[i]);
+            rc = bad("cannot use host '%s'", list[i]);
+            break;
         }
         if (port > 0)
             snprintf(portpart, sizeof portpart, ":%ld", port);
@@ -256,11 +260,14 @@ build_uris(struct mqb_opts *o, const char *hosts, long port, int ssl, int ws,
         o->uris[i] = strdup(buf);
         if (!numeric && ssl)
             o->verify_names[i] = strdup(list[i]);
-        free(list[i]);
+        o->nuris = i + 1;
+        if (o->uris[i] == NULL)
+            rc = -1;
     }
+    for (i = 0; i < n; i++)
+        free(list[i]);
     free(list);
-    o->nuris = n;
-    return 0;
+    return rc;
 }
 
 static int
@@ -713,8 +720,10 @@ main(int argc, char *argv[])
     int rc;
 
     rc = parse_args(&o, argc, argv);
-    if (rc != 0)
+    if (rc != 0) {
+        opts_free(&o);
         return rc;
+    }
     if (o.workers > 0 && mq_set_worker_threads(o.workers) != MQ_OK) {
         fprintf(stderr, "Error: cannot use %d worker threads.\n", o.workers);
         return EXIT_USAGE;
