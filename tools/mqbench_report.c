@@ -266,7 +266,8 @@ mqb_report_text(struct mqb_run *r)
                    (unsigned long long)r->other_reasons);
     }
     if (r->ramp_stopped && r->ramp_stop_why[0] != '\0')
-        printf("  stopped starting clients: %s\n", r->ramp_stop_why);
+        printf("  stopped starting clients at %llu connected: %s\n",
+               (unsigned long long)r->tot.ever_connected, r->ramp_stop_why);
     fflush(stdout);
 }
 
@@ -413,10 +414,16 @@ mqb_report_json(struct mqb_run *r)
     }
     printf("],\"limits\":{\"nofile\":%ld,\"events\":\"%s\",\"stopped\":",
            r->fd_limit, o->events == EVENTS_POLL ? "poll" : "fd");
-    if (r->ramp_stopped && r->ramp_stop_why[0] != '\0')
-        json_str(r->ramp_stop_why);
-    else
+    if (r->ramp_stopped && r->ramp_stop_why[0] != '\0') {
+        char buf[300];
+
+        snprintf(buf, sizeof buf, "at %llu connected: %s",
+                 (unsigned long long)r->tot.ever_connected,
+                 r->ramp_stop_why);
+        json_str(buf);
+    } else {
         printf("null");
+    }
     printf("},\"exit_code\":%d}\n", mqb_exit_code(r));
     fflush(stdout);
 }

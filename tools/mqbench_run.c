@@ -110,19 +110,17 @@ check_exhaustion(struct mqb_run *r, const char *msg)
         r->saw_emfile = 1;
         if (!r->ramp_stopped)
             snprintf(r->ramp_stop_why, sizeof r->ramp_stop_why,
-                     "out of file descriptors (RLIMIT_NOFILE %ld) after "
-                     "%llu connections: raise it (ulimit -n, prlimit "
-                     "--nofile, LimitNOFILE=)", r->fd_limit,
-                     (unsigned long long)r->tot.ever_connected);
+                     "out of file descriptors (RLIMIT_NOFILE %ld): raise "
+                     "it (ulimit -n, prlimit --nofile, LimitNOFILE=)",
+                     r->fd_limit);
         r->ramp_stopped = 1;
     } else if (strstr(msg, strerror(EADDRNOTAVAIL)) != NULL) {
         r->saw_eaddrnotavail = 1;
         if (!r->ramp_stopped)
             snprintf(r->ramp_stop_why, sizeof r->ramp_stop_why,
-                     "out of local ports after %llu connections: give more "
-                     "broker addresses or listeners (-h a,b / --uri a,b) or "
-                     "widen net.ipv4.ip_local_port_range",
-                     (unsigned long long)r->tot.ever_connected);
+                     "out of local ports: give more broker addresses or "
+                     "listeners (-h a,b / --uri a,b) or widen "
+                     "net.ipv4.ip_local_port_range");
         r->ramp_stopped = 1;
     }
 }

@@ -7,13 +7,14 @@ shared subscriptions, and a subscriber we did not write (mosquitto_sub)."""
 import json
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import tempfile
 import threading
 
-from toolslib import (Bg, Broker, M_SUB, check, eq, free_port, main,
-                      make_certs, run, test)
+from toolslib import (Bg, Broker, M_SUB, MOSQUITTO, check, eq, free_port,
+                      main, make_certs, test)
 
 MQBENCH = os.environ.get("MQBENCH", "mqbench")
 B = None
@@ -392,13 +393,61 @@ def out_of_descriptors_is_reported_not_a_crash():
     reached = d["connect"]["connected"]
     check(50 < reached < 150, "connections reached: %d" % reached)
     stop = d["limits"]["stopped"] or ""
-    check("out of file descriptors" in stop, stop)
+    check("at %d connected: out of file descriptors" % reached in stop,
+          stop)
     check(d["limits"]["events"] == "poll", d["limits"])
     # the text form says it too
     rc, out, err = bench("conn", *HP(), "-c", "400", "-i", "0", "--duration",
                          "0.5", "--progress", "none", preexec=low_limit)
     eq(rc, 2, "rc")
-    check("stopped starting clients: out of file descriptors" in out, out)
+    check("stopped starting clients at " in out and
+          "connected: out of file descriptors (RLIMIT_NOFILE 150)" in out,
+          out)
+
+
+@test
+def out_of_local_ports_is_reported():
+    # a private network namespace (ours alone) with 50 local ports and its
+    # own mosquitto: the 51st connection gets EADDRNOTAVAIL
+    if not (shutil.which("unshare") and shutil.which("ip")):
+        print("# skipped: no unshare/ip")
+        return
+    d = tempfile.mkdtemp(prefix="mqbench-ports-")
+    conf = os.path.join(d, "m.conf")
+    with open(conf, "w") as f:
+        f.write("user root\nlistener 1883 127.0.0.1\nallow_anonymous true\n"
+                "max_connections -1\nlog_dest none\n")
+    script = """
+ip link set lo up || exit 90
+echo "40000 40049" > /proc/sys/net/ipv4/ip_local_port_range || exit 91
+"$1" -c "$2" & b=$!
+i=0
+until (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; do
+    i=$((i+1)); [ $i -gt 100 ] && { kill $b; exit 92; }; sleep 0.05
+done
+"$3" conn -h 127.0.0.1 -p 1883 -c 80 -i 0 --duration 0.3 --json \
+    --progress none
+rc=$?
+kill $b; wait $b
+exit $rc
+"""
+    p = subprocess.run(["unshare", "-n", "bash", "-c", script, "sh",
+                        MOSQUITTO, conf, MQBENCH], capture_output=True,
+                       timeout=60)
+    shutil.rmtree(d, ignore_errors=True)
+    if p.returncode >= 90 or b"unshare failed" in p.stderr:
+        print("# skipped: no private network namespace here (%r)"
+              % p.stderr[-200:])
+        return
+    d = json.loads(p.stdout)
+    eq(p.returncode, 2, "rc")
+    reached = d["connect"]["connected"]
+    check(40 <= reached <= 50, "connections reached: %d" % reached)
+    stop = d["limits"]["stopped"] or ""
+    check("at %d connected: out of local ports" % reached in stop and
+          "ip_local_port_range" in stop, stop)
+    check(any("Cannot assign requested address" in f["reason"]
+              for f in d["failures"]), d["failures"])
 
 
 @test
