@@ -190,12 +190,13 @@ int mqb_run(struct mqb_run *r, struct mqb_opts *o);
 void mqb_run_free(struct mqb_run *r);
 int64_t mqb_now(void);
 long mqb_rss_kb(void);
+/** Count one failure under its reason text (the report lists them). */
+void mqb_note_reason(struct mqb_run *r, const char *text);
 
 /* mqbench_report.c */
 void mqb_progress(struct mqb_run *r, int64_t now, int final);
 void mqb_report_text(struct mqb_run *r);
 void mqb_report_json(struct mqb_run *r);
 int mqb_exit_code(const struct mqb_run *r);
-void mqb_note_reason(struct mqb_run *r, const char *text);
 
 #endif /* MQBENCH_H */
