@@ -1763,8 +1763,8 @@ class Client:
         msg = MQTTMessage(ev[6], ev[1])
         msg.payload = ev[2]
         msg.qos = ev[3]
-        msg.retain = bool(ev[4])
-        msg.dup = bool(ev[5])
+        msg.retain = ev[4]          # 0/1 as paho (an int, not a bool)
+        msg.dup = ev[5]
         msg.timestamp = time.monotonic()
         if self._v5:
             msg.properties = Properties._from_list(PacketTypes.PUBLISH,
