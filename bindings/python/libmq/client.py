@@ -30,6 +30,8 @@ import time
 import uuid
 
 from . import mq_core as _core
+# hot paths straight from the extension (the shadow module adds a frame)
+from ._mq_core import mq_publish as _mq_publish, mq_py_take as _mq_take
 from .enums import (CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion,
                     LogLevel, ConnackCode, PahoClientMode)
 from .matcher import MQTTMatcher
@@ -1385,8 +1387,8 @@ class Client:
                 tok = _core.mq_py_publish_nogil(c, topic, payload, qos,
                                                 1 if retain else 0, None)
             else:
-                tok = _core.mq_publish(c, topic, payload, qos,
-                                       1 if retain else 0)
+                tok = _mq_publish(c, topic, payload, qos,
+                                  1 if retain else 0)
         else:
             with _Props(properties) as p:
                 tok = _core.mq_py_publish_nogil(c, topic, payload, qos,
@@ -1619,7 +1621,7 @@ class Client:
         if c is None:
             return 0
         ms = -1 if timeout is None else max(0, int(timeout * 1000))
-        evs = _core.mq_py_take(c, ms, _BATCH, self._wake_r)
+        evs = _mq_take(c, ms, _BATCH, self._wake_r)
         if not evs:
             self._drain_wake()
             return 0
