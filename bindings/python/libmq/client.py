@@ -503,6 +503,13 @@ class _Props:
         self.close()
 
 
+def _set_will(c, topic, payload, qos, retain, properties):
+    """mq_set_will with a Properties object (built and freed here, so a
+    Will deferred to the next connect holds no C pointer)."""
+    with _Props(properties) as p:
+        return _core.mq_set_will(c, topic, payload, qos, retain, p)
+
+
 def _payload(payload):
     """paho's payload rules: str (UTF-8), bytes-like, int/float (as text),
     None (empty); anything else TypeError."""
@@ -956,9 +963,9 @@ class Client:
         if _core.mq_topic_check(topic) != 0:
             raise ValueError("Invalid topic.")
         payload = _payload(payload)
-        with _Props(properties) as p:
-            self._setopt(_core.mq_set_will, topic, payload, qos,
-                         1 if retain else 0, p)
+        _Props(properties).close()       # validate the properties now
+        self._setopt(_set_will, topic, payload, qos, 1 if retain else 0,
+                     properties)
 
     def will_clear(self):
         self._setopt(_core.mq_set_will, None, None, 0, 0, None)
