@@ -7,6 +7,10 @@ libcriterion-dev mosquitto mosquitto-clients python3-paho-mqtt \
 swig lua5.4 liblua5.4-dev lua-busted golang-go \
 libmosquitto-dev libpaho-mqtt-dev valgrind clang libclang-rt-14-dev \
 python3-dev python3-pytest python3-mesonpy patchelf"
+# Packaging (scripts/package.sh, tests/packaging): the ABI check, Debian
+# packages, lintian, luarocks.
+PKGS="$PKGS abigail-tools debhelper dh-python lintian luarocks fakeroot \
+dpkg-dev"
 [ $# -gt 0 ] && PKGS="$*"
 missing=""
 for p in $PKGS; do
