@@ -73,4 +73,14 @@ if [ "${MQ_SKIP_VALGRIND:-0}" != 1 ] && command -v valgrind >/dev/null; then
     run meson test -C build-test --setup=valgrind --print-errorlogs \
         --num-processes "$jobs" --suite stress --suite fault
 fi
+if [ "${MQ_SKIP_PACKAGING:-0}" != 1 ]; then
+    # Packaging: every package built the way its ecosystem installs it,
+    # installed, used as its users do, removed (tests/packaging/run.sh;
+    # needs root; skipped with MQ_SKIP_PACKAGING=1; exit 77 = skipped, with
+    # the reason printed).
+    echo "== 6. packaging"
+    rc=0
+    tests/packaging/run.sh "$top/build-pkg" || rc=$?
+    [ $rc -eq 0 ] || [ $rc -eq 77 ] || exit $rc
+fi
 echo "libmq: all tests passed"

@@ -1,0 +1,122 @@
+#!/bin/sh
+# package.sh [-o OUTDIR] [deb|python|npm|rock|all]... - build libmq's
+# release artifacts from the working tree (tracked and new files, so
+# uncommitted edits are included) into OUTDIR (default build-pkg/):
+#
+#   deb     OUTDIR/debian/: the Debian source package and every binary
+#           package of debian/control (dpkg-buildpackage, lintian report in
+#           lintian.txt). DEB_BUILD_OPTIONS defaults to "nocheck parallel=N"
+#           (the test suite runs in scripts/test.sh); set it to run the
+#           package's tests too.
+#   python  OUTDIR/python/: sdist and wheel of the Python package (meson-python
+#           with Debian's python3, libmq compiled into the extension).
+#   npm     OUTDIR/npm/: libmq-X.Y.Z.tgz (npm pack of bindings/node; the addon
+#           is built when the package is installed: binding.gyp).
+#   rock    OUTDIR/rock/: libmq-X.Y.Z-1.src.rock (luarocks pack of the rockspec;
+#           built against the installed libmq when installed).
+#   all     all of the above (the default).
+#
+# The Go module has no artifact: it is the repository itself at tag vX.Y.Z
+# (see bindings/go/README.md). Needs the packages of scripts/deps.sh.
+# Threading/concurrency: one run per OUTDIR at a time.
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+out=$top/build-pkg
+while getopts o: opt; do
+    case $opt in
+        o) out=$(mkdir -p "$OPTARG" && cd "$OPTARG" && pwd) ;;
+        *) echo "usage: package.sh [-o OUTDIR] [deb|python|npm|rock|all]..." >&2; exit 2 ;;
+    esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 0 ] && set -- all
+version=$(scripts/version.sh)
+jobs=$(nproc 2>/dev/null || echo 2)
+mkdir -p "$out"
+
+# copy_tree DIR: the working tree's files (tracked + untracked, not ignored)
+copy_tree() {
+    rm -rf "$1"
+    mkdir -p "$1"
+    git ls-files -z --cached --others --exclude-standard |
+        (cd "$top" && xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh) |
+        tar --null -T - -cf - | tar -xf - -C "$1"
+}
+
+build_deb() {
+    d=$out/debian
+    rm -rf "$d"
+    mkdir -p "$d"
+    src=$d/libmq-$version
+    copy_tree "$src"
+    # the upstream tarball: the same tree without debian/
+    tar -C "$d" --exclude="libmq-$version/debian" --sort=name --owner=0 \
+        --group=0 --numeric-owner --mtime=@0 -cJf \
+        "$d/libmq_$version.orig.tar.xz" "libmq-$version"
+    echo "package.sh: dpkg-buildpackage in $src (log: $d/build.log)"
+    if ! (cd "$src" &&
+        DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-"nocheck parallel=$jobs"} \
+        dpkg-buildpackage -us -uc >"$d/build.log" 2>&1); then
+        tail -40 "$d/build.log" >&2
+        echo "package.sh: dpkg-buildpackage failed (see $d/build.log)" >&2
+        return 1
+    fi
+    rm -rf "$src"
+    if command -v lintian >/dev/null; then
+        lintian --info --pedantic \
+            "$d/libmq_$version-"*"_$(dpkg --print-architecture).changes" \
+            >"$d/lintian.txt" 2>&1 || true
+        echo "package.sh: lintian: $(grep -c '^[EWIP]:' "$d/lintian.txt") tags (lintian.txt)"
+    fi
+    ls "$d"/*.deb
+}
+
+build_python() {
+    d=$out/python
+    rm -rf "$d"
+    mkdir -p "$d"
+    copy_tree "$d/src"
+    # meson-python with Debian's interpreter (python3-mesonpy); the sdist is
+    # made from the copied tree as a git repository (meson dist needs one).
+    (cd "$d/src" && git init -q && git add -A &&
+        git -c user.name=package.sh -c user.email=package@libmq.invalid \
+            commit -qm "libmq $version" &&
+        /usr/bin/python3 -c 'import mesonpy, sys; print(mesonpy.build_sdist(sys.argv[1])); print(mesonpy.build_wheel(sys.argv[1]))' "$d") \
+        >"$d/build.log" 2>&1 ||
+        { tail -30 "$d/build.log" >&2; echo "package.sh: python build failed" >&2; return 1; }
+    rm -rf "$d/src"
+    ls "$d"/*.tar.gz "$d"/*.whl
+}
+
+build_npm() {
+    d=$out/npm
+    rm -rf "$d"
+    mkdir -p "$d"
+    (cd bindings/node && npm pack --pack-destination "$d" >"$d/pack.log" 2>&1) ||
+        { cat "$d/pack.log" >&2; return 1; }
+    ls "$d"/*.tgz
+}
+
+build_rock() {
+    d=$out/rock
+    rm -rf "$d"
+    mkdir -p "$d"
+    rs=bindings/lua/libmq-$version-1.rockspec
+    [ -f "$rs" ] || { echo "package.sh: $rs missing" >&2; return 1; }
+    (cd "$d" && luarocks pack "$top/$rs" >pack.log 2>&1) ||
+        { cat "$d/pack.log" >&2; return 1; }
+    ls "$d"/*.rock
+}
+
+for what in "$@"; do
+    case $what in
+        deb) build_deb ;;
+        python) build_python ;;
+        npm) build_npm ;;
+        rock) build_rock ;;
+        all) build_deb; build_python; build_npm; build_rock ;;
+        *) echo "package.sh: unknown artifact $what" >&2; exit 2 ;;
+    esac
+done
+echo "package.sh: libmq $version artifacts in $out"

@@ -1,0 +1,286 @@
+#!/bin/sh
+# run.sh [OUTDIR] - the packaging test (stage 6 of scripts/test.sh): build
+# the Debian packages with scripts/package.sh, install them on this machine
+# with apt-get as a user would, use each one as its users do, against a
+# real mosquitto on loopback, from an empty directory and a clean
+# environment (nothing from the build tree), then purge them and check that
+# the machine is as before: the same packages installed, none of the
+# packages' files or directories left.
+#
+# Checks: libmq-dev (cc app.c $(pkg-config --cflags --libs libmq) builds, and
+# runs a publish/subscribe round trip against the installed libmq0),
+# libmq-tools (mqpub --help, mqsub|mqpub round trip, man pages), lua-mq
+# (require "mq" and the packaged example), python3-libmq (import with
+# Debian's python3 and the packaged asyncio example), lintian (no error or
+# warning that is not explained below).
+#
+# Needs root (apt-get install/purge) and the packages of scripts/deps.sh.
+# Exit 0 = passed, 1 = failed, 77 = skipped (the reason is printed).
+# OUTDIR (default build-pkg/ of the checkout) keeps the packages and logs.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+out=${1:-$top/build-pkg}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+arch=$(dpkg --print-architecture)
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+version=$("$top/scripts/version.sh")
+fails=0
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+ok() { echo "ok: $*"; }
+
+# Lintian tags that stay, each with its reason:
+#   initial-upload-closes-no-bugs: the changelog's first entry closes no
+#     ITP bug, as it would for an upload to Debian; these packages are
+#     built from the upstream repository, not uploaded.
+lintian_allowed="initial-upload-closes-no-bugs"
+
+[ "$(id -u)" -eq 0 ] || skip "needs root (apt-get install/purge of the built packages)"
+for t in dpkg-buildpackage apt-get pkg-config cc; do
+    command -v $t >/dev/null || skip "$t not found (scripts/deps.sh installs it)"
+done
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] ||
+    skip "mosquitto not found"
+
+# The machine must not have libmq already: the checks would not tell the
+# packages from it, and the purge would remove what someone installed.
+pkgs="libmq0 libmq-dev libmq-tools lua-mq python3-libmq"
+for p in $pkgs; do
+    if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        echo "FAIL: $p is already installed; remove it first (apt-get purge $p)"
+        exit 1
+    fi
+done
+for f in /usr/local/include/mq.h /usr/local/lib/pkgconfig/libmq.pc \
+    "/usr/local/lib/$multiarch/pkgconfig/libmq.pc"; do
+    [ -e "$f" ] && { echo "FAIL: $f exists (a meson install into /usr/local" \
+        "would shadow the packages); remove it first"; exit 1; }
+done
+
+echo "== building the packages (scripts/package.sh deb)"
+"$top/scripts/package.sh" -o "$out" deb || { echo "FAIL: package build"; exit 1; }
+debs=$(ls "$out"/debian/*_"$version"-*_"$arch".deb)
+
+echo "== symbols"
+# dpkg-gensymbols compares the library with debian/libmq0.symbols: a new
+# symbol version node (LIBMQ_0.x in libmq.map) needs its line there, with
+# the first version that has it.
+if grep -A30 "dpkg-gensymbols: warning" "$out/debian/build.log"; then
+    fail "debian/libmq0.symbols does not match the library (see above)"
+else
+    ok "debian/libmq0.symbols matches libmq.so.0"
+fi
+
+echo "== lintian"
+if [ -f "$out/debian/lintian.txt" ]; then
+    grep -E '^[EWIPX]:' "$out/debian/lintian.txt" | sort -u
+    bad=$(grep -E '^[EW]:' "$out/debian/lintian.txt" | awk '{print $3}' |
+        sort -u | grep -vxF "$(echo "$lintian_allowed" | tr ' ' '\n')")
+    if [ -n "$bad" ]; then
+        fail "lintian errors/warnings not explained in run.sh: $bad"
+    else
+        ok "lintian: no unexplained error or warning"
+    fi
+else
+    echo "note: lintian not installed, no lintian report"
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/mq-pkgtest.XXXXXX")
+dpkg-query -W -f='${Package}:${Architecture} ${db:Status-Abbrev}\n' |
+    sort >"$work/before.txt"
+for d in $debs; do dpkg-deb -c "$d"; done | awk '{print $6}' |
+    sed 's|^\./|/|; s|/$||' | grep -v '^/*$' | sort -u >"$work/paths.txt"
+# directories that exist before: they may stay after the purge
+while read -r p; do
+    [ -e "$p" ] && echo "$p"
+done <"$work/paths.txt" >"$work/existing.txt"
+
+installed=""
+purge() {
+    [ -n "$installed" ] || return 0
+    echo "== purging"
+    # what apt-get pulled in for them goes too: every package that was not
+    # installed before
+    dpkg-query -W -f='${Package}:${Architecture} ${db:Status-Abbrev}\n' |
+        sort >"$work/after.txt"
+    extra=$(comm -13 "$work/before.txt" "$work/after.txt" | awk '{print $1}')
+    # shellcheck disable=SC2086
+    apt-get -o DPkg::Lock::Timeout=600 purge -y -q $extra >"$work/purge.log" 2>&1 ||
+        { cat "$work/purge.log"; fail "apt-get purge"; }
+    installed=""
+}
+cleanup() {
+    purge
+    [ -n "${broker_dir:-}" ] && [ -f "$broker_dir/pid" ] &&
+        kill "$(cat "$broker_dir/pid")" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+echo "== apt-get install ./*.deb"
+installed=1
+# shellcheck disable=SC2086
+if ! (cd "$out/debian" && DEBIAN_FRONTEND=noninteractive apt-get \
+    -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $debs \
+    >"$work/install.log" 2>&1); then
+    cat "$work/install.log"
+    echo "FAIL: apt-get install"
+    exit 1
+fi
+ok "installed: $(echo "$debs" | xargs -n1 basename | tr '\n' ' ')"
+
+# A broker for the checks (bindings/tests/with-broker.sh's way, by PID).
+broker_dir=$work/broker
+mkdir -p "$broker_dir"
+chmod 755 "$work" "$broker_dir"
+mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+n=0
+while :; do
+    port=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 20000 + 20000 ))
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$port" \
+        >"$broker_dir/mosquitto.conf"
+    : >"$broker_dir/broker.log"
+    "$mosq" -c "$broker_dir/mosquitto.conf" >>"$broker_dir/broker.log" 2>&1 &
+    echo $! >"$broker_dir/pid"
+    i=0
+    while [ $i -lt 100 ] && ! grep -q " running" "$broker_dir/broker.log"; do
+        kill -0 "$(cat "$broker_dir/pid")" 2>/dev/null || break
+        sleep 0.05
+        i=$((i + 1))
+    done
+    grep -q " running" "$broker_dir/broker.log" && break
+    kill "$(cat "$broker_dir/pid")" 2>/dev/null
+    n=$((n + 1))
+    [ $n -lt 20 ] || { cat "$broker_dir/broker.log"; echo "FAIL: mosquitto"; exit 1; }
+done
+uri=mqtt://127.0.0.1:$port
+
+# A user's shell: an empty directory, no variable pointing into the build
+# tree (PKG_CONFIG_PATH, LD_LIBRARY_PATH, LUA_*, PYTHONPATH...).
+app=$work/app
+mkdir -p "$app"
+user() {
+    (cd "$app" && env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$app" \
+        LANG=C.UTF-8 "$@")
+}
+
+echo "== libmq-dev: cc app.c \$(pkg-config --cflags --libs libmq)"
+cp "$here/app.c" "$app/app.c"
+if user sh -c 'cc -Wall -Werror -o app app.c $(pkg-config --cflags --libs libmq)' \
+    >"$work/cc.log" 2>&1; then
+    ok "built: $(user pkg-config --modversion libmq) from $(user pkg-config --variable=pcfiledir libmq)"
+    [ "$(user pkg-config --modversion libmq)" = "$version" ] ||
+        fail "pkg-config says $(user pkg-config --modversion libmq)"
+    lib=$(user ldd ./app | awk '/libmq\.so/ {print $3}')
+    [ -n "$lib" ] && [ "$(readlink -f "$lib")" = \
+        "$(readlink -f "/usr/lib/$multiarch/libmq.so.0")" ] ||
+        fail "app uses $lib, not the packaged /usr/lib/$multiarch/libmq.so.0"
+    if user ./app "$uri" >"$work/app.log" 2>&1; then
+        ok "app: $(head -1 "$work/app.log"), round trip through the broker"
+        grep -q "^libmq $version (header $version)" "$work/app.log" ||
+            fail "app reports $(head -1 "$work/app.log")"
+    else
+        cat "$work/app.log"
+        fail "app against the broker"
+    fi
+else
+    cat "$work/cc.log"
+    fail "cc app.c \$(pkg-config --cflags --libs libmq)"
+fi
+
+echo "== libmq-tools"
+user mqpub --help >"$work/help.txt" 2>&1
+if grep -q "^Usage: mqpub" "$work/help.txt"; then
+    ok "mqpub --help"
+else
+    head -5 "$work/help.txt"
+    fail "mqpub --help"
+fi
+for t in mqpub mqsub mqrr mqbench; do
+    user man -w "$t" >/dev/null 2>&1 || fail "no man page for $t"
+done
+user mqsub -h 127.0.0.1 -p "$port" -t libmq/packaging/tools -C 1 -W 10 \
+    >"$work/sub.txt" 2>&1 &
+subpid=$!
+i=0
+# mqsub is subscribed once the broker logs its SUBSCRIBE; publish until
+# the subscriber has its message (at most 10 s)
+while kill -0 $subpid 2>/dev/null && [ $i -lt 50 ]; do
+    user mqpub -h 127.0.0.1 -p "$port" -t libmq/packaging/tools -m "tools ok" -q 1 \
+        >/dev/null 2>&1
+    sleep 0.2
+    i=$((i + 1))
+done
+wait $subpid
+if grep -qx "tools ok" "$work/sub.txt"; then
+    ok "mqsub received what mqpub sent"
+else
+    cat "$work/sub.txt"
+    fail "mqsub | mqpub round trip"
+fi
+
+echo "== lua-mq"
+if user lua5.4 -e 'local mq = require "mq"; print("lua: libmq " .. mq._VERSION)' \
+    >"$work/lua.txt" 2>&1; then
+    ok "$(cat "$work/lua.txt")"
+    grep -q "libmq $version" "$work/lua.txt" || fail "lua reports $(cat "$work/lua.txt")"
+else
+    cat "$work/lua.txt"
+    fail "lua5.4 -e 'require \"mq\"'"
+fi
+ex=/usr/share/doc/lua-mq/examples/pubsub.lua
+if user lua5.4 "$ex" "$uri" >"$work/lua-ex.txt" 2>&1 &&
+    grep -q "^message on" "$work/lua-ex.txt"; then
+    ok "lua example $ex"
+else
+    cat "$work/lua-ex.txt"
+    fail "lua example $ex"
+fi
+
+echo "== python3-libmq"
+if user /usr/bin/python3 -c 'import libmq, libmq.client as mqtt; print("python: libmq", libmq.__file__)' \
+    >"$work/py.txt" 2>&1; then
+    ok "$(cat "$work/py.txt")"
+    grep -q "/usr/lib/python3/dist-packages/libmq/" "$work/py.txt" ||
+        fail "python imported libmq from elsewhere"
+else
+    cat "$work/py.txt"
+    fail "/usr/bin/python3 -c 'import libmq.client'"
+fi
+ex=/usr/share/doc/python3-libmq/examples/asyncio_pubsub.py
+if user env MQTT_BROKER=127.0.0.1 MQTT_PORT="$port" /usr/bin/python3 "$ex" \
+    >"$work/py-ex.txt" 2>&1; then
+    ok "python example $ex"
+else
+    cat "$work/py-ex.txt"
+    fail "python example $ex"
+fi
+
+purge
+echo "== after the purge"
+dpkg-query -W -f='${Package}:${Architecture} ${db:Status-Abbrev}\n' |
+    sort >"$work/after.txt"
+if cmp -s "$work/before.txt" "$work/after.txt"; then
+    ok "the same packages are installed as before"
+else
+    diff "$work/before.txt" "$work/after.txt"
+    fail "the installed packages differ from before"
+fi
+left=$(comm -23 "$work/paths.txt" "$work/existing.txt" |
+    while read -r p; do [ -e "$p" ] && echo "$p"; done)
+if [ -z "$left" ]; then
+    ok "none of the $(wc -l <"$work/paths.txt") paths of the packages is left" \
+        "(except $(wc -l <"$work/existing.txt") directories that existed before)"
+else
+    echo "$left"
+    fail "files or directories left after the purge"
+fi
+
+if [ $fails -ne 0 ]; then
+    echo "packaging: $fails check(s) failed (packages and logs in $out)"
+    exit 1
+fi
+echo "packaging: all checks passed"
