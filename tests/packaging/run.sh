@@ -12,7 +12,9 @@
 # libmq-tools (mqpub --help, mqsub|mqpub round trip, man pages), lua-mq
 # (require "mq" and the packaged example), python3-libmq (import with
 # Debian's python3 and the packaged asyncio example), lintian (no error or
-# warning that is not explained below).
+# warning that is not explained below); and pip: the wheel, and the sdist
+# linked to the packaged libmq (-Dpython_libmq=system), each installed
+# into a virtual environment without PyPI and running the asyncio example.
 #
 # Needs root (apt-get install/purge) and the packages of scripts/deps.sh.
 # Exit 0 = passed, 1 = failed, 77 = skipped (the reason is printed).
@@ -59,8 +61,9 @@ for f in /usr/local/include/mq.h /usr/local/lib/pkgconfig/libmq.pc \
         "would shadow the packages); remove it first"; exit 1; }
 done
 
-echo "== building the packages (scripts/package.sh deb)"
-"$top/scripts/package.sh" -o "$out" deb || { echo "FAIL: package build"; exit 1; }
+echo "== building the packages (scripts/package.sh deb python)"
+"$top/scripts/package.sh" -o "$out" deb python ||
+    { echo "FAIL: package build"; exit 1; }
 debs=$(ls "$out"/debian/*_"$version"-*_"$arch".deb)
 
 echo "== symbols"
@@ -257,6 +260,41 @@ if user env MQTT_BROKER=127.0.0.1 MQTT_PORT="$port" /usr/bin/python3 "$ex" \
 else
     cat "$work/py-ex.txt"
     fail "python example $ex"
+fi
+
+echo "== pip (Python sdist and wheel, offline, into virtual environments)"
+# pip without PyPI: the build backend is Debian's meson-python, reached
+# with --system-site-packages and --no-build-isolation.
+cp "$top/bindings/python/examples/asyncio_pubsub.py" "$app/"
+pip_check() {    # venv-name what pip-args...
+    name=$1
+    venv=$work/$name
+    what=$2
+    shift 2
+    if ! user /usr/bin/python3 -m venv --system-site-packages "$venv" ||
+        ! user "$venv/bin/pip" install -q --no-index --no-build-isolation "$@" \
+            >"$work/$name.log" 2>&1; then
+        cat "$work/$name.log" 2>/dev/null
+        fail "pip install $what"
+        return
+    fi
+    ext=$(ls "$venv"/lib/python3*/site-packages/libmq/_mq_core*.so)
+    user env MQTT_BROKER=127.0.0.1 MQTT_PORT="$port" "$venv/bin/python" \
+        asyncio_pubsub.py >"$work/$name-ex.txt" 2>&1 ||
+        { cat "$work/$name-ex.txt"; fail "$what: the asyncio example"; return; }
+    ok "pip install $what: example ran ($(user ldd "$ext" |
+        awk '/libmq\.so/ {print "libmq from " $3; f=1} END {if (!f) print "libmq built in"}'))"
+}
+pip_check venv-wheel "the wheel" "$out"/python/libmq-"$version"-*.whl
+pip_check venv-system "the sdist, linked to the packaged libmq" \
+    --config-settings=setup-args=-Dpython_libmq=system \
+    "$out/python/libmq-$version.tar.gz"
+ext=$(ls "$work"/venv-system/lib/python3*/site-packages/libmq/_mq_core*.so 2>/dev/null)
+if [ -n "$ext" ]; then
+    lib=$(user ldd "$ext" | awk '/libmq\.so/ {print $3}')
+    [ -n "$lib" ] && [ "$(readlink -f "$lib")" = \
+        "$(readlink -f "/usr/lib/$multiarch/libmq.so.0")" ] ||
+        fail "python_libmq=system: the extension does not use the packaged libmq ($lib)"
 fi
 
 purge
