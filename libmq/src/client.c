@@ -323,9 +323,12 @@ mq_client_new(const char *client_id, int protocol)
     atomic_init(&c->max_bytes, (size_t)64 << 20);
     atomic_init(&c->next_token, 1);
     atomic_init(&c->max_events, 10000);
+    atomic_init(&c->max_event_bytes, (size_t)32 << 20);
     atomic_init(&c->publish_events, 1);
     atomic_init(&c->offline_qos0, 1);
     atomic_init(&c->max_packet, DEFAULT_MAX_PACKET);
+    atomic_init(&c->alias_max_out, -1); /* unknown until a CONNACK */
+    c->proto = protocol;
     c->destroy_cmd = calloc(1, sizeof *c->destroy_cmd);
     if (c->destroy_cmd == NULL)
         goto fail;
@@ -516,6 +519,14 @@ mq_set_int(mq_client *c, int option, int64_t v)
         return MQ_OK;
     case MQ_OPT_AUTO_ACK:
         return v == 1 ? MQ_OK : MQ_ERR_NOT_SUPPORTED;
+    case MQ_OPT_MAX_EVENT_BYTES:
+        if (v < 1 || (uint64_t)v > SIZE_MAX)
+            return MQ_ERR_INVAL;
+        atomic_store(&c->max_event_bytes, (size_t)v);
+        mqi_wake(c);
+        return MQ_OK;
+    case MQ_OPT_PROTOCOL_IN_USE:
+        return MQ_ERR_INVAL; /* read-only */
     default:
         break;
     }
@@ -586,6 +597,22 @@ mq_set_int(mq_client *c, int option, int64_t v)
         else
             c->opt.topic_alias_maximum = (int)v;
         break;
+    case MQ_OPT_TOPIC_ALIAS_AUTO:
+        if ((rc = check_range(v, 0, 65535)) != MQ_OK)
+            break;
+        if (c->version != MQ_PROTO_V5 && v != 0)
+            rc = MQ_ERR_NOT_SUPPORTED;
+        else
+            c->opt.topic_alias_auto = (int)v;
+        break;
+    case MQ_OPT_PROTOCOL_FALLBACK:
+        if ((rc = check_range(v, 0, 1)) != MQ_OK)
+            break;
+        if (c->version != MQ_PROTO_V5 && v != 0)
+            rc = MQ_ERR_NOT_SUPPORTED;
+        else
+            c->opt.protocol_fallback = (int)v;
+        break;
     default:
         rc = MQ_ERR_INVAL;
     }
@@ -626,6 +653,12 @@ mq_get_int(mq_client *c, int option, int64_t *out)
     case MQ_OPT_TLS_INSECURE: *out = c->opt.tls_insecure; break;
     case MQ_OPT_TLS_NO_HOSTNAME_CHECK: *out = c->opt.tls_no_hostname_check; break;
     case MQ_OPT_PERSIST_SYNC: *out = c->persist_sync; break;
+    case MQ_OPT_TOPIC_ALIAS_AUTO: *out = c->opt.topic_alias_auto; break;
+    case MQ_OPT_PROTOCOL_FALLBACK: *out = c->opt.protocol_fallback; break;
+    case MQ_OPT_PROTOCOL_IN_USE: *out = atomic_load(&c->proto_in_use); break;
+    case MQ_OPT_MAX_EVENT_BYTES:
+        *out = (int64_t)atomic_load(&c->max_event_bytes);
+        break;
     default: rc = MQ_ERR_INVAL; *out = 0;
     }
     pthread_mutex_unlock(&c->lock);
@@ -1311,13 +1344,35 @@ persist_add(mq_client *c, mqi_msg *m, const mq_props *props)
     return rc == MQ_OK ? MQ_OK : MQ_ERR_PERSIST;
 }
 
-MQ_API int
-mq_publish_v5(mq_client *c, const char *topic, const void *payload,
-              size_t len, int qos, int retain, const mq_props *props)
+/* An explicit Topic Alias in PUBLISH properties: 0 none, or the alias
+ * (1..65535), or MQ_ERR_PROPERTY when the broker's Topic Alias Maximum is
+ * known and lower, or automatic aliasing is on. */
+static int
+explicit_alias(mq_client *c, const mq_props *props)
+{
+    uint32_t a;
+    int bmax;
+    bool auto_on;
+
+    if (mq_props_get_int(props, MQ_PROP_TOPIC_ALIAS, 0, &a) != MQ_OK)
+        return 0;
+    bmax = atomic_load_explicit(&c->alias_max_out, memory_order_relaxed);
+    pthread_mutex_lock(&c->lock);
+    auto_on = c->opt.topic_alias_auto > 0;
+    pthread_mutex_unlock(&c->lock);
+    if (a == 0 || a > 65535 || (bmax >= 0 && a > (uint32_t)bmax) || auto_on)
+        return MQ_ERR_PROPERTY;
+    return (int)a;
+}
+
+static int
+publish_common(mq_client *c, const char *topic, const void *payload,
+               size_t len, int qos, int retain, const mq_props *props,
+               uint64_t tag)
 {
     size_t tlen, plen = 0, wire;
     mqi_msg *m;
-    int rc, blk;
+    int rc, blk, alias = 0;
 
     if (c == NULL || topic == NULL || (payload == NULL && len > 0))
         return MQ_ERR_INVAL;
@@ -1330,10 +1385,16 @@ mq_publish_v5(mq_client *c, const char *topic, const void *payload,
         if (c->version != MQ_PROTO_V5)
             return MQ_ERR_NOT_SUPPORTED;
         if (mqi_props_check(props, MQI_PUBLISH) != MQ_OK ||
-            mq_props_has(props, MQ_PROP_TOPIC_ALIAS) ||
             mq_props_has(props, MQ_PROP_SUBSCRIPTION_IDENTIFIER))
             return MQ_ERR_PROPERTY;
-        plen = mqi_props_len(props);
+        if ((alias = explicit_alias(c, props)) < 0)
+            return alias;
+        /* the alias travels beside the properties, which are stored
+         * without it: whether the topic can be left out is decided per
+         * connection when the message is sent */
+        plen = mqi_props_len(props) - (alias ? 3 : 0);
+        if (plen == 0)
+            props = NULL;
     }
     if (atomic_load_explicit(&c->destroyed, memory_order_relaxed))
         return MQ_ERR_DESTROYED;
@@ -1362,7 +1423,11 @@ mq_publish_v5(mq_client *c, const char *topic, const void *payload,
         memcpy(m->payload, payload, len);
     m->payload_len = len;
     m->acct_bytes = sizeof *m + tlen + len;
-    if (plen > 0 && mqi_props_dup(props, &m->props) != MQ_OK) {
+    m->alias = (uint16_t)alias;
+    m->tag = tag;
+    if (plen > 0 && mqi_props_dup_without(props, alias ? MQ_PROP_TOPIC_ALIAS
+                                                       : 0,
+                                          &m->props) != MQ_OK) {
         mqi_msg_free(m);
         return MQ_ERR_NOMEM;
     }
@@ -1372,7 +1437,7 @@ mq_publish_v5(mq_client *c, const char *topic, const void *payload,
         return rc;
     }
     if (qos > 0 && c->store != NULL) {
-        rc = persist_add(c, m, props);
+        rc = persist_add(c, m, m->props);
         if (rc != MQ_OK) {
             atomic_fetch_sub(&c->q_msgs, 1);
             atomic_fetch_sub(&c->q_bytes, m->acct_bytes);
@@ -1387,10 +1452,25 @@ mq_publish_v5(mq_client *c, const char *topic, const void *payload,
 }
 
 MQ_API int
+mq_publish_v5(mq_client *c, const char *topic, const void *payload,
+              size_t len, int qos, int retain, const mq_props *props)
+{
+    return publish_common(c, topic, payload, len, qos, retain, props, 0);
+}
+
+MQ_API int
+mq_publish_tagged(mq_client *c, const char *topic, const void *payload,
+                  size_t len, int qos, int retain, const mq_props *props,
+                  uint64_t tag)
+{
+    return publish_common(c, topic, payload, len, qos, retain, props, tag);
+}
+
+MQ_API int
 mq_publish(mq_client *c, const char *topic, const void *payload, size_t len,
            int qos, int retain)
 {
-    return mq_publish_v5(c, topic, payload, len, qos, retain, NULL);
+    return publish_common(c, topic, payload, len, qos, retain, NULL, 0);
 }
 
 static int
@@ -1398,7 +1478,7 @@ sub_common(mq_client *c, int kind, size_t count, const char *const *filters,
            const int *options, const mq_props *props)
 {
     mqi_msg *m;
-    size_t i;
+    size_t i, bytes;
     int rc;
 
     if (c == NULL || filters == NULL || count == 0 || count > 65535)
@@ -1427,6 +1507,15 @@ sub_common(mq_client *c, int kind, size_t count, const char *const *filters,
                                        : MQI_UNSUBSCRIBE) != MQ_OK)
             return MQ_ERR_PROPERTY;
     }
+    /* no packet over the maximum packet size, the broker's included once
+     * known ([MQTT-3.2.2-15]); otherwise checked again before sending */
+    for (i = 0, bytes = 0; i < count; i++)
+        bytes += strlen(filters[i]);
+    if (mqi_sub_wire_size(c->version, kind == MQI_CMD_SUBSCRIBE
+                                          ? MQI_SUBSCRIBE : MQI_UNSUBSCRIBE,
+                          count, bytes, mqi_props_len(props)) >
+        atomic_load_explicit(&c->max_packet, memory_order_relaxed))
+        return MQ_ERR_TOO_LARGE;
     if (atomic_load(&c->destroyed))
         return MQ_ERR_DESTROYED;
     m = calloc(1, sizeof *m);
@@ -1490,6 +1579,13 @@ mq_unsubscribe_v5(mq_client *c, const char *filter, const mq_props *props)
 }
 
 MQ_API int
+mq_unsubscribe_many(mq_client *c, size_t count, const char *const *filters,
+                    const mq_props *props)
+{
+    return sub_common(c, MQI_CMD_UNSUBSCRIBE, count, filters, NULL, props);
+}
+
+MQ_API int
 mq_auth(mq_client *c, int reason, const mq_props *props)
 {
     mqi_msg *m;
@@ -1500,6 +1596,10 @@ mq_auth(mq_client *c, int reason, const mq_props *props)
         return MQ_ERR_NOT_SUPPORTED;
     if (mqi_props_check(props, MQI_AUTH) != MQ_OK)
         return MQ_ERR_PROPERTY;
+    if (mqi_disconnect_wire_size(MQ_PROTO_V5, (uint8_t)reason,
+                                 mqi_props_len(props)) >
+        atomic_load_explicit(&c->max_packet, memory_order_relaxed))
+        return MQ_ERR_TOO_LARGE;
     m = calloc(1, sizeof *m);
     if (m == NULL)
         return MQ_ERR_NOMEM;
@@ -1544,7 +1644,8 @@ take_events(mq_client *c, int timeout_ms, size_t max)
 
     ev = mqi_events_take_some(&c->ev, timeout_ms, max, &left, &c->loop_stop);
     if (ev != NULL && atomic_load_explicit(&c->paused, memory_order_relaxed) &&
-        left <= atomic_load(&c->max_events) / 2)
+        left <= atomic_load(&c->max_events) / 2 &&
+        atomic_load(&c->ev.bytes) <= atomic_load(&c->max_event_bytes) / 2)
         mqi_wake(c); /* let the worker resume reading */
     return ev;
 }

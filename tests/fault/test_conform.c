@@ -244,8 +244,10 @@ responder(fb *b, int conn, int fd, void *ud)
         k->max_size = pkt_size(&p);
     pthread_mutex_unlock(&k->mx);
     fb_pkt_free(&p);
-    if (level == 5 && k->v3_close_only)
-        return; /* closed by the harness: no CONNACK at all */
+    if (level == 5 && k->v3_close_only) {
+        shutdown(fd, SHUT_RDWR); /* no CONNACK at all */
+        return;
+    }
     if (level == 5 && k->v3_only) {
         fb_send(fd, "\x20\x02\x00\x01", 4); /* 3.1.1: unacceptable version */
         return;

@@ -479,7 +479,7 @@ Test(roundtrip, connect_without_will_or_credentials)
 static void roundtrip_connack(int ver)
 {
     mq_props *p = sample_props(MQI_CONNACK);
-    mqi_connack c = {true, 0, p, {0}};
+    mqi_connack c = {true, 0, p, {0}, false};
     mqi_buf b = {0};
     mqi_packet pk;
 
