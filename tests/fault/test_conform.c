@@ -55,6 +55,7 @@ typedef struct bk {
     size_t nafter;
     int hold_ms;             /* keep serving this long (default 4000) */
     int close_after_pubs;    /* close after this many PUBLISH (0: never) */
+    int sp_later;            /* Session Present on connections after 0 */
     /* what was seen */
     pthread_mutex_t mx;
     size_t max_size;
@@ -152,12 +153,12 @@ scan_props(const uint8_t *p, size_t n, int *alias)
 }
 
 static void
-send_connack(bk *k, int fd, int version)
+send_connack(bk *k, int fd, int version, int sp)
 {
     uint8_t out[256], body[200];
     size_t n = 0;
 
-    body[n++] = 0;
+    body[n++] = (uint8_t)sp;
     body[n++] = 0;
     if (version == 5) {
         FT_CHECK(k->ncprops < 120, "test CONNACK properties too long");
@@ -252,7 +253,7 @@ responder(fb *b, int conn, int fd, void *ud)
         fb_send(fd, "\x20\x02\x00\x01", 4); /* 3.1.1: unacceptable version */
         return;
     }
-    send_connack(k, fd, level);
+    send_connack(k, fd, level, conn > 0 && k->sp_later);
     if (k->after_connack != NULL)
         fb_send(fd, k->after_connack, k->nafter);
     until = ft_now_ms() + (k->hold_ms ? k->hold_ms : 4000);
@@ -871,6 +872,313 @@ c_v311_broker_closes_v5(void)
     fb_stop(b);
 }
 
+
+/* With MQ_OPT_PROTOCOL_FALLBACK the same server is tried again in 3.1.1
+ * right away: connected, v5-only features left out, a WARNING log. */
+static void
+fallback(int close_only)
+{
+    bk k;
+    fb *b;
+    mq_client *c;
+    mq_event *ev;
+    mq_props *pr = mq_props_new();
+    int64_t v = -1;
+    int tok, warned = 0;
+
+    bk_init(&k, 4);
+    if (close_only)
+        k.v3_close_only = 1;
+    else
+        k.v3_only = 1;
+    b = fb_start(responder, &k);
+    c = mk(b, "conform-fallback", 5);
+    FT_CHECK(mq_get_int(c, MQ_OPT_PROTOCOL_IN_USE, &v) == MQ_OK && v == 0,
+             "protocol in use before connecting: %lld", (long long)v);
+    FT_CHECK(mq_set_int(c, MQ_OPT_PROTOCOL_FALLBACK, 1) == MQ_OK, "fallback");
+    FT_CHECK(mq_set_int(c, MQ_OPT_LOG_LEVEL, MQ_LOG_WARNING) == MQ_OK, "log");
+    connect_ok(c);
+    FT_CHECK(bk_get(&k, &k.levels[0]) == 5 && bk_get(&k, &k.levels[1]) == 4,
+             "CONNECT levels %d then %d", bk_get(&k, &k.levels[0]),
+             bk_get(&k, &k.levels[1]));
+    FT_CHECK(mq_get_int(c, MQ_OPT_PROTOCOL_IN_USE, &v) == MQ_OK &&
+                 v == MQ_PROTO_V311, "protocol in use %lld", (long long)v);
+    /* v5 features on later calls: accepted, left out on the wire */
+    mq_props_add_user(pr, "k", "v");
+    tok = mq_publish_v5(c, "fb/t", "x", 1, 1, 0, pr);
+    FT_CHECK(tok > 0, "publish_v5 %d", tok);
+    mq_props_free(pr);
+    while ((ev = mq_next_event(c, 5000)) != NULL &&
+           mq_event_type(ev) != MQ_EVENT_PUBLISHED) {
+        if (mq_event_type(ev) == MQ_EVENT_LOG &&
+            mq_event_log_level(ev) == MQ_LOG_WARNING &&
+            strstr(mq_event_message(ev), "3.1.1") != NULL)
+            warned = 1;
+        mq_event_free(ev);
+    }
+    FT_CHECK(ev != NULL && mq_event_error(ev) == MQ_OK &&
+                 mq_event_token(ev) == tok, "publish");
+    mq_event_free(ev);
+    tok = mq_subscribe_v5(c, "fb/s", 1 | MQ_SUB_NO_LOCAL, NULL);
+    FT_CHECK(tok > 0, "subscribe_v5 %d", tok);
+    ev = wait_token(c, MQ_EVENT_SUBSCRIBED, tok, 5000);
+    FT_CHECK(ev != NULL && mq_event_error(ev) == MQ_OK, "subscribe");
+    mq_event_free(ev);
+    FT_CHECK(bk_get(&k, &k.last_sub_opts) == 1, "options byte 0x%02x on a "
+             "3.1.1 connection", bk_get(&k, &k.last_sub_opts));
+    FT_CHECK(mq_is_connected(c), "disconnected");
+    mq_disconnect(c, 0);
+    while ((ev = mq_next_event(c, 3000)) != NULL) {
+        int t = mq_event_type(ev);
+        if (t == MQ_EVENT_LOG && mq_event_log_level(ev) == MQ_LOG_WARNING &&
+            strstr(mq_event_message(ev), "3.1.1") != NULL)
+            warned = 1;
+        mq_event_free(ev);
+        if (t == MQ_EVENT_DISCONNECTED)
+            break;
+    }
+    FT_CHECK(warned, "no warning that v5 features were left out");
+    mq_client_destroy(c);
+    fb_stop(b);
+}
+static void c_v311_fallback(void) { fallback(0); }
+static void c_v311_fallback_after_close(void) { fallback(1); }
+
+/* ---- 6. Outbound topic aliases ---------------------------------------- */
+
+/* CONNACK property: Topic Alias Maximum 3 */
+static const uint8_t ALIASMAX3[] = {0x22, 0, 3};
+
+static int
+publish_alias(mq_client *c, const char *topic, int alias, int qos)
+{
+    mq_props *pr = mq_props_new();
+    int tok;
+
+    if (alias)
+        mq_props_add_int(pr, MQ_PROP_TOPIC_ALIAS, (uint32_t)alias);
+    tok = mq_publish_v5(c, topic, "p", 1, qos, 0, pr);
+    mq_props_free(pr);
+    return tok;
+}
+
+/* Wait until the broker saw @p n PUBLISH packets; copy them. */
+static int
+bk_pubs(bk *k, seen_pub *out, int n, int ms)
+{
+    long long until = ft_now_ms() + ms;
+    int got;
+
+    for (;;) {
+        pthread_mutex_lock(&k->mx);
+        got = k->npubs;
+        if (got >= n || ft_now_ms() >= until) {
+            memcpy(out, k->pubs, sizeof(seen_pub) * (size_t)got);
+            pthread_mutex_unlock(&k->mx);
+            return got;
+        }
+        pthread_mutex_unlock(&k->mx);
+        ft_sleep_ms(10);
+    }
+}
+
+static void
+c_alias_explicit_v5(void)
+{
+    static seen_pub pubs[MAXREC];
+    static const char *const want_topic[] = {
+        "alias/topic/one", "", "", "alias/topic/two", "", "alias/other"};
+    static const char *const want_res[] = {
+        "alias/topic/one", "alias/topic/one", "alias/topic/one",
+        "alias/topic/two", "alias/topic/two", "alias/other"};
+    bk k;
+    fb *b;
+    mq_client *c;
+    int i, n, tok = 0;
+
+    bk_init(&k, 5);
+    k.cprops = ALIASMAX3;
+    k.ncprops = sizeof ALIASMAX3;
+    b = fb_start(responder, &k);
+    c = mk(b, "conform-alias", 5);
+    connect_ok(c);
+    FT_CHECK(publish_alias(c, "alias/topic/one", 2, 0) > 0, "1");
+    FT_CHECK(publish_alias(c, "alias/topic/one", 2, 1) > 0, "2");
+    FT_CHECK(publish_alias(c, "alias/topic/one", 2, 2) > 0, "3");
+    FT_CHECK(publish_alias(c, "alias/topic/two", 2, 0) > 0, "4: re-map");
+    FT_CHECK(publish_alias(c, "alias/topic/two", 2, 1) > 0, "5");
+    FT_CHECK((tok = publish_alias(c, "alias/other", 3, 1)) > 0, "6");
+    FT_CHECK(publish_alias(c, "alias/x", 4, 1) == MQ_ERR_PROPERTY,
+             "alias 4 over the broker's maximum 3 accepted");
+    mq_event_free(wait_token(c, MQ_EVENT_PUBLISHED, tok, 5000));
+    n = bk_pubs(&k, pubs, 6, 5000);
+    FT_CHECK(n == 6, "%d PUBLISH", n);
+    for (i = 0; i < n; i++) {
+        printf("  PUBLISH topic '%s' alias %d -> %s (%zu bytes)\n",
+               pubs[i].topic, pubs[i].alias, pubs[i].resolved, pubs[i].size);
+        FT_CHECK(strcmp(pubs[i].topic, want_topic[i]) == 0,
+                 "PUBLISH %d sent topic '%s', expected '%s'", i,
+                 pubs[i].topic, want_topic[i]);
+        FT_CHECK(strcmp(pubs[i].resolved, want_res[i]) == 0,
+                 "PUBLISH %d stands for '%s'", i, pubs[i].resolved);
+        FT_CHECK(pubs[i].alias == (i < 5 ? 2 : 3), "alias %d",
+                 pubs[i].alias);
+    }
+    FT_CHECK(mq_is_connected(c), "disconnected");
+    mq_client_destroy(c);
+    fb_stop(b);
+}
+
+/* Queued before the broker's maximum is known, and over it: completes
+ * with MQ_ERR_PROPERTY, never sent. No maximum in the CONNACK: 0. */
+static void
+c_alias_over_max_v5(void)
+{
+    bk k;
+    fb *b;
+    mq_client *c;
+    mq_event *ev;
+    int t1, t2;
+
+    bk_init(&k, 5);
+    b = fb_start(responder, &k); /* CONNACK without Topic Alias Maximum */
+    c = mk(b, "conform-alias2", 5);
+    t1 = publish_alias(c, "alias/q", 1, 1);
+    FT_CHECK(t1 > 0, "queued offline: %d", t1);
+    connect_ok(c);
+    ev = wait_token(c, MQ_EVENT_PUBLISHED, t1, 5000);
+    FT_CHECK(ev != NULL, "no PUBLISHED");
+    FT_CHECK(mq_event_error(ev) == MQ_ERR_PROPERTY &&
+                 mq_event_reason(ev) == MQ_RC_TOPIC_ALIAS_INVALID,
+             "error %s reason 0x%02x", mq_err_name(mq_event_error(ev)),
+             mq_event_reason(ev));
+    mq_event_free(ev);
+    FT_CHECK(publish_alias(c, "alias/q", 1, 1) == MQ_ERR_PROPERTY,
+             "an alias accepted by a broker that takes none");
+    t2 = publish_alias(c, "alias/q", 0, 1);
+    mq_event_free(wait_token(c, MQ_EVENT_PUBLISHED, t2, 5000));
+    FT_CHECK(bk_get(&k, &k.npubs) == 1, "%d PUBLISH", bk_get(&k, &k.npubs));
+    mq_client_destroy(c);
+    fb_stop(b);
+}
+
+/* Automatic aliases: at most min(option, broker's maximum), least
+ * recently used re-mapped, every PUBLISH stands for the right topic. */
+static void
+c_alias_auto_v5(void)
+{
+    static seen_pub pubs[MAXREC];
+    static const char *const topics[] = {
+        "sensors/building-1/floor-2/room-17/temperature",
+        "sensors/building-1/floor-2/room-17/humidity",
+        "sensors/building-1/floor-2/room-18/temperature"};
+    static const int seq[] = {0, 1, 0, 0, 2, 1, 1, 0, 2, 2, 1, 0};
+    bk k;
+    fb *b;
+    mq_client *c;
+    int i, n, tok = 0, omitted = 0;
+    size_t bytes = 0;
+
+    bk_init(&k, 5);
+    k.cprops = ALIASMAX3;
+    k.ncprops = sizeof ALIASMAX3;
+    b = fb_start(responder, &k);
+    c = mk(b, "conform-alias3", 5);
+    FT_CHECK(mq_set_int(c, MQ_OPT_TOPIC_ALIAS_AUTO, 2) == MQ_OK, "auto");
+    connect_ok(c);
+    FT_CHECK(publish_alias(c, "x/y", 1, 0) == MQ_ERR_PROPERTY,
+             "explicit alias with automatic aliases on");
+    for (i = 0; i < (int)(sizeof seq / sizeof seq[0]); i++)
+        FT_CHECK((tok = publish_alias(c, topics[seq[i]], 0, 1)) > 0, "pub");
+    mq_event_free(wait_token(c, MQ_EVENT_PUBLISHED, tok, 5000));
+    n = bk_pubs(&k, pubs, (int)(sizeof seq / sizeof seq[0]), 5000);
+    FT_CHECK(n == (int)(sizeof seq / sizeof seq[0]), "%d PUBLISH", n);
+    for (i = 0; i < n; i++) {
+        printf("  '%s' alias %d -> %s\n", pubs[i].topic, pubs[i].alias,
+               pubs[i].resolved);
+        FT_CHECK(pubs[i].alias >= 1 && pubs[i].alias <= 2, "alias %d",
+                 pubs[i].alias);
+        FT_CHECK(strcmp(pubs[i].resolved, topics[seq[i]]) == 0,
+                 "PUBLISH %d stands for '%s', expected '%s'", i,
+                 pubs[i].resolved, topics[seq[i]]);
+        omitted += pubs[i].topic[0] == '\0';
+        bytes += pubs[i].size;
+    }
+    /* LRU with 2 aliases over this sequence: 0 1 [0] [0] 2 1 [1] 0 2 [2]
+     * 1 0 -> 4 topics left out */
+    FT_CHECK(omitted == 4, "%d PUBLISH without topic, expected 4", omitted);
+    printf("  %d of %d sent without topic, %zu bytes\n", omitted, n, bytes);
+    mq_client_destroy(c);
+    fb_stop(b);
+}
+
+/* A new connection starts with no aliases: the first PUBLISH of a topic
+ * carries it again, and resends (DUP) carry the full topic. */
+static void
+c_alias_auto_reconnect_v5(void)
+{
+    static seen_pub pubs[MAXREC];
+    bk k;
+    fb *b;
+    mq_client *c;
+    int i, n, tok = 0, done = 0;
+    long long until;
+
+    bk_init(&k, 5);
+    k.cprops = ALIASMAX3;
+    k.ncprops = sizeof ALIASMAX3;
+    k.ack1 = -1;            /* no PUBACK: all stay in flight */
+    k.close_after_pubs = 3; /* then the connection drops */
+    k.sp_later = 1;         /* and the session is kept: DUP resends */
+    b = fb_start(responder, &k);
+    c = mk(b, "conform-alias4", 5);
+    FT_CHECK(mq_set_int(c, MQ_OPT_TOPIC_ALIAS_AUTO, 3) == MQ_OK, "auto");
+    FT_CHECK(mq_set_int(c, MQ_OPT_RECONNECT, 1) == MQ_OK, "reconnect");
+    FT_CHECK(mq_set_int(c, MQ_OPT_RECONNECT_MIN_MS, 50) == MQ_OK, "min");
+    FT_CHECK(mq_set_int(c, MQ_OPT_CLEAN_START, 0) == MQ_OK, "clean");
+    FT_CHECK(mq_set_int(c, MQ_OPT_SESSION_EXPIRY_S, 60) == MQ_OK, "expiry");
+    connect_ok(c);
+    for (i = 0; i < 3; i++)
+        FT_CHECK(publish_alias(c, "re/connect/topic", 0, 1) > 0, "pub");
+    n = bk_pubs(&k, pubs, 3, 5000);
+    FT_CHECK(n == 3, "%d PUBLISH on the first connection", n);
+    /* second connection, session present: the three are resent */
+    mq_event_free(ft_wait(c, MQ_EVENT_CONNECT, 5000));
+    pthread_mutex_lock(&k.mx);
+    k.ack1 = 0;
+    k.close_after_pubs = 0;
+    pthread_mutex_unlock(&k.mx);
+    tok = publish_alias(c, "re/connect/topic", 0, 1);
+    until = ft_now_ms() + 5000;
+    while (done < 4 && ft_now_ms() < until) {
+        mq_event *ev = ft_wait(c, MQ_EVENT_PUBLISHED, 1000);
+        if (ev != NULL) {
+            done++;
+            mq_event_free(ev);
+        }
+    }
+    FT_CHECK(done == 4, "%d of 4 completed", done);
+    n = bk_pubs(&k, pubs, 7, 5000);
+    for (i = 0; i < n; i++)
+        printf("  conn %d '%s' alias %d dup %d -> %s\n", pubs[i].conn,
+               pubs[i].topic, pubs[i].alias, pubs[i].dup, pubs[i].resolved);
+    FT_CHECK(n == 7, "%d PUBLISH", n);
+    for (i = 0; i < n; i++)
+        FT_CHECK(strcmp(pubs[i].resolved, "re/connect/topic") == 0,
+                 "PUBLISH %d stands for '%s'", i, pubs[i].resolved);
+    for (i = 3; i < 6; i++)
+        FT_CHECK(pubs[i].conn == 1 && pubs[i].dup && pubs[i].alias == 0 &&
+                     pubs[i].topic[0] != '\0',
+                 "resend %d: conn %d dup %d alias %d topic '%s'", i,
+                 pubs[i].conn, pubs[i].dup, pubs[i].alias, pubs[i].topic);
+    FT_CHECK(!pubs[6].dup && pubs[6].topic[0] != '\0' && pubs[6].alias != 0,
+             "the first new PUBLISH of the connection: topic '%s' alias %d",
+             pubs[6].topic, pubs[6].alias);
+    (void)tok;
+    mq_client_destroy(c);
+    fb_stop(b);
+}
+
 static const ft_case cases[] = {
     {"maxpkt_known_v5", c_maxpkt_known_v5},
     {"maxpkt_unknown_v5", c_maxpkt_unknown_v5},
@@ -890,6 +1198,12 @@ static const ft_case cases[] = {
     {"connack_large_over_max_v5", c_connack_large_over_max_v5},
     {"v311_broker_refuses_v5", c_v311_broker_refuses_v5},
     {"v311_broker_closes_v5", c_v311_broker_closes_v5},
+    {"v311_fallback", c_v311_fallback},
+    {"v311_fallback_after_close", c_v311_fallback_after_close},
+    {"alias_explicit_v5", c_alias_explicit_v5},
+    {"alias_over_max_v5", c_alias_over_max_v5},
+    {"alias_auto_v5", c_alias_auto_v5},
+    {"alias_auto_reconnect_v5", c_alias_auto_reconnect_v5},
 };
 
 FT_MAIN(cases)
