@@ -8,6 +8,7 @@
  * mq_publish to wait for queue space.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <netdb.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -769,6 +771,32 @@ open_store(mq_client *c, const char *dir)
     return MQ_OK;
 }
 
+/* A TLS file option must name a readable regular file (@p dir: a
+ * readable directory) when it is set, so a typo is an error at once and
+ * not a TLS failure at connect. MQ_OK or MQ_ERR_FILE (and an error log). */
+static int
+check_path(mq_client *c, const char *what, const char *path, bool dir)
+{
+    struct stat st;
+    int fd, e = 0;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+                        (dir ? O_DIRECTORY : 0));
+    if (fd < 0)
+        e = errno;
+    else if (fstat(fd, &st) != 0)
+        e = errno;
+    else if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+        e = dir ? ENOTDIR : EINVAL;
+    if (fd >= 0)
+        close(fd);
+    if (e == 0)
+        return MQ_OK;
+    mqi_log(c, MQ_LOG_ERROR, "%s %s: %s", what, path,
+            e == EINVAL ? "not a regular file" : strerror(e));
+    return MQ_ERR_FILE;
+}
+
 MQ_API int
 mq_set_str(mq_client *c, int option, const char *v)
 {
@@ -784,6 +812,26 @@ mq_set_str(mq_client *c, int option, const char *v)
         (option >= MQ_SOPT_TLS_CA_PEM && option <= MQ_SOPT_TLS_KEY_PASSWORD))
         return MQ_ERR_NOT_SUPPORTED;
 #endif
+    if (v != NULL) {
+        switch (option) {
+        case MQ_SOPT_TLS_CA_FILE:
+            rc = check_path(c, "TLS CA file", v, false);
+            break;
+        case MQ_SOPT_TLS_CERT_FILE:
+            rc = check_path(c, "TLS certificate file", v, false);
+            break;
+        case MQ_SOPT_TLS_KEY_FILE:
+            rc = check_path(c, "TLS key file", v, false);
+            break;
+        case MQ_SOPT_TLS_CA_PATH:
+            rc = check_path(c, "TLS CA directory", v, true);
+            break;
+        default:
+            break;
+        }
+        if (rc != MQ_OK)
+            return rc;
+    }
     pthread_mutex_lock(&c->lock);
     if (c->active) {
         rc = MQ_ERR_STATE;
