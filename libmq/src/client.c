@@ -682,6 +682,38 @@ set_strfield(char **field, const char *v)
 static void push_cmd(mq_client *c, mqi_msg *m);
 static int new_token(mq_client *c);
 
+/* Tell the application which message came back from the store: one
+ * MQ_EVENT_RECOVERED per message, before mq_set_str() returns (so before
+ * anything is sent or completed). Without memory for it the message is
+ * still resent; a log says one event is missing. */
+static void
+post_recovered(mq_client *c, const mqi_msg *m, const mqi_store_rec *r)
+{
+    mq_event *ev = mqi_event_new(MQ_EVENT_RECOVERED,
+                                 m->topic_len + 1 + m->payload_len);
+
+    if (ev == NULL ||
+        (m->props != NULL && mqi_props_dup(m->props, &ev->props) != MQ_OK)) {
+        mq_event_free(ev);
+        mqi_log(c, MQ_LOG_ERROR, "persistence: no memory to report "
+                "recovered message (token %d)", m->token);
+        return;
+    }
+    ev->token = m->token;
+    ev->tag = r->tag;
+    ev->qos = m->qos;
+    ev->retain = m->retain;
+    ev->packet_id = r->packet_id;
+    ev->topic = (char *)(ev + 1);
+    memcpy(ev->topic, m->topic, m->topic_len + 1);
+    ev->payload = (uint8_t *)ev->topic + m->topic_len + 1;
+    if (m->payload_len > 0)
+        memcpy(ev->payload, m->payload, m->payload_len);
+    ev->payload_len = m->payload_len;
+    ev->acct = m->topic_len + m->payload_len + r->props_len;
+    mqi_events_post(&c->ev, ev);
+}
+
 /* Replay one stored message as a queued publish (called under c->lock). */
 struct recover_ctx {
     mq_client *c;
@@ -726,9 +758,11 @@ recover_one(void *ud, const mqi_store_rec *r)
     else
         m->state = MQI_MS_QUEUED;
     m->acct_bytes = sizeof *m + r->topic_len + r->payload_len;
+    m->tag = r->tag;
     atomic_fetch_add(&c->q_msgs, 1);
     atomic_fetch_add(&c->q_bytes, m->acct_bytes);
     m->token = new_token(c);
+    post_recovered(c, m, r);
     push_cmd(c, m);
     return 0;
 }
@@ -1378,6 +1412,7 @@ persist_add(mq_client *c, mqi_msg *m, const mq_props *props)
     r.topic_len = m->topic_len;
     r.payload = m->payload;
     r.payload_len = m->payload_len;
+    r.tag = m->tag;
     if (props != NULL && mq_props_count(props) > 0) {
         size_t plen = mqi_props_len(props);
         if (mqi_props_encode(&pb, props) != MQ_OK) {
@@ -1709,7 +1744,8 @@ mq_next_event(mq_client *c, int timeout_ms)
 MQ_API int
 mq_set_callback(mq_client *c, int kind, mq_event_cb cb, void *ud)
 {
-    if (c == NULL || kind < MQ_EVENT_CONNECT || kind > MQ_EVENT_AUTH)
+    if (c == NULL || kind < MQ_EVENT_CONNECT ||
+        kind >= (int)(sizeof c->cbs / sizeof c->cbs[0]))
         return MQ_ERR_INVAL;
     pthread_mutex_lock(&c->lock);
     c->cbs[kind].cb = cb;
@@ -1741,8 +1777,9 @@ dispatch(mq_client *c, mq_event *ev)
     int k = ev->type;
 
     pthread_mutex_lock(&c->lock);
-    cb = (k >= 0 && k < 9) ? c->cbs[k].cb : NULL;
-    ud = (k >= 0 && k < 9) ? c->cbs[k].ud : NULL;
+    cb = (k >= 0 && k < (int)(sizeof c->cbs / sizeof c->cbs[0]))
+             ? c->cbs[k].cb : NULL;
+    ud = cb != NULL ? c->cbs[k].ud : NULL;
     pthread_mutex_unlock(&c->lock);
     if (cb != NULL)
         cb(c, ev, ud);

@@ -59,7 +59,7 @@ mqi_events_destroy(mqi_events *q)
 
     for (ev = q->head; ev != NULL; ev = next) {
         next = ev->next;
-        mq_event_free(ev);
+        mqi_event_forget(ev);
     }
     q->head = q->tail = NULL;
     if (q->pipe_rd >= 0)
@@ -268,11 +268,27 @@ mqi_event_new(int type, size_t extra)
 
 /* ---- public accessors ------------------------------------------------ */
 
+void
+mqi_event_forget(mq_event *ev)
+{
+    if (ev != NULL && ev->store != NULL) {
+        mqi_store_unref(ev->store);
+        ev->store = NULL;
+    }
+    mq_event_free(ev);
+}
+
 MQ_API void
 mq_event_free(mq_event *ev)
 {
     if (ev == NULL)
         return;
+    if (ev->store != NULL) {
+        /* the application has seen the completion of a tagged message:
+         * now its record may go (mq_publish_tagged) */
+        mqi_store_remove(ev->store, ev->store_seq);
+        mqi_store_unref(ev->store);
+    }
     if (ev->props != NULL)
         mq_props_free(ev->props);
     mqi_big_free(ev->owned, ev->payload_len);

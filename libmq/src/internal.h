@@ -172,6 +172,10 @@ struct mq_event {
                                    MQ_OPT_MAX_EVENT_BYTES (topic, payload,
                                    properties of MESSAGE/RECOVERED) */
     uint64_t tag;               /* PUBLISHED/RECOVERED: application tag */
+    struct mqi_store *store;    /* PUBLISHED of a tagged stored message:
+                                   its record goes when the event is freed
+                                   (a reference on the store) */
+    uint64_t store_seq;
     /* inline storage may follow */
 };
 
@@ -213,6 +217,9 @@ size_t mqi_events_count(mqi_events *q);
 int mqi_events_fd(mqi_events *q);
 /* Allocate an event with @p extra zeroed bytes of inline storage. */
 mq_event *mqi_event_new(int type, size_t extra);
+/* Free an event the application never saw: a stored record it holds
+ * stays in the store (and comes back after a restart). */
+void mqi_event_forget(mq_event *ev);
 
 /* ---- the client ------------------------------------------------------ */
 
@@ -258,7 +265,7 @@ struct mq_client {
     struct {
         mq_event_cb cb;
         void *ud;
-    } cbs[9];
+    } cbs[MQ_EVENT_RECOVERED + 1]; /* by event kind */
     pthread_t loop_thread;
     bool loop_running;
     bool forever_running;       /* mq_loop_forever() is running */

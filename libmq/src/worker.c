@@ -206,9 +206,8 @@ static void
 complete(mq_client *c, mqi_msg *m, int err, int reason)
 {
     int pe = atomic_load_explicit(&c->publish_events, memory_order_relaxed);
+    bool deferred = false;
 
-    if (m->seq != 0 && c->store != NULL)
-        mqi_store_remove(c->store, m->seq);
     atomic_fetch_sub_explicit(&c->q_msgs, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&c->q_bytes, m->acct_bytes,
                               memory_order_relaxed);
@@ -216,13 +215,24 @@ complete(mq_client *c, mqi_msg *m, int err, int reason)
         mq_event *ev = mqi_event_new(MQ_EVENT_PUBLISHED, 0);
         if (ev != NULL) {
             ev->token = m->token;
+            ev->tag = m->tag;
             ev->error = err;
             ev->reason = reason;
             ev->qos = m->qos;
             ev->packet_id = m->packet_id;
+            if (m->tag != 0 && m->seq != 0 && c->store != NULL) {
+                /* the record goes when the application frees the event,
+                 * after it noted the completion (docs/guide/persistence) */
+                mqi_store_ref(c->store);
+                ev->store = c->store;
+                ev->store_seq = m->seq;
+                deferred = true;
+            }
             post(c, ev);
         }
     }
+    if (!deferred && m->seq != 0 && c->store != NULL)
+        mqi_store_remove(c->store, m->seq);
     mqi_msg_free(m);
     c->space_freed = true; /* waiters are woken once per round */
 }
@@ -2673,7 +2683,7 @@ drop_client_state(mq_client *c)
     while (c->bat_head != NULL) {
         mq_event *e = c->bat_head;
         c->bat_head = e->next;
-        mq_event_free(e);
+        mqi_event_forget(e);
     }
     c->bat_tail = NULL;
     c->bat_n = 0;

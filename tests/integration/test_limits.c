@@ -199,3 +199,174 @@ Test(limits, tls_files_checked_when_set)
     CHECK(strcmp(mq_err_name(MQ_ERR_FILE), "MQ_ERR_FILE") == 0, "name");
     unlink(path);
 }
+
+/* ---- what was recovered after a crash --------------------------------- */
+
+static void
+rm_rf(const char *dir)
+{
+    char cmd[160];
+
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) {
+        /* best effort */
+    }
+}
+
+/* Messages stored but never sent come back as one MQ_EVENT_RECOVERED
+ * each, inside mq_set_str(), with what identifies them; their
+ * MQ_EVENT_PUBLISHED carries the same token and tag. */
+Test(limits, recovered_events_and_tags)
+{
+    mqt_broker *b = integ_broker(NULL);
+    mq_client *sub = integ_client(b, "recsub", MQ_PROTO_V5);
+    char dir[] = "/tmp/mqt-recov-XXXXXX";
+    const char *id = integ_id("recov");
+    char topic[96];
+    int tokens[6], i, n = 0;
+    mq_client *c;
+    mq_event *ev;
+
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(topic, sizeof topic, "%s", integ_topic("recov"));
+    integ_connect(sub);
+    integ_subscribe(sub, topic, 2);
+
+    /* a process that stores six messages and ends before connecting */
+    c = mq_client_new(id, MQ_PROTO_V5);
+    CHECK_RC(mq_set_str(c, MQ_SOPT_PERSIST_DIR, dir), MQ_OK);
+    CHECK(mq_next_event(c, 0) == NULL, "events from an empty store");
+    for (i = 0; i < 6; i++) {
+        char pl[16];
+        mq_props *p = NULL;
+        snprintf(pl, sizeof pl, "msg-%d", i);
+        if (i == 2) {
+            p = mq_props_new();
+            mq_props_add_user(p, "k", "v");
+        }
+        if (i == 5)
+            CHECK_TOKEN(mq_publish(c, topic, pl, strlen(pl), 1, 0));
+        else
+            CHECK_TOKEN(mq_publish_tagged(c, topic, pl, strlen(pl),
+                                          1 + i % 2, i == 3, p,
+                                          1000 + (uint64_t)i));
+        mq_props_free(p);
+    }
+    mq_client_destroy(c);
+
+    /* the restart */
+    c = integ_client_id(b, id, MQ_PROTO_V5);
+    CHECK_RC(mq_set_str(c, MQ_SOPT_PERSIST_DIR, dir), MQ_OK);
+    while ((ev = mq_next_event(c, 0)) != NULL) {
+        char pl[16];
+        size_t len;
+        const char *p = mq_event_payload(ev, &len);
+        CHECK(mq_event_type(ev) == MQ_EVENT_RECOVERED, "event %s",
+              integ_event_name(mq_event_type(ev)));
+        CHECK(n < 6, "more than six RECOVERED");
+        snprintf(pl, sizeof pl, "msg-%d", n);
+        CHECK(len == strlen(pl) && memcmp(p, pl, len) == 0, "payload %d", n);
+        CHECK(strcmp(mq_event_topic(ev), topic) == 0, "topic");
+        CHECK(mq_event_qos(ev) == (n == 5 ? 1 : 1 + n % 2), "qos %d",
+              mq_event_qos(ev));
+        CHECK(mq_event_retain(ev) == (n == 3), "retain");
+        CHECK(mq_event_tag(ev) == (n == 5 ? 0 : 1000 + (uint64_t)n),
+              "tag %llu", (unsigned long long)mq_event_tag(ev));
+        CHECK(mq_event_token(ev) > 0, "token");
+        CHECK((n == 2) == (mq_props_user_count(mq_event_props(ev)) == 1),
+              "properties of %d", n);
+        tokens[n++] = mq_event_token(ev);
+        mq_event_free(ev);
+    }
+    CHECK(n == 6, "%d RECOVERED events, expected 6", n);
+    CHECK(mq_queued_messages(c) == 6, "%zu queued", mq_queued_messages(c));
+    integ_connect(c);
+    for (i = 0; i < 6; i++) {
+        int k;
+        ev = integ_wait(c, MQ_EVENT_PUBLISHED, INTEG_WAIT_MS);
+        CHECK(mq_event_error(ev) == MQ_OK, "error %s",
+              mq_err_name(mq_event_error(ev)));
+        for (k = 0; k < 6 && tokens[k] != mq_event_token(ev); k++)
+            ;
+        CHECK(k < 6, "PUBLISHED token %d was not recovered",
+              mq_event_token(ev));
+        if (k < 6)
+            tokens[k] = 0; /* once */
+        CHECK(mq_event_tag(ev) == (k == 5 ? 0 : 1000 + (uint64_t)k),
+              "tag %llu for message %d",
+              (unsigned long long)mq_event_tag(ev), k);
+        mq_event_free(ev);
+    }
+    for (i = 0; i < 6; i++)
+        mq_event_free(integ_wait(sub, MQ_EVENT_MESSAGE, INTEG_WAIT_MS));
+    integ_client_destroy(c);
+
+    /* all acknowledged: nothing comes back */
+    c = mq_client_new(id, MQ_PROTO_V5);
+    CHECK_RC(mq_set_str(c, MQ_SOPT_PERSIST_DIR, dir), MQ_OK);
+    CHECK(mq_next_event(c, 0) == NULL, "RECOVERED after completion");
+    mq_client_destroy(c);
+    rm_rf(dir);
+}
+
+/* The record of a tagged message stays until its MQ_EVENT_PUBLISHED is
+ * freed: a process that ends between the completion and the moment the
+ * application noted it finds the message again (QoS 2: only its PUBREL is
+ * resent, the subscriber gets it once). */
+Test(limits, tagged_record_kept_until_event_freed)
+{
+    mqt_broker *b = integ_broker(NULL);
+    mq_client *sub = integ_client(b, "keepsub", MQ_PROTO_V5);
+    char dir[] = "/tmp/mqt-keep-XXXXXX";
+    const char *id = integ_id("keep");
+    char topic[96];
+    mq_client *c;
+    mq_event *held, *ev;
+    int tok, got = 0;
+
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(topic, sizeof topic, "%s", integ_topic("keep"));
+    integ_connect(sub);
+    integ_subscribe(sub, topic, 2);
+
+    c = mq_client_new(id, MQ_PROTO_V5);
+    mq_set_server(c, mqt_broker_uri(b));
+    CHECK_RC(mq_set_int(c, MQ_OPT_CLEAN_START, 0), MQ_OK);
+    CHECK_RC(mq_set_int(c, MQ_OPT_SESSION_EXPIRY_S, 300), MQ_OK);
+    CHECK_RC(mq_set_str(c, MQ_SOPT_PERSIST_DIR, dir), MQ_OK);
+    integ_connect(c);
+    tok = CHECK_TOKEN(mq_publish_tagged(c, topic, "once", 4, 2, 0, NULL,
+                                        42));
+    held = integ_wait(c, MQ_EVENT_PUBLISHED, INTEG_WAIT_MS);
+    CHECK(mq_event_token(held) == tok && mq_event_tag(held) == 42 &&
+              mq_event_error(held) == MQ_OK, "PUBLISHED");
+    mq_client_destroy(c); /* "crash" with the event not yet freed */
+
+    c = integ_client_id(b, id, MQ_PROTO_V5);
+    CHECK_RC(mq_set_int(c, MQ_OPT_CLEAN_START, 0), MQ_OK);
+    CHECK_RC(mq_set_int(c, MQ_OPT_SESSION_EXPIRY_S, 300), MQ_OK);
+    CHECK_RC(mq_set_str(c, MQ_SOPT_PERSIST_DIR, dir), MQ_OK);
+    ev = mq_next_event(c, 0);
+    CHECK(ev != NULL && mq_event_type(ev) == MQ_EVENT_RECOVERED &&
+              mq_event_tag(ev) == 42, "the tagged record is gone");
+    mq_event_free(ev);
+    mq_event_free(held); /* after its client: harmless */
+    integ_connect(c);
+    ev = integ_wait(c, MQ_EVENT_PUBLISHED, INTEG_WAIT_MS);
+    CHECK(mq_event_tag(ev) == 42 && mq_event_error(ev) == MQ_OK,
+          "second completion: %s", mq_err_name(mq_event_error(ev)));
+    mq_event_free(ev); /* now the record goes */
+    integ_client_destroy(c);
+
+    while ((ev = integ_try_wait(sub, MQ_EVENT_MESSAGE, 1500)) != NULL) {
+        got++;
+        mq_event_free(ev);
+    }
+    CHECK(got == 1, "QoS 2 message delivered %d times", got);
+    c = mq_client_new(id, MQ_PROTO_V5);
+    CHECK_RC(mq_set_str(c, MQ_SOPT_PERSIST_DIR, dir), MQ_OK);
+    CHECK(mq_next_event(c, 0) == NULL, "record kept after the event was "
+          "freed");
+    mq_client_destroy(c);
+    rm_rf(dir);
+}
