@@ -2,8 +2,16 @@
  * alias.c - outbound MQTT 5 topic aliases for one connection (see
  * alias.h): slots 1..max holding the topic each alias stands for; in
  * automatic mode a chained hash finds a topic's slot and a doubly linked
- * list keeps the slots in recency order (head: most recent), so the least
- * recently used alias is the one re-mapped when all are taken.
+ * list keeps the slots in recency order (head: most recent).
+ *
+ * When all aliases are taken, a new topic takes the least recently used
+ * one only if it was published more often lately than that one's topic
+ * (frequency admission, as in TinyLFU): small saturating counters indexed
+ * by two hashes of the topic, halved every 16 x max publishes. Plain LRU
+ * re-maps on every publish when the topics cycle over more than max (each
+ * PUBLISH then carries its topic and 3 more bytes); with admission the
+ * aliases stay with the topics that keep coming back, and a topic without
+ * one is sent as if aliases were off.
  *
  * Pure: no I/O, no locks. Threading: owned by the worker thread.
  */
@@ -26,6 +34,9 @@ struct mqi_alias_out {
     uint16_t head, tail; /* automatic: recency list */
     uint32_t nb;         /* hash buckets, a power of two */
     uint16_t *bucket;
+    uint8_t *freq;       /* automatic: admission counters */
+    uint32_t nf;         /* how many, a power of two */
+    uint32_t ops;        /* publishes since the counters were halved */
     slot s[];            /* s[1..max]; s[0] unused */
 };
 
@@ -53,7 +64,11 @@ mqi_alias_out_new(uint16_t max)
     if (t == NULL)
         return NULL;
     t->bucket = calloc(nb, sizeof *t->bucket);
-    if (t->bucket == NULL) {
+    t->nf = 4 * nb < 256 ? 256 : 4 * nb;
+    t->freq = calloc(t->nf, 1);
+    if (t->bucket == NULL || t->freq == NULL) {
+        free(t->bucket);
+        free(t->freq);
         free(t);
         return NULL;
     }
@@ -72,6 +87,7 @@ mqi_alias_out_free(mqi_alias_out *t)
     for (i = 1; i <= t->max; i++)
         free(t->s[i].topic);
     free(t->bucket);
+    free(t->freq);
     free(t);
 }
 
@@ -143,6 +159,37 @@ hash_insert(mqi_alias_out *t, uint16_t n)
     *b = n;
 }
 
+/* ---- admission --------------------------------------------------------- */
+
+static uint32_t
+fpos(const mqi_alias_out *t, uint32_t h, int k)
+{
+    /* a second index from the high bits, odd-multiplied */
+    return (k ? (h >> 16 | h << 16) * 0x9E3779B1u : h) & (t->nf - 1);
+}
+
+/* How often @p h was published lately (the smaller of its counters). */
+static uint8_t
+freq_of(const mqi_alias_out *t, uint32_t h)
+{
+    uint8_t a = t->freq[fpos(t, h, 0)], b = t->freq[fpos(t, h, 1)];
+
+    return a < b ? a : b;
+}
+
+static void
+freq_count(mqi_alias_out *t, uint32_t h)
+{
+    for (int k = 0; k < 2; k++)
+        if (t->freq[fpos(t, h, k)] < 255)
+            t->freq[fpos(t, h, k)]++;
+    if (++t->ops >= 16u * t->max + 64u) {
+        for (uint32_t i = 0; i < t->nf; i++)
+            t->freq[i] >>= 1; /* old publishes count for less */
+        t->ops = 0;
+    }
+}
+
 /* ---- the two modes ---------------------------------------------------- */
 
 static bool
@@ -168,6 +215,7 @@ mqi_alias_auto(mqi_alias_out *t, const char *topic, size_t len, bool may_add,
     uint16_t n;
 
     *omit = false;
+    freq_count(t, h);
     for (n = t->bucket[h & (t->nb - 1)]; n != 0; n = t->s[n].hnext)
         if (t->s[n].hash == h && same(&t->s[n], topic, len)) {
             unlink_slot(t, n);
@@ -183,7 +231,10 @@ mqi_alias_auto(mqi_alias_out *t, const char *topic, size_t len, bool may_add,
             return 0;
         t->used = n;
     } else {
-        n = t->tail; /* least recently used: re-mapped */
+        n = t->tail; /* least recently used: re-mapped if this topic is
+                        the more frequent one */
+        if (freq_of(t, h) <= freq_of(t, t->s[n].hash))
+            return 0;
         if (!set_topic(&t->s[n], topic, len))
             return 0;
         hash_remove(t, n);

@@ -5,8 +5,9 @@
  *  - explicit: the application names the alias; the table remembers which
  *    topic each alias stands for on this connection, so a repeat sends the
  *    alias alone and a new topic re-maps it;
- *  - automatic: the table assigns aliases 1..max to topics, least recently
- *    used one re-mapped when all are taken.
+ *  - automatic: the table assigns aliases 1..max to topics; when all are
+ *    taken, the least recently used one is re-mapped to a new topic only
+ *    if that topic was published more often lately (see alias.c).
  * A table lives for one connection (aliases never carry over, MQTT 5
  * §3.3.2.3.4) and its size is at most the broker's Topic Alias Maximum.
  *
@@ -29,7 +30,9 @@ uint16_t mqi_alias_out_max(const mqi_alias_out *t);
 /* Automatic: the alias to send with @p topic, and in *omit whether the
  * broker already knows it (send an empty topic). With @p may_add false no
  * alias is assigned or re-mapped (e.g. the packet would not fit with one):
- * 0 then unless the topic is known. 0 also when out of memory. */
+ * 0 then unless the topic is known. 0 also when the topic is not admitted
+ * (send it without alias) or out of memory. Call once per PUBLISH: it
+ * counts how often each topic is published. */
 uint16_t mqi_alias_auto(mqi_alias_out *t, const char *topic, size_t len,
                         bool may_add, bool *omit);
 
