@@ -282,11 +282,15 @@ typedef enum {
     MQ_OPT_TCP_NODELAY = 11,       /* 0/1, default 1 */
     MQ_OPT_CONNECT_TIMEOUT_MS = 12,/* default 10000 (TCP+TLS+CONNACK) */
     MQ_OPT_MAX_EVENTS = 13,        /* default 10000 undrained events before
-                                      the worker stops reading; any time */
+                                      the worker stops reading (see also
+                                      MQ_OPT_MAX_EVENT_BYTES); any time */
     MQ_OPT_PUBLISH_EVENTS = 14,    /* 0 none, 1 QoS>0 (default), 2 all */
     MQ_OPT_LOG_LEVEL = 15,         /* mq_log_level, default NONE; any time */
     MQ_OPT_MAX_PACKET_SIZE = 16,   /* largest packet we accept/send; default
-                                      268435460 (MQTT maximum) */
+                                      268435460 (MQTT maximum). Sending is
+                                      also bounded by the broker's Maximum
+                                      Packet Size (v5 CONNACK) for every
+                                      packet ([MQTT-3.2.2-15]) */
     MQ_OPT_RECEIVE_MAXIMUM = 17,   /* v5: our Receive Maximum, default 65535 */
     MQ_OPT_TOPIC_ALIAS_MAXIMUM = 18,/* v5: aliases we accept, default 0 */
     MQ_OPT_PUBLISH_TIMEOUT_MS = 19,/* >0: mq_publish waits up to this long for
@@ -445,7 +449,9 @@ MQ_API int mq_disconnect(mq_client *c, int reason);
 
 /** mq_disconnect() with MQTT 5 DISCONNECT properties (e.g. Session Expiry
  *  Interval, Reason String; copied, may be NULL). MQ_ERR_PROPERTY,
- *  MQ_ERR_NOT_SUPPORTED for properties on a v3.1.1 client. */
+ *  MQ_ERR_NOT_SUPPORTED for properties on a v3.1.1 client. A Reason String
+ *  or User Property that would make the packet larger than the broker's
+ *  Maximum Packet Size is left out (a warning log). */
 MQ_API int mq_disconnect_v5(mq_client *c, int reason, const mq_props *props);
 
 /**
@@ -594,8 +600,8 @@ MQ_API const mq_props *mq_event_props(const mq_event *ev);
 typedef void (*mq_event_cb)(mq_client *c, const mq_event *ev, void *userdata);
 
 /** Set (or with cb NULL clear) the callback for events of @p kind
- *  (mq_event_kind). Events with no callback are dropped by mq_loop*().
- *  MQ_ERR_INVAL. Any thread. */
+ *  (mq_event_kind; MQ_EVENT_RECOVERED has no shorthand). Events with no
+ *  callback are dropped by mq_loop*(). MQ_ERR_INVAL. Any thread. */
 MQ_API int mq_set_callback(mq_client *c, int kind, mq_event_cb cb,
                            void *userdata);
 
