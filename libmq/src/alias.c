@@ -33,7 +33,7 @@ struct mqi_alias_out {
     uint16_t used;       /* automatic: slots 1..used are assigned */
     uint16_t head, tail; /* automatic: recency list */
     uint32_t nb;         /* hash buckets, a power of two */
-    uint16_t *bucket;
+    uint16_t *bucket;    /* automatic only: made by its first call */
     uint8_t *freq;       /* automatic: admission counters */
     uint32_t nf;         /* how many, a power of two */
     uint32_t ops;        /* publishes since the counters were halved */
@@ -63,17 +63,9 @@ mqi_alias_out_new(uint16_t max)
     t = calloc(1, sizeof *t + ((size_t)max + 1) * sizeof(slot));
     if (t == NULL)
         return NULL;
-    t->bucket = calloc(nb, sizeof *t->bucket);
-    t->nf = 4 * nb < 256 ? 256 : 4 * nb;
-    t->freq = calloc(t->nf, 1);
-    if (t->bucket == NULL || t->freq == NULL) {
-        free(t->bucket);
-        free(t->freq);
-        free(t);
-        return NULL;
-    }
     t->max = max;
     t->nb = nb;
+    t->nf = 4 * nb < 256 ? 256 : 4 * nb;
     return t;
 }
 
@@ -215,6 +207,17 @@ mqi_alias_auto(mqi_alias_out *t, const char *topic, size_t len, bool may_add,
     uint16_t n;
 
     *omit = false;
+    if (t->bucket == NULL) {
+        t->bucket = calloc(t->nb, sizeof *t->bucket);
+        t->freq = calloc(t->nf, 1);
+        if (t->bucket == NULL || t->freq == NULL) {
+            free(t->bucket);
+            free(t->freq);
+            t->bucket = NULL;
+            t->freq = NULL;
+            return 0;
+        }
+    }
     freq_count(t, h);
     for (n = t->bucket[h & (t->nb - 1)]; n != 0; n = t->s[n].hnext)
         if (t->s[n].hash == h && same(&t->s[n], topic, len)) {

@@ -423,7 +423,7 @@ choose_alias(mq_client *c, const mqi_msg *m, mqi_publish *p)
     bool omit = false, fits;
     uint16_t a = 0;
 
-    if ((auto_n <= 0 && m->alias == 0) || n == 0)
+    if ((auto_n <= 0 && m->alias == 0) || bmax <= 0 || n == 0)
         return;
     if (c->aout == NULL && (c->aout = mqi_alias_out_new((uint16_t)n)) == NULL)
         return; /* no memory: the full topic without alias */
@@ -2237,7 +2237,7 @@ read_some(mq_client *c, uint8_t *buf, size_t cap, size_t *out_n)
         c->last_recv_ms = mqi_now_ms(); /* bytes prove the link alive */
         return true;
     }
-    if (rc != MQ_ERR_AGAIN && c->cs == MQI_CS_CONNACK &&
+    if (rc == MQ_ERR_CLOSED && c->cs == MQI_CS_CONNACK &&
         c->proto == MQ_PROTO_V5) {
         /* what a broker without MQTT 5 may do with a v5 CONNECT */
         if (c->cfg.protocol_fallback && c->fallback != NULL)
@@ -2245,7 +2245,7 @@ read_some(mq_client *c, uint8_t *buf, size_t cap, size_t *out_n)
                              "CONNACK");
         else
             connection_lost(c, rc, 0, "connection closed by the broker "
-                            "before CONNACK (a broker without MQTT 5 does "
+                            "before CONNACK (a broker without MQTT 5 may do "
                             "this: MQ_PROTO_V311 or MQ_OPT_PROTOCOL_FALLBACK)");
     } else if (rc == MQ_ERR_CLOSED)
         connection_lost(c, MQ_ERR_CLOSED, 0, "connection closed by broker");
