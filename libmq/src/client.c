@@ -1744,8 +1744,7 @@ mq_next_event(mq_client *c, int timeout_ms)
 MQ_API int
 mq_set_callback(mq_client *c, int kind, mq_event_cb cb, void *ud)
 {
-    if (c == NULL || kind < MQ_EVENT_CONNECT ||
-        kind >= (int)(sizeof c->cbs / sizeof c->cbs[0]))
+    if (c == NULL || kind < MQ_EVENT_CONNECT || kind >= MQI_EVENT_KINDS)
         return MQ_ERR_INVAL;
     pthread_mutex_lock(&c->lock);
     c->cbs[kind].cb = cb;
@@ -1777,9 +1776,8 @@ dispatch(mq_client *c, mq_event *ev)
     int k = ev->type;
 
     pthread_mutex_lock(&c->lock);
-    cb = (k >= 0 && k < (int)(sizeof c->cbs / sizeof c->cbs[0]))
-             ? c->cbs[k].cb : NULL;
-    ud = cb != NULL ? c->cbs[k].ud : NULL;
+    cb = (k >= 0 && k < MQI_EVENT_KINDS) ? c->cbs[k].cb : NULL;
+    ud = (k >= 0 && k < MQI_EVENT_KINDS) ? c->cbs[k].ud : NULL;
     pthread_mutex_unlock(&c->lock);
     if (cb != NULL)
         cb(c, ev, ud);

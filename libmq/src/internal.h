@@ -223,6 +223,8 @@ void mqi_event_forget(mq_event *ev);
 
 /* ---- the client ------------------------------------------------------ */
 
+#define MQI_EVENT_KINDS (MQ_EVENT_RECOVERED + 1) /* callback slots */
+
 typedef struct mqi_worker mqi_worker;
 typedef struct mqi_splice mqi_splice;
 
@@ -265,7 +267,7 @@ struct mq_client {
     struct {
         mq_event_cb cb;
         void *ud;
-    } cbs[MQ_EVENT_RECOVERED + 1]; /* by event kind */
+    } cbs[MQI_EVENT_KINDS];
     pthread_t loop_thread;
     bool loop_running;
     bool forever_running;       /* mq_loop_forever() is running */
