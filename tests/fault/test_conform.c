@@ -274,10 +274,16 @@ responder(fb *b, int conn, int fd, void *ud)
         }
         switch (type) {
         case 3: {
-            int qos = p.b0 >> 1 & 3, a;
+            int qos = p.b0 >> 1 & 3, a, close_after, ack1, ack2;
+            /* a case may change these while we run */
+            pthread_mutex_lock(&k->mx);
+            close_after = k->close_after_pubs;
+            ack1 = k->ack1;
+            ack2 = k->ack2;
+            pthread_mutex_unlock(&k->mx);
             note_publish(k, conn, level, &p, pid, aliases);
             npub++;
-            if (k->close_after_pubs && npub >= k->close_after_pubs) {
+            if (close_after && npub >= close_after) {
                 fb_pkt_free(&p);
                 return;
             }
@@ -289,7 +295,7 @@ responder(fb *b, int conn, int fd, void *ud)
                 fb_send(fd, out, fb_pack(out, 0x90, body, n));
                 break;
             }
-            a = qos == 1 ? k->ack1 : qos == 2 ? k->ack2 : -1;
+            a = qos == 1 ? ack1 : qos == 2 ? ack2 : -1;
             if (a == 0)
                 a = qos == 1 ? 4 : 5;
             if (qos > 0 && a > 0)
