@@ -10,9 +10,10 @@
  *    strings / []byte / Buffers: (const void *, size_t) pairs on input and
  *    mq_bytes results on output (mq_event_payload, mq_props_get_binary);
  *  - out-parameters become helpers: mq_get_int_value, mq_props_get_int_value;
- *  - the callback API (mq_event_cb, mq_set_callback, mq_on_*, mq_loop*) and
- *    mq_subscribe_many are C only: every binding pulls events with
- *    mq_next_event() on the thread (or event loop) of its language;
+ *  - the callback API (mq_event_cb, mq_set_callback, mq_on_*, mq_loop*),
+ *    mq_subscribe_many and mq_unsubscribe_many are C only: every binding
+ *    pulls events with mq_next_event() on the thread (or event loop) of
+ *    its language;
  *  - mq_event_fd_dup() returns a close-on-exec duplicate of the event fd for
  *    event loops that close the fd they watch (libuv, Node's net.Socket).
  *
@@ -534,6 +535,7 @@ static PyObject *mq_py_take(mq_client *c, int timeout_ms, int max,
 %ignore mq_loop_start;
 %ignore mq_loop_stop;
 %ignore mq_subscribe_many;
+%ignore mq_unsubscribe_many;
 %ignore mq_tls_password_cb;
 %ignore mq_set_tls_password_cb;
 %ignore mq_get_int;
