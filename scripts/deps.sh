@@ -9,7 +9,7 @@ libmosquitto-dev libpaho-mqtt-dev valgrind clang libclang-rt-14-dev \
 python3-dev python3-pytest python3-mesonpy patchelf"
 # Packaging (scripts/package.sh, tests/packaging): the ABI check, Debian
 # packages, lintian, luarocks.
-PKGS="$PKGS abigail-tools debhelper dh-python lintian luarocks fakeroot \
+PKGS="$PKGS abigail-tools debhelper dh-python lintian luarocks zip unzip fakeroot \
 dpkg-dev"
 [ $# -gt 0 ] && PKGS="$*"
 missing=""

@@ -10,10 +10,12 @@
 #           package's tests too.
 #   python  OUTDIR/python/: sdist and wheel of the Python package (meson-python
 #           with Debian's python3, libmq compiled into the extension).
-#   npm     OUTDIR/npm/: libmq-X.Y.Z.tgz (npm pack of bindings/node; the addon
-#           is built when the package is installed: binding.gyp).
-#   rock    OUTDIR/rock/: libmq-X.Y.Z-1.src.rock (luarocks pack of the rockspec;
-#           built against the installed libmq when installed).
+#   npm     OUTDIR/npm/: libmq-X.Y.Z.tgz (npm pack of bindings/node, with the
+#           SWIG output; the addon is built when the package is installed,
+#           for the Node that installs it: binding.gyp, build-addon.js).
+#   rock    OUTDIR/rock/: libmq-X.Y.Z-1.src.rock (the rockspec with its
+#           sources and the SWIG output; built against the installed libmq,
+#           found by pkg-config, when installed: luarocks install).
 #   all     all of the above (the default).
 #
 # The Go module has no artifact: it is the repository itself at tag vX.Y.Z
@@ -99,13 +101,26 @@ build_npm() {
 }
 
 build_rock() {
+    # A source rock: the rockspec and the sources it builds (the Lua layer,
+    # the SWIG interface and its output, mq.h, the version script), in the
+    # layout luarocks makes for a git source, so it installs offline and
+    # without swig: luarocks --lua-version=5.4 install libmq-X.Y.Z-1.src.rock
     d=$out/rock
+    rs=libmq-$version-1.rockspec
+    [ -f "bindings/lua/$rs" ] || { echo "package.sh: bindings/lua/$rs missing" >&2; return 1; }
     rm -rf "$d"
-    mkdir -p "$d"
-    rs=bindings/lua/libmq-$version-1.rockspec
-    [ -f "$rs" ] || { echo "package.sh: $rs missing" >&2; return 1; }
-    (cd "$d" && luarocks pack "$top/$rs" >pack.log 2>&1) ||
-        { cat "$d/pack.log" >&2; return 1; }
+    mkdir -p "$d/z/libmq"
+    for f in bindings/mq.i bindings/lua/mq.lua bindings/lua/build-rock.sh \
+        "bindings/lua/$rs" libmq/include/mq.h scripts/version.sh README.md \
+        NEWS.md debian/copyright; do
+        mkdir -p "$d/z/libmq/$(dirname "$f")"
+        cp "$f" "$d/z/libmq/$f"
+    done
+    swig -lua -module mq_core -Ilibmq/include \
+        -o "$d/z/libmq/bindings/lua/mq_lua_wrap.c" bindings/mq.i
+    cp "bindings/lua/$rs" "$d/z/$rs"
+    (cd "$d/z" && zip -qr "../libmq-$version-1.src.rock" "$rs" libmq)
+    rm -rf "$d/z"
     ls "$d"/*.rock
 }
 
