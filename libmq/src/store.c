@@ -55,6 +55,10 @@
 /* Largest body accepted: an MQTT packet is at most 256 MiB; leave room
  * for the topic, properties and our fixed fields. */
 #define MAX_BODY ((uint32_t)(256u * 1024u * 1024u + 128u * 1024u))
+/* Largest seq an ADD may carry: a real log never gets near it (one per
+ * message), and a damaged one above it would make the next seq wrap to 0,
+ * which recovery treats as corrupt (found by tests/fuzz/fuzz_store.c). */
+#define MAX_SEQ (UINT64_MAX >> 1)
 
 #define COMPACT_MIN_FILE (1024u * 1024u) /* never compact below this */
 #define COMPACT_RATIO 4u                 /* live < file / 4 -> compact */
@@ -789,7 +793,7 @@ scan_locked(mqi_store *s, uint64_t size, char *err, size_t errlen)
         if (!check_body(type, b, len, &e))
             break;
         if (type == REC_ADD) {
-            if (seq <= max_seq)
+            if (seq <= max_seq || seq > MAX_SEQ)
                 break;
             rc = ix_reserve(&s->ix);
             if (rc != MQ_OK)
