@@ -453,9 +453,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     {
         size_t on = client_frames(f.sent, f.sent_len, outp);
 
-        /* a data frame counts as written once it is fully sent */
-        FCHECK(on == written);
-        for (i = 0; i < written; i++)
+        /* A data frame counts as written once it is fully sent; a close
+         * from the server may flush the one pending frame (one best-effort
+         * try) after which the layer is dead and cannot report it. */
+        FCHECK(on >= written && on - written <= 97);
+        for (i = 0; i < on; i++)
             FCHECK(outp[i] == wdata[i % sizeof wdata]);
     }
 done:
