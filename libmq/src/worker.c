@@ -1550,6 +1550,17 @@ on_ack(mq_client *c, const mqi_ack *a)
 
     switch (a->type) {
     case MQI_PUBACK:
+        if (m != NULL && m->kind == MQI_CMD_PUBLISH &&
+            m->state == MQI_MS_WAIT_REC) {
+            /* A broker that downgrades QoS 2 to 1 (RabbitMQ 3.x) answers
+             * a QoS 2 PUBLISH with PUBACK. Ignoring it left the message
+             * in flight for ever, with no event; the broker has taken it
+             * at QoS 1: complete it, as paho-mqtt does, and say so. */
+            mqi_log(c, MQ_LOG_WARNING, "PUBACK for QoS 2 message id %u: "
+                    "the broker downgraded it to QoS 1", a->packet_id);
+            finish_inflight(c, m, err, a->reason);
+            break;
+        }
         if (m == NULL || m->kind != MQI_CMD_PUBLISH ||
             m->state != MQI_MS_WAIT_ACK) {
             mqi_log(c, MQ_LOG_WARNING, "PUBACK for unknown id %u",
