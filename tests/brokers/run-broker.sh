@@ -9,7 +9,7 @@
 #   the current user with its own node name, epmd port, distribution and
 #   AMQP ports, data, log and config files, cookie ($HOME) under the temp
 #   directory; MQTT sessions in quorum queues when MQ_RABBIT_QUORUM=1.
-#   Used by cluster.sh too (MQ_RABBIT_* variables below).
+#   cluster.sh sources this file (MQ_RUN_BROKER_LIB=1) for its functions.
 # aedes: tests/brokers/aedes/server.mjs with the committed package-lock,
 #   installed with "npm ci" into $MQ_BROKERS_WORK/aedes once.
 #
@@ -17,8 +17,8 @@
 # directory for the npm install; default: the temp directory),
 # MQ_BROKER_START_S (how long to wait for the broker, default 180).
 set -eu
-broker=$1
-shift
+broker=${1:-}
+[ $# -gt 0 ] && shift
 src=${MQ_BROKERS_SRC:-$(cd "$(dirname "$0")" && pwd)}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mq-broker-XXXXXX")
 work=${MQ_BROKERS_WORK:-$tmp}
@@ -164,8 +164,9 @@ rctl() {
     d=$1
     name=$2
     shift 2
-    HOME="$d/home" ERL_EPMD_PORT="$epmd_port" RABBITMQ_CONF_ENV_FILE=/dev/null \
-        /usr/lib/rabbitmq/bin/rabbitmqctl -n "$name@localhost" "$@"
+    (cd "$d" && HOME="$d/home" ERL_EPMD_PORT="$epmd_port" \
+        RABBITMQ_CONF_ENV_FILE=/dev/null \
+        /usr/lib/rabbitmq/bin/rabbitmqctl -n "$name@localhost" "$@")
 }
 
 start_aedes() {
@@ -185,6 +186,11 @@ start_aedes() {
     wait_port "$port" $! aedes || { dump_logs "$tmp/aedes.log"; return 1; }
     uri="mqtt://127.0.0.1:$port"
 }
+
+# Sourced by cluster.sh with MQ_RUN_BROKER_LIB=1: only the functions.
+if [ "${MQ_RUN_BROKER_LIB:-0}" = 1 ]; then
+    return 0
+fi
 
 # Missing broker software: a visible TAP skip (scripts/deps.sh installs it)
 skip() {
