@@ -4,7 +4,8 @@
 Run once by hand (python3 gen_seeds.py); the output is committed under
 corpus/. Each decode seed is a version byte (0: 3.1.1, 1: 5) followed by
 one or more packets; each props seed is a packet-type byte followed by a
-raw property block.
+raw property block. The input formats of the other targets (store, ws,
+topic, uri, tools) are described at the top of fuzz_<name>.c.
 """
 import os
 import struct
