@@ -80,7 +80,8 @@ main(int argc, char **argv)
     int i, subtok, failed_over = 0, reconnects = 0, tok_first;
     int *seen, *ack_ok;
     pid_t victim;
-    double t_kill = 0, t_back = 0, t_next_pub, t_end;
+    double t_kill = 0, t_back = 0, t_next_pub, t_end, t_first = 0;
+    int kill_at = 0;
     char id[32];
     mq_client *s, *p;
     mq_event *ev;
@@ -146,6 +147,7 @@ main(int argc, char **argv)
             t_next_pub += interval / 1000.0;
             if (sent == count / 4 && t_kill == 0) {
                 t_kill = now_s();
+                kill_at = sent;
                 printf("# kill -9 %d at message %d\n", (int)victim, sent);
                 kill(victim, SIGKILL);
             }
@@ -184,6 +186,8 @@ main(int argc, char **argv)
                     memcpy(buf, d, n);
                     buf[n] = '\0';
                     k = atoi(buf);
+                    if (k > kill_at && kill_at > 0 && t_first == 0)
+                        t_first = now_s();
                     if (k >= 1 && k <= count) {
                         if (seen[k]++)
                             dups++;
@@ -225,6 +229,11 @@ main(int argc, char **argv)
                "%.2f s\n", t_back - t_kill);
     else
         printf("# the subscriber did not fail over\n");
+    if (t_first > 0)
+        printf("# first message published after the kill delivered %.2f s "
+               "after the kill\n", t_first - t_kill);
+    else
+        printf("# no message published after the kill was delivered\n");
     {
         int lost = 0, unacked_missing = 0;
 

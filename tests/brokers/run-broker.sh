@@ -28,8 +28,21 @@ py=/usr/bin/python3
 
 log() { echo "# run-broker: $*"; }
 
+# A free port below Linux's ephemeral range (32768-60999), so outgoing
+# connections of other tests cannot take it before the broker binds it.
 free_port() {
-    $py -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    $py -c 'import random, socket
+for _ in range(1000):
+    p = random.randint(20000, 32700)
+    s = socket.socket()
+    try:
+        s.bind(("0.0.0.0", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break'
 }
 
 # port_open PORT: something accepts on 127.0.0.1:PORT
@@ -105,6 +118,9 @@ start_epmd() {
     wait_port "$epmd_port" "$epmd_pid" epmd
 }
 
+# Erlang distribution listeners on loopback only (default: all interfaces)
+loopback_dist="-kernel inet_dist_use_interface {127,0,0,1}"
+
 start_rabbit() {
     d=$1
     name=$2
@@ -138,7 +154,8 @@ start_rabbit() {
             RABBITMQ_ENABLED_PLUGINS_FILE="$d/enabled_plugins" \
             RABBITMQ_CONF_ENV_FILE=/dev/null \
             RABBITMQ_PID_FILE="$d/node.pid" \
-            RABBITMQ_ADVANCED_CONFIG_FILE="$d/advanced.config"
+            RABBITMQ_ADVANCED_CONFIG_FILE="$d/advanced.config" \
+            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="$loopback_dist"
         exec /usr/lib/rabbitmq/bin/rabbitmq-server
     ) > "$d/server.out" 2>&1 &
     rabbit_sh=$!
@@ -165,7 +182,7 @@ rctl() {
     name=$2
     shift 2
     (cd "$d" && HOME="$d/home" ERL_EPMD_PORT="$epmd_port" \
-        RABBITMQ_CONF_ENV_FILE=/dev/null \
+        RABBITMQ_CONF_ENV_FILE=/dev/null RABBITMQ_CTL_ERL_ARGS="$loopback_dist" \
         /usr/lib/rabbitmq/bin/rabbitmqctl -n "$name@localhost" "$@")
 }
 
