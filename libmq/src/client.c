@@ -1050,8 +1050,10 @@ parse_uri(const char *u, size_t len, mqi_server *s)
     }
     if (host[0] == '\0')
         goto bad;
+    /* no brackets left inside a host: "[[]" is not the host "[" */
     for (p = host; *p; p++)
-        if (*p == '@' || *p == '/' || *p == ' ' || (unsigned char)*p < 0x20)
+        if (*p == '@' || *p == '/' || *p == ' ' || *p == '[' || *p == ']' ||
+            (unsigned char)*p < 0x20)
             goto bad;
     switch (s->scheme) {
     case MQI_SCHEME_TLS: s->port = 8883; break;

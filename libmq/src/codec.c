@@ -867,7 +867,13 @@ int mqi_decode(int version, uint8_t byte0, const uint8_t *body, size_t len,
         if (b & 0xFE)
             MALFORMED(); /* Connect Acknowledge Flags bits 7..1 reserved */
         c->session_present = b & 1;
-        if (v5) {
+        if (v5 && r.left == 0 && c->reason == 1 && !c->session_present) {
+            /* A 3.1.1-only broker (aedes) answers a v5 CONNECT with its
+             * own CONNACK, return code 1 "unacceptable protocol version"
+             * (MQTT 5 section 3.1.2.2 allows it): report it as 0x84, as
+             * paho-mqtt does, not as a malformed packet. */
+            c->reason = MQ_RC_UNSUPPORTED_PROTOCOL_VERSION;
+        } else if (v5) {
             if (!RC_IN(c->reason, rc_connack))
                 PROTOCOL();
             if ((prc = rd_props(&r, MQI_CONNACK, &c->props_raw)) != MQ_OK)

@@ -63,6 +63,11 @@
 /* Largest body accepted: an MQTT packet is at most 256 MiB; leave room
  * for the topic, properties and our fixed fields. */
 #define MAX_BODY ((uint32_t)(256u * 1024u * 1024u + 128u * 1024u))
+/* Largest seq an ADD may carry: a real log never gets near it (one per
+ * message). Recovery cuts a (damaged) ADD above it, and mqi_store_add
+ * refuses to go past it, so a seq never wraps to 0, which recovery would
+ * cut as corrupt (found by tests/fuzz/fuzz_store.c). */
+#define MAX_SEQ (UINT64_MAX >> 1)
 
 #define COMPACT_MIN_FILE (1024u * 1024u) /* never compact below this */
 #define COMPACT_RATIO 4u                 /* live < file / 4 -> compact */
@@ -806,7 +811,7 @@ scan_locked(mqi_store *s, uint64_t size, char *err, size_t errlen)
         if (!check_body(type, b, len, &e))
             break;
         if (type == REC_ADD) {
-            if (seq <= max_seq)
+            if (seq <= max_seq || seq > MAX_SEQ)
                 break;
             rc = ix_reserve(&s->ix);
             if (rc != MQ_OK)
@@ -1233,6 +1238,12 @@ mqi_store_add(mqi_store *s, const mqi_store_rec *r, uint64_t *out_seq)
     if (rc != MQ_OK)
         goto out;
     seq = s->next_seq;
+    if (seq > MAX_SEQ) {
+        /* only after a damaged log with a huge seq: refuse openly rather
+         * than write a record the next recovery would cut off */
+        rc = MQ_ERR_PERSIST;
+        goto out;
+    }
     rec_header(rec, REC_ADD, (uint32_t)body_len, seq, body_crc);
     memset(&e, 0, sizeof e);
     e.seq = seq;

@@ -1190,6 +1190,20 @@ Test(decode, connack_session_present_on_refusal_is_a_protocol_error)
     EXPECT_PROTOCOL(5, 0x20, 0x01, 0x87, 0x00);
 }
 
+/* A broker that speaks only 3.1.1 refuses a v5 CONNECT with a 3.1.1
+ * CONNACK (return code 1); found against aedes by tests/brokers. */
+Test(decode, connack_311_refusal_of_v5_is_unsupported_protocol_version)
+{
+    mqi_packet pk;
+    uint8_t v[] = {0x00, 0x01};
+
+    cr_assert_eq(mqi_decode(5, 0x20, v, 2, &pk, NULL), MQ_OK);
+    cr_assert_eq(pk.u.connack.reason, MQ_RC_UNSUPPORTED_PROTOCOL_VERSION);
+    cr_assert_not(pk.u.connack.session_present);
+    EXPECT_PROTOCOL(5, 0x20, 0x01, 0x01); /* with session present */
+    EXPECT_MALFORMED(5, 0x20, 0x00, 0x00); /* a v5 accept needs props */
+}
+
 Test(decode, connack_v5_with_reason_not_allowed_is_a_protocol_error)
 {
     EXPECT_PROTOCOL(5, 0x20, 0x00, 0x01, 0x00);
