@@ -61,8 +61,8 @@ for f in /usr/local/include/mq.h /usr/local/lib/pkgconfig/libmq.pc \
         "would shadow the packages); remove it first"; exit 1; }
 done
 
-echo "== building the packages (scripts/package.sh deb python)"
-"$top/scripts/package.sh" -o "$out" deb python ||
+echo "== building the packages (scripts/package.sh deb python npm rock)"
+"$top/scripts/package.sh" -o "$out" deb python npm rock ||
     { echo "FAIL: package build"; exit 1; }
 debs=$(ls "$out"/debian/*_"$version"-*_"$arch".deb)
 
@@ -165,10 +165,11 @@ uri=mqtt://127.0.0.1:$port
 # tree (PKG_CONFIG_PATH, LD_LIBRARY_PATH, LUA_*, PYTHONPATH...).
 app=$work/app
 mkdir -p "$app"
-user() {
-    (cd "$app" && env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$app" \
+user_in() {   # dir command...
+    (cd "$1" && shift && env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$app" \
         LANG=C.UTF-8 "$@")
 }
+user() { user_in "$app" "$@"; }
 
 echo "== libmq-dev: cc app.c \$(pkg-config --cflags --libs libmq)"
 cp "$here/app.c" "$app/app.c"
@@ -295,6 +296,128 @@ if [ -n "$ext" ]; then
     [ -n "$lib" ] && [ "$(readlink -f "$lib")" = \
         "$(readlink -f "/usr/lib/$multiarch/libmq.so.0")" ] ||
         fail "python_libmq=system: the extension does not use the packaged libmq ($lib)"
+fi
+
+echo "== luarocks (make from a checkout; install of the packed rock without swig)"
+checkout=$work/checkout
+mkdir -p "$checkout"
+(cd "$top" && git ls-files -z --cached --others --exclude-standard |
+    xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
+    tar --null -T - -cf -) | tar -xf - -C "$checkout"
+chmod -R a+rX "$work"
+rock_check() {   # dir tree what luarocks-args...
+    dir=$1
+    tree=$2
+    what=$3
+    shift 3
+    if ! user_in "$dir" env SWIG="${SWIG:-swig}" luarocks --lua-version=5.4 --tree="$tree" "$@" \
+        >"$tree.log" 2>&1; then
+        cat "$tree.log"
+        fail "luarocks $what"
+        return
+    fi
+    lpath=$(user luarocks --lua-version=5.4 --tree="$tree" path --lr-path)
+    lcpath=$(user luarocks --lua-version=5.4 --tree="$tree" path --lr-cpath)
+    core=$(user env LUA_PATH="$lpath;;" LUA_CPATH="$lcpath;;" lua5.4 -e \
+        'require "mq"; print(package.searchpath("mq_core", package.cpath))')
+    case $core in
+        "$tree"/*) ;;
+        *) fail "luarocks $what: mq_core comes from $core, not the rock tree"; return ;;
+    esac
+    if user env LUA_PATH="$lpath;;" LUA_CPATH="$lcpath;;" lua5.4 \
+        "$checkout/bindings/lua/examples/pubsub.lua" "$uri" >"$tree-ex.txt" 2>&1 &&
+        grep -q "^message on" "$tree-ex.txt"; then
+        ok "luarocks $what: the example ran with $core"
+    else
+        cat "$tree-ex.txt"
+        fail "luarocks $what: the example"
+    fi
+}
+# luarocks make builds the sources of the current directory
+rock_check "$checkout" "$work/rocks-make" "make (in a checkout, with swig)" \
+    make "bindings/lua/libmq-$version-1.rockspec"
+SWIG=none rock_check "$app" "$work/rocks-install" "install of the packed rock (no swig)" \
+    install "$out/rock/libmq-$version-1.src.rock"
+
+echo "== npm (npm install of the tarball in an empty project: the addon is"
+echo "   built for the Node that runs the install, against the packaged libmq)"
+tgz=$out/npm/libmq-$version.tgz
+node_example=$top/bindings/node/examples/mqttjs/hello.js
+npm_check() {   # label project: npm install, require, round trip
+    label=$1
+    proj=$2
+    shift 2
+    mkdir -p "$proj"
+    echo '{ "name": "app", "version": "1.0.0", "private": true }' >"$proj/package.json"
+    cp "$node_example" "$proj/hello.js"
+    if ! "$@" sh -c "cd '$proj' && npm install --foreground-scripts --no-audit --no-fund '$tgz'" \
+        >"$proj.log" 2>&1; then
+        cat "$proj.log"
+        fail "npm install ($label)"
+        return
+    fi
+    where=$("$@" sh -c "cd '$proj' && node -p 'process.version + \" \" + require.resolve(\"libmq\")'")
+    case $where in
+        *" $proj/node_modules/libmq/"*) ;;
+        *) fail "npm ($label): require('libmq') gives $where"; return ;;
+    esac
+    if "$@" sh -c "cd '$proj' && MQTT_URL='$uri' node hello.js" >"$proj-ex.txt" 2>&1 &&
+        grep -q "^message: true Hello mqtt" "$proj-ex.txt"; then
+        ok "npm ($label): Node $(echo "$where" | cut -d' ' -f1), $(grep -o 'building mq_native.node.*against libmq [0-9.]*' "$proj.log" | head -1 | sed 's/:$//'), MQTT.js example ran"
+    else
+        cat "$proj-ex.txt"
+        fail "npm ($label): the MQTT.js example with require('libmq')"
+    fi
+}
+node_major=""
+if command -v node >/dev/null && command -v npm >/dev/null; then
+    node_major=$(node -p 'process.versions.node.split(".")[0]')
+    npm_check "Node on PATH" "$work/npm-path" user
+else
+    echo "SKIP npm: node or npm not installed"
+fi
+# Debian's Node 18 when the Node on PATH is another one (here: NodeSource's
+# Node 20 holds the name nodejs, so Debian's cannot be installed): its
+# packages are unpacked and laid over /usr in a private mount namespace
+# (nothing changes outside it); npm (the one on PATH) runs the install
+# script with Debian's node first on PATH.
+debian_node=$(apt-cache madison nodejs 2>/dev/null | awk '/debian.org/ {print $3; exit}')
+if [ "$node_major" = "${debian_node%%.*}" ]; then
+    echo "note: the Node on PATH is Debian's ($debian_node): tested above"
+elif [ -z "$debian_node" ]; then
+    echo "SKIP npm with Debian's Node: no Debian nodejs in the apt sources"
+elif ! unshare -m true 2>/dev/null; then
+    echo "SKIP npm with Debian's Node: no mount namespace here (unshare -m)"
+else
+    n18=$out/node-debian
+    mkdir -p "$n18/debs"
+    libnode=$(apt-cache depends "nodejs=$debian_node" | awk '/Depends: libnode[0-9]/ {print $2; exit}')
+    (cd "$n18/debs" && [ -n "$(ls ./nodejs_* 2>/dev/null)" ] ||
+        apt-get download -q "nodejs=$debian_node" "$libnode=$debian_node" \
+            "libnode-dev=$debian_node" node-acorn node-cjs-module-lexer node-undici \
+            >"$n18/download.log" 2>&1) || cat "$n18/download.log"
+    root=$work/node-debian
+    mkdir -p "$root"
+    for d in "$n18"/debs/*.deb; do dpkg-deb -x "$d" "$root"; done
+    npmcli=$(readlink -f "$(command -v npm)")
+    : >"$work/node-host"
+    mkdir -p "$work/npmbin"
+    printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$work/node-host" "$npmcli" \
+        >"$work/npmbin/npm"
+    chmod +x "$work/npmbin/npm"
+    # ns.sh command...: in the namespace, the Node on PATH (which runs npm)
+    # stays reachable as node-host, then Debian's packages cover /usr
+    cat >"$work/ns.sh" <<NS
+mount --make-rprivate / &&
+mount --bind "$(readlink -f "$(command -v node)")" "$work/node-host" &&
+mount -t overlay overlay -o lowerdir=$root/usr:/usr /usr || exit 1
+exec env -i PATH=$work/npmbin:/usr/bin:/bin HOME="$app" LANG=C.UTF-8 "\$@"
+NS
+    if [ -x "$root/usr/bin/node" ]; then
+        npm_check "Debian's Node $debian_node" "$work/npm-debian" unshare -m sh "$work/ns.sh"
+    else
+        fail "could not unpack Debian's nodejs $debian_node (see $n18/download.log)"
+    fi
 fi
 
 purge
