@@ -188,7 +188,16 @@ typedef enum {
     /* A log line: log_level, message. Only when enabled (MQ_OPT_LOG_LEVEL). */
     MQ_EVENT_LOG = 7,
     /* MQTT 5 AUTH packet from the broker: reason, props. */
-    MQ_EVENT_AUTH = 8
+    MQ_EVENT_AUTH = 8,
+    /* libmq renewed a subscription by itself after a reconnect where the
+     * broker did not keep the session (one event per filter): topic (the
+     * filter), qos (the QoS asked), reason (the SUBACK code: granted QoS,
+     * or a failure >= 0x80 with error MQ_ERR_REFUSED), props. Until the
+     * connection ends, a mq_subscribe*() of that filter with the same
+     * options and properties (e.g. from on_connect, as the paho tutorial
+     * does) is not sent again: it is answered with this SUBACK's codes in
+     * its own MQ_EVENT_SUBSCRIBED, so retained messages arrive once. */
+    MQ_EVENT_RESUBSCRIBED = 9
 } mq_event_kind;
 
 typedef enum {

@@ -382,6 +382,8 @@ mqi_client_unref(mq_client *c)
 }
 
 static mq_event *take_events(mq_client *c, int timeout_ms, size_t max);
+static bool is_final(const mq_event *ev);
+static void final_seen(mq_client *c, const mq_event *ev);
 
 /* Margin over MQ_OPT_DISCONNECT_TIMEOUT_MS for the DISCONNECT packet to be
  * written (the worker allows 3 s) before destroy stops waiting. */
@@ -403,12 +405,14 @@ wait_disconnect_done(mq_client *c)
         pthread_mutex_unlock(&c->lock);
         return;
     }
+    /* a loop thread of ours dispatches the events up to the final
+     * DISCONNECTED before it is stopped */
     others = c->loop_running &&
              !pthread_equal(c->loop_thread, pthread_self());
     deadline = mqi_now_ms() + atomic_load(&c->disconnect_timeout_ms) +
                DESTROY_GRACE_MS;
     atomic_fetch_add(&c->state_waiters, 1);
-    while (c->closing) {
+    while (c->closing || (others && c->final_pending)) {
         int64_t now = mqi_now_ms();
         struct timespec ts;
         if (now >= deadline)
@@ -1686,15 +1690,20 @@ take_events(mq_client *c, int timeout_ms, size_t max)
 MQ_API mq_event *
 mq_next_event(mq_client *c, int timeout_ms)
 {
+    mq_event *ev;
+
     if (c == NULL)
         return NULL;
-    return take_events(c, timeout_ms, 1);
+    ev = take_events(c, timeout_ms, 1);
+    if (ev != NULL)
+        final_seen(c, ev);
+    return ev;
 }
 
 MQ_API int
 mq_set_callback(mq_client *c, int kind, mq_event_cb cb, void *ud)
 {
-    if (c == NULL || kind < MQ_EVENT_CONNECT || kind > MQ_EVENT_AUTH)
+    if (c == NULL || kind < MQ_EVENT_CONNECT || kind >= MQI_EVENT_KINDS)
         return MQ_ERR_INVAL;
     pthread_mutex_lock(&c->lock);
     c->cbs[kind].cb = cb;
@@ -1730,8 +1739,8 @@ dispatch(mq_client *c, mq_event *ev)
     int k = ev->type;
 
     pthread_mutex_lock(&c->lock);
-    cb = (k >= 0 && k < 9) ? c->cbs[k].cb : NULL;
-    ud = (k >= 0 && k < 9) ? c->cbs[k].ud : NULL;
+    cb = (k >= 0 && k < MQI_EVENT_KINDS) ? c->cbs[k].cb : NULL;
+    ud = (k >= 0 && k < MQI_EVENT_KINDS) ? c->cbs[k].ud : NULL;
     pthread_mutex_unlock(&c->lock);
     if (cb != NULL) {
         mq_client *outer = tl_dispatching;
@@ -1747,6 +1756,19 @@ is_final(const mq_event *ev)
 {
     /* after mq_disconnect(), or a loss with reconnect off */
     return ev->type == MQ_EVENT_DISCONNECTED && !ev->will_reconnect;
+}
+
+/* The application has (or a loop dispatched) @p ev: if it ends a
+ * disconnect, a destroy waiting for the loop thread may go on. */
+static void
+final_seen(mq_client *c, const mq_event *ev)
+{
+    if (!is_final(ev))
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->final_pending = false;
+    pthread_cond_broadcast(&c->state_cond);
+    pthread_mutex_unlock(&c->lock);
 }
 
 #define LOOP_BATCH 64 /* events taken per lock by the loops */
@@ -1765,6 +1787,7 @@ dispatch_chain(mq_client *c, mq_event *ev, int *final)
         bool fin;
         ev->next = NULL;
         dispatch(c, ev);
+        final_seen(c, ev);
         n++;
         fin = final != NULL && is_final(ev);
         if (fin)

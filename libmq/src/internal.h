@@ -224,6 +224,8 @@ mq_event *mqi_event_new(int type, size_t extra);
 
 /* ---- the client ------------------------------------------------------ */
 
+#define MQI_EVENT_KINDS (MQ_EVENT_RESUBSCRIBED + 1) /* callback slots */
+
 typedef struct mqi_worker mqi_worker;
 typedef struct mqi_splice mqi_splice;
 
@@ -263,9 +265,11 @@ struct mq_client {
     struct {
         mq_event_cb cb;
         void *ud;
-    } cbs[9];
+    } cbs[MQI_EVENT_KINDS];
     bool closing;               /* mq_disconnect() queued, not finished
                                    (c->closing_flag mirrors it) */
+    bool final_pending;         /* its final DISCONNECTED event is queued,
+                                   not yet taken or dispatched */
     unsigned attempts_done;     /* connect attempts finished (worker) */
     int attempt_err;            /* the outcome of the latest one */
     size_t destroy_lost;        /* undelivered messages freed by destroy */
@@ -361,6 +365,9 @@ struct mq_client {
     mq_props *drain_props;      /* for the DISCONNECT packet */
     size_t drain_aborted, drain_kept; /* for the final event's message */
     mqi_waitreq *watch;         /* mq_wait() calls waiting for a token */
+    unsigned conn_no;           /* connections made (CONNACK 0) */
+    mqi_list parked;            /* application SUBSCRIBEs waiting for the
+                                   SUBACK of libmq's own resubscribe */
     struct mqi_outcome {        /* recent failed operations, for mq_wait */
         int token, err;
     } *fails;
@@ -382,6 +389,9 @@ typedef struct mqi_subrec {
     char *filter;
     uint8_t options;
     mq_props *props;            /* the SUBSCRIBE's v5 properties, or NULL */
+    unsigned restored_conn;     /* conn_no libmq renewed it on, 0 none */
+    int granted;                /* that renewal's SUBACK code, -1 until
+                                   it arrives */
 } mqi_subrec;
 
 /* worker.c */

@@ -1207,6 +1207,8 @@ queue_resubscribe(mq_client *c)
     if (plain == NULL)
         return;
     for (i = 0; i < c->nsubs; i++) {
+        c->subs[i].restored_conn = c->conn_no; /* see restored_answer */
+        c->subs[i].granted = -1;
         if (c->subs[i].props == NULL) {
             plain[np++] = i;
             continue;
@@ -1236,6 +1238,115 @@ queue_resubscribe(mq_client *c)
     }
 }
 
+static mqi_subrec *
+subs_find(mq_client *c, const char *filter)
+{
+    size_t i;
+
+    for (i = 0; i < c->nsubs; i++)
+        if (strcmp(c->subs[i].filter, filter) == 0)
+            return &c->subs[i];
+    return NULL;
+}
+
+/* Same MQTT 5 properties (in the same order)? */
+static bool
+props_equal(const mq_props *a, const mq_props *b)
+{
+    size_t na = a != NULL ? mq_props_count(a) : 0;
+    size_t nb = b != NULL ? mq_props_count(b) : 0;
+    mqi_buf ea, eb;
+    bool same;
+
+    if (na == 0 || nb == 0)
+        return na == nb;
+    mqi_buf_init(&ea);
+    mqi_buf_init(&eb);
+    same = mqi_props_encode(&ea, a) == MQ_OK &&
+           mqi_props_encode(&eb, b) == MQ_OK && ea.len == eb.len &&
+           memcmp(ea.data, eb.data, ea.len) == 0;
+    mqi_buf_free(&ea);
+    mqi_buf_free(&eb);
+    return same;
+}
+
+enum { RESTORED_NO = 0, RESTORED_WAIT, RESTORED_YES };
+
+/* Is the application's SUBSCRIBE @p m one libmq already renewed on this
+ * connection - every filter, with the same options and properties? Then
+ * sending it again would only make the broker resend the retained
+ * messages (the tutorial subscribes in on_connect, and libmq resubscribes
+ * by itself): YES, answer it from the renewal's SUBACK; WAIT for that
+ * SUBACK; or NO, send it. */
+static int
+restored_answer(mq_client *c, const mqi_msg *m)
+{
+    size_t i;
+    int res = RESTORED_YES;
+
+    if (m->kind != MQI_CMD_SUBSCRIBE || m->token == 0 || c->conn_no == 0)
+        return RESTORED_NO;
+    for (i = 0; i < m->count; i++) {
+        mqi_subrec *r = subs_find(c, m->filters[i]);
+        if (r == NULL || r->restored_conn != c->conn_no ||
+            r->options != m->options[i] || !props_equal(r->props, m->props))
+            return RESTORED_NO;
+        if (r->granted < 0)
+            res = RESTORED_WAIT;
+    }
+    return res;
+}
+
+/* Answer an application SUBSCRIBE locally (restored_answer said YES). */
+static void
+answer_restored(mq_client *c, mqi_msg *m)
+{
+    mq_event *ev = mqi_event_new(MQ_EVENT_SUBSCRIBED, m->count);
+    size_t i;
+
+    mqi_log(c, MQ_LOG_DEBUG, "SUBSCRIBE %s%s not sent again: renewed on "
+            "this connection already", m->filters[0],
+            m->count > 1 ? " ..." : "");
+    outcome(c, m->token, MQ_OK);
+    if (ev != NULL) {
+        ev->token = m->token;
+        ev->reasons = (uint8_t *)(ev + 1);
+        ev->nreasons = m->count;
+        for (i = 0; i < m->count; i++)
+            ev->reasons[i] = (uint8_t)subs_find(c, m->filters[i])->granted;
+        ev->reason = ev->reasons[0];
+        post(c, ev);
+    }
+    mqi_msg_free(m);
+}
+
+/* An application (UN)SUBSCRIBE for these filters goes out: later ones are
+ * no longer covered by libmq's own renewal. */
+static void
+forget_restored(mq_client *c, const mqi_msg *m)
+{
+    size_t i;
+
+    for (i = 0; i < m->count; i++) {
+        mqi_subrec *r = subs_find(c, m->filters[i]);
+        if (r != NULL)
+            r->restored_conn = 0;
+    }
+}
+
+/* Parked SUBSCRIBEs go back to the front of the control queue, in order
+ * (pump decides again). */
+static void
+unpark(mq_client *c)
+{
+    mqi_msg *m;
+
+    while ((m = c->parked.tail) != NULL) {
+        mqi_list_remove(&c->parked, m);
+        mqi_list_push_front(&c->ctrl_pending, m);
+    }
+}
+
 /* Send queued publishes while the window allows, and control packets. */
 static void
 pump(mq_client *c)
@@ -1256,9 +1367,23 @@ pump(mq_client *c)
             mqi_msg_free(m);
             continue;
         }
+        switch (restored_answer(c, m)) {
+        case RESTORED_YES:
+            mqi_list_remove(&c->ctrl_pending, m);
+            answer_restored(c, m);
+            continue;
+        case RESTORED_WAIT:
+            mqi_list_remove(&c->ctrl_pending, m);
+            mqi_list_push(&c->parked, m);
+            continue;
+        default:
+            break;
+        }
         if (!pid_alloc(c, m))
             break;
         mqi_list_remove(&c->ctrl_pending, m);
+        if (m->token != 0)
+            forget_restored(c, m);
         rc = encode_sub(c, m);
         if (rc != MQ_OK) {
             pid_release(c, m);
@@ -1337,15 +1462,29 @@ restore_session(mq_client *c)
 {
     mqi_msg *m, *prev;
 
+    unpark(c); /* decided again against this connection's renewals */
     if (!c->session_present) {
         free(c->qos2_in);
         c->qos2_in = NULL;
+        /* libmq's own resubscribes of an earlier connection: the new ones
+         * queued below replace them */
+        for (m = c->ctrl_pending.head; m != NULL; m = prev) {
+            prev = m->next;
+            if (m->kind == MQI_CMD_SUBSCRIBE && m->token == 0) {
+                mqi_list_remove(&c->ctrl_pending, m);
+                mqi_msg_free(m);
+            }
+        }
         /* The broker forgot us: everything unacknowledged is sent again as
          * new (no DUP, new ids), in the original order, so nothing is lost. */
         for (m = c->inflight.tail; m != NULL; m = prev) {
             prev = m->prev;
             mqi_list_remove(&c->inflight, m);
             pid_release(c, m);
+            if (m->kind == MQI_CMD_SUBSCRIBE && m->token == 0) {
+                mqi_msg_free(m);
+                continue;
+            }
             if (m->seq != 0 && c->store != NULL &&
                 m->state == MQI_MS_WAIT_COMP)
                 mqi_store_update(c->store, m->seq, MQI_ST_PUBLISH, 0);
@@ -1517,6 +1656,8 @@ on_connack(mq_client *c, const mqi_connack *p)
                               by the first QoS 1/2 message */
     c->cs = MQI_CS_UP;
     c->attempt = 0;
+    if (++c->conn_no == 0)
+        c->conn_no = 1; /* 0 means "never" in the subscription records */
     atomic_store(&c->connected, 1);
     mqi_log(c, MQ_LOG_INFO, "connected (session present: %d)",
             (int)c->session_present);
@@ -1702,6 +1843,35 @@ on_ack(mq_client *c, const mqi_ack *a)
     pump(c);
 }
 
+/* The SUBACK of libmq's own resubscribe, for filter @p i of @p m: note
+ * the granted QoS (for restored_answer) and tell the application. */
+static void
+restored(mq_client *c, const mqi_msg *m, size_t i, uint8_t r,
+         const mqi_suback *s)
+{
+    mqi_subrec *rec = subs_find(c, m->filters[i]);
+    size_t flen = strlen(m->filters[i]) + 1;
+    mq_event *ev;
+
+    if (rec != NULL) {
+        rec->granted = r;
+        if (r >= 0x80)
+            rec->restored_conn = 0; /* refused: the application's own
+                                       SUBSCRIBE must go out */
+    }
+    ev = mqi_event_new(MQ_EVENT_RESUBSCRIBED, flen);
+    if (ev == NULL)
+        return;
+    ev->topic = (char *)(ev + 1);
+    memcpy(ev->topic, m->filters[i], flen);
+    ev->qos = m->options[i] & 3;
+    ev->reason = r;
+    ev->error = r >= 0x80 ? MQ_ERR_REFUSED : MQ_OK;
+    ev->packet_id = s->packet_id;
+    ev->props = parse_props(s->props_raw);
+    post(c, ev);
+}
+
 static void
 on_suback(mq_client *c, uint8_t type, const mqi_suback *s)
 {
@@ -1728,7 +1898,11 @@ on_suback(mq_client *c, uint8_t type, const mqi_suback *s)
             subs_add(c, m->filters[i], m->options[i], m->props);
         else if (type == MQI_UNSUBACK)
             subs_remove(c, m->filters[i]);
+        if (type == MQI_SUBACK && m->token == 0)
+            restored(c, m, i, r, s);
     }
+    if (type == MQI_SUBACK && m->token == 0)
+        unpark(c); /* SUBSCRIBEs that waited for this: pump decides */
     mqi_list_remove(&c->inflight, m);
     pid_release(c, m);
     {
@@ -2147,6 +2321,7 @@ settle_undelivered(mq_client *c)
     bool resumable = session_resumable(c);
     mqi_msg *m, *next;
 
+    c->drain_kept = 0; /* counted afresh: this may run twice */
     for (m = c->pending.head; m != NULL; m = next) {
         next = m->next;
         if (m->qos > 0 && m->seq != 0 && c->store != NULL) {
@@ -2175,6 +2350,8 @@ settle_undelivered(mq_client *c)
     }
     while ((m = mqi_list_pop(&c->ctrl_pending)) != NULL)
         ctrl_abort(c, m);
+    while ((m = mqi_list_pop(&c->parked)) != NULL)
+        ctrl_abort(c, m);
 }
 
 /* Everything of a graceful disconnect is sent: DISCONNECT goes out, and
@@ -2198,7 +2375,7 @@ static void
 drain_check(mq_client *c)
 {
     if (!c->draining || c->cs != MQI_CS_UP || c->pending.n != 0 ||
-        c->ctrl_pending.n != 0 || c->inflight.n != 0)
+        c->ctrl_pending.n != 0 || c->inflight.n != 0 || c->parked.n != 0)
         return;
     send_disconnect(c);
 }
@@ -2243,6 +2420,7 @@ disconnect_done(mq_client *c)
     if (c->connect_seq == c->cfg_seq)
         c->active = false;
     c->closing = false;
+    c->final_pending = true;
     atomic_store(&c->closing_flag, false);
     pthread_cond_broadcast(&c->state_cond);
     pthread_mutex_unlock(&c->lock);
@@ -2271,7 +2449,9 @@ cmd_disconnect(mq_client *c, mqi_msg *m)
     c->draining = true;
     timeout = forced ? 0 : atomic_load(&c->disconnect_timeout_ms);
     c->drain_deadline_ms = mqi_now_ms() + timeout;
-    if (timeout == 0) {
+    if (timeout == 0 || c->cs == MQI_CS_IDLE) {
+        /* forced, or idle (a failed attempt with reconnect off raced
+         * with the call): nothing more can be delivered */
         drain_end(c);
         return;
     }
@@ -2279,7 +2459,8 @@ cmd_disconnect(mq_client *c, mqi_msg *m)
         pump(c); /* sends DISCONNECT at once when nothing is outstanding */
         flush_out(c);
     } else if (c->pending.n == 0 && c->ctrl_pending.n == 0 &&
-               c->inflight.n == 0 && c->cs != MQI_CS_CONNACK) {
+               c->inflight.n == 0 && c->parked.n == 0 &&
+               c->cs != MQI_CS_CONNACK) {
         /* nothing to deliver, and no CONNECT sent that a DISCONNECT
          * should answer (the broker would publish the Will) */
         disconnect_done(c);
@@ -2364,7 +2545,8 @@ watch_add(mq_client *c, mqi_waitreq *r)
     pthread_mutex_unlock(&c->lock);
     pending = list_has_token(&c->pending, t) ||
               list_has_token(&c->ctrl_pending, t) ||
-              list_has_token(&c->inflight, t);
+              list_has_token(&c->inflight, t) ||
+              list_has_token(&c->parked, t);
     for (i = c->spl_first; !pending && i < c->spl_n; i++)
         pending = c->spl[i].m->token == t && c->spl[i].m->qos == 0;
     if (pending) {
@@ -2647,6 +2829,7 @@ drop_client_state(mq_client *c)
     c->drain_props = NULL;
     free_list(c, &c->pending);
     free_list(c, &c->ctrl_pending);
+    free_list(c, &c->parked);
     free_list(c, &c->inflight);
     free(c->pid_slots);
     c->pid_slots = NULL;
