@@ -19,6 +19,8 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--topic", required=True)
+    ap.add_argument("--persistent", action="store_true",
+                    help="clean_session=False")
     a = ap.parse_args()
 
     def on_connect(client, userdata, flags, rc):
@@ -36,7 +38,7 @@ def main():
         if msg.payload == b"quit":
             client.disconnect()
 
-    c = mqtt.Client("paho-step4")
+    c = mqtt.Client("paho-step4", clean_session=not a.persistent)
     c.on_connect = on_connect
     c.on_disconnect = on_disconnect
     c.on_message = on_message
