@@ -180,6 +180,7 @@ extern swig_intgo _wrap_MQ_EVENT_SUBSCRIBED_cmq_c4f6f49e77b2fa38(void);
 extern swig_intgo _wrap_MQ_EVENT_UNSUBSCRIBED_cmq_c4f6f49e77b2fa38(void);
 extern swig_intgo _wrap_MQ_EVENT_LOG_cmq_c4f6f49e77b2fa38(void);
 extern swig_intgo _wrap_MQ_EVENT_AUTH_cmq_c4f6f49e77b2fa38(void);
+extern swig_intgo _wrap_MQ_EVENT_RESUBSCRIBED_cmq_c4f6f49e77b2fa38(void);
 extern swig_intgo _wrap_MQ_LOG_NONE_cmq_c4f6f49e77b2fa38(void);
 extern swig_intgo _wrap_MQ_LOG_ERROR_cmq_c4f6f49e77b2fa38(void);
 extern swig_intgo _wrap_MQ_LOG_WARNING_cmq_c4f6f49e77b2fa38(void);
@@ -212,6 +213,7 @@ extern swig_intgo _wrap_MQ_OPT_AUTO_ACK_cmq_c4f6f49e77b2fa38(void);
 extern swig_intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_c4f6f49e77b2fa38(void);
 extern swig_intgo _wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_c4f6f49e77b2fa38(void);
 extern swig_intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_c4f6f49e77b2fa38(void);
+extern swig_intgo _wrap_MQ_OPT_DISCONNECT_TIMEOUT_MS_cmq_c4f6f49e77b2fa38(void);
 extern swig_intgo _wrap_MQ_SOPT_USERNAME_cmq_c4f6f49e77b2fa38(void);
 extern swig_intgo _wrap_MQ_SOPT_PASSWORD_cmq_c4f6f49e77b2fa38(void);
 extern swig_intgo _wrap_MQ_SOPT_TLS_CA_FILE_cmq_c4f6f49e77b2fa38(void);
@@ -236,6 +238,7 @@ extern swig_intgo _wrap_mq_set_connect_props_cmq_c4f6f49e77b2fa38(uintptr_t arg1
 extern swig_intgo _wrap_mq_connect_cmq_c4f6f49e77b2fa38(uintptr_t arg1);
 extern swig_intgo _wrap_mq_disconnect_cmq_c4f6f49e77b2fa38(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_mq_disconnect_v5_cmq_c4f6f49e77b2fa38(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3);
+extern swig_intgo _wrap_mq_disconnect_now_cmq_c4f6f49e77b2fa38(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_mq_publish_cmq_c4f6f49e77b2fa38(uintptr_t arg1, swig_type_21 arg2, swig_type_22 arg3, swig_intgo arg4, swig_intgo arg5);
 extern swig_intgo _wrap_mq_publish_v5_cmq_c4f6f49e77b2fa38(uintptr_t arg1, swig_type_23 arg2, swig_type_24 arg3, swig_intgo arg4, swig_intgo arg5, uintptr_t arg6);
 extern swig_intgo _wrap_mq_subscribe_cmq_c4f6f49e77b2fa38(uintptr_t arg1, swig_type_25 arg2, swig_intgo arg3);
@@ -307,6 +310,9 @@ extern swig_type_44 _wrap_mq_props_user_value_cmq_c4f6f49e77b2fa38(uintptr_t arg
 extern swig_intgo _wrap_mq_topic_check_cmq_c4f6f49e77b2fa38(swig_type_46 arg1);
 extern swig_intgo _wrap_mq_filter_check_cmq_c4f6f49e77b2fa38(swig_type_47 arg1);
 extern swig_intgo _wrap_mq_topic_matches_cmq_c4f6f49e77b2fa38(swig_type_48 arg1, swig_type_49 arg2);
+extern swig_intgo _wrap_mq_wait_cmq_c4f6f49e77b2fa38(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3);
+extern swig_intgo _wrap_mq_wait_connected_cmq_c4f6f49e77b2fa38(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_mq_wait_disconnected_cmq_c4f6f49e77b2fa38(uintptr_t arg1, swig_intgo arg2);
 #undef intgo
 */
 import "C"
@@ -1147,6 +1153,13 @@ func _swig_getMQ_EVENT_AUTH() (_swig_ret int) {
 }
 
 var MQ_EVENT_AUTH int = _swig_getMQ_EVENT_AUTH()
+func _swig_getMQ_EVENT_RESUBSCRIBED() (_swig_ret int) {
+	var swig_r int
+	swig_r = (int)(C._wrap_MQ_EVENT_RESUBSCRIBED_cmq_c4f6f49e77b2fa38())
+	return swig_r
+}
+
+var MQ_EVENT_RESUBSCRIBED int = _swig_getMQ_EVENT_RESUBSCRIBED()
 type Mq_log_level int
 func _swig_getMQ_LOG_NONE() (_swig_ret int) {
 	var swig_r int
@@ -1382,6 +1395,13 @@ func _swig_getMQ_OPT_PERSIST_SYNC() (_swig_ret int) {
 }
 
 var MQ_OPT_PERSIST_SYNC int = _swig_getMQ_OPT_PERSIST_SYNC()
+func _swig_getMQ_OPT_DISCONNECT_TIMEOUT_MS() (_swig_ret int) {
+	var swig_r int
+	swig_r = (int)(C._wrap_MQ_OPT_DISCONNECT_TIMEOUT_MS_cmq_c4f6f49e77b2fa38())
+	return swig_r
+}
+
+var MQ_OPT_DISCONNECT_TIMEOUT_MS int = _swig_getMQ_OPT_DISCONNECT_TIMEOUT_MS()
 type Mq_str_option int
 func _swig_getMQ_SOPT_USERNAME() (_swig_ret int) {
 	var swig_r int
@@ -1578,6 +1598,14 @@ func Mq_disconnect_v5(arg1 Struct_SS_mq_client, arg2 int, arg3 Struct_SS_mq_prop
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	swig_r = (int)(C._wrap_mq_disconnect_v5_cmq_c4f6f49e77b2fa38(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2)))
+	return swig_r
+}
+
+func Mq_disconnect_now(arg1 Struct_SS_mq_client, arg2 int) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	swig_r = (int)(C._wrap_mq_disconnect_now_cmq_c4f6f49e77b2fa38(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
 	return swig_r
 }
 
@@ -2168,6 +2196,31 @@ func Mq_topic_matches(arg1 string, arg2 string) (_swig_ret int) {
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
+	return swig_r
+}
+
+func Mq_wait(arg1 Struct_SS_mq_client, arg2 int, arg3 int) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	swig_r = (int)(C._wrap_mq_wait_cmq_c4f6f49e77b2fa38(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2)))
+	return swig_r
+}
+
+func Mq_wait_connected(arg1 Struct_SS_mq_client, arg2 int) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	swig_r = (int)(C._wrap_mq_wait_connected_cmq_c4f6f49e77b2fa38(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	return swig_r
+}
+
+func Mq_wait_disconnected(arg1 Struct_SS_mq_client, arg2 int) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	swig_r = (int)(C._wrap_mq_wait_disconnected_cmq_c4f6f49e77b2fa38(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
 	return swig_r
 }
 
