@@ -1232,12 +1232,16 @@ push_cmd(mq_client *c, mqi_msg *m)
 static int
 new_token(mq_client *c)
 {
-    int t;
+    int raw, t;
 
-    do
-        t = atomic_fetch_add_explicit(&c->next_token, 1,
-                                      memory_order_relaxed) & 0x7fffffff;
-    while (t == 0);
+    do {
+        raw = atomic_fetch_add_explicit(&c->next_token, 1,
+                                        memory_order_relaxed);
+        t = raw & 0x7fffffff;
+    } while (t == 0);
+    if (raw < 0 && !atomic_load_explicit(&c->tokens_wrapped,
+                                         memory_order_relaxed))
+        atomic_store(&c->tokens_wrapped, true); /* for mq_wait */
     return t;
 }
 
@@ -1964,7 +1968,7 @@ mq_wait(mq_client *c, int token, int timeout_ms)
     /* tokens count up from 1 (31 bits); before they wrap, one not below
      * the next to be issued was never issued */
     next = atomic_load(&c->next_token);
-    if (next > 0 && token >= next)
+    if (!atomic_load(&c->tokens_wrapped) && next > 0 && token >= next)
         return MQ_ERR_INVAL;
     if (atomic_load(&c->destroyed))
         return MQ_ERR_DESTROYED;

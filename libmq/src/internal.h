@@ -292,6 +292,7 @@ struct mq_client {
     atomic_size_t max_msgs;
     atomic_size_t max_bytes;
     atomic_int next_token;
+    atomic_bool tokens_wrapped; /* every positive token was issued once */
     atomic_int connected;
     atomic_bool destroyed;
     atomic_int log_level;

@@ -123,6 +123,7 @@ static void protocol_error(mq_client *c, int err, uint8_t reason,
                            const char *msg);
 static void drain_check(mq_client *c);
 static void drain_end(mq_client *c);
+static bool outstanding(const mq_client *c);
 static void disconnect_done(mq_client *c);
 
 static void
@@ -738,9 +739,11 @@ report_and_retry(mq_client *c, int err, int reason, const char *msg)
 {
     bool retry = c->cfg.reconnect != 0;
 
-    if (c->draining && (!retry || mqi_now_ms() >= c->drain_deadline_ms)) {
-        /* mq_disconnect() is waiting for this connection: no retry left
-         * to finish it, so it ends here (one final event, error MQ_OK) */
+    if (c->draining && (!retry || mqi_now_ms() >= c->drain_deadline_ms ||
+                        !outstanding(c))) {
+        /* mq_disconnect() was waiting for this connection: with no retry
+         * left to finish it, or nothing left to deliver, it ends here (one
+         * final event, error MQ_OK) */
         mqi_log(c, MQ_LOG_INFO, "disconnect: %s", msg);
         drain_end(c);
         return;
@@ -2370,14 +2373,20 @@ send_disconnect(mq_client *c)
     flush_out(c);
 }
 
+/* Anything a graceful disconnect still has to deliver? */
+static bool
+outstanding(const mq_client *c)
+{
+    return c->pending.n != 0 || c->ctrl_pending.n != 0 ||
+           c->inflight.n != 0 || c->parked.n != 0;
+}
+
 /* Called whenever a graceful disconnect may have finished its work. */
 static void
 drain_check(mq_client *c)
 {
-    if (!c->draining || c->cs != MQI_CS_UP || c->pending.n != 0 ||
-        c->ctrl_pending.n != 0 || c->inflight.n != 0 || c->parked.n != 0)
-        return;
-    send_disconnect(c);
+    if (c->draining && c->cs == MQI_CS_UP && !outstanding(c))
+        send_disconnect(c);
 }
 
 /* The graceful disconnect stops waiting (deadline, forced, or no way to
@@ -2458,9 +2467,7 @@ cmd_disconnect(mq_client *c, mqi_msg *m)
     if (c->cs == MQI_CS_UP) {
         pump(c); /* sends DISCONNECT at once when nothing is outstanding */
         flush_out(c);
-    } else if (c->pending.n == 0 && c->ctrl_pending.n == 0 &&
-               c->inflight.n == 0 && c->parked.n == 0 &&
-               c->cs != MQI_CS_CONNACK) {
+    } else if (!outstanding(c) && c->cs != MQI_CS_CONNACK) {
         /* nothing to deliver, and no CONNECT sent that a DISCONNECT
          * should answer (the broker would publish the Will) */
         disconnect_done(c);
