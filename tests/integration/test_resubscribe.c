@@ -268,6 +268,15 @@ Test(resubscribe, session_kept_no_renewal, .timeout = 90)
     set_retained(b, topic, "r");
     integ_connect(c);
     integ_subscribe(c, topic, 1);
+    take_for(c, 300, 0, &s);
+    CHECK(s.retained == 1, "first connection: %d retained", s.retained);
+    /* acknowledged, or the kept session would rightly resend it */
+    {
+        char ack[128];
+        snprintf(ack, sizeof ack, "Received PUBACK from %s", mq_client_id(c));
+        CHECK(mqt_broker_wait_log(b, ack, 5000), "no PUBACK logged");
+    }
+    memset(&s, 0, sizeof s);
     restart(b);
     CHECK(wait_reconnect(c) == 1, "session not kept");
     tok = CHECK_TOKEN(mq_subscribe(c, topic, 1));
@@ -300,6 +309,8 @@ Test(resubscribe, paho_reference_session_kept, .timeout = 90)
     CHECK(p != NULL, "spawn paho");
     CHECK(mqt_broker_wait_log(b, "Sending PUBLISH to paho-step4", 10000),
           "first delivery");
+    CHECK(mqt_broker_wait_log(b, "Received PUBACK from paho-step4", 5000),
+          "first delivery acknowledged");
     restart(b);
     deadline = mqt_now_ms() + 20000;
     while (mqt_broker_log_count(b, "Sending PUBLISH to paho-step4") < 2) {
