@@ -36,7 +36,7 @@ publish_and_wait(int proto)
         CHECK_RC(mq_wait(c, tok[q], 0), MQ_OK); /* remembered */
     }
     /* nothing was taken from the application */
-    integ_wait(c, MQ_EVENT_CONNECT, 1000);
+    mq_event_free(integ_wait(c, MQ_EVENT_CONNECT, 1000));
     for (int q = 0; q < 3; q++)
         integ_wait_published(c, tok[q]);
 }
