@@ -672,7 +672,9 @@ MQ_API int mq_topic_matches(const char *filter, const char *topic);
  * error its MQ_EVENT_PUBLISHED / SUBSCRIBED / UNSUBSCRIBED event carries
  * (MQ_OK; MQ_ERR_REFUSED with a failure reason code; MQ_ERR_ABORTED;
  * MQ_ERR_TOO_LARGE ...). QoS 1 finishes at PUBACK, QoS 2 at PUBCOMP,
- * QoS 0 once written to the socket (as paho-mqtt), a subscribe at SUBACK.
+ * QoS 0 once handed to the open connection (encoded for the socket and
+ * written in the same worker round unless the socket is full; paho-mqtt
+ * waits for the write itself), a subscribe at SUBACK.
  * Outcomes are remembered without a time limit, except that only the 64
  * newest failures are: for a token finished before more than 64 later
  * failures, MQ_ERR_NOT_FOUND (outcome no longer known). A message kept
