@@ -1944,6 +1944,30 @@ would_deadlock(mq_client *c)
     return tl_dispatching == c && atomic_load(&c->paused);
 }
 
+/* Begin a blocking helper: *until gets the deadline @p timeout_ms from
+ * now (the result points at it, or is NULL for none), c->lock is taken
+ * and the thread counted among the waiters the worker signals. */
+static struct timespec *
+wait_enter(mq_client *c, int timeout_ms, struct timespec *until)
+{
+    struct timespec *up = NULL;
+
+    if (timeout_ms > 0) {
+        mqi_deadline_after(until, timeout_ms);
+        up = until;
+    }
+    pthread_mutex_lock(&c->lock);
+    atomic_fetch_add(&c->state_waiters, 1);
+    return up;
+}
+
+static void
+wait_leave(mq_client *c)
+{
+    atomic_fetch_sub(&c->state_waiters, 1);
+    pthread_mutex_unlock(&c->lock);
+}
+
 /* Wait on state_cond (c->lock held) until @p until (NULL: no limit).
  * False once the time is up. */
 static bool
@@ -1958,7 +1982,7 @@ state_wait(mq_client *c, const struct timespec *until)
 MQ_API int
 mq_wait(mq_client *c, int token, int timeout_ms)
 {
-    struct timespec until, *up = NULL;
+    struct timespec until, *up;
     mqi_waitreq *r;
     mqi_msg *m;
     int next, rc;
@@ -1983,15 +2007,10 @@ mq_wait(mq_client *c, int token, int timeout_ms)
     r->state = MQI_WS_ASKED;
     m->kind = MQI_CMD_WAIT;
     m->resolved = r;
-    if (timeout_ms > 0) {
-        mqi_deadline_after(&until, timeout_ms);
-        up = &until;
-    }
     /* the worker answers after every command queued before this one, so
      * the operation behind a token this thread holds is known to it */
     push_cmd(c, m);
-    pthread_mutex_lock(&c->lock);
-    atomic_fetch_add(&c->state_waiters, 1);
+    up = wait_enter(c, timeout_ms, &until);
     for (;;) {
         if (r->state == MQI_WS_DONE) {
             rc = r->err;
@@ -2020,26 +2039,20 @@ mq_wait(mq_client *c, int token, int timeout_ms)
     }
     if (r != NULL)
         r->abandoned = true; /* the worker frees it */
-    atomic_fetch_sub(&c->state_waiters, 1);
-    pthread_mutex_unlock(&c->lock);
+    wait_leave(c);
     return rc;
 }
 
 MQ_API int
 mq_wait_connected(mq_client *c, int timeout_ms)
 {
-    struct timespec until, *up = NULL;
+    struct timespec until, *up;
     unsigned seen;
     int rc;
 
     if (c == NULL || timeout_ms < -1)
         return MQ_ERR_INVAL;
-    if (timeout_ms > 0) {
-        mqi_deadline_after(&until, timeout_ms);
-        up = &until;
-    }
-    pthread_mutex_lock(&c->lock);
-    atomic_fetch_add(&c->state_waiters, 1);
+    up = wait_enter(c, timeout_ms, &until);
     seen = c->attempts_done;
     for (;;) {
         if (atomic_load(&c->connected) && !c->closing) {
@@ -2070,32 +2083,25 @@ mq_wait_connected(mq_client *c, int timeout_ms)
             break;
         }
     }
-    atomic_fetch_sub(&c->state_waiters, 1);
-    pthread_mutex_unlock(&c->lock);
+    wait_leave(c);
     return rc;
 }
 
 MQ_API int
 mq_wait_disconnected(mq_client *c, int timeout_ms)
 {
-    struct timespec until, *up = NULL;
+    struct timespec until, *up;
     int rc = MQ_OK;
 
     if (c == NULL || timeout_ms < -1)
         return MQ_ERR_INVAL;
-    if (timeout_ms > 0) {
-        mqi_deadline_after(&until, timeout_ms);
-        up = &until;
-    }
-    pthread_mutex_lock(&c->lock);
-    atomic_fetch_add(&c->state_waiters, 1);
+    up = wait_enter(c, timeout_ms, &until);
     while (c->active) {
         if (timeout_ms == 0 || (!state_wait(c, up) && c->active)) {
             rc = MQ_ERR_TIMEOUT;
             break;
         }
     }
-    atomic_fetch_sub(&c->state_waiters, 1);
-    pthread_mutex_unlock(&c->lock);
+    wait_leave(c);
     return rc;
 }

@@ -86,6 +86,16 @@ client(mqt_broker *b, const char *tag, int proto, int clean)
     return c;
 }
 
+/* SUBSCRIBE packets the broker received from @p c so far. */
+static int
+subscribes(mqt_broker *b, mq_client *c)
+{
+    char needle[128];
+    snprintf(needle, sizeof needle, "Received SUBSCRIBE from %s",
+             mq_client_id(c));
+    return mqt_broker_log_count(b, needle);
+}
+
 static void
 restart(mqt_broker *b)
 {
@@ -111,12 +121,9 @@ on_connect_resubscribe(int proto)
     mqt_broker *b = integ_broker(&o);
     const char *topic = integ_topic("ret");
     mq_client *c = client(b, "rs", proto, 1);
-    char needle[128];
     struct seen s = {0};
     int tok;
 
-    snprintf(needle, sizeof needle, "Received SUBSCRIBE from %s",
-             mq_client_id(c));
     set_retained(b, topic, "r1");
     integ_connect(c);
     integ_subscribe(c, topic, 1);
@@ -136,8 +143,8 @@ on_connect_resubscribe(int proto)
           "the application's SUBSCRIBED: %d code %d %s", s.subscribed,
           s.sub_code, mq_err_name(s.sub_error));
     CHECK_RC(mq_wait(c, tok, 0), MQ_OK);
-    CHECK(mqt_broker_log_count(b, needle) == 2, "%d SUBSCRIBEs for two "
-          "connections", mqt_broker_log_count(b, needle));
+    CHECK(subscribes(b, c) == 2, "%d SUBSCRIBEs for two connections",
+          subscribes(b, c));
 }
 
 Test(resubscribe, on_connect_once_v311, .timeout = 90)
@@ -157,12 +164,9 @@ Test(resubscribe, broker_without_persistence, .timeout = 90)
     mqt_broker *b = integ_broker(NULL);
     const char *topic = integ_topic("ret0");
     mq_client *c = client(b, "rs0", MQ_PROTO_V311, 1);
-    char needle[128];
     struct seen s = {0};
     int tok;
 
-    snprintf(needle, sizeof needle, "Received SUBSCRIBE from %s",
-             mq_client_id(c));
     integ_connect(c);
     integ_subscribe(c, topic, 1);
     restart(b);
@@ -174,8 +178,7 @@ Test(resubscribe, broker_without_persistence, .timeout = 90)
     set_retained(b, topic, "r2");
     take_for(c, 500, tok, &s);
     CHECK(s.messages == 1, "%d messages", s.messages);
-    CHECK(mqt_broker_log_count(b, needle) == 2, "%d SUBSCRIBEs",
-          mqt_broker_log_count(b, needle));
+    CHECK(subscribes(b, c) == 2, "%d SUBSCRIBEs", subscribes(b, c));
 }
 
 /* Another QoS (or other v5 properties) is a different subscription: it
@@ -187,12 +190,9 @@ Test(resubscribe, different_options_go_out, .timeout = 90)
     const char *topic = integ_topic("opt");
     mq_client *c = client(b, "opt", MQ_PROTO_V5, 1);
     mq_props *p = mq_props_new();
-    char needle[128];
     struct seen s = {0};
     int tok;
 
-    snprintf(needle, sizeof needle, "Received SUBSCRIBE from %s",
-             mq_client_id(c));
     set_retained(b, topic, "r");
     integ_connect(c);
     integ_subscribe(c, topic, 1);
@@ -204,8 +204,7 @@ Test(resubscribe, different_options_go_out, .timeout = 90)
           s.retained);
     CHECK(s.subscribed == 1 && s.sub_code == 2, "SUBSCRIBED code %d",
           s.sub_code);
-    CHECK(mqt_broker_log_count(b, needle) == 3, "%d SUBSCRIBEs",
-          mqt_broker_log_count(b, needle));
+    CHECK(subscribes(b, c) == 3, "%d SUBSCRIBEs", subscribes(b, c));
     /* properties differ: out again */
     CHECK_RC(mq_props_add_int(p, MQ_PROP_SUBSCRIPTION_IDENTIFIER, 7), MQ_OK);
     tok = CHECK_TOKEN(mq_subscribe_v5(c, topic, 2, p));
@@ -213,8 +212,7 @@ Test(resubscribe, different_options_go_out, .timeout = 90)
     take_for(c, 1000, tok, &s);
     CHECK(s.subscribed == 1 && s.retained == 1, "sub %d retained %d",
           s.subscribed, s.retained);
-    CHECK(mqt_broker_log_count(b, needle) == 4, "%d SUBSCRIBEs",
-          mqt_broker_log_count(b, needle));
+    CHECK(subscribes(b, c) == 4, "%d SUBSCRIBEs", subscribes(b, c));
     mq_props_free(p);
 }
 
@@ -227,12 +225,9 @@ Test(resubscribe, same_properties_answered_locally, .timeout = 90)
     const char *topic = integ_topic("props");
     mq_client *c = client(b, "props", MQ_PROTO_V5, 1);
     mq_props *p = mq_props_new();
-    char needle[128];
     struct seen s = {0};
     int tok;
 
-    snprintf(needle, sizeof needle, "Received SUBSCRIBE from %s",
-             mq_client_id(c));
     CHECK_RC(mq_props_add_int(p, MQ_PROP_SUBSCRIPTION_IDENTIFIER, 9), MQ_OK);
     set_retained(b, topic, "r");
     integ_connect(c);
@@ -245,8 +240,7 @@ Test(resubscribe, same_properties_answered_locally, .timeout = 90)
     CHECK(s.retained == 1 && s.subscribed == 1 && s.resubscribed == 1,
           "retained %d sub %d resub %d", s.retained, s.subscribed,
           s.resubscribed);
-    CHECK(mqt_broker_log_count(b, needle) == 2, "%d SUBSCRIBEs",
-          mqt_broker_log_count(b, needle));
+    CHECK(subscribes(b, c) == 2, "%d SUBSCRIBEs", subscribes(b, c));
     mq_props_free(p);
 }
 
@@ -259,12 +253,9 @@ Test(resubscribe, session_kept_no_renewal, .timeout = 90)
     mqt_broker *b = integ_broker(&o);
     const char *topic = integ_topic("kept");
     mq_client *c = client(b, "kept", MQ_PROTO_V311, 0);
-    char needle[128];
     struct seen s = {0};
     int tok;
 
-    snprintf(needle, sizeof needle, "Received SUBSCRIBE from %s",
-             mq_client_id(c));
     set_retained(b, topic, "r");
     integ_connect(c);
     integ_subscribe(c, topic, 1);
@@ -284,8 +275,7 @@ Test(resubscribe, session_kept_no_renewal, .timeout = 90)
     CHECK(s.resubscribed == 0, "renewed a kept session");
     CHECK(s.subscribed == 1 && s.retained == 1, "sub %d retained %d",
           s.subscribed, s.retained);
-    CHECK(mqt_broker_log_count(b, needle) == 2, "%d SUBSCRIBEs",
-          mqt_broker_log_count(b, needle));
+    CHECK(subscribes(b, c) == 2, "%d SUBSCRIBEs", subscribes(b, c));
 }
 
 /* paho-mqtt 1.6 with clean_session=False in the same scenario: it also

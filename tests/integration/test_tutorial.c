@@ -196,46 +196,47 @@ Test(tutorial, step3_loop_start) { step3("start"); }
 /* ---- step 4: on_connect/on_disconnect, reconnect across a restart ----- */
 
 /* A retained message, a subscriber that subscribes in on_connect (the
- * tutorial's advice), and a broker restart: the retained message arrives
- * once per connection. Before the fix libmq resubscribed by itself *and*
- * sent the application's SUBSCRIBE: 3 deliveries for paho's 2. */
-static int
-step4_retained_deliveries(mqt_broker *b, const char *topic, char **outp)
+ * tutorial's advice), and a broker restart (persistence on, so the
+ * retained message stays): run the program @p argv (client id @p id) over
+ * it, end it with "quit", return its output. */
+static char *
+restart_scenario(mqt_broker *b, const char *topic, char *const argv[],
+                 const char *id)
 {
-    char *out = NULL;
+    char sub[128], pub[128], *out = NULL;
     mqt_proc *p;
 
+    snprintf(sub, sizeof sub, "Received SUBSCRIBE from %s", id);
+    snprintf(pub, sizeof pub, "Sending PUBLISH to %s", id);
     mosquitto_pub(b, topic, "r1", 1);
-    {
-        char *argv[] = {STEP4, (char *)mqt_broker_uri(b), (char *)topic,
-                        NULL};
-        p = mqt_spawn(argv);
-    }
-    CHECK(p != NULL, "spawn step4");
-    wait_log_count(b, "Received SUBSCRIBE from tutorial-step4", 1, 10000);
-    wait_log_count(b, "Sending PUBLISH to tutorial-step4", 1, 10000);
+    p = mqt_spawn(argv);
+    CHECK(p != NULL, "spawn %s", argv[0]);
+    wait_log_count(b, sub, 1, 10000);
+    wait_log_count(b, pub, 1, 10000);
     CHECK(mqt_broker_stop(b, 5000) == 0, "broker stop");
     CHECK(mqt_broker_restart(b) == 0, "broker restart");
-    wait_log_count(b, "Received SUBSCRIBE from tutorial-step4", 2, 15000);
-    wait_log_count(b, "Sending PUBLISH to tutorial-step4", 2, 10000);
+    wait_log_count(b, sub, 2, 20000);
+    wait_log_count(b, pub, 2, 10000);
     mqt_sleep_ms(500); /* room for a duplicate SUBSCRIBE to show */
     mosquitto_pub(b, topic, "quit", 0);
     int st = mqt_proc_finish(p, 15000, &out, NULL);
-    CHECK(st == 0, "step4 exit status %d: %s", st, out ? out : "");
+    CHECK(st == 0, "%s exit status %d: %s", argv[0], st, out ? out : "");
     CHECK(count_lines(out, "connected (reason 0") == 2, "%s", out);
     CHECK(count_lines(out, "reconnecting") >= 1, "%s", out);
-    *outp = out;
-    return count_lines(out, " r1 (retained)");
+    return out;
 }
 
+/* Before the fix libmq resubscribed by itself *and* sent the
+ * application's SUBSCRIBE: 3 deliveries for paho's 2. */
 Test(tutorial, step4_reconnect_one_retained_delivery_per_connection,
      .timeout = 90)
 {
-    mqt_broker_opts o = {.persistence = 1}; /* the retained message stays */
+    mqt_broker_opts o = {.persistence = 1};
     mqt_broker *b = integ_broker(&o);
     const char *topic = integ_topic("step4");
-    char *out = NULL;
-    int n = step4_retained_deliveries(b, topic, &out);
+    char *argv[] = {STEP4, (char *)mqt_broker_uri(b), (char *)topic, NULL};
+    char *out = restart_scenario(b, topic, argv, "tutorial-step4");
+    int n = count_lines(out, " r1 (retained)");
 
     CHECK(n == 2, "retained delivered %d times over one reconnect (paho: "
           "2): %s", n, out);
@@ -251,27 +252,11 @@ Test(tutorial, step4_paho_reference, .timeout = 90)
     mqt_broker_opts o = {.persistence = 1};
     mqt_broker *b = integ_broker(&o);
     const char *topic = integ_topic("step4p");
-    char *out = NULL;
-    mqt_proc *p;
+    char *argv[] = {"/usr/bin/python3", PAHO_TUTORIAL, "step4", "--port",
+                    (char *)integ_port_str(b), "--topic", (char *)topic,
+                    NULL};
+    char *out = restart_scenario(b, topic, argv, "paho-step4");
 
-    mosquitto_pub(b, topic, "r1", 1);
-    {
-        char *argv[] = {"/usr/bin/python3", PAHO_TUTORIAL, "step4", "--port",
-                        (char *)integ_port_str(b), "--topic", (char *)topic,
-                        NULL};
-        p = mqt_spawn(argv);
-    }
-    CHECK(p != NULL, "spawn paho");
-    wait_log_count(b, "Received SUBSCRIBE from paho-step4", 1, 10000);
-    wait_log_count(b, "Sending PUBLISH to paho-step4", 1, 10000);
-    CHECK(mqt_broker_stop(b, 5000) == 0, "broker stop");
-    CHECK(mqt_broker_restart(b) == 0, "broker restart");
-    wait_log_count(b, "Received SUBSCRIBE from paho-step4", 2, 20000);
-    wait_log_count(b, "Sending PUBLISH to paho-step4", 2, 10000);
-    mqt_sleep_ms(500);
-    mosquitto_pub(b, topic, "quit", 0);
-    int st = mqt_proc_finish(p, 15000, &out, NULL);
-    CHECK(st == 0, "paho exit status %d: %s", st, out ? out : "");
     CHECK(count_lines(out, " r1 (retained)") == 2,
           "paho: retained delivered %d times: %s",
           count_lines(out, " r1 (retained)"), out);
