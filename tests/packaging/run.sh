@@ -11,10 +11,14 @@
 # runs a publish/subscribe round trip against the installed libmq0),
 # libmq-tools (mqpub --help, mqsub|mqpub round trip, man pages), lua-mq
 # (require "mq" and the packaged example), python3-libmq (import with
-# Debian's python3 and the packaged asyncio example), lintian (no error or
-# warning that is not explained below); and pip: the wheel, and the sdist
-# linked to the packaged libmq (-Dpython_libmq=system), each installed
-# into a virtual environment without PyPI and running the asyncio example.
+# Debian's python3 and the packaged asyncio example), node-libmq
+# (require('libmq') and the MQTT.js example), lintian (no error or warning
+# that is not explained below). With libmq-dev installed, the other
+# ecosystems' packages: pip (the wheel, and the sdist linked to the
+# packaged libmq, into virtual environments without PyPI), luarocks (make
+# in a checkout, install of the packed rock), npm (the tarball into an empty
+# project, with the Node on PATH and with Debian's Node), each running an
+# example against the broker.
 #
 # Needs root (apt-get install/purge) and the packages of scripts/deps.sh.
 # Exit 0 = passed, 1 = failed, 77 = skipped (the reason is printed).
@@ -48,7 +52,7 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] ||
 
 # The machine must not have libmq already: the checks would not tell the
 # packages from it, and the purge would remove what someone installed.
-pkgs="libmq0 libmq-dev libmq-tools lua-mq python3-libmq"
+pkgs="libmq0 libmq-dev libmq-tools lua-mq python3-libmq node-libmq golang-libmq-dev"
 for p in $pkgs; do
     if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
         echo "FAIL: $p is already installed; remove it first (apt-get purge $p)"
@@ -263,6 +267,28 @@ else
     fail "python example $ex"
 fi
 
+echo "== node-libmq"
+node_example=$top/bindings/node/examples/mqttjs/hello.js
+if ! command -v node >/dev/null; then
+    echo "SKIP node-libmq: no node on PATH"
+elif where=$(user node -p 'require.resolve("libmq")' 2>"$work/node.txt"); then
+    case $where in
+        /usr/lib/*) ok "node: require('libmq') is $where" ;;
+        *) fail "node: require('libmq') is $where, not the package's" ;;
+    esac
+    cp "$node_example" "$app/hello.js"
+    if user env MQTT_URL="$uri" node hello.js >"$work/node-ex.txt" 2>&1 &&
+        grep -q "^message: true Hello mqtt" "$work/node-ex.txt"; then
+        ok "node: the MQTT.js example ran with the packaged module"
+    else
+        cat "$work/node-ex.txt"
+        fail "node: the MQTT.js example with require('libmq')"
+    fi
+else
+    cat "$work/node.txt"
+    fail "node -e 'require(\"libmq\")'"
+fi
+
 echo "== pip (Python sdist and wheel, offline, into virtual environments)"
 # pip without PyPI: the build backend is Debian's meson-python, reached
 # with --system-site-packages and --no-build-isolation.
@@ -342,7 +368,6 @@ SWIG=none rock_check "$app" "$work/rocks-install" "install of the packed rock (n
 echo "== npm (npm install of the tarball in an empty project: the addon is"
 echo "   built for the Node that runs the install, against the packaged libmq)"
 tgz=$out/npm/libmq-$version.tgz
-node_example=$top/bindings/node/examples/mqttjs/hello.js
 npm_check() {   # label project: npm install, require, round trip
     label=$1
     proj=$2
