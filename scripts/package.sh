@@ -1,5 +1,5 @@
 #!/bin/sh
-# package.sh [-o OUTDIR] [deb|python|npm|rock|all]... - build libmq's
+# package.sh [-o OUTDIR] [deb|python|npm|rock|go|all]... - build libmq's
 # release artifacts from the working tree (tracked and new files, so
 # uncommitted edits are included) into OUTDIR (default build-pkg/):
 #
@@ -16,10 +16,12 @@
 #   rock    OUTDIR/rock/: libmq-X.Y.Z-1.src.rock (the rockspec with its
 #           sources and the SWIG output; built against the installed libmq,
 #           found by pkg-config, when installed: luarocks install).
+#   go      OUTDIR/goproxy/: the Go module laid out as a module proxy serves
+#           it (GOPROXY=file://OUTDIR/goproxy go get MODULE@vX.Y.Z, offline);
+#           published, the module is the repository at tag bindings/go/vX.Y.Z.
 #   all     all of the above (the default).
 #
-# The Go module has no artifact: it is the repository itself at tag vX.Y.Z
-# (see bindings/go/README.md). Needs the packages of scripts/deps.sh.
+# Needs the packages of scripts/deps.sh.
 # Threading/concurrency: one run per OUTDIR at a time.
 set -eu
 cd "$(dirname "$0")/.."
@@ -28,7 +30,7 @@ out=$top/build-pkg
 while getopts o: opt; do
     case $opt in
         o) out=$(mkdir -p "$OPTARG" && cd "$OPTARG" && pwd) ;;
-        *) echo "usage: package.sh [-o OUTDIR] [deb|python|npm|rock|all]..." >&2; exit 2 ;;
+        *) echo "usage: package.sh [-o OUTDIR] [deb|python|npm|rock|go|all]..." >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -124,13 +126,59 @@ build_rock() {
     ls "$d"/*.rock
 }
 
+build_go() {
+    # The Go module as a module proxy serves it (GOPROXY=file://OUTDIR/goproxy):
+    # list, .info, .mod and the module zip of version vX.Y.Z, from
+    # bindings/go (go.mod, the Go sources with the committed SWIG output,
+    # examples). `go get module@vX.Y.Z` works offline against it; once the
+    # repository is published, proxy.golang.org serves the same from the tag
+    # bindings/go/vX.Y.Z.
+    d=$out/goproxy
+    rm -rf "$d"
+    mod=$(sed -n 's/^module //p' bindings/go/go.mod)
+    /usr/bin/python3 - "$d" "$mod" "v$version" bindings/go <<'PY'
+import json, os, subprocess, sys, time, zipfile
+out, mod, ver, src = sys.argv[1:5]
+d = os.path.join(out, mod, "@v")
+os.makedirs(d)
+# the module's files: tracked (and new, not ignored) files under bindings/go,
+# without the build glue that only the libmq tree uses
+files = subprocess.run(["git", "ls-files", "--cached", "--others",
+                        "--exclude-standard", src], check=True,
+                       capture_output=True, text=True).stdout.split()
+skip = {"meson.build", "gen.sh"}
+with zipfile.ZipFile(os.path.join(d, ver + ".zip"), "w",
+                     zipfile.ZIP_DEFLATED) as z:
+    for f in sorted(files):
+        rel = os.path.relpath(f, src)
+        if rel in skip or not os.path.exists(f):
+            continue
+        info = zipfile.ZipInfo(mod + "@" + ver + "/" + rel,
+                               date_time=(2000, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        with open(f, "rb") as fh:
+            z.writestr(info, fh.read())
+with open(os.path.join(src, "go.mod")) as fh, \
+        open(os.path.join(d, ver + ".mod"), "w") as o:
+    o.write(fh.read())
+with open(os.path.join(d, ver + ".info"), "w") as o:
+    json.dump({"Version": ver, "Time": time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, o)
+with open(os.path.join(d, "list"), "w") as o:
+    o.write(ver + "\n")
+PY
+    ls "$d/$mod/@v/v$version.zip"
+}
+
 for what in "$@"; do
     case $what in
         deb) build_deb ;;
         python) build_python ;;
         npm) build_npm ;;
         rock) build_rock ;;
-        all) build_deb; build_python; build_npm; build_rock ;;
+        go) build_go ;;
+        all) build_deb; build_python; build_npm; build_rock; build_go ;;
         *) echo "package.sh: unknown artifact $what" >&2; exit 2 ;;
     esac
 done
