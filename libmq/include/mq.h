@@ -373,6 +373,10 @@ typedef enum {
                                      "a.example,.corp,10.0.0.0/8,[::1],*"
                                      (names match their subdomains; CIDR
                                      blocks; ":port" limits an entry) */
+    MQ_SOPT_TLS_MAX_VERSION = 130,/* "tlsv1.2" or "tlsv1.3" (default: the
+                                     newest OpenSSL offers); e.g. to use
+                                     TLS 1.2 PSK with a server that also
+                                     speaks TLS 1.3 */
     MQ_SOPT_PERSIST_DIR = 111  /* directory for crash-safe persistence of
                                   outbound QoS 1/2 messages: mq_publish
                                   returns success only once the message is

@@ -120,6 +120,7 @@ mqi_xopts_set_str(mqi_xopts *x, int option, const char *v)
     case MQ_SOPT_TLS_PSK_IDENTITY:
     case MQ_SOPT_TLS_CRL_FILE:
     case MQ_SOPT_TLS_CRL_PATH:
+    case MQ_SOPT_TLS_MAX_VERSION:
 #ifndef MQ_HAVE_TLS
         return MQ_ERR_NOT_SUPPORTED;
 #else
@@ -147,6 +148,16 @@ mqi_xopts_set_str(mqi_xopts *x, int option, const char *v)
         return set_field(&x->tls_psk_identity, v);
     case MQ_SOPT_TLS_CRL_FILE: return set_field(&x->tls_crl_file, v);
     case MQ_SOPT_TLS_CRL_PATH: return set_field(&x->tls_crl_path, v);
+    case MQ_SOPT_TLS_MAX_VERSION:
+        if (nonempty(v) == NULL)
+            x->tls_max_version = 0;
+        else if (strcmp(v, "tlsv1.2") == 0)
+            x->tls_max_version = 12;
+        else if (strcmp(v, "tlsv1.3") == 0)
+            x->tls_max_version = 13;
+        else
+            return MQ_ERR_INVAL;
+        return MQ_OK;
     case MQ_SOPT_PROXY:
         if (nonempty(v) != NULL) {
             mqi_proxy p;
@@ -289,6 +300,7 @@ mqi_xopts_snapshot(mqi_xopts *dst, const mqi_xopts *src)
 
     memset(dst, 0, sizeof *dst);
     dst->tls_crl_check = src->tls_crl_check;
+    dst->tls_max_version = src->tls_max_version;
     dst->tls_no_resume = src->tls_no_resume;
     dst->proxy_from_env = src->proxy_from_env;
     DUP(tls_key_uri);
@@ -357,6 +369,7 @@ mqi_xopts_tls(const mqi_xopts *x, mqi_tls_opts *o)
     o->crl_file = x->tls_crl_file;
     o->crl_path = x->tls_crl_path;
     o->crl_check = x->tls_crl_check;
+    o->max_version = x->tls_max_version;
     o->no_resume = x->tls_no_resume;
     o->app_ctx = x->tls_app_ctx;
 }

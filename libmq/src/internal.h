@@ -107,6 +107,7 @@ typedef struct mqi_xopts {
     char *tls_key_uri, *tls_cert_uri, *tls_providers, *tls_engine;
     char *tls_psk, *tls_psk_identity, *tls_crl_file, *tls_crl_path;
     int tls_crl_check;          /* 0: default (whole chain) */
+    int tls_max_version;        /* 0 none, 12, 13 */
     bool tls_no_resume;
     void *tls_app_ctx;          /* SSL_CTX *, one reference held */
     char *proxy;                /* MQ_SOPT_PROXY */

@@ -79,6 +79,7 @@ typedef struct mqi_tls_opts {
     bool no_resume;          /* do not resume TLS sessions */
     void *app_ctx;           /* an application's SSL_CTX, used as given */
     uint16_t port;           /* server port: with the name, keys resumption */
+    int max_version;         /* 0 none, 12 = TLS 1.2, 13 = TLS 1.3 */
 } mqi_tls_opts;
 #define MQI_TLS_OPTS_HAVE_PEM 1
 

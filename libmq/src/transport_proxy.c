@@ -523,7 +523,7 @@ http_step(mqi_io *io, px_layer *x)
         x->state = PX_OPEN;
         return MQ_OK;
     }
-    if (code == 407)
+    if (code == 407 || code == 401) /* tinyproxy answers 401 */
         return px_fail(io, x, MQ_ERR_PROXY_AUTH, x->have_auth
                        ? "rejected the user name or password (%s)"
                        : "requires authentication (%s); give user:password "

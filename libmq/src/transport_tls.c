@@ -80,7 +80,7 @@ typedef struct tls_layer {
     bool eof;          /* the socket BIO saw recv() == 0 */
     bool ready;        /* handshake finished */
     bool fatal;        /* fatal error seen: no close_notify on close */
-    const SSL_SESSION *seen; /* the session last looked at for the cache */
+    SSL_SESSION *seen; /* the session last looked at (a reference) */
     uint16_t port;
     char name[256];    /* the name or address verified, for messages */
 } tls_layer;
@@ -897,6 +897,7 @@ set_psk(tls_ctx *w, const mqi_tls_opts *o, char *err, size_t errlen)
     size_t n = strlen(hex), i, out = 0;
     unsigned char buf[sizeof w->psk];
 
+    memset(buf, 0, sizeof buf);
     if (id == NULL) {
         snprintf(err, errlen, "TLS-PSK key given without an identity");
         return MQ_ERR_TLS;
@@ -921,11 +922,12 @@ set_psk(tls_ctx *w, const mqi_tls_opts *o, char *err, size_t errlen)
             snprintf(err, errlen, "TLS-PSK key: not a hex digit at %zu", i);
             return MQ_ERR_TLS;
         }
-        /* odd count: the first digit is a byte of its own */
-        if ((n - i) % 2 == 1)
-            buf[out++] = (unsigned char)v;
-        else
+        /* from the right in pairs: an odd count's first digit stands
+         * alone as the low half of the first byte */
+        if ((n - i) % 2 == 0)
             buf[out] = (unsigned char)(v << 4);
+        else
+            buf[out++] |= (unsigned char)v;
     }
     for (i = 0; i + 1 < out && buf[i] == 0; i++)
         ;
@@ -1159,6 +1161,18 @@ mqi_tls_ctx_new(const mqi_tls_opts *o, void **out_ctx, char *err,
         drain_errors(err, errlen, "minimum TLS version");
         goto fail;
     }
+    if (o->max_version != 0) {
+        int maxv = o->max_version == 12 ? TLS1_2_VERSION : TLS1_3_VERSION;
+
+        if (maxv < minv) {
+            snprintf(err, errlen, "maximum TLS version below the minimum");
+            goto fail;
+        }
+        if (!SSL_CTX_set_max_proto_version(ctx, maxv)) {
+            drain_errors(err, errlen, "maximum TLS version");
+            goto fail;
+        }
+    }
     if (w->psk_len > 0) {
         SSL_CTX_set_psk_client_callback(ctx, psk_client_cb);
         SSL_CTX_set_psk_use_session_callback(ctx, psk_session_cb);
@@ -1276,10 +1290,13 @@ remember_session(tls_layer *t)
     tls_ctx *w = t->owner;
     SSL_SESSION *s = SSL_get0_session(t->ssl);
 
-    if (s == t->seen)
+    /* t->seen holds a reference: a freed session's address could come
+     * back for the next one and look "seen" */
+    if (s == t->seen || s == NULL || !SSL_SESSION_up_ref(s))
         return;
+    SSL_SESSION_free(t->seen);
     t->seen = s;
-    if (w->no_resume || s == NULL || !SSL_SESSION_is_resumable(s)
+    if (w->no_resume || !SSL_SESSION_is_resumable(s)
         || !SSL_SESSION_up_ref(s))
         return;
     SSL_SESSION_free(w->sess);
@@ -1478,6 +1495,7 @@ tls_close(mqi_io *io)
     if (t->ready && !t->fatal)
         (void)SSL_shutdown(t->ssl);
     SSL_free(t->ssl); /* frees the BIO too */
+    SSL_SESSION_free(t->seen);
     ctx_release(t->owner);
     free(t);
     io->layer = NULL;
