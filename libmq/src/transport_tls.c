@@ -641,6 +641,22 @@ store_load(SSL_CTX *ctx, const char *uri, pw_source *pw, EVP_PKEY **out_key,
         snprintf(err, errlen, "%s: out of memory", what);
         return MQ_ERR_NOMEM;
     }
+    {
+        /* a file: say why it cannot be read (OSSL_STORE would report an
+         * "unregistered scheme" after trying the other loaders) */
+        const char *path = strncmp(uri, "file://", 7) == 0 ? uri + 7
+                           : strncmp(uri, "file:", 5) == 0 ? uri + 5
+                           : strchr(uri, ':') == NULL ? uri : NULL;
+        FILE *f = path != NULL ? fopen(path, "r") : NULL;
+
+        if (path != NULL && f == NULL) {
+            snprintf(err, errlen, "%s: %s", what, strerror(errno));
+            UI_destroy_method(ui);
+            return MQ_ERR_TLS;
+        }
+        if (f != NULL)
+            fclose(f);
+    }
     sc = OSSL_STORE_open_ex(uri, NULL, NULL, ui, pw, NULL, NULL, NULL);
     if (sc == NULL) {
         key_error(err, errlen, what, pw);
