@@ -902,9 +902,10 @@ hex_nibble(int ch)
 }
 
 /*
- * The key as mosquitto reads it (a big number in hex): an odd number of
- * digits is allowed and leading zero bytes are dropped, so that a key
- * written for mosquitto's psk_file means the same bytes here.
+ * The key as mosquitto reads it (mosquitto__hex2bin): hex digits, leading
+ * "00" pairs kept as zero bytes, and an odd count read as if a 0 came
+ * first, so that a key written for mosquitto's psk_file means the same
+ * bytes here.
  */
 static int
 set_psk(tls_ctx *w, const mqi_tls_opts *o, char *err, size_t errlen)
@@ -945,10 +946,8 @@ set_psk(tls_ctx *w, const mqi_tls_opts *o, char *err, size_t errlen)
         else
             buf[out++] |= (unsigned char)v;
     }
-    for (i = 0; i + 1 < out && buf[i] == 0; i++)
-        ;
-    w->psk_len = out - i;
-    memcpy(w->psk, buf + i, w->psk_len);
+    w->psk_len = out;
+    memcpy(w->psk, buf, out);
     OPENSSL_cleanse(buf, sizeof buf);
     snprintf(w->psk_identity, sizeof w->psk_identity, "%s", id);
     return MQ_OK;
