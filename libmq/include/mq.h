@@ -292,8 +292,11 @@ typedef enum {
                                       saves a round trip and the
                                       certificate work; 0: full handshake
                                       every time. Kept per client, in
-                                      memory only, dropped by mq_connect()
-                                      and when the server changes */
+                                      memory only, across automatic
+                                      reconnects and mq_disconnect() +
+                                      mq_connect() while the TLS options
+                                      stay the same; offered only to the
+                                      host and port it came from */
     MQ_OPT_TLS_CRL_CHECK = 41,     /* with MQ_SOPT_TLS_CRL_FILE/PATH: 2
                                       (default) every certificate of the
                                       chain needs a valid CRL from its

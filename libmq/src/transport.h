@@ -142,6 +142,12 @@ int mqi_io_ws_start(mqi_io *io, const char *host, uint16_t port,
 int mqi_tls_ctx_new(const mqi_tls_opts *o, void **out_ctx, char *err,
                     size_t errlen);
 void mqi_tls_ctx_free(void *ctx);
+/* mq_connect() took new options: the context is rebuilt at the next TLS
+ * connect (mqi_tls_ctx_stale), and the new one inherits the session when
+ * it was made from the same options (mqi_tls_ctx_inherit; NULLs ok). */
+void mqi_tls_ctx_mark_stale(void *ctx);
+bool mqi_tls_ctx_stale(const void *ctx);
+void mqi_tls_ctx_inherit(void *fresh, const void *old);
 /* Turn a connected plain io into a TLS client io: SNI and hostname
  * verification use @p host (or o->verify_name). The handshake then runs
  * through io->ops->handshake. MQ_OK or MQ_ERR_TLS / MQ_ERR_NOMEM. */

@@ -60,6 +60,8 @@ typedef struct tls_ctx {
     int refs;
     bool app;              /* the application's SSL_CTX: never changed */
     bool no_resume;        /* MQ_OPT_TLS_SESSION_RESUME 0 */
+    bool stale;            /* options replaced by mq_connect() */
+    unsigned char fp[32];  /* SHA-256 of the options it was made from */
     SSL_SESSION *sess;     /* last resumable session, or NULL */
     char sess_name[256];   /* the name (or address) it was made with */
     uint16_t sess_port;
@@ -1073,6 +1075,76 @@ load_crls(SSL_CTX *ctx, const mqi_tls_opts *o, char *err, size_t errlen)
 
 /* ---- the context ---------------------------------------------------------- */
 
+/* A digest of every option the context depends on: a session is carried
+ * to a new context only when it is made from the same options (a hash,
+ * so that no key or password is kept in another place). */
+static void
+options_digest(const mqi_tls_opts *o, unsigned char out[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    const char *strs[] = {
+        o->ca_file, o->ca_path, o->cert_file, o->key_file, o->verify_name,
+        o->alpn, o->ciphers, OPT_CA_PEM(o), OPT_CERT_PEM(o), OPT_KEY_PEM(o),
+        OPT_KEY_PASSWORD(o), o->key_uri, o->cert_uri, o->providers,
+        o->engine, o->psk_hex, o->psk_identity, o->crl_file, o->crl_path,
+    };
+    char nums[160];
+    size_t i;
+
+    memset(out, 0, 32);
+    if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+        EVP_MD_CTX_free(md);
+        return; /* all zero: matches nothing (see mqi_tls_ctx_inherit) */
+    }
+    for (i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        /* length-prefixed, NULL apart from "" */
+        size_t n = strs[i] != NULL ? strlen(strs[i]) + 1 : 0;
+
+        EVP_DigestUpdate(md, &n, sizeof n);
+        if (n > 0)
+            EVP_DigestUpdate(md, strs[i], n);
+    }
+    snprintf(nums, sizeof nums, "%d %d %d %d %d %d %p %p %p",
+             o->min_version, o->max_version, o->insecure,
+             o->no_hostname_check, o->crl_check, o->no_resume, o->app_ctx,
+             (void *)(uintptr_t)OPT_KEY_PASSWORD_CB(o),
+             OPT_KEY_PASSWORD_UD(o));
+    EVP_DigestUpdate(md, nums, strlen(nums));
+    if (!EVP_DigestFinal_ex(md, out, NULL))
+        memset(out, 0, 32);
+    EVP_MD_CTX_free(md);
+}
+
+void
+mqi_tls_ctx_mark_stale(void *ctx)
+{
+    if (ctx != NULL)
+        ((tls_ctx *)ctx)->stale = true;
+}
+
+bool
+mqi_tls_ctx_stale(const void *ctx)
+{
+    return ctx != NULL && ((const tls_ctx *)ctx)->stale;
+}
+
+void
+mqi_tls_ctx_inherit(void *fresh, const void *old)
+{
+    static const unsigned char zero[32];
+    tls_ctx *n = fresh;
+    const tls_ctx *o = old;
+
+    if (n == NULL || o == NULL || o->sess == NULL || n->sess != NULL
+        || n->no_resume || memcmp(n->fp, o->fp, sizeof n->fp) != 0
+        || memcmp(n->fp, zero, sizeof zero) == 0
+        || !SSL_SESSION_up_ref(o->sess))
+        return;
+    n->sess = o->sess;
+    memcpy(n->sess_name, o->sess_name, sizeof n->sess_name);
+    n->sess_port = o->sess_port;
+}
+
 static void
 ctx_release(tls_ctx *w)
 {
@@ -1131,6 +1203,7 @@ mqi_tls_ctx_new(const mqi_tls_opts *o, void **out_ctx, char *err,
     }
     w->refs = 1;
     w->no_resume = o->no_resume;
+    options_digest(o, w->fp);
     ERR_clear_error();
     if (o->app_ctx != NULL) {
         /* the application's context, as it is */

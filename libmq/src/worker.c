@@ -819,9 +819,12 @@ start_transport(mq_client *c)
         if (o.insecure)
             mqi_log(c, MQ_LOG_WARNING, "TLS verification is off "
                     "(MQ_OPT_TLS_INSECURE): the broker is not authenticated");
-        if (c->tls_ctx == NULL) {
-            rc = mqi_tls_ctx_new(&o, &c->tls_ctx, c->io.err,
-                                 sizeof c->io.err);
+        if (c->tls_ctx == NULL || mqi_tls_ctx_stale(c->tls_ctx)) {
+            void *fresh = NULL;
+            rc = mqi_tls_ctx_new(&o, &fresh, c->io.err, sizeof c->io.err);
+            mqi_tls_ctx_inherit(fresh, c->tls_ctx);
+            mqi_tls_ctx_free(c->tls_ctx);
+            c->tls_ctx = fresh;
             if (rc != MQ_OK) {
                 fail_attempt(c, rc, c->io.err);
                 return;
@@ -2061,10 +2064,9 @@ cmd_connect(mq_client *c, mqi_msg *m)
     c->cfg_valid = true;
     c->cfg_seq = m->generation;
 #ifdef MQ_HAVE_TLS
-    if (c->tls_ctx != NULL) {
-        mqi_tls_ctx_free(c->tls_ctx);
-        c->tls_ctx = NULL;
-    }
+    /* rebuilt from the new options at the next TLS connect, keeping the
+     * session for resumption if they are the same */
+    mqi_tls_ctx_mark_stale(c->tls_ctx);
 #endif
     free(c->aliases);
     c->aliases = NULL;

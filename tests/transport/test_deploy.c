@@ -341,6 +341,36 @@ Test(dp, resumption_off)
           "resumed with MQ_OPT_TLS_SESSION_RESUME 0");
 }
 
+/* A device that connects, publishes and disconnects again resumes too,
+ * as long as its TLS options stay the same. */
+Test(dp, resumption_across_mq_connect)
+{
+    env_t e = start_env(L_TLS, NULL);
+    mq_client *c = client("rescyc", MQ_PROTO_V5, "mqtts://localhost:%d",
+                          e.tls);
+    mq_event *ev;
+    int i;
+
+    sopt(c, MQ_SOPT_TLS_CA_FILE, certfile("ca.crt"));
+    for (i = 0; i < 3; i++) {
+        ev = connected(c);
+        CHECK(strcmp(tls_item(ev, MQ_TLS_RESUMED), i == 0 ? "0" : "1") == 0,
+              "connect %d: resumed %s", i, tls_item(ev, MQ_TLS_RESUMED));
+        mq_event_free(ev);
+        integ_subscribe(c, integ_topic("rescyc"), 0); /* reads the tickets */
+        integ_disconnect(c);
+    }
+    /* another option: a new context, a full handshake */
+    sopt(c, MQ_SOPT_TLS_CIPHERS, "TLS_AES_128_GCM_SHA256");
+    ev = connected(c);
+    CHECK(strcmp(tls_item(ev, MQ_TLS_RESUMED), "0") == 0,
+          "resumed after the options changed");
+    CHECK(strcmp(tls_item(ev, MQ_TLS_CIPHER), "TLS_AES_128_GCM_SHA256") == 0,
+          "cipher %s", tls_item(ev, MQ_TLS_CIPHER));
+    mq_event_free(ev);
+    integ_disconnect(c);
+}
+
 /* ---- an application's SSL_CTX --------------------------------------------- */
 
 Test(dp, app_ctx_used_as_given)
