@@ -13,6 +13,7 @@
  *  - the callback API (mq_event_cb, mq_set_callback, mq_on_*, mq_loop*) and
  *    mq_subscribe_many are C only: every binding pulls events with
  *    mq_next_event() on the thread (or event loop) of its language;
+ *  - mq_set_tls_ctx is C only (it takes an OpenSSL SSL_CTX *);
  *  - mq_event_fd_dup() returns a close-on-exec duplicate of the event fd for
  *    event loops that close the fd they watch (libuv, Node's net.Socket).
  *
@@ -156,6 +157,7 @@ static mq_bytes mq_props_get_binary_bytes(const mq_props *p, int id)
 %ignore mq_subscribe_many;
 %ignore mq_tls_password_cb;
 %ignore mq_set_tls_password_cb;
+%ignore mq_set_tls_ctx;
 %ignore mq_get_int;
 %ignore mq_props_get_int;
 %ignore mq_event_payload;
