@@ -574,6 +574,7 @@ use_key_pem(SSL_CTX *ctx, const char *pem, pw_source *pw, char *err,
  * SSL_CTX or key made with one may outlive any client). */
 static pthread_mutex_t prov_lock = PTHREAD_MUTEX_INITIALIZER;
 static char prov_names[16][128];
+static OSSL_PROVIDER *prov_handles[16]; /* kept: loaded for good */
 static size_t prov_count;
 
 static int
@@ -604,8 +605,14 @@ load_providers(const char *list, char *err, size_t errlen)
             have = have || strcmp(prov_names[i], name) == 0;
         if (have)
             continue;
+        if (prov_count == sizeof prov_names / sizeof prov_names[0]) {
+            snprintf(err, errlen, "too many TLS providers (at most 16)");
+            rc = MQ_ERR_TLS;
+            break;
+        }
         /* retain_fallbacks = 1: the default provider stays available */
-        if (OSSL_PROVIDER_try_load(NULL, name, 1) == NULL) {
+        prov_handles[prov_count] = OSSL_PROVIDER_try_load(NULL, name, 1);
+        if (prov_handles[prov_count] == NULL) {
             char what[200];
 
             snprintf(what, sizeof what, "TLS provider \"%s\" cannot be "
@@ -614,8 +621,7 @@ load_providers(const char *list, char *err, size_t errlen)
             rc = MQ_ERR_TLS;
             break;
         }
-        if (prov_count < sizeof prov_names / sizeof prov_names[0])
-            memcpy(prov_names[prov_count++], name, len + 1);
+        memcpy(prov_names[prov_count++], name, len + 1);
     }
     pthread_mutex_unlock(&prov_lock);
     return rc;
