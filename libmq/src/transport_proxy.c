@@ -531,16 +531,16 @@ http_step(mqi_io *io, px_layer *x)
     return px_fail(io, x, MQ_ERR_PROXY, "refused the tunnel: %s", status);
 }
 
-/* Read the HTTP answer's head without taking a byte past it. */
+/* One recv() from the proxy: MQ_OK with *got > 0, MQ_ERR_AGAIN, or
+ * MQ_ERR_PROXY with io->err (@p eof says what a closed connection means). */
 static int
-http_read(mqi_io *io, px_layer *x)
+px_recv(mqi_io *io, px_layer *x, void *buf, size_t len, int flags,
+        const char *eof, size_t *got)
 {
-    uint8_t peek[PX_HEAD_MAX];
     ssize_t n;
-    size_t room = PX_HEAD_MAX - x->ilen, take, i;
 
     do {
-        n = recv(io->fd, peek, room, MSG_PEEK);
+        n = recv(io->fd, buf, len, flags);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         io->want = EPOLLIN;
@@ -549,10 +549,25 @@ http_read(mqi_io *io, px_layer *x)
     if (n < 0)
         return px_fail(io, x, MQ_ERR_PROXY, "recv: %s", strerror(errno));
     if (n == 0)
-        return px_fail(io, x, MQ_ERR_PROXY, "%s",
-                       x->ilen == 0 ? "closed the connection without an "
-                                      "answer"
-                                    : "closed the connection mid-answer");
+        return px_fail(io, x, MQ_ERR_PROXY, "%s", eof);
+    *got = (size_t)n;
+    return MQ_OK;
+}
+
+/* Read the HTTP answer's head without taking a byte past it. */
+static int
+http_read(mqi_io *io, px_layer *x)
+{
+    uint8_t peek[PX_HEAD_MAX];
+    ssize_t n;
+    size_t room = PX_HEAD_MAX - x->ilen, take, i, got = 0;
+    int rc = px_recv(io, x, peek, room, MSG_PEEK,
+                     x->ilen == 0 ? "closed the connection without an answer"
+                                  : "closed the connection mid-answer", &got);
+
+    if (rc != MQ_OK)
+        return rc;
+    n = (ssize_t)got;
     /* take up to the end of the head ("\r\n\r\n"), looking across what
      * was taken before */
     take = (size_t)n;
@@ -585,25 +600,17 @@ http_read(mqi_io *io, px_layer *x)
 static int
 s5_read(mqi_io *io, px_layer *x)
 {
-    ssize_t n;
-
     while (x->ilen < x->need) {
-        n = recv(io->fd, x->in + x->ilen, x->need - x->ilen, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            io->want = EPOLLIN;
-            return MQ_ERR_AGAIN;
-        }
-        if (n < 0)
-            return px_fail(io, x, MQ_ERR_PROXY, "recv: %s", strerror(errno));
-        if (n == 0)
-            return px_fail(io, x, MQ_ERR_PROXY, "%s",
-                           x->state == PX_S5_METHOD && x->ilen == 0
-                           ? "closed the connection (not a SOCKS5 proxy?)"
-                           : "closed the connection during the SOCKS5 "
-                             "handshake");
-        x->ilen += (size_t)n;
+        size_t got = 0;
+        int rc = px_recv(io, x, x->in + x->ilen, x->need - x->ilen, 0,
+                         x->state == PX_S5_METHOD && x->ilen == 0
+                         ? "closed the connection (not a SOCKS5 proxy?)"
+                         : "closed the connection during the SOCKS5 "
+                           "handshake", &got);
+
+        if (rc != MQ_OK)
+            return rc;
+        x->ilen += got;
     }
     return s5_step(io, x);
 }

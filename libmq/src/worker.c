@@ -855,6 +855,21 @@ start_transport(mq_client *c)
     send_connect(c);
 }
 
+/* The last address refused or failed: say which (the broker or the
+ * proxy), then retry or stop. */
+static void
+connect_failed(mq_client *c, int err)
+{
+    char msg[160];
+
+    if (c->proxy != NULL)
+        snprintf(msg, sizeof msg, "connect to the proxy %.100s port %u: %s",
+                 c->proxy->host, (unsigned)c->proxy->port, strerror(err));
+    else
+        snprintf(msg, sizeof msg, "connect: %s", strerror(err));
+    fail_attempt(c, err == ECONNREFUSED ? MQ_ERR_CONNREFUSED : MQ_ERR_IO, msg);
+}
+
 static void
 connect_next_addr(mq_client *c)
 {
@@ -893,14 +908,7 @@ connect_next_addr(mq_client *c)
         c->io.fd = -1;
         ai = ai->ai_next;
     }
-    {
-        char msg[160];
-        snprintf(msg, sizeof msg, "connect%s%s: %s",
-                 c->proxy != NULL ? " to the proxy " : "",
-                 c->proxy != NULL ? c->proxy->host : "", strerror(err));
-        fail_attempt(c, err == ECONNREFUSED ? MQ_ERR_CONNREFUSED : MQ_ERR_IO,
-                     msg);
-    }
+    connect_failed(c, err);
 }
 
 static void
@@ -2002,12 +2010,7 @@ handle_sock(mq_client *c, uint32_t events)
             if (c->addr_cur != NULL) {
                 connect_next_addr(c);
             } else {
-                char msg[160];
-                snprintf(msg, sizeof msg, "connect%s%s: %s",
-                 c->proxy != NULL ? " to the proxy " : "",
-                 c->proxy != NULL ? c->proxy->host : "", strerror(err));
-                fail_attempt(c, err == ECONNREFUSED ? MQ_ERR_CONNREFUSED
-                                                    : MQ_ERR_IO, msg);
+                connect_failed(c, err);
             }
             return;
         }
