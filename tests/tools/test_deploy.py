@@ -104,8 +104,13 @@ def skippable(fn):
     return test(wrapper)
 
 
-def sub_bg(port, topic):
-    s = Bg([MQSUB, "-p", str(port), "-t", topic, "-C", "1", "-W", "10"])
+def sub_bg(broker, topic, extra=()):
+    """A subscriber for one message, returned once the broker has
+    acknowledged its subscription (its id is unique to the test)."""
+    cid = "deploy-%d-%s" % (os.getpid(), topic.replace("/", "-"))
+    s = Bg([MQSUB, "-p", str(broker.port), "-i", cid, "-t", topic, "-C", "1",
+            "-W", "10"] + list(extra))
+    broker.wait_subscribed(cid)
     return s
 
 
@@ -113,10 +118,6 @@ def received(s, payload):
     r = s.wait()
     eq(r.rc, 0, "subscriber (%r)" % r)
     eq(r.out.strip(), payload, "payload")
-
-
-def settle(b, n=1):
-    b.wait_log("Sending SUBACK", count=n)
 
 
 @test
@@ -131,8 +132,7 @@ def psk_publish():
     b = Broker(extra_conf="listener %d 127.0.0.1\npsk_hint tools\n"
                           "psk_file %s" % (pport, pskfile))
     try:
-        s = sub_bg(b.port, "psk/t")
-        settle(b)
+        s = sub_bg(b, "psk/t")
         r = run([MQPUB, "-h", "127.0.0.1", "-p", str(pport), "-t", "psk/t",
                  "-m", "over-psk", "--psk", PSK_KEY, "--psk-identity",
                  PSK_ID])
@@ -158,8 +158,7 @@ def psk_publish():
 def proxy_socks5h_dante():
     px = Proxy("socks5")
     try:
-        s = sub_bg(B.port, "px/s")
-        settle(B)
+        s = sub_bg(B, "px/s")
         r = run([MQPUB, "-h", "localhost", "-p", str(B.port), "-t", "px/s",
                  "-m", "via-socks", "--proxy",
                  "socks5h://127.0.0.1:%d" % px.port])
@@ -167,10 +166,8 @@ def proxy_socks5h_dante():
         received(s, b"via-socks")
         if not REFERENCE:
             # the subscriber too, through the proxy
-            s2 = Bg([MQSUB, "-p", str(B.port), "-t", "px/s2", "-C", "1",
-                     "-W", "10", "--proxy",
-                     "socks5h://127.0.0.1:%d" % px.port])
-            settle(B, 2)
+            s2 = sub_bg(B, "px/s2",
+                        ("--proxy", "socks5h://127.0.0.1:%d" % px.port))
             eq(run([MQPUB, "-p", str(B.port), "-t", "px/s2", "-m",
                     "back"]).rc, 0, "plain publish")
             received(s2, b"back")
@@ -189,8 +186,7 @@ def proxy_http_tinyproxy():
         raise Skip("mosquitto's tools have no HTTP proxy")
     px = Proxy("http")
     try:
-        s = sub_bg(B.port, "px/h")
-        settle(B)
+        s = sub_bg(B, "px/h")
         r = run([MQPUB, "-h", "localhost", "-p", str(B.port), "-t", "px/h",
                  "-m", "via-http", "--proxy",
                  "http://127.0.0.1:%d" % px.port])
