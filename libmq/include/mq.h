@@ -90,7 +90,9 @@ typedef struct mq_props mq_props;   /* a list of MQTT 5 properties */
     X(ABORTED, 28, "operation abandoned (e.g. QoS 0 message dropped on "  \
                    "disconnect, or cleared by a clean session)")            \
     X(FILE, 30, "file or directory cannot be read (missing, wrong kind "  \
-                "or no permission)")
+                "or no permission)")                                      \
+    X(PROXY, 32, "the proxy refused or failed to open the tunnel")        \
+    X(PROXY_AUTH, 33, "proxy authentication failed")
 
 typedef enum {
     MQ_OK = 0,
@@ -366,7 +368,7 @@ typedef enum {
                                       resends carry the full topic. With it
                                       on, a Topic Alias property in
                                       mq_publish_v5() is MQ_ERR_PROPERTY */
-    MQ_OPT_MAX_EVENT_BYTES = 33    /* default 32 MiB of undrained events
+    MQ_OPT_MAX_EVENT_BYTES = 33,   /* default 32 MiB of undrained events
                                       (topics, payloads, properties) before
                                       the worker stops reading, like
                                       MQ_OPT_MAX_EVENTS: either bound
@@ -374,6 +376,31 @@ typedef enum {
                                       both are below half. One message
                                       larger than the bound still gets
                                       through. Any time */
+    MQ_OPT_TLS_SESSION_RESUME = 40,/* 1 (default): a reconnect offers the
+                                      TLS session of the last connection to
+                                      the same server (TLS 1.2 session id
+                                      or ticket, TLS 1.3 ticket), which
+                                      saves a round trip and the
+                                      certificate work; 0: full handshake
+                                      every time. Kept per client, in
+                                      memory only, across automatic
+                                      reconnects and mq_disconnect() +
+                                      mq_connect() while the TLS options
+                                      stay the same; offered only to the
+                                      host and port it came from */
+    MQ_OPT_TLS_CRL_CHECK = 41,     /* with MQ_SOPT_TLS_CRL_FILE/PATH: 2
+                                      (default) every certificate of the
+                                      chain needs a valid CRL from its
+                                      issuer; 1 only the server's own */
+    MQ_OPT_PROXY_FROM_ENV = 42     /* 1: with no MQ_SOPT_PROXY, take the
+                                      proxy from the environment at
+                                      mq_connect(): https_proxy (or
+                                      HTTPS_PROXY) for mqtts:// and wss://,
+                                      http_proxy for mqtt:// and ws://,
+                                      else all_proxy (ALL_PROXY); hosts in
+                                      no_proxy (NO_PROXY) go direct, unless
+                                      MQ_SOPT_NO_PROXY is set. Default 0:
+                                      the environment is never read */
 } mq_option;
 
 /* String options, set with mq_set_str(). */
@@ -391,7 +418,59 @@ typedef enum {
     MQ_SOPT_TLS_CA_PEM = 112,     /* CA certificates as PEM text */
     MQ_SOPT_TLS_CERT_PEM = 113,   /* client certificate (+ chain) as PEM */
     MQ_SOPT_TLS_KEY_PEM = 114,    /* client private key as PEM */
-    MQ_SOPT_TLS_KEY_PASSWORD = 115, /* password of an encrypted key */
+    MQ_SOPT_TLS_KEY_PASSWORD = 115, /* password of an encrypted key (also
+                                     the token PIN for MQ_SOPT_TLS_ENGINE) */
+    /* Keys that never leave a token: the private key (and optionally the
+     * certificate) by URI. Without MQ_SOPT_TLS_ENGINE the URI goes to
+     * OpenSSL's OSSL_STORE: "file:/path/key.pem", a plain path, or any
+     * scheme of a loaded provider (e.g. "pkcs11:..." with a PKCS#11
+     * provider, see MQ_SOPT_TLS_PROVIDERS). With an engine the key URI is
+     * the engine's key id (e.g. "pkcs11:token=t;object=k" for the pkcs11
+     * engine of libengine-pkcs11-openssl, the way to PKCS#11 tokens on
+     * Debian 12). Use instead of MQ_SOPT_TLS_KEY_FILE/PEM. */
+    MQ_SOPT_TLS_KEY_URI = 120,
+    MQ_SOPT_TLS_CERT_URI = 121,   /* certificate by OSSL_STORE URI (or the
+                                     engine's id), instead of CERT_FILE */
+    MQ_SOPT_TLS_PROVIDERS = 122,  /* comma-separated OpenSSL 3 providers to
+                                     load ("pkcs11", "tpm2", or a module
+                                     path); loaded once into the process's
+                                     default library context, never
+                                     unloaded; the default provider stays */
+    MQ_SOPT_TLS_ENGINE = 123,     /* OpenSSL engine id (e.g. "pkcs11");
+                                     MQ_SOPT_TLS_KEY_URI is loaded through
+                                     it (like mosquitto --keyform engine
+                                     --tls-engine). Engines are deprecated
+                                     in OpenSSL 3 but are how Debian 12
+                                     reaches PKCS#11 */
+    MQ_SOPT_TLS_PSK = 124,        /* TLS-PSK key as hex (like mosquitto_pub
+                                     --psk): TLS 1.3 external PSK and TLS
+                                     1.2 PSK cipher suites, no certificates;
+                                     needs MQ_SOPT_TLS_PSK_IDENTITY */
+    MQ_SOPT_TLS_PSK_IDENTITY = 125,
+    MQ_SOPT_TLS_CRL_FILE = 126,   /* PEM file of CRLs: a revoked server
+                                     certificate fails the handshake (see
+                                     MQ_OPT_TLS_CRL_CHECK) */
+    MQ_SOPT_TLS_CRL_PATH = 127,   /* directory of CRLs named by hash
+                                     (<hash>.r0, as `openssl rehash` makes) */
+    MQ_SOPT_PROXY = 128,          /* proxy for TCP, TLS and WebSocket
+                                     servers (not unix://), as a URI:
+                                     http://[user:pass@]host[:port] (HTTP
+                                     CONNECT, Basic auth), socks5://... or
+                                     socks5h://... (SOCKS5, no auth or
+                                     user/password; both let the proxy
+                                     resolve host names); default port
+                                     1080, as curl. User and password
+                                     are percent-decoded. NULL or "": no
+                                     proxy. MQ_ERR_URI if malformed,
+                                     MQ_ERR_NOT_SUPPORTED for https:// */
+    MQ_SOPT_NO_PROXY = 129,       /* hosts reached without the proxy:
+                                     "a.example,.corp,10.0.0.0/8,[::1],*"
+                                     (names match their subdomains; CIDR
+                                     blocks; ":port" limits an entry) */
+    MQ_SOPT_TLS_MAX_VERSION = 130,/* "tlsv1.2" or "tlsv1.3" (default: the
+                                     newest OpenSSL offers); e.g. to use
+                                     TLS 1.2 PSK with a server that also
+                                     speaks TLS 1.3 */
     MQ_SOPT_PERSIST_DIR = 111  /* directory for crash-safe persistence of
                                   outbound QoS 1/2 messages: mq_publish
                                   returns success only once the message is
@@ -428,6 +507,27 @@ typedef int (*mq_tls_password_cb)(char *buf, int size, void *userdata);
  *  MQ_ERR_NOT_SUPPORTED without TLS. C only. */
 MQ_API int mq_set_tls_password_cb(mq_client *c, mq_tls_password_cb cb,
                                   void *userdata);
+
+/**
+ * Use an application's SSL_CTX (an OpenSSL `SSL_CTX *`, passed as void *)
+ * for this client's TLS connections instead of building one from the
+ * MQ_SOPT_TLS_* / MQ_OPT_TLS_* options, which are then ignored (like
+ * libmosquitto's MOSQ_OPT_SSL_CTX). libmq uses it as given: it never
+ * changes the context's verification mode, trust store, certificates,
+ * versions or ciphers; per connection it sets only SNI and, unless
+ * MQ_OPT_TLS_INSECURE or MQ_OPT_TLS_NO_HOSTNAME_CHECK, the host name to
+ * verify (which takes effect only if the context verifies the peer), and
+ * offers the previous session (MQ_OPT_TLS_SESSION_RESUME).
+ * Ownership: libmq takes its own reference (SSL_CTX_up_ref) and drops it
+ * when the context is replaced or cleared (NULL) or the client is
+ * destroyed; the application may free its reference at once. Threading:
+ * the worker thread creates SSL objects from it at each connect, so the
+ * application must not change the context while any client may use it
+ * (OpenSSL contexts are safe to share once set up). Any thread; the
+ * context applies from the next mq_connect(). MQ_ERR_STATE while
+ * connecting or connected, MQ_ERR_NOT_SUPPORTED without TLS.
+ */
+MQ_API int mq_set_tls_ctx(mq_client *c, void *ssl_ctx);
 
 /** Set a binary password (MQTT allows any bytes). MQ_ERR_STATE. */
 MQ_API int mq_set_password(mq_client *c, const void *password, size_t len);
@@ -648,6 +748,20 @@ MQ_API const char *mq_event_message(const mq_event *ev);
 /** MQTT 5 properties of the packet behind the event; NULL if none. Owned
  *  by the event. */
 MQ_API const mq_props *mq_event_props(const mq_event *ev);
+
+/* What mq_event_tls() reports. */
+typedef enum {
+    MQ_TLS_VERSION = 1,  /* "TLSv1.2", "TLSv1.3" */
+    MQ_TLS_CIPHER = 2,   /* e.g. "TLS_AES_256_GCM_SHA384" */
+    MQ_TLS_ALPN = 3,     /* negotiated ALPN protocol; "" when none */
+    MQ_TLS_RESUMED = 4   /* "1" if the session was resumed, else "0" */
+} mq_tls_item;
+
+/** What the TLS handshake of the connection negotiated, for an
+ *  MQ_EVENT_CONNECT event of a TLS (mqtts://, wss://) connection: @p item
+ *  is an mq_tls_item. Owned by the event. NULL for other events, other
+ *  transports, or an unknown item. Any thread. */
+MQ_API const char *mq_event_tls(const mq_event *ev, int item);
 
 /** A callback for one kind of event, called by mq_loop*() on the thread
  *  running the loop. The event is freed after the callback returns. */

@@ -170,6 +170,7 @@ mqi_opts_clear(mqi_opts *o)
     if (o->tls_key_password != NULL)
         memset(o->tls_key_password, 0, strlen(o->tls_key_password));
     free(o->tls_key_password);
+    mqi_xopts_clear(&o->x);
     o->tls_ca_pem = o->tls_cert_pem = o->tls_key_pem = NULL;
     o->tls_key_password = NULL;
     o->username = NULL;
@@ -209,7 +210,10 @@ mqi_opts_copy(mqi_opts *dst, const mqi_opts *src)
     dst->tls_ciphers = dst->persist_dir = NULL;
     dst->tls_ca_pem = dst->tls_cert_pem = dst->tls_key_pem = NULL;
     dst->tls_key_password = NULL;
+    memset(&dst->x, 0, sizeof dst->x);
 
+    if (mqi_xopts_snapshot(&dst->x, &src->x) != MQ_OK)
+        goto fail;
     DUPSTR(username);
     DUPSTR(tls_ca_pem);
     DUPSTR(tls_cert_pem);
@@ -728,7 +732,7 @@ mq_set_int(mq_client *c, int option, int64_t v)
             c->opt.protocol_fallback = (int)v;
         break;
     default:
-        rc = MQ_ERR_INVAL;
+        rc = mqi_xopts_set_int(&c->opt.x, option, v);
     }
 out:
     pthread_mutex_unlock(&c->lock);
@@ -776,7 +780,7 @@ mq_get_int(mq_client *c, int option, int64_t *out)
     case MQ_OPT_MAX_EVENT_BYTES:
         *out = (int64_t)atomic_load(&c->max_event_bytes);
         break;
-    default: rc = MQ_ERR_INVAL; *out = 0;
+    default: rc = mqi_xopts_get_int(&c->opt.x, option, out);
     }
     pthread_mutex_unlock(&c->lock);
     return rc;
@@ -1034,7 +1038,7 @@ mq_set_str(mq_client *c, int option, const char *v)
         rc = open_store(c, v);
         break;
     default:
-        rc = MQ_ERR_INVAL;
+        rc = mqi_xopts_set_str(&c->opt.x, option, v);
     }
 out:
     pthread_mutex_unlock(&c->lock);

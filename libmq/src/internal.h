@@ -121,6 +121,28 @@ typedef struct mqi_server {
 enum { MQI_SCHEME_TCP = 1, MQI_SCHEME_TLS, MQI_SCHEME_WS, MQI_SCHEME_WSS,
        MQI_SCHEME_UNIX };
 
+/* Transport options for real deployments (api_transport.c): keys by URI,
+ * providers, engines, TLS-PSK, CRLs, an application's SSL_CTX,
+ * resumption, proxies. As set in c->opt; the connect snapshot (c->cfg)
+ * also holds the proxies in force, from the options or the environment. */
+typedef struct mqi_xopts {
+    char *tls_key_uri, *tls_cert_uri, *tls_providers, *tls_engine;
+    char *tls_psk, *tls_psk_identity, *tls_crl_file, *tls_crl_path;
+    int tls_crl_check;          /* 0: default (whole chain) */
+    int tls_max_version;        /* 0 none, 12, 13 */
+    bool tls_no_resume;
+    void *tls_app_ctx;          /* SSL_CTX *, one reference held */
+    char *proxy;                /* MQ_SOPT_PROXY */
+    char *no_proxy;             /* MQ_SOPT_NO_PROXY */
+    bool proxy_from_env;
+    /* snapshot only */
+    mqi_proxy *px_plain;        /* for mqtt:// and ws://, NULL: direct */
+    mqi_proxy *px_tls;          /* for mqtts:// and wss:// */
+    char *px_no;                /* hosts that go direct */
+    char *px_err_plain;         /* why the environment's proxy for */
+    char *px_err_tls;           /* either kind is unusable, or NULL */
+} mqi_xopts;
+
 typedef struct mqi_opts {
     int keepalive;
     int clean_start;
@@ -161,10 +183,28 @@ typedef struct mqi_opts {
     bool tls_insecure;
     bool tls_no_hostname_check;
     char *persist_dir;
+    mqi_xopts x;
 } mqi_opts;
 
 int mqi_opts_copy(mqi_opts *dst, const mqi_opts *src);
 void mqi_opts_clear(mqi_opts *o);
+
+/* api_transport.c: the mqi_xopts part of the options. set/get return
+ * MQ_ERR_INVAL for an option that is not theirs. */
+int mqi_xopts_set_int(mqi_xopts *x, int option, int64_t v);
+int mqi_xopts_get_int(const mqi_xopts *x, int option, int64_t *out);
+int mqi_xopts_set_str(mqi_xopts *x, int option, const char *v);
+/* Deep copy for the connect snapshot (on the mq_connect() thread), with
+ * the proxies chosen; reads the environment when asked. */
+int mqi_xopts_snapshot(mqi_xopts *dst, const mqi_xopts *src);
+void mqi_xopts_clear(mqi_xopts *x);
+/* The TLS fields of @p o from a snapshot. */
+void mqi_xopts_tls(const mqi_xopts *x, mqi_tls_opts *o);
+/* The proxy for a server of a snapshot, or NULL to go direct; NULL with
+ * *err set when the environment named an unusable proxy for it. */
+const mqi_proxy *mqi_xopts_proxy(const mqi_xopts *x, int scheme,
+                                 const char *host, uint16_t port,
+                                 const char **err);
 
 /* ---- events ---------------------------------------------------------- */
 
@@ -195,6 +235,8 @@ struct mq_event {
                                    its record goes when the event is freed
                                    (a reference on the store) */
     uint64_t store_seq;
+    char *tls;                  /* CONNECT: "version\0cipher\0alpn\0resumed\0"
+                                   (inline), or NULL */
     /* inline storage may follow */
 };
 
@@ -415,6 +457,7 @@ struct mq_client {
     int nalias;
     struct mqi_alias_out *aout; /* outbound topic aliases (v5) */
     void *tls_ctx;
+    const mqi_proxy *proxy;     /* this attempt's proxy (in cfg), or NULL */
     int close_reason;           /* DISCONNECT reason we sent */
 };
 

@@ -983,12 +983,18 @@ send_connect(mq_client *c)
     flush_out(c);
 }
 
+static void start_transport(mq_client *c);
+
 static void
 do_handshake(mq_client *c)
 {
     int rc = c->io.ops->handshake(&c->io);
 
-    if (rc == MQ_OK) {
+    if (rc == MQ_OK && mqi_io_is_proxy(&c->io)) {
+        /* the tunnel is open: the broker's own transport starts on it */
+        mqi_io_proxy_done(&c->io);
+        start_transport(c);
+    } else if (rc == MQ_OK) {
         c->io.want = 0;
         send_connect(c);
     } else if (rc == MQ_ERR_AGAIN) {
@@ -1011,6 +1017,26 @@ tcp_connected(mq_client *c)
     c->io.ops = &mqi_io_plain_ops;
     c->io.want = 0;
     c->io.err[0] = '\0';
+    if (c->proxy != NULL) {
+        /* first a tunnel to the broker; then start_transport */
+        int rc = mqi_io_proxy_start(&c->io, c->proxy, s->host, s->port);
+        if (rc != MQ_OK) {
+            fail_attempt(c, rc, c->io.err);
+            return;
+        }
+        c->cs = MQI_CS_HANDSHAKE;
+        do_handshake(c);
+        return;
+    }
+    start_transport(c);
+}
+
+/* TLS and/or WebSocket on the connected socket (or proxy tunnel). */
+static void
+start_transport(mq_client *c)
+{
+    mqi_server *s = &c->cfg.servers[c->server_idx % c->cfg.nservers];
+
     if (s->scheme == MQI_SCHEME_TLS || s->scheme == MQI_SCHEME_WSS) {
 #ifdef MQ_HAVE_TLS
         mqi_tls_opts o;
@@ -1032,12 +1058,17 @@ tcp_connected(mq_client *c)
         o.key_password = c->cfg.tls_key_password;
         o.key_password_cb = c->cfg.tls_password_cb;
         o.key_password_userdata = c->cfg.tls_password_ud;
+        o.port = s->port;
+        mqi_xopts_tls(&c->cfg.x, &o);
         if (o.insecure)
             mqi_log(c, MQ_LOG_WARNING, "TLS verification is off "
                     "(MQ_OPT_TLS_INSECURE): the broker is not authenticated");
-        if (c->tls_ctx == NULL) {
-            rc = mqi_tls_ctx_new(&o, &c->tls_ctx, c->io.err,
-                                 sizeof c->io.err);
+        if (c->tls_ctx == NULL || mqi_tls_ctx_stale(c->tls_ctx)) {
+            void *fresh = NULL;
+            rc = mqi_tls_ctx_new(&o, &fresh, c->io.err, sizeof c->io.err);
+            mqi_tls_ctx_inherit(fresh, c->tls_ctx);
+            mqi_tls_ctx_free(c->tls_ctx);
+            c->tls_ctx = fresh;
             if (rc != MQ_OK) {
                 fail_attempt(c, rc, c->io.err);
                 return;
@@ -1066,6 +1097,21 @@ tcp_connected(mq_client *c)
         return;
     }
     send_connect(c);
+}
+
+/* The last address refused or failed: say which (the broker or the
+ * proxy), then retry or stop. */
+static void
+connect_failed(mq_client *c, int err)
+{
+    char msg[160];
+
+    if (c->proxy != NULL)
+        snprintf(msg, sizeof msg, "connect to the proxy %.100s port %u: %s",
+                 c->proxy->host, (unsigned)c->proxy->port, strerror(err));
+    else
+        snprintf(msg, sizeof msg, "connect: %s", strerror(err));
+    fail_attempt(c, err == ECONNREFUSED ? MQ_ERR_CONNREFUSED : MQ_ERR_IO, msg);
 }
 
 static void
@@ -1106,12 +1152,7 @@ connect_next_addr(mq_client *c)
         c->io.fd = -1;
         ai = ai->ai_next;
     }
-    {
-        char msg[160];
-        snprintf(msg, sizeof msg, "connect: %s", strerror(err));
-        fail_attempt(c, err == ECONNREFUSED ? MQ_ERR_CONNREFUSED : MQ_ERR_IO,
-                     msg);
-    }
+    connect_failed(c, err);
 }
 
 static void
@@ -1191,6 +1232,18 @@ start_attempt(mq_client *c)
     }
     mqi_log(c, MQ_LOG_INFO, "connecting to %s port %u", s->host,
             (unsigned)s->port);
+    {
+        const char *perr;
+        c->proxy = mqi_xopts_proxy(&c->cfg.x, s->scheme, s->host, s->port,
+                                   &perr);
+        if (perr != NULL) {
+            fail_attempt(c, MQ_ERR_PROXY, perr);
+            return;
+        }
+        if (c->proxy != NULL)
+            mqi_log(c, MQ_LOG_INFO, "through the proxy %s port %u",
+                    c->proxy->host, (unsigned)c->proxy->port);
+    }
     if (s->scheme == MQI_SCHEME_UNIX) {
         struct addrinfo *ai = calloc(1, sizeof *ai + sizeof(struct sockaddr_un));
         struct sockaddr_un *sun;
@@ -1211,18 +1264,21 @@ start_attempt(mq_client *c)
         free(ai);
         return;
     }
-    snprintf(port, sizeof port, "%u", (unsigned)s->port);
+    snprintf(port, sizeof port, "%u",
+             (unsigned)(c->proxy != NULL ? c->proxy->port : s->port));
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-    if (getaddrinfo(s->host, port, &hints, &res) == 0) {
+    if (getaddrinfo(c->proxy != NULL ? c->proxy->host : s->host, port, &hints,
+                    &res) == 0) {
         use_addrs(c, res);
         return;
     }
     /* A name: resolve on a helper thread so the worker never blocks. */
     {
-        size_t hl = strlen(s->host) + 1;
+        const char *name = c->proxy != NULL ? c->proxy->host : s->host;
+        size_t hl = strlen(name) + 1;
         struct resolve_job *j = malloc(sizeof *j + hl);
         pthread_t th;
         pthread_attr_t attr;
@@ -1233,7 +1289,7 @@ start_attempt(mq_client *c)
         j->c = c;
         j->generation = ++c->generation;
         memcpy(j->port, port, sizeof port);
-        memcpy(j->host, s->host, hl);
+        memcpy(j->host, name, hl);
         atomic_fetch_add(&c->refs, 1);
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -1865,7 +1921,17 @@ on_connack(mq_client *c, const mqi_connack *p)
                        "did not ask for");
         return;
     }
-    ev = mqi_event_new(MQ_EVENT_CONNECT, 0);
+    {
+        /* what TLS negotiated, for mq_event_tls() */
+        char tls[256];
+        size_t tl = c->io.ops != NULL && c->io.ops->describe != NULL
+                        ? c->io.ops->describe(&c->io, tls, sizeof tls) : 0;
+        ev = mqi_event_new(MQ_EVENT_CONNECT, tl);
+        if (ev != NULL && tl > 0) {
+            ev->tls = (char *)(ev + 1);
+            memcpy(ev->tls, tls, tl);
+        }
+    }
     if (ev != NULL) {
         ev->reason = reason;
         ev->session_present = reason == 0 && p->session_present;
@@ -2653,10 +2719,7 @@ handle_sock(mq_client *c, uint32_t events)
             if (c->addr_cur != NULL) {
                 connect_next_addr(c);
             } else {
-                char msg[160];
-                snprintf(msg, sizeof msg, "connect: %s", strerror(err));
-                fail_attempt(c, err == ECONNREFUSED ? MQ_ERR_CONNREFUSED
-                                                    : MQ_ERR_IO, msg);
+                connect_failed(c, err);
             }
             return;
         }
@@ -2905,10 +2968,9 @@ cmd_connect(mq_client *c, mqi_msg *m)
     c->cfg_valid = true;
     c->cfg_seq = m->generation;
 #ifdef MQ_HAVE_TLS
-    if (c->tls_ctx != NULL) {
-        mqi_tls_ctx_free(c->tls_ctx);
-        c->tls_ctx = NULL;
-    }
+    /* rebuilt from the new options at the next TLS connect, keeping the
+     * session for resumption if they are the same */
+    mqi_tls_ctx_mark_stale(c->tls_ctx);
 #endif
     free(c->aliases);
     c->aliases = NULL;
