@@ -24,7 +24,8 @@
 
 enum {
     E_IN,    /* PUBLISH received from the publisher (dup: its DUP flag) */
-    E_ACK,   /* PUBACK / PUBREC / PUBCOMP sent to the publisher */
+    E_ACK,   /* PUBACK / PUBREC / PUBCOMP sent to the publisher (dup: 1 if
+                its reason code was an error) */
     E_REL,   /* PUBREL received from the publisher */
     E_LOST,  /* an ack before this broker kill was not saved */
     E_SEND,  /* PUBLISH sent to subscriber `who` (dup: its DUP flag) */
@@ -266,7 +267,7 @@ static void
 broker_line(state *s, char *line, int pos)
 {
     char id[128], topic[256];
-    int d, q, rr, mid, inc, pub, sub;
+    int d, q, rr, mid, inc, pub, sub, rc;
     long seq;
     char *body = line;
     msg *m;
@@ -327,15 +328,16 @@ broker_line(state *s, char *line, int pos)
         add_ev(s, get_msg(s, pub, seq), pos, E_SEND, sub, d);
         return;
     }
-    if (sscanf(body, "Sending PUBACK to %127s (m%d", id, &mid) == 2 ||
-        sscanf(body, "Sending PUBREC to %127s (m%d", id, &mid) == 2 ||
+    rc = 0;
+    if (sscanf(body, "Sending PUBACK to %127s (m%d, rc%d", id, &mid, &rc) >= 2 ||
+        sscanf(body, "Sending PUBREC to %127s (m%d, rc%d", id, &mid, &rc) >= 2 ||
         sscanf(body, "Sending PUBCOMP to %127s (m%d", id, &mid) == 2) {
         if ((pub = find_pub_id(s, id)) < 0 || mid < 0 || mid >= NMID ||
             s->pub_mid[pub][mid] < 0)
             return;
         seq = s->pub_mid[pub][mid];
         m = get_msg(s, pub, seq);
-        add_ev(s, m, pos, E_ACK, 0, 0);
+        add_ev(s, m, pos, E_ACK, 0, rc >= 0x80);
         dirty_add(s, pub, seq);
         return;
     }
@@ -415,6 +417,31 @@ read_accepts(state *s, int pub)
     return 0;
 }
 
+/* Line of the first event of @p type on @p m, 0 if none. */
+static int
+first(const msg *m, int type)
+{
+    for (int i = 0; i < m->nev; i++)
+        if (m->evs[i].type == type)
+            return m->evs[i].pos;
+    return 0;
+}
+
+/* @p late was taken first after @p early (a later seq): whose order? */
+static int
+classify_order(const msg *late, const msg *early, int qos)
+{
+    int at = qos == 2 ? E_REL : E_IN;
+    int a_late = first(late, at), a_early = first(early, at);
+    int s_late = first(late, E_SEND), s_early = first(early, E_SEND);
+
+    if (a_late > 0 && a_early > 0 && a_late > a_early)
+        return CV_ORD_PUB;
+    if (s_late > 0 && s_early > 0 && s_late > s_early)
+        return CV_ORD_BROKER;
+    return CV_ORD_SUB;
+}
+
 static int
 read_receives(state *s, int sub)
 {
@@ -443,10 +470,13 @@ read_receives(state *s, int sub)
         }
         if (m->nrecv++ == 0) {
             int pq = (seq & 1) ? 2 : 1;
-            if (seq < maxseq[pub][pq])
-                s->r->pub[pub].reordered[pq]++;
-            else
+            if (seq < maxseq[pub][pq]) {
+                const msg *e = get_msg(s, pub, maxseq[pub][pq]);
+                s->r->pub[pub].reordered++;
+                s->r->pub[pub].reord[classify_order(m, e, pq)]++;
+            } else {
                 maxseq[pub][pq] = seq;
+            }
         }
     }
     fclose(f);
@@ -470,6 +500,9 @@ classify_missing(const state *s, int pub, long seq, const msg *m)
 
     if (m->reported)
         return CV_MISS_REPORTED;
+    for (int i = 0; i < m->nev; i++)
+        if (m->evs[i].type == E_ACK && m->evs[i].dup)
+            return CV_MISS_BROKER_REFUSED;
     if (has(m, E_LOST))
         return CV_MISS_BROKER_KILL;
     for (int i = 0; i < m->nev; i++) {
@@ -640,7 +673,7 @@ cv_analyze(const cv_config *cfg, cv_result *r)
 }
 
 static const char *const miss_names[CV_MISS_KINDS] = {
-    "reported", "broker_kill", "broker_drop", "sub_window", "no_persist",
+    "reported", "broker_refused", "broker_kill", "broker_drop", "sub_window", "no_persist",
     "unexpl_pub", "unexpl_broker", "unexpl_sub"};
 static const char *const dup_names[CV_DUP_KINDS] = {
     "broker_session", "broker_resend", "sub_restart", "unexpl_pub",
@@ -701,8 +734,10 @@ cv_print(const cv_config *cfg, const cv_result *r, FILE *out, int md)
         ROW(label, pr->dup[k]);
     }
     ROW("qos1 duplicates", pr->qos1_dups);
-    ROW("reordered q1", pr->reordered[1]);
-    ROW("reordered q2", pr->reordered[2]);
+    ROW("reordered", pr->reordered);
+    ROW("  by publisher", pr->reord[CV_ORD_PUB]);
+    ROW("  by broker", pr->reord[CV_ORD_BROKER]);
+    ROW("  by subscriber", pr->reord[CV_ORD_SUB]);
     ROW("recv unaccepted", pr->unaccepted_received);
     ROW("corrupt", pr->corrupt);
 #undef ROW
@@ -736,9 +771,10 @@ cv_libmq_failures(const cv_config *cfg, const cv_result *r)
         const cv_pub_result *pr = &r->pub[p];
         int libmq = strcmp(cfg->pubs[p].lib, "libmq") == 0;
         n += pr->corrupt + pr->miss[CV_MISS_UNEXPL_SUB] +
-             pr->dup[CV_DUP_UNEXPL_SUB];
+             pr->dup[CV_DUP_UNEXPL_SUB] + pr->reord[CV_ORD_SUB];
         if (libmq)
-            n += pr->miss[CV_MISS_UNEXPL_PUB] + pr->dup[CV_DUP_UNEXPL_PUB];
+            n += pr->miss[CV_MISS_UNEXPL_PUB] + pr->dup[CV_DUP_UNEXPL_PUB] +
+                 pr->reord[CV_ORD_PUB];
     }
     return n;
 }

@@ -8,6 +8,9 @@
  *
  * missing (accepted, never taken by a subscriber application):
  *   reported      the publisher's application got an error event for it
+ *   broker_refused the broker acknowledged it with an error reason code
+ *                 (e.g. 0x97 quota exceeded) and dropped it; an MQTT 3.1.1
+ *                 client cannot see that code
  *   broker_kill   the broker acknowledged it (PUBACK, PUBREC or PUBCOMP to
  *                 the publisher) and was killed before its next completed
  *                 save of the in-memory database
@@ -33,6 +36,13 @@
  *                   QoS 2 state lives in the killed process)
  *   unexpl_pub      the broker got it twice as new without a kill between
  *   unexpl_sub      anything else (e.g. taken twice by one process)
+ * reordering (a message taken for the first time after a later one of the
+ * same publisher and QoS, per subscriber):
+ *   publisher     it reached the broker after the later one (QoS 1:
+ *                 PUBLISH, QoS 2: PUBREL)
+ *   broker        the broker sent it to the subscriber after the later one
+ *   subscriber    the subscriber's application took it after the later one
+ *                 although the broker sent it first
  *
  * Pure: no I/O beyond reading the given files; no global state.
  * Threading: any thread; one cv_result per call.
@@ -47,6 +57,7 @@
 
 enum {
     CV_MISS_REPORTED,
+    CV_MISS_BROKER_REFUSED,
     CV_MISS_BROKER_KILL,
     CV_MISS_BROKER_DROP,
     CV_MISS_SUB_WINDOW,
@@ -56,6 +67,8 @@ enum {
     CV_MISS_UNEXPL_SUB,
     CV_MISS_KINDS
 };
+
+enum { CV_ORD_PUB, CV_ORD_BROKER, CV_ORD_SUB, CV_ORD_KINDS };
 
 enum {
     CV_DUP_BROKER_SESSION,
@@ -97,7 +110,8 @@ typedef struct cv_pub_result {
     long qos2_dups;
     long dup[CV_DUP_KINDS];
     long qos1_dups;              /* allowed (at least once); for the record */
-    long reordered[3];           /* [qos]: first arrivals after a later seq */
+    long reordered;              /* first arrivals after a later seq */
+    long reord[CV_ORD_KINDS];
     long corrupt;                /* payload did not match the topic */
     long kills;                  /* publisher processes killed */
     long first_unexpl[4];        /* a few seqs behind unexplained counts */
@@ -120,9 +134,9 @@ int cv_analyze(const cv_config *cfg, cv_result *r);
 void cv_print(const cv_config *cfg, const cv_result *r, FILE *out, int md);
 
 /* Counts that break libmq's promise: unexplained losses and QoS 2
- * duplicates on the subscriber side (the subscribers are libmq) and, for
- * the publishers whose lib is "libmq", on the publisher side; corrupt
- * payloads anywhere. */
+ * duplicates and reordering on the subscriber side (the subscribers are
+ * libmq) and, for the publishers whose lib is "libmq", on the publisher
+ * side; corrupt payloads anywhere. */
 long cv_libmq_failures(const cv_config *cfg, const cv_result *r);
 
 #endif
