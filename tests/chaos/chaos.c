@@ -69,7 +69,7 @@ static const char *const lib_names[] = {"libmq", "paho", "libmosquitto"};
 
 typedef struct child {
     char id[64], name[32], filter[64];
-    int lib, version;
+    int lib, version, resubscribe;
     px *px;
     char dir[300], alog[300], rlog[300], out[300];
     pid_t pid;
@@ -92,9 +92,9 @@ static struct {
     const char *mode;
     int seconds, rate, nsubs, keep, autosave, max_size, sample_ms;
     unsigned seed;
-    int no_broker_kill, no_pub_kill, no_sub_kill, no_net;
+    int no_broker_kill, no_pub_kill, no_sub_kill, no_net, no_resubscribe;
     const char *pubs, *dir, *report;
-} opt = {"chaos", 40, 100, 3, 0, 1, 512, 5000, 0, 0, 0, 0, 0,
+} opt = {"chaos", 40, 100, 3, 0, 1, 512, 5000, 0, 0, 0, 0, 0, 0,
          "libmq,paho,libmosquitto", NULL, NULL};
 
 static child g_ch[MAX_CHILDREN];
@@ -208,6 +208,8 @@ spawn(child *c)
         argv[a++] = c->filter;
         argv[a++] = "-r";
         argv[a++] = c->rlog;
+        if (c->resubscribe)
+            argv[a++] = "-S";
     }
     argv[a] = NULL;
     marker("=== [chaos] start %s %d ===", c->id, c->inc);
@@ -589,7 +591,10 @@ build_children(void)
         for (int i = 0; i < opt.nsubs && i < CV_MAX_SUBS; i++) {
             char id[32];
             snprintf(id, sizeof id, "chaos-sub%d", i + 1);
-            add_child(id, NULL, "$share/g/chaos/#", LIB_MQ, 5);
+            /* mosquitto 2.0.11 forgets shared subscriptions when it
+             * restarts but still reports the session present */
+            add_child(id, NULL, "$share/g/chaos/#", LIB_MQ, 5)->resubscribe =
+                !opt.no_resubscribe;
         }
     } else {
         add_child("chaos-sub", NULL, "chaos/#", LIB_MQ, 5);
@@ -741,6 +746,7 @@ usage(void)
             "[--rate MSG_PER_S] [--pubs libmq,paho,libmosquitto] [--subs N] "
             "[--seed N] [--autosave S] [--max-size BYTES] [--sample-ms MS] "
             "[--no-broker-kill] [--no-pub-kill] [--no-sub-kill] [--no-net] "
+            "[--no-resubscribe] "
             "[--dir DIR] [--keep] [--report FILE]\n");
     exit(2);
 }
@@ -783,6 +789,8 @@ parse_args(int argc, char **argv)
             opt.no_sub_kill = 1;
         else if (strcmp(a, "--no-net") == 0)
             opt.no_net = 1;
+        else if (strcmp(a, "--no-resubscribe") == 0)
+            opt.no_resubscribe = 1;
         else
             usage();
 #undef VAL

@@ -54,6 +54,8 @@ typedef struct cc_opts {
     int keepalive;        /* -k seconds (default 2) */
     int version;          /* -V 4 or 5 (default 5; ignored where fixed) */
     int max_inflight;     /* -w window: accepted but not completed (500) */
+    int resubscribe;      /* -S subscribe again after every reconnect, also
+                             when the broker says it kept the session */
 } cc_opts;
 
 extern volatile sig_atomic_t cc_stop; /* SIGUSR1 seen */

@@ -4,6 +4,10 @@
  * following the protocol of chaos_child.h. MQTT 5 (or 3.1.1 with -V 4),
  * clean start 0, session expiry 1 h, reconnect 50-500 ms, keepalive -k.
  *
+ * With -S it subscribes again after every reconnect, also when the broker
+ * said it kept the session (a user's workaround for brokers that lose
+ * subscriptions they claim to keep).
+ *
  * Completions with an error (MQ_EVENT_PUBLISHED with error != MQ_OK) are
  * written to the accept log as "E INC SEQ TOKEN ERR REASON" (SEQ -1 for a
  * message an earlier incarnation accepted): the application was told, so
@@ -41,10 +45,17 @@ set(mq_client *c, int opt, long long v, const char *what)
 }
 
 static void
-handle(const cc_opts *o, mq_event *ev, int afd, int rfd)
+handle(const cc_opts *o, mq_client *c, mq_event *ev, int afd, int rfd)
 {
     char line[160];
     int t = mq_event_type(ev);
+
+    /* The user's workaround for a broker that claims the session but lost
+     * the subscription (mosquitto 2.0.11 and shared subscriptions). */
+    if (t == MQ_EVENT_CONNECT && o->resubscribe && o->filter != NULL &&
+        mq_event_reason(ev) == 0 && mq_event_session_present(ev) &&
+        mq_subscribe(c, o->filter, 2) <= 0)
+        fprintf(stderr, "resubscribe failed\n");
 
     if (t == MQ_EVENT_MESSAGE && rfd >= 0) {
         size_t len;
@@ -133,7 +144,7 @@ main(int argc, char **argv)
             wait = next > now ? (int)((next - now + 999) / 1000) : 0;
         }
         while ((ev = mq_next_event(c, wait)) != NULL) {
-            handle(&o, ev, afd, rfd);
+            handle(&o, c, ev, afd, rfd);
             wait = 0;
         }
         if (o.name == NULL || cc_now_us() < next)
@@ -166,14 +177,14 @@ main(int argc, char **argv)
     while (o.name != NULL && !cc_quit && mq_queued_messages(c) > 0 &&
            cc_now_us() / 1000 < deadline) {
         if ((ev = mq_next_event(c, 100)) != NULL)
-            handle(&o, ev, afd, rfd);
+            handle(&o, c, ev, afd, rfd);
     }
     rc = o.name != NULL && mq_queued_messages(c) > 0 ? 3 : 0;
     if (o.name != NULL)
         cc_log_drained(afd, o.inc, (long)mq_queued_messages(c));
     while (o.filter != NULL && !cc_quit) {
         if ((ev = mq_next_event(c, 100)) != NULL)
-            handle(&o, ev, afd, rfd);
+            handle(&o, c, ev, afd, rfd);
     }
     fprintf(stderr, "[%lld] stop: %zu not completed\n", cc_now_us() / 1000,
             mq_queued_messages(c));
@@ -187,11 +198,11 @@ main(int argc, char **argv)
                 mq_event_free(ev);
                 break;
             }
-            handle(&o, ev, afd, rfd);
+            handle(&o, c, ev, afd, rfd);
         }
     }
     while ((ev = mq_next_event(c, 0)) != NULL)
-        handle(&o, ev, afd, rfd);
+        handle(&o, c, ev, afd, rfd);
     mq_client_destroy(c);
     return rc;
 }

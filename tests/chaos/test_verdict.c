@@ -97,6 +97,8 @@ static const char *const broker_log[] = {
     Q1(29, 128, 28) Q1(27, 126, 26),
     /* 30: acknowledged with "quota exceeded" and dropped */
     PUB(0, 1, 31, 30) T "Sending PUBACK to pid (m31, rc151)\n",
+    /* 32: acknowledged with "no matching subscribers" */
+    PUB(0, 1, 33, 32) T "Sending PUBACK to pid (m33, rc16)\n",
     /* 18: acknowledged before a save that completed */
     PUB(0, 1, 19, 18) T "Sending PUBACK to pid (m19, rc0)\n",
     T "Saving in-memory database to /x/mosquitto.db.\n",
@@ -113,6 +115,13 @@ static const char *const broker_log[] = {
     T "mosquitto version 2.0.11 running\n",
     /* 11: second fresh copy after the broker lost its state */
     Q2(50, 120, 11),
+    /* 34, 35: the restarted broker lost the subscription: QoS 1 gets 0x10,
+     * QoS 2 is routed at PUBREL to nobody; then the subscriber is back */
+    PUB(0, 1, 35, 34) T "Sending PUBACK to pid (m35, rc16)\n",
+    PUB(0, 2, 36, 35) T "Sending PUBREC to pid (m36, rc0)\n"
+    T "Received PUBREL from pid (Mid: 36)\n"
+    T "Sending PUBCOMP to pid (m36)\n"
+    T "Received SUBSCRIBE from sid\n",
     "=== [chaos] kill mid 1 ===\n",
     "=== [chaos] start mid 2 ===\n",
     NULL};
@@ -151,7 +160,7 @@ main(void)
     const cv_pub_result *p, *m;
     static const int accepted[] = {0,  1,  2,  3,  4,  5,  6,  7,  8, 9,
                                    10, 11, 12, 13, 15, 16, 18, 20,
-                                   22, 24, 26, 28, 30};
+                                   22, 24, 26, 28, 30, 32, 34, 35};
 
     if (mkdtemp(g_dir) == NULL) {
         perror("mkdtemp");
@@ -186,9 +195,10 @@ main(void)
     cv_print(&cfg, &r, stdout, 0);
     p = &r.pub[0];
     m = &r.pub[1];
-    EXPECT("p accepted", p->accepted, 23);
+    EXPECT("p accepted", p->accepted, 26);
     EXPECT("p received", p->received, 14);
-    EXPECT("p missing", p->missing, 9);
+    EXPECT("p missing", p->missing, 12);
+    EXPECT("p broker_nosub", p->miss[CV_MISS_BROKER_NOSUB], 3);
     EXPECT("p reported", p->miss[CV_MISS_REPORTED], 1);
     EXPECT("p broker_refused", p->miss[CV_MISS_BROKER_REFUSED], 1);
     EXPECT("p broker_kill", p->miss[CV_MISS_BROKER_KILL], 2);

@@ -24,13 +24,15 @@
 
 enum {
     E_IN,    /* PUBLISH received from the publisher (dup: its DUP flag) */
-    E_ACK,   /* PUBACK / PUBREC / PUBCOMP sent to the publisher (dup: 1 if
-                its reason code was an error) */
+    E_ACK,   /* PUBACK / PUBREC / PUBCOMP sent to the publisher (dup: its
+                reason code: ACK_OK, ACK_ERROR or ACK_NOSUB) */
     E_REL,   /* PUBREL received from the publisher */
     E_LOST,  /* an ack before this broker kill was not saved */
     E_SEND,  /* PUBLISH sent to subscriber `who` (dup: its DUP flag) */
     E_SACK   /* PUBACK / PUBREC received from subscriber `who` */
 };
+
+enum { ACK_OK, ACK_ERROR, ACK_NOSUB };
 
 typedef struct ev {
     int pos;
@@ -65,6 +67,10 @@ typedef struct state {
     ref *sub_mid[CV_MAX_SUBS];
     posv broker_kills, pub_kills[CV_MAX_PUBS], sub_kills[CV_MAX_SUBS];
     posv sub_conns[CV_MAX_SUBS];
+    /* broker runs in which it acked with 0x10 (no matching subscribers)
+     * before any SUBSCRIBE: [epoch start, first SUBSCRIBE) */
+    posv nosub;             /* pos: window start, inc: window end */
+    int epoch_start, epoch_nosub, epoch_subscribed;
     ref *dirty, *saving;
     long ndirty, nsaving, capdirty, capsaving;
     int save_open;
@@ -261,6 +267,18 @@ broker_killed(state *s, int pos)
     s->save_open = 0;
     posv_add(s, &s->broker_kills, pos, 0);
     s->r->broker_kills++;
+    s->epoch_start = pos;
+    s->epoch_nosub = s->epoch_subscribed = 0;
+}
+
+/* A SUBSCRIBE ends a window without subscriptions that began at the start
+ * of the broker's run. */
+static void
+subscribed(state *s, int pos)
+{
+    if (s->epoch_nosub && !s->epoch_subscribed)
+        posv_add(s, &s->nosub, s->epoch_start, pos);
+    s->epoch_subscribed = 1;
 }
 
 static void
@@ -306,6 +324,10 @@ broker_line(state *s, char *line, int pos)
             posv_add(s, &s->sub_conns[sub], pos, 0);
         return;
     }
+    if (strncmp(body, "Received SUBSCRIBE from ", 24) == 0) {
+        subscribed(s, pos);
+        return;
+    }
     if (strncmp(body, "Outgoing messages are being dropped", 35) == 0) {
         s->r->broker_drops++;
         return;
@@ -337,7 +359,10 @@ broker_line(state *s, char *line, int pos)
             return;
         seq = s->pub_mid[pub][mid];
         m = get_msg(s, pub, seq);
-        add_ev(s, m, pos, E_ACK, 0, rc >= 0x80);
+        add_ev(s, m, pos, E_ACK, 0,
+               rc >= 0x80 ? ACK_ERROR : rc == 0x10 ? ACK_NOSUB : ACK_OK);
+        if (rc == 0x10 && !s->epoch_subscribed)
+            s->epoch_nosub = 1;
         dirty_add(s, pub, seq);
         return;
     }
@@ -417,23 +442,26 @@ read_accepts(state *s, int pub)
     return 0;
 }
 
-/* Line of the first event of @p type on @p m, 0 if none. */
+/* Line of the first event of @p type on @p m (for E_SEND: to subscriber
+ * @p who), 0 if none. */
 static int
-first(const msg *m, int type)
+first(const msg *m, int type, int who)
 {
     for (int i = 0; i < m->nev; i++)
-        if (m->evs[i].type == type)
+        if (m->evs[i].type == type &&
+            (type != E_SEND || m->evs[i].who == who))
             return m->evs[i].pos;
     return 0;
 }
 
-/* @p late was taken first after @p early (a later seq): whose order? */
+/* @p late was taken first by subscriber @p sub after @p early (a later
+ * seq): whose order? */
 static int
-classify_order(const msg *late, const msg *early, int qos)
+classify_order(const msg *late, const msg *early, int qos, int sub)
 {
     int at = qos == 2 ? E_REL : E_IN;
-    int a_late = first(late, at), a_early = first(early, at);
-    int s_late = first(late, E_SEND), s_early = first(early, E_SEND);
+    int a_late = first(late, at, 0), a_early = first(early, at, 0);
+    int s_late = first(late, E_SEND, sub), s_early = first(early, E_SEND, sub);
 
     if (a_late > 0 && a_early > 0 && a_late > a_early)
         return CV_ORD_PUB;
@@ -473,7 +501,7 @@ read_receives(state *s, int sub)
             if (seq < maxseq[pub][pq]) {
                 const msg *e = get_msg(s, pub, maxseq[pub][pq]);
                 s->r->pub[pub].reordered++;
-                s->r->pub[pub].reord[classify_order(m, e, pq)]++;
+                s->r->pub[pub].reord[classify_order(m, e, pq, sub)]++;
             } else {
                 maxseq[pub][pq] = seq;
             }
@@ -501,8 +529,9 @@ classify_missing(const state *s, int pub, long seq, const msg *m)
     if (m->reported)
         return CV_MISS_REPORTED;
     for (int i = 0; i < m->nev; i++)
-        if (m->evs[i].type == E_ACK && m->evs[i].dup)
-            return CV_MISS_BROKER_REFUSED;
+        if (m->evs[i].type == E_ACK && m->evs[i].dup != ACK_OK)
+            return m->evs[i].dup == ACK_ERROR ? CV_MISS_BROKER_REFUSED
+                                              : CV_MISS_BROKER_NOSUB;
     if (has(m, E_LOST))
         return CV_MISS_BROKER_KILL;
     for (int i = 0; i < m->nev; i++) {
@@ -518,9 +547,17 @@ classify_missing(const state *s, int pub, long seq, const msg *m)
             return CV_MISS_NO_PERSIST;
         return CV_MISS_UNEXPL_PUB;
     }
-    if (!has(m, E_SEND))
+    if (!has(m, E_SEND)) {
+        /* a QoS 2 message is routed at its PUBREL, and PUBREC carries no
+         * "no matching subscribers": released while the broker had no
+         * subscription (its QoS 1 acks said 0x10) */
+        int rel = first(m, E_REL, 0);
+        for (int i = 0; q2 && i < s->nosub.n; i++)
+            if (rel > s->nosub.pos[i] && rel < s->nosub.inc[i])
+                return CV_MISS_BROKER_NOSUB;
         return s->r->broker_drops > 0 ? CV_MISS_BROKER_DROP
                                       : CV_MISS_UNEXPL_BROKER;
+    }
     return CV_MISS_UNEXPL_SUB;
 }
 
@@ -620,6 +657,8 @@ free_state(state *s)
         free(s->sub_conns[i].pos);
         free(s->sub_conns[i].inc);
     }
+    free(s->nosub.pos);
+    free(s->nosub.inc);
     free(s->broker_kills.pos);
     free(s->broker_kills.inc);
     free(s->dirty);
@@ -673,7 +712,7 @@ cv_analyze(const cv_config *cfg, cv_result *r)
 }
 
 static const char *const miss_names[CV_MISS_KINDS] = {
-    "reported", "broker_refused", "broker_kill", "broker_drop", "sub_window", "no_persist",
+    "reported", "broker_refused", "broker_nosub", "broker_kill", "broker_drop", "sub_window", "no_persist",
     "unexpl_pub", "unexpl_broker", "unexpl_sub"};
 static const char *const dup_names[CV_DUP_KINDS] = {
     "broker_session", "broker_resend", "sub_restart", "unexpl_pub",

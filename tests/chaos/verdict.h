@@ -11,6 +11,10 @@
  *   broker_refused the broker acknowledged it with an error reason code
  *                 (e.g. 0x97 quota exceeded) and dropped it; an MQTT 3.1.1
  *                 client cannot see that code
+ *   broker_nosub  the broker acknowledged it with 0x10 "no matching
+ *                 subscribers": it had lost the subscription (mosquitto
+ *                 2.0.11 does not restore shared subscriptions from its
+ *                 database after a restart)
  *   broker_kill   the broker acknowledged it (PUBACK, PUBREC or PUBCOMP to
  *                 the publisher) and was killed before its next completed
  *                 save of the in-memory database
@@ -58,6 +62,7 @@
 enum {
     CV_MISS_REPORTED,
     CV_MISS_BROKER_REFUSED,
+    CV_MISS_BROKER_NOSUB,
     CV_MISS_BROKER_KILL,
     CV_MISS_BROKER_DROP,
     CV_MISS_SUB_WINDOW,
