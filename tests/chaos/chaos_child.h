@@ -56,6 +56,8 @@ typedef struct cc_opts {
     int max_inflight;     /* -w window: accepted but not completed (500) */
     int resubscribe;      /* -S subscribe again after every reconnect, also
                              when the broker says it kept the session */
+    int pause_ms;         /* -P after the SUBACK, take no events for this
+                             long (an application busy elsewhere) */
 } cc_opts;
 
 extern volatile sig_atomic_t cc_stop; /* SIGUSR1 seen */

@@ -4,7 +4,9 @@
  * following the protocol of chaos_child.h. MQTT 5 (or 3.1.1 with -V 4),
  * clean start 0, session expiry 1 h, reconnect 50-500 ms, keepalive -k.
  *
- * With -S it subscribes again after every reconnect, also when the broker
+ * With -P it stops taking events for a while after the SUBACK (a busy
+ * application; the reproducers in test_subkill.c use it). With -S it
+ * subscribes again after every reconnect, also when the broker
  * said it kept the session (a user's workaround for brokers that lose
  * subscriptions they claim to keep).
  *
@@ -66,6 +68,8 @@ handle(const cc_opts *o, mq_client *c, mq_event *ev, int afd, int rfd)
         snprintf(line, sizeof line, "# subscribed %d %d\n", o->inc,
                  mq_event_reason_at(ev, 0));
         cc_write_line(rfd, line);
+        if (o->pause_ms > 0)
+            cc_sleep_ms(o->pause_ms); /* libmq's worker goes on meanwhile */
     } else if (t == MQ_EVENT_PUBLISHED && afd >= 0 &&
                mq_event_error(ev) != MQ_OK) {
         int tok = mq_event_token(ev);
