@@ -61,6 +61,7 @@
 
 #define MAX_CHILDREN (CV_MAX_PUBS + CV_MAX_SUBS)
 #define DRAIN_WAIT_MS 150000
+#define PEER_DRAIN_MS 20000
 #define QUIET_MS 4000
 #define QUIET_MAX_MS 60000
 
@@ -100,7 +101,7 @@ static struct {
 static child g_ch[MAX_CHILDREN];
 static int g_n;
 static mqt_broker *g_broker;
-static char g_run[200], g_blog[400];
+static char g_run[200], g_blog[400], g_go[220];
 static long g_faults[F_KINDS];
 static int g_failed;
 static FILE *g_samples;
@@ -197,6 +198,8 @@ spawn(child *c)
     argv[a++] = ver;
     argv[a++] = "-s";
     argv[a++] = size;
+    argv[a++] = "-G";
+    argv[a++] = g_go;
     if (is_pub(c)) {
         argv[a++] = "-n";
         argv[a++] = c->name;
@@ -663,16 +666,18 @@ wait_saved(void)
 static void
 stop_all(void)
 {
-    long long until;
-    int pending;
+    long long until, peers_until = 0;
+    int pending, peers_told = 0;
 
     calm_network();
     for (int i = 0; i < g_n; i++)
         if (is_pub(&g_ch[i]) && g_ch[i].pid > 0)
             kill(g_ch[i].pid, SIGUSR1);
-    /* publishers drain: they write "# drained INC LEFT" */
+    /* publishers drain: they write "# drained INC LEFT"; the peers get
+     * PEER_DRAIN_MS more than libmq's, then SIGUSR2 (they write it too) */
     until = now_ms() + DRAIN_WAIT_MS;
-    do {
+    for (;;) {
+        int libmq_pending = 0;
         pending = 0;
         for (int i = 0; i < g_n; i++) {
             child *c = &g_ch[i];
@@ -680,14 +685,26 @@ stop_all(void)
             if (!is_pub(c) || c->drained)
                 continue;
             snprintf(want, sizeof want, "# drained %d ", c->inc);
-            if (file_has(c->alog, want))
+            if (file_has(c->alog, want)) {
                 c->drained = 1;
-            else
-                pending++;
+                continue;
+            }
+            pending++;
+            libmq_pending += c->lib == LIB_MQ;
         }
-        if (pending)
-            mqt_sleep_ms(200);
-    } while (pending && now_ms() < until);
+        if (pending == 0 || now_ms() >= until)
+            break;
+        if (libmq_pending == 0 && peers_until == 0)
+            peers_until = now_ms() + PEER_DRAIN_MS;
+        if (peers_until > 0 && now_ms() >= peers_until && !peers_told) {
+            for (int i = 0; i < g_n; i++)
+                if (is_pub(&g_ch[i]) && !g_ch[i].drained && g_ch[i].pid > 0)
+                    kill(g_ch[i].pid, SIGUSR2);
+            peers_told = 1;
+            until = now_ms() + 5000;
+        }
+        mqt_sleep_ms(200);
+    }
     for (int i = 0; i < g_n; i++) {
         child *c = &g_ch[i];
         char want[32];
@@ -887,6 +904,7 @@ main(int argc, char **argv)
     if (g_broker == NULL)
         return access("/usr/sbin/mosquitto", X_OK) == 0 ? 2 : 77;
     snprintf(g_blog, sizeof g_blog, "%s/broker.log", mqt_broker_dir(g_broker));
+    snprintf(g_go, sizeof g_go, "%s/go", g_run);
     build_children();
     printf("chaos: run dir %s, broker log %s, seed %u\n", g_run, g_blog,
            opt.seed);
@@ -908,6 +926,13 @@ main(int argc, char **argv)
     for (int i = 0; i < g_n; i++)
         if (!is_sub(&g_ch[i]))
             spawn(&g_ch[i]);
+    {
+        /* publishers (also the ones that subscribe: soak) may start */
+        int fd = open(g_go, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return 2;
+        close(fd);
+    }
     sleep_checking(1000);
 
     t0 = now_ms();

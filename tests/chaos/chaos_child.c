@@ -45,7 +45,7 @@ usage(const char *prog)
     fprintf(stderr,
             "usage: %s -u URI -i ID [-n NAME -a ACCEPT_LOG] [-f FILTER -r "
             "RECEIVE_LOG] [-d PERSIST_DIR] [-I INC] [-R RATE] [-s MAX_SIZE] "
-            "[-k KEEPALIVE] [-V 4|5] [-w WINDOW] [-S] [-P PAUSE_MS]\n",
+            "[-k KEEPALIVE] [-V 4|5] [-w WINDOW] [-S] [-P PAUSE_MS] [-G FILE]\n",
             prog);
     exit(2);
 }
@@ -62,7 +62,7 @@ cc_parse(int argc, char **argv, cc_opts *o)
     o->keepalive = 2;
     o->version = 5;
     o->max_inflight = 500;
-    while ((ch = getopt(argc, argv, "u:i:n:f:d:a:r:I:R:s:k:V:w:SP:")) != -1) {
+    while ((ch = getopt(argc, argv, "u:i:n:f:d:a:r:I:R:s:k:V:w:SP:G:")) != -1) {
         switch (ch) {
         case 'u': o->uri = optarg; break;
         case 'i': o->id = optarg; break;
@@ -79,6 +79,7 @@ cc_parse(int argc, char **argv, cc_opts *o)
         case 'w': o->max_inflight = atoi(optarg); break;
         case 'S': o->resubscribe = 1; break;
         case 'P': o->pause_ms = atoi(optarg); break;
+        case 'G': o->go = optarg; break;
         default: usage(argv[0]);
         }
     }
@@ -87,6 +88,12 @@ cc_parse(int argc, char **argv, cc_opts *o)
         o->max_size > CC_MAX_PAYLOAD || o->max_inflight <= 0 ||
         (o->version != 4 && o->version != 5))
         usage(argv[0]);
+}
+
+int
+cc_go(const cc_opts *o)
+{
+    return o->go == NULL || access(o->go, F_OK) == 0;
 }
 
 long

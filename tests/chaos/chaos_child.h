@@ -58,6 +58,7 @@ typedef struct cc_opts {
                              when the broker says it kept the session */
     int pause_ms;         /* -P after the SUBACK, take no events for this
                              long (an application busy elsewhere) */
+    const char *go;       /* -G publish only once this file exists */
 } cc_opts;
 
 extern volatile sig_atomic_t cc_stop; /* SIGUSR1 seen */
@@ -84,6 +85,8 @@ void cc_log_drained(int fd, int inc, long left);
 /* "R INC QOS DUP TOPIC OK" to the receive log; checks the payload. */
 void cc_log_receive(int fd, int inc, int qos, int dup, const char *topic,
                     const void *payload, size_t len);
+/* 1 when publishing may start (no -G, or its file exists). */
+int cc_go(const cc_opts *o);
 /* Sleep until the next send slot at o->rate per second (monotonic). */
 void cc_pace(const cc_opts *o, long long *next_us);
 long long cc_now_us(void);

@@ -141,7 +141,7 @@ main(int argc, char **argv)
 
     while (!cc_stop) {
         int wait = 100;
-        if (o.name != NULL) {
+        if (o.name != NULL && cc_go(&o)) {
             long long now = cc_now_us();
             if (next == 0 || now - next > 1000000)
                 next = now;
@@ -151,7 +151,7 @@ main(int argc, char **argv)
             handle(&o, c, ev, afd, rfd);
             wait = 0;
         }
-        if (o.name == NULL || cc_now_us() < next)
+        if (o.name == NULL || cc_now_us() < next || !cc_go(&o))
             continue;
         if (mq_queued_messages(c) >= (size_t)o.max_inflight) {
             next += 1000000 / o.rate; /* window full: skip this slot */

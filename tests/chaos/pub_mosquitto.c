@@ -83,6 +83,8 @@ main(int argc, char **argv)
         cc_pace(&o, &next);
         if (cc_stop)
             break;
+        if (!cc_go(&o))
+            continue;
         if (accepted - atomic_load(&g_done) >= o.max_inflight)
             continue; /* window full: skip this slot */
         len = cc_message(&o, seq, topic, payload);

@@ -82,6 +82,7 @@ start_connect(MQTTAsync c, const cc_opts *o)
     MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
 
     co.keepAliveInterval = o->keepalive;
+    co.MQTTVersion = MQTTVERSION_3_1_1; /* no fallback to 3.1 */
     co.cleansession = 0;
     co.automaticReconnect = 1;
     co.minRetryInterval = 1;
@@ -140,6 +141,8 @@ main(int argc, char **argv)
         cc_pace(&o, &next);
         if (cc_stop)
             break;
+        if (!cc_go(&o))
+            continue;
         /* automaticReconnect covers lost connections, not a first attempt
          * that failed (broker down): retry that here */
         if (atomic_load(&g_connect_failed) && cc_now_us() >= retry_at) {

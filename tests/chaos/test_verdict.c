@@ -219,6 +219,8 @@ main(void)
     EXPECT("p reordered by subscriber", p->reord[CV_ORD_SUB], 1);
     EXPECT("p corrupt", p->corrupt, 1);
     EXPECT("p unaccepted received", p->unaccepted_received, 1);
+    EXPECT("p left", p->left, 0);
+    EXPECT("m left (never said)", m->left, -1);
     EXPECT("m accepted", m->accepted, 2);
     EXPECT("m no_persist", m->miss[CV_MISS_NO_PERSIST], 1);
     EXPECT("m unexpl_pub", m->miss[CV_MISS_UNEXPL_PUB], 1);

@@ -423,11 +423,14 @@ read_accepts(state *s, int pub)
 
     if (f == NULL)
         return -1;
+    s->r->pub[pub].left = -1;
     while (fgets(line, sizeof line, f) != NULL) {
         int inc, tok, err, reason, q;
-        long seq;
+        long seq, left;
         msg *m;
-        if (sscanf(line, "A %d %ld %d", &inc, &seq, &q) == 3) {
+        if (sscanf(line, "# drained %d %ld", &inc, &left) == 2) {
+            s->r->pub[pub].left = left;
+        } else if (sscanf(line, "A %d %ld %d", &inc, &seq, &q) == 3) {
             if ((m = get_msg(s, pub, seq)) != NULL) {
                 m->accepted = 1;
                 m->acc_inc = inc;
@@ -759,6 +762,7 @@ cv_print(const cv_config *cfg, const cv_result *r, FILE *out, int md)
     fprintf(out, "%s\n", md ? " |" : "");
     ROW("publisher kills", pr->kills);
     ROW("accepted", pr->accepted);
+    ROW("left incomplete", pr->left);
     ROW("received", pr->received);
     ROW("missing", pr->missing);
     for (int k = 0; k < CV_MISS_KINDS; k++) {

@@ -119,6 +119,9 @@ typedef struct cv_pub_result {
     long reord[CV_ORD_KINDS];
     long corrupt;                /* payload did not match the topic */
     long kills;                  /* publisher processes killed */
+    long left;                   /* not completed when the last publisher
+                                    process stopped ("# drained"), -1 if it
+                                    never said */
     long first_unexpl[4];        /* a few seqs behind unexplained counts */
     int nfirst_unexpl;
 } cv_pub_result;
