@@ -5,7 +5,7 @@
  * clean start 0, session expiry 1 h, reconnect 50-500 ms, keepalive -k.
  *
  * With -P it stops taking events for a while after the SUBACK (a busy
- * application; the reproducers in test_subkill.c use it). With -S it
+ * application; the reproducers in test_repro.c use it). With -S it
  * subscribes again after every reconnect, also when the broker
  * said it kept the session (a user's workaround for brokers that lose
  * subscriptions they claim to keep).
@@ -28,7 +28,9 @@
 #include "mq.h"
 
 #define DRAIN_MS 120000
-#define TOKENS 65536
+/* token -> seq for the messages in flight (at most -w + 100); small, so
+ * that the soak's RSS is libmq's and not a table touched page by page */
+#define TOKENS 4096
 
 static struct {
     int token;

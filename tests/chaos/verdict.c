@@ -29,7 +29,10 @@ enum {
     E_REL,   /* PUBREL received from the publisher */
     E_LOST,  /* an ack before this broker kill was not saved */
     E_SEND,  /* PUBLISH sent to subscriber `who` (dup: its DUP flag) */
-    E_SACK   /* PUBACK / PUBREC received from subscriber `who` */
+    E_SACK,  /* PUBACK / PUBREC received from subscriber `who` */
+    E_REUSED /* sent (DUP 0) with the packet id of an earlier QoS 2 message
+                to the same subscriber whose flow the broker forgot in a
+                restart (no PUBREC logged before the kill) */
 };
 
 enum { ACK_OK, ACK_ERROR, ACK_NOSUB };
@@ -58,13 +61,21 @@ typedef struct ref {
     long seq;
 } ref;
 
+/* The broker's last use of a packet id towards a subscriber. */
+typedef struct smid {
+    int pub;
+    long seq;
+    int pos;             /* line of the PUBLISH */
+    int qos, acked;      /* acked: PUBREC/PUBACK from the subscriber seen */
+} smid;
+
 typedef struct state {
     const cv_config *cfg;
     cv_result *r;
     msg *m[CV_MAX_PUBS];
     long nm[CV_MAX_PUBS];
     long *pub_mid[CV_MAX_PUBS]; /* mid -> seq, -1 none */
-    ref *sub_mid[CV_MAX_SUBS];
+    smid *sub_mid[CV_MAX_SUBS];
     posv broker_kills, pub_kills[CV_MAX_PUBS], sub_kills[CV_MAX_SUBS];
     posv sub_conns[CV_MAX_SUBS];
     /* broker runs in which it acked with 0x10 (no matching subscribers)
@@ -345,9 +356,15 @@ broker_line(state *s, char *line, int pos)
                id, &d, &q, &rr, &mid, topic) == 6) {
         if ((sub = find_sub_id(s, id)) < 0 || parse_topic(s, topic, &pub, &seq))
             return;
-        if (mid >= 0 && mid < NMID)
-            s->sub_mid[sub][mid] = (ref){pub, seq};
         add_ev(s, get_msg(s, pub, seq), pos, E_SEND, sub, d);
+        if (mid >= 0 && mid < NMID) {
+            smid *o = &s->sub_mid[sub][mid];
+            if (d == 0 && o->pub >= 0 && o->qos == 2 && !o->acked &&
+                (o->pub != pub || o->seq != seq) &&
+                posv_between(&s->broker_kills, o->pos, pos))
+                add_ev(s, get_msg(s, pub, seq), pos, E_REUSED, sub, 0);
+            *o = (smid){pub, seq, pos, q, 0};
+        }
         return;
     }
     rc = 0;
@@ -378,6 +395,7 @@ broker_line(state *s, char *line, int pos)
         if ((sub = find_sub_id(s, id)) < 0 || mid < 0 || mid >= NMID ||
             s->sub_mid[sub][mid].pub < 0)
             return;
+        s->sub_mid[sub][mid].acked = 1;
         add_ev(s, get_msg(s, s->sub_mid[sub][mid].pub, s->sub_mid[sub][mid].seq),
                pos, E_SACK, sub, 0);
     }
@@ -537,6 +555,8 @@ classify_missing(const state *s, int pub, long seq, const msg *m)
                                               : CV_MISS_BROKER_NOSUB;
     if (has(m, E_LOST))
         return CV_MISS_BROKER_KILL;
+    if (has(m, E_REUSED))
+        return CV_MISS_BROKER_REUSED;
     for (int i = 0; i < m->nev; i++) {
         const ev *e = &m->evs[i];
         if (e->type == E_SACK &&
@@ -694,7 +714,7 @@ cv_analyze(const cv_config *cfg, cv_result *r)
             s.oom = 1;
         else
             for (int j = 0; j < NMID; j++)
-                s.sub_mid[i][j] = (ref){-1, -1};
+                s.sub_mid[i][j] = (smid){-1, -1, 0, 0, 0};
     }
     if (!s.oom && read_broker(&s) != 0)
         rc = -1;
@@ -715,7 +735,8 @@ cv_analyze(const cv_config *cfg, cv_result *r)
 }
 
 static const char *const miss_names[CV_MISS_KINDS] = {
-    "reported", "broker_refused", "broker_nosub", "broker_kill", "broker_drop", "sub_window", "no_persist",
+    "reported", "broker_refused", "broker_nosub", "broker_kill",
+    "broker_reused", "broker_drop", "sub_window", "no_persist",
     "unexpl_pub", "unexpl_broker", "unexpl_sub"};
 static const char *const dup_names[CV_DUP_KINDS] = {
     "broker_session", "broker_resend", "sub_restart", "unexpl_pub",

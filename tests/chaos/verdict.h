@@ -18,6 +18,12 @@
  *   broker_kill   the broker acknowledged it (PUBACK, PUBREC or PUBCOMP to
  *                 the publisher) and was killed before its next completed
  *                 save of the in-memory database
+ *   broker_reused the broker sent it (DUP 0) with the packet id of an
+ *                 earlier QoS 2 message to that subscriber whose PUBREC it
+ *                 never logged before a kill: it forgot that flow and
+ *                 reused the id, and the subscriber's libmq, still
+ *                 waiting for the PUBREL of the first, took the new one
+ *                 for a resend (MQTT: a duplicate until PUBREL)
  *   broker_drop   the broker logged that it dropped messages for the
  *                 subscriber (queue limits)
  *   sub_window    the subscriber's library acknowledged it (PUBACK/PUBREC
@@ -64,6 +70,7 @@ enum {
     CV_MISS_BROKER_REFUSED,
     CV_MISS_BROKER_NOSUB,
     CV_MISS_BROKER_KILL,
+    CV_MISS_BROKER_REUSED,
     CV_MISS_BROKER_DROP,
     CV_MISS_SUB_WINDOW,
     CV_MISS_NO_PERSIST,
