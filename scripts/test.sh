@@ -3,19 +3,22 @@
 # what is missing (apt-get), builds, and runs:
 #   1. every test: unit, integration against a real mosquitto, TLS and the
 #      other transports, tools, bindings (Lua, Go, Node), fault injection,
-#      stress, persistence crash tests, API/ABI checks;
+#      stress, persistence crash tests, API/ABI checks, the Python
+#      binding's pytest suite;
 #   2. unit, integration, transport, fault and stress again under ASan+UBSan;
 #   3. the threaded stress and fault programs under TSan;
 #   4. the libFuzzer targets for a bounded time (clang);
 #   5. the fault and stress programs under valgrind memcheck.
 # Exit status 0 = all passed. Stages 2-5 can be skipped with MQ_SKIP_ASAN=1,
-# MQ_SKIP_TSAN=1, MQ_SKIP_FUZZ=1, MQ_SKIP_VALGRIND=1.
+# MQ_SKIP_TSAN=1, MQ_SKIP_FUZZ=1, MQ_SKIP_VALGRIND=1; the interop tests
+# against RabbitMQ and aedes (tests/brokers) in stage 1 with
+# MQ_SKIP_BROKERS=1.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 top=$(pwd)
-nobind="-Dlua=disabled -Dgo=disabled -Dnode=disabled -Dtools=false"
+nobind="-Dlua=disabled -Dgo=disabled -Dnode=disabled -Dpython=disabled -Dtools=false"
 
 run() { echo "+ $*"; "$@"; }
 
@@ -33,7 +36,12 @@ setup() {
 echo "== 1. full suite"
 setup build-test
 run meson compile -C build-test
-run meson test -C build-test --print-errorlogs --num-processes "$jobs"
+# tests/brokers (RabbitMQ, aedes: ~1 min) can be left out while iterating
+nobrokers=""
+[ "${MQ_SKIP_BROKERS:-0}" = 1 ] && nobrokers="--no-suite brokers"
+# shellcheck disable=SC2086
+run meson test -C build-test --print-errorlogs --num-processes "$jobs" \
+    $nobrokers
 
 if [ "${MQ_SKIP_ASAN:-0}" != 1 ]; then
     echo "== 2. ASan + UBSan"
