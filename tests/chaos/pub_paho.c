@@ -93,6 +93,18 @@ start_connect(MQTTAsync c, const cc_opts *o)
     return MQTTAsync_connect(c, &co);
 }
 
+/* automaticReconnect covers lost connections, not a first attempt that
+ * failed (broker down): retry that, at most every 500 ms. */
+static void
+retry_connect(MQTTAsync c, const cc_opts *o, long long *retry_at)
+{
+    if (atomic_load(&g_connect_failed) && cc_now_us() >= *retry_at) {
+        atomic_store(&g_connect_failed, 0);
+        *retry_at = cc_now_us() + 500000;
+        start_connect(c, o);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -143,13 +155,7 @@ main(int argc, char **argv)
             break;
         if (!cc_go(&o))
             continue;
-        /* automaticReconnect covers lost connections, not a first attempt
-         * that failed (broker down): retry that here */
-        if (atomic_load(&g_connect_failed) && cc_now_us() >= retry_at) {
-            atomic_store(&g_connect_failed, 0);
-            retry_at = cc_now_us() + 500000;
-            start_connect(c, &o);
-        }
+        retry_connect(c, &o, &retry_at);
         if ((n = pending(c)) < 0 || n >= o.max_inflight)
             continue; /* window full: skip this slot */
         msg.payloadlen = (int)cc_message(&o, seq, topic, payload);
@@ -170,10 +176,7 @@ main(int argc, char **argv)
     deadline = cc_now_us() / 1000 + DRAIN_MS;
     while ((n = pending(c)) != 0 && !cc_quit &&
            cc_now_us() / 1000 < deadline) {
-        if (atomic_load(&g_connect_failed)) {
-            atomic_store(&g_connect_failed, 0);
-            start_connect(c, &o);
-        }
+        retry_connect(c, &o, &retry_at);
         cc_sleep_ms(50);
     }
     cc_log_drained(afd, o.inc, n);
