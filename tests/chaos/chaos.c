@@ -77,7 +77,6 @@ typedef struct child {
     int inc;
     int drained;            /* "# drained" seen for the current inc */
     long long slow_until;   /* trickle/delay fault ends (ms) */
-    long rss_first, rss_last, fd_first, fd_last; /* soak */
 } child;
 
 enum {
