@@ -14,6 +14,7 @@
  *    mq_subscribe_many and mq_unsubscribe_many are C only: every binding
  *    pulls events with mq_next_event() on the thread (or event loop) of
  *    its language;
+ *  - mq_set_tls_ctx is C only (it takes an OpenSSL SSL_CTX *);
  *  - mq_event_fd_dup() returns a close-on-exec duplicate of the event fd for
  *    event loops that close the fd they watch (libuv, Node's net.Socket).
  *
@@ -538,6 +539,7 @@ static PyObject *mq_py_take(mq_client *c, int timeout_ms, int max,
 %ignore mq_unsubscribe_many;
 %ignore mq_tls_password_cb;
 %ignore mq_set_tls_password_cb;
+%ignore mq_set_tls_ctx;
 %ignore mq_get_int;
 %ignore mq_props_get_int;
 %ignore mq_event_payload;

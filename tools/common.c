@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,6 +76,18 @@ print_common_usage_tail(void)
         " --tls-alpn : ALPN protocol.\n"
         " --tls-use-os-certs : trust the system CA certificates.\n"
         " --tls-version : minimum TLS version: tlsv1.2 or tlsv1.3.\n"
+        " --keyform : pem (default) or engine: --key is then the key's id in\n"
+        "             the --tls-engine (e.g. a pkcs11: URI). A --key or --cert\n"
+        "             that is not a file but a URI (pkcs11:..., file:...) is\n"
+        "             loaded through OpenSSL's stores.\n"
+        " --tls-engine : OpenSSL engine for --keyform engine (e.g. pkcs11).\n"
+        " --tls-provider : OpenSSL 3 provider(s) to load, comma-separated.\n"
+        " --crlfile : CRL file or hashed directory to check the broker's\n"
+        "             certificate chain against.\n"
+        " --psk : pre-shared key in hex (TLS-PSK, no certificates).\n"
+        " --psk-identity : the identity of --psk.\n"
+        " --proxy : connect through a proxy: socks5h://[user[:pass]@]host[:port]\n"
+        "           (also socks5://, and http:// for HTTP CONNECT).\n"
         "\nlibmq %s\n", mq_version_string());
 }
 
@@ -745,11 +758,43 @@ parse_one(struct tool_cfg *cfg, int argc, char *argv[], int *i)
     } else if (strcmp(o, "--tls-use-os-certs") == 0) {
         cfg->tls_os_certs = 1;
         cfg->tls = 1;
-    } else if (strcmp(o, "-A") == 0 || strcmp(o, "--psk") == 0 ||
-               strcmp(o, "--psk-identity") == 0 ||
-               strcmp(o, "--proxy") == 0 || strcmp(o, "--tls-engine") == 0 ||
-               strcmp(o, "--keyform") == 0 ||
-               strcmp(o, "--tls-engine-kpass-sha1") == 0) {
+    } else if (strcmp(o, "--psk") == 0) {
+        ARG("key");
+        set_str(&cfg->psk, a);
+        cfg->tls = 1;
+    } else if (strcmp(o, "--psk-identity") == 0) {
+        ARG("identity");
+        set_str(&cfg->psk_identity, a);
+        cfg->tls = 1;
+    } else if (strcmp(o, "--keyform") == 0) {
+        ARG("keyform");
+        if (strcmp(a, "engine") == 0) {
+            cfg->keyform_engine = 1;
+        } else if (strcmp(a, "pem") == 0) {
+            cfg->keyform_engine = 0;
+        } else {
+            err_printf(NULL, "Error: Invalid keyform \"%s\" (use pem or "
+                             "engine).\n\n", a);
+            return CFG_ERR;
+        }
+    } else if (strcmp(o, "--tls-engine") == 0) {
+        ARG("engine");
+        set_str(&cfg->tls_engine, a);
+    } else if (strcmp(o, "--tls-provider") == 0) {
+        ARG("provider");
+        set_str(&cfg->tls_providers, a);
+    } else if (strcmp(o, "--crlfile") == 0) {
+        ARG("CRL file");
+        set_str(&cfg->crlfile, a);
+        cfg->tls = 1;
+    } else if (strcmp(o, "--proxy") == 0) {
+        ARG("proxy URL");
+        set_str(&cfg->proxy, a);
+    } else if (strcmp(o, "--tls-engine-kpass-sha1") == 0) {
+        err_printf(NULL, "Error: %s is not supported by %s; give the token "
+                   "PIN in the key URI (pin-value=...).\n\n", o, cfg->prog);
+        return CFG_ERR;
+    } else if (strcmp(o, "-A") == 0) {
         err_printf(NULL, "Error: %s is not supported by %s.\n\n", o,
                    cfg->prog);
         return CFG_ERR;
@@ -982,6 +1027,20 @@ cfg_parse(struct tool_cfg *cfg, enum tool_kind kind, int argc, char *argv[])
                          "if one of them is set.\n");
         return CFG_ERR;
     }
+    if ((cfg->psk != NULL) != (cfg->psk_identity != NULL)) {
+        err_printf(NULL, "Error: --psk-identity required if --psk used, and "
+                         "the reverse.\n");
+        return CFG_ERR;
+    }
+    if (cfg->psk != NULL && (cfg->cafile != NULL || cfg->capath != NULL)) {
+        err_printf(NULL, "Error: Only one of --psk or --cafile/--capath may "
+                         "be used at once.\n");
+        return CFG_ERR;
+    }
+    if (cfg->keyform_engine && cfg->tls_engine == NULL) {
+        err_printf(NULL, "Error: --keyform engine needs --tls-engine.\n");
+        return CFG_ERR;
+    }
     if (!cfg->clean && cfg->id == NULL && cfg->id_prefix == NULL) {
         err_printf(NULL, "Error: You must provide a client id if you are "
                          "using the -c option.\n");
@@ -1112,6 +1171,12 @@ cfg_free(struct tool_cfg *cfg)
     free(cfg->ciphers);
     free(cfg->tls_version);
     free(cfg->tls_alpn);
+    free(cfg->psk);
+    free(cfg->psk_identity);
+    free(cfg->tls_engine);
+    free(cfg->tls_providers);
+    free(cfg->crlfile);
+    free(cfg->proxy);
     free(cfg->will_topic);
     free(cfg->will_payload);
     free(cfg->message);
@@ -1176,6 +1241,15 @@ tool_log_event(const struct tool_cfg *cfg, const mq_event *ev)
         printf("%s\n", m);
         fflush(stdout);
     }
+}
+
+/* True for "scheme:rest" that is not an existing file (pkcs11:..., file:...). */
+static int
+is_uri(const char *s)
+{
+    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789+.-");
+
+    return n > 1 && s[n] == ':' && access(s, F_OK) != 0;
 }
 
 /* Build the server URI from -h/-p/--unix/TLS. */
@@ -1245,7 +1319,21 @@ client_setup(struct tool_cfg *cfg, mq_client *c)
         if (rc < 0)
             return setup_fail(cfg, "Problem setting password", rc);
     }
+    if (cfg->proxy != NULL) {
+        rc = mq_set_str(c, MQ_SOPT_PROXY, cfg->proxy);
+        if (rc < 0)
+            return setup_fail(cfg, "--proxy", rc);
+    }
     if (cfg->tls) {
+        /* a --key/--cert that is not a file but names a URI scheme goes
+         * to OpenSSL's stores; with --keyform engine the key is the
+         * engine's id */
+        int key_uri = cfg->keyfile != NULL
+                      && (cfg->keyform_engine || is_uri(cfg->keyfile));
+        int cert_uri = cfg->certfile != NULL && is_uri(cfg->certfile);
+        struct stat crl_st;
+        int crl_dir = cfg->crlfile != NULL && stat(cfg->crlfile, &crl_st) == 0
+                      && S_ISDIR(crl_st.st_mode);
         struct {
             int opt;
             const char *val;
@@ -1255,11 +1343,19 @@ client_setup(struct tool_cfg *cfg, mq_client *c)
             { MQ_SOPT_TLS_CA_PATH,
               cfg->capath != NULL ? cfg->capath
               : cfg->tls_os_certs ? "/etc/ssl/certs" : NULL, "--capath" },
-            { MQ_SOPT_TLS_CERT_FILE, cfg->certfile, "--cert" },
-            { MQ_SOPT_TLS_KEY_FILE, cfg->keyfile, "--key" },
+            { MQ_SOPT_TLS_PROVIDERS, cfg->tls_providers, "--tls-provider" },
+            { MQ_SOPT_TLS_ENGINE, cfg->tls_engine, "--tls-engine" },
+            { cert_uri ? MQ_SOPT_TLS_CERT_URI : MQ_SOPT_TLS_CERT_FILE,
+              cfg->certfile, "--cert" },
+            { key_uri ? MQ_SOPT_TLS_KEY_URI : MQ_SOPT_TLS_KEY_FILE,
+              cfg->keyfile, "--key" },
             { MQ_SOPT_TLS_CIPHERS, cfg->ciphers, "--ciphers" },
             { MQ_SOPT_TLS_MIN_VERSION, cfg->tls_version, "--tls-version" },
             { MQ_SOPT_TLS_ALPN, cfg->tls_alpn, "--tls-alpn" },
+            { crl_dir ? MQ_SOPT_TLS_CRL_PATH : MQ_SOPT_TLS_CRL_FILE,
+              cfg->crlfile, "--crlfile" },
+            { MQ_SOPT_TLS_PSK, cfg->psk, "--psk" },
+            { MQ_SOPT_TLS_PSK_IDENTITY, cfg->psk_identity, "--psk-identity" },
         };
         size_t k;
 
@@ -1367,7 +1463,7 @@ tool_connect(struct tool_cfg *cfg, int *out_exit)
                     *out_exit = connack_exit_code(cfg->protocol,
                                                   mq_event_reason(ev));
                 }
-            } else if (rc == MQ_ERR_CONNREFUSED) {
+            } else if (rc == MQ_ERR_CONNREFUSED && cfg->proxy == NULL) {
                 err_printf(cfg, "Error: Connection refused\n");
             } else if (rc == MQ_ERR_DNS) {
                 err_printf(cfg, "Unable to connect (Lookup error.).\n");

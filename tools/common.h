@@ -69,6 +69,12 @@ struct tool_cfg {
     char *ciphers, *tls_version, *tls_alpn;
     int insecure;
     int tls_os_certs;
+    char *psk, *psk_identity;   /* --psk, --psk-identity */
+    int keyform_engine;      /* --keyform engine: --key is the engine's id */
+    char *tls_engine;        /* --tls-engine */
+    char *tls_providers;     /* --tls-provider (extension) */
+    char *crlfile;           /* --crlfile (extension): file or directory */
+    char *proxy;             /* --proxy URL */
 
     /* will */
     char *will_topic;

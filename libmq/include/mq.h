@@ -88,7 +88,9 @@ typedef struct mq_props mq_props;   /* a list of MQTT 5 properties */
     X(ABORTED, 28, "operation abandoned (e.g. QoS 0 message dropped on "  \
                    "disconnect, or cleared by a clean session)")            \
     X(FILE, 30, "file or directory cannot be read (missing, wrong kind "  \
-                "or no permission)")
+                "or no permission)")                                      \
+    X(PROXY, 32, "the proxy refused or failed to open the tunnel")        \
+    X(PROXY_AUTH, 33, "proxy authentication failed")
 
 typedef enum {
     MQ_OK = 0,
@@ -184,11 +186,13 @@ typedef enum {
      * with a protocol error and the message is not resent). */
     MQ_EVENT_PUBLISHED = 4,
     /* A SUBACK arrived: token, count and reason codes (granted QoS).
-     * error MQ_OK; or MQ_ERR_TOO_LARGE (not sent, see mq_subscribe()) or
-     * MQ_ERR_PROTOCOL (a SUBACK with the wrong number of codes), with
-     * the reason code in every slot. */
+     * error MQ_OK; MQ_ERR_REFUSED if any code is a failure (>= 0x80);
+     * MQ_ERR_TOO_LARGE (not sent, see mq_subscribe()) or MQ_ERR_PROTOCOL
+     * (a SUBACK with the wrong number of codes), with the reason code in
+     * every slot; or MQ_ERR_ABORTED with no reason codes when the
+     * subscribe was abandoned by mq_disconnect(). */
     MQ_EVENT_SUBSCRIBED = 5,
-    /* An UNSUBACK arrived: token, count and reason codes (v5). error as
+    /* An UNSUBACK arrived: token, count and reason codes (v5); error as
      * for MQ_EVENT_SUBSCRIBED. */
     MQ_EVENT_UNSUBSCRIBED = 6,
     /* A log line: log_level, message. Only when enabled (MQ_OPT_LOG_LEVEL). */
@@ -198,6 +202,15 @@ typedef enum {
      * Method in mq_set_connect_props()) and with the same method; any
      * other AUTH is a protocol error that ends the connection (0x82). */
     MQ_EVENT_AUTH = 8,
+    /* libmq renewed a subscription by itself after a reconnect where the
+     * broker did not keep the session (one event per filter): topic (the
+     * filter), qos (the QoS asked), reason (the SUBACK code: granted QoS,
+     * or a failure >= 0x80 with error MQ_ERR_REFUSED), props. Until the
+     * connection ends, a mq_subscribe*() of that filter with the same
+     * options and properties (e.g. from on_connect, as the paho tutorial
+     * does) is not sent again: it is answered with this SUBACK's codes in
+     * its own MQ_EVENT_SUBSCRIBED, so retained messages arrive once. */
+    MQ_EVENT_RESUBSCRIBED = 9,
     /* A message found in the persistence store (MQ_SOPT_PERSIST_DIR) when
      * it was opened: one event per message, posted inside mq_set_str()
      * before it returns, so all of them come before anything is sent.
@@ -234,10 +247,19 @@ typedef enum {
 MQ_API mq_client *mq_client_new(const char *client_id, int protocol);
 
 /**
- * Destroy a client: closes the connection at once (no DISCONNECT packet;
- * call mq_disconnect() first for a graceful one; the Will is then not sent
- * by the broker only if the disconnect completed), stops a loop thread
- * started by mq_loop_start(), frees every queued message and event.
+ * Destroy a client. If mq_disconnect() was called and has not finished,
+ * destroy first waits for it (bounded by MQ_OPT_DISCONNECT_TIMEOUT_MS plus
+ * a few seconds to write the DISCONNECT), so connect, publish, disconnect,
+ * destroy delivers the message; events are discarded meanwhile unless a
+ * mq_loop_start() thread dispatches them. Otherwise it closes the
+ * connection at once (no DISCONNECT packet: the broker publishes the
+ * Will), stops a loop thread started by mq_loop_start(), and frees every
+ * queued message and event. Messages accepted by mq_publish() and not
+ * completed are then freed without an event (none can be taken any
+ * more): destroy reports their count in one log line, given to the
+ * MQ_EVENT_LOG callback if one is set (called on this thread; it must not
+ * use @p c), else written to stderr. With MQ_SOPT_PERSIST_DIR, QoS 1/2
+ * messages stay in the store and the next client opening it resends them.
  * NULL is a no-op. Must not race with other calls on the same client.
  * May be called from a callback running on the mq_loop_start() thread (the
  * thread then ends after the callback returns); never use @p c afterwards.
@@ -308,6 +330,11 @@ typedef enum {
                                       the OS: survives a crash of the
                                       process, not of the machine). Set
                                       before MQ_SOPT_PERSIST_DIR */
+    MQ_OPT_DISCONNECT_TIMEOUT_MS = 24,/* how long mq_disconnect() may take
+                                      to deliver what was accepted before
+                                      it (0..3600000, default 5000; 0 is
+                                      mq_disconnect_now()). Read when
+                                      mq_disconnect() is called; any time */
     MQ_OPT_PROTOCOL_FALLBACK = 30, /* v5 client, 0/1, default 0: when the
                                       broker answers the v5 CONNECT the
                                       3.1.1 way (CONNACK return code 1) or
@@ -339,7 +366,7 @@ typedef enum {
                                       resends carry the full topic. With it
                                       on, a Topic Alias property in
                                       mq_publish_v5() is MQ_ERR_PROPERTY */
-    MQ_OPT_MAX_EVENT_BYTES = 33    /* default 32 MiB of undrained events
+    MQ_OPT_MAX_EVENT_BYTES = 33,   /* default 32 MiB of undrained events
                                       (topics, payloads, properties) before
                                       the worker stops reading, like
                                       MQ_OPT_MAX_EVENTS: either bound
@@ -347,6 +374,31 @@ typedef enum {
                                       both are below half. One message
                                       larger than the bound still gets
                                       through. Any time */
+    MQ_OPT_TLS_SESSION_RESUME = 40,/* 1 (default): a reconnect offers the
+                                      TLS session of the last connection to
+                                      the same server (TLS 1.2 session id
+                                      or ticket, TLS 1.3 ticket), which
+                                      saves a round trip and the
+                                      certificate work; 0: full handshake
+                                      every time. Kept per client, in
+                                      memory only, across automatic
+                                      reconnects and mq_disconnect() +
+                                      mq_connect() while the TLS options
+                                      stay the same; offered only to the
+                                      host and port it came from */
+    MQ_OPT_TLS_CRL_CHECK = 41,     /* with MQ_SOPT_TLS_CRL_FILE/PATH: 2
+                                      (default) every certificate of the
+                                      chain needs a valid CRL from its
+                                      issuer; 1 only the server's own */
+    MQ_OPT_PROXY_FROM_ENV = 42     /* 1: with no MQ_SOPT_PROXY, take the
+                                      proxy from the environment at
+                                      mq_connect(): https_proxy (or
+                                      HTTPS_PROXY) for mqtts:// and wss://,
+                                      http_proxy for mqtt:// and ws://,
+                                      else all_proxy (ALL_PROXY); hosts in
+                                      no_proxy (NO_PROXY) go direct, unless
+                                      MQ_SOPT_NO_PROXY is set. Default 0:
+                                      the environment is never read */
 } mq_option;
 
 /* String options, set with mq_set_str(). */
@@ -364,7 +416,59 @@ typedef enum {
     MQ_SOPT_TLS_CA_PEM = 112,     /* CA certificates as PEM text */
     MQ_SOPT_TLS_CERT_PEM = 113,   /* client certificate (+ chain) as PEM */
     MQ_SOPT_TLS_KEY_PEM = 114,    /* client private key as PEM */
-    MQ_SOPT_TLS_KEY_PASSWORD = 115, /* password of an encrypted key */
+    MQ_SOPT_TLS_KEY_PASSWORD = 115, /* password of an encrypted key (also
+                                     the token PIN for MQ_SOPT_TLS_ENGINE) */
+    /* Keys that never leave a token: the private key (and optionally the
+     * certificate) by URI. Without MQ_SOPT_TLS_ENGINE the URI goes to
+     * OpenSSL's OSSL_STORE: "file:/path/key.pem", a plain path, or any
+     * scheme of a loaded provider (e.g. "pkcs11:..." with a PKCS#11
+     * provider, see MQ_SOPT_TLS_PROVIDERS). With an engine the key URI is
+     * the engine's key id (e.g. "pkcs11:token=t;object=k" for the pkcs11
+     * engine of libengine-pkcs11-openssl, the way to PKCS#11 tokens on
+     * Debian 12). Use instead of MQ_SOPT_TLS_KEY_FILE/PEM. */
+    MQ_SOPT_TLS_KEY_URI = 120,
+    MQ_SOPT_TLS_CERT_URI = 121,   /* certificate by OSSL_STORE URI (or the
+                                     engine's id), instead of CERT_FILE */
+    MQ_SOPT_TLS_PROVIDERS = 122,  /* comma-separated OpenSSL 3 providers to
+                                     load ("pkcs11", "tpm2", or a module
+                                     path); loaded once into the process's
+                                     default library context, never
+                                     unloaded; the default provider stays */
+    MQ_SOPT_TLS_ENGINE = 123,     /* OpenSSL engine id (e.g. "pkcs11");
+                                     MQ_SOPT_TLS_KEY_URI is loaded through
+                                     it (like mosquitto --keyform engine
+                                     --tls-engine). Engines are deprecated
+                                     in OpenSSL 3 but are how Debian 12
+                                     reaches PKCS#11 */
+    MQ_SOPT_TLS_PSK = 124,        /* TLS-PSK key as hex (like mosquitto_pub
+                                     --psk): TLS 1.3 external PSK and TLS
+                                     1.2 PSK cipher suites, no certificates;
+                                     needs MQ_SOPT_TLS_PSK_IDENTITY */
+    MQ_SOPT_TLS_PSK_IDENTITY = 125,
+    MQ_SOPT_TLS_CRL_FILE = 126,   /* PEM file of CRLs: a revoked server
+                                     certificate fails the handshake (see
+                                     MQ_OPT_TLS_CRL_CHECK) */
+    MQ_SOPT_TLS_CRL_PATH = 127,   /* directory of CRLs named by hash
+                                     (<hash>.r0, as `openssl rehash` makes) */
+    MQ_SOPT_PROXY = 128,          /* proxy for TCP, TLS and WebSocket
+                                     servers (not unix://), as a URI:
+                                     http://[user:pass@]host[:port] (HTTP
+                                     CONNECT, Basic auth), socks5://... or
+                                     socks5h://... (SOCKS5, no auth or
+                                     user/password; both let the proxy
+                                     resolve host names); default port
+                                     1080, as curl. User and password
+                                     are percent-decoded. NULL or "": no
+                                     proxy. MQ_ERR_URI if malformed,
+                                     MQ_ERR_NOT_SUPPORTED for https:// */
+    MQ_SOPT_NO_PROXY = 129,       /* hosts reached without the proxy:
+                                     "a.example,.corp,10.0.0.0/8,[::1],*"
+                                     (names match their subdomains; CIDR
+                                     blocks; ":port" limits an entry) */
+    MQ_SOPT_TLS_MAX_VERSION = 130,/* "tlsv1.2" or "tlsv1.3" (default: the
+                                     newest OpenSSL offers); e.g. to use
+                                     TLS 1.2 PSK with a server that also
+                                     speaks TLS 1.3 */
     MQ_SOPT_PERSIST_DIR = 111  /* directory for crash-safe persistence of
                                   outbound QoS 1/2 messages: mq_publish
                                   returns success only once the message is
@@ -401,6 +505,27 @@ typedef int (*mq_tls_password_cb)(char *buf, int size, void *userdata);
  *  MQ_ERR_NOT_SUPPORTED without TLS. C only. */
 MQ_API int mq_set_tls_password_cb(mq_client *c, mq_tls_password_cb cb,
                                   void *userdata);
+
+/**
+ * Use an application's SSL_CTX (an OpenSSL `SSL_CTX *`, passed as void *)
+ * for this client's TLS connections instead of building one from the
+ * MQ_SOPT_TLS_* / MQ_OPT_TLS_* options, which are then ignored (like
+ * libmosquitto's MOSQ_OPT_SSL_CTX). libmq uses it as given: it never
+ * changes the context's verification mode, trust store, certificates,
+ * versions or ciphers; per connection it sets only SNI and, unless
+ * MQ_OPT_TLS_INSECURE or MQ_OPT_TLS_NO_HOSTNAME_CHECK, the host name to
+ * verify (which takes effect only if the context verifies the peer), and
+ * offers the previous session (MQ_OPT_TLS_SESSION_RESUME).
+ * Ownership: libmq takes its own reference (SSL_CTX_up_ref) and drops it
+ * when the context is replaced or cleared (NULL) or the client is
+ * destroyed; the application may free its reference at once. Threading:
+ * the worker thread creates SSL objects from it at each connect, so the
+ * application must not change the context while any client may use it
+ * (OpenSSL contexts are safe to share once set up). Any thread; the
+ * context applies from the next mq_connect(). MQ_ERR_STATE while
+ * connecting or connected, MQ_ERR_NOT_SUPPORTED without TLS.
+ */
+MQ_API int mq_set_tls_ctx(mq_client *c, void *ssl_ctx);
 
 /** Set a binary password (MQTT allows any bytes). MQ_ERR_STATE. */
 MQ_API int mq_set_password(mq_client *c, const void *password, size_t len);
@@ -439,11 +564,28 @@ MQ_API int mq_set_connect_props(mq_client *c, const mq_props *props);
 MQ_API int mq_connect(mq_client *c);
 
 /**
- * Graceful disconnect: sends what is queued for the socket, then
- * DISCONNECT (v5: with @p reason, use 0; 0x04 asks the broker to send the
- * Will), then closes. Automatic reconnect stops. Unacknowledged QoS 1/2
- * messages stay queued for the next mq_connect() (persistent sessions).
- * MQ_EVENT_DISCONNECTED with error MQ_OK follows. MQ_ERR_NO_CONN if idle.
+ * Graceful disconnect. Returns at once; the worker then delivers what
+ * was accepted before the call - publishes, subscribes, unsubscribes,
+ * also while the connection is still being made or re-made (automatic
+ * reconnect keeps trying meanwhile) - waits for the QoS 1/2
+ * acknowledgements, sends DISCONNECT (v5: with @p reason, use 0; 0x04
+ * asks the broker to send the Will) and closes. All of it is bounded by
+ * MQ_OPT_DISCONNECT_TIMEOUT_MS (default 5 s). What is not delivered by
+ * then (or when the connection is lost with reconnect off) either stays
+ * queued for the next mq_connect() - QoS 1/2 messages with
+ * MQ_SOPT_PERSIST_DIR set, and messages in flight in a session the broker
+ * keeps (clean start 0; v5 also a session expiry > 0), which MQTT says
+ * are resent - or completes with MQ_EVENT_PUBLISHED (or SUBSCRIBED /
+ * UNSUBSCRIBED) and error MQ_ERR_ABORTED; nothing is dropped without an
+ * event. The end is one MQ_EVENT_DISCONNECTED with error MQ_OK and
+ * will_reconnect 0 (its message counts what was aborted or kept);
+ * mq_wait_disconnected() and mq_loop_forever() return then, and
+ * mq_client_destroy() waits for it. Until then ("disconnecting"):
+ * mq_publish/mq_subscribe/mq_unsubscribe fail with MQ_ERR_NO_CONN (as
+ * paho-mqtt after disconnect()), mq_connect and connect-time options with
+ * MQ_ERR_STATE, and a second mq_disconnect() with MQ_ERR_STATE
+ * (mq_disconnect_now() may cut it short). MQ_ERR_NO_CONN when idle (never
+ * connected, or already disconnected). Any thread, callbacks included.
  */
 MQ_API int mq_disconnect(mq_client *c, int reason);
 
@@ -453,6 +595,16 @@ MQ_API int mq_disconnect(mq_client *c, int reason);
  *  or User Property that would make the packet larger than the broker's
  *  Maximum Packet Size is left out (a warning log). */
 MQ_API int mq_disconnect_v5(mq_client *c, int reason, const mq_props *props);
+
+/**
+ * Forced disconnect (MQTT.js end(true)): does not wait for anything. The
+ * bytes already handed to the socket are followed by DISCONNECT if the
+ * client is connected; what was not delivered is settled at once as by
+ * mq_disconnect() at its timeout (kept, or MQ_ERR_ABORTED events), then
+ * MQ_EVENT_DISCONNECTED (MQ_OK). Also ends a graceful disconnect in
+ * progress. MQ_ERR_NO_CONN when idle, MQ_ERR_INVAL. Any thread.
+ */
+MQ_API int mq_disconnect_now(mq_client *c, int reason);
 
 /**
  * Queue a PUBLISH. Copies topic and payload and returns without touching
@@ -595,6 +747,20 @@ MQ_API const char *mq_event_message(const mq_event *ev);
  *  by the event. */
 MQ_API const mq_props *mq_event_props(const mq_event *ev);
 
+/* What mq_event_tls() reports. */
+typedef enum {
+    MQ_TLS_VERSION = 1,  /* "TLSv1.2", "TLSv1.3" */
+    MQ_TLS_CIPHER = 2,   /* e.g. "TLS_AES_256_GCM_SHA384" */
+    MQ_TLS_ALPN = 3,     /* negotiated ALPN protocol; "" when none */
+    MQ_TLS_RESUMED = 4   /* "1" if the session was resumed, else "0" */
+} mq_tls_item;
+
+/** What the TLS handshake of the connection negotiated, for an
+ *  MQ_EVENT_CONNECT event of a TLS (mqtts://, wss://) connection: @p item
+ *  is an mq_tls_item. Owned by the event. NULL for other events, other
+ *  transports, or an unknown item. Any thread. */
+MQ_API const char *mq_event_tls(const mq_event *ev, int item);
+
 /** A callback for one kind of event, called by mq_loop*() on the thread
  *  running the loop. The event is freed after the callback returns. */
 typedef void (*mq_event_cb)(mq_client *c, const mq_event *ev, void *userdata);
@@ -712,6 +878,57 @@ MQ_API int mq_filter_check(const char *filter);
 /** 1 if topic name @p topic matches @p filter, 0 if not (or invalid).
  *  Wildcards at the first level do not match topics starting with '$'. */
 MQ_API int mq_topic_matches(const char *filter, const char *topic);
+
+/* ---- 13. Waiting (blocking helpers) -------------------------------- */
+
+/* Like paho-mqtt's wait_for_publish()/is_published() and blocking
+ * connect(). They take no events (the application still gets every
+ * event through mq_next_event() or the callbacks) and work with or
+ * without a loop thread. @p timeout_ms: -1 waits without limit, 0 only
+ * looks; below -1 is MQ_ERR_INVAL. They may be called from callbacks, but
+ * return MQ_ERR_STATE instead of waiting when called from a callback of
+ * this client's loop while its event queue is full (MQ_OPT_MAX_EVENTS):
+ * the worker has stopped reading, and only that loop could drain it. */
+
+/**
+ * Wait for the operation behind @p token (from mq_publish*,
+ * mq_subscribe*, mq_unsubscribe*) to finish, and return its outcome: the
+ * error its MQ_EVENT_PUBLISHED / SUBSCRIBED / UNSUBSCRIBED event carries
+ * (MQ_OK; MQ_ERR_REFUSED with a failure reason code; MQ_ERR_ABORTED;
+ * MQ_ERR_TOO_LARGE ...). QoS 1 finishes at PUBACK, QoS 2 at PUBCOMP,
+ * QoS 0 once handed to the open connection (encoded for the socket and
+ * written in the same worker round unless the socket is full; paho-mqtt
+ * waits for the write itself), a subscribe at SUBACK.
+ * Outcomes are remembered without a time limit, except that only the 64
+ * newest failures are: for a token finished before more than 64 later
+ * failures, MQ_ERR_NOT_FOUND (outcome no longer known). A message kept
+ * for the next connect by mq_disconnect() is still pending. Also
+ * MQ_ERR_TIMEOUT (not finished in time), MQ_ERR_INVAL (NULL client, a
+ * token never issued by this client, timeout below -1), MQ_ERR_STATE (see
+ * above), MQ_ERR_NOMEM. Any thread.
+ */
+MQ_API int mq_wait(mq_client *c, int token, int timeout_ms);
+
+/**
+ * Wait until the client is connected (CONNACK with reason 0): MQ_OK at
+ * once if it is. Otherwise the result of the connect attempt in progress,
+ * or of the next one if it is between attempts: its error when it fails
+ * (MQ_ERR_REFUSED - the reason code is in the MQ_EVENT_CONNECT event,
+ * which stays queued -, MQ_ERR_CONNREFUSED, MQ_ERR_DNS, MQ_ERR_TLS,
+ * MQ_ERR_TIMEOUT for MQ_OPT_CONNECT_TIMEOUT_MS ...) while automatic
+ * reconnect goes on in the background; MQ_ERR_NO_CONN if mq_connect() was
+ * not called (or mq_disconnect() was); MQ_ERR_TIMEOUT when @p timeout_ms
+ * passed first; MQ_ERR_STATE, MQ_ERR_INVAL. Any thread.
+ */
+MQ_API int mq_wait_connected(mq_client *c, int timeout_ms);
+
+/**
+ * Wait until the client is idle: a graceful mq_disconnect() has finished
+ * (the final MQ_EVENT_DISCONNECTED is queued), or the connection ended
+ * with reconnect off. MQ_OK (also at once if never connected),
+ * MQ_ERR_TIMEOUT, MQ_ERR_INVAL. Any thread.
+ */
+MQ_API int mq_wait_disconnected(mq_client *c, int timeout_ms);
 
 #ifdef __cplusplus
 }

@@ -33,7 +33,8 @@ enum {
     MQI_CMD_CONNECT,
     MQI_CMD_DISCONNECT,
     MQI_CMD_RESOLVED, /* a resolver thread finished */
-    MQI_CMD_DESTROY
+    MQI_CMD_DESTROY,
+    MQI_CMD_WAIT      /* mq_wait(): resolved points at an mqi_waitreq */
 };
 
 /* State of an outbound message in the worker. */
@@ -50,7 +51,7 @@ typedef struct mqi_msg {
     mqi_qnode qn;                   /* MPSC link (API -> worker) */
     struct mqi_msg *next, *prev;    /* worker lists */
     uint8_t kind;                   /* MQI_CMD_* */
-    uint8_t qos;
+    uint8_t qos;                    /* DISCONNECT: 1 forced (_now) */
     uint8_t retain;
     uint8_t state;                  /* MQI_MS_* */
     uint8_t blk;                    /* PUBLISH: small-block class, 0 none */
@@ -77,6 +78,24 @@ typedef struct mqi_msg {
     uint64_t tag;                   /* PUBLISH: application tag */
 } mqi_msg;
 
+/* One mq_wait() call on a token. The waiter allocates it and hands it to
+ * the worker in an MQI_CMD_WAIT; from then on the fields below are
+ * guarded by the client's lock. Whoever finishes last frees it: the
+ * worker if the waiter gave up (abandoned), else the waiter. */
+typedef struct mqi_waitreq {
+    struct mqi_waitreq *next;       /* worker's watch list */
+    int token;
+    int state;                      /* MQI_WS_* */
+    int err;                        /* the outcome when DONE */
+    bool abandoned;                 /* the waiter returned (timeout) */
+} mqi_waitreq;
+
+enum {
+    MQI_WS_ASKED = 0, /* the worker has not looked yet */
+    MQI_WS_PENDING,   /* still queued or in flight */
+    MQI_WS_DONE       /* err holds the outcome */
+};
+
 /* A doubly linked list of messages (worker only). */
 typedef struct mqi_list {
     mqi_msg *head, *tail;
@@ -101,6 +120,28 @@ typedef struct mqi_server {
 
 enum { MQI_SCHEME_TCP = 1, MQI_SCHEME_TLS, MQI_SCHEME_WS, MQI_SCHEME_WSS,
        MQI_SCHEME_UNIX };
+
+/* Transport options for real deployments (api_transport.c): keys by URI,
+ * providers, engines, TLS-PSK, CRLs, an application's SSL_CTX,
+ * resumption, proxies. As set in c->opt; the connect snapshot (c->cfg)
+ * also holds the proxies in force, from the options or the environment. */
+typedef struct mqi_xopts {
+    char *tls_key_uri, *tls_cert_uri, *tls_providers, *tls_engine;
+    char *tls_psk, *tls_psk_identity, *tls_crl_file, *tls_crl_path;
+    int tls_crl_check;          /* 0: default (whole chain) */
+    int tls_max_version;        /* 0 none, 12, 13 */
+    bool tls_no_resume;
+    void *tls_app_ctx;          /* SSL_CTX *, one reference held */
+    char *proxy;                /* MQ_SOPT_PROXY */
+    char *no_proxy;             /* MQ_SOPT_NO_PROXY */
+    bool proxy_from_env;
+    /* snapshot only */
+    mqi_proxy *px_plain;        /* for mqtt:// and ws://, NULL: direct */
+    mqi_proxy *px_tls;          /* for mqtts:// and wss:// */
+    char *px_no;                /* hosts that go direct */
+    char *px_err_plain;         /* why the environment's proxy for */
+    char *px_err_tls;           /* either kind is unusable, or NULL */
+} mqi_xopts;
 
 typedef struct mqi_opts {
     int keepalive;
@@ -142,10 +183,28 @@ typedef struct mqi_opts {
     bool tls_insecure;
     bool tls_no_hostname_check;
     char *persist_dir;
+    mqi_xopts x;
 } mqi_opts;
 
 int mqi_opts_copy(mqi_opts *dst, const mqi_opts *src);
 void mqi_opts_clear(mqi_opts *o);
+
+/* api_transport.c: the mqi_xopts part of the options. set/get return
+ * MQ_ERR_INVAL for an option that is not theirs. */
+int mqi_xopts_set_int(mqi_xopts *x, int option, int64_t v);
+int mqi_xopts_get_int(const mqi_xopts *x, int option, int64_t *out);
+int mqi_xopts_set_str(mqi_xopts *x, int option, const char *v);
+/* Deep copy for the connect snapshot (on the mq_connect() thread), with
+ * the proxies chosen; reads the environment when asked. */
+int mqi_xopts_snapshot(mqi_xopts *dst, const mqi_xopts *src);
+void mqi_xopts_clear(mqi_xopts *x);
+/* The TLS fields of @p o from a snapshot. */
+void mqi_xopts_tls(const mqi_xopts *x, mqi_tls_opts *o);
+/* The proxy for a server of a snapshot, or NULL to go direct; NULL with
+ * *err set when the environment named an unusable proxy for it. */
+const mqi_proxy *mqi_xopts_proxy(const mqi_xopts *x, int scheme,
+                                 const char *host, uint16_t port,
+                                 const char **err);
 
 /* ---- events ---------------------------------------------------------- */
 
@@ -176,6 +235,8 @@ struct mq_event {
                                    its record goes when the event is freed
                                    (a reference on the store) */
     uint64_t store_seq;
+    char *tls;                  /* CONNECT: "version\0cipher\0alpn\0resumed\0"
+                                   (inline), or NULL */
     /* inline storage may follow */
 };
 
@@ -268,6 +329,16 @@ struct mq_client {
         mq_event_cb cb;
         void *ud;
     } cbs[MQI_EVENT_KINDS];
+    bool closing;               /* mq_disconnect() queued, not finished
+                                   (c->closing_flag mirrors it) */
+    bool final_pending;         /* its final DISCONNECTED event is queued,
+                                   not yet taken or dispatched */
+    unsigned attempts_done;     /* connect attempts finished (worker) */
+    int attempt_err;            /* the outcome of the latest one */
+    size_t destroy_lost;        /* undelivered messages freed by destroy */
+    size_t destroy_stored;      /* ... of which kept in the store */
+    pthread_cond_t state_cond;  /* signalled on the changes above, on
+                                   mq_wait outcomes, and on a pause */
     pthread_t loop_thread;
     bool loop_running;
     bool forever_running;       /* mq_loop_forever() is running */
@@ -284,6 +355,7 @@ struct mq_client {
     atomic_size_t max_msgs;
     atomic_size_t max_bytes;
     atomic_int next_token;
+    atomic_bool tokens_wrapped; /* every positive token was issued once */
     atomic_int connected;
     atomic_bool destroyed;
     atomic_int log_level;
@@ -295,6 +367,9 @@ struct mq_client {
     atomic_uint max_packet;     /* effective limit for outbound packets */
     atomic_int alias_max_out;   /* broker's Topic Alias Maximum, -1 unknown */
     atomic_int proto_in_use;    /* protocol of the last CONNACK, 0 none */
+    atomic_int disconnect_timeout_ms;
+    atomic_bool closing_flag;   /* c->closing, read without the lock */
+    atomic_uint state_waiters;  /* threads blocked on state_cond */
     atomic_bool paused;         /* worker stopped reading: events full */
     atomic_uint space_waiters;
     pthread_mutex_t space_lock;
@@ -359,6 +434,20 @@ struct mq_client {
     int64_t last_send_ms, last_recv_ms, ping_sent_ms;
     int64_t backoff_until_ms;
     bool want_disconnect;       /* CMD_DISCONNECT seen */
+    bool draining;              /* graceful disconnect in progress */
+    int64_t drain_deadline_ms;
+    mq_props *drain_props;      /* for the DISCONNECT packet */
+    size_t drain_aborted, drain_kept; /* for the final event's message */
+    mqi_waitreq *watch;         /* mq_wait() calls waiting for a token */
+    unsigned conn_no;           /* connections made (CONNACK 0) */
+    mqi_list parked;            /* application SUBSCRIBEs waiting for the
+                                   SUBACK of libmq's own resubscribe */
+    struct mqi_outcome {        /* recent failed operations, for mq_wait */
+        int token, err;
+    } *fails;
+    unsigned nfails, fail_next;
+    int fail_horizon;           /* newest token pushed out of fails */
+    bool fail_evicted;
     bool session_present;
     uint16_t server_keepalive;
     uint32_t server_max_packet;
@@ -368,6 +457,7 @@ struct mq_client {
     int nalias;
     struct mqi_alias_out *aout; /* outbound topic aliases (v5) */
     void *tls_ctx;
+    const mqi_proxy *proxy;     /* this attempt's proxy (in cfg), or NULL */
     int close_reason;           /* DISCONNECT reason we sent */
 };
 
@@ -375,6 +465,9 @@ typedef struct mqi_subrec {
     char *filter;
     uint8_t options;
     mq_props *props;            /* the SUBSCRIBE's v5 properties, or NULL */
+    unsigned restored_conn;     /* conn_no libmq renewed it on, 0 none */
+    int granted;                /* that renewal's SUBACK code, -1 until
+                                   it arrives */
 } mqi_subrec;
 
 /* worker.c */

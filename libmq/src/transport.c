@@ -79,5 +79,5 @@ plain_close(mqi_io *io)
 }
 
 const mqi_io_ops mqi_io_plain_ops = {
-    plain_handshake, plain_read, plain_write, plain_close,
+    plain_handshake, plain_read, plain_write, plain_close, NULL,
 };

@@ -30,6 +30,10 @@ typedef struct mqi_io_ops {
     int (*write)(mqi_io *io, const uint8_t *buf, size_t len, size_t *out_n);
     /* Free the layer's state (best-effort close_notify); does not close fd. */
     void (*close)(mqi_io *io);
+    /* Optional (NULL: none): what the TLS layer negotiated, as packed
+     * "version\0cipher\0alpn\0resumed\0" (see mqi_tls_describe); a layer
+     * over TLS asks its inner layer. Returns the length used, 0 if none. */
+    size_t (*describe)(mqi_io *io, char *buf, size_t len);
 } mqi_io_ops;
 
 struct mqi_io {
@@ -61,8 +65,66 @@ typedef struct mqi_tls_opts {
     const char *key_password;/* for an encrypted key */
     int (*key_password_cb)(char *buf, int size, void *userdata);
     void *key_password_userdata;
+    /* Keys in providers, stores and engines, PSK, revocation, an
+     * application's SSL_CTX, resumption (all optional; NULL/0: off). */
+    const char *key_uri;     /* private key by OSSL_STORE URI / engine id */
+    const char *cert_uri;    /* certificate by OSSL_STORE URI */
+    const char *providers;   /* comma-separated providers to load */
+    const char *engine;      /* engine id: key_uri goes through it */
+    const char *psk_hex;     /* pre-shared key, hex */
+    const char *psk_identity;
+    const char *crl_file;    /* CRLs (PEM) to check the chain against */
+    const char *crl_path;    /* a hashed directory of CRLs (openssl rehash) */
+    int crl_check;           /* 0 default (= 2), 1 leaf only, 2 whole chain */
+    bool no_resume;          /* do not resume TLS sessions */
+    void *app_ctx;           /* an application's SSL_CTX, used as given */
+    uint16_t port;           /* server port: with the name, keys resumption */
+    int max_version;         /* 0 none, 12 = TLS 1.2, 13 = TLS 1.3 */
 } mqi_tls_opts;
 #define MQI_TLS_OPTS_HAVE_PEM 1
+
+/* Base64 with padding (RFC 4648); @p out must hold 4 * ceil(n / 3) + 1. */
+void mqi_base64(const uint8_t *in, size_t n, char *out);
+
+/* ---- proxies (transport_proxy.c) ----------------------------------------- */
+
+enum { MQI_PROXY_HTTP = 1, MQI_PROXY_SOCKS5 };
+
+/* A proxy parsed from a URI: http://, socks5:// or socks5h://, then
+ * [user[:pass]@]host[:port] (default port 1080 for SOCKS, 3128 for HTTP).
+ * user and pass are percent-decoded; NULL when absent. */
+typedef struct mqi_proxy {
+    int kind;                /* MQI_PROXY_* */
+    char *host;              /* name or IP literal, without brackets */
+    uint16_t port;
+    char *user, *pass;
+} mqi_proxy;
+
+/* Parse @p uri into *p (MQ_OK, MQ_ERR_URI with the reason in err,
+ * MQ_ERR_NOT_SUPPORTED for a scheme we lack (https://), MQ_ERR_NOMEM).
+ * @p bare_http: a value without a scheme is an HTTP proxy (environment
+ * variables); else the scheme is required. */
+int mqi_proxy_parse(const char *uri, bool bare_http, mqi_proxy *p,
+                    char *err, size_t errlen);
+void mqi_proxy_free(mqi_proxy *p);
+/* True when @p host (name or IP literal) matches a no_proxy list: entries
+ * separated by commas or spaces, "*" for all, a name matching itself and
+ * its subdomains (a leading '.' is ignored), an IP literal or an IPv4 or
+ * IPv6 CIDR block; ":port" after an entry limits it to that port. */
+bool mqi_no_proxy_match(const char *list, const char *host, uint16_t port);
+/* Wrap a connected plain @p io in a proxy client layer: its handshake asks
+ * the proxy @p px for a tunnel to @p host:@p port (HTTP CONNECT with Basic
+ * auth, or SOCKS5 with no auth or user/password and the name resolved by
+ * the proxy). Once the handshake returns MQ_OK the socket is a clean
+ * tunnel: call mqi_io_proxy_done() and start the broker's transport on it.
+ * Handshake errors: MQ_ERR_PROXY (refused, closed, bad answer) or
+ * MQ_ERR_PROXY_AUTH (credentials missing or rejected), with io->err. */
+int mqi_io_proxy_start(mqi_io *io, const mqi_proxy *px, const char *host,
+                       uint16_t port);
+/* True if @p io is in the proxy layer. */
+bool mqi_io_is_proxy(const mqi_io *io);
+/* Drop the finished proxy layer: @p io becomes a plain io on the tunnel. */
+void mqi_io_proxy_done(mqi_io *io);
 
 /* Wrap @p io (plain, or TLS already started with mqi_io_tls_start) in a
  * WebSocket client layer (RFC 6455, subprotocol "mqtt", binary frames,
@@ -80,11 +142,21 @@ int mqi_io_ws_start(mqi_io *io, const char *host, uint16_t port,
 int mqi_tls_ctx_new(const mqi_tls_opts *o, void **out_ctx, char *err,
                     size_t errlen);
 void mqi_tls_ctx_free(void *ctx);
+/* mq_connect() took new options: the context is rebuilt at the next TLS
+ * connect (mqi_tls_ctx_stale), and the new one inherits the session when
+ * it was made from the same options (mqi_tls_ctx_inherit; NULLs ok). */
+void mqi_tls_ctx_mark_stale(void *ctx);
+bool mqi_tls_ctx_stale(const void *ctx);
+void mqi_tls_ctx_inherit(void *fresh, const void *old);
 /* Turn a connected plain io into a TLS client io: SNI and hostname
  * verification use @p host (or o->verify_name). The handshake then runs
  * through io->ops->handshake. MQ_OK or MQ_ERR_TLS / MQ_ERR_NOMEM. */
 int mqi_io_tls_start(mqi_io *io, void *ctx, const char *host,
                      const mqi_tls_opts *o);
+/* Take a reference to an application's SSL_CTX (SSL_CTX_up_ref); the
+ * release goes through mqi_tls_app_ctx_release. MQ_OK or MQ_ERR_TLS. */
+int mqi_tls_app_ctx_ref(void *ssl_ctx);
+void mqi_tls_app_ctx_release(void *ssl_ctx);
 #endif
 
 #endif

@@ -181,9 +181,8 @@ sha1_final(sha1_ctx *s, uint8_t out[20])
         out[i] = (uint8_t)(s->h[i / 4] >> (24 - 8 * (i % 4)));
 }
 
-/* Standard base64 with padding; @p out must hold 4 * ceil(n / 3) + 1. */
-static void
-base64(const uint8_t *in, size_t n, char *out)
+void
+mqi_base64(const uint8_t *in, size_t n, char *out)
 {
     static const char tab[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -926,8 +925,21 @@ ws_close(mqi_io *io)
     io->want = 0;
 }
 
+/* What the layer under us negotiated (TLS for wss://). */
+static size_t
+ws_describe(mqi_io *io, char *buf, size_t len)
+{
+    ws_layer *w = io->layer;
+    size_t n = 0;
+
+    if (w == NULL || w->inner_ops == NULL || w->inner_ops->describe == NULL)
+        return 0;
+    INNER_CALL(io, w, n = w->inner_ops->describe(io, buf, len));
+    return n;
+}
+
 static const mqi_io_ops ws_ops = {
-    ws_handshake, ws_read, ws_write, ws_close,
+    ws_handshake, ws_read, ws_write, ws_close, ws_describe,
 };
 
 int
@@ -955,12 +967,12 @@ mqi_io_ws_start(mqi_io *io, const char *host, uint16_t port, const char *path)
     }
     w->rnd_pos = sizeof w->rnd; /* empty pool */
     ws_random(w, nonce, sizeof nonce);
-    base64(nonce, sizeof nonce, key);
+    mqi_base64(nonce, sizeof nonce, key);
     sha1_init(&sh);
     sha1_update(&sh, key, strlen(key));
     sha1_update(&sh, WS_GUID, strlen(WS_GUID));
     sha1_final(&sh, digest);
-    base64(digest, sizeof digest, w->accept);
+    mqi_base64(digest, sizeof digest, w->accept);
 
     v6 = strchr(host, ':') != NULL;
     len = snprintf(NULL, 0,

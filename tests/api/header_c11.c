@@ -7,11 +7,29 @@
 #error "version macros disagree"
 #endif
 
+/* ABI numbers are never reused or moved (issue 12's allocation). */
+_Static_assert(MQ_OPT_DISCONNECT_TIMEOUT_MS == 24, "option number");
+_Static_assert(MQ_EVENT_RESUBSCRIBED == 9, "event kind number");
+/* ABI numbers are never changed or reused: the deployment transports' */
+_Static_assert(MQ_ERR_PROXY == -32 && MQ_ERR_PROXY_AUTH == -33, "errors");
+_Static_assert(MQ_OPT_TLS_SESSION_RESUME == 40 && MQ_OPT_TLS_CRL_CHECK == 41
+               && MQ_OPT_PROXY_FROM_ENV == 42, "int options");
+_Static_assert(MQ_SOPT_TLS_KEY_URI == 120 && MQ_SOPT_TLS_CERT_URI == 121
+               && MQ_SOPT_TLS_PROVIDERS == 122 && MQ_SOPT_TLS_ENGINE == 123
+               && MQ_SOPT_TLS_PSK == 124 && MQ_SOPT_TLS_PSK_IDENTITY == 125
+               && MQ_SOPT_TLS_CRL_FILE == 126 && MQ_SOPT_TLS_CRL_PATH == 127
+               && MQ_SOPT_PROXY == 128 && MQ_SOPT_NO_PROXY == 129
+               && MQ_SOPT_TLS_MAX_VERSION == 130, "string options");
+_Static_assert(MQ_TLS_VERSION == 1 && MQ_TLS_CIPHER == 2 && MQ_TLS_ALPN == 3
+               && MQ_TLS_RESUMED == 4, "mq_event_tls items");
+
 int
 main(void)
 {
     mq_client *c = 0;
-    (void)c;
+    /* declared with these signatures (not evaluated: nothing to link) */
+    (void)sizeof(mq_wait(c, 1, -1) + mq_wait_connected(c, 0) +
+                 mq_wait_disconnected(c, 0) + mq_disconnect_now(c, 0));
     return MQ_OK;
 }
 

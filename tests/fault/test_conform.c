@@ -54,7 +54,8 @@ typedef struct bk {
     const uint8_t *after_connack; /* raw bytes sent after the CONNACK */
     size_t nafter;
     int hold_ms;             /* keep serving this long (default 4000) */
-    int close_after_pubs;    /* close after this many PUBLISH (0: never) */
+    int close_after_pubs;    /* close connection 0 after this many PUBLISH
+                                (0: never) */
     int sp_later;            /* Session Present on connections after 0 */
     /* what was seen */
     pthread_mutex_t mx;
@@ -283,7 +284,9 @@ responder(fb *b, int conn, int fd, void *ud)
             pthread_mutex_unlock(&k->mx);
             note_publish(k, conn, level, &p, pid, aliases);
             npub++;
-            if (close_after && npub >= close_after) {
+            /* only the first connection: the resends on the next one may
+             * arrive before the case turns this off (a race under load) */
+            if (close_after && conn == 0 && npub >= close_after) {
                 fb_pkt_free(&p);
                 return;
             }

@@ -197,7 +197,7 @@ fake_close(mqi_io *io)
 }
 
 static const mqi_io_ops fake_ops = {
-    fake_handshake, fake_read, fake_write, fake_close,
+    fake_handshake, fake_read, fake_write, fake_close, NULL,
 };
 
 /* ---- reference frame parser (RFC 6455 section 5.2) --------------------- */

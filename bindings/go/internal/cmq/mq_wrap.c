@@ -241,7 +241,7 @@ static int mq_event_fd_dup(mq_client *c)
 extern "C" {
 #endif
 
-void _wrap_Swig_free_cmq_180e2258199dd0d7(void *_swig_go_0) {
+void _wrap_Swig_free_cmq_5b5171776a0baf6b(void *_swig_go_0) {
   void *arg1 = (void *) 0 ;
   
   arg1 = *(void **)&_swig_go_0; 
@@ -251,7 +251,7 @@ void _wrap_Swig_free_cmq_180e2258199dd0d7(void *_swig_go_0) {
 }
 
 
-void *_wrap_Swig_malloc_cmq_180e2258199dd0d7(intgo _swig_go_0) {
+void *_wrap_Swig_malloc_cmq_5b5171776a0baf6b(intgo _swig_go_0) {
   int arg1 ;
   void *result = 0 ;
   void *_swig_go_result;
@@ -264,7 +264,7 @@ void *_wrap_Swig_malloc_cmq_180e2258199dd0d7(intgo _swig_go_0) {
 }
 
 
-void _wrap_mq_bytes_data_set_cmq_180e2258199dd0d7(_goslice_* _swig_go_0, void *_swig_go_1) {
+void _wrap_mq_bytes_data_set_cmq_5b5171776a0baf6b(_goslice_* _swig_go_0, void *_swig_go_1) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   void *arg2 = (void *) 0 ;
   
@@ -276,7 +276,7 @@ void _wrap_mq_bytes_data_set_cmq_180e2258199dd0d7(_goslice_* _swig_go_0, void *_
 }
 
 
-void *_wrap_mq_bytes_data_get_cmq_180e2258199dd0d7(_goslice_* _swig_go_0) {
+void *_wrap_mq_bytes_data_get_cmq_5b5171776a0baf6b(_goslice_* _swig_go_0) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   void *result = 0 ;
   void *_swig_go_result;
@@ -289,7 +289,7 @@ void *_wrap_mq_bytes_data_get_cmq_180e2258199dd0d7(_goslice_* _swig_go_0) {
 }
 
 
-void _wrap_mq_bytes_len_set_cmq_180e2258199dd0d7(_goslice_* _swig_go_0, long long _swig_go_1) {
+void _wrap_mq_bytes_len_set_cmq_5b5171776a0baf6b(_goslice_* _swig_go_0, long long _swig_go_1) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   size_t arg2 ;
   
@@ -301,7 +301,7 @@ void _wrap_mq_bytes_len_set_cmq_180e2258199dd0d7(_goslice_* _swig_go_0, long lon
 }
 
 
-long long _wrap_mq_bytes_len_get_cmq_180e2258199dd0d7(_goslice_* _swig_go_0) {
+long long _wrap_mq_bytes_len_get_cmq_5b5171776a0baf6b(_goslice_* _swig_go_0) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -314,7 +314,7 @@ long long _wrap_mq_bytes_len_get_cmq_180e2258199dd0d7(_goslice_* _swig_go_0) {
 }
 
 
-_goslice_* _wrap_new_mq_bytes_cmq_180e2258199dd0d7() {
+_goslice_* _wrap_new_mq_bytes_cmq_5b5171776a0baf6b() {
   mq_bytes *result = 0 ;
   _goslice_* _swig_go_result;
   
@@ -325,7 +325,7 @@ _goslice_* _wrap_new_mq_bytes_cmq_180e2258199dd0d7() {
 }
 
 
-void _wrap_delete_mq_bytes_cmq_180e2258199dd0d7(_goslice_* _swig_go_0) {
+void _wrap_delete_mq_bytes_cmq_5b5171776a0baf6b(_goslice_* _swig_go_0) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   
   arg1 = *(mq_bytes **)&_swig_go_0; 
@@ -335,7 +335,7 @@ void _wrap_delete_mq_bytes_cmq_180e2258199dd0d7(_goslice_* _swig_go_0) {
 }
 
 
-long long _wrap_mq_event_payload_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+long long _wrap_mq_event_payload_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   mq_bytes result;
   long long _swig_go_result;
@@ -360,7 +360,7 @@ long long _wrap_mq_event_payload_cmq_180e2258199dd0d7(struct mq_event *_swig_go_
 }
 
 
-long long _wrap_mq_props_get_binary_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0, intgo _swig_go_1) {
+long long _wrap_mq_props_get_binary_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, intgo _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   mq_bytes result;
@@ -387,7 +387,7 @@ long long _wrap_mq_props_get_binary_cmq_180e2258199dd0d7(struct mq_props *_swig_
 }
 
 
-long long _wrap_mq_get_int_value_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
+long long _wrap_mq_get_int_value_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int64_t arg3 ;
@@ -404,7 +404,7 @@ long long _wrap_mq_get_int_value_cmq_180e2258199dd0d7(struct mq_client *_swig_go
 }
 
 
-long long _wrap_mq_props_get_int_value_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
+long long _wrap_mq_props_get_int_value_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   size_t arg3 ;
@@ -421,7 +421,7 @@ long long _wrap_mq_props_get_int_value_cmq_180e2258199dd0d7(struct mq_props *_sw
 }
 
 
-intgo _wrap_mq_event_fd_dup_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0) {
+intgo _wrap_mq_event_fd_dup_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -434,7 +434,7 @@ intgo _wrap_mq_event_fd_dup_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0) {
 }
 
 
-intgo _wrap_MQ_VERSION_NUM_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_VERSION_NUM_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -445,7 +445,7 @@ intgo _wrap_MQ_VERSION_NUM_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_mq_version_cmq_180e2258199dd0d7() {
+intgo _wrap_mq_version_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -456,7 +456,7 @@ intgo _wrap_mq_version_cmq_180e2258199dd0d7() {
 }
 
 
-_gostring_ _wrap_mq_version_string_cmq_180e2258199dd0d7() {
+_gostring_ _wrap_mq_version_string_cmq_5b5171776a0baf6b() {
   char *result = 0 ;
   _gostring_ _swig_go_result;
   
@@ -467,7 +467,7 @@ _gostring_ _wrap_mq_version_string_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OK_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OK_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -479,7 +479,7 @@ intgo _wrap_MQ_OK_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_NOMEM_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_NOMEM_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -491,7 +491,7 @@ intgo _wrap_MQ_ERR_NOMEM_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_INVAL_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_INVAL_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -503,7 +503,7 @@ intgo _wrap_MQ_ERR_INVAL_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_STATE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_STATE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -515,7 +515,7 @@ intgo _wrap_MQ_ERR_STATE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_QUEUE_FULL_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_QUEUE_FULL_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -527,7 +527,7 @@ intgo _wrap_MQ_ERR_QUEUE_FULL_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_TOO_LARGE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_TOO_LARGE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -539,7 +539,7 @@ intgo _wrap_MQ_ERR_TOO_LARGE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_TOPIC_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_TOPIC_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -551,7 +551,7 @@ intgo _wrap_MQ_ERR_TOPIC_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_QOS_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_QOS_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -563,7 +563,7 @@ intgo _wrap_MQ_ERR_QOS_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_UTF8_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_UTF8_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -575,7 +575,7 @@ intgo _wrap_MQ_ERR_UTF8_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_PROPERTY_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_PROPERTY_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -587,7 +587,7 @@ intgo _wrap_MQ_ERR_PROPERTY_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_URI_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_URI_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -599,7 +599,7 @@ intgo _wrap_MQ_ERR_URI_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_AGAIN_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_AGAIN_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -611,7 +611,7 @@ intgo _wrap_MQ_ERR_AGAIN_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_TIMEOUT_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_TIMEOUT_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -623,7 +623,7 @@ intgo _wrap_MQ_ERR_TIMEOUT_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_NO_CONN_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_NO_CONN_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -635,7 +635,7 @@ intgo _wrap_MQ_ERR_NO_CONN_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_DNS_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_DNS_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -647,7 +647,7 @@ intgo _wrap_MQ_ERR_DNS_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_CONNREFUSED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_CONNREFUSED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -659,7 +659,7 @@ intgo _wrap_MQ_ERR_CONNREFUSED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_IO_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_IO_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -671,7 +671,7 @@ intgo _wrap_MQ_ERR_IO_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_CLOSED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_CLOSED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -683,7 +683,7 @@ intgo _wrap_MQ_ERR_CLOSED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_MALFORMED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_MALFORMED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -695,7 +695,7 @@ intgo _wrap_MQ_ERR_MALFORMED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_PROTOCOL_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_PROTOCOL_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -707,7 +707,7 @@ intgo _wrap_MQ_ERR_PROTOCOL_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_REFUSED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_REFUSED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -719,7 +719,7 @@ intgo _wrap_MQ_ERR_REFUSED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_KEEPALIVE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_KEEPALIVE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -731,7 +731,7 @@ intgo _wrap_MQ_ERR_KEEPALIVE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_TLS_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_TLS_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -743,7 +743,7 @@ intgo _wrap_MQ_ERR_TLS_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_NOT_SUPPORTED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_NOT_SUPPORTED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -755,7 +755,7 @@ intgo _wrap_MQ_ERR_NOT_SUPPORTED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_NOT_FOUND_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_NOT_FOUND_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -767,7 +767,7 @@ intgo _wrap_MQ_ERR_NOT_FOUND_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_SYSTEM_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_SYSTEM_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -779,7 +779,7 @@ intgo _wrap_MQ_ERR_SYSTEM_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_DESTROYED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_DESTROYED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -791,7 +791,7 @@ intgo _wrap_MQ_ERR_DESTROYED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_PERSIST_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_PERSIST_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -803,7 +803,7 @@ intgo _wrap_MQ_ERR_PERSIST_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_ABORTED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_ABORTED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -815,7 +815,7 @@ intgo _wrap_MQ_ERR_ABORTED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_ERR_FILE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_ERR_FILE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -827,7 +827,31 @@ intgo _wrap_MQ_ERR_FILE_cmq_180e2258199dd0d7() {
 }
 
 
-_gostring_ _wrap_mq_strerror_cmq_180e2258199dd0d7(intgo _swig_go_0) {
+intgo _wrap_MQ_ERR_PROXY_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_ERR_PROXY;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_ERR_PROXY_AUTH_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_ERR_PROXY_AUTH;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+_gostring_ _wrap_mq_strerror_cmq_5b5171776a0baf6b(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -840,7 +864,7 @@ _gostring_ _wrap_mq_strerror_cmq_180e2258199dd0d7(intgo _swig_go_0) {
 }
 
 
-_gostring_ _wrap_mq_err_name_cmq_180e2258199dd0d7(intgo _swig_go_0) {
+_gostring_ _wrap_mq_err_name_cmq_5b5171776a0baf6b(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -853,7 +877,7 @@ _gostring_ _wrap_mq_err_name_cmq_180e2258199dd0d7(intgo _swig_go_0) {
 }
 
 
-intgo _wrap_MQ_RC_SUCCESS_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_SUCCESS_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -865,7 +889,7 @@ intgo _wrap_MQ_RC_SUCCESS_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_NORMAL_DISCONNECTION_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_NORMAL_DISCONNECTION_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -877,7 +901,7 @@ intgo _wrap_MQ_RC_NORMAL_DISCONNECTION_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_GRANTED_QOS_0_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_GRANTED_QOS_0_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -889,7 +913,7 @@ intgo _wrap_MQ_RC_GRANTED_QOS_0_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_GRANTED_QOS_1_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_GRANTED_QOS_1_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -901,7 +925,7 @@ intgo _wrap_MQ_RC_GRANTED_QOS_1_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_GRANTED_QOS_2_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_GRANTED_QOS_2_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -913,7 +937,7 @@ intgo _wrap_MQ_RC_GRANTED_QOS_2_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_DISCONNECT_WITH_WILL_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_DISCONNECT_WITH_WILL_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -925,7 +949,7 @@ intgo _wrap_MQ_RC_DISCONNECT_WITH_WILL_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_NO_MATCHING_SUBSCRIBERS_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_NO_MATCHING_SUBSCRIBERS_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -937,7 +961,7 @@ intgo _wrap_MQ_RC_NO_MATCHING_SUBSCRIBERS_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_NO_SUBSCRIPTION_EXISTED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_NO_SUBSCRIPTION_EXISTED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -949,7 +973,7 @@ intgo _wrap_MQ_RC_NO_SUBSCRIPTION_EXISTED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_CONTINUE_AUTHENTICATION_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_CONTINUE_AUTHENTICATION_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -961,7 +985,7 @@ intgo _wrap_MQ_RC_CONTINUE_AUTHENTICATION_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_REAUTHENTICATE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_REAUTHENTICATE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -973,7 +997,7 @@ intgo _wrap_MQ_RC_REAUTHENTICATE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_UNSPECIFIED_ERROR_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_UNSPECIFIED_ERROR_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -985,7 +1009,7 @@ intgo _wrap_MQ_RC_UNSPECIFIED_ERROR_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_MALFORMED_PACKET_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_MALFORMED_PACKET_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -997,7 +1021,7 @@ intgo _wrap_MQ_RC_MALFORMED_PACKET_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_PROTOCOL_ERROR_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_PROTOCOL_ERROR_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1009,7 +1033,7 @@ intgo _wrap_MQ_RC_PROTOCOL_ERROR_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_IMPLEMENTATION_SPECIFIC_ERROR_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_IMPLEMENTATION_SPECIFIC_ERROR_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1021,7 +1045,7 @@ intgo _wrap_MQ_RC_IMPLEMENTATION_SPECIFIC_ERROR_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_UNSUPPORTED_PROTOCOL_VERSION_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_UNSUPPORTED_PROTOCOL_VERSION_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1033,7 +1057,7 @@ intgo _wrap_MQ_RC_UNSUPPORTED_PROTOCOL_VERSION_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_CLIENT_IDENTIFIER_NOT_VALID_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_CLIENT_IDENTIFIER_NOT_VALID_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1045,7 +1069,7 @@ intgo _wrap_MQ_RC_CLIENT_IDENTIFIER_NOT_VALID_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_BAD_USER_NAME_OR_PASSWORD_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_BAD_USER_NAME_OR_PASSWORD_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1057,7 +1081,7 @@ intgo _wrap_MQ_RC_BAD_USER_NAME_OR_PASSWORD_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_NOT_AUTHORIZED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_NOT_AUTHORIZED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1069,7 +1093,7 @@ intgo _wrap_MQ_RC_NOT_AUTHORIZED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_SERVER_UNAVAILABLE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_SERVER_UNAVAILABLE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1081,7 +1105,7 @@ intgo _wrap_MQ_RC_SERVER_UNAVAILABLE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_SERVER_BUSY_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_SERVER_BUSY_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1093,7 +1117,7 @@ intgo _wrap_MQ_RC_SERVER_BUSY_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_BANNED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_BANNED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1105,7 +1129,7 @@ intgo _wrap_MQ_RC_BANNED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_SERVER_SHUTTING_DOWN_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_SERVER_SHUTTING_DOWN_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1117,7 +1141,7 @@ intgo _wrap_MQ_RC_SERVER_SHUTTING_DOWN_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_BAD_AUTHENTICATION_METHOD_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_BAD_AUTHENTICATION_METHOD_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1129,7 +1153,7 @@ intgo _wrap_MQ_RC_BAD_AUTHENTICATION_METHOD_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_KEEP_ALIVE_TIMEOUT_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_KEEP_ALIVE_TIMEOUT_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1141,7 +1165,7 @@ intgo _wrap_MQ_RC_KEEP_ALIVE_TIMEOUT_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_SESSION_TAKEN_OVER_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_SESSION_TAKEN_OVER_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1153,7 +1177,7 @@ intgo _wrap_MQ_RC_SESSION_TAKEN_OVER_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_TOPIC_FILTER_INVALID_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_TOPIC_FILTER_INVALID_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1165,7 +1189,7 @@ intgo _wrap_MQ_RC_TOPIC_FILTER_INVALID_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_TOPIC_NAME_INVALID_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_TOPIC_NAME_INVALID_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1177,7 +1201,7 @@ intgo _wrap_MQ_RC_TOPIC_NAME_INVALID_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_PACKET_IDENTIFIER_IN_USE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_PACKET_IDENTIFIER_IN_USE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1189,7 +1213,7 @@ intgo _wrap_MQ_RC_PACKET_IDENTIFIER_IN_USE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_PACKET_IDENTIFIER_NOT_FOUND_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_PACKET_IDENTIFIER_NOT_FOUND_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1201,7 +1225,7 @@ intgo _wrap_MQ_RC_PACKET_IDENTIFIER_NOT_FOUND_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_RECEIVE_MAXIMUM_EXCEEDED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_RECEIVE_MAXIMUM_EXCEEDED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1213,7 +1237,7 @@ intgo _wrap_MQ_RC_RECEIVE_MAXIMUM_EXCEEDED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_TOPIC_ALIAS_INVALID_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_TOPIC_ALIAS_INVALID_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1225,7 +1249,7 @@ intgo _wrap_MQ_RC_TOPIC_ALIAS_INVALID_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_PACKET_TOO_LARGE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_PACKET_TOO_LARGE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1237,7 +1261,7 @@ intgo _wrap_MQ_RC_PACKET_TOO_LARGE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_MESSAGE_RATE_TOO_HIGH_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_MESSAGE_RATE_TOO_HIGH_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1249,7 +1273,7 @@ intgo _wrap_MQ_RC_MESSAGE_RATE_TOO_HIGH_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_QUOTA_EXCEEDED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_QUOTA_EXCEEDED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1261,7 +1285,7 @@ intgo _wrap_MQ_RC_QUOTA_EXCEEDED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_ADMINISTRATIVE_ACTION_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_ADMINISTRATIVE_ACTION_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1273,7 +1297,7 @@ intgo _wrap_MQ_RC_ADMINISTRATIVE_ACTION_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_PAYLOAD_FORMAT_INVALID_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_PAYLOAD_FORMAT_INVALID_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1285,7 +1309,7 @@ intgo _wrap_MQ_RC_PAYLOAD_FORMAT_INVALID_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_RETAIN_NOT_SUPPORTED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_RETAIN_NOT_SUPPORTED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1297,7 +1321,7 @@ intgo _wrap_MQ_RC_RETAIN_NOT_SUPPORTED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_QOS_NOT_SUPPORTED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_QOS_NOT_SUPPORTED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1309,7 +1333,7 @@ intgo _wrap_MQ_RC_QOS_NOT_SUPPORTED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_USE_ANOTHER_SERVER_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_USE_ANOTHER_SERVER_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1321,7 +1345,7 @@ intgo _wrap_MQ_RC_USE_ANOTHER_SERVER_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_SERVER_MOVED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_SERVER_MOVED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1333,7 +1357,7 @@ intgo _wrap_MQ_RC_SERVER_MOVED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1345,7 +1369,7 @@ intgo _wrap_MQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_CONNECTION_RATE_EXCEEDED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_CONNECTION_RATE_EXCEEDED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1357,7 +1381,7 @@ intgo _wrap_MQ_RC_CONNECTION_RATE_EXCEEDED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_MAXIMUM_CONNECT_TIME_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_MAXIMUM_CONNECT_TIME_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1369,7 +1393,7 @@ intgo _wrap_MQ_RC_MAXIMUM_CONNECT_TIME_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1381,7 +1405,7 @@ intgo _wrap_MQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED_cmq_180e2258199dd0d7() 
 }
 
 
-intgo _wrap_MQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1393,7 +1417,7 @@ intgo _wrap_MQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_180e2258199dd0d7() {
 }
 
 
-_gostring_ _wrap_mq_reason_string_cmq_180e2258199dd0d7(intgo _swig_go_0) {
+_gostring_ _wrap_mq_reason_string_cmq_5b5171776a0baf6b(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1406,7 +1430,7 @@ _gostring_ _wrap_mq_reason_string_cmq_180e2258199dd0d7(intgo _swig_go_0) {
 }
 
 
-intgo _wrap_MQ_PROTO_V311_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROTO_V311_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1418,7 +1442,7 @@ intgo _wrap_MQ_PROTO_V311_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROTO_V5_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROTO_V5_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1430,7 +1454,7 @@ intgo _wrap_MQ_PROTO_V5_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_EVENT_NONE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_EVENT_NONE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1442,7 +1466,7 @@ intgo _wrap_MQ_EVENT_NONE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_EVENT_CONNECT_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_EVENT_CONNECT_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1454,7 +1478,7 @@ intgo _wrap_MQ_EVENT_CONNECT_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_EVENT_DISCONNECTED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_EVENT_DISCONNECTED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1466,7 +1490,7 @@ intgo _wrap_MQ_EVENT_DISCONNECTED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_EVENT_MESSAGE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_EVENT_MESSAGE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1478,7 +1502,7 @@ intgo _wrap_MQ_EVENT_MESSAGE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_EVENT_PUBLISHED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_EVENT_PUBLISHED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1490,7 +1514,7 @@ intgo _wrap_MQ_EVENT_PUBLISHED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_EVENT_SUBSCRIBED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_EVENT_SUBSCRIBED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1502,7 +1526,7 @@ intgo _wrap_MQ_EVENT_SUBSCRIBED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_EVENT_UNSUBSCRIBED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_EVENT_UNSUBSCRIBED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1514,7 +1538,7 @@ intgo _wrap_MQ_EVENT_UNSUBSCRIBED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_EVENT_LOG_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_EVENT_LOG_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1526,7 +1550,7 @@ intgo _wrap_MQ_EVENT_LOG_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_EVENT_AUTH_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_EVENT_AUTH_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1538,7 +1562,19 @@ intgo _wrap_MQ_EVENT_AUTH_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_EVENT_RECOVERED_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_EVENT_RESUBSCRIBED_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_EVENT_RESUBSCRIBED;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_EVENT_RECOVERED_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1550,7 +1586,7 @@ intgo _wrap_MQ_EVENT_RECOVERED_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_LOG_NONE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_LOG_NONE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1562,7 +1598,7 @@ intgo _wrap_MQ_LOG_NONE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_LOG_ERROR_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_LOG_ERROR_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1574,7 +1610,7 @@ intgo _wrap_MQ_LOG_ERROR_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_LOG_WARNING_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_LOG_WARNING_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1586,7 +1622,7 @@ intgo _wrap_MQ_LOG_WARNING_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_LOG_INFO_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_LOG_INFO_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1598,7 +1634,7 @@ intgo _wrap_MQ_LOG_INFO_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_LOG_DEBUG_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_LOG_DEBUG_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1610,7 +1646,7 @@ intgo _wrap_MQ_LOG_DEBUG_cmq_180e2258199dd0d7() {
 }
 
 
-struct mq_client *_wrap_mq_client_new_cmq_180e2258199dd0d7(_gostring_ _swig_go_0, intgo _swig_go_1) {
+struct mq_client *_wrap_mq_client_new_cmq_5b5171776a0baf6b(_gostring_ _swig_go_0, intgo _swig_go_1) {
   char *arg1 = (char *) 0 ;
   int arg2 ;
   mq_client *result = 0 ;
@@ -1630,7 +1666,7 @@ struct mq_client *_wrap_mq_client_new_cmq_180e2258199dd0d7(_gostring_ _swig_go_0
 }
 
 
-void _wrap_mq_client_destroy_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0) {
+void _wrap_mq_client_destroy_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   
   arg1 = *(mq_client **)&_swig_go_0; 
@@ -1640,7 +1676,7 @@ void _wrap_mq_client_destroy_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0) 
 }
 
 
-intgo _wrap_mq_set_worker_threads_cmq_180e2258199dd0d7(intgo _swig_go_0) {
+intgo _wrap_mq_set_worker_threads_cmq_5b5171776a0baf6b(intgo _swig_go_0) {
   int arg1 ;
   int result;
   intgo _swig_go_result;
@@ -1653,7 +1689,7 @@ intgo _wrap_mq_set_worker_threads_cmq_180e2258199dd0d7(intgo _swig_go_0) {
 }
 
 
-_gostring_ _wrap_mq_client_id_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0) {
+_gostring_ _wrap_mq_client_id_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1666,7 +1702,7 @@ _gostring_ _wrap_mq_client_id_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0)
 }
 
 
-intgo _wrap_MQ_OPT_KEEPALIVE_S_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_KEEPALIVE_S_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1678,7 +1714,7 @@ intgo _wrap_MQ_OPT_KEEPALIVE_S_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_CLEAN_START_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_CLEAN_START_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1690,7 +1726,7 @@ intgo _wrap_MQ_OPT_CLEAN_START_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_SESSION_EXPIRY_S_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_SESSION_EXPIRY_S_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1702,7 +1738,7 @@ intgo _wrap_MQ_OPT_SESSION_EXPIRY_S_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_RECONNECT_MIN_MS_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_RECONNECT_MIN_MS_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1714,7 +1750,7 @@ intgo _wrap_MQ_OPT_RECONNECT_MIN_MS_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_RECONNECT_MAX_MS_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_RECONNECT_MAX_MS_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1726,7 +1762,7 @@ intgo _wrap_MQ_OPT_RECONNECT_MAX_MS_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_RECONNECT_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_RECONNECT_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1738,7 +1774,7 @@ intgo _wrap_MQ_OPT_RECONNECT_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_MAX_INFLIGHT_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_MAX_INFLIGHT_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1750,7 +1786,7 @@ intgo _wrap_MQ_OPT_MAX_INFLIGHT_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_QUEUE_MAX_MSGS_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_QUEUE_MAX_MSGS_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1762,7 +1798,7 @@ intgo _wrap_MQ_OPT_QUEUE_MAX_MSGS_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_QUEUE_MAX_BYTES_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_QUEUE_MAX_BYTES_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1774,7 +1810,7 @@ intgo _wrap_MQ_OPT_QUEUE_MAX_BYTES_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_OFFLINE_QOS0_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_OFFLINE_QOS0_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1786,7 +1822,7 @@ intgo _wrap_MQ_OPT_OFFLINE_QOS0_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_TCP_NODELAY_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_TCP_NODELAY_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1798,7 +1834,7 @@ intgo _wrap_MQ_OPT_TCP_NODELAY_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_CONNECT_TIMEOUT_MS_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_CONNECT_TIMEOUT_MS_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1810,7 +1846,7 @@ intgo _wrap_MQ_OPT_CONNECT_TIMEOUT_MS_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_MAX_EVENTS_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_MAX_EVENTS_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1822,7 +1858,7 @@ intgo _wrap_MQ_OPT_MAX_EVENTS_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_PUBLISH_EVENTS_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_PUBLISH_EVENTS_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1834,7 +1870,7 @@ intgo _wrap_MQ_OPT_PUBLISH_EVENTS_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_LOG_LEVEL_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_LOG_LEVEL_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1846,7 +1882,7 @@ intgo _wrap_MQ_OPT_LOG_LEVEL_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_MAX_PACKET_SIZE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_MAX_PACKET_SIZE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1858,7 +1894,7 @@ intgo _wrap_MQ_OPT_MAX_PACKET_SIZE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_RECEIVE_MAXIMUM_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_RECEIVE_MAXIMUM_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1870,7 +1906,7 @@ intgo _wrap_MQ_OPT_RECEIVE_MAXIMUM_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1882,7 +1918,7 @@ intgo _wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1894,7 +1930,7 @@ intgo _wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_AUTO_ACK_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_AUTO_ACK_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1906,7 +1942,7 @@ intgo _wrap_MQ_OPT_AUTO_ACK_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1918,7 +1954,7 @@ intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1930,7 +1966,7 @@ intgo _wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1942,7 +1978,19 @@ intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_PROTOCOL_FALLBACK_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_DISCONNECT_TIMEOUT_MS_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_OPT_DISCONNECT_TIMEOUT_MS;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_OPT_PROTOCOL_FALLBACK_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1954,7 +2002,7 @@ intgo _wrap_MQ_OPT_PROTOCOL_FALLBACK_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_PROTOCOL_IN_USE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_PROTOCOL_IN_USE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1966,7 +2014,7 @@ intgo _wrap_MQ_OPT_PROTOCOL_IN_USE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_TOPIC_ALIAS_AUTO_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_TOPIC_ALIAS_AUTO_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1978,7 +2026,7 @@ intgo _wrap_MQ_OPT_TOPIC_ALIAS_AUTO_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_OPT_MAX_EVENT_BYTES_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_MAX_EVENT_BYTES_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -1990,7 +2038,43 @@ intgo _wrap_MQ_OPT_MAX_EVENT_BYTES_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_SOPT_USERNAME_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_OPT_TLS_SESSION_RESUME_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_OPT_TLS_SESSION_RESUME;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_OPT_TLS_CRL_CHECK_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_OPT_TLS_CRL_CHECK;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_OPT_PROXY_FROM_ENV_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_OPT_PROXY_FROM_ENV;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_SOPT_USERNAME_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2002,7 +2086,7 @@ intgo _wrap_MQ_SOPT_USERNAME_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_SOPT_PASSWORD_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_SOPT_PASSWORD_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2014,7 +2098,7 @@ intgo _wrap_MQ_SOPT_PASSWORD_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CA_FILE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_SOPT_TLS_CA_FILE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2026,7 +2110,7 @@ intgo _wrap_MQ_SOPT_TLS_CA_FILE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CA_PATH_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_SOPT_TLS_CA_PATH_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2038,7 +2122,7 @@ intgo _wrap_MQ_SOPT_TLS_CA_PATH_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CERT_FILE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_SOPT_TLS_CERT_FILE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2050,7 +2134,7 @@ intgo _wrap_MQ_SOPT_TLS_CERT_FILE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_KEY_FILE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_SOPT_TLS_KEY_FILE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2062,7 +2146,7 @@ intgo _wrap_MQ_SOPT_TLS_KEY_FILE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_VERIFY_NAME_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_SOPT_TLS_VERIFY_NAME_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2074,7 +2158,7 @@ intgo _wrap_MQ_SOPT_TLS_VERIFY_NAME_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_ALPN_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_SOPT_TLS_ALPN_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2086,7 +2170,7 @@ intgo _wrap_MQ_SOPT_TLS_ALPN_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CIPHERS_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_SOPT_TLS_CIPHERS_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2098,7 +2182,7 @@ intgo _wrap_MQ_SOPT_TLS_CIPHERS_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_MIN_VERSION_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_SOPT_TLS_MIN_VERSION_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2110,7 +2194,7 @@ intgo _wrap_MQ_SOPT_TLS_MIN_VERSION_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CA_PEM_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_SOPT_TLS_CA_PEM_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2122,7 +2206,7 @@ intgo _wrap_MQ_SOPT_TLS_CA_PEM_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CERT_PEM_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_SOPT_TLS_CERT_PEM_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2134,7 +2218,7 @@ intgo _wrap_MQ_SOPT_TLS_CERT_PEM_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_KEY_PEM_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_SOPT_TLS_KEY_PEM_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2146,7 +2230,7 @@ intgo _wrap_MQ_SOPT_TLS_KEY_PEM_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_KEY_PASSWORD_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_SOPT_TLS_KEY_PASSWORD_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2158,7 +2242,139 @@ intgo _wrap_MQ_SOPT_TLS_KEY_PASSWORD_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_SOPT_PERSIST_DIR_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_SOPT_TLS_KEY_URI_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_SOPT_TLS_KEY_URI;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_SOPT_TLS_CERT_URI_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_SOPT_TLS_CERT_URI;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_SOPT_TLS_PROVIDERS_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_SOPT_TLS_PROVIDERS;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_SOPT_TLS_ENGINE_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_SOPT_TLS_ENGINE;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_SOPT_TLS_PSK_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_SOPT_TLS_PSK;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_SOPT_TLS_PSK_IDENTITY_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_SOPT_TLS_PSK_IDENTITY;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_SOPT_TLS_CRL_FILE_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_SOPT_TLS_CRL_FILE;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_SOPT_TLS_CRL_PATH_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_SOPT_TLS_CRL_PATH;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_SOPT_PROXY_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_SOPT_PROXY;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_SOPT_NO_PROXY_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_SOPT_NO_PROXY;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_SOPT_TLS_MAX_VERSION_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_SOPT_TLS_MAX_VERSION;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_SOPT_PERSIST_DIR_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2170,7 +2386,7 @@ intgo _wrap_MQ_SOPT_PERSIST_DIR_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_mq_set_int_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
+intgo _wrap_mq_set_int_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int64_t arg3 ;
@@ -2187,7 +2403,7 @@ intgo _wrap_mq_set_int_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, intgo 
 }
 
 
-intgo _wrap_mq_set_str_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2) {
+intgo _wrap_mq_set_str_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   char *arg3 = (char *) 0 ;
@@ -2209,7 +2425,7 @@ intgo _wrap_mq_set_str_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, intgo 
 }
 
 
-intgo _wrap_mq_set_password_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, _goslice_ _swig_go_1) {
+intgo _wrap_mq_set_password_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _goslice_ _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -2228,7 +2444,7 @@ intgo _wrap_mq_set_password_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, _
 }
 
 
-intgo _wrap_mq_set_server_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_mq_set_server_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostring_ _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -2248,7 +2464,7 @@ intgo _wrap_mq_set_server_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, _go
 }
 
 
-intgo _wrap_mq_set_will_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5) {
+intgo _wrap_mq_set_will_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   void *arg3 = (void *) 0 ;
@@ -2280,7 +2496,7 @@ intgo _wrap_mq_set_will_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, _gost
 }
 
 
-intgo _wrap_mq_set_connect_props_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, struct mq_props *_swig_go_1) {
+intgo _wrap_mq_set_connect_props_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, struct mq_props *_swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   mq_props *arg2 = (mq_props *) 0 ;
   int result;
@@ -2295,7 +2511,7 @@ intgo _wrap_mq_set_connect_props_cmq_180e2258199dd0d7(struct mq_client *_swig_go
 }
 
 
-intgo _wrap_mq_connect_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0) {
+intgo _wrap_mq_connect_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2308,7 +2524,7 @@ intgo _wrap_mq_connect_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_disconnect_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_mq_disconnect_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int result;
@@ -2323,7 +2539,7 @@ intgo _wrap_mq_disconnect_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, int
 }
 
 
-intgo _wrap_mq_disconnect_v5_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, intgo _swig_go_1, struct mq_props *_swig_go_2) {
+intgo _wrap_mq_disconnect_v5_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1, struct mq_props *_swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   mq_props *arg3 = (mq_props *) 0 ;
@@ -2340,7 +2556,22 @@ intgo _wrap_mq_disconnect_v5_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, 
 }
 
 
-intgo _wrap_mq_publish_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4) {
+intgo _wrap_mq_disconnect_now_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+  mq_client *arg1 = (mq_client *) 0 ;
+  int arg2 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(mq_client **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  
+  result = (int)mq_disconnect_now(arg1,arg2);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_mq_publish_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   void *arg3 = (void *) 0 ;
@@ -2370,7 +2601,7 @@ intgo _wrap_mq_publish_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, _gostr
 }
 
 
-intgo _wrap_mq_publish_v5_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5) {
+intgo _wrap_mq_publish_v5_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   void *arg3 = (void *) 0 ;
@@ -2402,7 +2633,7 @@ intgo _wrap_mq_publish_v5_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, _go
 }
 
 
-intgo _wrap_mq_publish_tagged_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5, long long _swig_go_6) {
+intgo _wrap_mq_publish_tagged_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5, long long _swig_go_6) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   void *arg3 = (void *) 0 ;
@@ -2436,7 +2667,7 @@ intgo _wrap_mq_publish_tagged_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0,
 }
 
 
-intgo _wrap_mq_subscribe_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+intgo _wrap_mq_subscribe_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -2458,7 +2689,7 @@ intgo _wrap_mq_subscribe_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, _gos
 }
 
 
-intgo _wrap_mq_subscribe_v5_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2, struct mq_props *_swig_go_3) {
+intgo _wrap_mq_subscribe_v5_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2, struct mq_props *_swig_go_3) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -2482,7 +2713,7 @@ intgo _wrap_mq_subscribe_v5_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, _
 }
 
 
-intgo _wrap_mq_unsubscribe_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_mq_unsubscribe_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostring_ _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -2502,7 +2733,7 @@ intgo _wrap_mq_unsubscribe_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, _g
 }
 
 
-intgo _wrap_mq_unsubscribe_v5_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, struct mq_props *_swig_go_2) {
+intgo _wrap_mq_unsubscribe_v5_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, struct mq_props *_swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   mq_props *arg3 = (mq_props *) 0 ;
@@ -2524,7 +2755,7 @@ intgo _wrap_mq_unsubscribe_v5_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0,
 }
 
 
-intgo _wrap_mq_auth_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, intgo _swig_go_1, struct mq_props *_swig_go_2) {
+intgo _wrap_mq_auth_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1, struct mq_props *_swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   mq_props *arg3 = (mq_props *) 0 ;
@@ -2541,7 +2772,7 @@ intgo _wrap_mq_auth_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, intgo _sw
 }
 
 
-long long _wrap_mq_queued_messages_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0) {
+long long _wrap_mq_queued_messages_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -2554,7 +2785,7 @@ long long _wrap_mq_queued_messages_cmq_180e2258199dd0d7(struct mq_client *_swig_
 }
 
 
-intgo _wrap_mq_is_connected_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0) {
+intgo _wrap_mq_is_connected_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2567,7 +2798,7 @@ intgo _wrap_mq_is_connected_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_fd_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0) {
+intgo _wrap_mq_event_fd_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2580,7 +2811,7 @@ intgo _wrap_mq_event_fd_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0) {
 }
 
 
-struct mq_event *_wrap_mq_next_event_cmq_180e2258199dd0d7(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+struct mq_event *_wrap_mq_next_event_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   mq_event *result = 0 ;
@@ -2595,7 +2826,7 @@ struct mq_event *_wrap_mq_next_event_cmq_180e2258199dd0d7(struct mq_client *_swi
 }
 
 
-void _wrap_mq_event_free_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+void _wrap_mq_event_free_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   
   arg1 = *(mq_event **)&_swig_go_0; 
@@ -2605,7 +2836,7 @@ void _wrap_mq_event_free_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_type_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_type_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2618,7 +2849,7 @@ intgo _wrap_mq_event_type_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_error_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_error_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2631,7 +2862,7 @@ intgo _wrap_mq_event_error_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_reason_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_reason_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2644,7 +2875,7 @@ intgo _wrap_mq_event_reason_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_token_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_token_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2657,7 +2888,7 @@ intgo _wrap_mq_event_token_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
 }
 
 
-long long _wrap_mq_event_tag_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+long long _wrap_mq_event_tag_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -2670,7 +2901,7 @@ long long _wrap_mq_event_tag_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_mq_event_topic_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+_gostring_ _wrap_mq_event_topic_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -2683,7 +2914,7 @@ _gostring_ _wrap_mq_event_topic_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0
 }
 
 
-long long _wrap_mq_event_payload_len_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+long long _wrap_mq_event_payload_len_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -2696,7 +2927,7 @@ long long _wrap_mq_event_payload_len_cmq_180e2258199dd0d7(struct mq_event *_swig
 }
 
 
-intgo _wrap_mq_event_qos_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_qos_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2709,7 +2940,7 @@ intgo _wrap_mq_event_qos_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_retain_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_retain_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2722,7 +2953,7 @@ intgo _wrap_mq_event_retain_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_dup_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_dup_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2735,7 +2966,7 @@ intgo _wrap_mq_event_dup_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_packet_id_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_packet_id_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2748,7 +2979,7 @@ intgo _wrap_mq_event_packet_id_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0)
 }
 
 
-intgo _wrap_mq_event_session_present_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_session_present_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2761,7 +2992,7 @@ intgo _wrap_mq_event_session_present_cmq_180e2258199dd0d7(struct mq_event *_swig
 }
 
 
-intgo _wrap_mq_event_will_reconnect_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_will_reconnect_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2774,7 +3005,7 @@ intgo _wrap_mq_event_will_reconnect_cmq_180e2258199dd0d7(struct mq_event *_swig_
 }
 
 
-long long _wrap_mq_event_reason_count_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+long long _wrap_mq_event_reason_count_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -2787,7 +3018,7 @@ long long _wrap_mq_event_reason_count_cmq_180e2258199dd0d7(struct mq_event *_swi
 }
 
 
-intgo _wrap_mq_event_reason_at_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0, long long _swig_go_1) {
+intgo _wrap_mq_event_reason_at_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0, long long _swig_go_1) {
   mq_event *arg1 = (mq_event *) 0 ;
   size_t arg2 ;
   int result;
@@ -2802,7 +3033,7 @@ intgo _wrap_mq_event_reason_at_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0,
 }
 
 
-intgo _wrap_mq_event_log_level_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_log_level_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2815,7 +3046,7 @@ intgo _wrap_mq_event_log_level_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0)
 }
 
 
-_gostring_ _wrap_mq_event_message_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+_gostring_ _wrap_mq_event_message_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -2828,7 +3059,7 @@ _gostring_ _wrap_mq_event_message_cmq_180e2258199dd0d7(struct mq_event *_swig_go
 }
 
 
-struct mq_props *_wrap_mq_event_props_cmq_180e2258199dd0d7(struct mq_event *_swig_go_0) {
+struct mq_props *_wrap_mq_event_props_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   mq_props *result = 0 ;
   struct mq_props *_swig_go_result;
@@ -2841,7 +3072,70 @@ struct mq_props *_wrap_mq_event_props_cmq_180e2258199dd0d7(struct mq_event *_swi
 }
 
 
-intgo _wrap_MQ_PROP_PAYLOAD_FORMAT_INDICATOR_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_TLS_VERSION_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_TLS_VERSION;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_TLS_CIPHER_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_TLS_CIPHER;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_TLS_ALPN_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_TLS_ALPN;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_TLS_RESUMED_cmq_5b5171776a0baf6b() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_TLS_RESUMED;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+_gostring_ _wrap_mq_event_tls_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0, intgo _swig_go_1) {
+  mq_event *arg1 = (mq_event *) 0 ;
+  int arg2 ;
+  char *result = 0 ;
+  _gostring_ _swig_go_result;
+  
+  arg1 = *(mq_event **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  
+  result = (char *)mq_event_tls((struct mq_event const *)arg1,arg2);
+  _swig_go_result = Swig_AllocateString((char*)result, result ? strlen((char*)result) : 0); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_PROP_PAYLOAD_FORMAT_INDICATOR_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2853,7 +3147,7 @@ intgo _wrap_MQ_PROP_PAYLOAD_FORMAT_INDICATOR_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_MESSAGE_EXPIRY_INTERVAL_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_MESSAGE_EXPIRY_INTERVAL_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2865,7 +3159,7 @@ intgo _wrap_MQ_PROP_MESSAGE_EXPIRY_INTERVAL_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_CONTENT_TYPE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_CONTENT_TYPE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2877,7 +3171,7 @@ intgo _wrap_MQ_PROP_CONTENT_TYPE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_RESPONSE_TOPIC_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_RESPONSE_TOPIC_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2889,7 +3183,7 @@ intgo _wrap_MQ_PROP_RESPONSE_TOPIC_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_CORRELATION_DATA_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_CORRELATION_DATA_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2901,7 +3195,7 @@ intgo _wrap_MQ_PROP_CORRELATION_DATA_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2913,7 +3207,7 @@ intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_SESSION_EXPIRY_INTERVAL_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_SESSION_EXPIRY_INTERVAL_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2925,7 +3219,7 @@ intgo _wrap_MQ_PROP_SESSION_EXPIRY_INTERVAL_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2937,7 +3231,7 @@ intgo _wrap_MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_SERVER_KEEP_ALIVE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_SERVER_KEEP_ALIVE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2949,7 +3243,7 @@ intgo _wrap_MQ_PROP_SERVER_KEEP_ALIVE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_AUTHENTICATION_METHOD_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_AUTHENTICATION_METHOD_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2961,7 +3255,7 @@ intgo _wrap_MQ_PROP_AUTHENTICATION_METHOD_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_AUTHENTICATION_DATA_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_AUTHENTICATION_DATA_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2973,7 +3267,7 @@ intgo _wrap_MQ_PROP_AUTHENTICATION_DATA_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_REQUEST_PROBLEM_INFORMATION_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_REQUEST_PROBLEM_INFORMATION_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2985,7 +3279,7 @@ intgo _wrap_MQ_PROP_REQUEST_PROBLEM_INFORMATION_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_WILL_DELAY_INTERVAL_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_WILL_DELAY_INTERVAL_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -2997,7 +3291,7 @@ intgo _wrap_MQ_PROP_WILL_DELAY_INTERVAL_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_REQUEST_RESPONSE_INFORMATION_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_REQUEST_RESPONSE_INFORMATION_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -3009,7 +3303,7 @@ intgo _wrap_MQ_PROP_REQUEST_RESPONSE_INFORMATION_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_RESPONSE_INFORMATION_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_RESPONSE_INFORMATION_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -3021,7 +3315,7 @@ intgo _wrap_MQ_PROP_RESPONSE_INFORMATION_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_SERVER_REFERENCE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_SERVER_REFERENCE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -3033,7 +3327,7 @@ intgo _wrap_MQ_PROP_SERVER_REFERENCE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_REASON_STRING_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_REASON_STRING_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -3045,7 +3339,7 @@ intgo _wrap_MQ_PROP_REASON_STRING_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_RECEIVE_MAXIMUM_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_RECEIVE_MAXIMUM_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -3057,7 +3351,7 @@ intgo _wrap_MQ_PROP_RECEIVE_MAXIMUM_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_TOPIC_ALIAS_MAXIMUM_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_TOPIC_ALIAS_MAXIMUM_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -3069,7 +3363,7 @@ intgo _wrap_MQ_PROP_TOPIC_ALIAS_MAXIMUM_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_TOPIC_ALIAS_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_TOPIC_ALIAS_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -3081,7 +3375,7 @@ intgo _wrap_MQ_PROP_TOPIC_ALIAS_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_MAXIMUM_QOS_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_MAXIMUM_QOS_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -3093,7 +3387,7 @@ intgo _wrap_MQ_PROP_MAXIMUM_QOS_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_RETAIN_AVAILABLE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_RETAIN_AVAILABLE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -3105,7 +3399,7 @@ intgo _wrap_MQ_PROP_RETAIN_AVAILABLE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_USER_PROPERTY_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_USER_PROPERTY_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -3117,7 +3411,7 @@ intgo _wrap_MQ_PROP_USER_PROPERTY_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_MAXIMUM_PACKET_SIZE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_MAXIMUM_PACKET_SIZE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -3129,7 +3423,7 @@ intgo _wrap_MQ_PROP_MAXIMUM_PACKET_SIZE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -3141,7 +3435,7 @@ intgo _wrap_MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -3153,7 +3447,7 @@ intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE_cmq_180e2258199dd0d7() {
 }
 
 
-intgo _wrap_MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE_cmq_180e2258199dd0d7() {
+intgo _wrap_MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE_cmq_5b5171776a0baf6b() {
   int result;
   intgo _swig_go_result;
   
@@ -3165,7 +3459,7 @@ intgo _wrap_MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE_cmq_180e2258199dd0d7() {
 }
 
 
-struct mq_props *_wrap_mq_props_new_cmq_180e2258199dd0d7() {
+struct mq_props *_wrap_mq_props_new_cmq_5b5171776a0baf6b() {
   mq_props *result = 0 ;
   struct mq_props *_swig_go_result;
   
@@ -3176,7 +3470,7 @@ struct mq_props *_wrap_mq_props_new_cmq_180e2258199dd0d7() {
 }
 
 
-void _wrap_mq_props_free_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0) {
+void _wrap_mq_props_free_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0) {
   mq_props *arg1 = (mq_props *) 0 ;
   
   arg1 = *(mq_props **)&_swig_go_0; 
@@ -3186,7 +3480,7 @@ void _wrap_mq_props_free_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_props_add_int_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+intgo _wrap_mq_props_add_int_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   uint32_t arg3 ;
@@ -3203,7 +3497,7 @@ intgo _wrap_mq_props_add_int_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0, i
 }
 
 
-intgo _wrap_mq_props_add_string_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2) {
+intgo _wrap_mq_props_add_string_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   char *arg3 = (char *) 0 ;
@@ -3225,7 +3519,7 @@ intgo _wrap_mq_props_add_string_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0
 }
 
 
-intgo _wrap_mq_props_add_binary_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2) {
+intgo _wrap_mq_props_add_binary_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   void *arg3 = (void *) 0 ;
@@ -3246,7 +3540,7 @@ intgo _wrap_mq_props_add_binary_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0
 }
 
 
-intgo _wrap_mq_props_add_user_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
+intgo _wrap_mq_props_add_user_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -3273,7 +3567,7 @@ intgo _wrap_mq_props_add_user_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0, 
 }
 
 
-long long _wrap_mq_props_count_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0) {
+long long _wrap_mq_props_count_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0) {
   mq_props *arg1 = (mq_props *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -3286,7 +3580,7 @@ long long _wrap_mq_props_count_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0)
 }
 
 
-intgo _wrap_mq_props_has_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_mq_props_has_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, intgo _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   int result;
@@ -3301,7 +3595,7 @@ intgo _wrap_mq_props_has_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0, intgo
 }
 
 
-_gostring_ _wrap_mq_props_get_string_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0, intgo _swig_go_1) {
+_gostring_ _wrap_mq_props_get_string_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, intgo _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   char *result = 0 ;
@@ -3316,7 +3610,7 @@ _gostring_ _wrap_mq_props_get_string_cmq_180e2258199dd0d7(struct mq_props *_swig
 }
 
 
-long long _wrap_mq_props_user_count_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0) {
+long long _wrap_mq_props_user_count_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0) {
   mq_props *arg1 = (mq_props *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -3329,7 +3623,7 @@ long long _wrap_mq_props_user_count_cmq_180e2258199dd0d7(struct mq_props *_swig_
 }
 
 
-_gostring_ _wrap_mq_props_user_key_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0, long long _swig_go_1) {
+_gostring_ _wrap_mq_props_user_key_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, long long _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   size_t arg2 ;
   char *result = 0 ;
@@ -3344,7 +3638,7 @@ _gostring_ _wrap_mq_props_user_key_cmq_180e2258199dd0d7(struct mq_props *_swig_g
 }
 
 
-_gostring_ _wrap_mq_props_user_value_cmq_180e2258199dd0d7(struct mq_props *_swig_go_0, long long _swig_go_1) {
+_gostring_ _wrap_mq_props_user_value_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, long long _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   size_t arg2 ;
   char *result = 0 ;
@@ -3359,7 +3653,7 @@ _gostring_ _wrap_mq_props_user_value_cmq_180e2258199dd0d7(struct mq_props *_swig
 }
 
 
-intgo _wrap_mq_topic_check_cmq_180e2258199dd0d7(_gostring_ _swig_go_0) {
+intgo _wrap_mq_topic_check_cmq_5b5171776a0baf6b(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3377,7 +3671,7 @@ intgo _wrap_mq_topic_check_cmq_180e2258199dd0d7(_gostring_ _swig_go_0) {
 }
 
 
-intgo _wrap_mq_filter_check_cmq_180e2258199dd0d7(_gostring_ _swig_go_0) {
+intgo _wrap_mq_filter_check_cmq_5b5171776a0baf6b(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3395,7 +3689,7 @@ intgo _wrap_mq_filter_check_cmq_180e2258199dd0d7(_gostring_ _swig_go_0) {
 }
 
 
-intgo _wrap_mq_topic_matches_cmq_180e2258199dd0d7(_gostring_ _swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_mq_topic_matches_cmq_5b5171776a0baf6b(_gostring_ _swig_go_0, _gostring_ _swig_go_1) {
   char *arg1 = (char *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -3416,6 +3710,53 @@ intgo _wrap_mq_topic_matches_cmq_180e2258199dd0d7(_gostring_ _swig_go_0, _gostri
   _swig_go_result = result; 
   free(arg1); 
   free(arg2); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_mq_wait_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+  mq_client *arg1 = (mq_client *) 0 ;
+  int arg2 ;
+  int arg3 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(mq_client **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  arg3 = (int)_swig_go_2; 
+  
+  result = (int)mq_wait(arg1,arg2,arg3);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_mq_wait_connected_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+  mq_client *arg1 = (mq_client *) 0 ;
+  int arg2 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(mq_client **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  
+  result = (int)mq_wait_connected(arg1,arg2);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_mq_wait_disconnected_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+  mq_client *arg1 = (mq_client *) 0 ;
+  int arg2 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(mq_client **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  
+  result = (int)mq_wait_disconnected(arg1,arg2);
+  _swig_go_result = result; 
   return _swig_go_result;
 }
 
