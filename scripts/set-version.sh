@@ -35,8 +35,10 @@ for r in bindings/lua/libmq-*-1.rockspec; do
     if [ "$r" != "$dst" ]; then
         git mv "$r" "$dst" 2>/dev/null || mv "$r" "$dst"
     fi
+    oldre=$(echo "$old" | sed 's/\./\\./g')
     sed -i -e "s/^version = \".*\"/version = \"$new-1\"/" \
-        -e "s/^   tag = \"v.*\"/   tag = \"v$new\"/" "$dst"
+        -e "s/^   tag = \"v.*\"/   tag = \"v$new\"/" \
+        -e "s/libmq-$oldre-1/libmq-$new-1/g" "$dst"
 done
 
 if [ -f debian/changelog ] &&
