@@ -27,13 +27,23 @@ def clean_comment(c):
 
 def entries(body):
     # A doc comment followed by one or more declarations, or a bare block.
+    # A comment on the same line after a declaration ("int f(void);  /* x */")
+    # belongs to that declaration, not to the next one.
     tokens = re.split(r"(/\*.*?\*/)", body, flags=re.S)
     pending = None
     out = []
+    prev = ""
     for t in tokens:
         if t.startswith("/*"):
-            pending = clean_comment(t)
+            if out and re.search(r";[ \t]*\Z", prev):
+                name, d, doc = out[-1]
+                trail = clean_comment(t)
+                out[-1] = (name, d, doc + "\n\n" + trail if doc else trail)
+            else:
+                pending = clean_comment(t)
+            prev = t
             continue
+        prev = t
         decls = [d.strip() for d in re.split(r";\s*\n", t) if d.strip()]
         for d in decls:
             d = re.sub(r"\s+", " ", d.replace("MQ_API ", "")).strip()
