@@ -1906,20 +1906,48 @@ mq_set_callback(mq_client *c, int kind, mq_event_cb cb, void *ud)
     return MQ_OK;
 }
 
-MQ_API int mq_on_connect(mq_client *c, mq_event_cb cb, void *ud)
-{ return mq_set_callback(c, MQ_EVENT_CONNECT, cb, ud); }
-MQ_API int mq_on_disconnect(mq_client *c, mq_event_cb cb, void *ud)
-{ return mq_set_callback(c, MQ_EVENT_DISCONNECTED, cb, ud); }
-MQ_API int mq_on_message(mq_client *c, mq_event_cb cb, void *ud)
-{ return mq_set_callback(c, MQ_EVENT_MESSAGE, cb, ud); }
-MQ_API int mq_on_publish(mq_client *c, mq_event_cb cb, void *ud)
-{ return mq_set_callback(c, MQ_EVENT_PUBLISHED, cb, ud); }
-MQ_API int mq_on_subscribe(mq_client *c, mq_event_cb cb, void *ud)
-{ return mq_set_callback(c, MQ_EVENT_SUBSCRIBED, cb, ud); }
-MQ_API int mq_on_unsubscribe(mq_client *c, mq_event_cb cb, void *ud)
-{ return mq_set_callback(c, MQ_EVENT_UNSUBSCRIBED, cb, ud); }
-MQ_API int mq_on_log(mq_client *c, mq_event_cb cb, void *ud)
-{ return mq_set_callback(c, MQ_EVENT_LOG, cb, ud); }
+MQ_API int
+mq_on_connect(mq_client *c, mq_event_cb cb, void *ud)
+{
+    return mq_set_callback(c, MQ_EVENT_CONNECT, cb, ud);
+}
+
+MQ_API int
+mq_on_disconnect(mq_client *c, mq_event_cb cb, void *ud)
+{
+    return mq_set_callback(c, MQ_EVENT_DISCONNECTED, cb, ud);
+}
+
+MQ_API int
+mq_on_message(mq_client *c, mq_event_cb cb, void *ud)
+{
+    return mq_set_callback(c, MQ_EVENT_MESSAGE, cb, ud);
+}
+
+MQ_API int
+mq_on_publish(mq_client *c, mq_event_cb cb, void *ud)
+{
+    return mq_set_callback(c, MQ_EVENT_PUBLISHED, cb, ud);
+}
+
+MQ_API int
+mq_on_subscribe(mq_client *c, mq_event_cb cb, void *ud)
+{
+    return mq_set_callback(c, MQ_EVENT_SUBSCRIBED, cb, ud);
+}
+
+MQ_API int
+mq_on_unsubscribe(mq_client *c, mq_event_cb cb, void *ud)
+{
+    return mq_set_callback(c, MQ_EVENT_UNSUBSCRIBED, cb, ud);
+}
+
+MQ_API int
+mq_on_log(mq_client *c, mq_event_cb cb, void *ud)
+{
+    return mq_set_callback(c, MQ_EVENT_LOG, cb, ud);
+}
+
 
 /* The client whose callback this thread is running, if any (for the
  * deadlock check of the blocking helpers). */
