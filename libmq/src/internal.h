@@ -16,8 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backoff.h"
+#include "clock.h"
 #include "codec.h"
 #include "mq.h"
+#include "pool.h"
 #include "props.h"
 #include "queue.h"
 #include "store.h"
@@ -253,10 +256,6 @@ typedef struct mqi_events {
 } mqi_events;
 
 int mqi_events_init(mqi_events *q);
-/* A condition variable timed on CLOCK_MONOTONIC, and a deadline @p ms
- * from now on that clock for pthread_cond_timedwait. */
-void mqi_cond_init_mono(pthread_cond_t *cv);
-void mqi_deadline_after(struct timespec *ts, int ms);
 void mqi_events_destroy(mqi_events *q);
 /* Append; returns the new count. */
 size_t mqi_events_post(mqi_events *q, mq_event *ev);
@@ -426,6 +425,7 @@ struct mq_client {
     size_t nsubs, capsubs;
     unsigned server_idx;
     unsigned attempt;           /* consecutive failed attempts */
+    mqi_rng rng;                /* reconnect jitter (backoff.h) */
     unsigned generation;        /* resolve generation */
     void *addrs;                /* struct addrinfo * for this attempt */
     void *addr_cur;
@@ -474,27 +474,11 @@ typedef struct mqi_subrec {
 int mqi_worker_attach(mq_client *c);   /* join the shared worker */
 void mqi_worker_detach(mq_client *c);  /* leave it (blocks until done) */
 void mqi_wake(mq_client *c);           /* any thread */
-int64_t mqi_now_ms(void);
 
 /* client.c */
 void mqi_client_unref(mq_client *c);
 void mqi_log(mq_client *c, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void mqi_complete_space(mq_client *c);
-
-/* pool.c: large blocks (>= MQI_BIG_MIN) are recycled process-wide instead
- * of going back to the kernel; all are plain malloc() blocks. @p hint is
- * the size the caller asked for (smaller ones are simply freed). */
-#define MQI_BIG_MIN ((size_t)64 * 1024)
-void *mqi_big_alloc(size_t n);
-void mqi_big_free(void *p, size_t hint);
-void mqi_big_trim(int64_t now_ms, bool all); /* idle blocks, or all */
-/* Any block that may be freed on another thread: small ones come from
- * size classes (256 B, 1 KiB) recycled across threads without locks,
- * large ones from the cache above. *cls gets the class (0: none); give
- * the block back with its class and the size asked for. */
-#define MQI_SMALL_CLASSES 2
-void *mqi_block_alloc(size_t n, int *cls);
-void mqi_block_free(void *p, int cls, size_t size);
 
 #endif

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "codec.h"
+#include "wire.h"
 #include "mq.h"
 
 /* Property value types */

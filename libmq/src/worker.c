@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "alias.h"
+#include "backoff.h"
 #include "internal.h"
 #include "topic.h"
 
@@ -69,15 +70,6 @@ mq_set_worker_threads(int n)
     g_nworkers = n;
     pthread_mutex_unlock(&g_lock);
     return MQ_OK;
-}
-
-int64_t
-mqi_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
@@ -832,22 +824,6 @@ clear_active_if_current(mq_client *c)
     pthread_mutex_unlock(&c->lock);
 }
 
-static int
-jitter_delay(mq_client *c)
-{
-    int64_t d = c->cfg.reconnect_min_ms;
-    unsigned i;
-
-    for (i = 1; i < c->attempt && d < c->cfg.reconnect_max_ms; i++)
-        d *= 2;
-    if (d > c->cfg.reconnect_max_ms)
-        d = c->cfg.reconnect_max_ms;
-    /* full range jitter in [d/2, d] */
-    if (d > 1)
-        d = d / 2 + (int64_t)((unsigned)rand() % (unsigned)(d / 2 + 1));
-    return (int)d;
-}
-
 /* After a failed attempt or a lost connection: reconnect or stop. */
 static void
 schedule_retry(mq_client *c)
@@ -859,7 +835,10 @@ schedule_retry(mq_client *c)
         c->backoff_until_ms = now; /* next server in the list at once */
     } else {
         c->attempt++;
-        c->backoff_until_ms = now + jitter_delay(c);
+        c->backoff_until_ms =
+            now + mqi_backoff_delay_ms(c->cfg.reconnect_min_ms,
+                                       c->cfg.reconnect_max_ms, c->attempt,
+                                       &c->rng);
     }
     c->cs = MQI_CS_BACKOFF;
     set_deadline(c, c->backoff_until_ms);
@@ -3483,7 +3462,6 @@ mqi_worker_attach(mq_client *c)
             goto fail_w;
         pthread_mutex_init(&w->lock, NULL);
         pthread_cond_init(&w->cond, NULL);
-        srand((unsigned)time(NULL) ^ (unsigned)getpid());
         if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
             pthread_mutex_destroy(&w->lock);
             pthread_cond_destroy(&w->cond);
@@ -3496,6 +3474,10 @@ mqi_worker_attach(mq_client *c)
     w = g_workers[slot];
     w->refs++;
     c->w = w;
+    /* the client's own generator for reconnect jitter: differs between
+     * clients, processes and runs, and leaves rand() to the application */
+    mqi_rng_seed(&c->rng, (uint64_t)mqi_now_ms() * UINT64_C(0x100000001b3) ^
+                              (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)c);
     c->sock_src.kind = MQI_SRC_SOCK;
     c->sock_src.c = c;
     pthread_mutex_lock(&w->lock);
