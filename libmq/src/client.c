@@ -54,84 +54,6 @@ xmemdup(const void *p, size_t n)
     return d;
 }
 
-void
-mqi_list_push(mqi_list *l, mqi_msg *m)
-{
-    m->next = NULL;
-    m->prev = l->tail;
-    if (l->tail != NULL)
-        l->tail->next = m;
-    else
-        l->head = m;
-    l->tail = m;
-    l->n++;
-}
-
-void
-mqi_list_push_front(mqi_list *l, mqi_msg *m)
-{
-    m->prev = NULL;
-    m->next = l->head;
-    if (l->head != NULL)
-        l->head->prev = m;
-    else
-        l->tail = m;
-    l->head = m;
-    l->n++;
-}
-
-void
-mqi_list_remove(mqi_list *l, mqi_msg *m)
-{
-    if (m->prev != NULL)
-        m->prev->next = m->next;
-    else
-        l->head = m->next;
-    if (m->next != NULL)
-        m->next->prev = m->prev;
-    else
-        l->tail = m->prev;
-    m->next = m->prev = NULL;
-    l->n--;
-}
-
-mqi_msg *
-mqi_list_pop(mqi_list *l)
-{
-    mqi_msg *m = l->head;
-
-    if (m != NULL)
-        mqi_list_remove(l, m);
-    return m;
-}
-
-void
-mqi_msg_free(mqi_msg *m)
-{
-    size_t i;
-
-    if (m == NULL)
-        return;
-    if (m->props != NULL)
-        mq_props_free(m->props);
-    if (m->kind == MQI_CMD_RESOLVED && m->resolved != NULL)
-        freeaddrinfo(m->resolved);
-    if (m->kind == MQI_CMD_CONNECT && m->resolved != NULL) {
-        mqi_opts_clear(m->resolved);
-        free(m->resolved);
-    }
-    if (m->kind == MQI_CMD_WAIT)
-        free(m->resolved); /* never reached the worker */
-    if (m->filters != NULL) {
-        for (i = 0; i < m->count; i++)
-            free(m->filters[i]);
-        free(m->filters);
-    }
-    free(m->options);
-    /* plain malloc blocks (blk 0, payload_len 0) end in free() */
-    mqi_block_free(m, m->blk, sizeof *m + m->payload_len);
-}
-
 static void
 servers_free(mqi_server *s, size_t n)
 {
@@ -844,27 +766,16 @@ recover_one(void *ud, const mqi_store_rec *r)
 {
     struct recover_ctx *rx = ud;
     mq_client *c = rx->c;
-    mqi_msg *m = malloc(sizeof *m + r->topic_len + 1 + r->payload_len);
+    mqi_msg *m = mqi_msg_new_publish(r->topic, r->topic_len, r->payload,
+                                     r->payload_len, r->qos, r->retain);
 
     if (m == NULL) {
         rx->err = MQ_ERR_NOMEM; /* stop: the rest stays in the store */
         return 1;
     }
-    memset(m, 0, sizeof *m);
-    m->kind = MQI_CMD_PUBLISH;
-    m->qos = r->qos;
-    m->retain = r->retain;
-    m->topic = (char *)(m + 1);
-    memcpy(m->topic, r->topic, r->topic_len);
-    m->topic[r->topic_len] = '\0';
-    m->topic_len = r->topic_len;
-    m->payload = (uint8_t *)m->topic + r->topic_len + 1;
-    if (r->payload_len > 0)
-        memcpy(m->payload, r->payload, r->payload_len);
-    m->payload_len = r->payload_len;
     if (r->props_len > 0 &&
         mqi_props_parse(r->props, r->props_len, &m->props) != MQ_OK) {
-        free(m);
+        mqi_msg_free(m);
         return 0; /* skip a record whose properties do not parse */
     }
     m->seq = r->seq;
@@ -1375,7 +1286,7 @@ mq_connect(mq_client *c)
         return MQ_ERR_INVAL;
     if (atomic_load(&c->destroyed))
         return MQ_ERR_DESTROYED;
-    m = calloc(1, sizeof *m);
+    m = mqi_msg_new(0);
     if (m == NULL)
         return MQ_ERR_NOMEM;
     m->kind = MQI_CMD_CONNECT;
@@ -1435,7 +1346,7 @@ disconnect_cmd(mq_client *c, int reason, const mq_props *props, bool forced)
         if (mqi_props_check(props, MQI_DISCONNECT) != MQ_OK)
             return MQ_ERR_PROPERTY;
     }
-    m = calloc(1, sizeof *m);
+    m = mqi_msg_new(0);
     if (m == NULL)
         return MQ_ERR_NOMEM;
     m->kind = MQI_CMD_DISCONNECT;
@@ -1599,7 +1510,7 @@ publish_common(mq_client *c, const char *topic, const void *payload,
 {
     size_t tlen, plen = 0, wire;
     mqi_msg *m;
-    int rc, blk, alias = 0;
+    int rc, alias = 0;
 
     if (c == NULL || topic == NULL || (payload == NULL && len > 0))
         return MQ_ERR_INVAL;
@@ -1636,22 +1547,9 @@ publish_common(mq_client *c, const char *topic, const void *payload,
         !atomic_load_explicit(&c->connected, memory_order_relaxed))
         return MQ_ERR_NO_CONN;
 
-    m = mqi_block_alloc(sizeof *m + tlen + 1 + len, &blk);
+    m = mqi_msg_new_publish(topic, tlen, payload, len, qos, retain != 0);
     if (m == NULL)
         return MQ_ERR_NOMEM;
-    memset(m, 0, sizeof *m);
-    m->blk = (uint8_t)blk;
-    m->kind = MQI_CMD_PUBLISH;
-    m->qos = (uint8_t)qos;
-    m->retain = retain ? 1 : 0;
-    m->topic = (char *)(m + 1);
-    memcpy(m->topic, topic, tlen + 1);
-    m->topic_len = tlen;
-    m->payload = (uint8_t *)m->topic + tlen + 1;
-    if (len > 0)
-        memcpy(m->payload, payload, len);
-    m->payload_len = len;
-    m->acct_bytes = sizeof *m + tlen + len;
     m->alias = (uint16_t)alias;
     m->tag = tag;
     if (plen > 0 && mqi_props_dup_without(props, alias ? MQ_PROP_TOPIC_ALIAS
@@ -1749,7 +1647,7 @@ sub_common(mq_client *c, int kind, size_t count, const char *const *filters,
         return MQ_ERR_DESTROYED;
     if (atomic_load(&c->closing_flag))
         return MQ_ERR_NO_CONN;
-    m = calloc(1, sizeof *m);
+    m = mqi_msg_new(0);
     if (m == NULL)
         return MQ_ERR_NOMEM;
     m->kind = (uint8_t)kind;
@@ -1831,7 +1729,7 @@ mq_auth(mq_client *c, int reason, const mq_props *props)
                                  mqi_props_len(props)) >
         atomic_load_explicit(&c->max_packet, memory_order_relaxed))
         return MQ_ERR_TOO_LARGE;
-    m = calloc(1, sizeof *m);
+    m = mqi_msg_new(0);
     if (m == NULL)
         return MQ_ERR_NOMEM;
     m->kind = MQI_CMD_AUTH;
@@ -2215,7 +2113,7 @@ mq_wait(mq_client *c, int token, int timeout_ms)
     if (atomic_load(&c->destroyed))
         return MQ_ERR_DESTROYED;
     r = calloc(1, sizeof *r);
-    m = calloc(1, sizeof *m);
+    m = mqi_msg_new(0);
     if (r == NULL || m == NULL) {
         free(r);
         free(m);

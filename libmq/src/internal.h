@@ -19,67 +19,14 @@
 #include "backoff.h"
 #include "clock.h"
 #include "codec.h"
+#include "msg.h"
 #include "mq.h"
 #include "pool.h"
 #include "props.h"
+#include "session.h"
 #include "queue.h"
 #include "store.h"
 #include "transport.h"
-
-/* ---- commands and messages ------------------------------------------ */
-
-enum {
-    MQI_CMD_PUBLISH = 1,
-    MQI_CMD_SUBSCRIBE,
-    MQI_CMD_UNSUBSCRIBE,
-    MQI_CMD_AUTH,
-    MQI_CMD_CONNECT,
-    MQI_CMD_DISCONNECT,
-    MQI_CMD_RESOLVED, /* a resolver thread finished */
-    MQI_CMD_DESTROY,
-    MQI_CMD_WAIT      /* mq_wait(): resolved points at an mqi_waitreq */
-};
-
-/* State of an outbound message in the worker. */
-enum {
-    MQI_MS_QUEUED = 0,    /* waiting to be sent */
-    MQI_MS_WAIT_ACK,      /* QoS1 PUBLISH / SUBSCRIBE / UNSUBSCRIBE sent */
-    MQI_MS_WAIT_REC,      /* QoS2 PUBLISH sent */
-    MQI_MS_WAIT_COMP      /* QoS2 PUBREL sent */
-};
-
-/* One command from the API to the worker. PUBLISH carries topic and
- * payload inline after the struct: one allocation per message. */
-typedef struct mqi_msg {
-    mqi_qnode qn;                   /* MPSC link (API -> worker) */
-    struct mqi_msg *next, *prev;    /* worker lists */
-    uint8_t kind;                   /* MQI_CMD_* */
-    uint8_t qos;                    /* DISCONNECT: 1 forced (_now) */
-    uint8_t retain;
-    uint8_t state;                  /* MQI_MS_* */
-    uint8_t blk;                    /* PUBLISH: small-block class, 0 none */
-    uint16_t packet_id;
-    int token;
-    int reason;                     /* DISCONNECT/AUTH reason */
-    size_t acct_bytes;              /* bytes counted against the queue */
-    mq_props *props;
-    char *topic;                    /* PUBLISH */
-    size_t topic_len;
-    uint8_t *payload;
-    size_t payload_len;
-    size_t count;                   /* SUBSCRIBE/UNSUBSCRIBE filters */
-    char **filters;
-    uint8_t *options;
-    void *resolved;                 /* RESOLVED: struct addrinfo list;
-                                       CONNECT: mqi_opts snapshot */
-    unsigned generation;            /* RESOLVED: which attempt */
-    int resolve_err;
-    uint64_t seq;                   /* persistence record, 0 if none */
-    bool recovered;                 /* replayed from the store */
-    uint16_t alias;                 /* PUBLISH: Topic Alias the application
-                                       asked for (taken out of props) */
-    uint64_t tag;                   /* PUBLISH: application tag */
-} mqi_msg;
 
 /* One mq_wait() call on a token. The waiter allocates it and hands it to
  * the worker in an MQI_CMD_WAIT; from then on the fields below are
@@ -98,19 +45,6 @@ enum {
     MQI_WS_PENDING,   /* still queued or in flight */
     MQI_WS_DONE       /* err holds the outcome */
 };
-
-/* A doubly linked list of messages (worker only). */
-typedef struct mqi_list {
-    mqi_msg *head, *tail;
-    size_t n;
-} mqi_list;
-
-void mqi_list_push(mqi_list *l, mqi_msg *m);
-void mqi_list_push_front(mqi_list *l, mqi_msg *m);
-void mqi_list_remove(mqi_list *l, mqi_msg *m);
-mqi_msg *mqi_list_pop(mqi_list *l);
-
-void mqi_msg_free(mqi_msg *m);
 
 /* ---- options --------------------------------------------------------- */
 
@@ -412,15 +346,12 @@ struct mq_client {
     size_t bat_bytes;           /* event bytes in bat_head */
     bool in_stolen;             /* on_publish took c->in's buffer */
     bool in_steal_ok;           /* the packet being handled is in c->in */
-    mqi_list pending;           /* publishes waiting for the window */
-    mqi_list ctrl_pending;      /* SUBSCRIBE/UNSUBSCRIBE/AUTH to send */
-    mqi_list inflight;          /* sent, waiting for acks (send order) */
-    mqi_msg **pid_slots;        /* packet id -> message, size pid_mask+1 */
-    uint32_t pid_mask;
-    uint16_t next_pid;
-    size_t inflight_pub;        /* publishes in flight */
-    size_t window;              /* effective inflight limit */
-    uint8_t *qos2_in;           /* bitmap of inbound QoS 2 ids (PUBREC sent) */
+    mqi_session ses;            /* the MQTT session: queues, flight window,
+                                   packet ids, QoS 2 ids, inbound aliases
+                                   (session.c) */
+    int ses_err;                /* a session action could not be carried
+                                   out (MQ_ERR_NOMEM): close after the
+                                   transition */
     struct mqi_subrec *subs;    /* subscription registry for resubscribe */
     size_t nsubs, capsubs;
     unsigned server_idx;
@@ -453,8 +384,6 @@ struct mq_client {
     uint32_t server_max_packet;
     int server_max_qos;
     bool server_retain;
-    char **aliases;             /* inbound topic aliases (v5) */
-    int nalias;
     struct mqi_alias_out *aout; /* outbound topic aliases (v5) */
     void *tls_ctx;
     const mqi_proxy *proxy;     /* this attempt's proxy (in cfg), or NULL */

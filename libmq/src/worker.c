@@ -384,110 +384,6 @@ v5_dropped(mq_client *c, const char *what)
     }
 }
 
-/* ---- packet ids --------------------------------------------------------- */
-
-static int
-pid_table_init(mq_client *c)
-{
-    uint32_t want = 64, need = (uint32_t)c->window * 2 + 64;
-
-    while (want < need && want < 65536)
-        want <<= 1;
-    if (c->pid_slots != NULL && c->pid_mask + 1 >= want)
-        return MQ_OK;
-    if (c->pid_slots != NULL) {
-        /* grow: rehash live entries */
-        mqi_msg **ns = calloc(want, sizeof *ns);
-        uint32_t i;
-        if (ns == NULL)
-            return MQ_ERR_NOMEM;
-        for (i = 0; i <= c->pid_mask; i++)
-            if (c->pid_slots[i] != NULL) {
-                mqi_msg *m = c->pid_slots[i];
-                if (ns[m->packet_id & (want - 1)] != NULL) {
-                    free(ns);
-                    return MQ_OK; /* keep the old table */
-                }
-                ns[m->packet_id & (want - 1)] = m;
-            }
-        free(c->pid_slots);
-        c->pid_slots = ns;
-        c->pid_mask = want - 1;
-        return MQ_OK;
-    }
-    c->pid_slots = calloc(want, sizeof *c->pid_slots);
-    if (c->pid_slots == NULL)
-        return MQ_ERR_NOMEM;
-    c->pid_mask = want - 1;
-    return MQ_OK;
-}
-
-static bool
-pid_alloc(mq_client *c, mqi_msg *m)
-{
-    uint32_t tries;
-
-    if (c->pid_slots == NULL && pid_table_init(c) != MQ_OK)
-        return false;
-    for (tries = 0; tries <= c->pid_mask + 1; tries++) {
-        uint16_t pid = ++c->next_pid;
-        if (pid == 0)
-            pid = c->next_pid = 1;
-        if (c->pid_slots[pid & c->pid_mask] == NULL) {
-            c->pid_slots[pid & c->pid_mask] = m;
-            m->packet_id = pid;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Put a message whose packet id is already known (recovered from the store)
- * into the table; a collision grows the table to one slot per id. */
-static bool
-pid_insert(mq_client *c, mqi_msg *m)
-{
-    uint32_t i;
-
-    if (c->pid_slots == NULL && pid_table_init(c) != MQ_OK)
-        return false;
-    if (c->pid_slots[m->packet_id & c->pid_mask] != NULL &&
-        c->pid_mask != 0xffff) {
-        mqi_msg **ns = calloc(65536, sizeof *ns);
-        if (ns == NULL)
-            return false;
-        for (i = 0; i <= c->pid_mask; i++)
-            if (c->pid_slots[i] != NULL)
-                ns[c->pid_slots[i]->packet_id] = c->pid_slots[i];
-        free(c->pid_slots);
-        c->pid_slots = ns;
-        c->pid_mask = 0xffff;
-    }
-    if (c->pid_slots[m->packet_id & c->pid_mask] != NULL)
-        return false; /* the same id twice in the store */
-    c->pid_slots[m->packet_id & c->pid_mask] = m;
-    return true;
-}
-
-static mqi_msg *
-pid_find(mq_client *c, uint16_t pid)
-{
-    mqi_msg *m;
-
-    if (c->pid_slots == NULL || pid == 0)
-        return NULL;
-    m = c->pid_slots[pid & c->pid_mask];
-    return (m != NULL && m->packet_id == pid) ? m : NULL;
-}
-
-static void
-pid_release(mq_client *c, mqi_msg *m)
-{
-    if (c->pid_slots != NULL && m->packet_id != 0 &&
-        c->pid_slots[m->packet_id & c->pid_mask] == m)
-        c->pid_slots[m->packet_id & c->pid_mask] = NULL;
-}
-
 /* ---- encoding helpers ------------------------------------------------ */
 
 /* Forget every outbound alias of this connection: the next publishes
@@ -1161,7 +1057,7 @@ resolver_main(void *arg)
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     rc = getaddrinfo(j->host, j->port, &hints, &res);
-    m = calloc(1, sizeof *m);
+    m = mqi_msg_new(0);
     /* under the client's lock: mq_client_destroy sets destroyed under it,
      * so no wake can follow the destroy command */
     pthread_mutex_lock(&j->c->lock);
@@ -1350,7 +1246,7 @@ subs_remove(mq_client *c, const char *filter)
 static mqi_msg *
 resubscribe_msg(mq_client *c, const size_t *idx, size_t n)
 {
-    mqi_msg *m = calloc(1, sizeof *m);
+    mqi_msg *m = mqi_msg_new(0);
     size_t i;
 
     if (m == NULL)
@@ -1432,7 +1328,7 @@ queue_resubscribe(mq_client *c)
         }
         for (m = rev; m != NULL; m = next) {
             next = m->next;
-            mqi_list_push_front(&c->ctrl_pending, m);
+            mqi_list_push_front(&c->ses.ctrl_pending, m);
         }
     }
 }
@@ -1611,42 +1507,58 @@ unpark(mq_client *c)
 
     while ((m = c->parked.tail) != NULL) {
         mqi_list_remove(&c->parked, m);
-        mqi_list_push_front(&c->ctrl_pending, m);
+        mqi_list_push_front(&c->ses.ctrl_pending, m);
     }
 }
 
 /* Send queued publishes while the window allows, and control packets. */
+/* What the connection allows a PUBLISH (for mqi_session_next_publish). */
+static void
+send_limits(const mq_client *c, mqi_send_limits *lim)
+{
+    lim->max_packet = send_limit(c);
+    lim->max_qos = c->server_max_qos;
+    lim->retain = c->server_retain;
+    lim->alias_max = atomic_load_explicit(&c->alias_max_out,
+                                          memory_order_relaxed);
+    lim->alias_auto = c->cfg.topic_alias_auto > 0;
+}
+
+/* Send what the session lets out now: control packets first, then
+ * publishes within the window, flushing every FLUSH_AT bytes. */
 static void
 pump(mq_client *c)
 {
+    mqi_session *s = &c->ses;
+    mqi_send_limits lim;
     mqi_msg *m;
     int rc;
 
     if (c->cs != MQI_CS_UP)
         return;
-    while ((m = c->ctrl_pending.head) != NULL) {
+    while ((m = s->ctrl_pending.head) != NULL) {
         size_t before = c->out.len;
         if (m->kind == MQI_CMD_AUTH) {
-            mqi_list_remove(&c->ctrl_pending, m);
+            mqi_list_remove(&s->ctrl_pending, m);
             send_auth(c, m);
             mqi_msg_free(m);
             continue;
         }
         switch (restored_answer(c, m)) {
         case RESTORED_YES:
-            mqi_list_remove(&c->ctrl_pending, m);
+            mqi_list_remove(&s->ctrl_pending, m);
             answer_restored(c, m);
             continue;
         case RESTORED_WAIT:
-            mqi_list_remove(&c->ctrl_pending, m);
+            mqi_list_remove(&s->ctrl_pending, m);
             mqi_list_push(&c->parked, m);
             continue;
         default:
             break;
         }
-        if (!pid_alloc(c, m))
+        if (!mqi_session_pid_alloc(s, m))
             break;
-        mqi_list_remove(&c->ctrl_pending, m);
+        mqi_list_remove(&s->ctrl_pending, m);
         if (m->token != 0)
             forget_restored(c, m);
         rc = encode_sub(c, m);
@@ -1657,78 +1569,31 @@ pump(mq_client *c)
             rc = MQ_ERR_TOO_LARGE;
         }
         if (rc != MQ_OK) {
-            pid_release(c, m);
-            fail_sub(c, m, rc, rc == MQ_ERR_TOO_LARGE
-                                   ? MQ_RC_PACKET_TOO_LARGE
-                                   : MQ_RC_UNSPECIFIED_ERROR);
+            mqi_session_unsent(s, m, rc, rc == MQ_ERR_TOO_LARGE
+                                             ? MQ_RC_PACKET_TOO_LARGE
+                                             : MQ_RC_UNSPECIFIED_ERROR);
             continue;
         }
-        m->state = MQI_MS_WAIT_ACK;
-        mqi_list_push(&c->inflight, m);
+        mqi_session_sent(s, m);
     }
-    while ((m = c->pending.head) != NULL) {
-        size_t wire;
-        if (m->qos > 0 && c->inflight_pub >= c->window)
-            break;
-        /* The socket is full and enough is encoded: the rest waits in the
-         * queue (where the queue limits hold) until EPOLLOUT. Encoding it
-         * anyway would complete QoS 0 messages into an output buffer that
-         * nothing bounds. */
-        if (c->write_blocked && out_pending(c) >= FLUSH_AT)
-            break;
-        if (c->proto == MQ_PROTO_V5) {
-            wire = mqi_publish_wire_size(c->proto, m->topic_len,
-                                         m->payload_len,
-                                         mqi_props_len(m->props), m->qos);
-            if (wire > send_limit(c)) {
-                mqi_list_remove(&c->pending, m);
-                complete(c, m, MQ_ERR_TOO_LARGE, MQ_RC_PACKET_TOO_LARGE);
-                continue;
-            }
-            /* an explicit alias the broker does not allow (its Topic Alias
-             * Maximum was not known when mq_publish_v5 accepted it) */
-            if (m->alias != 0 && c->cfg.topic_alias_auto <= 0 &&
-                m->alias > atomic_load_explicit(&c->alias_max_out,
-                                                memory_order_relaxed)) {
-                mqi_list_remove(&c->pending, m);
-                complete(c, m, MQ_ERR_PROPERTY, MQ_RC_TOPIC_ALIAS_INVALID);
-                continue;
-            }
-            if (m->qos > c->server_max_qos) {
-                mqi_list_remove(&c->pending, m);
-                complete(c, m, MQ_ERR_REFUSED, MQ_RC_QOS_NOT_SUPPORTED);
-                continue;
-            }
-            if (m->retain && !c->server_retain) {
-                mqi_list_remove(&c->pending, m);
-                complete(c, m, MQ_ERR_REFUSED, MQ_RC_RETAIN_NOT_SUPPORTED);
-                continue;
-            }
-        } else if (c->version == MQ_PROTO_V5 &&
-                   (m->alias != 0 || mq_props_count(m->props) > 0)) {
+    send_limits(c, &lim);
+    /* The socket is full and enough is encoded: the rest waits in the
+     * queue (where the queue limits hold) until EPOLLOUT. Encoding it
+     * anyway would complete QoS 0 messages into an output buffer that
+     * nothing bounds. */
+    while (!(c->write_blocked && out_pending(c) >= FLUSH_AT) &&
+           (m = mqi_session_next_publish(s, &lim)) != NULL) {
+        if (c->proto != MQ_PROTO_V5 && c->version == MQ_PROTO_V5 &&
+            (m->alias != 0 || mq_props_count(m->props) > 0))
             v5_dropped(c, "PUBLISH properties");
-        }
-        if (m->qos > 0 && !pid_alloc(c, m))
-            break;
-        /* the id is stored before the PUBLISH can reach the wire, so a
-         * restarted process resends it with the same id (exactly once) */
-        if (m->seq != 0 && c->store != NULL)
-            mqi_store_update(c->store, m->seq, MQI_ST_PUBLISH, m->packet_id);
-        mqi_list_remove(&c->pending, m);
         rc = encode_publish(c, m, false);
         if (rc != MQ_OK) {
-            pid_release(c, m);
-            complete(c, m, rc, 0);
+            mqi_session_unsent(s, m, rc, 0);
             continue;
         }
-        if (m->qos == 0) {
-            if (!spliced(c, m))
-                complete(c, m, MQ_OK, 0); /* else when its payload is out */
-        } else {
-            m->state = m->qos == 1 ? MQI_MS_WAIT_ACK : MQI_MS_WAIT_REC;
-            mqi_list_push(&c->inflight, m);
-            c->inflight_pub++;
-        }
+        mqi_session_sent(s, m);
+        if (m->qos == 0 && !spliced(c, m))
+            complete(c, m, MQ_OK, 0); /* else when its payload is out */
         if (out_pending(c) >= FLUSH_AT) {
             flush_out(c);
             if (c->cs != MQI_CS_UP)
@@ -1741,59 +1606,83 @@ pump(mq_client *c)
     drain_check(c);
 }
 
-/* After CONNACK: resend or requeue what was in flight. */
+/* ---- the session's actions ------------------------------------------------ */
+
+/* The sink of the session state machine (session.c): carries out one
+ * action on this connection. Writes go to the output buffer; one that
+ * cannot be encoded (no memory) closes the connection once the transition
+ * is over (session_check), so the session is never changed under its own
+ * feet; a resend on the next connection repairs it. */
+static void
+session_act(void *ud, const mqi_act *a)
+{
+    mq_client *c = ud;
+    int rc = MQ_OK;
+
+    switch (a->kind) {
+    case MQI_ACT_SEND_PUBLISH:
+        rc = encode_publish(c, a->m, a->dup);
+        break;
+    case MQI_ACT_SEND_ACK:
+        rc = encode_ack(c, a->type, a->pid, a->reason);
+        break;
+    case MQI_ACT_SEND_SUB:
+        rc = encode_sub(c, a->m);
+        break;
+    case MQI_ACT_COMPLETE:
+        complete(c, a->m, a->err, a->reason);
+        break;
+    case MQI_ACT_FAIL_SUB:
+        fail_sub(c, a->m, a->err, a->reason);
+        break;
+    case MQI_ACT_STORE:
+        if (c->store != NULL &&
+            mqi_store_update(c->store, a->m->seq, a->st, a->pid) != MQ_OK)
+            /* the record keeps its older state: after a restart the
+             * message is sent again (a QoS 2 PUBLISH instead of PUBREL
+             * may be a duplicate); logged, the connection goes on */
+            mqi_log(c, MQ_LOG_WARNING, "persistence: could not record the "
+                    "state of packet id %u", (unsigned)a->pid);
+        break;
+    case MQI_ACT_LOG:
+        mqi_log(c, a->level, "%s", a->text);
+        break;
+    case MQI_ACT_PROTOCOL_ERROR:
+        protocol_error(c, a->err, a->reason, a->text);
+        break;
+    case MQI_ACT_NOMEM:
+        connection_lost(c, MQ_ERR_NOMEM, 0, a->text);
+        break;
+    }
+    if (rc != MQ_OK && c->ses_err == MQ_OK)
+        c->ses_err = rc;
+}
+
+/* After a session transition: an action that could not be carried out
+ * ends the connection. true if it did. */
+static bool
+session_check(mq_client *c)
+{
+    int err = c->ses_err;
+
+    if (err == MQ_OK)
+        return false;
+    c->ses_err = MQ_OK;
+    connection_lost(c, err, 0, "out of memory for an outgoing packet");
+    return true;
+}
+
+/* After CONNACK: resend or requeue what was in flight (session.c), and
+ * renew the subscriptions of a lost session. */
 static void
 restore_session(mq_client *c)
 {
-    mqi_msg *m, *prev;
-
     unpark(c); /* decided again against this connection's renewals */
-    if (!c->session_present) {
-        free(c->qos2_in);
-        c->qos2_in = NULL;
-        /* libmq's own resubscribes of an earlier connection: the new ones
-         * queued below replace them */
-        for (m = c->ctrl_pending.head; m != NULL; m = prev) {
-            prev = m->next;
-            if (m->kind == MQI_CMD_SUBSCRIBE && m->token == 0) {
-                mqi_list_remove(&c->ctrl_pending, m);
-                mqi_msg_free(m);
-            }
-        }
-        /* The broker forgot us: everything unacknowledged is sent again as
-         * new (no DUP, new ids), in the original order, so nothing is lost. */
-        for (m = c->inflight.tail; m != NULL; m = prev) {
-            prev = m->prev;
-            mqi_list_remove(&c->inflight, m);
-            pid_release(c, m);
-            if (m->kind == MQI_CMD_SUBSCRIBE && m->token == 0) {
-                mqi_msg_free(m);
-                continue;
-            }
-            if (m->seq != 0 && c->store != NULL &&
-                m->state == MQI_MS_WAIT_COMP)
-                mqi_store_update(c->store, m->seq, MQI_ST_PUBLISH, 0);
-            m->packet_id = 0;
-            m->state = MQI_MS_QUEUED;
-            if (m->kind == MQI_CMD_PUBLISH)
-                mqi_list_push_front(&c->pending, m);
-            else
-                mqi_list_push_front(&c->ctrl_pending, m);
-        }
-        c->inflight_pub = 0;
-        queue_resubscribe(c);
+    mqi_session_on_connack(&c->ses, c->session_present);
+    if (session_check(c))
         return;
-    }
-    /* Session kept: resend with the original ids, DUP set (MQTT 4.4). */
-    for (m = c->inflight.head; m != NULL; m = m->next) {
-        if (m->kind != MQI_CMD_PUBLISH) {
-            encode_sub(c, m);
-        } else if (m->state == MQI_MS_WAIT_COMP) {
-            encode_ack(c, MQI_PUBREL, m->packet_id, 0);
-        } else {
-            encode_publish(c, m, true);
-        }
-    }
+    if (!c->session_present)
+        queue_resubscribe(c);
 }
 
 /* ---- closing ------------------------------------------------------------ */
@@ -1940,7 +1829,7 @@ on_connack(mq_client *c, const mqi_connack *p)
         c->fallback[c->server_idx % c->cfg.nservers] = MQI_FB_V311;
     atomic_store(&c->proto_in_use, c->proto);
     c->session_present = p->session_present;
-    c->window = (size_t)c->cfg.max_inflight;
+    c->ses.window = (size_t)c->cfg.max_inflight;
     c->server_max_packet = 0;
     c->server_max_qos = 2;
     c->server_retain = true;
@@ -1949,8 +1838,8 @@ on_connack(mq_client *c, const mqi_connack *p)
     if (props != NULL) {
         const char *id;
         if (mq_props_get_int(props, MQ_PROP_RECEIVE_MAXIMUM, 0, &v) == MQ_OK &&
-            v < c->window)
-            c->window = v;
+            v < c->ses.window)
+            c->ses.window = v;
         if (mq_props_get_int(props, MQ_PROP_MAXIMUM_PACKET_SIZE, 0, &v) ==
             MQ_OK) {
             c->server_max_packet = v;
@@ -1980,24 +1869,20 @@ on_connack(mq_client *c, const mqi_connack *p)
             }
         }
     }
-    if (c->window == 0)
-        c->window = 1;
+    if (c->ses.window == 0)
+        c->ses.window = 1;
     /* outbound aliases start empty on every connection */
     alias_reset(c);
     c->v5_drop_logged = false;
     atomic_store(&c->alias_max_out, alias_max);
     if (c->server_keepalive > 0)
         set_deadline(c, mqi_now_ms() + (int64_t)c->server_keepalive * 1000);
-    if (c->aliases != NULL) {
-        int i;
-        for (i = 0; i < c->nalias; i++) {
-            free(c->aliases[i]);
-            c->aliases[i] = NULL;
-        }
+    c->ses.proto = c->proto;
+    /* grow the id table for a larger window (else it is made lazily by
+     * the first QoS 1/2 message); without memory the old one serves */
+    if (c->ses.pid_slots != NULL && mqi_session_pid_table(&c->ses) != MQ_OK) {
+        /* decided: the old table serves (ids are found by probing) */
     }
-    if (c->pid_slots != NULL)
-        pid_table_init(c); /* grow for a larger window; else made lazily
-                              by the first QoS 1/2 message */
     c->cs = MQI_CS_UP;
     c->attempt = 0;
     if (++c->conn_no == 0)
@@ -2013,28 +1898,6 @@ on_connack(mq_client *c, const mqi_connack *p)
     flush_out(c);
 }
 
-static bool
-qos2_seen(mq_client *c, uint16_t pid)
-{
-    return c->qos2_in != NULL && (c->qos2_in[pid >> 3] & (1u << (pid & 7)));
-}
-
-static void
-qos2_mark(mq_client *c, uint16_t pid, bool on)
-{
-    if (c->qos2_in == NULL) {
-        if (!on)
-            return;
-        c->qos2_in = calloc(8192, 1);
-        if (c->qos2_in == NULL)
-            return;
-    }
-    if (on)
-        c->qos2_in[pid >> 3] |= (uint8_t)(1u << (pid & 7));
-    else
-        c->qos2_in[pid >> 3] &= (uint8_t)~(1u << (pid & 7));
-}
-
 static void
 on_publish(mq_client *c, const mqi_publish *p)
 {
@@ -2044,45 +1907,20 @@ on_publish(mq_client *c, const mqi_publish *p)
     mq_event *ev;
     uint32_t alias = 0;
 
-    if (p->qos == 2 && qos2_seen(c, p->packet_id)) {
-        /* a resend of a message we already delivered */
-        encode_ack(c, MQI_PUBREC, p->packet_id, 0);
-        return;
+    bool has_alias = false;
+
+    if (!mqi_session_on_publish(&c->ses, p->qos, p->packet_id)) {
+        (void)session_check(c);
+        return; /* a QoS 2 resend (PUBREC again), or no memory */
     }
     if (p->props_raw.len > 0) {
         props = parse_props(p->props_raw);
-        if (props != NULL &&
-            mq_props_get_int(props, MQ_PROP_TOPIC_ALIAS, 0, &alias) == MQ_OK) {
-            if (alias == 0 || (int)alias > c->cfg.topic_alias_maximum ||
-                c->aliases == NULL) {
-                mq_props_free(props);
-                protocol_error(c, MQ_ERR_PROTOCOL, MQ_RC_TOPIC_ALIAS_INVALID,
-                               "invalid topic alias");
-                return;
-            }
-            if (tlen > 0) {
-                char *d = malloc(tlen + 1);
-                if (d != NULL) {
-                    memcpy(d, topic, tlen);
-                    d[tlen] = '\0';
-                    free(c->aliases[alias - 1]);
-                    c->aliases[alias - 1] = d;
-                }
-            } else if (c->aliases[alias - 1] == NULL) {
-                mq_props_free(props);
-                protocol_error(c, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR,
-                               "unknown topic alias");
-                return;
-            } else {
-                topic = (const uint8_t *)c->aliases[alias - 1];
-                tlen = strlen(c->aliases[alias - 1]);
-            }
-        }
+        has_alias = props != NULL &&
+                    mq_props_get_int(props, MQ_PROP_TOPIC_ALIAS, 0,
+                                     &alias) == MQ_OK;
     }
-    if (tlen == 0) {
-        mq_props_free(props);
-        protocol_error(c, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR,
-                       "PUBLISH without topic");
+    if (!mqi_session_in_topic(&c->ses, has_alias, alias, &topic, &tlen)) {
+        mq_props_free(props); /* the protocol error was reported */
         return;
     }
     if (c->in_steal_ok && p->payload.len >= STEAL_MIN) {
@@ -2120,141 +1958,17 @@ on_publish(mq_client *c, const mqi_publish *p)
     ev->packet_id = p->packet_id;
     ev->props = props;
     post(c, ev);
-    if (p->qos == 1) {
-        encode_ack(c, MQI_PUBACK, p->packet_id, 0);
-    } else if (p->qos == 2) {
-        qos2_mark(c, p->packet_id, true);
-        encode_ack(c, MQI_PUBREC, p->packet_id, 0);
-    }
-}
-
-static void
-finish_inflight(mq_client *c, mqi_msg *m, int err, int reason)
-{
-    mqi_list_remove(&c->inflight, m);
-    pid_release(c, m);
-    if (m->kind == MQI_CMD_PUBLISH) {
-        c->inflight_pub--;
-        complete(c, m, err, reason);
-    }
-}
-
-/* What a packet id in flight is waiting for, for messages. */
-static const char *
-flow_name(const mqi_msg *m)
-{
-    if (m->kind == MQI_CMD_SUBSCRIBE)
-        return "SUBSCRIBE";
-    if (m->kind == MQI_CMD_UNSUBSCRIBE)
-        return "UNSUBSCRIBE";
-    return m->qos == 1 ? "QoS 1 PUBLISH" : m->state == MQI_MS_WAIT_COMP
-                                               ? "QoS 2 PUBLISH after PUBREC"
-                                               : "QoS 2 PUBLISH";
-}
-
-/* The broker answered packet id m->packet_id with a packet that does not
- * belong to the flow the id is in: a PUBACK for a QoS 2 PUBLISH, a PUBREC
- * for QoS 1, a PUBCOMP before the PUBREC, a SUBACK for a PUBLISH... (MQTT
- * 5 §4.3 and §4.13: a protocol error; 3.1.1 §4.3 and §4.8: close the
- * connection). The message it names ends here with MQ_ERR_PROTOCOL and is
- * not resent: the broker may or may not have taken it, and would answer a
- * resend the same way. The rest of the session is kept as after any
- * connection loss. */
-static void
-ack_mismatch(mq_client *c, mqi_msg *m, const char *got)
-{
-    char msg[120];
-
-    snprintf(msg, sizeof msg, "%s for packet id %u, which is a %s", got,
-             (unsigned)m->packet_id, flow_name(m));
-    mqi_list_remove(&c->inflight, m);
-    pid_release(c, m);
-    if (m->kind == MQI_CMD_PUBLISH) {
-        c->inflight_pub--;
-        complete(c, m, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR);
-    } else {
-        fail_sub(c, m, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR);
-    }
-    protocol_error(c, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR, msg);
-}
-
-/* An acknowledgement for an id not in flight at all: logged and ignored,
- * as libmosquitto and Paho do. MQTT 5 gives no reason code for it except
- * in PUBREL/PUBCOMP, and a late duplicate (e.g. the answer to a resend the
- * broker had already acknowledged) is harmless. */
-static void
-ack_unknown(mq_client *c, const char *what, uint16_t pid)
-{
-    mqi_log(c, MQ_LOG_WARNING, "%s for unknown packet id %u: ignored", what,
-            (unsigned)pid);
+    mqi_session_delivered(&c->ses, p->qos, p->packet_id);
+    (void)session_check(c);
 }
 
 static void
 on_ack(mq_client *c, const mqi_ack *a)
 {
-    mqi_msg *m = pid_find(c, a->packet_id);
-    int err = a->reason >= 0x80 ? MQ_ERR_REFUSED : MQ_OK;
-    bool pub = m != NULL && m->kind == MQI_CMD_PUBLISH;
+    bool moved = mqi_session_on_ack(&c->ses, a);
 
-    switch (a->type) {
-    case MQI_PUBACK:
-        if (m == NULL) {
-            ack_unknown(c, "PUBACK", a->packet_id);
-            return;
-        }
-        if (!pub || m->qos != 1) {
-            ack_mismatch(c, m, "PUBACK");
-            return;
-        }
-        finish_inflight(c, m, err, a->reason);
-        break;
-    case MQI_PUBREC:
-        if (m == NULL) {
-            /* MQTT 5 §3.6.2.1: PUBREL "Packet Identifier not found" */
-            encode_ack(c, MQI_PUBREL, a->packet_id,
-                       MQ_RC_PACKET_IDENTIFIER_NOT_FOUND);
-            return;
-        }
-        if (!pub || m->qos != 2) {
-            ack_mismatch(c, m, "PUBREC");
-            return;
-        }
-        if (m->state == MQI_MS_WAIT_COMP) {
-            /* a repeated PUBREC: our PUBREL again */
-            encode_ack(c, MQI_PUBREL, a->packet_id, 0);
-            return;
-        }
-        if (err != MQ_OK) {
-            finish_inflight(c, m, err, a->reason);
-            break;
-        }
-        m->state = MQI_MS_WAIT_COMP;
-        if (m->seq != 0 && c->store != NULL)
-            mqi_store_update(c->store, m->seq, MQI_ST_PUBREL, m->packet_id);
-        encode_ack(c, MQI_PUBREL, a->packet_id, 0);
-        break;
-    case MQI_PUBREL:
-        /* inbound QoS 2: PUBCOMP in any case (MQTT 5 §4.3.3), with
-         * "Packet Identifier not found" for an id we never PUBREC'd
-         * (§3.7.2.1; a v3.1.1 PUBCOMP has no reason code) */
-        encode_ack(c, MQI_PUBCOMP, a->packet_id,
-                   qos2_seen(c, a->packet_id)
-                       ? 0 : MQ_RC_PACKET_IDENTIFIER_NOT_FOUND);
-        qos2_mark(c, a->packet_id, false);
-        break;
-    case MQI_PUBCOMP:
-        if (m == NULL) {
-            ack_unknown(c, "PUBCOMP", a->packet_id);
-            return;
-        }
-        if (!pub || m->qos != 2 || m->state != MQI_MS_WAIT_COMP) {
-            ack_mismatch(c, m, "PUBCOMP");
-            return;
-        }
-        finish_inflight(c, m, err, a->reason);
-        break;
-    }
-    pump(c);
+    if (!session_check(c) && moved)
+        pump(c);
 }
 
 /* The SUBACK of libmq's own resubscribe, for filter @p i of @p m: note
@@ -2289,31 +2003,13 @@ restored(mq_client *c, const mqi_msg *m, size_t i, uint8_t r,
 static void
 on_suback(mq_client *c, uint8_t type, const mqi_suback *s)
 {
-    mqi_msg *m = pid_find(c, s->packet_id);
-    uint8_t want = type == MQI_SUBACK ? MQI_CMD_SUBSCRIBE : MQI_CMD_UNSUBSCRIBE;
+    size_t i, n = s->reasons.len;
+    mqi_msg *m = mqi_session_on_suback(&c->ses, type, s->packet_id, n);
     mq_event *ev;
-    size_t i, n;
     int error;
 
-    if (m == NULL) {
-        ack_unknown(c, type == MQI_SUBACK ? "SUBACK" : "UNSUBACK",
-                    s->packet_id);
-        return;
-    }
-    if (m->kind != want) {
-        ack_mismatch(c, m, type == MQI_SUBACK ? "SUBACK" : "UNSUBACK");
-        return;
-    }
-    n = s->reasons.len;
-    /* one reason code per filter (MQTT 5 §3.9.3, §3.11.3; 3.1.1 §3.9.3) */
-    if ((type == MQI_SUBACK || c->proto == MQ_PROTO_V5) && n != m->count) {
-        mqi_list_remove(&c->inflight, m);
-        pid_release(c, m);
-        fail_sub(c, m, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR);
-        protocol_error(c, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR,
-                       "acknowledgement count does not match the request");
-        return;
-    }
+    if (m == NULL)
+        return; /* unknown id (logged), or a protocol error */
     for (i = 0; i < m->count; i++) {
         uint8_t r = i < n ? s->reasons.ptr[i] : 0;
         if (type == MQI_SUBACK && r < 0x80)
@@ -2325,8 +2021,6 @@ on_suback(mq_client *c, uint8_t type, const mqi_suback *s)
     }
     if (type == MQI_SUBACK && m->token == 0)
         unpark(c); /* SUBSCRIBEs that waited for this: pump decides */
-    mqi_list_remove(&c->inflight, m);
-    pid_release(c, m);
     {
         int err = MQ_OK;
         for (i = 0; i < n; i++)
@@ -2778,33 +2472,34 @@ settle_undelivered(mq_client *c)
     mqi_msg *m, *next;
 
     c->drain_kept = 0; /* counted afresh: this may run twice */
-    for (m = c->pending.head; m != NULL; m = next) {
+    for (m = c->ses.pending.head; m != NULL; m = next) {
         next = m->next;
         if (m->qos > 0 && m->seq != 0 && c->store != NULL) {
             c->drain_kept++;
             continue;
         }
-        mqi_list_remove(&c->pending, m);
+        mqi_list_remove(&c->ses.pending, m);
         c->drain_aborted++;
         complete(c, m, MQ_ERR_ABORTED, 0);
     }
-    for (m = c->inflight.head; m != NULL; m = next) {
+    for (m = c->ses.inflight.head; m != NULL; m = next) {
         next = m->next;
         if (m->kind == MQI_CMD_PUBLISH &&
             ((m->seq != 0 && c->store != NULL) || resumable)) {
             c->drain_kept++;
             continue;
         }
+        mqi_list_remove(&c->ses.inflight, m);
+        mqi_session_pid_release(&c->ses, m);
         if (m->kind == MQI_CMD_PUBLISH) {
+            c->ses.inflight_pub--;
             c->drain_aborted++;
-            finish_inflight(c, m, MQ_ERR_ABORTED, 0);
+            complete(c, m, MQ_ERR_ABORTED, 0);
             continue;
         }
-        mqi_list_remove(&c->inflight, m);
-        pid_release(c, m);
         ctrl_abort(c, m);
     }
-    while ((m = mqi_list_pop(&c->ctrl_pending)) != NULL)
+    while ((m = mqi_list_pop(&c->ses.ctrl_pending)) != NULL)
         ctrl_abort(c, m);
     while ((m = mqi_list_pop(&c->parked)) != NULL)
         ctrl_abort(c, m);
@@ -2830,8 +2525,7 @@ send_disconnect(mq_client *c)
 static bool
 outstanding(const mq_client *c)
 {
-    return c->pending.n != 0 || c->ctrl_pending.n != 0 ||
-           c->inflight.n != 0 || c->parked.n != 0;
+    return mqi_session_busy(&c->ses) || c->parked.n != 0;
 }
 
 /* Called whenever a graceful disconnect may have finished its work. */
@@ -2951,20 +2645,14 @@ cmd_connect(mq_client *c, mqi_msg *m)
      * session for resumption if they are the same */
     mqi_tls_ctx_mark_stale(c->tls_ctx);
 #endif
-    free(c->aliases);
-    c->aliases = NULL;
-    c->nalias = 0;
     free(c->fallback);
     c->fallback = NULL;
     if (c->version == MQ_PROTO_V5 && c->cfg.protocol_fallback)
         c->fallback = calloc(c->cfg.nservers, 1); /* all MQI_FB_V5 */
-    if (c->cfg.topic_alias_maximum > 0) {
-        c->aliases = calloc((size_t)c->cfg.topic_alias_maximum, sizeof(char *));
-        c->nalias = c->aliases ? c->cfg.topic_alias_maximum : 0;
-    }
+    mqi_session_in_alias_max(&c->ses, c->cfg.topic_alias_maximum);
     c->server_idx = 0;
     c->attempt = 0;
-    c->window = (size_t)c->cfg.max_inflight;
+    c->ses.window = (size_t)c->cfg.max_inflight;
     start_attempt(c);
     mqi_msg_free(m);
 }
@@ -3006,9 +2694,9 @@ watch_add(mq_client *c, mqi_waitreq *r)
         }
     }
     pthread_mutex_unlock(&c->lock);
-    pending = list_has_token(&c->pending, t) ||
-              list_has_token(&c->ctrl_pending, t) ||
-              list_has_token(&c->inflight, t) ||
+    pending = list_has_token(&c->ses.pending, t) ||
+              list_has_token(&c->ses.ctrl_pending, t) ||
+              list_has_token(&c->ses.inflight, t) ||
               list_has_token(&c->parked, t);
     for (i = c->spl_first; !pending && i < c->spl_n; i++)
         pending = c->spl[i].m->token == t && c->spl[i].m->qos == 0;
@@ -3037,24 +2725,14 @@ handle_commands(mq_client *c)
         mqi_msg *m = MQI_CONTAINER_OF(n, mqi_msg, qn);
         switch (m->kind) {
         case MQI_CMD_PUBLISH:
-            if (m->recovered && m->packet_id != 0 && pid_insert(c, m)) {
-                /* sent by an earlier process: in flight until acked */
-                mqi_list_push(&c->inflight, m);
-                c->inflight_pub++;
-                break;
-            }
-            if (m->recovered) {
-                m->packet_id = 0;
-                m->state = MQI_MS_QUEUED;
-            }
-            mqi_list_push(&c->pending, m);
-            if (c->cs == MQI_CS_UP && c->pending.n >= 1024)
+            mqi_session_add(&c->ses, m);
+            if (c->cs == MQI_CS_UP && c->ses.pending.n >= 1024)
                 pump(c);
             break;
         case MQI_CMD_SUBSCRIBE:
         case MQI_CMD_UNSUBSCRIBE:
         case MQI_CMD_AUTH:
-            mqi_list_push(&c->ctrl_pending, m);
+            mqi_session_add(&c->ses, m);
             break;
         case MQI_CMD_CONNECT:
             pump(c);
@@ -3243,7 +2921,7 @@ free_list(mq_client *c, mqi_list *l)
     mqi_msg *m;
 
     while ((m = mqi_list_pop(l)) != NULL) {
-        pid_release(c, m);
+        mqi_session_pid_release(&c->ses, m);
         if (m->kind == MQI_CMD_PUBLISH) {
             /* accepted and never completed: mq_client_destroy says so */
             c->destroy_lost++;
@@ -3293,25 +2971,16 @@ drop_client_state(mq_client *c)
     c->fails = NULL;
     mq_props_free(c->drain_props);
     c->drain_props = NULL;
-    free_list(c, &c->pending);
-    free_list(c, &c->ctrl_pending);
+    free_list(c, &c->ses.pending);
+    free_list(c, &c->ses.ctrl_pending);
     free_list(c, &c->parked);
-    free_list(c, &c->inflight);
-    free(c->pid_slots);
-    c->pid_slots = NULL;
-    free(c->qos2_in);
-    c->qos2_in = NULL;
+    free_list(c, &c->ses.inflight);
+    mqi_session_free(&c->ses);
     for (i = 0; i < c->nsubs; i++)
         subrec_free(&c->subs[i]);
     free(c->subs);
     c->subs = NULL;
     c->nsubs = 0;
-    if (c->aliases != NULL) {
-        for (i = 0; i < (size_t)c->nalias; i++)
-            free(c->aliases[i]);
-        free(c->aliases);
-        c->aliases = NULL;
-    }
     alias_reset(c);
     free(c->fallback);
     c->fallback = NULL;
@@ -3474,6 +3143,7 @@ mqi_worker_attach(mq_client *c)
     w = g_workers[slot];
     w->refs++;
     c->w = w;
+    mqi_session_init(&c->ses, session_act, c);
     /* the client's own generator for reconnect jitter: differs between
      * clients, processes and runs, and leaves rand() to the application */
     mqi_rng_seed(&c->rng, (uint64_t)mqi_now_ms() * UINT64_C(0x100000001b3) ^
