@@ -65,10 +65,10 @@ put_props(mqi_buf *b, uint8_t *w, const mq_props *p,
         *w++ = 0;
         return w;
     }
-    b->len = (size_t)(w - b->data);
-    /* Cannot fail: the room was reserved by begin_packet(). */
-    (void)mqi_props_encode(b, p);
-    return b->data + b->len;
+    /* the room was reserved by begin_packet(): plain stores */
+    (void)b;
+    w += mqi_varint_encode(w, (uint32_t)plen);
+    return mqi_props_write(w, p);
 }
 
 static inline size_t

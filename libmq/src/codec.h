@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "check.h"
 #include "mq.h"
 #include "wire.h"
 
@@ -151,23 +152,23 @@ typedef struct mqi_packet {
  * MQTT maximum), or MQ_ERR_INVAL for arguments the protocol forbids
  * (QoS 3, packet id 0 where one is needed, v5-only packet on v3). Strings
  * are not re-validated here: the API layer validates user input. */
-int mqi_encode_connect(mqi_buf *b, const mqi_connect *p);
-int mqi_encode_connack(mqi_buf *b, int version, const mqi_connack *p);
-int mqi_encode_publish(mqi_buf *b, int version, const mqi_publish *p);
+MQI_MUST_CHECK int mqi_encode_connect(mqi_buf *b, const mqi_connect *p);
+MQI_MUST_CHECK int mqi_encode_connack(mqi_buf *b, int version, const mqi_connack *p);
+MQI_MUST_CHECK int mqi_encode_publish(mqi_buf *b, int version, const mqi_publish *p);
 /* The same packet without its payload bytes (the remaining length counts
  * them): the caller sends p->payload right after, without copying it. */
-int mqi_encode_publish_head(mqi_buf *b, int version, const mqi_publish *p);
+MQI_MUST_CHECK int mqi_encode_publish_head(mqi_buf *b, int version, const mqi_publish *p);
 /* v5: reason and properties omitted when reason is 0 and props empty. */
-int mqi_encode_ack(mqi_buf *b, int version, const mqi_ack *p);
-int mqi_encode_subscribe(mqi_buf *b, int version, const mqi_subscribe *p);
+MQI_MUST_CHECK int mqi_encode_ack(mqi_buf *b, int version, const mqi_ack *p);
+MQI_MUST_CHECK int mqi_encode_subscribe(mqi_buf *b, int version, const mqi_subscribe *p);
 /* type: MQI_SUBACK or MQI_UNSUBACK */
-int mqi_encode_suback(mqi_buf *b, int version, uint8_t type,
+MQI_MUST_CHECK int mqi_encode_suback(mqi_buf *b, int version, uint8_t type,
                       const mqi_suback *p);
-int mqi_encode_unsubscribe(mqi_buf *b, int version, const mqi_unsubscribe *p);
+MQI_MUST_CHECK int mqi_encode_unsubscribe(mqi_buf *b, int version, const mqi_unsubscribe *p);
 /* PINGREQ or PINGRESP (or v3 DISCONNECT): a bare 2-byte packet. */
-int mqi_encode_simple(mqi_buf *b, uint8_t type);
+MQI_MUST_CHECK int mqi_encode_simple(mqi_buf *b, uint8_t type);
 /* type: MQI_DISCONNECT or MQI_AUTH. v3 DISCONNECT: reason/props ignored. */
-int mqi_encode_disconnect(mqi_buf *b, int version, uint8_t type,
+MQI_MUST_CHECK int mqi_encode_disconnect(mqi_buf *b, int version, uint8_t type,
                           const mqi_disconnect *p);
 
 /* Total wire size of a PUBLISH (fixed header included), for maximum packet
@@ -188,7 +189,7 @@ size_t mqi_disconnect_wire_size(int version, uint8_t reason,
 /* Parse a fixed header at @p p. MQ_OK with *out_byte0 (type<<4|flags),
  * *out_remaining and *out_hdr_len (2..5); MQ_ERR_AGAIN if more bytes are
  * needed; MQ_ERR_MALFORMED for a bad remaining length. */
-int mqi_decode_header(const uint8_t *p, size_t avail, uint8_t *out_byte0,
+MQI_MUST_CHECK int mqi_decode_header(const uint8_t *p, size_t avail, uint8_t *out_byte0,
                       uint32_t *out_remaining, size_t *out_hdr_len);
 
 /* Decode one packet body (after the fixed header). @p version is the
@@ -198,7 +199,7 @@ int mqi_decode_header(const uint8_t *p, size_t avail, uint8_t *out_byte0,
  * QoS != 3, v5-only packets on v3. On failure returns MQ_ERR_MALFORMED or
  * MQ_ERR_PROTOCOL and sets *out_reason (if non-NULL) to the v5 reason code
  * to send in a DISCONNECT (0x81 malformed, 0x82 protocol error, ...). */
-int mqi_decode(int version, uint8_t byte0, const uint8_t *body, size_t len,
+MQI_MUST_CHECK int mqi_decode(int version, uint8_t byte0, const uint8_t *body, size_t len,
                mqi_packet *out, uint8_t *out_reason);
 
 #endif

@@ -263,7 +263,11 @@ mq_event_free(mq_event *ev)
     if (ev->store != NULL) {
         /* the application has seen the completion of a tagged message:
          * now its record may go (mq_publish_tagged) */
-        mqi_store_remove(ev->store, ev->store_seq);
+        if (mqi_store_remove(ev->store, ev->store_seq) != MQ_OK) {
+            /* decided: the record stays and the message comes back as
+             * RECOVERED after a restart (at least once, never lost);
+             * freeing an event has no one to tell */
+        }
         mqi_store_unref(ev->store);
     }
     if (ev->props != NULL)

@@ -15,6 +15,8 @@
 
 #include "mq.h"
 
+#include "check.h"
+
 /* Packet types (fixed header bits 7..4). */
 enum {
     MQI_CONNECT = 1,
@@ -52,7 +54,7 @@ typedef struct mqi_buf {
 void mqi_buf_init(mqi_buf *b);
 void mqi_buf_free(mqi_buf *b);
 /* Make room for @p extra more bytes. MQ_OK or MQ_ERR_NOMEM. */
-int mqi_buf_reserve(mqi_buf *b, size_t extra);
+MQI_MUST_CHECK int mqi_buf_reserve(mqi_buf *b, size_t extra);
 /* Drop the first @p n bytes (after a partial write). */
 void mqi_buf_consume(mqi_buf *b, size_t n);
 
@@ -63,7 +65,7 @@ void mqi_buf_consume(mqi_buf *b, size_t n);
  * encodings to be rejected, we reject values over 4 bytes). */
 size_t mqi_varint_encode(uint8_t out[4], uint32_t v);
 size_t mqi_varint_size(uint32_t v);
-int mqi_varint_decode(const uint8_t *p, size_t avail, uint32_t *out_v,
+MQI_MUST_CHECK int mqi_varint_decode(const uint8_t *p, size_t avail, uint32_t *out_v,
                       size_t *out_used);
 
 #endif

@@ -263,13 +263,17 @@ post_flush(mq_client *c)
     c->bat_bytes = 0;
 }
 
+/* The properties of a received packet (validated by the decoder), NULL
+ * when there are none or no memory for them. Without memory they are left
+ * out of the event they were for (they inform; on_publish, where they can
+ * carry a Topic Alias, ends the connection instead). */
 static mq_props *
 parse_props(mqi_span raw)
 {
     mq_props *p = NULL;
 
-    if (raw.len > 0)
-        mqi_props_parse(raw.ptr, raw.len, &p);
+    if (raw.len > 0 && mqi_props_parse(raw.ptr, raw.len, &p) != MQ_OK)
+        return NULL;
     return p;
 }
 
@@ -323,8 +327,12 @@ complete(mq_client *c, mqi_msg *m, int err, int reason)
             post(c, ev);
         }
     }
-    if (!deferred && m->seq != 0 && c->store != NULL)
-        mqi_store_remove(c->store, m->seq);
+    if (!deferred && m->seq != 0 && c->store != NULL &&
+        mqi_store_remove(c->store, m->seq) != MQ_OK)
+        /* the record stays: after a restart the message is sent again
+         * (at least once, never lost) */
+        mqi_log(c, MQ_LOG_WARNING, "persistence: could not remove the "
+                "record of a completed message");
     mqi_msg_free(m);
     c->space_freed = true; /* waiters are woken once per round */
 }
@@ -433,7 +441,7 @@ choose_alias(mq_client *c, const mqi_msg *m, mqi_publish *p)
         p->topic.len = 0;
 }
 
-static int
+MQI_MUST_CHECK static int
 encode_publish(mq_client *c, mqi_msg *m, bool dup)
 {
     mqi_publish p;
@@ -496,7 +504,7 @@ spliced(const mq_client *c, const mqi_msg *m)
     return c->spl_n > c->spl_first && c->spl[c->spl_n - 1].m == m;
 }
 
-static int
+MQI_MUST_CHECK static int
 encode_ack(mq_client *c, uint8_t type, uint16_t pid, uint8_t reason)
 {
     mqi_ack a;
@@ -508,7 +516,7 @@ encode_ack(mq_client *c, uint8_t type, uint16_t pid, uint8_t reason)
     return mqi_encode_ack(&c->out, c->proto, &a);
 }
 
-static int
+MQI_MUST_CHECK static int
 encode_sub(mq_client *c, mqi_msg *m)
 {
     size_t i;
@@ -1398,7 +1406,11 @@ encode_disconnect_fit(mq_client *c, const mqi_disconnect *d)
     }
     mqi_log(c, MQ_LOG_WARNING, "DISCONNECT properties left out: larger than "
             "the broker's Maximum Packet Size");
-    mqi_encode_disconnect(&c->out, c->proto, MQI_DISCONNECT, &small);
+    if (mqi_encode_disconnect(&c->out, c->proto, MQI_DISCONNECT, &small) !=
+        MQ_OK) {
+        /* decided: no memory for the DISCONNECT: the connection closes
+         * without it (as after the first attempt above) */
+    }
     mq_props_free((mq_props *)small.props);
 }
 
@@ -1915,7 +1927,13 @@ on_publish(mq_client *c, const mqi_publish *p)
     }
     if (p->props_raw.len > 0) {
         props = parse_props(p->props_raw);
-        has_alias = props != NULL &&
+        if (props == NULL) {
+            /* not delivered and not acknowledged: the broker sends it
+             * again on the next connection */
+            connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
+            return;
+        }
+        has_alias =
                     mq_props_get_int(props, MQ_PROP_TOPIC_ALIAS, 0,
                                      &alias) == MQ_OK;
     }
@@ -2856,7 +2874,10 @@ client_timer(mq_client *c, int64_t now)
              * reading; the broker sees our silence as normal TCP flow
              * control, and PINGREQs still go out so it does not drop us. */
             if (now - c->last_send_ms >= ka) {
-                mqi_encode_simple(&c->out, MQI_PINGREQ);
+                if (mqi_encode_simple(&c->out, MQI_PINGREQ) != MQ_OK) {
+                    connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
+                    return;
+                }
                 flush_out(c);
             }
             c->ping_sent_ms = 0;
@@ -2879,7 +2900,10 @@ client_timer(mq_client *c, int64_t now)
             int64_t last = c->last_send_ms < c->last_recv_ms ? c->last_send_ms
                                                               : c->last_recv_ms;
             if (now - last >= ka) {
-                mqi_encode_simple(&c->out, MQI_PINGREQ);
+                if (mqi_encode_simple(&c->out, MQI_PINGREQ) != MQ_OK) {
+                    connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
+                    return;
+                }
                 c->ping_sent_ms = now;
                 flush_out(c);
                 set_deadline(c, now + ka);
