@@ -181,31 +181,6 @@ fail:
     return MQ_ERR_NOMEM;
 }
 
-/* ---- logging --------------------------------------------------------- */
-
-void
-mqi_log(mq_client *c, int level, const char *fmt, ...)
-{
-    va_list ap;
-    char buf[512];
-    size_t n;
-    mq_event *ev;
-
-    if (level > atomic_load_explicit(&c->log_level, memory_order_relaxed))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    n = strlen(buf) + 1;
-    ev = mqi_event_new(MQ_EVENT_LOG, n);
-    if (ev == NULL)
-        return;
-    ev->log_level = level;
-    ev->message = (char *)(ev + 1);
-    memcpy(ev->message, buf, n);
-    mqi_events_post(&c->ev, ev);
-}
-
 /* ---- lifecycle -------------------------------------------------------- */
 
 static bool
@@ -284,33 +259,6 @@ fail_early:
     return NULL;
 }
 
-static void free_assigned_ids(mq_client *c);
-
-/* Final release: the worker and any resolver thread are done with c. */
-void
-mqi_client_unref(mq_client *c)
-{
-    mqi_qnode *n;
-
-    if (atomic_fetch_sub(&c->refs, 1) != 1)
-        return;
-    /* Commands that never reached the worker (e.g. a late RESOLVED). */
-    while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL) {
-        mqi_msg *m = MQI_CONTAINER_OF(n, mqi_msg, qn);
-        mqi_msg_free(m);
-    }
-    free(c->destroy_cmd);
-    mqi_store_close(c->store);
-    free_assigned_ids(c);
-    mqi_events_destroy(&c->ev);
-    mqi_opts_clear(&c->opt);
-    pthread_mutex_destroy(&c->lock);
-    pthread_mutex_destroy(&c->space_lock);
-    pthread_cond_destroy(&c->space_cond);
-    pthread_cond_destroy(&c->state_cond);
-    free(c->client_id);
-    free(c);
-}
 
 static mq_event *take_events(mq_client *c, int timeout_ms, size_t max);
 static bool is_final(const mq_event *ev);
@@ -444,15 +392,6 @@ mq_client_destroy(mq_client *c)
     mqi_client_unref(c);
 }
 
-static void
-free_assigned_ids(mq_client *c)
-{
-    while (c->assigned_ids != NULL) {
-        struct mqi_idnode *n = c->assigned_ids;
-        c->assigned_ids = n->next;
-        free(n);
-    }
-}
 
 MQ_API const char *
 mq_client_id(const mq_client *c)
@@ -1308,7 +1247,7 @@ mq_connect(mq_client *c)
         return MQ_ERR_INVAL;
     }
     c->active = true;
-    free_assigned_ids(c);
+    mqi_client_free_ids(c);
     m->generation = ++c->connect_seq;
     /* The snapshot is taken here, under the lock, so that later option
      * changes cannot race with the worker. */
@@ -1385,70 +1324,6 @@ mq_disconnect_now(mq_client *c, int reason)
     return disconnect_cmd(c, reason, NULL, true);
 }
 
-/* Reserve queue space for one message of @p bytes; waits when asked. */
-static int
-reserve_space(mq_client *c, size_t bytes)
-{
-    int wait_ms = atomic_load_explicit(&c->publish_timeout_ms,
-                                       memory_order_relaxed);
-    struct timespec until;
-    bool have_deadline = false;
-
-    for (;;) {
-        size_t n = atomic_fetch_add(&c->q_msgs, 1);
-        size_t b = atomic_fetch_add(&c->q_bytes, bytes);
-        if (n < atomic_load_explicit(&c->max_msgs, memory_order_relaxed) &&
-            (b + bytes <=
-                 atomic_load_explicit(&c->max_bytes, memory_order_relaxed) ||
-             n == 0))
-            return MQ_OK;
-        atomic_fetch_sub(&c->q_msgs, 1);
-        atomic_fetch_sub(&c->q_bytes, bytes);
-        if (wait_ms <= 0)
-            return MQ_ERR_QUEUE_FULL;
-        if (!have_deadline) {
-            mqi_deadline_after(&until, wait_ms);
-            have_deadline = true;
-        }
-        pthread_mutex_lock(&c->space_lock);
-        atomic_fetch_add(&c->space_waiters, 1);
-        /* re-check under the lock to avoid a lost wakeup */
-        if (atomic_load(&c->q_msgs) >= atomic_load(&c->max_msgs) ||
-            atomic_load(&c->q_bytes) + bytes > atomic_load(&c->max_bytes)) {
-            int rc = pthread_cond_timedwait(&c->space_cond, &c->space_lock,
-                                            &until);
-            atomic_fetch_sub(&c->space_waiters, 1);
-            pthread_mutex_unlock(&c->space_lock);
-            if (atomic_load(&c->destroyed))
-                return MQ_ERR_DESTROYED;
-            if (rc == ETIMEDOUT)
-                wait_ms = 0; /* one last try */
-        } else {
-            atomic_fetch_sub(&c->space_waiters, 1);
-            pthread_mutex_unlock(&c->space_lock);
-        }
-    }
-}
-
-/* Called by the worker when a message leaves the queue. */
-void
-mqi_complete_space(mq_client *c)
-{
-    size_t max_m = atomic_load_explicit(&c->max_msgs, memory_order_relaxed);
-    size_t max_b = atomic_load_explicit(&c->max_bytes, memory_order_relaxed);
-
-    /* Wake waiting publishers only below a low-water mark (3/4 full), so
-     * a full queue is refilled in batches instead of one message per
-     * wakeup; an empty queue always wakes them. */
-    if (atomic_load_explicit(&c->space_waiters, memory_order_relaxed) > 0 &&
-        ((atomic_load(&c->q_msgs) <= max_m - max_m / 4 &&
-          atomic_load(&c->q_bytes) <= max_b - max_b / 4) ||
-         atomic_load(&c->q_msgs) == 0)) {
-        pthread_mutex_lock(&c->space_lock);
-        pthread_cond_broadcast(&c->space_cond);
-        pthread_mutex_unlock(&c->space_lock);
-    }
-}
 
 /* Write a new QoS 1/2 message to the store before mq_publish succeeds. */
 static int
@@ -1558,7 +1433,7 @@ publish_common(mq_client *c, const char *topic, const void *payload,
         mqi_msg_free(m);
         return MQ_ERR_NOMEM;
     }
-    rc = reserve_space(c, m->acct_bytes);
+    rc = mqi_space_reserve(c, m->acct_bytes);
     if (rc != MQ_OK) {
         mqi_msg_free(m);
         return rc;

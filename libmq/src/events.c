@@ -9,6 +9,8 @@
  * no wakeup is lost even when libuv also watches it.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,4 +348,30 @@ MQ_API const mq_props *
 mq_event_props(const mq_event *ev)
 {
     return ev ? ev->props : NULL;
+}
+
+/* ---- logging ------------------------------------------------------------- */
+
+/* A log line is an event (MQ_EVENT_LOG) when the client's level allows. */
+void
+mqi_log(mq_client *c, int level, const char *fmt, ...)
+{
+    va_list ap;
+    char buf[512];
+    size_t n;
+    mq_event *ev;
+
+    if (level > atomic_load_explicit(&c->log_level, memory_order_relaxed))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    n = strlen(buf) + 1;
+    ev = mqi_event_new(MQ_EVENT_LOG, n);
+    if (ev == NULL)
+        return;
+    ev->log_level = level;
+    ev->message = (char *)(ev + 1);
+    memcpy(ev->message, buf, n);
+    mqi_events_post(&c->ev, ev);
 }

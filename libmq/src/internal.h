@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "backoff.h"
+#include "check.h"
 #include "clock.h"
 #include "codec.h"
 #include "msg.h"
@@ -404,10 +405,21 @@ int mqi_worker_attach(mq_client *c);   /* join the shared worker */
 void mqi_worker_detach(mq_client *c);  /* leave it (blocks until done) */
 void mqi_wake(mq_client *c);           /* any thread */
 
-/* client.c */
+/* lifetime.c: drop a reference; the last one frees the client. The
+ * broker-assigned ids are freed with it (also by each mq_connect). */
 void mqi_client_unref(mq_client *c);
+void mqi_client_free_ids(mq_client *c);
+
+/* events.c: a log line as an MQ_EVENT_LOG, when c's level allows */
 void mqi_log(mq_client *c, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void mqi_complete_space(mq_client *c);
+
+/* msg.c: the bounded queue's space. Reserve room for one message of
+ * @p bytes on the publishing thread (waiting up to
+ * MQ_OPT_PUBLISH_TIMEOUT_MS when asked): MQ_OK, MQ_ERR_QUEUE_FULL,
+ * MQ_ERR_DESTROYED. Released: the worker woke waiting publishers' room
+ * (called once per round after messages completed). */
+MQI_MUST_CHECK int mqi_space_reserve(mq_client *c, size_t bytes);
+void mqi_space_released(mq_client *c);
 
 #endif

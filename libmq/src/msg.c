@@ -1,10 +1,15 @@
 /*
- * msg.c - making and freeing commands, and the worker's message lists (see
- * msg.h).
+ * msg.c - making and freeing commands, the worker's message lists, and the
+ * space messages hold in the client's bounded queue (MQ_OPT_QUEUE_MAX_*):
+ * reserved by the publishing thread, released by the worker (see msg.h).
  *
- * Threading: a message belongs to one thread at a time.
+ * Threading: a message belongs to one thread at a time; the space counters
+ * are atomics, and waiting publishers sleep on c->space_cond.
  */
+#include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,4 +127,71 @@ mqi_msg_free(mqi_msg *m)
     free(m->options);
     /* plain malloc blocks (blk 0, payload_len 0) end in free() */
     mqi_block_free(m, m->blk, sizeof *m + m->payload_len);
+}
+
+/* ---- queue space ---------------------------------------------------------- */
+
+/* Reserve queue space for one message of @p bytes; waits when asked. */
+int
+mqi_space_reserve(mq_client *c, size_t bytes)
+{
+    int wait_ms = atomic_load_explicit(&c->publish_timeout_ms,
+                                       memory_order_relaxed);
+    struct timespec until;
+    bool have_deadline = false;
+
+    for (;;) {
+        size_t n = atomic_fetch_add(&c->q_msgs, 1);
+        size_t b = atomic_fetch_add(&c->q_bytes, bytes);
+        if (n < atomic_load_explicit(&c->max_msgs, memory_order_relaxed) &&
+            (b + bytes <=
+                 atomic_load_explicit(&c->max_bytes, memory_order_relaxed) ||
+             n == 0))
+            return MQ_OK;
+        atomic_fetch_sub(&c->q_msgs, 1);
+        atomic_fetch_sub(&c->q_bytes, bytes);
+        if (wait_ms <= 0)
+            return MQ_ERR_QUEUE_FULL;
+        if (!have_deadline) {
+            mqi_deadline_after(&until, wait_ms);
+            have_deadline = true;
+        }
+        pthread_mutex_lock(&c->space_lock);
+        atomic_fetch_add(&c->space_waiters, 1);
+        /* re-check under the lock to avoid a lost wakeup */
+        if (atomic_load(&c->q_msgs) >= atomic_load(&c->max_msgs) ||
+            atomic_load(&c->q_bytes) + bytes > atomic_load(&c->max_bytes)) {
+            int rc = pthread_cond_timedwait(&c->space_cond, &c->space_lock,
+                                            &until);
+            atomic_fetch_sub(&c->space_waiters, 1);
+            pthread_mutex_unlock(&c->space_lock);
+            if (atomic_load(&c->destroyed))
+                return MQ_ERR_DESTROYED;
+            if (rc == ETIMEDOUT)
+                wait_ms = 0; /* one last try */
+        } else {
+            atomic_fetch_sub(&c->space_waiters, 1);
+            pthread_mutex_unlock(&c->space_lock);
+        }
+    }
+}
+
+/* Called by the worker when a message leaves the queue. */
+void
+mqi_space_released(mq_client *c)
+{
+    size_t max_m = atomic_load_explicit(&c->max_msgs, memory_order_relaxed);
+    size_t max_b = atomic_load_explicit(&c->max_bytes, memory_order_relaxed);
+
+    /* Wake waiting publishers only below a low-water mark (3/4 full), so
+     * a full queue is refilled in batches instead of one message per
+     * wakeup; an empty queue always wakes them. */
+    if (atomic_load_explicit(&c->space_waiters, memory_order_relaxed) > 0 &&
+        ((atomic_load(&c->q_msgs) <= max_m - max_m / 4 &&
+          atomic_load(&c->q_bytes) <= max_b - max_b / 4) ||
+         atomic_load(&c->q_msgs) == 0)) {
+        pthread_mutex_lock(&c->space_lock);
+        pthread_cond_broadcast(&c->space_cond);
+        pthread_mutex_unlock(&c->space_lock);
+    }
 }
