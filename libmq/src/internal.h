@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "msg.h"
+#include "options.h"
 #include "mq.h"
 #include "pool.h"
 #include "props.h"
