@@ -2459,7 +2459,6 @@ drop_client_state(mq_client *c)
     c->tls_ctx = NULL;
 #endif
     c->cs = MQI_CS_IDLE;
-    c->dead = true;
-    mqi_worker_release(c);
+    c->dead = true; /* the loop unlinks it from the worker */
 }
 

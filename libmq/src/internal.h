@@ -404,7 +404,7 @@ typedef struct mqi_subrec {
 /* worker.c */
 int mqi_worker_attach(mq_client *c);   /* join the shared worker */
 void mqi_worker_detach(mq_client *c);  /* leave it (blocks until done) */
-void mqi_wake(mq_client *c);           /* any thread */
+void mqi_wake(mq_client *c);           /* wake.c; any thread */
 
 /* lifetime.c: drop a reference; the last one frees the client. The
  * broker-assigned ids are freed with it (also by each mq_connect). */

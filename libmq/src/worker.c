@@ -46,36 +46,6 @@ mq_set_worker_threads(int n)
     return MQ_OK;
 }
 
-static void
-worker_kick(mqi_worker *w)
-{
-    uint64_t one = 1;
-    ssize_t n;
-
-    do
-        n = write(w->wake_fd, &one, sizeof one);
-    while (n < 0 && errno == EINTR);
-}
-
-void
-mqi_wake(mq_client *c)
-{
-    mqi_worker *w = c->w;
-
-    if (w == NULL)
-        return; /* detached: mq_client_destroy is finishing */
-    /* Two levels of "only when needed": a client goes on the worker's
-     * ready list once until the worker takes it, and the worker's one
-     * eventfd is written once until the worker wakes. So a burst of
-     * publishes costs a few atomic exchanges, and one descriptor serves
-     * all clients. */
-    if (atomic_exchange(&c->wake_pending, 1) == 0) {
-        atomic_fetch_add(&c->refs, 1); /* held by the ready list */
-        mqi_mpsc_push(&w->ready, &c->ready_node);
-        if (atomic_exchange(&w->wake_pending, 1) == 0)
-            worker_kick(w);
-    }
-}
 
 
 static void
@@ -98,25 +68,6 @@ run_timers(mqi_worker *w, int64_t now)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* A destroyed client leaves the worker's list; mqi_worker_detach is told
- * at the end of this round (release_destroyed). */
-void
-mqi_worker_release(mq_client *c)
-{
-    mqi_worker *w = c->w;
-
-    pthread_mutex_lock(&w->lock);
-    if (c->wprev != NULL)
-        c->wprev->wnext = c->wnext;
-    else
-        w->clients = c->wnext;
-    if (c->wnext != NULL)
-        c->wnext->wprev = c->wprev;
-    c->wnext = w->release;
-    c->wprev = NULL;
-    w->release = c;
-    pthread_mutex_unlock(&w->lock);
-}
 
 /* ---- the thread -------------------------------------------------------- */
 
@@ -159,6 +110,27 @@ loop_timeout(const mqi_worker *w, int64_t now)
     return d < 0 ? 0 : (d > 60000 ? 60000 : (int)d);
 }
 
+/* A client destroyed by its commands (mqi_conn_commands set c->dead)
+ * leaves the worker's list; mqi_worker_detach is told at the end of this
+ * round (release_destroyed). */
+static void
+unlink_destroyed(mq_client *c)
+{
+    mqi_worker *w = c->w;
+
+    pthread_mutex_lock(&w->lock);
+    if (c->wprev != NULL)
+        c->wprev->wnext = c->wnext;
+    else
+        w->clients = c->wnext;
+    if (c->wnext != NULL)
+        c->wnext->wprev = c->wprev;
+    c->wnext = w->release;
+    c->wprev = NULL;
+    w->release = c;
+    pthread_mutex_unlock(&w->lock);
+}
+
 /* Phase 2: the wake descriptor fired: every client on the ready list
  * drains its commands. */
 static void
@@ -177,6 +149,8 @@ run_wakeups(mqi_worker *w)
         if (!rc->dead) {
             mqi_conn_commands(rc);
             end_round(rc);
+            if (rc->dead)
+                unlink_destroyed(rc); /* it took MQI_CMD_DESTROY */
         }
         mqi_client_unref(rc); /* the ready list's reference */
     }
@@ -330,7 +304,7 @@ mqi_worker_detach(mq_client *c)
         uint64_t one = 1;
         (void)one;
         atomic_store(&w->stop, true);
-        worker_kick(w);
+        mqi_worker_kick(w);
         pthread_join(w->th, NULL);
         close(w->epfd);
         close(w->wake_fd);

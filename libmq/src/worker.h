@@ -32,9 +32,8 @@ struct mqi_worker {
     uint8_t rbuf[READ_CHUNK]; /* shared read buffer */ /* destroyed this round, signalled after */
 };
 
-/* worker.c: a destroyed client leaves the worker (told to
- * mqi_worker_detach at the end of the round). */
-void mqi_worker_release(mq_client *c);
+/* wake.c: write the worker's eventfd (any thread). */
+void mqi_worker_kick(mqi_worker *w);
 
 /* conn.c, called by the loop */
 void mqi_conn_init(mq_client *c);                /* joining the worker */
