@@ -73,14 +73,7 @@ mq_client_new(const char *client_id, int protocol)
         goto fail;
     return c;
 fail:
-    free(c->destroy_cmd);
-    mqi_events_destroy(&c->ev);
-    pthread_mutex_destroy(&c->lock);
-    pthread_mutex_destroy(&c->space_lock);
-    pthread_cond_destroy(&c->space_cond);
-    pthread_cond_destroy(&c->state_cond);
-    free(c->client_id);
-    free(c);
+    mqi_client_unref(c); /* the only reference: frees what is made */
     return NULL;
 fail_early:
     free(c->client_id);
