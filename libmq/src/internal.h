@@ -1,6 +1,8 @@
 /*
- * internal.h - the client and worker structures shared by client.c (public
- * API veneer), worker.c (the event loop thread) and events.c (event queue).
+ * internal.h - the client structure (struct mq_client), its options
+ * (mqi_opts) and events (struct mq_event), shared by the API (client.c),
+ * the worker (worker.c, conn.c, connect.c) and the modules they use; the
+ * map of who does what is docs/internals/architecture.md.
  *
  * Threading: fields are grouped by owner. "api" fields are guarded by
  * c->lock; "worker" fields are touched only by the worker thread; atomics
