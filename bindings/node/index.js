@@ -91,6 +91,7 @@ class Client extends EventEmitter {
         this._endCallbacks = [];
         this._sock = null;
         this._paused = false;
+        this._forced = false;
         this.options = { ...opts, clientId: id, protocolVersion: proto };
         this.connected = false;
         this.reconnecting = false;
@@ -268,13 +269,18 @@ class Client extends EventEmitter {
             this.emit('disconnect', { cmd: 'disconnect', reasonCode: e.reason, properties: e.properties });
         if (err && !QUIET.has(e.error) && !this.disconnecting)
             this.emit('error', err);
+        if (this._forced)
+            return; // end(true) from an 'error' listener: 'end' follows
+        // MQTT.js order: 'offline' (once, when retrying starts) before
+        // 'close', then 'reconnect' (libmq retries after its backoff)
+        const retry = e.willReconnect && !this.disconnecting;
+        if (retry && !this.reconnecting) {
+            this.reconnecting = true;
+            this.emit('offline');
+        }
         this.emit('close', { error: err, reasonCode: e.reason, willReconnect: e.willReconnect,
                              message: e.message });
-        if (e.willReconnect && !this.disconnecting) {
-            if (!this.reconnecting) {
-                this.reconnecting = true;
-                this.emit('offline');
-            }
+        if (retry) {
             this.emit('reconnect');
             return;
         }
@@ -503,6 +509,7 @@ class Client extends EventEmitter {
         if (this.disconnecting && !force)
             return this;
         this.disconnecting = true;
+        this._forced = !!force;
         let rc = N.MQ_ERR_NO_CONN;
         if (!force) {
             const reason = opts.reasonCode ?? 0;
