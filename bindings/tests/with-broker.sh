@@ -27,6 +27,9 @@ broker_start() {   # dir port -> 0 when listening
     cat > "$dir/mosquitto.conf" <<CONF
 per_listener_settings false
 allow_anonymous true
+# back-pressure tests hold thousands of QoS 1 messages for a client that
+# does not read (the default, 1000, would drop some)
+max_queued_messages 100000
 listener $port 127.0.0.1
 listener $((port + 1)) 127.0.0.1
 cafile $certs/ca.crt
