@@ -915,3 +915,30 @@ func TopicMatches(filter, topic string) bool {
 
 // Version is libmq's run-time version ("0.1.0").
 func Version() string { return cmq.Mq_version_string() }
+
+// VersionNum is libmq's run-time version as 0xMMmmpp.
+func VersionNum() int { return cmq.Mq_version() }
+
+// SetWorkerThreads sets how many libmq worker threads serve the clients of
+// this process (1..64, default 1); clients created later join the least
+// loaded one.
+func SetWorkerThreads(n int) error {
+	return mqErr("SetWorkerThreads", cmq.Mq_set_worker_threads(n))
+}
+
+// CheckTopic returns nil if topic is a valid topic name to publish to,
+// else ErrTopic or ErrUTF8.
+func CheckTopic(topic string) error {
+	if strings.IndexByte(topic, 0) >= 0 {
+		return &Error{Op: "CheckTopic", Code: cmq.MQ_ERR_UTF8}
+	}
+	return mqErr("CheckTopic", cmq.Mq_topic_check(topic))
+}
+
+// CheckFilter returns nil if filter is a valid topic filter.
+func CheckFilter(filter string) error {
+	if strings.IndexByte(filter, 0) >= 0 {
+		return &Error{Op: "CheckFilter", Code: cmq.MQ_ERR_UTF8}
+	}
+	return mqErr("CheckFilter", cmq.Mq_filter_check(filter))
+}

@@ -151,10 +151,13 @@ func freeProps(l cmq.Struct_SS_mq_props) {
 
 // goProps copies a received list (nil when there is none).
 func goProps(p cmq.Struct_SS_mq_props) *Properties {
-	if p.Swigcptr() == 0 {
+	if p.Swigcptr() == 0 || cmq.Mq_props_count(p) == 0 {
 		return nil
 	}
 	getInt := func(id int, n int64) (uint32, bool) {
+		if n == 0 && cmq.Mq_props_has(p, id) == 0 {
+			return 0, false
+		}
 		v := cmq.Mq_props_get_int_value(p, id, n)
 		return uint32(v), v >= 0
 	}

@@ -26,6 +26,7 @@ local M = {}
 
 M._VERSION = core.mq_version_string()
 M.version = core.mq_version_string()
+M.version_num = core.mq_version() -- 0xMMmmpp
 
 M.MQTTv311 = core.MQ_PROTO_V311
 M.MQTTv5 = core.MQ_PROTO_V5
@@ -153,6 +154,29 @@ local function cstring(s, n, fname)
         error(new_error(fname, core.MQ_ERR_UTF8), 3)
     end
     return s
+end
+
+--- How many libmq worker threads serve this process's clients (1..64).
+function M.set_worker_threads(n)
+    argcheck(math.type(n) == "integer", 1, "set_worker_threads", "integer expected")
+    check("set_worker_threads", core.mq_set_worker_threads(n))
+end
+
+--- true if `topic` is a valid topic name to publish to, else nil and an
+--- mq.Error (MQ_ERR_TOPIC, MQ_ERR_UTF8).
+function M.topic_check(topic)
+    cstring(topic, 1, "topic_check")
+    local rc = core.mq_topic_check(topic)
+    if rc < 0 then return nil, new_error("topic_check", rc) end
+    return true
+end
+
+--- true if `filter` is a valid topic filter, else nil and an mq.Error.
+function M.filter_check(filter)
+    cstring(filter, 1, "filter_check")
+    local rc = core.mq_filter_check(filter)
+    if rc < 0 then return nil, new_error("filter_check", rc) end
+    return true
 end
 
 -- MQTT 5 properties: Lua name (lower-case MQ_PROP_* name) -> id and kind

@@ -597,6 +597,23 @@ module.exports = {
     connect,
     connectAsync,
     version: N.mq_version_string(),
+    versionNum: N.mq_version(),
+    /** How many libmq worker threads serve this process's clients (1..64). */
+    setWorkerThreads: (n) => {
+        typeCheck(Number.isInteger(n), 'setWorkerThreads: n must be an integer');
+        check(N.mq_set_worker_threads(n), 'setWorkerThreads');
+    },
+    /** Throws an MqError (MQ_ERR_TOPIC, MQ_ERR_UTF8) unless topic is a
+     *  valid topic name to publish to. */
+    checkTopic: (topic) => {
+        check(N.mq_topic_check(cString(topic, 'checkTopic')), 'checkTopic');
+        return true;
+    },
+    /** Throws an MqError unless filter is a valid topic filter. */
+    checkFilter: (filter) => {
+        check(N.mq_filter_check(cString(filter, 'checkFilter')), 'checkFilter');
+        return true;
+    },
     topicMatches: (filter, topic) => N.mq_topic_matches(filter, topic) === 1,
     options: { int: options.INT_OPTIONS, string: options.STR_OPTIONS },
     native: N,

@@ -11,7 +11,7 @@ const path = require('node:path');
 function loadAddon() {
     const tried = [];
     const candidates = [
-        process.env.MQ_NODE_ADDON,
+        process.env.MQ_NODE_ADDON && path.resolve(process.env.MQ_NODE_ADDON),
         path.join(__dirname, '..', 'mq_native.node'),
         path.join(__dirname, '..', 'build', 'Release', 'mq_native.node'),
     ].filter(Boolean);
