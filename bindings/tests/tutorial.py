@@ -21,10 +21,12 @@ exit 0 only if all passed. Environment: MQ_TEST_* of with-broker.sh; for
 go, the go tool's environment (the driver builds each step with -race).
 """
 import os
+import queue
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -114,43 +116,55 @@ def retained(topic):
 
 
 class Program:
-    """A step program whose stdout is read line by line."""
+    """A step program whose stdout lines are collected by a thread."""
 
     def __init__(self, step, *args, **kw):
         self.p = subprocess.Popen(command(step, *args), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, env=env(**kw))
         self.out = []
+        self.lines = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.err = ''
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.put(line.rstrip('\n'))
+        self.lines.put(None)
 
     def expect(self, text, timeout=20):
-        """Read lines until one contains text; False on EOF or time-out."""
+        """Take lines until one contains text; False on EOF or time-out."""
         deadline = time.time() + timeout
-        import selectors
-        sel = selectors.DefaultSelector()
-        sel.register(self.p.stdout, selectors.EVENT_READ)
-        while time.time() < deadline:
-            if not sel.select(timeout=max(0.0, deadline - time.time())):
-                break
-            line = self.p.stdout.readline()
-            if not line:
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.time()))
+            except queue.Empty:
                 return False
-            self.out.append(line.rstrip('\n'))
+            if line is None:
+                self.lines.put(None)
+                return False
+            self.out.append(line)
             if text in line:
                 return True
-        return False
 
     def finish(self, timeout=20):
         try:
-            out, err = self.p.communicate(timeout=timeout)
+            self.p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.p.kill()
-            out, err = self.p.communicate()
-        self.out += out.splitlines()
-        self.err = err
+            self.p.wait()
+        self.reader.join(5)
+        while True:
+            line = self.lines.get()
+            if line is None:
+                break
+            self.out.append(line)
+        self.err = self.p.stderr.read()
         return self.p.returncode
 
     def kill(self):
         self.p.send_signal(signal.SIGKILL)
-        self.p.communicate()
+        self.p.wait()
 
 
 def step1():
@@ -217,7 +231,9 @@ def step5():
     cmds = [ln for ln in again.out if ln.startswith('command:')]
     check('step 5: commands sent while the program was dead reach it (persistent session)',
           rc == 0 and cmds == ['command: lights on', 'command: stop'], f'rc {rc}, out {again.out}')
-    check('step 5: a clean end leaves no Will', retained('home/status') == 'stopped')
+    status = retained('home/status')
+    check('step 5: a clean end (publish "stopped", disconnect) leaves no Will', status == 'stopped',
+          f'status {status!r}', todo=None if HAVE_GRACEFUL else 'needs the graceful disconnect of issue 12')
 
 
 def step6():

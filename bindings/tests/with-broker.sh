@@ -109,10 +109,13 @@ if ! "$here/../../tests/support/certs.sh" "$dir/certs" >"$dir/certs.log" 2>&1; t
     rm -rf "$dir"
     exit 1
 fi
+eph_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "$eph_low" -gt 12000 ] 2>/dev/null || eph_low=32768
 tries=0
 while :; do
-    # a random port in 20000..59999; retried if it is taken
-    port=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000 + 20000 ))
+    # a random port below the kernel's ephemeral range (so no outgoing
+    # connection takes it while the broker is restarted); retried if taken
+    port=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % (eph_low - 10000) + 10000 ))
     port=$((port - port % 4))   # the listeners use PORT, PORT+1, PORT+2
     : > "$dir/broker.log"
     if broker_start "$dir" "$port"; then
