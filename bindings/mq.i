@@ -143,6 +143,386 @@ typedef struct mq_filter_list {
 }
 #endif
 
+#if defined(SWIGPYTHON)
+/* ---- Python (bindings/python) ----------------------------------------
+ * The generated module is libmq._mq_core (shadow module libmq.mq_core);
+ * bindings/python/libmq/client.py builds paho-mqtt's Client on it.
+ *  - strings in (const char *): str (UTF-8, embedded NUL refused with
+ *    ValueError), bytes, or None for NULL; no copy is made;
+ *  - payloads in: bytes, bytearray, memoryview (any contiguous buffer),
+ *    str (UTF-8) or None (empty); anything else raises TypeError;
+ *  - mq_bytes out: bytes, or None;
+ *  - the GIL is released in every call that can wait: mq_next_event,
+ *    mq_client_destroy (joins threads), mq_py_publish_nogil (mq_publish_v5
+ *    for clients with MQ_OPT_PUBLISH_TIMEOUT_MS set, where publish waits
+ *    for queue space; plain mq_publish keeps the GIL, as dropping it per
+ *    message would hand it to the loop thread on every call) and the taker
+ *    mq_py_take below, so a loop thread never freezes the interpreter;
+ *  - mq_py_take() takes up to @p max events in one call and returns them as
+ *    a list of tuples (see mq_py_event_tuple), so the Python loop pays one
+ *    crossing per batch instead of a dozen accessor calls per event.
+ */
+%{
+#include <poll.h>
+#include <errno.h>
+%}
+
+%typemap(in) const char * (Py_ssize_t size_ = 0) {
+    if ($input == Py_None) {
+        $1 = NULL;
+    } else if (PyUnicode_Check($input)) {
+        $1 = ($1_ltype)PyUnicode_AsUTF8AndSize($input, &size_);
+        if ($1 == NULL)
+            SWIG_fail; /* UnicodeEncodeError (lone surrogates) */
+        if ((size_t)size_ != strlen($1)) {
+            PyErr_SetString(PyExc_ValueError,
+                            "string contains a NUL character");
+            SWIG_fail;
+        }
+    } else if (PyBytes_Check($input)) {
+        $1 = ($1_ltype)PyBytes_AS_STRING($input);
+        if ((size_t)PyBytes_GET_SIZE($input) != strlen($1)) {
+            PyErr_SetString(PyExc_ValueError,
+                            "string contains a NUL character");
+            SWIG_fail;
+        }
+    } else {
+        PyErr_Format(PyExc_TypeError, "expected str, bytes or None, not %s",
+                     Py_TYPE($input)->tp_name);
+        SWIG_fail;
+    }
+}
+%typemap(freearg) const char * "";
+%typemap(typecheck, precedence=SWIG_TYPECHECK_STRING) const char * {
+    $1 = ($input == Py_None || PyUnicode_Check($input) ||
+          PyBytes_Check($input)) ? 1 : 0;
+}
+
+%typemap(in) (const void *payload, size_t len)
+        (Py_buffer view_, int have_view_ = 0) {
+    if ($input == Py_None) {
+        $1 = NULL;
+        $2 = 0;
+    } else if (PyUnicode_Check($input)) {
+        Py_ssize_t n_ = 0;
+        $1 = (void *)PyUnicode_AsUTF8AndSize($input, &n_);
+        if ($1 == NULL)
+            SWIG_fail;
+        $2 = (size_t)n_;
+    } else if (PyObject_CheckBuffer($input)) {
+        if (PyObject_GetBuffer($input, &view_, PyBUF_SIMPLE) != 0)
+            SWIG_fail; /* e.g. a non-contiguous memoryview: BufferError */
+        have_view_ = 1;
+        $1 = view_.buf;
+        $2 = (size_t)view_.len;
+    } else {
+        PyErr_Format(PyExc_TypeError,
+                     "payload must be bytes, bytearray, memoryview, str or "
+                     "None, not %s", Py_TYPE($input)->tp_name);
+        SWIG_fail;
+    }
+}
+%typemap(freearg) (const void *payload, size_t len) {
+    if (have_view_$argnum)
+        PyBuffer_Release(&view_$argnum);
+}
+%typemap(out) mq_bytes {
+    if ($1.data)
+        $result = PyBytes_FromStringAndSize((const char *)$1.data,
+                                            (Py_ssize_t)$1.len);
+    else
+        $result = SWIG_Py_Void();
+}
+
+%define MQ_PY_NOGIL(fn)
+%exception fn {
+    Py_BEGIN_ALLOW_THREADS
+    $action
+    Py_END_ALLOW_THREADS
+}
+%enddef
+MQ_PY_NOGIL(mq_next_event)
+MQ_PY_NOGIL(mq_client_destroy)
+MQ_PY_NOGIL(mq_py_publish_nogil)
+
+%{
+/* Property ids by type, for turning a received list into Python values. */
+static const int mq_py_int_props[] = {
+    MQ_PROP_PAYLOAD_FORMAT_INDICATOR, MQ_PROP_MESSAGE_EXPIRY_INTERVAL,
+    MQ_PROP_SUBSCRIPTION_IDENTIFIER, MQ_PROP_SESSION_EXPIRY_INTERVAL,
+    MQ_PROP_SERVER_KEEP_ALIVE, MQ_PROP_REQUEST_PROBLEM_INFORMATION,
+    MQ_PROP_WILL_DELAY_INTERVAL, MQ_PROP_REQUEST_RESPONSE_INFORMATION,
+    MQ_PROP_RECEIVE_MAXIMUM, MQ_PROP_TOPIC_ALIAS_MAXIMUM, MQ_PROP_TOPIC_ALIAS,
+    MQ_PROP_MAXIMUM_QOS, MQ_PROP_RETAIN_AVAILABLE, MQ_PROP_MAXIMUM_PACKET_SIZE,
+    MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE,
+    MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE,
+    MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE
+};
+static const int mq_py_str_props[] = {
+    MQ_PROP_CONTENT_TYPE, MQ_PROP_RESPONSE_TOPIC,
+    MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER, MQ_PROP_AUTHENTICATION_METHOD,
+    MQ_PROP_RESPONSE_INFORMATION, MQ_PROP_SERVER_REFERENCE,
+    MQ_PROP_REASON_STRING
+};
+static const int mq_py_bin_props[] = {
+    MQ_PROP_CORRELATION_DATA, MQ_PROP_AUTHENTICATION_DATA
+};
+
+/* Append (id, value) to @p list; steals @p value. 0 or -1 (exception). */
+static int mq_py_append_prop(PyObject *list, int id, PyObject *value)
+{
+    PyObject *t;
+    int rc;
+
+    if (value == NULL)
+        return -1;
+    t = Py_BuildValue("(iN)", id, value);
+    if (t == NULL)
+        return -1;
+    rc = PyList_Append(list, t);
+    Py_DECREF(t);
+    return rc;
+}
+
+/* A received property list as [(id, value), ...] in a fixed order:
+ * integers (Subscription Identifier once per occurrence), strings (str),
+ * binaries (bytes), then user properties as (0x26, (key, value)) in the
+ * order received. None for NULL. New reference, NULL on error. */
+static PyObject *mq_py_props_list(const mq_props *p)
+{
+    PyObject *list;
+    size_t i, n;
+
+    if (p == NULL)
+        Py_RETURN_NONE;
+    list = PyList_New(0);
+    if (list == NULL)
+        return NULL;
+    for (i = 0; i < sizeof mq_py_int_props / sizeof mq_py_int_props[0]; i++) {
+        int id = mq_py_int_props[i];
+        uint32_t v;
+        for (n = 0; mq_props_get_int(p, id, n, &v) == MQ_OK; n++)
+            if (mq_py_append_prop(list, id,
+                                  PyLong_FromUnsignedLong(v)) != 0)
+                goto fail;
+    }
+    for (i = 0; i < sizeof mq_py_str_props / sizeof mq_py_str_props[0]; i++) {
+        const char *s = mq_props_get_string(p, mq_py_str_props[i]);
+        if (s != NULL &&
+            mq_py_append_prop(list, mq_py_str_props[i],
+                              PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s),
+                                                   "surrogateescape")) != 0)
+            goto fail;
+    }
+    for (i = 0; i < sizeof mq_py_bin_props / sizeof mq_py_bin_props[0]; i++) {
+        size_t len = 0;
+        const void *d = mq_props_get_binary(p, mq_py_bin_props[i], &len);
+        if (d != NULL &&
+            mq_py_append_prop(list, mq_py_bin_props[i],
+                              PyBytes_FromStringAndSize((const char *)d,
+                                                        (Py_ssize_t)len)) != 0)
+            goto fail;
+    }
+    n = mq_props_user_count(p);
+    for (i = 0; i < n; i++) {
+        if (mq_py_append_prop(list, MQ_PROP_USER_PROPERTY,
+                              Py_BuildValue("(ss)", mq_props_user_key(p, i),
+                                            mq_props_user_value(p, i))) != 0)
+            goto fail;
+    }
+    return list;
+fail:
+    Py_DECREF(list);
+    return NULL;
+}
+
+/* One event as a tuple. MQ_EVENT_MESSAGE:
+ *   (kind, topic, payload, qos, retain, dup, packet_id, props)
+ * every other kind:
+ *   (kind, token, error, reason, extra, message, props, log_level)
+ * where extra is session_present (CONNECT), will_reconnect (DISCONNECTED)
+ * or the tuple of reason codes (SUBSCRIBED, UNSUBSCRIBED), else 0; the
+ * topic is str (bytes if it is not valid UTF-8), the payload bytes. */
+static PyObject *mq_py_event_tuple(const mq_event *ev)
+{
+    int kind = mq_event_type(ev);
+    PyObject *props = mq_py_props_list(mq_event_props(ev));
+    const char *msg;
+
+    if (props == NULL)
+        return NULL;
+    if (kind == MQ_EVENT_MESSAGE) {
+        size_t len = 0;
+        const void *pl = mq_event_payload(ev, &len);
+        const char *topic = mq_event_topic(ev);
+        PyObject *t = PyUnicode_DecodeUTF8(topic, (Py_ssize_t)strlen(topic),
+                                           NULL);
+        if (t == NULL) {
+            PyErr_Clear();
+            t = PyBytes_FromString(topic);
+        }
+        return Py_BuildValue("(iNy#iiiiN)", kind, t,
+                             pl ? (const char *)pl : "", (Py_ssize_t)len,
+                             mq_event_qos(ev), mq_event_retain(ev),
+                             mq_event_dup(ev), mq_event_packet_id(ev), props);
+    }
+    {
+        PyObject *extra;
+        if (kind == MQ_EVENT_SUBSCRIBED || kind == MQ_EVENT_UNSUBSCRIBED) {
+            size_t i, n = mq_event_reason_count(ev);
+            extra = PyTuple_New((Py_ssize_t)n);
+            if (extra == NULL) {
+                Py_DECREF(props);
+                return NULL;
+            }
+            for (i = 0; i < n; i++)
+                PyTuple_SET_ITEM(extra, (Py_ssize_t)i,
+                                 PyLong_FromLong(mq_event_reason_at(ev, i)));
+        } else if (kind == MQ_EVENT_CONNECT) {
+            extra = PyLong_FromLong(mq_event_session_present(ev));
+        } else if (kind == MQ_EVENT_DISCONNECTED) {
+            extra = PyLong_FromLong(mq_event_will_reconnect(ev));
+        } else {
+            extra = PyLong_FromLong(0);
+        }
+        msg = mq_event_message(ev);
+        return Py_BuildValue("(iiiiNzNi)", kind, mq_event_token(ev),
+                             mq_event_error(ev), mq_event_reason(ev), extra,
+                             msg, props, mq_event_log_level(ev));
+    }
+}
+%}
+
+%inline %{
+/* mq_publish_v5() without the GIL (see above). */
+static int mq_py_publish_nogil(mq_client *c, const char *topic,
+                               const void *payload, size_t len, int qos,
+                               int retain, const mq_props *props)
+{
+    return mq_publish_v5(c, topic, payload, len, qos, retain, props);
+}
+
+/* SUBSCRIBE several filters in one packet: @p subs is a sequence of
+ * (filter, options) pairs (options: MQ_SUB_* bits with the QoS). Returns
+ * the token or an MQ_ERR_* code; TypeError for a malformed sequence. */
+static PyObject *mq_py_subscribe_many(mq_client *c, PyObject *subs,
+                                      const mq_props *props)
+{
+    PyObject *seq = PySequence_Fast(subs, "subscriptions must be a sequence");
+    Py_ssize_t i, n;
+    const char **filters = NULL;
+    int *options = NULL;
+    int rc;
+
+    if (seq == NULL)
+        return NULL;
+    n = PySequence_Fast_GET_SIZE(seq);
+    if (n < 1) {
+        Py_DECREF(seq);
+        return PyLong_FromLong(MQ_ERR_INVAL);
+    }
+    filters = calloc((size_t)n, sizeof *filters);
+    options = calloc((size_t)n, sizeof *options);
+    if (filters == NULL || options == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *it = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *f;
+        Py_ssize_t len = 0;
+        if (!PyTuple_Check(it) || PyTuple_GET_SIZE(it) != 2 ||
+            !PyUnicode_Check(f = PyTuple_GET_ITEM(it, 0)) ||
+            !PyLong_Check(PyTuple_GET_ITEM(it, 1))) {
+            PyErr_SetString(PyExc_TypeError,
+                            "each subscription must be (str, int)");
+            goto fail;
+        }
+        filters[i] = PyUnicode_AsUTF8AndSize(f, &len);
+        if (filters[i] == NULL)
+            goto fail;
+        if ((size_t)len != strlen(filters[i])) {
+            PyErr_SetString(PyExc_ValueError,
+                            "string contains a NUL character");
+            goto fail;
+        }
+        options[i] = (int)PyLong_AsLong(PyTuple_GET_ITEM(it, 1));
+        if (options[i] == -1 && PyErr_Occurred())
+            goto fail;
+    }
+    rc = mq_subscribe_many(c, (size_t)n, filters, options, props);
+    free(filters);
+    free(options);
+    Py_DECREF(seq);
+    return PyLong_FromLong(rc);
+fail:
+    free(filters);
+    free(options);
+    Py_DECREF(seq);
+    return NULL;
+}
+
+/* Take up to @p max (1..1024) events, waiting up to @p timeout_ms for the
+ * first (-1: forever) with the GIL released. If @p wake_fd >= 0, the wait
+ * also ends when wake_fd becomes readable (the caller drains it). Returns
+ * a list of event tuples (empty when none came in time). */
+static PyObject *mq_py_take(mq_client *c, int timeout_ms, int max,
+                            int wake_fd)
+{
+    mq_event *evs[1024];
+    int n = 0, i;
+    PyObject *list;
+
+    if (c == NULL) {
+        PyErr_SetString(PyExc_ValueError, "NULL client");
+        return NULL;
+    }
+    if (max < 1)
+        max = 1;
+    if (max > 1024)
+        max = 1024;
+    Py_BEGIN_ALLOW_THREADS
+    if (wake_fd < 0) {
+        evs[0] = mq_next_event(c, timeout_ms);
+        if (evs[0] != NULL)
+            n = 1;
+    } else {
+        evs[0] = mq_next_event(c, 0);
+        if (evs[0] != NULL) {
+            n = 1;
+        } else if (timeout_ms != 0) {
+            struct pollfd pf[2];
+            pf[0].fd = mq_event_fd(c);
+            pf[0].events = POLLIN;
+            pf[1].fd = wake_fd;
+            pf[1].events = POLLIN;
+            if (poll(pf, 2, timeout_ms) > 0 && (pf[0].revents & POLLIN)) {
+                evs[0] = mq_next_event(c, 0);
+                if (evs[0] != NULL)
+                    n = 1;
+            }
+        }
+    }
+    while (n > 0 && n < max && (evs[n] = mq_next_event(c, 0)) != NULL)
+        n++;
+    Py_END_ALLOW_THREADS
+    list = PyList_New(n);
+    for (i = 0; i < n; i++) {
+        if (list != NULL) {
+            PyObject *t = mq_py_event_tuple(evs[i]);
+            if (t == NULL) {
+                Py_CLEAR(list);
+            } else {
+                PyList_SET_ITEM(list, i, t);
+            }
+        }
+        mq_event_free(evs[i]);
+    }
+    return list;
+}
+%}
+#endif
+
 %apply (const void *payload, size_t len) {
     (const void *password, size_t len),
     (const void *data, size_t len)

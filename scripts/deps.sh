@@ -5,7 +5,8 @@ set -eu
 PKGS="meson ninja-build gcc g++ pkg-config libssl-dev openssl \
 libcriterion-dev mosquitto mosquitto-clients python3-paho-mqtt \
 swig lua5.4 liblua5.4-dev lua-busted lua-luv golang-go \
-libmosquitto-dev libpaho-mqtt-dev valgrind clang libclang-rt-14-dev"
+libmosquitto-dev libpaho-mqtt-dev valgrind clang libclang-rt-14-dev \
+python3-dev python3-pytest python3-mesonpy patchelf"
 [ $# -gt 0 ] && PKGS="$*"
 missing=""
 for p in $PKGS; do

@@ -3,7 +3,8 @@
 # what is missing (apt-get), builds, and runs:
 #   1. every test: unit, integration against a real mosquitto, TLS and the
 #      other transports, tools, bindings (Lua, Go, Node), fault injection,
-#      stress, persistence crash tests, API/ABI checks;
+#      stress, persistence crash tests, API/ABI checks, the Python
+#      binding's pytest suite;
 #   2. unit, integration, transport, fault and stress again under ASan+UBSan;
 #   3. the threaded stress and fault programs under TSan;
 #   4. the libFuzzer targets for a bounded time (clang);
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 top=$(pwd)
-nobind="-Dlua=disabled -Dgo=disabled -Dnode=disabled -Dtools=false"
+nobind="-Dlua=disabled -Dgo=disabled -Dnode=disabled -Dpython=disabled -Dtools=false"
 
 run() { echo "+ $*"; "$@"; }
 

@@ -1,0 +1,2123 @@
+"""libmq.client - paho-mqtt's Client on top of libmq.
+
+This module mirrors paho.mqtt.client (1.6 and 2.x): the same names,
+constants, call shapes, callback signatures and return codes, so a program
+written for paho-mqtt runs with only its import line changed:
+
+    import libmq.client as mqtt        # was: import paho.mqtt.client as mqtt
+
+What happens underneath differs: libmq's worker thread does all network and
+protocol work (it keeps running without any loop: QoS 1/2 acknowledgements,
+keepalive, automatic reconnect with backoff), and this module only turns
+libmq's events into paho's callbacks. Differences that a paho user can see
+are listed in bindings/python/README.md ("Differences from paho-mqtt").
+
+Threading: every method may be called from any thread. Events are taken
+from libmq by one thread at a time (the "pump": a loop, or a blocking call
+such as connect() or wait_for_publish() when no loop runs); callbacks run
+only on the thread that runs loop(), loop_forever() or the loop_start()
+thread, in the order libmq produced the events. A blocking call that takes
+events without a loop keeps them for the next loop call, in order.
+"""
+import collections
+import errno as _errno
+import logging
+import os
+import socket
+import ssl
+import threading
+import time
+import uuid
+
+from . import mq_core as _core
+# hot paths straight from the extension (the shadow module adds a frame)
+from ._mq_core import mq_publish as _mq_publish, mq_py_take as _mq_take
+from .enums import (CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion,
+                    LogLevel, ConnackCode, PahoClientMode)
+from .matcher import MQTTMatcher
+from .packettypes import PacketTypes
+from .properties import Properties, MQTTException
+from .reasoncodes import ReasonCode, ReasonCodes
+from .subscribeoptions import SubscribeOptions
+
+# ---- constants (paho.mqtt.client names) ------------------------------------
+
+MQTTv31 = MQTTProtocolVersion.MQTTv31
+MQTTv311 = MQTTProtocolVersion.MQTTv311
+MQTTv5 = MQTTProtocolVersion.MQTTv5
+
+CONNECT = 0x10
+CONNACK = 0x20
+PUBLISH = 0x30
+PUBACK = 0x40
+PUBREC = 0x50
+PUBREL = 0x60
+PUBCOMP = 0x70
+SUBSCRIBE = 0x80
+SUBACK = 0x90
+UNSUBSCRIBE = 0xA0
+UNSUBACK = 0xB0
+PINGREQ = 0xC0
+PINGRESP = 0xD0
+DISCONNECT = 0xE0
+AUTH = 0xF0
+
+MQTT_LOG_INFO = LogLevel.MQTT_LOG_INFO
+MQTT_LOG_NOTICE = LogLevel.MQTT_LOG_NOTICE
+MQTT_LOG_WARNING = LogLevel.MQTT_LOG_WARNING
+MQTT_LOG_ERR = LogLevel.MQTT_LOG_ERR
+MQTT_LOG_DEBUG = LogLevel.MQTT_LOG_DEBUG
+LOGGING_LEVEL = {
+    MQTT_LOG_DEBUG: logging.DEBUG,
+    MQTT_LOG_INFO: logging.INFO,
+    MQTT_LOG_NOTICE: logging.INFO,
+    MQTT_LOG_WARNING: logging.WARNING,
+    MQTT_LOG_ERR: logging.ERROR,
+}
+
+CONNACK_ACCEPTED = ConnackCode.CONNACK_ACCEPTED
+CONNACK_REFUSED_PROTOCOL_VERSION = ConnackCode.CONNACK_REFUSED_PROTOCOL_VERSION
+CONNACK_REFUSED_IDENTIFIER_REJECTED = \
+    ConnackCode.CONNACK_REFUSED_IDENTIFIER_REJECTED
+CONNACK_REFUSED_SERVER_UNAVAILABLE = \
+    ConnackCode.CONNACK_REFUSED_SERVER_UNAVAILABLE
+CONNACK_REFUSED_BAD_USERNAME_PASSWORD = \
+    ConnackCode.CONNACK_REFUSED_BAD_USERNAME_PASSWORD
+CONNACK_REFUSED_NOT_AUTHORIZED = ConnackCode.CONNACK_REFUSED_NOT_AUTHORIZED
+
+mqtt_cs_new = 0
+mqtt_cs_connected = 1
+mqtt_cs_disconnecting = 2
+mqtt_cs_connect_async = 3
+
+for _e in MQTTErrorCode:
+    globals()[_e.name] = _e
+del _e
+
+MQTT_CLIENT = PahoClientMode.MQTT_CLIENT
+MQTT_BRIDGE = PahoClientMode.MQTT_BRIDGE
+MQTT_CLEAN_START_FIRST_ONLY = 3
+sockpair_data = b"0"
+
+__all__ = [
+    "Client", "MQTTMessage", "MQTTMessageInfo", "MQTTError", "MQError",
+    "CallbackAPIVersion", "MQTTErrorCode", "MQTTProtocolVersion",
+    "ConnectFlags", "DisconnectFlags", "Properties", "ReasonCode",
+    "ReasonCodes", "PacketTypes", "SubscribeOptions", "MQTTException",
+    "WebsocketConnectionError", "error_string", "connack_string",
+    "topic_matches_sub", "MQTTv31", "MQTTv311", "MQTTv5",
+]
+
+# ---- errors ----------------------------------------------------------------
+
+
+class MQError(Exception):
+    """An error reported by libmq: .code is the (negative) MQ_ERR_* number,
+    .name its symbolic name ("MQ_ERR_TLS"), .mq_message libmq's text. The
+    classes below also derive from the exception paho-mqtt raises in the
+    same situation (ConnectionRefusedError, ssl.SSLError, ValueError, ...),
+    so `except ConnectionRefusedError:` keeps working."""
+    code = 0
+    name = ""
+    mq_message = ""
+
+
+MQTTError = MQError
+
+
+class MQValueError(MQError, ValueError):
+    """A bad argument libmq refused (ValueError, as paho raises)."""
+
+
+class MQStateError(MQError, RuntimeError):
+    """A call not allowed in the client's current state."""
+
+
+class MQConnectionError(MQError, ConnectionError):
+    """The connection could not be made or was lost (I/O error)."""
+
+
+class MQConnectionRefusedError(MQError, ConnectionRefusedError):
+    """The broker's host refused the TCP connection."""
+
+
+class MQTimeoutError(MQError, TimeoutError):
+    """Connecting (TCP, TLS and CONNACK) took longer than connect_timeout."""
+
+
+class MQDNSError(MQError, socket.gaierror):
+    """The broker's host name could not be resolved."""
+
+
+class MQTLSError(MQError, ssl.SSLError):
+    """TLS failed (handshake, protocol)."""
+
+
+class MQCertificateError(MQError, ssl.SSLCertVerificationError):
+    """The broker's certificate or host name did not verify."""
+
+
+class WebsocketConnectionError(ConnectionError):
+    """The WebSocket upgrade failed (paho's name; also a ConnectionError)."""
+
+
+_E = _core
+
+
+def _err_name(code):
+    return _core.mq_err_name(code)
+
+
+def _make_error(cls, code, text=None, os_errno=None):
+    msg = text or _core.mq_strerror(code)
+    full = "%s (%s)" % (msg, _err_name(code))
+    if os_errno is not None:
+        e = cls(os_errno, full)
+    else:
+        e = cls(full)
+    e.code = code
+    e.name = _err_name(code)
+    e.mq_message = msg
+    return e
+
+
+def _raise_for(code, text=None):
+    """Raise the exception that matches an MQ_ERR_* code of a call."""
+    if code in (_E.MQ_ERR_INVAL, _E.MQ_ERR_TOPIC, _E.MQ_ERR_QOS,
+                _E.MQ_ERR_UTF8, _E.MQ_ERR_PROPERTY, _E.MQ_ERR_URI,
+                _E.MQ_ERR_TOO_LARGE):
+        raise _make_error(MQValueError, code, text)
+    if code in (_E.MQ_ERR_STATE, _E.MQ_ERR_DESTROYED):
+        raise _make_error(MQStateError, code, text)
+    raise _make_error(MQError, code, text)
+
+
+def _connect_error(code, text):
+    """The exception for a failed connection attempt, as paho raises it."""
+    if code == _E.MQ_ERR_CONNREFUSED:
+        return _make_error(MQConnectionRefusedError, code, text,
+                           _errno.ECONNREFUSED)
+    if code == _E.MQ_ERR_DNS:
+        return _make_error(MQDNSError, code, text, socket.EAI_NONAME)
+    if code == _E.MQ_ERR_TIMEOUT:
+        return _make_error(MQTimeoutError, code, text, _errno.ETIMEDOUT)
+    if code == _E.MQ_ERR_TLS:
+        low = (text or "").lower()
+        if "verif" in low or "certificate" in low or "hostname" in low \
+                or "host name" in low:
+            return _make_error(MQCertificateError, code, text, 1)
+        return _make_error(MQTLSError, code, text, 1)
+    return _make_error(MQConnectionError, code, text, _errno.ECONNRESET)
+
+
+# libmq error of a lost connection -> paho's on_disconnect rc (VERSION1)
+def _disconnect_rc(err):
+    if err == _E.MQ_OK:
+        return MQTT_ERR_SUCCESS
+    if err == _E.MQ_ERR_KEEPALIVE:
+        return MQTT_ERR_KEEPALIVE
+    if err == _E.MQ_ERR_REFUSED:
+        return MQTT_ERR_CONN_REFUSED
+    if err in (_E.MQ_ERR_PROTOCOL, _E.MQ_ERR_MALFORMED):
+        return MQTT_ERR_PROTOCOL
+    if err == _E.MQ_ERR_TLS:
+        return MQTT_ERR_TLS
+    if err == _E.MQ_ERR_NOMEM:
+        return MQTT_ERR_NOMEM
+    return MQTT_ERR_CONN_LOST
+
+
+# MQTT 5 CONNACK codes as libmq reports them -> MQTT 3.1.1 return codes
+_V311_CONNACK = {0x00: 0, 0x84: 1, 0x85: 2, 0x88: 3, 0x86: 4, 0x87: 5}
+
+
+def error_string(mqtt_errno):
+    """Text for an MQTT_ERR_* code (paho's wording)."""
+    return _ERROR_TEXT.get(int(mqtt_errno), "Unknown error.")
+
+
+_ERROR_TEXT = {
+    0: "No error.",
+    1: "Out of memory.",
+    2: "A network protocol error occurred when communicating with the "
+       "broker.",
+    3: "Invalid function arguments provided.",
+    4: "The client is not currently connected.",
+    5: "The connection was refused.",
+    6: "Message not found (internal error).",
+    7: "The connection was lost.",
+    8: "A TLS error occurred.",
+    9: "Payload too large.",
+    10: "This feature is not supported.",
+    11: "Authorisation failed.",
+    12: "Access denied by ACL.",
+    13: "Unknown error.",
+    14: "Error defined by errno.",
+    15: "Message queue full.",
+    16: "Client or broker did not communicate in the keepalive interval.",
+}
+
+
+def connack_string(connack_code):
+    """Text for a CONNACK result (3.1.1 code or MQTT 5 ReasonCode)."""
+    if isinstance(connack_code, ReasonCode):
+        return str(connack_code)
+    return {
+        0: "Connection Accepted.",
+        1: "Connection Refused: unacceptable protocol version.",
+        2: "Connection Refused: identifier rejected.",
+        3: "Connection Refused: broker unavailable.",
+        4: "Connection Refused: bad user name or password.",
+        5: "Connection Refused: not authorised.",
+    }.get(connack_code, "Connection Refused: unknown reason.")
+
+
+def topic_matches_sub(sub, topic):
+    """True if topic name `topic` matches subscription filter `sub`."""
+    return _core.mq_topic_matches(sub, topic) == 1
+
+
+def base62(num, base="0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNO"
+                     "PQRSTUVWXYZ", padding=1):
+    """num in base 62 (paho's helper for generated client ids)."""
+    digits = []
+    while num:
+        num, rest = divmod(num, 62)
+        digits.append(base[rest])
+    digits.extend(base[0] for _ in range(len(digits), padding))
+    return "".join(reversed(digits))
+
+
+class ConnectFlags:
+    """paho-mqtt 2.x: flags of a CONNACK (VERSION2 on_connect)."""
+    __slots__ = ("session_present",)
+
+    def __init__(self, session_present):
+        self.session_present = session_present
+
+    def __repr__(self):
+        return "ConnectFlags(session_present=%r)" % self.session_present
+
+
+class DisconnectFlags:
+    """paho-mqtt 2.x: flags of a disconnection (VERSION2 on_disconnect)."""
+    __slots__ = ("is_disconnect_packet_from_server",)
+
+    def __init__(self, from_server):
+        self.is_disconnect_packet_from_server = from_server
+
+    def __repr__(self):
+        return ("DisconnectFlags(is_disconnect_packet_from_server=%r)" %
+                self.is_disconnect_packet_from_server)
+
+
+# ---- messages ----------------------------------------------------------------
+
+class MQTTMessageInfo:
+    """What publish() returns: mid, rc, wait_for_publish(), is_published().
+    Iterable as (rc, mid) for old code. A message counts as published when
+    libmq completed it: QoS 0 written to the socket, QoS 1 PUBACK, QoS 2
+    PUBCOMP."""
+
+    __slots__ = ("mid", "rc", "_published", "_failed", "_client",
+                 "_iterpos", "reason_code", "properties")
+
+    def __init__(self, mid, client=None):
+        self.mid = mid
+        self.rc = MQTT_ERR_SUCCESS
+        self._published = False
+        self._failed = None      # libmq error text when it was not delivered
+        self._client = client
+        self._iterpos = 0
+        self.reason_code = None
+        self.properties = None
+
+    def __str__(self):
+        return str((int(self.rc), self.mid))
+
+    def __repr__(self):
+        return "MQTTMessageInfo(mid=%r, rc=%r, published=%r)" % (
+            self.mid, self.rc, self._published)
+
+    def __iter__(self):
+        return iter((self.rc, self.mid))
+
+    def __next__(self):  # paho 1.x kept an iterator position on the object
+        self._iterpos += 1
+        if self._iterpos == 1:
+            return self.rc
+        if self._iterpos == 2:
+            return self.mid
+        raise StopIteration
+
+    next = __next__
+
+    def __getitem__(self, index):
+        if index == 0:
+            return self.rc
+        if index == 1:
+            return self.mid
+        raise IndexError("index out of range")
+
+    def _check_rc(self):
+        if self.rc == MQTT_ERR_QUEUE_SIZE:
+            raise ValueError("Message is not queued due to ERR_QUEUE_SIZE")
+        if self.rc == MQTT_ERR_AGAIN:
+            return
+        if self.rc > 0:
+            raise RuntimeError("Message publish failed: %s" %
+                               error_string(self.rc))
+
+    def wait_for_publish(self, timeout=None):
+        """Block until the message is published or `timeout` seconds pass.
+        ValueError if it was refused for a full queue, RuntimeError if it
+        was not accepted (e.g. not connected) or libmq could not deliver it
+        (it then says why). Works with or without a running loop."""
+        self._check_rc()
+        if not self._published and self._failed is None and \
+                self._client is not None:
+            self._client._wait_until(
+                lambda: self._published or self._failed is not None,
+                timeout)
+        if self._failed is not None:
+            raise RuntimeError("Message publish failed: %s" % self._failed)
+
+    def is_published(self):
+        """True once the message is published (see the class text)."""
+        self._check_rc()
+        if self._failed is not None:
+            raise RuntimeError("Message publish failed: %s" % self._failed)
+        return self._published
+
+
+class MQTTMessage:
+    """A received message, passed to on_message: topic (str), payload
+    (bytes), qos, retain, dup, mid, properties (MQTT 5, else None),
+    timestamp."""
+
+    __slots__ = ("timestamp", "state", "dup", "mid", "_topic_s", "payload",
+                 "qos", "retain", "info", "properties")
+
+    def __init__(self, mid=0, topic=b""):
+        self.timestamp = 0
+        self.state = 0
+        self.dup = False
+        self.mid = mid
+        self._topic_s = topic.decode("utf-8", "surrogateescape") \
+            if isinstance(topic, bytes) else topic
+        self.payload = b""
+        self.qos = 0
+        self.retain = False
+        self.info = None
+        self.properties = None
+
+    def __eq__(self, other):
+        return isinstance(other, MQTTMessage) and self.mid == other.mid
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __hash__(self):
+        return hash(self.mid)
+
+    def __repr__(self):
+        return "MQTTMessage(topic=%r, payload=%r, qos=%d, retain=%r)" % (
+            self._topic_s, self.payload, self.qos, self.retain)
+
+    @property
+    def topic(self):
+        return self._topic_s
+
+    @topic.setter
+    def topic(self, value):
+        self._topic_s = value.decode("utf-8", "surrogateescape") \
+            if isinstance(value, bytes) else value
+
+    @property
+    def _topic(self):
+        return self._topic_s.encode("utf-8", "surrogateescape")
+
+
+# ---- helpers -------------------------------------------------------------------
+
+_PROP_KIND = {}
+for _id in (0x01, 0x02, 0x0B, 0x11, 0x13, 0x17, 0x18, 0x19, 0x21, 0x22, 0x23,
+            0x24, 0x25, 0x27, 0x28, 0x29, 0x2A):
+    _PROP_KIND[_id] = "int"
+for _id in (0x03, 0x08, 0x12, 0x15, 0x1A, 0x1C, 0x1F):
+    _PROP_KIND[_id] = "str"
+for _id in (0x09, 0x16):
+    _PROP_KIND[_id] = "bin"
+_PROP_KIND[0x26] = "user"
+
+
+class _Props:
+    """A libmq property list built from a Properties object for one call
+    (a context manager that frees it)."""
+
+    def __init__(self, props):
+        self.p = None
+        if props is None:
+            return
+        if not isinstance(props, Properties):
+            raise ValueError("properties must be a Properties instance")
+        if props.isEmpty():
+            return
+        self.p = _core.mq_props_new()
+        if self.p is None:
+            raise MemoryError("mq_props_new")
+        try:
+            for ident, name, value in props._items():
+                kind = _PROP_KIND[ident]
+                if kind == "user":
+                    for k, v in value:
+                        rc = _core.mq_props_add_user(self.p, k, v)
+                        if rc < 0:
+                            _raise_for(rc, "property %s: %s" % (
+                                name, _core.mq_strerror(rc)))
+                    continue
+                values = value if isinstance(value, list) else [value]
+                for v in values:
+                    if kind == "int":
+                        rc = _core.mq_props_add_int(self.p, ident, v)
+                    elif kind == "str":
+                        rc = _core.mq_props_add_string(self.p, ident, v)
+                    else:
+                        rc = _core.mq_props_add_binary(self.p, ident, v)
+                    if rc < 0:
+                        _raise_for(rc, "property %s: %s" % (
+                            name, _core.mq_strerror(rc)))
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        if self.p is not None:
+            _core.mq_props_free(self.p)
+            self.p = None
+
+    def __enter__(self):
+        return self.p
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _set_will(c, topic, payload, qos, retain, properties):
+    """mq_set_will with a Properties object (built and freed here, so a
+    Will deferred to the next connect holds no C pointer)."""
+    with _Props(properties) as p:
+        return _core.mq_set_will(c, topic, payload, qos, retain, p)
+
+
+def _payload(payload):
+    """paho's payload rules: str (UTF-8), bytes-like, int/float (as text),
+    None (empty); anything else TypeError."""
+    if payload is None or isinstance(payload, (bytes, str, bytearray,
+                                               memoryview)):
+        return payload
+    if isinstance(payload, (int, float)):
+        return str(payload).encode("ascii")
+    raise TypeError("payload must be a string, bytearray, int, float or "
+                    "None.")
+
+
+_MAX_PAYLOAD = 268435455
+
+# event tuple layout (bindings/mq.i, mq_py_event_tuple)
+_EV_CONNECT = _core.MQ_EVENT_CONNECT
+_EV_DISCONNECTED = _core.MQ_EVENT_DISCONNECTED
+_EV_MESSAGE = _core.MQ_EVENT_MESSAGE
+_EV_PUBLISHED = _core.MQ_EVENT_PUBLISHED
+_EV_SUBSCRIBED = _core.MQ_EVENT_SUBSCRIBED
+_EV_UNSUBSCRIBED = _core.MQ_EVENT_UNSUBSCRIBED
+_EV_LOG = _core.MQ_EVENT_LOG
+
+# libmq log level -> paho's
+_LOG_LEVEL = {1: MQTT_LOG_ERR, 2: MQTT_LOG_WARNING, 3: MQTT_LOG_INFO,
+              4: MQTT_LOG_DEBUG}
+
+# Option names for set_option() (libmq extras).
+INT_OPTIONS = {
+    "keepalive_s": _core.MQ_OPT_KEEPALIVE_S,
+    "clean_start": _core.MQ_OPT_CLEAN_START,
+    "session_expiry_s": _core.MQ_OPT_SESSION_EXPIRY_S,
+    "reconnect_min_ms": _core.MQ_OPT_RECONNECT_MIN_MS,
+    "reconnect_max_ms": _core.MQ_OPT_RECONNECT_MAX_MS,
+    "reconnect": _core.MQ_OPT_RECONNECT,
+    "max_inflight": _core.MQ_OPT_MAX_INFLIGHT,
+    "queue_max_msgs": _core.MQ_OPT_QUEUE_MAX_MSGS,
+    "queue_max_bytes": _core.MQ_OPT_QUEUE_MAX_BYTES,
+    "offline_qos0": _core.MQ_OPT_OFFLINE_QOS0,
+    "tcp_nodelay": _core.MQ_OPT_TCP_NODELAY,
+    "connect_timeout_ms": _core.MQ_OPT_CONNECT_TIMEOUT_MS,
+    "max_events": _core.MQ_OPT_MAX_EVENTS,
+    "log_level": _core.MQ_OPT_LOG_LEVEL,
+    "max_packet_size": _core.MQ_OPT_MAX_PACKET_SIZE,
+    "receive_maximum": _core.MQ_OPT_RECEIVE_MAXIMUM,
+    "topic_alias_maximum": _core.MQ_OPT_TOPIC_ALIAS_MAXIMUM,
+    "publish_timeout_ms": _core.MQ_OPT_PUBLISH_TIMEOUT_MS,
+    "tls_insecure": _core.MQ_OPT_TLS_INSECURE,
+    "tls_no_hostname_check": _core.MQ_OPT_TLS_NO_HOSTNAME_CHECK,
+    "persist_sync": _core.MQ_OPT_PERSIST_SYNC,
+}
+STR_OPTIONS = {
+    "username": _core.MQ_SOPT_USERNAME,
+    "password": _core.MQ_SOPT_PASSWORD,
+    "tls_ca_file": _core.MQ_SOPT_TLS_CA_FILE,
+    "tls_ca_path": _core.MQ_SOPT_TLS_CA_PATH,
+    "tls_cert_file": _core.MQ_SOPT_TLS_CERT_FILE,
+    "tls_key_file": _core.MQ_SOPT_TLS_KEY_FILE,
+    "tls_verify_name": _core.MQ_SOPT_TLS_VERIFY_NAME,
+    "tls_alpn": _core.MQ_SOPT_TLS_ALPN,
+    "tls_ciphers": _core.MQ_SOPT_TLS_CIPHERS,
+    "tls_min_version": _core.MQ_SOPT_TLS_MIN_VERSION,
+    "tls_ca_pem": _core.MQ_SOPT_TLS_CA_PEM,
+    "tls_cert_pem": _core.MQ_SOPT_TLS_CERT_PEM,
+    "tls_key_pem": _core.MQ_SOPT_TLS_KEY_PEM,
+    "tls_key_password": _core.MQ_SOPT_TLS_KEY_PASSWORD,
+    "persist_dir": _core.MQ_SOPT_PERSIST_DIR,
+}
+
+_BATCH = 256          # events taken per crossing into C
+_SLICE = 0.05         # how often a waiter without the pump re-checks
+
+
+class _EventSocket:
+    """What socket() returns: an object whose fileno() is libmq's event
+    descriptor (readable while events are pending), for select/asyncio
+    integration in paho's external-loop style (on_socket_open + loop_read).
+    It is not the network socket: reading or writing it does nothing."""
+
+    def __init__(self, fd):
+        self._fd = fd
+
+    def fileno(self):
+        return self._fd
+
+    def pending(self):
+        return 0
+
+    def __repr__(self):
+        return "<libmq event descriptor %d>" % self._fd
+
+
+# ---- the client ----------------------------------------------------------------
+
+class Client:
+    """An MQTT client with paho-mqtt's API (see the module text).
+
+    Client(client_id="", clean_session=None, userdata=None,
+           protocol=MQTTv311, transport="tcp", reconnect_on_failure=True)
+    is paho-mqtt 1.x's constructor (VERSION1 callbacks);
+    Client(CallbackAPIVersion.VERSION2, client_id="", ...) is paho 2.x's
+    (VERSION1 may be given there too). transport: "tcp", "websockets" or
+    "unix" (then connect()'s host is the socket path). MQTTv31 is not
+    supported (ValueError): libmq speaks 3.1.1 and 5.0.
+    """
+
+    def __init__(self, *args, **kwargs):
+        api = kwargs.pop("callback_api_version", None)
+        if api is None and args and isinstance(args[0], CallbackAPIVersion):
+            api, args = args[0], args[1:]
+        names = ("client_id", "clean_session", "userdata", "protocol",
+                 "transport", "reconnect_on_failure", "manual_ack")
+        if len(args) > len(names):
+            raise TypeError("Client() takes at most %d positional arguments"
+                            % (len(names) + 1))
+        params = dict(zip(names, args))
+        for k, v in kwargs.items():
+            if k not in names:
+                raise TypeError("Client() got an unexpected keyword argument "
+                                "'%s'" % k)
+            if k in params:
+                raise TypeError("Client() got multiple values for argument "
+                                "'%s'" % k)
+            params[k] = v
+        if api is None:
+            api = CallbackAPIVersion.VERSION1
+        if not isinstance(api, CallbackAPIVersion):
+            raise ValueError("Unsupported callback API version: %r" % (api,))
+        client_id = params.get("client_id", "")
+        clean_session = params.get("clean_session")
+        protocol = params.get("protocol", MQTTv311)
+        transport = params.get("transport", "tcp")
+        if params.get("manual_ack", False):
+            raise ValueError("manual_ack is not supported by libmq: "
+                             "messages are acknowledged once taken")
+        if not isinstance(transport, str) or \
+                transport.lower() not in ("tcp", "websockets", "unix"):
+            raise ValueError('transport must be "websockets", "tcp" or '
+                             '"unix", not %s' % transport)
+        if protocol == MQTTv31:
+            raise ValueError("MQTT 3.1 (MQTTv31) is not supported by libmq; "
+                             "use MQTTv311 or MQTTv5")
+        if protocol not in (MQTTv311, MQTTv5):
+            raise ValueError("unknown protocol version %r" % (protocol,))
+        if protocol == MQTTv5:
+            if clean_session is not None:
+                raise ValueError("Clean session is not used for MQTT 5.0")
+        else:
+            if clean_session is None:
+                clean_session = True
+            if not clean_session and not client_id:
+                raise ValueError("A client id must be provided if clean "
+                                 "session is False.")
+        if isinstance(client_id, bytes):
+            client_id = client_id.decode("utf-8")
+        self._api = api
+        self._protocol = MQTTProtocolVersion(protocol)
+        self._v5 = protocol == MQTTv5
+        self._transport = transport.lower()
+        self._userdata = params.get("userdata")
+        self._clean_session = clean_session
+        self._reconnect_on_failure = bool(params.get("reconnect_on_failure",
+                                                     True))
+        self._c = _core.mq_client_new(client_id or None, int(protocol))
+        if self._c is None:
+            raise ValueError("invalid client id %r" % (client_id,))
+        self._client_id = (client_id or "").encode("utf-8")
+
+        # connection parameters (applied by reconnect())
+        self._host = ""
+        self._port = 1883
+        self._keepalive = 60
+        self._clean_start = MQTT_CLEAN_START_FIRST_ONLY
+        self._connect_properties = None
+        self._ws_path = "/mqtt"
+        self._ssl = False
+        self._ssl_context = None
+        self._tls_insecure = False
+        self._connect_timeout = None
+
+        # state
+        self._state = mqtt_cs_new
+        self._active = False            # mq_connect called, not yet final
+        self._user_disconnect = False   # disconnect() called
+        self._ever_connected = False    # a CONNACK arrived since connect
+        self._attempt_acked = False     # this attempt got a CONNACK
+        self._connect_result = None     # (err, text) of the last attempt
+        self._connect_seq = 0           # attempts finished (CONNECT/DISC.)
+        self._final_seq = 0             # final DISCONNECTED events seen
+        self._final_rc = MQTT_ERR_SUCCESS
+
+        # events
+        self._pending = collections.deque()
+        self._pump = threading.Lock()
+        self._cv = threading.Condition(threading.Lock())
+        self._waiters = 0
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._infos = {}                # token -> MQTTMessageInfo | result
+        self._unsub_groups = {}         # token -> [mid, remaining, codes]
+        self._dispatching = None        # thread id running callbacks
+
+        # loops
+        self._thread = None
+        self._thread_terminate = False
+        self._loop_forever_running = False
+
+        # callbacks
+        self._on_message_filtered = MQTTMatcher()
+        self._callback_mutex = threading.RLock()
+        self._logger = None
+        self._on_log = None
+        self.on_connect = None
+        self.on_connect_fail = None
+        self.on_disconnect = None
+        self.on_message = None
+        self.on_publish = None
+        self.on_subscribe = None
+        self.on_unsubscribe = None
+        self.on_socket_open = None
+        self.on_socket_close = None
+        self.on_socket_register_write = None
+        self.on_socket_unregister_write = None
+        self.suppress_exceptions = False
+
+        self._check(_core.mq_set_int(self._c, _core.MQ_OPT_PUBLISH_EVENTS, 2))
+        if not self._v5:
+            self._check(_core.mq_set_int(self._c, _core.MQ_OPT_CLEAN_START,
+                                         1 if clean_session else 0))
+        self._check(_core.mq_set_int(self._c, _core.MQ_OPT_RECONNECT,
+                                     1 if self._reconnect_on_failure else 0))
+        self.reconnect_delay_set(1, 120)
+        self._publish_nogil = False
+
+    # -- small internals -----------------------------------------------------
+
+    def _check(self, rc):
+        if rc < 0:
+            _raise_for(rc)
+        return rc
+
+    def _handle(self):
+        c = self._c
+        if c is None:
+            raise _make_error(MQStateError, _E.MQ_ERR_DESTROYED)
+        return c
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def close(self):
+        """Destroy the libmq client now (libmq extra; paho has no close()).
+        Stops a loop thread first. The object is unusable afterwards."""
+        c = getattr(self, "_c", None)
+        if c is None:
+            return
+        if self._thread is not None and \
+                self._thread is not threading.current_thread():
+            self.loop_stop()
+        self._c = None
+        _core.mq_client_destroy(c)
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _wake(self):
+        try:
+            os.write(self._wake_w, b"w")
+        except (BlockingIOError, OSError):
+            pass
+
+    def _drain_wake(self):
+        try:
+            while os.read(self._wake_r, 512):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    # -- logging -----------------------------------------------------------------
+
+    @property
+    def on_log(self):
+        return self._on_log
+
+    @on_log.setter
+    def on_log(self, func):
+        self._on_log = func
+        self._update_log_level()
+
+    def log_callback(self):
+        def decorator(func):
+            self.on_log = func
+            return func
+        return decorator
+
+    def enable_logger(self, logger=None):
+        """Send libmq's log lines and this module's to a logging.Logger
+        (default: logging.getLogger("libmq.client"))."""
+        if logger is None:
+            if self._logger is not None:
+                return
+            logger = logging.getLogger(__name__)
+        self._logger = logger
+        self._update_log_level()
+
+    def disable_logger(self):
+        self._logger = None
+        self._update_log_level()
+
+    @property
+    def logger(self):
+        return self._logger
+
+    @logger.setter
+    def logger(self, value):
+        self._logger = value
+        self._update_log_level()
+
+    def _update_log_level(self):
+        c = getattr(self, "_c", None)
+        if c is None:
+            return
+        level = _core.MQ_LOG_NONE
+        if self._on_log is not None:
+            level = _core.MQ_LOG_DEBUG
+        elif self._logger is not None:
+            eff = self._logger.getEffectiveLevel()
+            level = (_core.MQ_LOG_DEBUG if eff <= logging.DEBUG else
+                     _core.MQ_LOG_INFO if eff <= logging.INFO else
+                     _core.MQ_LOG_WARNING if eff <= logging.WARNING else
+                     _core.MQ_LOG_ERROR)
+        _core.mq_set_int(c, _core.MQ_OPT_LOG_LEVEL, level)
+
+    def _easy_log(self, level, fmt, *args):
+        if self._on_log is not None:
+            buf = fmt % args
+            try:
+                self._on_log(self, self._userdata, level, buf)
+            except Exception:
+                pass
+        if self._logger is not None:
+            self._logger.log(LOGGING_LEVEL.get(level, logging.DEBUG), fmt,
+                             *args)
+
+    # -- configuration -----------------------------------------------------------
+
+    def reinitialise(self, client_id="", clean_session=True, userdata=None):
+        """Start over as a new client (paho: reinitialise)."""
+        self.close()
+        self.__init__(self._api, client_id, clean_session
+                      if not self._v5 else None, userdata, self._protocol,
+                      self._transport, self._reconnect_on_failure)
+
+    def user_data_set(self, userdata):
+        self._userdata = userdata
+
+    def user_data_get(self):
+        return self._userdata
+
+    user_data = property(user_data_get, user_data_set)
+
+    @property
+    def protocol(self):
+        return self._protocol
+
+    @property
+    def transport(self):
+        return self._transport
+
+    @property
+    def host(self):
+        return self._host
+
+    @property
+    def port(self):
+        return self._port
+
+    @property
+    def keepalive(self):
+        return self._keepalive
+
+    @property
+    def client_id(self):
+        return self._client_id
+
+    @property
+    def connect_timeout(self):
+        if self._connect_timeout is None:
+            v = _core.mq_get_int_value(self._handle(),
+                                       _core.MQ_OPT_CONNECT_TIMEOUT_MS, 10000)
+            return v / 1000.0
+        return self._connect_timeout
+
+    @connect_timeout.setter
+    def connect_timeout(self, value):
+        if value <= 0:
+            raise ValueError("connection timeout must be a positive value")
+        self._connect_timeout = float(value)
+        self._setopt(_core.mq_set_int, _core.MQ_OPT_CONNECT_TIMEOUT_MS,
+                     int(value * 1000))
+
+    def _setopt(self, fn, *args):
+        """Apply a setting now; if the client is connected (MQ_ERR_STATE)
+        keep it for the next reconnect(). Other errors raise."""
+        rc = fn(self._handle(), *args)
+        if rc == _E.MQ_ERR_STATE:
+            self._deferred.append((fn, args))
+            return 0
+        return self._check(rc)
+
+    @property
+    def _deferred(self):
+        d = self.__dict__.get("_deferred_list")
+        if d is None:
+            d = self.__dict__["_deferred_list"] = []
+        return d
+
+    def username_pw_set(self, username, password=None):
+        """Credentials for the next connect. password: str or bytes."""
+        self._setopt(_core.mq_set_str, _core.MQ_SOPT_USERNAME, username)
+        if password is None:
+            self._setopt(_core.mq_set_str, _core.MQ_SOPT_PASSWORD, None)
+        else:
+            if isinstance(password, str):
+                password = password.encode("utf-8")
+            self._setopt(_core.mq_set_password, password)
+
+    def will_set(self, topic, payload=None, qos=0, retain=False,
+                 properties=None):
+        """Last Will for the next connect (ValueError for a bad topic/QoS,
+        TypeError for a bad payload, as paho)."""
+        if topic is None or len(topic) == 0:
+            raise ValueError("Invalid topic.")
+        if qos not in (0, 1, 2):
+            raise ValueError("Invalid QoS level.")
+        if properties is not None and not isinstance(properties, Properties):
+            raise ValueError("The properties argument must be an instance "
+                             "of the Properties class.")
+        if _core.mq_topic_check(topic) != 0:
+            raise ValueError("Invalid topic.")
+        payload = _payload(payload)
+        _Props(properties).close()       # validate the properties now
+        self._setopt(_set_will, topic, payload, qos, 1 if retain else 0,
+                     properties)
+
+    def will_clear(self):
+        self._setopt(_core.mq_set_will, None, None, 0, 0, None)
+
+    def reconnect_delay_set(self, min_delay=1, max_delay=120):
+        """Backoff of libmq's automatic reconnect, in seconds (doubling from
+        min_delay up to max_delay, with jitter)."""
+        if min_delay <= 0 or max_delay < min_delay:
+            raise ValueError("need 0 < min_delay <= max_delay")
+        self._setopt(_core.mq_set_int, _core.MQ_OPT_RECONNECT_MIN_MS,
+                     int(min_delay * 1000))
+        self._setopt(_core.mq_set_int, _core.MQ_OPT_RECONNECT_MAX_MS,
+                     int(max_delay * 1000))
+
+    def max_inflight_messages_set(self, inflight):
+        """QoS>0 messages in flight at once (default 20; 0 = as many as the
+        protocol allows, 65535)."""
+        if inflight < 0:
+            raise ValueError("Invalid inflight.")
+        self._setopt(_core.mq_set_int, _core.MQ_OPT_MAX_INFLIGHT,
+                     inflight or 65535)
+
+    def max_queued_messages_set(self, queue_size):
+        """Messages accepted by publish() and not yet completed; beyond it
+        publish() returns MQTT_ERR_QUEUE_SIZE. 0 keeps libmq's bound
+        (100,000 messages / 64 MiB): libmq never queues without a limit."""
+        if not isinstance(queue_size, int):
+            raise ValueError("Invalid type of queue size.")
+        if queue_size < 0:
+            raise ValueError("Invalid queue size.")
+        _core.mq_set_int(self._handle(), _core.MQ_OPT_QUEUE_MAX_MSGS,
+                         queue_size or 100000)
+        return self
+
+    def message_retry_set(self, retry):
+        """No effect (as in paho-mqtt)."""
+
+    def enable_bridge_mode(self):
+        """Not supported: libmq does not send the bridge protocol bit."""
+        raise _make_error(MQError, _E.MQ_ERR_NOT_SUPPORTED,
+                          "bridge mode is not supported by libmq")
+
+    def proxy_set(self, **proxy_args):
+        """Not supported: libmq connects directly (no SOCKS/HTTP proxy)."""
+        raise ValueError("proxy_set is not supported by libmq")
+
+    def ws_set_options(self, path="/mqtt", headers=None):
+        """WebSocket path for transport="websockets". Extra headers are not
+        supported by libmq (ValueError)."""
+        if headers:
+            raise ValueError("WebSocket headers are not supported by libmq")
+        self._ws_path = path if path.startswith("/") else "/" + path
+
+    def tls_set(self, ca_certs=None, certfile=None, keyfile=None,
+                cert_reqs=None, tls_version=None, ciphers=None,
+                keyfile_password=None, alpn_protocols=None):
+        """TLS for the next connect: CA file (default: the system's CAs),
+        client certificate and key (PEM files), cert_reqs=ssl.CERT_NONE
+        to skip verification (insecure), tls_version (minimum TLS 1.2 or
+        1.3), ciphers, key password, ALPN protocols. Host name verification
+        is on (see tls_insecure_set)."""
+        if self._ssl:
+            raise ValueError("SSL/TLS has already been configured.")
+        self._tls_configure(ca_certs, certfile, keyfile, cert_reqs,
+                            tls_version, ciphers, keyfile_password,
+                            alpn_protocols)
+
+    def _tls_configure(self, ca_certs, certfile, keyfile, cert_reqs,
+                       tls_version, ciphers, keyfile_password, alpn,
+                       ca_pem=None):
+        S = _core
+        for opt, val in ((S.MQ_SOPT_TLS_CA_FILE, ca_certs),
+                         (S.MQ_SOPT_TLS_CERT_FILE, certfile),
+                         (S.MQ_SOPT_TLS_KEY_FILE, keyfile or (
+                             certfile if certfile and not keyfile else None)),
+                         (S.MQ_SOPT_TLS_CIPHERS, ciphers),
+                         (S.MQ_SOPT_TLS_CA_PEM, ca_pem)):
+            if val is not None:
+                self._setopt(S.mq_set_str, opt, os.fspath(val)
+                             if not isinstance(val, str) else val)
+        if keyfile_password is not None:
+            if isinstance(keyfile_password, bytes):
+                keyfile_password = keyfile_password.decode("utf-8")
+            if callable(keyfile_password):
+                keyfile_password = keyfile_password()
+            self._setopt(S.mq_set_str, S.MQ_SOPT_TLS_KEY_PASSWORD,
+                         keyfile_password)
+        if tls_version is not None:
+            v = getattr(ssl, "PROTOCOL_TLSv1_2", None)
+            if tls_version == ssl.TLSVersion.TLSv1_3:
+                self._setopt(S.mq_set_str, S.MQ_SOPT_TLS_MIN_VERSION,
+                             "tlsv1.3")
+            elif tls_version in (v, ssl.TLSVersion.TLSv1_2):
+                self._setopt(S.mq_set_str, S.MQ_SOPT_TLS_MIN_VERSION,
+                             "tlsv1.2")
+        if alpn:
+            self._setopt(S.mq_set_str, S.MQ_SOPT_TLS_ALPN, ",".join(alpn))
+        self._ssl = True
+        if cert_reqs == ssl.CERT_NONE:
+            self._setopt(S.mq_set_int, S.MQ_OPT_TLS_INSECURE, 1)
+            self._tls_insecure = True
+        else:
+            self.tls_insecure_set(False)
+
+    def tls_set_context(self, context=None):
+        """TLS from an ssl.SSLContext (default ssl.create_default_context()).
+        libmq does its own TLS with OpenSSL, so only what the context can
+        tell is taken: the CA certificates it loaded from a file
+        (get_ca_certs), verify_mode and check_hostname. A client
+        certificate inside a context cannot be read back: use
+        tls_set(certfile=..., keyfile=...) for mutual TLS."""
+        if self._ssl:
+            raise ValueError("SSL/TLS has already been configured.")
+        if context is None:
+            context = ssl.create_default_context()
+        pems = "".join(ssl.DER_cert_to_PEM_cert(der) for der in
+                       context.get_ca_certs(binary_form=True))
+        self._ssl_context = context
+        self._tls_configure(None, None, None, context.verify_mode, None, None,
+                            None, None, ca_pem=pems or None)
+        if context.verify_mode != ssl.CERT_NONE and not context.check_hostname:
+            self.tls_insecure_set(True)
+
+    def tls_insecure_set(self, value):
+        """True: verify the certificate chain but not the host name (as
+        paho). Call after tls_set()/tls_set_context()."""
+        if not self._ssl:
+            raise ValueError("Must configure SSL context before using "
+                             "tls_insecure_set.")
+        self._tls_insecure = bool(value)
+        self._setopt(_core.mq_set_int, _core.MQ_OPT_TLS_NO_HOSTNAME_CHECK,
+                     1 if value else 0)
+        if self._ssl_context is not None and \
+                self._ssl_context.verify_mode != ssl.CERT_NONE:
+            try:
+                self._ssl_context.check_hostname = not value
+            except ValueError:
+                pass
+
+    # -- libmq extras --------------------------------------------------------------
+
+    def set_option(self, name, value):
+        """Set a libmq option by name (INT_OPTIONS / STR_OPTIONS keys) or
+        number, e.g. set_option("queue_max_bytes", 1 << 20). Raises
+        MQError subclasses with libmq's code on refusal."""
+        ident = INT_OPTIONS.get(name, STR_OPTIONS.get(name, name))
+        if not isinstance(ident, int):
+            raise ValueError("unknown option %r" % (name,))
+        if ident >= 100:
+            if ident == _core.MQ_SOPT_PERSIST_DIR and value is not None:
+                value = os.fspath(value)
+            self._check(_core.mq_set_str(self._handle(), ident, value))
+        else:
+            if isinstance(value, bool):
+                value = int(value)
+            self._check(_core.mq_set_int(self._handle(), ident, value))
+            if ident == _core.MQ_OPT_PUBLISH_TIMEOUT_MS:
+                self._publish_nogil = value > 0
+
+    def get_option(self, name):
+        """Read back an integer libmq option (None if unknown)."""
+        ident = INT_OPTIONS.get(name, name)
+        sentinel = -(1 << 62)
+        v = _core.mq_get_int_value(self._handle(), ident, sentinel)
+        return None if v == sentinel else v
+
+    def persistence_set(self, directory, sync=None):
+        """Crash-safe persistence of outbound QoS 1/2 messages in
+        `directory` (libmq's MQ_SOPT_PERSIST_DIR): publish() returns once
+        the message is on disk, and a client with the same id and directory
+        resends what was not acknowledged, after a crash too. sync: 0 fsync
+        each message (default), 1 batched, 2 left to the OS. Needs a client
+        id; call before publishing."""
+        if sync is not None:
+            self.set_option("persist_sync", sync)
+        self.set_option("persist_dir", directory)
+
+    def queue_limits_set(self, max_messages=None, max_bytes=None):
+        """Bound the outbound queue (messages and/or bytes)."""
+        if max_messages is not None:
+            self.set_option("queue_max_msgs", max_messages)
+        if max_bytes is not None:
+            self.set_option("queue_max_bytes", max_bytes)
+
+    def queued_messages(self):
+        """Messages accepted by publish() and not yet completed."""
+        return _core.mq_queued_messages(self._handle())
+
+    def event_fd(self):
+        """libmq's event descriptor: readable while events are pending
+        (level triggered). Watch it (select, asyncio's loop.add_reader) and
+        call loop_read() when it is readable. Never read or close it."""
+        return _core.mq_event_fd(self._handle())
+
+    # -- connecting ------------------------------------------------------------------
+
+    def connect(self, host, port=1883, keepalive=60, bind_address="",
+                bind_port=0, clean_start=MQTT_CLEAN_START_FIRST_ONLY,
+                properties=None):
+        """Connect and wait for the broker's answer (CONNACK) or the
+        failure. Raises the OSError paho raises when the connection cannot
+        be made (ConnectionRefusedError, socket.gaierror, TimeoutError,
+        ssl.SSLCertVerificationError, ...; each also an MQError with
+        libmq's code), and then does not retry by itself. A broker that
+        refuses (CONNACK code) is reported to on_connect, as in paho."""
+        if not self._v5:
+            if clean_start != MQTT_CLEAN_START_FIRST_ONLY:
+                raise ValueError("Clean start only applies to MQTT V5")
+            if properties is not None:
+                raise ValueError("Properties only apply to MQTT V5")
+        self.connect_async(host, port, keepalive, bind_address, bind_port,
+                           clean_start, properties)
+        return self.reconnect()
+
+    def connect_async(self, host, port=1883, keepalive=60, bind_address="",
+                      bind_port=0, clean_start=MQTT_CLEAN_START_FIRST_ONLY,
+                      properties=None):
+        """Remember the broker; loop_start() or loop_forever() connects
+        (or reconnect())."""
+        if host is None or len(host) == 0:
+            raise ValueError("Invalid host.")
+        if port <= 0 and self._transport != "unix":
+            raise ValueError("Invalid port number.")
+        if keepalive < 0:
+            raise ValueError("Keepalive must be >=0.")
+        if bind_address or bind_port:
+            raise ValueError("bind_address/bind_port are not supported by "
+                             "libmq")
+        if properties is not None and not isinstance(properties, Properties):
+            raise ValueError("properties must be a Properties instance")
+        self._host = host
+        self._port = port
+        self._keepalive = keepalive
+        self._clean_start = clean_start
+        self._connect_properties = properties
+        self._state = mqtt_cs_connect_async
+        self._user_disconnect = False
+
+    def connect_srv(self, domain=None, keepalive=60, bind_address="",
+                    clean_start=MQTT_CLEAN_START_FIRST_ONLY, properties=None):
+        """Not supported: libmq has no DNS SRV lookup."""
+        raise ValueError("connect_srv is not supported by libmq")
+
+    def _uri(self):
+        host = self._host
+        if self._transport == "unix":
+            return "unix://" + host
+        if ":" in host and not host.startswith("["):
+            host = "[%s]" % host
+        if self._transport == "websockets":
+            return "%s://%s:%d%s" % ("wss" if self._ssl else "ws", host,
+                                     self._port, self._ws_path)
+        return "%s://%s:%d" % ("mqtts" if self._ssl else "mqtt", host,
+                               self._port)
+
+    def _start(self):
+        """Apply the connection settings and call mq_connect (the client
+        must not be active). Returns the attempt number to wait for."""
+        c = self._handle()
+        if len(self._host) == 0:
+            raise ValueError("Invalid host.")
+        self._check(_core.mq_set_server(c, self._uri()))
+        self._check(_core.mq_set_int(c, _core.MQ_OPT_KEEPALIVE_S,
+                                     self._keepalive))
+        if self._v5:
+            cs = self._clean_start
+            self._check(_core.mq_set_int(c, _core.MQ_OPT_CLEAN_START,
+                                         0 if cs is False else 1))
+            with _Props(self._connect_properties) as p:
+                self._check(_core.mq_set_connect_props(c, p))
+        deferred, self.__dict__["_deferred_list"] = self._deferred, []
+        for fn, args in deferred:
+            self._check(fn(c, *args))
+        with self._cv:
+            seq = self._connect_seq
+            self._user_disconnect = False
+            self._attempt_acked = False
+            self._connect_result = None
+        rc = _core.mq_connect(c)
+        if rc < 0:
+            _raise_for(rc)
+        self._active = True
+        if self._state != mqtt_cs_connected:
+            self._state = mqtt_cs_connect_async
+        self._call_socket_open()
+        return seq
+
+    def reconnect(self):
+        """(Re)connect with the settings of connect()/connect_async() and
+        wait for the outcome, as connect(). An existing connection is
+        closed first."""
+        if len(self._host) == 0:
+            raise ValueError("Invalid host.")
+        if self._active:
+            self._stop_connection()
+        seq = self._start()
+        return self._wait_connect_outcome(seq, raise_error=True)
+
+    def _wait_connect_outcome(self, seq, raise_error):
+        """Wait for the first CONNECT/DISCONNECTED after attempt `seq`.
+        Returns MQTT_ERR_SUCCESS (connected, or refused by CONNACK: the
+        callbacks tell) or raises/returns the connection error."""
+        timeout = self.connect_timeout + 5.0
+        ok = self._wait_until(lambda: self._connect_seq > seq, timeout)
+        if not ok:
+            err, text = _E.MQ_ERR_TIMEOUT, "no answer from the broker"
+        else:
+            err, text = self._connect_result
+        if err == _E.MQ_OK or err == _E.MQ_ERR_REFUSED:
+            return MQTT_ERR_SUCCESS
+        exc = _connect_error(err, text)
+        if raise_error:
+            # paho does not keep trying after a failed connect(): stop
+            # libmq's automatic retries too, and drop what the attempt
+            # left, so that the next loop call does not report it again.
+            self._stop_connection()
+            self._state = mqtt_cs_new
+            raise exc
+        return exc
+
+    def _stop_connection(self):
+        """Stop the connection or the retries at once (no drain), and
+        consume the events that say so."""
+        c = self._handle()
+        with self._cv:
+            final = self._final_seq
+        rc = _core.mq_disconnect(c, 0)
+        if rc == 0:
+            self._wait_until(lambda: self._final_seq > final, 5.0)
+        self._active = False
+        self._drop_pending_disconnects()
+
+    def _drop_pending_disconnects(self):
+        """Remove connection-failure events of an attempt the caller
+        reported by raising (they are not the application's news)."""
+        with self._cv:
+            keep = [ev for ev in self._pending
+                    if ev[0] not in (_EV_DISCONNECTED, _EV_CONNECT)]
+            self._pending.clear()
+            self._pending.extend(keep)
+
+    def is_connected(self):
+        """True while connected (CONNACK received and not lost)."""
+        c = self._c
+        return c is not None and _core.mq_is_connected(c) == 1
+
+    def disconnect(self, reasoncode=None, properties=None):
+        """Graceful disconnect: what publish() accepted before is sent
+        first, then DISCONNECT (v5: with reasoncode and properties).
+        Without a loop thread it returns when the connection is closed (so
+        a program may exit right after); with loop_start() it returns at
+        once and loop_stop() waits. MQTT_ERR_NO_CONN if not connected."""
+        c = self._c
+        if c is None or not self._active:
+            self._state = mqtt_cs_disconnecting
+            return MQTT_ERR_NO_CONN
+        reason = 0
+        if reasoncode is not None:
+            reason = int(reasoncode.value if isinstance(reasoncode,
+                                                        ReasonCode)
+                         else reasoncode)
+        with self._cv:
+            final = self._final_seq
+            self._user_disconnect = True
+        self._state = mqtt_cs_disconnecting
+        self._drain_outstanding()
+        with _Props(properties) as p:
+            if p is not None:
+                rc = _core.mq_disconnect_v5(c, reason, p)
+            else:
+                rc = _core.mq_disconnect(c, reason)
+        if rc == _E.MQ_ERR_NO_CONN:
+            self._active = False
+            return MQTT_ERR_NO_CONN
+        if rc < 0:
+            _raise_for(rc)
+        if not self._loop_running_elsewhere():
+            self._wait_until(lambda: self._final_seq > final, 15.0)
+        return MQTT_ERR_SUCCESS
+
+    def _drain_outstanding(self, timeout=10.0):
+        """Wait until every message publish() accepted is completed, while
+        connected or connecting. Interim: libmq's graceful disconnect
+        (issue 12) does this itself once merged."""
+        if not self._infos:
+            return
+        self._wait_until(lambda: not any(
+            isinstance(v, MQTTMessageInfo) for v in list(
+                self._infos.values())) or not self._active, timeout)
+
+    def _loop_running_elsewhere(self):
+        t = self._thread
+        if t is not None and t.is_alive() and \
+                t is not threading.current_thread():
+            return True
+        if self._loop_forever_running and \
+                self._dispatching != threading.get_ident():
+            return True
+        return False
+
+    # -- publish / subscribe ----------------------------------------------------
+
+    def publish(self, topic, payload=None, qos=0, retain=False,
+                properties=None):
+        """Queue a message and return an MQTTMessageInfo (mid, rc,
+        wait_for_publish(), is_published()). Never waits for the network.
+        rc: MQTT_ERR_SUCCESS (accepted: libmq sends it, also if the client
+        is still connecting or reconnecting), MQTT_ERR_NO_CONN (after
+        disconnect(), or never connected: not queued), MQTT_ERR_QUEUE_SIZE
+        (outbound queue full). ValueError for a bad topic, QoS or size,
+        TypeError for a bad payload, as paho."""
+        if qos not in (0, 1, 2):
+            raise ValueError("Invalid QoS level.")
+        if not isinstance(payload, (bytes, str)) and payload is not None:
+            payload = _payload(payload)
+        if not isinstance(topic, str):
+            if isinstance(topic, bytes):
+                topic = topic.decode("utf-8")
+            elif topic is None:
+                raise ValueError("Invalid topic.")
+        c = self._c
+        if c is None or self._user_disconnect:
+            return self._publish_refused(topic, payload, MQTT_ERR_NO_CONN)
+        if properties is None:
+            if self._publish_nogil:
+                tok = _core.mq_py_publish_nogil(c, topic, payload, qos,
+                                                1 if retain else 0, None)
+            else:
+                tok = _mq_publish(c, topic, payload, qos,
+                                  1 if retain else 0)
+        else:
+            with _Props(properties) as p:
+                tok = _core.mq_py_publish_nogil(c, topic, payload, qos,
+                                                1 if retain else 0, p)
+        if tok > 0:
+            info = MQTTMessageInfo(tok, self)
+            other = self._infos.setdefault(tok, info)
+            if other is not info:        # completed before we got here
+                del self._infos[tok]
+                self._complete_info(info, other[0], other[1], other[2])
+            return info
+        return self._publish_failed(topic, payload, tok)
+
+    def _publish_refused(self, topic, payload, rc):
+        # validate as paho does before answering with a code
+        if _core.mq_topic_check(topic) != 0:
+            raise ValueError("Invalid topic.")
+        info = MQTTMessageInfo(0, self)
+        info.rc = rc
+        return info
+
+    def _publish_failed(self, topic, payload, code):
+        if code in (_E.MQ_ERR_TOPIC, _E.MQ_ERR_UTF8):
+            if topic and ("+" in topic or "#" in topic):
+                raise ValueError("Publish topic cannot contain wildcards.")
+            raise ValueError("Invalid topic.")
+        if code == _E.MQ_ERR_INVAL:
+            raise ValueError("Invalid topic.")
+        if code == _E.MQ_ERR_QOS:
+            raise ValueError("Invalid QoS level.")
+        if code == _E.MQ_ERR_TOO_LARGE:
+            raise ValueError("Payload too large.")
+        info = MQTTMessageInfo(0, self)
+        if code in (_E.MQ_ERR_QUEUE_FULL, _E.MQ_ERR_TIMEOUT):
+            info.rc = MQTT_ERR_QUEUE_SIZE
+        elif code in (_E.MQ_ERR_NO_CONN, _E.MQ_ERR_STATE,
+                      _E.MQ_ERR_DESTROYED):
+            info.rc = MQTT_ERR_NO_CONN
+        elif code == _E.MQ_ERR_NOMEM:
+            info.rc = MQTT_ERR_NOMEM
+        else:
+            _raise_for(code)
+        return info
+
+    def _complete_info(self, info, err, reason, props):
+        if err == _E.MQ_OK or err == _E.MQ_ERR_REFUSED:
+            if self._v5 or err == _E.MQ_OK:
+                info.reason_code = ReasonCode(PacketTypes.PUBACK,
+                                              identifier=reason) \
+                    if reason in (0, 16) or reason >= 0x80 else None
+            info._published = True
+            info.properties = props
+        else:
+            info._failed = "%s (%s)" % (_core.mq_strerror(err),
+                                        _err_name(err))
+
+    @staticmethod
+    def _sub_list(topic, qos, options, v5):
+        """paho's subscribe() argument forms -> [(filter, options byte)]."""
+        subs = []
+
+        def one(t, q):
+            if isinstance(t, bytes):
+                t = t.decode("utf-8")
+            if t is None or not isinstance(t, str) or len(t) == 0:
+                raise ValueError("Invalid topic.")
+            if isinstance(q, SubscribeOptions):
+                if not v5:
+                    raise ValueError("Subscribe options are MQTT 5 only")
+                subs.append((t, q.value()))
+                return
+            if isinstance(q, bool) or not isinstance(q, int) or \
+                    q < 0 or q > 2:
+                raise ValueError("Invalid QoS level.")
+            subs.append((t, q))
+
+        if isinstance(topic, tuple):
+            if len(topic) != 2:
+                raise ValueError("Invalid topic tuple.")
+            one(topic[0], topic[1])
+        elif isinstance(topic, (str, bytes)):
+            if options is not None:
+                if not v5:
+                    raise ValueError("Subscribe options are MQTT 5 only")
+                if qos != 0:
+                    raise ValueError("Subscribe options and qos parameters "
+                                     "cannot be combined.")
+                if not isinstance(options, SubscribeOptions):
+                    raise ValueError("Subscribe options must be instance of "
+                                     "SubscribeOptions class.")
+                one(topic, options)
+            else:
+                one(topic, qos)
+        elif isinstance(topic, list):
+            for item in topic:
+                if not isinstance(item, tuple) or len(item) != 2:
+                    raise ValueError("Invalid topic list item.")
+                one(item[0], item[1])
+        if not subs:
+            raise ValueError("No topic specified, or incorrect topic type.")
+        for t, _ in subs:
+            if _core.mq_filter_check(t) != 0:
+                raise ValueError("Invalid subscription filter.")
+        return subs
+
+    def _offline(self):
+        return self._c is None or self._user_disconnect
+
+    def subscribe(self, topic, qos=0, options=None, properties=None):
+        """Subscribe: subscribe("a/b", 1), subscribe(("a/b", 1)),
+        subscribe([("a/b", 1), ("c", 2)]), MQTT 5 SubscribeOptions in place
+        of a QoS. Returns (MQTT_ERR_SUCCESS, mid), or (MQTT_ERR_NO_CONN,
+        None) when not connected (never connected or after disconnect());
+        while connecting or reconnecting the SUBSCRIBE is sent once
+        connected. ValueError for a bad filter or QoS."""
+        subs = self._sub_list(topic, qos, options, self._v5)
+        if properties is not None and not self._v5:
+            raise ValueError("Properties only apply to MQTT V5")
+        if self._offline():
+            return (MQTT_ERR_NO_CONN, None)
+        c = self._handle()
+        with _Props(properties) as p:
+            if len(subs) == 1:
+                tok = _core.mq_subscribe_v5(c, subs[0][0], subs[0][1], p)
+            else:
+                tok = _core.mq_py_subscribe_many(c, subs, p)
+        if tok < 0:
+            if tok in (_E.MQ_ERR_NO_CONN, _E.MQ_ERR_STATE):
+                return (MQTT_ERR_NO_CONN, None)
+            if tok == _E.MQ_ERR_QUEUE_FULL:
+                return (MQTT_ERR_QUEUE_SIZE, None)
+            _raise_for(tok)
+        return (MQTT_ERR_SUCCESS, tok)
+
+    def unsubscribe(self, topic, properties=None):
+        """Unsubscribe from a filter or a list of filters; (rc, mid) as
+        subscribe()."""
+        if topic is None:
+            raise ValueError("Invalid topic.")
+        if isinstance(topic, (str, bytes)):
+            topics = [topic]
+        elif isinstance(topic, list):
+            topics = topic
+        else:
+            raise ValueError("No topic specified, or incorrect topic type.")
+        flts = []
+        for t in topics:
+            if isinstance(t, bytes):
+                t = t.decode("utf-8")
+            if not isinstance(t, str) or len(t) == 0 or \
+                    _core.mq_filter_check(t) != 0:
+                raise ValueError("Invalid topic.")
+            flts.append(t)
+        if not flts:
+            raise ValueError("No topic specified, or incorrect topic type.")
+        if properties is not None and not self._v5:
+            raise ValueError("Properties only apply to MQTT V5")
+        if self._offline():
+            return (MQTT_ERR_NO_CONN, None)
+        c = self._handle()
+        toks = []
+        with _Props(properties) as p:
+            for t in flts:
+                tok = _core.mq_unsubscribe_v5(c, t, p)
+                if tok < 0:
+                    if not toks and tok in (_E.MQ_ERR_NO_CONN,
+                                            _E.MQ_ERR_STATE):
+                        return (MQTT_ERR_NO_CONN, None)
+                    _raise_for(tok)
+                toks.append(tok)
+        if len(toks) > 1:
+            # one UNSUBSCRIBE per filter underneath; reported as one mid
+            group = [toks[0], len(toks), [None] * len(toks), None]
+            with self._cv:
+                for i, tk in enumerate(toks):
+                    self._unsub_groups[tk] = (group, i)
+        return (MQTT_ERR_SUCCESS, toks[0])
+
+    # -- message callbacks by filter ------------------------------------------
+
+    def message_callback_add(self, sub, callback):
+        """Call `callback(client, userdata, message)` instead of on_message
+        for messages matching filter `sub`."""
+        if callback is None or sub is None:
+            raise ValueError("sub and callback must both be defined.")
+        with self._callback_mutex:
+            self._on_message_filtered[sub] = callback
+
+    def topic_callback(self, sub):
+        def decorator(func):
+            self.message_callback_add(sub, func)
+            return func
+        return decorator
+
+    def message_callback_remove(self, sub):
+        if sub is None:
+            raise ValueError("sub must defined.")
+        with self._callback_mutex:
+            try:
+                del self._on_message_filtered[sub]
+            except KeyError:
+                pass
+
+    # decorators of paho 1.6 (@client.connect_callback() ...)
+    def _decorator(name):
+        def make(self):
+            def decorator(func):
+                setattr(self, name, func)
+                return func
+            return decorator
+        return make
+
+    connect_callback = _decorator("on_connect")
+    connect_fail_callback = _decorator("on_connect_fail")
+    disconnect_callback = _decorator("on_disconnect")
+    message_callback = _decorator("on_message")
+    publish_callback = _decorator("on_publish")
+    subscribe_callback = _decorator("on_subscribe")
+    unsubscribe_callback = _decorator("on_unsubscribe")
+    socket_open_callback = _decorator("on_socket_open")
+    socket_close_callback = _decorator("on_socket_close")
+    del _decorator
+
+    # -- events: taking (pump) ------------------------------------------------------
+
+    def _take(self, timeout):
+        """Take a batch of events (caller holds the pump), process them
+        (state updates that waiters need) and queue them for dispatch."""
+        c = self._c
+        if c is None:
+            return 0
+        ms = -1 if timeout is None else max(0, int(timeout * 1000))
+        evs = _mq_take(c, ms, _BATCH, self._wake_r)
+        if not evs:
+            self._drain_wake()
+            return 0
+        notify = False
+        for ev in evs:
+            if ev[0] != _EV_MESSAGE and self._process(ev):
+                notify = True
+        self._pending.extend(evs)
+        if notify or self._waiters:
+            with self._cv:
+                self._cv.notify_all()
+        return len(evs)
+
+    def _process(self, ev):
+        """Update state from an event as soon as it is taken (before its
+        callbacks run). True if a waiter may care."""
+        kind = ev[0]
+        if kind == _EV_PUBLISHED:
+            tok = ev[1]
+            res = (ev[2], ev[3], ev[6])
+            info = self._infos.setdefault(tok, res)
+            if info is not res:
+                del self._infos[tok]
+                self._complete_info(info, ev[2], ev[3],
+                                    self._props(PacketTypes.PUBACK, ev[6]))
+                return self._waiters > 0
+            return False
+        if kind == _EV_CONNECT:
+            self._attempt_acked = True
+            if ev[3] == 0:
+                self._ever_connected = True
+                self._state = mqtt_cs_connected
+            self._connect_result = (_E.MQ_OK if ev[3] == 0
+                                    else _E.MQ_ERR_REFUSED, None)
+            self._connect_seq += 1
+            return True
+        if kind == _EV_DISCONNECTED:
+            if not self._attempt_acked:
+                self._connect_result = (ev[2], ev[5])
+                self._connect_seq += 1
+            self._attempt_acked = False
+            if not ev[4]:                      # will_reconnect == 0
+                self._final_seq += 1
+                self._active = False
+                self._state = mqtt_cs_new if not self._user_disconnect \
+                    else mqtt_cs_disconnecting
+            elif self._state == mqtt_cs_connected:
+                self._state = mqtt_cs_connect_async
+            return True
+        return kind in (_EV_SUBSCRIBED, _EV_UNSUBSCRIBED)
+
+    def _wait_until(self, pred, timeout):
+        """Wait for pred() (set by _process), taking events ourselves when
+        no other thread is taking them. True if pred() became true."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if pred():
+                return True
+            remaining = None if deadline is None else \
+                deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return pred()
+            if self._pump.acquire(blocking=False):
+                try:
+                    if pred():
+                        return True
+                    step = 0.2 if remaining is None else min(remaining, 0.2)
+                    self._take(step)
+                finally:
+                    self._pump.release()
+            else:
+                with self._cv:
+                    self._waiters += 1
+                    try:
+                        if not pred():
+                            step = _SLICE if remaining is None else \
+                                min(remaining, _SLICE)
+                            self._cv.wait(step)
+                    finally:
+                        self._waiters -= 1
+
+    # -- events: dispatching ------------------------------------------------------
+
+    def _props(self, ptype, pairs):
+        if not self._v5:
+            return None
+        return Properties._from_list(ptype, pairs or ())
+
+    def _run_callbacks(self):
+        """Dispatch the events taken so far, in order. Returns (count,
+        final) where final is the rc of a final disconnect seen, or None."""
+        n = 0
+        final = None
+        pending = self._pending
+        prev = self._dispatching
+        self._dispatching = threading.get_ident()
+        try:
+            while pending:
+                try:
+                    ev = pending.popleft()
+                except IndexError:
+                    break
+                n += 1
+                r = self._dispatch(ev)
+                if r is not None:
+                    final = r
+        finally:
+            self._dispatching = prev
+        return n, final
+
+    def _call(self, name, cb, *args):
+        try:
+            cb(self, self._userdata, *args)
+        except Exception as err:
+            self._easy_log(MQTT_LOG_ERR, "Caught exception in %s: %s",
+                           name, err)
+            if not self.suppress_exceptions:
+                raise
+
+    def _dispatch(self, ev):
+        kind = ev[0]
+        if kind == _EV_MESSAGE:
+            self._on_message_event(ev)
+            return None
+        if kind == _EV_PUBLISHED:
+            self._on_published_event(ev)
+        elif kind == _EV_CONNECT:
+            self._on_connect_event(ev)
+        elif kind == _EV_DISCONNECTED:
+            return self._on_disconnected_event(ev)
+        elif kind == _EV_SUBSCRIBED:
+            self._on_subscribed_event(ev)
+        elif kind == _EV_UNSUBSCRIBED:
+            self._on_unsubscribed_event(ev)
+        elif kind == _EV_LOG:
+            self._easy_log(_LOG_LEVEL.get(ev[7], MQTT_LOG_DEBUG), "%s",
+                           ev[5] or "")
+        return None
+
+    def _on_message_event(self, ev):
+        msg = MQTTMessage(ev[6], ev[1])
+        msg.payload = ev[2]
+        msg.qos = ev[3]
+        msg.retain = ev[4]          # 0/1 as paho (an int, not a bool)
+        msg.dup = ev[5]
+        msg.timestamp = time.monotonic()
+        if self._v5:
+            msg.properties = Properties._from_list(PacketTypes.PUBLISH,
+                                                   ev[7] or ())
+        if len(self._on_message_filtered):
+            with self._callback_mutex:
+                cbs = list(self._on_message_filtered.iter_match(msg.topic))
+            if cbs:
+                for cb in cbs:
+                    self._call("user defined callback function %s" %
+                               getattr(cb, "__name__", cb), cb, msg)
+                return
+        cb = self.on_message
+        if cb is not None:
+            self._call("on_message", cb, msg)
+
+    def _on_published_event(self, ev):
+        err, reason = ev[2], ev[3]
+        cb = self.on_publish
+        if err not in (_E.MQ_OK, _E.MQ_ERR_REFUSED):
+            # libmq could not deliver it (e.g. aborted by a clean session):
+            # never silent. VERSION2 callbacks get a failure reason code.
+            self._easy_log(MQTT_LOG_ERR, "message mid=%d was not delivered: "
+                           "%s (%s)", ev[1], _core.mq_strerror(err),
+                           _err_name(err))
+            if cb is not None and self._api is CallbackAPIVersion.VERSION2:
+                self._call("on_publish", cb, ev[1],
+                           ReasonCode(PacketTypes.PUBACK, identifier=0x80),
+                           self._props(PacketTypes.PUBACK, None) or
+                           Properties(PacketTypes.PUBACK))
+            return
+        if cb is None:
+            return
+        if self._api is CallbackAPIVersion.VERSION2:
+            rc = ReasonCode(PacketTypes.PUBACK, identifier=reason
+                            if reason in (0, 16) or reason >= 0x80 else 0)
+            self._call("on_publish", cb, ev[1], rc,
+                       Properties._from_list(PacketTypes.PUBACK, ev[6] or ()))
+        else:
+            self._call("on_publish", cb, ev[1])
+
+    def _on_connect_event(self, ev):
+        reason, sp = ev[3], ev[4]
+        self._disp_acked = True
+        self._easy_log(MQTT_LOG_DEBUG, "Received CONNACK (%s, %s)", sp,
+                       reason)
+        cb = self.on_connect
+        if cb is None:
+            return
+        if self._api is CallbackAPIVersion.VERSION2:
+            self._call("on_connect", cb, ConnectFlags(bool(sp)),
+                       ReasonCode(PacketTypes.CONNACK, identifier=reason),
+                       Properties._from_list(PacketTypes.CONNACK,
+                                             ev[6] or ()))
+        elif self._v5:
+            self._call("on_connect", cb, {"session present": sp},
+                       ReasonCode(PacketTypes.CONNACK, identifier=reason),
+                       self._props(PacketTypes.CONNACK, ev[6]))
+        else:
+            self._call("on_connect", cb, {"session present": sp},
+                       _V311_CONNACK.get(reason, 5))
+
+    def _on_disconnected_event(self, ev):
+        err, reason, will_reconnect, text = ev[2], ev[3], ev[4], ev[5]
+        final = None
+        if not will_reconnect:
+            final = _disconnect_rc(err)
+            self._final_rc = final
+        if err != _E.MQ_OK:
+            self._easy_log(MQTT_LOG_DEBUG, "connection lost: %s",
+                           text or _core.mq_strerror(err))
+        # an attempt that never reached CONNACK is a failed connect in
+        # paho's terms (on_connect_fail), not a disconnection
+        acked, self._disp_acked = self._disp_acked, False
+        if not acked:
+            cb = self.on_connect_fail
+            if cb is not None:
+                try:
+                    cb(self, self._userdata)
+                except Exception as e:
+                    self._easy_log(MQTT_LOG_ERR,
+                                   "Caught exception in on_connect_fail: %s",
+                                   e)
+        else:
+            cb = self.on_disconnect
+            if cb is not None:
+                from_server = err == _E.MQ_ERR_CLOSED and reason != 0
+                if self._api is CallbackAPIVersion.VERSION2:
+                    if from_server or (reason and err != _E.MQ_OK):
+                        rcode = reason
+                    elif err == _E.MQ_OK:
+                        rcode = 0
+                    elif err == _E.MQ_ERR_KEEPALIVE:
+                        rcode = 0x8D
+                    else:
+                        rcode = 0x80
+                    self._call("on_disconnect", cb,
+                               DisconnectFlags(from_server),
+                               ReasonCode(PacketTypes.DISCONNECT,
+                                          identifier=rcode),
+                               Properties._from_list(PacketTypes.DISCONNECT,
+                                                     ev[6] or ()))
+                elif self._v5:
+                    rc = _disconnect_rc(err)
+                    if from_server:
+                        rc = ReasonCode(PacketTypes.DISCONNECT,
+                                        identifier=reason)
+                    self._call("on_disconnect", cb, rc,
+                               self._props(PacketTypes.DISCONNECT, ev[6]))
+                else:
+                    self._call("on_disconnect", cb, _disconnect_rc(err))
+        if not will_reconnect:
+            self._call_socket_close()
+        return final
+
+    # Whether the attempt the next DISCONNECTED ends had a CONNACK, in the
+    # order callbacks see events (set by _on_connect_event).
+    _disp_acked = False
+
+    def _on_subscribed_event(self, ev):
+        tok, codes = ev[1], ev[4]
+        if tok == 0:
+            return                      # libmq's own resubscribe
+        cb = self.on_subscribe
+        if cb is None:
+            return
+        if self._api is CallbackAPIVersion.VERSION2:
+            self._call("on_subscribe", cb, tok,
+                       [ReasonCode(PacketTypes.SUBACK, identifier=c)
+                        for c in codes],
+                       Properties._from_list(PacketTypes.SUBACK,
+                                             ev[6] or ()))
+        elif self._v5:
+            self._call("on_subscribe", cb, tok,
+                       [ReasonCode(PacketTypes.SUBACK, identifier=c)
+                        for c in codes],
+                       self._props(PacketTypes.SUBACK, ev[6]))
+        else:
+            self._call("on_subscribe", cb, tok, tuple(codes))
+
+    def _on_unsubscribed_event(self, ev):
+        tok, codes, props = ev[1], list(ev[4]), ev[6]
+        with self._cv:
+            g = self._unsub_groups.pop(tok, None)
+        if g is not None:
+            group, i = g
+            group[2][i] = codes[0] if codes else 0
+            group[1] -= 1
+            if props:
+                group[3] = props
+            if group[1] > 0:
+                return
+            tok, codes, props = group[0], group[2], group[3]
+        cb = self.on_unsubscribe
+        if cb is None:
+            return
+        rcs = [ReasonCode(PacketTypes.UNSUBACK, identifier=c) for c in codes]
+        if self._api is CallbackAPIVersion.VERSION2:
+            if not self._v5:
+                rcs = [ReasonCode(PacketTypes.UNSUBACK, identifier=0)
+                       for _ in codes] or \
+                    [ReasonCode(PacketTypes.UNSUBACK, identifier=0)]
+            self._call("on_unsubscribe", cb, tok, rcs,
+                       Properties._from_list(PacketTypes.UNSUBACK,
+                                             props or ()))
+        elif self._v5:
+            self._call("on_unsubscribe", cb, tok,
+                       self._props(PacketTypes.UNSUBACK, props),
+                       rcs if len(rcs) != 1 else rcs[0])
+        else:
+            self._call("on_unsubscribe", cb, tok)
+
+    def _call_socket_open(self):
+        cb = self.on_socket_open
+        if cb is not None:
+            self._call("on_socket_open", cb,
+                       _EventSocket(_core.mq_event_fd(self._handle())))
+
+    def _call_socket_close(self):
+        cb = self.on_socket_close
+        if cb is not None and self._c is not None:
+            self._call("on_socket_close", cb,
+                       _EventSocket(_core.mq_event_fd(self._c)))
+
+    # -- loops ------------------------------------------------------------------
+
+    def _loop_once(self, timeout):
+        """Dispatch what is pending, else take events for up to `timeout`
+        seconds and dispatch them. Returns (count, final rc or None)."""
+        n, final = self._run_callbacks()
+        if n:
+            return n, final
+        if self._pump.acquire(timeout=-1 if timeout is None else
+                              max(timeout, 0)):
+            try:
+                if not self._pending:
+                    self._take(timeout)
+            finally:
+                self._pump.release()
+        return self._run_callbacks()
+
+    def loop(self, timeout=1.0, max_packets=1):
+        """Dispatch pending events, waiting up to `timeout` seconds for
+        some. Returns MQTT_ERR_SUCCESS, MQTT_ERR_CONN_LOST once after the
+        connection ended for good, or MQTT_ERR_NO_CONN when not connected
+        (libmq's automatic reconnect keeps running without loop() calls)."""
+        if timeout < 0.0:
+            raise ValueError("Invalid timeout.")
+        if self._c is None:
+            return MQTT_ERR_NO_CONN
+        n, final = self._loop_once(timeout)
+        if final is not None:
+            return final if final != MQTT_ERR_SUCCESS else MQTT_ERR_CONN_LOST
+        if not self._active:
+            return MQTT_ERR_NO_CONN
+        return MQTT_ERR_SUCCESS
+
+    def loop_read(self, max_packets=1):
+        """Dispatch the events pending now (no wait): for select/asyncio
+        integration when event_fd()/socket() is readable."""
+        if self._c is None:
+            return MQTT_ERR_NO_CONN
+        self._loop_once(0)
+        return MQTT_ERR_SUCCESS
+
+    def loop_write(self, max_packets=1):
+        """Nothing to do: libmq's worker writes (kept for paho code)."""
+        return MQTT_ERR_SUCCESS if self._c is not None else MQTT_ERR_NO_CONN
+
+    def want_write(self):
+        """Always False: libmq's worker does all writing."""
+        return False
+
+    def loop_misc(self):
+        """Dispatch events pending now (paho calls this every second)."""
+        if self._c is None or not self._active:
+            return MQTT_ERR_NO_CONN
+        self._loop_once(0)
+        return MQTT_ERR_SUCCESS
+
+    def socket(self):
+        """An object whose fileno() is libmq's event descriptor (see
+        event_fd()); None once the client is closed."""
+        if self._c is None:
+            return None
+        return _EventSocket(_core.mq_event_fd(self._c))
+
+    def loop_forever(self, timeout=1.0, max_packets=1,
+                     retry_first_connection=False):
+        """Dispatch events until disconnect() (or loop_stop()), or until the
+        connection is lost for good (reconnect_on_failure=False). libmq
+        reconnects by itself meanwhile. If the first connection attempt of
+        connect_async() fails, raises as connect() does unless
+        retry_first_connection. Returns the final rc."""
+        if self._c is None:
+            return MQTT_ERR_NO_CONN
+        in_thread = self._thread is threading.current_thread()
+        if not self._active and self._state == mqtt_cs_connect_async:
+            try:
+                seq = self._start()
+            except OSError:
+                raise
+            if not retry_first_connection:
+                exc = self._wait_connect_outcome(seq, raise_error=False)
+                if exc != MQTT_ERR_SUCCESS:
+                    self._easy_log(MQTT_LOG_DEBUG, "Connection failed")
+                    cb = self.on_connect_fail
+                    self._stop_connection()
+                    self._state = mqtt_cs_new
+                    if cb is not None:
+                        cb(self, self._userdata)
+                    raise exc
+        if not self._active and not in_thread:
+            return MQTT_ERR_NO_CONN
+        if not in_thread:
+            self._thread_terminate = False
+        self._loop_forever_running = True
+        rc = MQTT_ERR_SUCCESS
+        try:
+            while True:
+                if self._thread_terminate and not self._draining():
+                    break
+                n, final = self._loop_once(timeout)
+                if final is not None:
+                    rc = final
+                    if not self._active:
+                        break
+        finally:
+            self._loop_forever_running = False
+        return rc
+
+    def _draining(self):
+        """True while a disconnect() is finishing: loop_stop() lets the
+        loop dispatch its outcome first."""
+        return self._user_disconnect and self._active
+
+    def loop_start(self):
+        """Start a thread that runs the loop (callbacks run there).
+        MQTT_ERR_INVAL if one runs already."""
+        if self._thread is not None:
+            return MQTT_ERR_INVAL
+        self._thread_terminate = False
+        self._drain_wake()
+        t = threading.Thread(target=self._thread_main,
+                             name="paho-mqtt-client-" +
+                             (self._client_id.decode("utf-8", "replace")
+                              or "libmq"))
+        t.daemon = True
+        self._thread = t
+        t.start()
+        return MQTT_ERR_SUCCESS
+
+    def _thread_main(self):
+        try:
+            while not self._thread_terminate:
+                if not self._active and \
+                        self._state == mqtt_cs_connect_async:
+                    self.loop_forever(retry_first_connection=True)
+                    continue
+                if self._active:
+                    self.loop_forever(retry_first_connection=True)
+                    if not self._active and self._user_disconnect:
+                        break   # as paho: the thread ends after disconnect
+                    continue
+                # not connected yet: wait for events (connect() may come)
+                self._loop_once(1.0)
+        finally:
+            self._run_callbacks_safely()
+
+    def _run_callbacks_safely(self):
+        try:
+            self._run_callbacks()
+        except Exception:
+            pass
+
+    def loop_stop(self, force=False):
+        """Stop the loop_start() thread and wait for it (a disconnect() in
+        progress is finished first). MQTT_ERR_INVAL if none runs."""
+        t = self._thread
+        if t is None:
+            return MQTT_ERR_INVAL
+        self._thread_terminate = True
+        self._wake()
+        if threading.current_thread() is not t:
+            t.join()
+            self._thread = None
+        return MQTT_ERR_SUCCESS
