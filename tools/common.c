@@ -1045,6 +1045,30 @@ cfg_parse(struct tool_cfg *cfg, enum tool_kind kind, int argc, char *argv[])
     return CFG_OK;
 }
 
+void
+cfg_init(struct tool_cfg *cfg, enum tool_kind kind)
+{
+    cfg_defaults(cfg, kind);
+}
+
+int
+tool_parse_long(const char *s, long lo, long hi, long *out)
+{
+    return parse_long(s, lo, hi, out);
+}
+
+int
+tool_parse_double(const char *s, double *out)
+{
+    return parse_double(s, out);
+}
+
+int
+cfg_parse_option(struct tool_cfg *cfg, int argc, char *argv[], int *i)
+{
+    return parse_one(cfg, argc, argv, i);
+}
+
 int
 cfg_load(struct tool_cfg *cfg, enum tool_kind kind, int argc, char *argv[])
 {
@@ -1269,6 +1293,12 @@ client_setup(struct tool_cfg *cfg, mq_client *c)
             return setup_fail(cfg, "CONNECT properties", rc);
     }
     return 0;
+}
+
+int
+tool_client_setup(struct tool_cfg *cfg, mq_client *c)
+{
+    return client_setup(cfg, c);
 }
 
 mq_client *

@@ -141,6 +141,23 @@ void print_use_help(enum tool_kind kind);
 int cfg_load(struct tool_cfg *cfg, enum tool_kind kind, int argc,
              char *argv[]);
 
+/* For tools with a parser of their own that take some options of mqpub
+ * (mqbench: the TLS options) and want the same client setup. */
+/** Set the defaults of @p kind (what cfg_parse() starts from). */
+void cfg_init(struct tool_cfg *cfg, enum tool_kind kind);
+/** Parse the one option at argv[*i] with the rules of cfg->kind's tool and
+ *  advance *i past it: CFG_OK, CFG_ERR (message printed) or CFG_HELP. */
+int cfg_parse_option(struct tool_cfg *cfg, int argc, char *argv[], int *i);
+/** Apply the configuration to a new client without connecting: server
+ *  (-h/-p/--unix/TLS), reconnect, keepalive, clean session, session
+ *  expiry, max inflight, credentials, TLS, Will, CONNECT properties.
+ *  0, or -1 with the error printed. */
+int tool_client_setup(struct tool_cfg *cfg, mq_client *c);
+/** Strict decimal integer in [lo, hi]: 0, or -1 if @p s is not one. */
+int tool_parse_long(const char *s, long lo, long hi, long *out);
+/** Strict floating-point number (not NaN): 0, or -1. */
+int tool_parse_double(const char *s, double *out);
+
 /**
  * Create a client from the configuration and start connecting; then wait
  * for the CONNACK. On success returns the client (connected) and sets
