@@ -13,8 +13,9 @@
  *  - the callback API (mq_event_cb, mq_set_callback, mq_on_*, mq_loop*) is
  *    C only: every binding pulls events with mq_next_event() on the thread
  *    (or event loop) of its language;
- *  - C arrays in (mq_subscribe_many) go through a small list object,
- *    mq_filter_list, filled one filter at a time (mq_subscribe_many_list);
+ *  - C arrays in (mq_subscribe_many, mq_unsubscribe_many) go through a
+ *    small list object, mq_filter_list, filled one filter at a time
+ *    (mq_subscribe_many_list, mq_unsubscribe_many_list);
  *  - mq_event_fd_dup() returns a close-on-exec duplicate of the event fd for
  *    event loops that close the fd they watch (libuv, Node's net.Socket).
  *
@@ -74,8 +75,11 @@ typedef struct mq_filter_list {
 }
 /* SWIG 4.1 pushes C integers as Lua floats; make them Lua integers. */
 %typemap(out) int, unsigned int, long, unsigned long, size_t, int64_t,
-              uint32_t
+              uint32_t, uint64_t
     "lua_pushinteger(L, (lua_Integer)$1); SWIG_arg++;"
+/* 64-bit tags in without a detour through a double */
+%typemap(in, checkfn="lua_isinteger") uint64_t
+    "$1 = (uint64_t)lua_tointeger(L, $input);"
 #endif
 
 #if defined(SWIGGO)
@@ -544,6 +548,7 @@ static PyObject *mq_py_take(mq_client *c, int timeout_ms, int max,
 %ignore mq_loop_start;
 %ignore mq_loop_stop;
 %ignore mq_subscribe_many; /* reached through mq_subscribe_many_list */
+%ignore mq_unsubscribe_many; /* reached through mq_unsubscribe_many_list */
 %ignore mq_tls_password_cb;
 %ignore mq_set_tls_password_cb;
 %ignore mq_get_int;
@@ -663,6 +668,16 @@ static int mq_subscribe_many_list(mq_client *c, const mq_filter_list *l,
         return MQ_ERR_INVAL;
     return mq_subscribe_many(c, l->n, (const char *const *)l->filters,
                              l->options, props);
+}
+
+/* mq_unsubscribe_many() with the filters of @p l (options ignored). */
+static int mq_unsubscribe_many_list(mq_client *c, const mq_filter_list *l,
+                                    const mq_props *props)
+{
+    if (l == NULL)
+        return MQ_ERR_INVAL;
+    return mq_unsubscribe_many(c, l->n, (const char *const *)l->filters,
+                               props);
 }
 %}
 

@@ -6,7 +6,11 @@ PKGS="meson ninja-build gcc g++ pkg-config libssl-dev openssl \
 libcriterion-dev mosquitto mosquitto-clients python3-paho-mqtt \
 swig lua5.4 liblua5.4-dev lua-busted lua-luv golang-go \
 libmosquitto-dev libpaho-mqtt-dev valgrind clang libclang-rt-14-dev \
-python3-dev python3-pytest python3-mesonpy patchelf"
+python3-dev python3-pytest python3-mesonpy patchelf \
+rabbitmq-server"
+# tests/brokers: npm installs aedes (Debian's npm only where no nodejs
+# with its own npm is installed)
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 [ $# -gt 0 ] && PKGS="$*"
 missing=""
 for p in $PKGS; do
@@ -19,5 +23,16 @@ SUDO=""
 echo "deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# Packages with services (rabbitmq-server, epmd, mosquitto) must not start
+# system-wide brokers: the tests start their own on free ports. Deny
+# service starts during the install unless a policy is already in place.
+policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+fi
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
+    { [ -z "$policy" ] || $SUDO rm -f "$policy"; exit 1; }
+[ -z "$policy" ] || $SUDO rm -f "$policy"

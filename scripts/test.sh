@@ -10,7 +10,9 @@
 #   4. the libFuzzer targets for a bounded time (clang);
 #   5. the fault and stress programs under valgrind memcheck.
 # Exit status 0 = all passed. Stages 2-5 can be skipped with MQ_SKIP_ASAN=1,
-# MQ_SKIP_TSAN=1, MQ_SKIP_FUZZ=1, MQ_SKIP_VALGRIND=1.
+# MQ_SKIP_TSAN=1, MQ_SKIP_FUZZ=1, MQ_SKIP_VALGRIND=1; the interop tests
+# against RabbitMQ and aedes (tests/brokers) in stage 1 with
+# MQ_SKIP_BROKERS=1.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -34,7 +36,12 @@ setup() {
 echo "== 1. full suite"
 setup build-test
 run meson compile -C build-test
-run meson test -C build-test --print-errorlogs --num-processes "$jobs"
+# tests/brokers (RabbitMQ, aedes: ~1 min) can be left out while iterating
+nobrokers=""
+[ "${MQ_SKIP_BROKERS:-0}" = 1 ] && nobrokers="--no-suite brokers"
+# shellcheck disable=SC2086
+run meson test -C build-test --print-errorlogs --num-processes "$jobs" \
+    $nobrokers
 
 if [ "${MQ_SKIP_ASAN:-0}" != 1 ]; then
     echo "== 2. ASan + UBSan"

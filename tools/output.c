@@ -70,6 +70,24 @@ buf_printf(struct buf *b, const char *fmt, ...)
 
 /* ---- checking a format ------------------------------------------------- */
 
+/* Largest field width or precision: a bigger one would pad each message
+ * with gigabytes (and overflow an int). */
+#define FMT_MAX_WIDTH 65535
+
+/* Skip a run of digits; -1 if its value is over FMT_MAX_WIDTH. */
+static int
+skip_number(const char **pp)
+{
+    long v = 0;
+
+    while (**pp >= '0' && **pp <= '9') {
+        if (v <= FMT_MAX_WIDTH)
+            v = v * 10 + (**pp - '0');
+        (*pp)++;
+    }
+    return v > FMT_MAX_WIDTH ? -1 : 0;
+}
+
 int
 format_check(const struct tool_cfg *cfg, const char *fmt)
 {
@@ -77,15 +95,20 @@ format_check(const struct tool_cfg *cfg, const char *fmt)
 
     while (*p != '\0') {
         if (*p == '%') {
+            int big;
+
             p++;
             while (*p == '-' || *p == '0')
                 p++;
-            while (*p >= '0' && *p <= '9')
-                p++;
+            big = skip_number(&p);
             if (*p == '.') {
                 p++;
-                while (*p >= '0' && *p <= '9')
-                    p++;
+                big |= skip_number(&p);
+            }
+            if (big) {
+                err_printf(cfg, "Error: Format width or precision over "
+                                "%d.\n", FMT_MAX_WIDTH);
+                return 1;
             }
             if (*p == '\0') {
                 err_printf(cfg, "Error: Incomplete format specifier.\n");

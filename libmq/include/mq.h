@@ -86,7 +86,9 @@ typedef struct mq_props mq_props;   /* a list of MQTT 5 properties */
     X(DESTROYED, 26, "client is being destroyed")                         \
     X(PERSIST, 27, "persistence store error")                             \
     X(ABORTED, 28, "operation abandoned (e.g. QoS 0 message dropped on "  \
-                   "disconnect, or cleared by a clean session)")
+                   "disconnect, or cleared by a clean session)")            \
+    X(FILE, 30, "file or directory cannot be read (missing, wrong kind "  \
+                "or no permission)")
 
 typedef enum {
     MQ_OK = 0,
@@ -174,17 +176,36 @@ typedef enum {
     MQ_EVENT_DISCONNECTED = 2,
     /* A PUBLISH arrived: topic, payload, qos, retain, dup, props. */
     MQ_EVENT_MESSAGE = 3,
-    /* A publish finished: token, error (MQ_OK, MQ_ERR_REFUSED with the
-     * reason code of PUBACK/PUBREC/PUBCOMP, or MQ_ERR_ABORTED). */
+    /* A publish finished: token, tag, error (MQ_OK, MQ_ERR_REFUSED with
+     * the reason code of PUBACK/PUBREC/PUBCOMP, MQ_ERR_ABORTED,
+     * MQ_ERR_TOO_LARGE or MQ_ERR_PROPERTY when found unsendable at send
+     * time, MQ_ERR_PROTOCOL when the broker acknowledged it with the
+     * wrong packet, e.g. a PUBACK for QoS 2: the connection then ends
+     * with a protocol error and the message is not resent). */
     MQ_EVENT_PUBLISHED = 4,
-    /* A SUBACK arrived: token, count and reason codes (granted QoS). */
+    /* A SUBACK arrived: token, count and reason codes (granted QoS).
+     * error MQ_OK; or MQ_ERR_TOO_LARGE (not sent, see mq_subscribe()) or
+     * MQ_ERR_PROTOCOL (a SUBACK with the wrong number of codes), with
+     * the reason code in every slot. */
     MQ_EVENT_SUBSCRIBED = 5,
-    /* An UNSUBACK arrived: token, count and reason codes (v5). */
+    /* An UNSUBACK arrived: token, count and reason codes (v5). error as
+     * for MQ_EVENT_SUBSCRIBED. */
     MQ_EVENT_UNSUBSCRIBED = 6,
     /* A log line: log_level, message. Only when enabled (MQ_OPT_LOG_LEVEL). */
     MQ_EVENT_LOG = 7,
-    /* MQTT 5 AUTH packet from the broker: reason, props. */
-    MQ_EVENT_AUTH = 8
+    /* MQTT 5 AUTH packet from the broker: reason, props. Only within the
+     * enhanced authentication the CONNECT asked for (an Authentication
+     * Method in mq_set_connect_props()) and with the same method; any
+     * other AUTH is a protocol error that ends the connection (0x82). */
+    MQ_EVENT_AUTH = 8,
+    /* A message found in the persistence store (MQ_SOPT_PERSIST_DIR) when
+     * it was opened: one event per message, posted inside mq_set_str()
+     * before it returns, so all of them come before anything is sent.
+     * libmq resends the message by itself; token (the one its
+     * MQ_EVENT_PUBLISHED will carry), topic, payload, qos, retain, props
+     * and the tag given to mq_publish_tagged() (mq_event_tag) say which
+     * message it is. See docs/guide/persistence.md. */
+    MQ_EVENT_RECOVERED = 10
 } mq_event_kind;
 
 typedef enum {
@@ -261,11 +282,15 @@ typedef enum {
     MQ_OPT_TCP_NODELAY = 11,       /* 0/1, default 1 */
     MQ_OPT_CONNECT_TIMEOUT_MS = 12,/* default 10000 (TCP+TLS+CONNACK) */
     MQ_OPT_MAX_EVENTS = 13,        /* default 10000 undrained events before
-                                      the worker stops reading; any time */
+                                      the worker stops reading (see also
+                                      MQ_OPT_MAX_EVENT_BYTES); any time */
     MQ_OPT_PUBLISH_EVENTS = 14,    /* 0 none, 1 QoS>0 (default), 2 all */
     MQ_OPT_LOG_LEVEL = 15,         /* mq_log_level, default NONE; any time */
     MQ_OPT_MAX_PACKET_SIZE = 16,   /* largest packet we accept/send; default
-                                      268435460 (MQTT maximum) */
+                                      268435460 (MQTT maximum). Sending is
+                                      also bounded by the broker's Maximum
+                                      Packet Size (v5 CONNACK) for every
+                                      packet ([MQTT-3.2.2-15]) */
     MQ_OPT_RECEIVE_MAXIMUM = 17,   /* v5: our Receive Maximum, default 65535 */
     MQ_OPT_TOPIC_ALIAS_MAXIMUM = 18,/* v5: aliases we accept, default 0 */
     MQ_OPT_PUBLISH_TIMEOUT_MS = 19,/* >0: mq_publish waits up to this long for
@@ -277,12 +302,51 @@ typedef enum {
     MQ_OPT_TLS_NO_HOSTNAME_CHECK = 23, /* 1: verify the certificate chain
                                       but not the host name (like
                                       mosquitto_pub --insecure). Default 0 */
-    MQ_OPT_PERSIST_SYNC = 22       /* fsync policy of the persistence store:
+    MQ_OPT_PERSIST_SYNC = 22,      /* fsync policy of the persistence store:
                                       0 every message (default), 1 batched
                                       (at most every 50 ms), 2 none (left to
                                       the OS: survives a crash of the
                                       process, not of the machine). Set
                                       before MQ_SOPT_PERSIST_DIR */
+    MQ_OPT_PROTOCOL_FALLBACK = 30, /* v5 client, 0/1, default 0: when the
+                                      broker answers the v5 CONNECT the
+                                      3.1.1 way (CONNACK return code 1) or
+                                      closes before any CONNACK, connect
+                                      again at once in 3.1.1 (no events for
+                                      the failed attempt; an INFO log). The
+                                      client then stays at 3.1.1 for that
+                                      server until the next mq_connect()
+                                      (after a close only if the 3.1.1
+                                      attempt succeeds). On such a
+                                      connection v5 properties, subscription
+                                      option bits, topic aliases and AUTH
+                                      are left out with a WARNING log;
+                                      calls still succeed */
+    MQ_OPT_PROTOCOL_IN_USE = 31,   /* read-only (mq_get_int): the protocol
+                                      of the last accepted connection,
+                                      MQ_PROTO_V311 or MQ_PROTO_V5; 0
+                                      before the first. mq_set_int:
+                                      MQ_ERR_INVAL */
+    MQ_OPT_TOPIC_ALIAS_AUTO = 32,  /* v5, 0..65535, default 0 (off): libmq
+                                      gives repeated topics outbound topic
+                                      aliases (MQTT 5 §3.3.2.3.4), at most
+                                      this many and at most the broker's
+                                      Topic Alias Maximum; the least
+                                      recently used alias is re-mapped when
+                                      all are taken. The topic goes out once
+                                      per connection and alias; the table is
+                                      empty on every new connection, and
+                                      resends carry the full topic. With it
+                                      on, a Topic Alias property in
+                                      mq_publish_v5() is MQ_ERR_PROPERTY */
+    MQ_OPT_MAX_EVENT_BYTES = 33    /* default 32 MiB of undrained events
+                                      (topics, payloads, properties) before
+                                      the worker stops reading, like
+                                      MQ_OPT_MAX_EVENTS: either bound
+                                      pauses reading, which resumes when
+                                      both are below half. One message
+                                      larger than the bound still gets
+                                      through. Any time */
 } mq_option;
 
 /* String options, set with mq_set_str(). */
@@ -321,7 +385,10 @@ MQ_API int mq_set_int(mq_client *c, int option, int64_t value);
 /** Read back an integer option. MQ_ERR_INVAL for unknown options. */
 MQ_API int mq_get_int(mq_client *c, int option, int64_t *out_value);
 /** Set a string option; NULL clears it. MQ_ERR_INVAL, MQ_ERR_STATE,
- *  MQ_ERR_UTF8, MQ_ERR_NOT_SUPPORTED (e.g. TLS options without TLS). */
+ *  MQ_ERR_UTF8, MQ_ERR_NOT_SUPPORTED (e.g. TLS options without TLS),
+ *  MQ_ERR_FILE when MQ_SOPT_TLS_CA_FILE, _CERT_FILE or _KEY_FILE is not a
+ *  readable regular file, or MQ_SOPT_TLS_CA_PATH not a readable directory
+ *  (checked when set, and again by TLS at connect). Any thread. */
 MQ_API int mq_set_str(mq_client *c, int option, const char *value);
 
 /** Called (on the worker thread, at connect) for the password of an
@@ -382,7 +449,9 @@ MQ_API int mq_disconnect(mq_client *c, int reason);
 
 /** mq_disconnect() with MQTT 5 DISCONNECT properties (e.g. Session Expiry
  *  Interval, Reason String; copied, may be NULL). MQ_ERR_PROPERTY,
- *  MQ_ERR_NOT_SUPPORTED for properties on a v3.1.1 client. */
+ *  MQ_ERR_NOT_SUPPORTED for properties on a v3.1.1 client. A Reason String
+ *  or User Property that would make the packet larger than the broker's
+ *  Maximum Packet Size is left out (a warning log). */
 MQ_API int mq_disconnect_v5(mq_client *c, int reason, const mq_props *props);
 
 /**
@@ -402,16 +471,45 @@ MQ_API int mq_publish(mq_client *c, const char *topic, const void *payload,
 
 /** mq_publish() with MQTT 5 properties (copied; may be NULL). Also
  *  MQ_ERR_PROPERTY for properties not allowed in PUBLISH, and
- *  MQ_ERR_NOT_SUPPORTED for non-empty props on a v3.1.1 client. */
+ *  MQ_ERR_NOT_SUPPORTED for non-empty props on a v3.1.1 client.
+ *  A Topic Alias property (1..65535) asks for that outbound alias: libmq
+ *  sends the topic with it the first time on a connection (or when the
+ *  alias stood for another topic) and the alias alone afterwards; topic
+ *  is always given. MQ_ERR_PROPERTY if the broker's Topic Alias Maximum
+ *  is known and lower (0 when its CONNACK had none) or with
+ *  MQ_OPT_TOPIC_ALIAS_AUTO on; when the maximum is not known yet (queued
+ *  offline) and turns out lower, the message completes with
+ *  MQ_ERR_PROPERTY (reason 0x94, Topic Alias invalid) unsent. */
 MQ_API int mq_publish_v5(mq_client *c, const char *topic, const void *payload,
                          size_t len, int qos, int retain,
                          const mq_props *props);
 
 /**
+ * mq_publish_v5() with an application tag: any 64-bit value (e.g. the
+ * application's own message id), 0 meaning none. The tag comes back on
+ * the message's MQ_EVENT_PUBLISHED and, with persistence, is stored with
+ * the message and comes back on its MQ_EVENT_RECOVERED after a restart
+ * (mq_event_tag()). With persistence, the record of a tagged message stays
+ * in the store until its MQ_EVENT_PUBLISHED has been freed (or no such
+ * event is posted): an application that notes completion before freeing
+ * the event never loses track of a message across a crash. The
+ * exactly-once recipe is in docs/guide/persistence.md. Errors as
+ * mq_publish_v5(). Any thread.
+ */
+MQ_API int mq_publish_tagged(mq_client *c, const char *topic,
+                             const void *payload, size_t len, int qos,
+                             int retain, const mq_props *props,
+                             uint64_t tag);
+
+/**
  * Queue a SUBSCRIBE for one filter at @p qos. Returns a positive token
  * (reported in MQ_EVENT_SUBSCRIBED) or MQ_ERR_INVAL, MQ_ERR_TOPIC,
- * MQ_ERR_QOS, MQ_ERR_QUEUE_FULL. Sent when connected; libmq resubscribes
- * by itself after a reconnect where the broker did not keep the session.
+ * MQ_ERR_QOS, MQ_ERR_QUEUE_FULL, MQ_ERR_TOO_LARGE (the packet would exceed
+ * MQ_OPT_MAX_PACKET_SIZE or the broker's Maximum Packet Size, once a
+ * CONNACK said it). Sent when connected; a packet found too large only
+ * then is not sent: its event has error MQ_ERR_TOO_LARGE and reason 0x95
+ * for every filter. libmq resubscribes by itself after a reconnect where
+ * the broker did not keep the session. Any thread.
  */
 MQ_API int mq_subscribe(mq_client *c, const char *filter, int qos);
 
@@ -430,7 +528,18 @@ MQ_API int mq_unsubscribe(mq_client *c, const char *filter);
 MQ_API int mq_unsubscribe_v5(mq_client *c, const char *filter,
                              const mq_props *props);
 
-/** Send an MQTT 5 AUTH packet (enhanced authentication). */
+/** UNSUBSCRIBE @p count filters (1..65535) in one packet, like
+ *  mq_subscribe_many(); props v5 (may be NULL). One MQ_EVENT_UNSUBSCRIBED
+ *  with a reason code per filter (MQTT 3.1.1: all 0). Token or error as
+ *  mq_subscribe(). Any thread. C only. */
+MQ_API int mq_unsubscribe_many(mq_client *c, size_t count,
+                               const char *const *filters,
+                               const mq_props *props);
+
+/** Send an MQTT 5 AUTH packet (enhanced authentication). MQ_ERR_TOO_LARGE
+ *  over the maximum packet size. Sent only on a v5 connection whose
+ *  CONNECT carried an Authentication Method (else logged, not sent:
+ *  [MQTT-4.12.0-7]). */
 MQ_API int mq_auth(mq_client *c, int reason, const mq_props *props);
 
 /** Messages accepted by mq_publish() but not yet completed. Any thread. */
@@ -463,6 +572,9 @@ MQ_API int mq_event_type(const mq_event *ev);     /* mq_event_kind */
 MQ_API int mq_event_error(const mq_event *ev);    /* MQ_OK or MQ_ERR_* */
 MQ_API int mq_event_reason(const mq_event *ev);   /* mq_reason */
 MQ_API int mq_event_token(const mq_event *ev);    /* from publish/sub/unsub */
+/** The tag of mq_publish_tagged() on PUBLISHED and RECOVERED events; 0
+ *  otherwise. */
+MQ_API uint64_t mq_event_tag(const mq_event *ev);
 MQ_API const char *mq_event_topic(const mq_event *ev);
 MQ_API const void *mq_event_payload(const mq_event *ev, size_t *out_len);
 MQ_API size_t mq_event_payload_len(const mq_event *ev);
@@ -488,8 +600,8 @@ MQ_API const mq_props *mq_event_props(const mq_event *ev);
 typedef void (*mq_event_cb)(mq_client *c, const mq_event *ev, void *userdata);
 
 /** Set (or with cb NULL clear) the callback for events of @p kind
- *  (mq_event_kind). Events with no callback are dropped by mq_loop*().
- *  MQ_ERR_INVAL. Any thread. */
+ *  (mq_event_kind; MQ_EVENT_RECOVERED has no shorthand). Events with no
+ *  callback are dropped by mq_loop*(). MQ_ERR_INVAL. Any thread. */
 MQ_API int mq_set_callback(mq_client *c, int kind, mq_event_cb cb,
                            void *userdata);
 

@@ -8,6 +8,7 @@
  * mq_publish to wait for queue space.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <netdb.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -323,9 +325,12 @@ mq_client_new(const char *client_id, int protocol)
     atomic_init(&c->max_bytes, (size_t)64 << 20);
     atomic_init(&c->next_token, 1);
     atomic_init(&c->max_events, 10000);
+    atomic_init(&c->max_event_bytes, (size_t)32 << 20);
     atomic_init(&c->publish_events, 1);
     atomic_init(&c->offline_qos0, 1);
     atomic_init(&c->max_packet, DEFAULT_MAX_PACKET);
+    atomic_init(&c->alias_max_out, -1); /* unknown until a CONNACK */
+    c->proto = protocol;
     c->destroy_cmd = calloc(1, sizeof *c->destroy_cmd);
     if (c->destroy_cmd == NULL)
         goto fail;
@@ -516,6 +521,14 @@ mq_set_int(mq_client *c, int option, int64_t v)
         return MQ_OK;
     case MQ_OPT_AUTO_ACK:
         return v == 1 ? MQ_OK : MQ_ERR_NOT_SUPPORTED;
+    case MQ_OPT_MAX_EVENT_BYTES:
+        if (v < 1 || (uint64_t)v > SIZE_MAX)
+            return MQ_ERR_INVAL;
+        atomic_store(&c->max_event_bytes, (size_t)v);
+        mqi_wake(c);
+        return MQ_OK;
+    case MQ_OPT_PROTOCOL_IN_USE:
+        return MQ_ERR_INVAL; /* read-only */
     default:
         break;
     }
@@ -586,6 +599,22 @@ mq_set_int(mq_client *c, int option, int64_t v)
         else
             c->opt.topic_alias_maximum = (int)v;
         break;
+    case MQ_OPT_TOPIC_ALIAS_AUTO:
+        if ((rc = check_range(v, 0, 65535)) != MQ_OK)
+            break;
+        if (c->version != MQ_PROTO_V5 && v != 0)
+            rc = MQ_ERR_NOT_SUPPORTED;
+        else
+            c->opt.topic_alias_auto = (int)v;
+        break;
+    case MQ_OPT_PROTOCOL_FALLBACK:
+        if ((rc = check_range(v, 0, 1)) != MQ_OK)
+            break;
+        if (c->version != MQ_PROTO_V5 && v != 0)
+            rc = MQ_ERR_NOT_SUPPORTED;
+        else
+            c->opt.protocol_fallback = (int)v;
+        break;
     default:
         rc = MQ_ERR_INVAL;
     }
@@ -626,6 +655,12 @@ mq_get_int(mq_client *c, int option, int64_t *out)
     case MQ_OPT_TLS_INSECURE: *out = c->opt.tls_insecure; break;
     case MQ_OPT_TLS_NO_HOSTNAME_CHECK: *out = c->opt.tls_no_hostname_check; break;
     case MQ_OPT_PERSIST_SYNC: *out = c->persist_sync; break;
+    case MQ_OPT_TOPIC_ALIAS_AUTO: *out = c->opt.topic_alias_auto; break;
+    case MQ_OPT_PROTOCOL_FALLBACK: *out = c->opt.protocol_fallback; break;
+    case MQ_OPT_PROTOCOL_IN_USE: *out = atomic_load(&c->proto_in_use); break;
+    case MQ_OPT_MAX_EVENT_BYTES:
+        *out = (int64_t)atomic_load(&c->max_event_bytes);
+        break;
     default: rc = MQ_ERR_INVAL; *out = 0;
     }
     pthread_mutex_unlock(&c->lock);
@@ -646,6 +681,38 @@ set_strfield(char **field, const char *v)
 
 static void push_cmd(mq_client *c, mqi_msg *m);
 static int new_token(mq_client *c);
+
+/* Tell the application which message came back from the store: one
+ * MQ_EVENT_RECOVERED per message, before mq_set_str() returns (so before
+ * anything is sent or completed). Without memory for it the message is
+ * still resent; a log says one event is missing. */
+static void
+post_recovered(mq_client *c, const mqi_msg *m, const mqi_store_rec *r)
+{
+    mq_event *ev = mqi_event_new(MQ_EVENT_RECOVERED,
+                                 m->topic_len + 1 + m->payload_len);
+
+    if (ev == NULL ||
+        (m->props != NULL && mqi_props_dup(m->props, &ev->props) != MQ_OK)) {
+        mq_event_free(ev);
+        mqi_log(c, MQ_LOG_ERROR, "persistence: no memory to report "
+                "recovered message (token %d)", m->token);
+        return;
+    }
+    ev->token = m->token;
+    ev->tag = r->tag;
+    ev->qos = m->qos;
+    ev->retain = m->retain;
+    ev->packet_id = r->packet_id;
+    ev->topic = (char *)(ev + 1);
+    memcpy(ev->topic, m->topic, m->topic_len + 1);
+    ev->payload = (uint8_t *)ev->topic + m->topic_len + 1;
+    if (m->payload_len > 0)
+        memcpy(ev->payload, m->payload, m->payload_len);
+    ev->payload_len = m->payload_len;
+    ev->acct = m->topic_len + m->payload_len + r->props_len;
+    mqi_events_post(&c->ev, ev);
+}
 
 /* Replay one stored message as a queued publish (called under c->lock). */
 struct recover_ctx {
@@ -691,9 +758,11 @@ recover_one(void *ud, const mqi_store_rec *r)
     else
         m->state = MQI_MS_QUEUED;
     m->acct_bytes = sizeof *m + r->topic_len + r->payload_len;
+    m->tag = r->tag;
     atomic_fetch_add(&c->q_msgs, 1);
     atomic_fetch_add(&c->q_bytes, m->acct_bytes);
     m->token = new_token(c);
+    post_recovered(c, m, r);
     push_cmd(c, m);
     return 0;
 }
@@ -736,6 +805,32 @@ open_store(mq_client *c, const char *dir)
     return MQ_OK;
 }
 
+/* A TLS file option must name a readable regular file (@p dir: a
+ * readable directory) when it is set, so a typo is an error at once and
+ * not a TLS failure at connect. MQ_OK or MQ_ERR_FILE (and an error log). */
+static int
+check_path(mq_client *c, const char *what, const char *path, bool dir)
+{
+    struct stat st;
+    int fd, e = 0;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+                        (dir ? O_DIRECTORY : 0));
+    if (fd < 0)
+        e = errno;
+    else if (fstat(fd, &st) != 0)
+        e = errno;
+    else if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+        e = dir ? ENOTDIR : EINVAL;
+    if (fd >= 0)
+        close(fd);
+    if (e == 0)
+        return MQ_OK;
+    mqi_log(c, MQ_LOG_ERROR, "%s %s: %s", what, path,
+            e == EINVAL ? "not a regular file" : strerror(e));
+    return MQ_ERR_FILE;
+}
+
 MQ_API int
 mq_set_str(mq_client *c, int option, const char *v)
 {
@@ -751,6 +846,26 @@ mq_set_str(mq_client *c, int option, const char *v)
         (option >= MQ_SOPT_TLS_CA_PEM && option <= MQ_SOPT_TLS_KEY_PASSWORD))
         return MQ_ERR_NOT_SUPPORTED;
 #endif
+    if (v != NULL) {
+        switch (option) {
+        case MQ_SOPT_TLS_CA_FILE:
+            rc = check_path(c, "TLS CA file", v, false);
+            break;
+        case MQ_SOPT_TLS_CERT_FILE:
+            rc = check_path(c, "TLS certificate file", v, false);
+            break;
+        case MQ_SOPT_TLS_KEY_FILE:
+            rc = check_path(c, "TLS key file", v, false);
+            break;
+        case MQ_SOPT_TLS_CA_PATH:
+            rc = check_path(c, "TLS CA directory", v, true);
+            break;
+        default:
+            break;
+        }
+        if (rc != MQ_OK)
+            return rc;
+    }
     pthread_mutex_lock(&c->lock);
     if (c->active) {
         rc = MQ_ERR_STATE;
@@ -935,8 +1050,10 @@ parse_uri(const char *u, size_t len, mqi_server *s)
     }
     if (host[0] == '\0')
         goto bad;
+    /* no brackets left inside a host: "[[]" is not the host "[" */
     for (p = host; *p; p++)
-        if (*p == '@' || *p == '/' || *p == ' ' || (unsigned char)*p < 0x20)
+        if (*p == '@' || *p == '/' || *p == ' ' || *p == '[' || *p == ']' ||
+            (unsigned char)*p < 0x20)
             goto bad;
     switch (s->scheme) {
     case MQI_SCHEME_TLS: s->port = 8883; break;
@@ -1297,6 +1414,7 @@ persist_add(mq_client *c, mqi_msg *m, const mq_props *props)
     r.topic_len = m->topic_len;
     r.payload = m->payload;
     r.payload_len = m->payload_len;
+    r.tag = m->tag;
     if (props != NULL && mq_props_count(props) > 0) {
         size_t plen = mqi_props_len(props);
         if (mqi_props_encode(&pb, props) != MQ_OK) {
@@ -1311,13 +1429,35 @@ persist_add(mq_client *c, mqi_msg *m, const mq_props *props)
     return rc == MQ_OK ? MQ_OK : MQ_ERR_PERSIST;
 }
 
-MQ_API int
-mq_publish_v5(mq_client *c, const char *topic, const void *payload,
-              size_t len, int qos, int retain, const mq_props *props)
+/* An explicit Topic Alias in PUBLISH properties: 0 none, or the alias
+ * (1..65535), or MQ_ERR_PROPERTY when the broker's Topic Alias Maximum is
+ * known and lower, or automatic aliasing is on. */
+static int
+explicit_alias(mq_client *c, const mq_props *props)
+{
+    uint32_t a;
+    int bmax;
+    bool auto_on;
+
+    if (mq_props_get_int(props, MQ_PROP_TOPIC_ALIAS, 0, &a) != MQ_OK)
+        return 0;
+    bmax = atomic_load_explicit(&c->alias_max_out, memory_order_relaxed);
+    pthread_mutex_lock(&c->lock);
+    auto_on = c->opt.topic_alias_auto > 0;
+    pthread_mutex_unlock(&c->lock);
+    if (a == 0 || a > 65535 || (bmax >= 0 && a > (uint32_t)bmax) || auto_on)
+        return MQ_ERR_PROPERTY;
+    return (int)a;
+}
+
+static int
+publish_common(mq_client *c, const char *topic, const void *payload,
+               size_t len, int qos, int retain, const mq_props *props,
+               uint64_t tag)
 {
     size_t tlen, plen = 0, wire;
     mqi_msg *m;
-    int rc, blk;
+    int rc, blk, alias = 0;
 
     if (c == NULL || topic == NULL || (payload == NULL && len > 0))
         return MQ_ERR_INVAL;
@@ -1330,10 +1470,16 @@ mq_publish_v5(mq_client *c, const char *topic, const void *payload,
         if (c->version != MQ_PROTO_V5)
             return MQ_ERR_NOT_SUPPORTED;
         if (mqi_props_check(props, MQI_PUBLISH) != MQ_OK ||
-            mq_props_has(props, MQ_PROP_TOPIC_ALIAS) ||
             mq_props_has(props, MQ_PROP_SUBSCRIPTION_IDENTIFIER))
             return MQ_ERR_PROPERTY;
-        plen = mqi_props_len(props);
+        if ((alias = explicit_alias(c, props)) < 0)
+            return alias;
+        /* the alias travels beside the properties, which are stored
+         * without it: whether the topic can be left out is decided per
+         * connection when the message is sent */
+        plen = mqi_props_len(props) - (alias ? 3 : 0);
+        if (plen == 0)
+            props = NULL;
     }
     if (atomic_load_explicit(&c->destroyed, memory_order_relaxed))
         return MQ_ERR_DESTROYED;
@@ -1362,7 +1508,11 @@ mq_publish_v5(mq_client *c, const char *topic, const void *payload,
         memcpy(m->payload, payload, len);
     m->payload_len = len;
     m->acct_bytes = sizeof *m + tlen + len;
-    if (plen > 0 && mqi_props_dup(props, &m->props) != MQ_OK) {
+    m->alias = (uint16_t)alias;
+    m->tag = tag;
+    if (plen > 0 && mqi_props_dup_without(props, alias ? MQ_PROP_TOPIC_ALIAS
+                                                       : 0,
+                                          &m->props) != MQ_OK) {
         mqi_msg_free(m);
         return MQ_ERR_NOMEM;
     }
@@ -1372,7 +1522,7 @@ mq_publish_v5(mq_client *c, const char *topic, const void *payload,
         return rc;
     }
     if (qos > 0 && c->store != NULL) {
-        rc = persist_add(c, m, props);
+        rc = persist_add(c, m, m->props);
         if (rc != MQ_OK) {
             atomic_fetch_sub(&c->q_msgs, 1);
             atomic_fetch_sub(&c->q_bytes, m->acct_bytes);
@@ -1387,10 +1537,25 @@ mq_publish_v5(mq_client *c, const char *topic, const void *payload,
 }
 
 MQ_API int
+mq_publish_v5(mq_client *c, const char *topic, const void *payload,
+              size_t len, int qos, int retain, const mq_props *props)
+{
+    return publish_common(c, topic, payload, len, qos, retain, props, 0);
+}
+
+MQ_API int
+mq_publish_tagged(mq_client *c, const char *topic, const void *payload,
+                  size_t len, int qos, int retain, const mq_props *props,
+                  uint64_t tag)
+{
+    return publish_common(c, topic, payload, len, qos, retain, props, tag);
+}
+
+MQ_API int
 mq_publish(mq_client *c, const char *topic, const void *payload, size_t len,
            int qos, int retain)
 {
-    return mq_publish_v5(c, topic, payload, len, qos, retain, NULL);
+    return publish_common(c, topic, payload, len, qos, retain, NULL, 0);
 }
 
 static int
@@ -1398,7 +1563,7 @@ sub_common(mq_client *c, int kind, size_t count, const char *const *filters,
            const int *options, const mq_props *props)
 {
     mqi_msg *m;
-    size_t i;
+    size_t i, bytes;
     int rc;
 
     if (c == NULL || filters == NULL || count == 0 || count > 65535)
@@ -1427,6 +1592,15 @@ sub_common(mq_client *c, int kind, size_t count, const char *const *filters,
                                        : MQI_UNSUBSCRIBE) != MQ_OK)
             return MQ_ERR_PROPERTY;
     }
+    /* no packet over the maximum packet size, the broker's included once
+     * known ([MQTT-3.2.2-15]); otherwise checked again before sending */
+    for (i = 0, bytes = 0; i < count; i++)
+        bytes += strlen(filters[i]);
+    if (mqi_sub_wire_size(c->version, kind == MQI_CMD_SUBSCRIBE
+                                          ? MQI_SUBSCRIBE : MQI_UNSUBSCRIBE,
+                          count, bytes, mqi_props_len(props)) >
+        atomic_load_explicit(&c->max_packet, memory_order_relaxed))
+        return MQ_ERR_TOO_LARGE;
     if (atomic_load(&c->destroyed))
         return MQ_ERR_DESTROYED;
     m = calloc(1, sizeof *m);
@@ -1490,6 +1664,13 @@ mq_unsubscribe_v5(mq_client *c, const char *filter, const mq_props *props)
 }
 
 MQ_API int
+mq_unsubscribe_many(mq_client *c, size_t count, const char *const *filters,
+                    const mq_props *props)
+{
+    return sub_common(c, MQI_CMD_UNSUBSCRIBE, count, filters, NULL, props);
+}
+
+MQ_API int
 mq_auth(mq_client *c, int reason, const mq_props *props)
 {
     mqi_msg *m;
@@ -1500,6 +1681,10 @@ mq_auth(mq_client *c, int reason, const mq_props *props)
         return MQ_ERR_NOT_SUPPORTED;
     if (mqi_props_check(props, MQI_AUTH) != MQ_OK)
         return MQ_ERR_PROPERTY;
+    if (mqi_disconnect_wire_size(MQ_PROTO_V5, (uint8_t)reason,
+                                 mqi_props_len(props)) >
+        atomic_load_explicit(&c->max_packet, memory_order_relaxed))
+        return MQ_ERR_TOO_LARGE;
     m = calloc(1, sizeof *m);
     if (m == NULL)
         return MQ_ERR_NOMEM;
@@ -1544,7 +1729,8 @@ take_events(mq_client *c, int timeout_ms, size_t max)
 
     ev = mqi_events_take_some(&c->ev, timeout_ms, max, &left, &c->loop_stop);
     if (ev != NULL && atomic_load_explicit(&c->paused, memory_order_relaxed) &&
-        left <= atomic_load(&c->max_events) / 2)
+        left <= atomic_load(&c->max_events) / 2 &&
+        atomic_load(&c->ev.bytes) <= atomic_load(&c->max_event_bytes) / 2)
         mqi_wake(c); /* let the worker resume reading */
     return ev;
 }
@@ -1560,7 +1746,7 @@ mq_next_event(mq_client *c, int timeout_ms)
 MQ_API int
 mq_set_callback(mq_client *c, int kind, mq_event_cb cb, void *ud)
 {
-    if (c == NULL || kind < MQ_EVENT_CONNECT || kind > MQ_EVENT_AUTH)
+    if (c == NULL || kind < MQ_EVENT_CONNECT || kind >= MQI_EVENT_KINDS)
         return MQ_ERR_INVAL;
     pthread_mutex_lock(&c->lock);
     c->cbs[kind].cb = cb;
@@ -1592,8 +1778,8 @@ dispatch(mq_client *c, mq_event *ev)
     int k = ev->type;
 
     pthread_mutex_lock(&c->lock);
-    cb = (k >= 0 && k < 9) ? c->cbs[k].cb : NULL;
-    ud = (k >= 0 && k < 9) ? c->cbs[k].ud : NULL;
+    cb = (k >= 0 && k < MQI_EVENT_KINDS) ? c->cbs[k].cb : NULL;
+    ud = (k >= 0 && k < MQI_EVENT_KINDS) ? c->cbs[k].ud : NULL;
     pthread_mutex_unlock(&c->lock);
     if (cb != NULL)
         cb(c, ev, ud);

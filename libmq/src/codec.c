@@ -294,6 +294,38 @@ size_t mqi_publish_wire_size(int version, size_t topic_len,
     return 1 + vs + rem;
 }
 
+/* Fixed header + remaining length @p rem; over the maximum for huge ones. */
+static size_t wire_size(size_t rem)
+{
+    if (rem > MQI_MAX_REMAINING)
+        return (size_t)MQI_MAX_REMAINING + 6;
+    return 1 + mqi_varint_size((uint32_t)rem) + rem;
+}
+
+size_t mqi_sub_wire_size(int version, uint8_t type, size_t count,
+                         size_t filter_bytes, size_t props_len)
+{
+    size_t per = type == MQI_SUBSCRIBE ? 3 : 2; /* length (+ options) */
+
+    if (count > MQI_MAX_REMAINING || filter_bytes > MQI_MAX_REMAINING ||
+        props_len > MQI_MAX_REMAINING)
+        return wire_size(SIZE_MAX);
+    return wire_size(2 + count * per + filter_bytes +
+                     (version == 5 ? props_field(props_len) : 0));
+}
+
+size_t mqi_disconnect_wire_size(int version, uint8_t reason,
+                                size_t props_len)
+{
+    if (version != 5)
+        return 2;
+    if (props_len > MQI_MAX_REMAINING)
+        return wire_size(SIZE_MAX);
+    /* same shape as mqi_encode_disconnect */
+    return wire_size(props_len > 0 ? 1 + props_field(props_len)
+                                   : reason != 0 ? 1 : 0);
+}
+
 static int encode_publish(mqi_buf *b, int version, const mqi_publish *p,
                           bool with_payload)
 {
@@ -314,6 +346,8 @@ static int encode_publish(mqi_buf *b, int version, const mqi_publish *p,
             if (plen > MQI_MAX_REMAINING)
                 return MQ_ERR_TOO_LARGE;
         }
+        if (p->topic_alias != 0)
+            plen += 3; /* MQTT 5 §3.3.2.3.4: id + two-byte integer */
         rem += props_field(plen);
     }
     if (rem > MQI_MAX_REMAINING)
@@ -329,8 +363,14 @@ static int encode_publish(mqi_buf *b, int version, const mqi_publish *p,
     w = put_span(w, p->topic.ptr, p->topic.len);
     if (p->qos)
         w = put_u16(w, p->packet_id);
-    if (version == 5)
-        w = put_props(b, w, p->props, plen);
+    if (version == 5) {
+        w += mqi_varint_encode(w, (uint32_t)plen);
+        w = mqi_props_write(w, p->props);
+        if (p->topic_alias != 0) {
+            *w++ = MQ_PROP_TOPIC_ALIAS;
+            w = put_u16(w, p->topic_alias);
+        }
+    }
     if (with_payload && p->payload.len) {
         memcpy(w, p->payload.ptr, p->payload.len);
         w += p->payload.len;
@@ -816,10 +856,24 @@ int mqi_decode(int version, uint8_t byte0, const uint8_t *body, size_t len,
 
         if (!rd_u8(&r, &b) || !rd_u8(&r, &c->reason))
             MALFORMED();
+        /* A 3.1.1 broker answers a level 5 CONNECT with return code 1 and
+         * no properties (3.1.1 §3.1.2.2, [MQTT-3.1.2-2]). Unambiguous: a
+         * v5 CONNACK has a property length and no reason code 0x01. */
+        if (v5 && len == 2 && b == 0 && c->reason == 0x01) {
+            c->v311_refusal = true;
+            c->reason = MQ_RC_UNSUPPORTED_PROTOCOL_VERSION;
+            break;
+        }
         if (b & 0xFE)
             MALFORMED(); /* Connect Acknowledge Flags bits 7..1 reserved */
         c->session_present = b & 1;
-        if (v5) {
+        if (v5 && r.left == 0 && c->reason == 1 && !c->session_present) {
+            /* A 3.1.1-only broker (aedes) answers a v5 CONNECT with its
+             * own CONNACK, return code 1 "unacceptable protocol version"
+             * (MQTT 5 section 3.1.2.2 allows it): report it as 0x84, as
+             * paho-mqtt does, not as a malformed packet. */
+            c->reason = MQ_RC_UNSUPPORTED_PROTOCOL_VERSION;
+        } else if (v5) {
             if (!RC_IN(c->reason, rc_connack))
                 PROTOCOL();
             if ((prc = rd_props(&r, MQI_CONNACK, &c->props_raw)) != MQ_OK)

@@ -103,6 +103,10 @@ typedef struct mqi_connack {
     uint8_t reason; /* raw: v3 return code 0..5, or v5 reason code */
     const mq_props *props;
     mqi_span props_raw;
+    /* decode, version 5: the broker answered with a 3.1.1 CONNACK
+     * (return code 1, "unacceptable protocol version", 3.1.1 §3.2.2.3):
+     * it does not speak MQTT 5. reason is then 0x84. */
+    bool v311_refusal;
 } mqi_connack;
 
 typedef struct mqi_publish {
@@ -114,6 +118,10 @@ typedef struct mqi_publish {
     mqi_span payload;
     const mq_props *props;
     mqi_span props_raw;
+    /* encode, v5: a Topic Alias property written after props (0: none;
+     * props must not hold one then). Decode leaves it 0: the alias stays
+     * in props_raw. */
+    uint16_t topic_alias;
 } mqi_publish;
 
 /* PUBACK, PUBREC, PUBREL, PUBCOMP */
@@ -214,9 +222,16 @@ int mqi_encode_disconnect(mqi_buf *b, int version, uint8_t type,
 
 /* Total wire size of a PUBLISH (fixed header included), for maximum packet
  * size checks before queueing. props_len: encoded properties without their
- * length prefix (ignored for v3). */
+ * length prefix (ignored for v3); a Topic Alias counts 3 bytes. */
 size_t mqi_publish_wire_size(int version, size_t topic_len,
                              size_t payload_len, size_t props_len, int qos);
+/* The same for a SUBSCRIBE or UNSUBSCRIBE (@p type) of @p count filters
+ * holding @p filter_bytes bytes in all. */
+size_t mqi_sub_wire_size(int version, uint8_t type, size_t count,
+                         size_t filter_bytes, size_t props_len);
+/* The same for a DISCONNECT or AUTH with this reason and properties. */
+size_t mqi_disconnect_wire_size(int version, uint8_t reason,
+                                size_t props_len);
 
 /* ---- decoding ------------------------------------------------------------ */
 

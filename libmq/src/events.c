@@ -59,7 +59,7 @@ mqi_events_destroy(mqi_events *q)
 
     for (ev = q->head; ev != NULL; ev = next) {
         next = ev->next;
-        mq_event_free(ev);
+        mqi_event_forget(ev);
     }
     q->head = q->tail = NULL;
     if (q->pipe_rd >= 0)
@@ -124,9 +124,12 @@ size_t
 mqi_events_post_list(mqi_events *q, mq_event *head, mq_event *tail,
                      size_t count)
 {
-    size_t n;
+    size_t n, bytes = 0;
+    mq_event *e;
 
     tail->next = NULL;
+    for (e = head; e != NULL; e = e->next)
+        bytes += e->acct;
     pthread_mutex_lock(&q->lock);
     if (q->tail != NULL)
         q->tail->next = head;
@@ -134,6 +137,8 @@ mqi_events_post_list(mqi_events *q, mq_event *head, mq_event *tail,
         q->head = head;
     q->tail = tail;
     q->count += count;
+    if (bytes > 0)
+        atomic_fetch_add_explicit(&q->bytes, bytes, memory_order_relaxed);
     n = q->count;
     notify_locked(q, count);
     pthread_mutex_unlock(&q->lock);
@@ -191,9 +196,15 @@ mqi_events_take_some(mqi_events *q, int timeout_ms, size_t max,
     }
     ev = q->head;
     if (ev != NULL) {
+        size_t bytes = ev->acct;
         /* up to max from the front, as a chain linked by ->next */
-        for (last = ev, n = 1; n < max && last->next != NULL; n++)
+        for (last = ev, n = 1; n < max && last->next != NULL; n++) {
             last = last->next;
+            bytes += last->acct;
+        }
+        if (bytes > 0)
+            atomic_fetch_sub_explicit(&q->bytes, bytes,
+                                      memory_order_relaxed);
         q->head = last->next;
         if (q->head == NULL)
             q->tail = NULL;
@@ -216,13 +227,17 @@ void
 mqi_events_unshift(mqi_events *q, mq_event *head)
 {
     mq_event *last;
-    size_t n = 1;
+    size_t n = 1, bytes = head ? head->acct : 0;
 
     if (head == NULL)
         return;
-    for (last = head; last->next != NULL; last = last->next)
+    for (last = head; last->next != NULL; last = last->next) {
         n++;
+        bytes += last->next->acct;
+    }
     pthread_mutex_lock(&q->lock);
+    if (bytes > 0)
+        atomic_fetch_add_explicit(&q->bytes, bytes, memory_order_relaxed);
     last->next = q->head;
     q->head = head;
     if (q->tail == NULL)
@@ -253,11 +268,27 @@ mqi_event_new(int type, size_t extra)
 
 /* ---- public accessors ------------------------------------------------ */
 
+void
+mqi_event_forget(mq_event *ev)
+{
+    if (ev != NULL && ev->store != NULL) {
+        mqi_store_unref(ev->store);
+        ev->store = NULL;
+    }
+    mq_event_free(ev);
+}
+
 MQ_API void
 mq_event_free(mq_event *ev)
 {
     if (ev == NULL)
         return;
+    if (ev->store != NULL) {
+        /* the application has seen the completion of a tagged message:
+         * now its record may go (mq_publish_tagged) */
+        mqi_store_remove(ev->store, ev->store_seq);
+        mqi_store_unref(ev->store);
+    }
     if (ev->props != NULL)
         mq_props_free(ev->props);
     mqi_big_free(ev->owned, ev->payload_len);
@@ -269,6 +300,7 @@ MQ_API int mq_event_type(const mq_event *ev) { return ev ? ev->type : 0; }
 MQ_API int mq_event_error(const mq_event *ev) { return ev ? ev->error : 0; }
 MQ_API int mq_event_reason(const mq_event *ev) { return ev ? ev->reason : 0; }
 MQ_API int mq_event_token(const mq_event *ev) { return ev ? ev->token : 0; }
+MQ_API uint64_t mq_event_tag(const mq_event *ev) { return ev ? ev->tag : 0; }
 MQ_API const char *
 mq_event_topic(const mq_event *ev)
 {

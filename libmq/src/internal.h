@@ -72,6 +72,9 @@ typedef struct mqi_msg {
     int resolve_err;
     uint64_t seq;                   /* persistence record, 0 if none */
     bool recovered;                 /* replayed from the store */
+    uint16_t alias;                 /* PUBLISH: Topic Alias the application
+                                       asked for (taken out of props) */
+    uint64_t tag;                   /* PUBLISH: application tag */
 } mqi_msg;
 
 /* A doubly linked list of messages (worker only). */
@@ -112,6 +115,8 @@ typedef struct mqi_opts {
     uint32_t max_packet_size;
     int receive_maximum;
     int topic_alias_maximum;
+    int protocol_fallback;      /* v5: retry a 3.1.1-only broker in 3.1.1 */
+    int topic_alias_auto;       /* v5: outbound aliases assigned by libmq */
     char *username;
     uint8_t *password;
     size_t password_len;
@@ -163,6 +168,14 @@ struct mq_event {
     char *message;
     void *owned;                /* a buffer the payload points into */
     int blk;                    /* small-block class of this allocation */
+    size_t acct;                /* bytes counted against
+                                   MQ_OPT_MAX_EVENT_BYTES (topic, payload,
+                                   properties of MESSAGE/RECOVERED) */
+    uint64_t tag;               /* PUBLISHED/RECOVERED: application tag */
+    struct mqi_store *store;    /* PUBLISHED of a tagged stored message:
+                                   its record goes when the event is freed
+                                   (a reference on the store) */
+    uint64_t store_seq;
     /* inline storage may follow */
 };
 
@@ -171,6 +184,8 @@ typedef struct mqi_events {
     pthread_cond_t cond;
     mq_event *head, *tail;
     size_t count;
+    atomic_size_t bytes; /* sum of ->acct; changed under the lock, read
+                            without it */
     int pipe_rd, pipe_wr;
     bool signaled;       /* a byte sits in the pipe */
     unsigned waiters;
@@ -202,8 +217,13 @@ size_t mqi_events_count(mqi_events *q);
 int mqi_events_fd(mqi_events *q);
 /* Allocate an event with @p extra zeroed bytes of inline storage. */
 mq_event *mqi_event_new(int type, size_t extra);
+/* Free an event the application never saw: a stored record it holds
+ * stays in the store (and comes back after a restart). */
+void mqi_event_forget(mq_event *ev);
 
 /* ---- the client ------------------------------------------------------ */
+
+#define MQI_EVENT_KINDS (MQ_EVENT_RECOVERED + 1) /* callback slots */
 
 typedef struct mqi_worker mqi_worker;
 typedef struct mqi_splice mqi_splice;
@@ -214,6 +234,9 @@ typedef struct mqi_src {
     struct mq_client *c;
 } mqi_src;
 enum { MQI_SRC_SOCK = 1, MQI_SRC_WORKER };
+
+/* Protocol per server with MQ_OPT_PROTOCOL_FALLBACK (worker) */
+enum { MQI_FB_V5 = 0, MQI_FB_TRY, MQI_FB_V311 };
 
 /* Connection state (worker) */
 enum {
@@ -244,7 +267,7 @@ struct mq_client {
     struct {
         mq_event_cb cb;
         void *ud;
-    } cbs[9];
+    } cbs[MQI_EVENT_KINDS];
     pthread_t loop_thread;
     bool loop_running;
     bool forever_running;       /* mq_loop_forever() is running */
@@ -265,10 +288,13 @@ struct mq_client {
     atomic_bool destroyed;
     atomic_int log_level;
     atomic_size_t max_events;
+    atomic_size_t max_event_bytes;
     atomic_int publish_events;
     atomic_int offline_qos0;
     atomic_int publish_timeout_ms;
-    atomic_uint max_packet;     /* effective limit for outbound PUBLISH */
+    atomic_uint max_packet;     /* effective limit for outbound packets */
+    atomic_int alias_max_out;   /* broker's Topic Alias Maximum, -1 unknown */
+    atomic_int proto_in_use;    /* protocol of the last CONNACK, 0 none */
     atomic_bool paused;         /* worker stopped reading: events full */
     atomic_uint space_waiters;
     pthread_mutex_t space_lock;
@@ -285,6 +311,11 @@ struct mq_client {
     bool cfg_valid;
     unsigned cfg_seq;           /* connect_seq of the snapshot */
     int cs;                     /* MQI_CS_* */
+    int proto;                  /* protocol of this connection: version,
+                                   or 3.1.1 after a fallback */
+    uint8_t *fallback;          /* per server: MQI_FB_* (cfg.nservers) */
+    bool fallback_try;          /* this attempt is a tentative 3.1.1 one */
+    bool v5_drop_logged;        /* "v5 feature dropped" said once */
     mqi_io io;
     uint32_t epoll_mask;        /* what the socket is registered for */
     mqi_buf out;                /* bytes to write, from out_off */
@@ -303,6 +334,8 @@ struct mq_client {
     mq_event *bat_head, *bat_tail; /* events of this round, posted at once */
     size_t bat_n;
     size_t ev_known;            /* queue length seen at the last post */
+    size_t evb_known;           /* queued event bytes seen then */
+    size_t bat_bytes;           /* event bytes in bat_head */
     bool in_stolen;             /* on_publish took c->in's buffer */
     bool in_steal_ok;           /* the packet being handled is in c->in */
     mqi_list pending;           /* publishes waiting for the window */
@@ -333,6 +366,7 @@ struct mq_client {
     bool server_retain;
     char **aliases;             /* inbound topic aliases (v5) */
     int nalias;
+    struct mqi_alias_out *aout; /* outbound topic aliases (v5) */
     void *tls_ctx;
     int close_reason;           /* DISCONNECT reason we sent */
 };

@@ -413,19 +413,10 @@ static uint8_t *put_lenbytes(uint8_t *w, const uint8_t *d, size_t len)
     return w + len;
 }
 
-int mqi_props_encode(mqi_buf *b, const mq_props *p)
+uint8_t *mqi_props_write(uint8_t *w, const mq_props *p)
 {
-    size_t i, total = mqi_props_len(p);
-    uint8_t *w;
-    int rc;
+    size_t i;
 
-    if (total > MQI_MAX_REMAINING)
-        return MQ_ERR_TOO_LARGE;
-    rc = mqi_buf_reserve(b, 4 + total);
-    if (rc != MQ_OK)
-        return rc;
-    w = b->data + b->len;
-    w += mqi_varint_encode(w, (uint32_t)total);
     for (i = 0; p != NULL && i < p->n; i++) {
         const mqi_prop *e = &p->v[i];
         switch (mqi_prop_type(e->id)) {
@@ -463,6 +454,23 @@ int mqi_props_encode(mqi_buf *b, const mq_props *p)
             break; /* unknown ids cannot be added */
         }
     }
+    return w;
+}
+
+int mqi_props_encode(mqi_buf *b, const mq_props *p)
+{
+    size_t total = mqi_props_len(p);
+    uint8_t *w;
+    int rc;
+
+    if (total > MQI_MAX_REMAINING)
+        return MQ_ERR_TOO_LARGE;
+    rc = mqi_buf_reserve(b, 4 + total);
+    if (rc != MQ_OK)
+        return rc;
+    w = b->data + b->len;
+    w += mqi_varint_encode(w, (uint32_t)total);
+    w = mqi_props_write(w, p);
     b->len = (size_t)(w - b->data);
     return MQ_OK;
 }
@@ -657,6 +665,11 @@ fail:
 
 int mqi_props_dup(const mq_props *src, mq_props **out)
 {
+    return mqi_props_dup_without(src, 0, out);
+}
+
+int mqi_props_dup_without(const mq_props *src, int id, mq_props **out)
+{
     mq_props *l;
     size_t i;
     int rc;
@@ -670,6 +683,8 @@ int mqi_props_dup(const mq_props *src, mq_props **out)
     for (i = 0; i < src->n; i++) {
         const mqi_prop *e = &src->v[i];
         bool pair = e->data2 != NULL;
+        if (id != 0 && e->id == id)
+            continue;
         rc = props_push(l, e->id, e->value, e->data, e->len, e->data2,
                         e->len2, pair);
         if (rc != MQ_OK)

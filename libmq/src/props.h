@@ -57,6 +57,10 @@ size_t mqi_props_len(const mq_props *p);
 /* Append the varint length followed by the properties. NULL: one 0 byte. */
 int mqi_props_encode(mqi_buf *b, const mq_props *p);
 
+/* Write the properties without their length at @p w, which has room for
+ * mqi_props_len(p) bytes; returns the end. NULL writes nothing. */
+uint8_t *mqi_props_write(uint8_t *w, const mq_props *p);
+
 /* Validate properties the application wants to send in @p type:
  * MQ_OK or MQ_ERR_PROPERTY (id not allowed there, duplicate of a
  * single-valued property). NULL is valid. */
@@ -75,5 +79,7 @@ int mqi_props_parse(const uint8_t *p, size_t len, mq_props **out);
 
 /* Deep copy (NULL -> *out NULL). MQ_OK or MQ_ERR_NOMEM. */
 int mqi_props_dup(const mq_props *src, mq_props **out);
+/* The same, leaving out every property with @p id (0: none left out). */
+int mqi_props_dup_without(const mq_props *src, int id, mq_props **out);
 
 #endif

@@ -11,18 +11,24 @@
  * for it on s->cv.
  *
  * File format (all integers little-endian):
- *   header  "LIBMQST\0" | u32 version (1) | u32 flags (0) | u32 id_len |
+ *   header  "LIBMQST\0" | u32 version (1) | u32 flags | u32 id_len |
  *           id bytes | u32 crc32c of everything before it
  *   record  u8 0xD5 | u8 type | u16 0 | u32 body_len | u64 seq |
  *           u32 crc32c (over the body, then continued over the 16 header
  *           bytes before the crc) | body
- *   ADD     u8 qos | u8 retain | u8 state | u8 0 | u16 packet_id | u16 0 |
- *           u32 topic_len | u32 payload_len | u32 props_len |
- *           topic | payload | props
+ *   ADD     u8 qos | u8 retain | u8 state | u8 aflags | u16 packet_id |
+ *           u16 0 | u32 topic_len | u32 payload_len | u32 props_len |
+ *           topic | payload | props [| u64 tag]
  *   UPDATE  u8 state | u8 0 | u16 packet_id
  *   REMOVE  (empty)
  * ADD sequence numbers strictly increase along the file; a file never
  * holds two ADDs for one seq.
+ * Header flags: 0, or HDR_F_TAGS (1): ADD records may carry an
+ * application tag, marked by aflags bit 0 (ADD_F_TAG). A file gets the
+ * flag (by a compaction, which rewrites the header atomically) before its
+ * first tagged record, so a library that does not know tags refuses the
+ * file ("unknown flags") instead of cutting tagged records as corrupt;
+ * files without tags stay readable by it.
  */
 #include "store.h"
 
@@ -42,6 +48,7 @@
 
 #define HDR_MAGIC "LIBMQST"     /* 8 bytes with its NUL */
 #define HDR_VERSION 1u
+#define HDR_F_TAGS 1u            /* ADD records may carry a tag */
 #define HDR_FIXED 20u            /* magic, version, flags, id_len */
 #define MAX_ID_LEN 65535u
 
@@ -51,10 +58,16 @@
 #define REC_REMOVE 3u
 #define REC_HDR 20u
 #define ADD_FIXED 20u
+#define ADD_F_TAG 1u             /* aflags: a u64 tag ends the body */
 #define UPD_BODY 4u
 /* Largest body accepted: an MQTT packet is at most 256 MiB; leave room
  * for the topic, properties and our fixed fields. */
 #define MAX_BODY ((uint32_t)(256u * 1024u * 1024u + 128u * 1024u))
+/* Largest seq an ADD may carry: a real log never gets near it (one per
+ * message). Recovery cuts a (damaged) ADD above it, and mqi_store_add
+ * refuses to go past it, so a seq never wraps to 0, which recovery would
+ * cut as corrupt (found by tests/fuzz/fuzz_store.c). */
+#define MAX_SEQ (UINT64_MAX >> 1)
 
 #define COMPACT_MIN_FILE (1024u * 1024u) /* never compact below this */
 #define COMPACT_RATIO 4u                 /* live < file / 4 -> compact */
@@ -333,6 +346,9 @@ struct mqi_store {
     char *name;      /* file name inside the directory */
     char *tmpname;   /* compaction target */
     size_t hdr_len;
+    uint32_t hdr_flags;  /* HDR_F_* of the file */
+    int refs;            /* the client and events holding it (mx) */
+    bool closed;         /* mqi_store_close ran: file closed */
     uint64_t end;    /* file size = offset of the next record */
     uint64_t synced; /* everything below this offset is on disk */
     uint64_t live_bytes; /* header + live ADD records */
@@ -513,7 +529,7 @@ sync_locked(mqi_store *s)
 static int
 append_locked(mqi_store *s, const uint8_t *rec, size_t n)
 {
-    if (s->broken)
+    if (s->broken || s->closed)
         return MQ_ERR_PERSIST;
     if (full_pwrite(s->fd, rec, n, s->end) != 0) {
         /* Cut the torn part (ENOSPC, EIO); if even that fails the tail
@@ -561,7 +577,7 @@ compact_locked(mqi_store *s)
     uint8_t *hdr = NULL;
 
     wait_no_sync(s);
-    if (s->broken)
+    if (s->broken || s->closed)
         return MQ_ERR_PERSIST;
 
     v = ix_sorted(&s->ix);
@@ -574,6 +590,11 @@ compact_locked(mqi_store *s)
     }
     if (full_pread(s->fd, hdr, s->hdr_len, 0) != 0)
         goto fail;
+    if (get32(hdr + 12) != s->hdr_flags) {
+        /* the flags change (tags from now on): the new header takes them */
+        put32(hdr + 12, s->hdr_flags);
+        put32(hdr + s->hdr_len - 4, crc32c(0, hdr, s->hdr_len - 4));
+    }
 
     nfd = openat(s->dirfd, s->tmpname, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
                  0600);
@@ -731,9 +752,10 @@ check_body(unsigned type, const uint8_t *b, uint32_t len, ent *e)
         if (len < ADD_FIXED)
             return false;
         uint64_t sum = (uint64_t)ADD_FIXED + get32(b + 8) + get32(b + 12) +
-                       get32(b + 16);
+                       get32(b + 16) + (b[3] & ADD_F_TAG ? 8 : 0);
         if (sum != len || (b[0] != 1 && b[0] != 2) || b[1] > 1 ||
-            b[2] > MQI_ST_PUBREL || b[3] != 0 || get16(b + 6) != 0)
+            b[2] > MQI_ST_PUBREL || (b[3] & ~ADD_F_TAG) != 0 ||
+            get16(b + 6) != 0)
             return false;
         e->state = e->orig_state = b[2];
         e->pid = e->orig_pid = get16(b + 4);
@@ -789,7 +811,7 @@ scan_locked(mqi_store *s, uint64_t size, char *err, size_t errlen)
         if (!check_body(type, b, len, &e))
             break;
         if (type == REC_ADD) {
-            if (seq <= max_seq)
+            if (seq <= max_seq || seq > MAX_SEQ)
                 break;
             rc = ix_reserve(&s->ix);
             if (rc != MQ_OK)
@@ -888,7 +910,7 @@ check_header(mqi_store *s, uint64_t size, const char *id, size_t idlen,
     if (full_pread(s->fd, h, hlen, 0) != 0 ||
         crc32c(0, h, hlen - 4) != get32(h + hlen - 4))
         goto out; /* damaged header */
-    if (get32(h + 12) != 0) {
+    if ((get32(h + 12) & ~HDR_F_TAGS) != 0) {
         set_err(err, errlen, "store file uses unknown flags 0x%x",
                 (unsigned)get32(h + 12));
         rc = MQ_ERR_PERSIST;
@@ -902,6 +924,7 @@ check_header(mqi_store *s, uint64_t size, const char *id, size_t idlen,
         rc = MQ_ERR_PERSIST;
         goto out;
     }
+    s->hdr_flags = get32(h + 12);
     rc = MQ_OK;
 out:
     free(h);
@@ -977,6 +1000,7 @@ mqi_store_open(const char *dir, const char *client_id, int sync_policy,
     s->hdr_len = HDR_FIXED + idlen + 4;
     s->last_sync_ms = INT64_MIN / 2;
     s->next_seq = 1;
+    s->refs = 1;
     pthread_mutex_init(&s->mx, NULL);
     pthread_cond_init(&s->cv, NULL);
     s->name = file_name(client_id, "");
@@ -1130,6 +1154,8 @@ mqi_store_recover(mqi_store *s, int (*cb)(void *ud, const mqi_store_rec *r),
         r.topic = (const char *)(b + ADD_FIXED);
         r.payload = b + ADD_FIXED + r.topic_len;
         r.props = r.payload + r.payload_len;
+        if (b[3] & ADD_F_TAG)
+            r.tag = get64(r.props + r.props_len);
         pthread_mutex_unlock(&s->mx);
         if (cb(ud, &r) != 0)
             break;
@@ -1158,7 +1184,7 @@ mqi_store_add(mqi_store *s, const mqi_store_rec *r, uint64_t *out_seq)
         (r->props == NULL && r->props_len > 0))
         return MQ_ERR_INVAL;
     body_len = (uint64_t)ADD_FIXED + r->topic_len + r->payload_len +
-               r->props_len;
+               r->props_len + (r->tag != 0 ? 8 : 0);
     if (r->topic_len > MAX_BODY || r->payload_len > MAX_BODY ||
         r->props_len > MAX_BODY || body_len > MAX_BODY)
         return MQ_ERR_TOO_LARGE;
@@ -1173,7 +1199,7 @@ mqi_store_add(mqi_store *s, const mqi_store_rec *r, uint64_t *out_seq)
     b[0] = r->qos;
     b[1] = r->retain;
     b[2] = r->state;
-    b[3] = 0;
+    b[3] = r->tag != 0 ? ADD_F_TAG : 0;
     put16(b + 4, r->packet_id);
     put16(b + 6, 0);
     put32(b + 8, (uint32_t)r->topic_len);
@@ -1188,13 +1214,36 @@ mqi_store_add(mqi_store *s, const mqi_store_rec *r, uint64_t *out_seq)
     b += r->payload_len;
     if (r->props_len > 0)
         memcpy(b, r->props, r->props_len);
+    b += r->props_len;
+    if (r->tag != 0)
+        put64(b, r->tag);
     body_crc = crc32c(0, rec + REC_HDR, (size_t)body_len);
 
     pthread_mutex_lock(&s->mx);
+    if (s->closed) {
+        rc = MQ_ERR_PERSIST;
+        goto out;
+    }
+    if (r->tag != 0 && !(s->hdr_flags & HDR_F_TAGS)) {
+        /* first tagged record: mark the file first (see the top) */
+        s->hdr_flags |= HDR_F_TAGS;
+        rc = compact_locked(s);
+        if (rc != MQ_OK) {
+            s->hdr_flags &= ~HDR_F_TAGS;
+            rc = MQ_ERR_PERSIST;
+            goto out;
+        }
+    }
     rc = ix_reserve(&s->ix);
     if (rc != MQ_OK)
         goto out;
     seq = s->next_seq;
+    if (seq > MAX_SEQ) {
+        /* only after a damaged log with a huge seq: refuse openly rather
+         * than write a record the next recovery would cut off */
+        rc = MQ_ERR_PERSIST;
+        goto out;
+    }
     rec_header(rec, REC_ADD, (uint32_t)body_len, seq, body_crc);
     memset(&e, 0, sizeof e);
     e.seq = seq;
@@ -1309,6 +1358,10 @@ mqi_store_tick(mqi_store *s, int64_t now_ms)
     if (s == NULL)
         return -1;
     pthread_mutex_lock(&s->mx);
+    if (s->closed) {
+        pthread_mutex_unlock(&s->mx);
+        return -1;
+    }
     if (s->policy != MQI_SYNC_NONE && s->synced < s->end && !s->broken) {
         int64_t due = s->last_sync_ms + BATCH_MS;
         if (s->policy == MQI_SYNC_ALWAYS || now_ms >= due) {
@@ -1372,18 +1425,27 @@ mqi_store_file_size(mqi_store *s)
 }
 
 void
-mqi_store_close(mqi_store *s)
+mqi_store_ref(mqi_store *s)
 {
+    pthread_mutex_lock(&s->mx);
+    s->refs++;
+    pthread_mutex_unlock(&s->mx);
+}
+
+void
+mqi_store_unref(mqi_store *s)
+{
+    int left;
+
     if (s == NULL)
         return;
-    if (s->fd >= 0) {
-        pthread_mutex_lock(&s->mx);
-        wait_no_sync(s);
-        if (s->policy != MQI_SYNC_NONE)
-            (void)sync_locked(s);
-        pthread_mutex_unlock(&s->mx);
-        close(s->fd); /* drops the flock */
-    }
+    pthread_mutex_lock(&s->mx);
+    left = --s->refs;
+    pthread_mutex_unlock(&s->mx);
+    if (left > 0)
+        return;
+    if (s->fd >= 0)
+        close(s->fd);
     if (s->dirfd >= 0)
         close(s->dirfd);
     pthread_cond_destroy(&s->cv);
@@ -1393,4 +1455,27 @@ mqi_store_close(mqi_store *s)
     free(s->name);
     free(s->tmpname);
     free(s);
+}
+
+void
+mqi_store_close(mqi_store *s)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->mx);
+    if (!s->closed) {
+        wait_no_sync(s);
+        if (s->fd >= 0 && s->policy != MQI_SYNC_NONE)
+            (void)sync_locked(s);
+        wait_no_sync(s);
+        s->closed = true;
+        if (s->fd >= 0)
+            close(s->fd); /* drops the flock */
+        s->fd = -1;
+        if (s->dirfd >= 0)
+            close(s->dirfd);
+        s->dirfd = -1;
+    }
+    pthread_mutex_unlock(&s->mx);
+    mqi_store_unref(s);
 }

@@ -6,8 +6,9 @@
  * reports a torn or corrupt tail.
  *
  * Threading: an mqi_store has an internal mutex; mqi_store_add is called on
- * application threads (inside mq_publish, before it returns success), the
- * other calls on the worker thread.
+ * application threads (inside mq_publish, before it returns success),
+ * mqi_store_remove also there (freeing the MQ_EVENT_PUBLISHED of a tagged
+ * message), the other calls on the worker thread.
  */
 #ifndef MQI_STORE_H
 #define MQI_STORE_H
@@ -43,6 +44,7 @@ typedef struct mqi_store_rec {
     size_t payload_len;
     const uint8_t *props; /* encoded MQTT 5 properties, may be empty */
     size_t props_len;
+    uint64_t tag;        /* application tag (mq_publish_tagged), 0 none */
 } mqi_store_rec;
 
 /* Open (creating if needed) the store for @p client_id in @p dir; the file
@@ -82,7 +84,15 @@ int mqi_store_tick(mqi_store *s, int64_t now_ms);
 size_t mqi_store_live(mqi_store *s);
 uint64_t mqi_store_file_size(mqi_store *s);
 
-/* fsync (if needed) and close; NULL is a no-op. */
+/* The owner is done: fsync (if needed), close the file (dropping its
+ * lock), and drop the owner's reference; NULL is a no-op. Calls on a
+ * closed store do nothing and return MQ_ERR_PERSIST. */
 void mqi_store_close(mqi_store *s);
+
+/* More holders (events that remove their message when freed): the memory
+ * stays until the last reference is dropped; the file closes with
+ * mqi_store_close all the same. */
+void mqi_store_ref(mqi_store *s);
+void mqi_store_unref(mqi_store *s);
 
 #endif

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alias.h"
 #include "internal.h"
 #include "topic.h"
 
@@ -144,8 +145,14 @@ post(mq_client *c, mq_event *ev)
         c->bat_head = ev;
     c->bat_tail = ev;
     c->bat_n++;
-    if (c->ev_known + c->bat_n >=
-            atomic_load_explicit(&c->max_events, memory_order_relaxed) &&
+    c->bat_bytes += ev->acct;
+    /* either bound stops reading: the count, or the bytes of what is
+     * queued (a flood of large messages) */
+    if ((c->ev_known + c->bat_n >=
+             atomic_load_explicit(&c->max_events, memory_order_relaxed) ||
+         c->evb_known + c->bat_bytes >=
+             atomic_load_explicit(&c->max_event_bytes,
+                                  memory_order_relaxed)) &&
         !atomic_load(&c->paused)) {
         atomic_store(&c->paused, true);
         mqi_log(c, MQ_LOG_DEBUG, "event queue full: pausing reads");
@@ -159,8 +166,10 @@ post_flush(mq_client *c)
         return;
     c->ev_known = mqi_events_post_list(&c->ev, c->bat_head, c->bat_tail,
                                        c->bat_n);
+    c->evb_known = atomic_load_explicit(&c->ev.bytes, memory_order_relaxed);
     c->bat_head = c->bat_tail = NULL;
     c->bat_n = 0;
+    c->bat_bytes = 0;
 }
 
 static mq_props *
@@ -197,9 +206,8 @@ static void
 complete(mq_client *c, mqi_msg *m, int err, int reason)
 {
     int pe = atomic_load_explicit(&c->publish_events, memory_order_relaxed);
+    bool deferred = false;
 
-    if (m->seq != 0 && c->store != NULL)
-        mqi_store_remove(c->store, m->seq);
     atomic_fetch_sub_explicit(&c->q_msgs, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&c->q_bytes, m->acct_bytes,
                               memory_order_relaxed);
@@ -207,15 +215,81 @@ complete(mq_client *c, mqi_msg *m, int err, int reason)
         mq_event *ev = mqi_event_new(MQ_EVENT_PUBLISHED, 0);
         if (ev != NULL) {
             ev->token = m->token;
+            ev->tag = m->tag;
             ev->error = err;
             ev->reason = reason;
             ev->qos = m->qos;
             ev->packet_id = m->packet_id;
+            if (m->tag != 0 && m->seq != 0 && c->store != NULL) {
+                /* the record goes when the application frees the event,
+                 * after it noted the completion (docs/guide/persistence) */
+                mqi_store_ref(c->store);
+                ev->store = c->store;
+                ev->store_seq = m->seq;
+                deferred = true;
+            }
             post(c, ev);
         }
     }
+    if (!deferred && m->seq != 0 && c->store != NULL)
+        mqi_store_remove(c->store, m->seq);
     mqi_msg_free(m);
     c->space_freed = true; /* waiters are woken once per round */
+}
+
+/* A SUBSCRIBE or UNSUBSCRIBE that ends without a usable acknowledgement
+ * (not sent, or answered wrongly): its event, with @p reason for every
+ * filter. Resubscribes (token 0) have no event: logged. Frees m. */
+static void
+fail_sub(mq_client *c, mqi_msg *m, int err, uint8_t reason)
+{
+    if (m->token != 0) {
+        mq_event *ev = mqi_event_new(m->kind == MQI_CMD_SUBSCRIBE
+                                         ? MQ_EVENT_SUBSCRIBED
+                                         : MQ_EVENT_UNSUBSCRIBED,
+                                     m->count);
+        if (ev != NULL) {
+            ev->token = m->token;
+            ev->error = err;
+            ev->reason = reason;
+            ev->packet_id = m->packet_id;
+            ev->reasons = (uint8_t *)(ev + 1);
+            ev->nreasons = m->count;
+            memset(ev->reasons, reason, m->count);
+            post(c, ev);
+        }
+    } else {
+        mqi_log(c, MQ_LOG_WARNING, "resubscribe to %s%s failed: %s",
+                m->filters[0], m->count > 1 ? " and others" : "",
+                mq_strerror(err));
+    }
+    mqi_msg_free(m);
+}
+
+/* The largest packet this connection may carry out: our own
+ * MQ_OPT_MAX_PACKET_SIZE and the broker's Maximum Packet Size, which the
+ * client must not exceed with any packet (MQTT 5 §3.2.2.3.6,
+ * [MQTT-3.2.2-15]). */
+static size_t
+send_limit(const mq_client *c)
+{
+    uint32_t lim = c->cfg.max_packet_size;
+
+    if (c->server_max_packet != 0 && c->server_max_packet < lim)
+        lim = c->server_max_packet;
+    return lim;
+}
+
+/* A v5 feature asked for on a connection that fell back to 3.1.1: it is
+ * left out, and that is said once per connection. */
+static void
+v5_dropped(mq_client *c, const char *what)
+{
+    if (!c->v5_drop_logged) {
+        c->v5_drop_logged = true;
+        mqi_log(c, MQ_LOG_WARNING, "%s left out: the connection uses MQTT "
+                "3.1.1 (MQ_OPT_PROTOCOL_FALLBACK)", what);
+    }
 }
 
 /* ---- packet ids --------------------------------------------------------- */
@@ -324,10 +398,58 @@ pid_release(mq_client *c, mqi_msg *m)
 
 /* ---- encoding helpers ------------------------------------------------ */
 
+/* Forget every outbound alias of this connection: the next publishes
+ * send their topics again (after a PUBLISH with a new mapping could not
+ * be encoded, so the table may not match what the broker knows). */
+static void
+alias_reset(mq_client *c)
+{
+    mqi_alias_out_free(c->aout);
+    c->aout = NULL;
+}
+
+/* The Topic Alias of a PUBLISH sent for the first time on this connection
+ * (MQTT 5 §3.3.2.3.4), and whether its topic can be left out. Resends
+ * carry the full topic and no alias: a mapping never outlives its
+ * connection, and a resend may be the first packet of a new one. An alias
+ * that would push the packet over the size limit is not used. */
+static void
+choose_alias(mq_client *c, const mqi_msg *m, mqi_publish *p)
+{
+    int bmax = atomic_load_explicit(&c->alias_max_out, memory_order_relaxed);
+    int auto_n = c->cfg.topic_alias_auto;
+    size_t n = auto_n > 0 ? (size_t)(auto_n < bmax ? auto_n : bmax)
+                          : (size_t)bmax;
+    bool omit = false, fits;
+    uint16_t a = 0;
+
+    if ((auto_n <= 0 && m->alias == 0) || bmax <= 0 || n == 0)
+        return;
+    if (c->aout == NULL && (c->aout = mqi_alias_out_new((uint16_t)n)) == NULL)
+        return; /* no memory: the full topic without alias */
+    fits = mqi_publish_wire_size(MQ_PROTO_V5, m->topic_len, m->payload_len,
+                                 mqi_props_len(m->props) + 3, m->qos) <=
+           send_limit(c);
+    if (auto_n > 0) {
+        a = mqi_alias_auto(c->aout, m->topic, m->topic_len, fits, &omit);
+    } else if (mqi_alias_stands_for(c->aout, m->alias, m->topic,
+                                    m->topic_len)) {
+        a = m->alias;
+        omit = true;
+    } else if (fits) {
+        a = m->alias;
+        mqi_alias_map(c->aout, a, m->topic, m->topic_len);
+    }
+    p->topic_alias = a;
+    if (omit)
+        p->topic.len = 0;
+}
+
 static int
 encode_publish(mq_client *c, mqi_msg *m, bool dup)
 {
     mqi_publish p;
+    int rc;
 
     memset(&p, 0, sizeof p);
     p.qos = m->qos;
@@ -339,23 +461,24 @@ encode_publish(mq_client *c, mqi_msg *m, bool dup)
     p.payload.ptr = m->payload;
     p.payload.len = m->payload_len;
     p.props = m->props;
+    if (!dup && c->proto == MQ_PROTO_V5)
+        choose_alias(c, m, &p);
     if (m->payload_len >= SPLICE_MIN) {
         /* A large payload is not copied into the output buffer: only the
          * head is encoded, and flush_out writes the payload from the
          * message itself at that point of the stream. */
-        int rc;
         mqi_splice *sp;
         if (c->spl_n == c->spl_cap) {
             size_t cap = c->spl_cap ? c->spl_cap * 2 : 8;
             mqi_splice *ns = realloc(c->spl, cap * sizeof *ns);
             if (ns == NULL)
-                return mqi_encode_publish(&c->out, c->version, &p);
+                goto whole;
             c->spl = ns;
             c->spl_cap = cap;
         }
-        rc = mqi_encode_publish_head(&c->out, c->version, &p);
+        rc = mqi_encode_publish_head(&c->out, c->proto, &p);
         if (rc != MQ_OK)
-            return rc;
+            goto out;
         sp = &c->spl[c->spl_n++];
         sp->at = c->out.len;
         sp->m = m;
@@ -363,7 +486,12 @@ encode_publish(mq_client *c, mqi_msg *m, bool dup)
         c->spl_bytes += m->payload_len;
         return MQ_OK;
     }
-    return mqi_encode_publish(&c->out, c->version, &p);
+whole:
+    rc = mqi_encode_publish(&c->out, c->proto, &p);
+out:
+    if (rc != MQ_OK && p.topic_alias != 0)
+        alias_reset(c);
+    return rc;
 }
 
 /* Bytes encoded or spliced and not yet written. */
@@ -389,7 +517,7 @@ encode_ack(mq_client *c, uint8_t type, uint16_t pid, uint8_t reason)
     a.type = type;
     a.packet_id = pid;
     a.reason = reason;
-    return mqi_encode_ack(&c->out, c->version, &a);
+    return mqi_encode_ack(&c->out, c->proto, &a);
 }
 
 static int
@@ -407,14 +535,20 @@ encode_sub(mq_client *c, mqi_msg *m)
             e[i].filter.ptr = (const uint8_t *)m->filters[i];
             e[i].filter.len = strlen(m->filters[i]);
             e[i].options = m->options[i];
+            if (c->proto != MQ_PROTO_V5 && (e[i].options & ~3)) {
+                v5_dropped(c, "subscription options");
+                e[i].options &= 3;
+            }
         }
         memset(&s, 0, sizeof s);
         s.packet_id = m->packet_id;
         s.count = m->count;
         s.entries = e;
         s.props = m->props;
-        rc = mqi_encode_subscribe(&c->out, c->version, &s);
+        rc = mqi_encode_subscribe(&c->out, c->proto, &s);
         free(e);
+        if (c->proto != c->version && mq_props_count(m->props) > 0)
+            v5_dropped(c, "SUBSCRIBE properties");
     } else {
         mqi_span *f = calloc(m->count, sizeof *f);
         mqi_unsubscribe u;
@@ -429,7 +563,7 @@ encode_sub(mq_client *c, mqi_msg *m)
         u.count = m->count;
         u.filters = f;
         u.props = m->props;
-        rc = mqi_encode_unsubscribe(&c->out, c->version, &u);
+        rc = mqi_encode_unsubscribe(&c->out, c->proto, &u);
         free(f);
     }
     return rc;
@@ -663,7 +797,7 @@ connect_props(mq_client *c)
 {
     mq_props *p = NULL;
 
-    if (c->version != MQ_PROTO_V5)
+    if (c->proto != MQ_PROTO_V5)
         return NULL;
     if (mqi_props_dup(c->cfg.connect_props, &p) != MQ_OK)
         return NULL;
@@ -696,7 +830,7 @@ send_connect(mq_client *c)
     int rc;
 
     memset(&p, 0, sizeof p);
-    p.version = (uint8_t)c->version;
+    p.version = (uint8_t)c->proto;
     p.clean_start = c->cfg.clean_start != 0;
     p.keepalive = (uint16_t)c->cfg.keepalive;
     pthread_mutex_lock(&c->lock);
@@ -934,6 +1068,17 @@ start_attempt(mq_client *c)
     c->connect_deadline_ms = now + c->cfg.connect_timeout_ms;
     set_deadline(c, c->connect_deadline_ms);
     s = &c->cfg.servers[c->server_idx % c->cfg.nservers];
+    /* the protocol of this attempt (MQ_OPT_PROTOCOL_FALLBACK) */
+    c->proto = c->version;
+    c->fallback_try = false;
+    if (c->fallback != NULL &&
+        c->fallback[c->server_idx % c->cfg.nservers] != MQI_FB_V5) {
+        c->proto = MQ_PROTO_V311;
+        if (c->fallback[c->server_idx % c->cfg.nservers] == MQI_FB_TRY) {
+            c->fallback_try = true; /* kept only if it succeeds */
+            c->fallback[c->server_idx % c->cfg.nservers] = MQI_FB_V5;
+        }
+    }
     mqi_log(c, MQ_LOG_INFO, "connecting to %s port %u", s->host,
             (unsigned)s->port);
     if (s->scheme == MQI_SCHEME_UNIX) {
@@ -1086,12 +1231,13 @@ fail:
 }
 
 /* Renew the registry's subscriptions after the broker lost the session:
- * filters without properties in one SUBSCRIBE, each filter with properties
- * in its own (properties apply to a whole packet). */
+ * filters without properties in as few SUBSCRIBEs as the broker's Maximum
+ * Packet Size allows, each filter with properties in its own (properties
+ * apply to a whole packet). */
 static void
 queue_resubscribe(mq_client *c)
 {
-    size_t *plain, np = 0, i;
+    size_t *plain, np = 0, i, first = 0, bytes = 0;
     mqi_msg *m, *firsts = NULL, **tail = &firsts;
 
     if (c->nsubs == 0)
@@ -1109,7 +1255,22 @@ queue_resubscribe(mq_client *c)
             tail = &m->next;
         }
     }
-    if (np > 0 && (m = resubscribe_msg(c, plain, np)) != NULL) {
+    for (i = 0; i < np; i++) {
+        size_t fl = strlen(c->subs[plain[i]].filter);
+        if (i > first && mqi_sub_wire_size(c->proto, MQI_SUBSCRIBE,
+                                           i - first + 1, bytes + fl, 0) >
+                             send_limit(c)) {
+            if ((m = resubscribe_msg(c, plain + first, i - first)) != NULL) {
+                *tail = m;
+                tail = &m->next;
+            }
+            first = i;
+            bytes = 0;
+        }
+        bytes += fl;
+    }
+    if (np > first && (m = resubscribe_msg(c, plain + first, np - first)) !=
+                          NULL) {
         *tail = m;
         tail = &m->next;
     }
@@ -1129,6 +1290,75 @@ queue_resubscribe(mq_client *c)
     }
 }
 
+/* The Authentication Method of our CONNECT, or NULL: no enhanced
+ * authentication on this connection (MQTT 5 §4.12). */
+static const char *
+auth_method(const mq_client *c)
+{
+    if (c->proto != MQ_PROTO_V5 || c->cfg.connect_props == NULL)
+        return NULL;
+    return mq_props_get_string(c->cfg.connect_props,
+                               MQ_PROP_AUTHENTICATION_METHOD);
+}
+
+/* An AUTH from mq_auth(), if this connection may carry it. */
+static void
+send_auth(mq_client *c, const mqi_msg *m)
+{
+    size_t before = c->out.len;
+    mqi_disconnect d;
+
+    if (c->proto != MQ_PROTO_V5) {
+        v5_dropped(c, "AUTH");
+        return;
+    }
+    if (auth_method(c) == NULL) {
+        /* [MQTT-4.12.0-7]: no AUTH without an Authentication Method in
+         * the CONNECT */
+        mqi_log(c, MQ_LOG_ERROR, "AUTH not sent: the CONNECT had no "
+                "Authentication Method");
+        return;
+    }
+    memset(&d, 0, sizeof d);
+    d.reason = (uint8_t)m->reason;
+    d.props = m->props;
+    if (mqi_encode_disconnect(&c->out, c->proto, MQI_AUTH, &d) == MQ_OK &&
+        c->out.len - before > send_limit(c)) {
+        c->out.len = before;
+        mqi_log(c, MQ_LOG_ERROR, "AUTH not sent: larger than the broker's "
+                "Maximum Packet Size");
+    }
+}
+
+/* Append our DISCONNECT within the size limit: a Reason String or User
+ * Property that would make it too large is left out (MQTT 5 §3.14.2.2.3,
+ * §3.14.2.2.4); the Session Expiry Interval stays. */
+static void
+encode_disconnect_fit(mq_client *c, const mqi_disconnect *d)
+{
+    size_t before = c->out.len;
+    mqi_disconnect small = *d;
+    uint32_t v;
+
+    if (mqi_encode_disconnect(&c->out, c->proto, MQI_DISCONNECT, d) !=
+            MQ_OK ||
+        c->out.len - before <= send_limit(c))
+        return;
+    c->out.len = before;
+    small.props = NULL;
+    if (mq_props_get_int(d->props, MQ_PROP_SESSION_EXPIRY_INTERVAL, 0, &v) ==
+        MQ_OK) {
+        mq_props *p = mq_props_new();
+        if (p != NULL)
+            mq_props_add_int(p, MQ_PROP_SESSION_EXPIRY_INTERVAL, v);
+        small.props = p;
+    }
+    mqi_log(c, MQ_LOG_WARNING, "DISCONNECT properties left out: larger than "
+            "the broker's Maximum Packet Size");
+    mqi_encode_disconnect(&c->out, c->proto, MQI_DISCONNECT, &small);
+    mq_props_free((mq_props *)small.props);
+}
+
 /* Send queued publishes while the window allows, and control packets. */
 static void
 pump(mq_client *c)
@@ -1139,13 +1369,10 @@ pump(mq_client *c)
     if (c->cs != MQI_CS_UP)
         return;
     while ((m = c->ctrl_pending.head) != NULL) {
+        size_t before = c->out.len;
         if (m->kind == MQI_CMD_AUTH) {
-            mqi_disconnect d;
             mqi_list_remove(&c->ctrl_pending, m);
-            memset(&d, 0, sizeof d);
-            d.reason = (uint8_t)m->reason;
-            d.props = m->props;
-            mqi_encode_disconnect(&c->out, c->version, MQI_AUTH, &d);
+            send_auth(c, m);
             mqi_msg_free(m);
             continue;
         }
@@ -1153,9 +1380,17 @@ pump(mq_client *c)
             break;
         mqi_list_remove(&c->ctrl_pending, m);
         rc = encode_sub(c, m);
+        if (rc == MQ_OK && c->out.len - before > send_limit(c)) {
+            /* over the broker's Maximum Packet Size: never sent (the
+             * limit was not known when the call returned its token) */
+            c->out.len = before;
+            rc = MQ_ERR_TOO_LARGE;
+        }
         if (rc != MQ_OK) {
             pid_release(c, m);
-            mqi_msg_free(m);
+            fail_sub(c, m, rc, rc == MQ_ERR_TOO_LARGE
+                                   ? MQ_RC_PACKET_TOO_LARGE
+                                   : MQ_RC_UNSPECIFIED_ERROR);
             continue;
         }
         m->state = MQI_MS_WAIT_ACK;
@@ -1171,13 +1406,22 @@ pump(mq_client *c)
          * nothing bounds. */
         if (c->write_blocked && out_pending(c) >= FLUSH_AT)
             break;
-        if (c->version == MQ_PROTO_V5) {
-            wire = mqi_publish_wire_size(c->version, m->topic_len,
+        if (c->proto == MQ_PROTO_V5) {
+            wire = mqi_publish_wire_size(c->proto, m->topic_len,
                                          m->payload_len,
                                          mqi_props_len(m->props), m->qos);
-            if (c->server_max_packet != 0 && wire > c->server_max_packet) {
+            if (wire > send_limit(c)) {
                 mqi_list_remove(&c->pending, m);
                 complete(c, m, MQ_ERR_TOO_LARGE, MQ_RC_PACKET_TOO_LARGE);
+                continue;
+            }
+            /* an explicit alias the broker does not allow (its Topic Alias
+             * Maximum was not known when mq_publish_v5 accepted it) */
+            if (m->alias != 0 && c->cfg.topic_alias_auto <= 0 &&
+                m->alias > atomic_load_explicit(&c->alias_max_out,
+                                                memory_order_relaxed)) {
+                mqi_list_remove(&c->pending, m);
+                complete(c, m, MQ_ERR_PROPERTY, MQ_RC_TOPIC_ALIAS_INVALID);
                 continue;
             }
             if (m->qos > c->server_max_qos) {
@@ -1190,6 +1434,9 @@ pump(mq_client *c)
                 complete(c, m, MQ_ERR_REFUSED, MQ_RC_RETAIN_NOT_SUPPORTED);
                 continue;
             }
+        } else if (c->version == MQ_PROTO_V5 &&
+                   (m->alias != 0 || mq_props_count(m->props) > 0)) {
+            v5_dropped(c, "PUBLISH properties");
         }
         if (m->qos > 0 && !pid_alloc(c, m))
             break;
@@ -1288,14 +1535,14 @@ protocol_error(mq_client *c, int err, uint8_t reason, const char *msg)
 {
     /* best effort; skipped when a write is half done (a TLS or WebSocket
      * layer must be retried with the same bytes) */
-    if (c->version == MQ_PROTO_V5 && c->io.fd >= 0 &&
+    if (c->proto == MQ_PROTO_V5 && c->io.fd >= 0 &&
         c->cs >= MQI_CS_CONNACK && out_pending(c) == 0) {
         mqi_disconnect d;
         size_t n;
         memset(&d, 0, sizeof d);
         d.reason = reason;
         c->out.len = c->out_off = 0;
-        if (mqi_encode_disconnect(&c->out, c->version, MQI_DISCONNECT, &d) ==
+        if (mqi_encode_disconnect(&c->out, c->proto, MQI_DISCONNECT, &d) ==
             MQ_OK)
             c->io.ops->write(&c->io, c->out.data, c->out.len, &n);
     }
@@ -1318,19 +1565,53 @@ map_v3_connack(uint8_t rc)
     }
 }
 
+/* A v5 CONNECT that a 3.1.1-only broker cannot take: with
+ * MQ_OPT_PROTOCOL_FALLBACK the same server is tried again at once in
+ * 3.1.1 (paho C tries versions in turn), without events for the failed
+ * attempt. @p sure: the broker said so (a 3.1.1 CONNACK): 3.1.1 for that
+ * server until the next mq_connect(); else (it only closed) the next
+ * attempt alone is 3.1.1, and stays so only if it succeeds. */
+static void
+fallback_to_v311(mq_client *c, bool sure, const char *why)
+{
+    mqi_log(c, MQ_LOG_INFO, "the broker does not take MQTT 5 (%s): "
+            "trying MQTT 3.1.1", why);
+    close_socket(c);
+    atomic_store(&c->connected, 0);
+    c->fallback[c->server_idx % c->cfg.nservers] =
+        sure ? MQI_FB_V311 : MQI_FB_TRY;
+    c->cs = MQI_CS_BACKOFF;
+    c->backoff_until_ms = mqi_now_ms();
+    set_deadline(c, c->backoff_until_ms);
+}
+
 static void
 on_connack(mq_client *c, const mqi_connack *p)
 {
-    uint8_t reason = c->version == MQ_PROTO_V5 ? p->reason
+    uint8_t reason = c->proto == MQ_PROTO_V5 ? p->reason
                                                 : map_v3_connack(p->reason);
     mq_props *props = parse_props(p->props_raw);
     mq_event *ev;
     uint32_t v;
+    int alias_max = 0; /* absent: the broker takes no aliases */
 
     if (c->cs != MQI_CS_CONNACK) {
         mq_props_free(props);
         protocol_error(c, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR,
                        "unexpected CONNACK");
+        return;
+    }
+    if (p->v311_refusal && c->cfg.protocol_fallback && c->fallback != NULL) {
+        mq_props_free(props);
+        fallback_to_v311(c, true, "it answered with a 3.1.1 CONNACK");
+        return;
+    }
+    if (reason == 0 && auth_method(c) == NULL && props != NULL &&
+        mq_props_has(props, MQ_PROP_AUTHENTICATION_METHOD)) {
+        mq_props_free(props);
+        protocol_error(c, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR,
+                       "CONNACK with an Authentication Method the CONNECT "
+                       "did not ask for");
         return;
     }
     ev = mqi_event_new(MQ_EVENT_CONNECT, 0);
@@ -1346,13 +1627,21 @@ on_connack(mq_client *c, const mqi_connack *p)
             post(c, ev);
         close_socket(c);
         {
-            char msg[120];
-            snprintf(msg, sizeof msg, "connection refused: %s",
-                     mq_reason_string(reason));
+            char msg[160];
+            if (p->v311_refusal)
+                snprintf(msg, sizeof msg, "connection refused: the broker "
+                         "does not support MQTT 5; use MQ_PROTO_V311 (or "
+                         "MQ_OPT_PROTOCOL_FALLBACK)");
+            else
+                snprintf(msg, sizeof msg, "connection refused: %s",
+                         mq_reason_string(reason));
             report_and_retry(c, MQ_ERR_REFUSED, reason, msg);
         }
         return;
     }
+    if (c->fallback_try && c->fallback != NULL)
+        c->fallback[c->server_idx % c->cfg.nservers] = MQI_FB_V311;
+    atomic_store(&c->proto_in_use, c->proto);
     c->session_present = p->session_present;
     c->window = (size_t)c->cfg.max_inflight;
     c->server_max_packet = 0;
@@ -1377,6 +1666,9 @@ on_connack(mq_client *c, const mqi_connack *p)
             c->server_retain = v != 0;
         if (mq_props_get_int(props, MQ_PROP_SERVER_KEEP_ALIVE, 0, &v) == MQ_OK)
             c->server_keepalive = (uint16_t)v;
+        if (mq_props_get_int(props, MQ_PROP_TOPIC_ALIAS_MAXIMUM, 0, &v) ==
+            MQ_OK)
+            alias_max = (int)v;
         id = mq_props_get_string(props, MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER);
         if (id != NULL) {
             /* Earlier assigned ids stay allocated until the next
@@ -1393,6 +1685,10 @@ on_connack(mq_client *c, const mqi_connack *p)
     }
     if (c->window == 0)
         c->window = 1;
+    /* outbound aliases start empty on every connection */
+    alias_reset(c);
+    c->v5_drop_logged = false;
+    atomic_store(&c->alias_max_out, alias_max);
     if (c->server_keepalive > 0)
         set_deadline(c, mqi_now_ms() + (int64_t)c->server_keepalive * 1000);
     if (c->aliases != NULL) {
@@ -1517,6 +1813,7 @@ on_publish(mq_client *c, const mqi_publish *p)
             memcpy(ev->payload, p->payload.ptr, p->payload.len);
     }
     ev->payload_len = p->payload.len;
+    ev->acct = tlen + p->payload.len + p->props_raw.len;
     ev->qos = p->qos;
     ev->retain = p->retain;
     ev->dup = p->dup;
@@ -1542,27 +1839,89 @@ finish_inflight(mq_client *c, mqi_msg *m, int err, int reason)
     }
 }
 
+/* What a packet id in flight is waiting for, for messages. */
+static const char *
+flow_name(const mqi_msg *m)
+{
+    if (m->kind == MQI_CMD_SUBSCRIBE)
+        return "SUBSCRIBE";
+    if (m->kind == MQI_CMD_UNSUBSCRIBE)
+        return "UNSUBSCRIBE";
+    return m->qos == 1 ? "QoS 1 PUBLISH" : m->state == MQI_MS_WAIT_COMP
+                                               ? "QoS 2 PUBLISH after PUBREC"
+                                               : "QoS 2 PUBLISH";
+}
+
+/* The broker answered packet id m->packet_id with a packet that does not
+ * belong to the flow the id is in: a PUBACK for a QoS 2 PUBLISH, a PUBREC
+ * for QoS 1, a PUBCOMP before the PUBREC, a SUBACK for a PUBLISH... (MQTT
+ * 5 §4.3 and §4.13: a protocol error; 3.1.1 §4.3 and §4.8: close the
+ * connection). The message it names ends here with MQ_ERR_PROTOCOL and is
+ * not resent: the broker may or may not have taken it, and would answer a
+ * resend the same way. The rest of the session is kept as after any
+ * connection loss. */
+static void
+ack_mismatch(mq_client *c, mqi_msg *m, const char *got)
+{
+    char msg[120];
+
+    snprintf(msg, sizeof msg, "%s for packet id %u, which is a %s", got,
+             (unsigned)m->packet_id, flow_name(m));
+    mqi_list_remove(&c->inflight, m);
+    pid_release(c, m);
+    if (m->kind == MQI_CMD_PUBLISH) {
+        c->inflight_pub--;
+        complete(c, m, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR);
+    } else {
+        fail_sub(c, m, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR);
+    }
+    protocol_error(c, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR, msg);
+}
+
+/* An acknowledgement for an id not in flight at all: logged and ignored,
+ * as libmosquitto and Paho do. MQTT 5 gives no reason code for it except
+ * in PUBREL/PUBCOMP, and a late duplicate (e.g. the answer to a resend the
+ * broker had already acknowledged) is harmless. */
+static void
+ack_unknown(mq_client *c, const char *what, uint16_t pid)
+{
+    mqi_log(c, MQ_LOG_WARNING, "%s for unknown packet id %u: ignored", what,
+            (unsigned)pid);
+}
+
 static void
 on_ack(mq_client *c, const mqi_ack *a)
 {
     mqi_msg *m = pid_find(c, a->packet_id);
     int err = a->reason >= 0x80 ? MQ_ERR_REFUSED : MQ_OK;
+    bool pub = m != NULL && m->kind == MQI_CMD_PUBLISH;
 
     switch (a->type) {
     case MQI_PUBACK:
-        if (m == NULL || m->kind != MQI_CMD_PUBLISH ||
-            m->state != MQI_MS_WAIT_ACK) {
-            mqi_log(c, MQ_LOG_WARNING, "PUBACK for unknown id %u",
-                    a->packet_id);
+        if (m == NULL) {
+            ack_unknown(c, "PUBACK", a->packet_id);
+            return;
+        }
+        if (!pub || m->qos != 1) {
+            ack_mismatch(c, m, "PUBACK");
             return;
         }
         finish_inflight(c, m, err, a->reason);
         break;
     case MQI_PUBREC:
-        if (m == NULL || m->kind != MQI_CMD_PUBLISH ||
-            (m->state != MQI_MS_WAIT_REC && m->state != MQI_MS_WAIT_COMP)) {
+        if (m == NULL) {
+            /* MQTT 5 §3.6.2.1: PUBREL "Packet Identifier not found" */
             encode_ack(c, MQI_PUBREL, a->packet_id,
                        MQ_RC_PACKET_IDENTIFIER_NOT_FOUND);
+            return;
+        }
+        if (!pub || m->qos != 2) {
+            ack_mismatch(c, m, "PUBREC");
+            return;
+        }
+        if (m->state == MQI_MS_WAIT_COMP) {
+            /* a repeated PUBREC: our PUBREL again */
+            encode_ack(c, MQI_PUBREL, a->packet_id, 0);
             return;
         }
         if (err != MQ_OK) {
@@ -1575,14 +1934,21 @@ on_ack(mq_client *c, const mqi_ack *a)
         encode_ack(c, MQI_PUBREL, a->packet_id, 0);
         break;
     case MQI_PUBREL:
+        /* inbound QoS 2: PUBCOMP in any case (MQTT 5 §4.3.3), with
+         * "Packet Identifier not found" for an id we never PUBREC'd
+         * (§3.7.2.1; a v3.1.1 PUBCOMP has no reason code) */
+        encode_ack(c, MQI_PUBCOMP, a->packet_id,
+                   qos2_seen(c, a->packet_id)
+                       ? 0 : MQ_RC_PACKET_IDENTIFIER_NOT_FOUND);
         qos2_mark(c, a->packet_id, false);
-        encode_ack(c, MQI_PUBCOMP, a->packet_id, 0);
         break;
     case MQI_PUBCOMP:
-        if (m == NULL || m->kind != MQI_CMD_PUBLISH ||
-            m->state != MQI_MS_WAIT_COMP) {
-            mqi_log(c, MQ_LOG_WARNING, "PUBCOMP for unknown id %u",
-                    a->packet_id);
+        if (m == NULL) {
+            ack_unknown(c, "PUBCOMP", a->packet_id);
+            return;
+        }
+        if (!pub || m->qos != 2 || m->state != MQI_MS_WAIT_COMP) {
+            ack_mismatch(c, m, "PUBCOMP");
             return;
         }
         finish_inflight(c, m, err, a->reason);
@@ -1599,13 +1965,21 @@ on_suback(mq_client *c, uint8_t type, const mqi_suback *s)
     mq_event *ev;
     size_t i, n;
 
-    if (m == NULL || m->kind != want) {
-        mqi_log(c, MQ_LOG_WARNING, "%s for unknown id %u",
-                type == MQI_SUBACK ? "SUBACK" : "UNSUBACK", s->packet_id);
+    if (m == NULL) {
+        ack_unknown(c, type == MQI_SUBACK ? "SUBACK" : "UNSUBACK",
+                    s->packet_id);
+        return;
+    }
+    if (m->kind != want) {
+        ack_mismatch(c, m, type == MQI_SUBACK ? "SUBACK" : "UNSUBACK");
         return;
     }
     n = s->reasons.len;
-    if ((type == MQI_SUBACK || c->version == MQ_PROTO_V5) && n != m->count) {
+    /* one reason code per filter (MQTT 5 §3.9.3, §3.11.3; 3.1.1 §3.9.3) */
+    if ((type == MQI_SUBACK || c->proto == MQ_PROTO_V5) && n != m->count) {
+        mqi_list_remove(&c->inflight, m);
+        pid_release(c, m);
+        fail_sub(c, m, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR);
         protocol_error(c, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR,
                        "acknowledgement count does not match the request");
         return;
@@ -1637,6 +2011,37 @@ on_suback(mq_client *c, uint8_t type, const mqi_suback *s)
     }
     mqi_msg_free(m);
     pump(c);
+}
+
+/* An AUTH from the broker: only within the enhanced authentication our
+ * CONNECT asked for, with the same Authentication Method (MQTT 5 §4.12,
+ * [MQTT-4.12.0-6], §3.15.2.2.2); anything else is a protocol error. */
+static void
+on_auth(mq_client *c, const mqi_disconnect *a)
+{
+    const char *ours = auth_method(c), *theirs;
+    mq_props *props = parse_props(a->props_raw);
+    mq_event *ev;
+
+    theirs = props ? mq_props_get_string(props, MQ_PROP_AUTHENTICATION_METHOD)
+                   : NULL;
+    if (ours == NULL || theirs == NULL || strcmp(ours, theirs) != 0) {
+        mq_props_free(props);
+        protocol_error(c, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR,
+                       ours == NULL ? "AUTH without enhanced authentication "
+                                      "(no Authentication Method in CONNECT)"
+                                    : "AUTH with another Authentication "
+                                      "Method than the CONNECT's");
+        return;
+    }
+    ev = mqi_event_new(MQ_EVENT_AUTH, 0);
+    if (ev == NULL) {
+        mq_props_free(props);
+        return;
+    }
+    ev->reason = a->reason;
+    ev->props = props;
+    post(c, ev);
 }
 
 static void
@@ -1680,15 +2085,9 @@ handle_packet(mq_client *c, const mqi_packet *p)
         connection_lost(c, MQ_ERR_CLOSED, p->u.disconnect.reason, msg);
         break;
     }
-    case MQI_AUTH: {
-        mq_event *ev = mqi_event_new(MQ_EVENT_AUTH, 0);
-        if (ev != NULL) {
-            ev->reason = p->u.disconnect.reason;
-            ev->props = parse_props(p->u.disconnect.props_raw);
-            post(c, ev);
-        }
+    case MQI_AUTH:
+        on_auth(c, &p->u.disconnect);
         break;
-    }
     default:
         protocol_error(c, MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR,
                        "packet type a client must not receive");
@@ -1706,7 +2105,9 @@ header_plausible(int version, uint8_t b0, uint32_t rem)
     case MQI_PINGRESP:
         return rem == 0;
     case MQI_CONNACK:
-        return version == MQ_PROTO_V5 ? rem >= 2 && rem <= 65535 + 7 : rem == 2;
+        /* v5: properties make it any size; the Maximum Packet Size alone
+         * bounds it (checked next) */
+        return version == MQ_PROTO_V5 ? rem >= 2 : rem == 2;
     case MQI_PUBACK:
     case MQI_PUBREC:
     case MQI_PUBREL:
@@ -1752,7 +2153,7 @@ parse_buf(mq_client *c, const uint8_t *data, size_t len, bool *closed,
             *closed = true;
             break;
         }
-        if (!header_plausible(c->version, b0, rem)) {
+        if (!header_plausible(c->proto, b0, rem)) {
             protocol_error(c, MQ_ERR_MALFORMED, MQ_RC_MALFORMED_PACKET,
                            "impossible remaining length for the packet type");
             *closed = true;
@@ -1766,7 +2167,7 @@ parse_buf(mq_client *c, const uint8_t *data, size_t len, bool *closed,
         }
         if (len - off < hl + rem)
             break;
-        rc = mqi_decode(c->version, b0, data + off + hl, rem, &pkt, &reason);
+        rc = mqi_decode(c->proto, b0, data + off + hl, rem, &pkt, &reason);
         if (rc != MQ_OK) {
             char msg[80];
             snprintf(msg, sizeof msg, "%s packet (type %u) from broker",
@@ -1836,7 +2237,17 @@ read_some(mq_client *c, uint8_t *buf, size_t cap, size_t *out_n)
         c->last_recv_ms = mqi_now_ms(); /* bytes prove the link alive */
         return true;
     }
-    if (rc == MQ_ERR_CLOSED)
+    if (rc == MQ_ERR_CLOSED && c->cs == MQI_CS_CONNACK &&
+        c->proto == MQ_PROTO_V5) {
+        /* what a broker without MQTT 5 may do with a v5 CONNECT */
+        if (c->cfg.protocol_fallback && c->fallback != NULL)
+            fallback_to_v311(c, false, "it closed the connection before "
+                             "CONNACK");
+        else
+            connection_lost(c, rc, 0, "connection closed by the broker "
+                            "before CONNACK (a broker without MQTT 5 may do "
+                            "this: MQ_PROTO_V311 or MQ_OPT_PROTOCOL_FALLBACK)");
+    } else if (rc == MQ_ERR_CLOSED)
         connection_lost(c, MQ_ERR_CLOSED, 0, "connection closed by broker");
     else if (rc != MQ_ERR_AGAIN)
         connection_lost(c, rc, 0, c->io.err);
@@ -2012,6 +2423,10 @@ cmd_connect(mq_client *c, mqi_msg *m)
     free(c->aliases);
     c->aliases = NULL;
     c->nalias = 0;
+    free(c->fallback);
+    c->fallback = NULL;
+    if (c->version == MQ_PROTO_V5 && c->cfg.protocol_fallback)
+        c->fallback = calloc(c->cfg.nservers, 1); /* all MQI_FB_V5 */
     if (c->cfg.topic_alias_maximum > 0) {
         c->aliases = calloc((size_t)c->cfg.topic_alias_maximum, sizeof(char *));
         c->nalias = c->aliases ? c->cfg.topic_alias_maximum : 0;
@@ -2035,7 +2450,7 @@ cmd_disconnect(mq_client *c, mqi_msg *m)
         d.reason = (uint8_t)reason;
         d.props = m->props;
         pump(c); /* what is queued for the socket goes first */
-        mqi_encode_disconnect(&c->out, c->version, MQI_DISCONNECT, &d);
+        encode_disconnect_fit(c, &d);
         mqi_msg_free(m);
         c->cs = MQI_CS_CLOSING;
         set_deadline(c, mqi_now_ms() + CLOSE_GRACE_MS);
@@ -2129,7 +2544,9 @@ handle_commands(mq_client *c)
     /* resume reading when the application drained its events */
     if (atomic_load(&c->paused) &&
         (c->ev_known = mqi_events_count(&c->ev)) + c->bat_n <=
-            atomic_load(&c->max_events) / 2) {
+            atomic_load(&c->max_events) / 2 &&
+        (c->evb_known = atomic_load(&c->ev.bytes)) + c->bat_bytes <=
+            atomic_load(&c->max_event_bytes) / 2) {
         atomic_store(&c->paused, false);
         parse_input(c);
         update_mask(c);
@@ -2266,10 +2683,11 @@ drop_client_state(mq_client *c)
     while (c->bat_head != NULL) {
         mq_event *e = c->bat_head;
         c->bat_head = e->next;
-        mq_event_free(e);
+        mqi_event_forget(e);
     }
     c->bat_tail = NULL;
     c->bat_n = 0;
+    c->bat_bytes = 0;
     while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL)
         mqi_msg_free(MQI_CONTAINER_OF(n, mqi_msg, qn));
     free_list(c, &c->pending);
@@ -2290,6 +2708,9 @@ drop_client_state(mq_client *c)
         free(c->aliases);
         c->aliases = NULL;
     }
+    alias_reset(c);
+    free(c->fallback);
+    c->fallback = NULL;
     mqi_buf_free(&c->out);
     mqi_buf_free(&c->in);
     free(c->spl);

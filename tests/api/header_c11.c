@@ -14,3 +14,23 @@ main(void)
     (void)c;
     return MQ_OK;
 }
+
+/* Issue 13's numbers (never reused or moved) and declarations. */
+_Static_assert(MQ_OPT_PROTOCOL_FALLBACK == 30, "option number");
+_Static_assert(MQ_OPT_PROTOCOL_IN_USE == 31, "option number");
+_Static_assert(MQ_OPT_TOPIC_ALIAS_AUTO == 32, "option number");
+_Static_assert(MQ_OPT_MAX_EVENT_BYTES == 33, "option number");
+_Static_assert(MQ_EVENT_RECOVERED == 10, "event kind number");
+_Static_assert(MQ_ERR_FILE == -30, "error number");
+
+int issue13_decls(mq_client *c, const mq_event *ev);
+int
+issue13_decls(mq_client *c, const mq_event *ev)
+{
+    const char *f[1] = {"a"};
+    /* not evaluated: nothing to link */
+    return (int)sizeof(mq_unsubscribe_many(c, 1, f, 0) +
+                       mq_publish_tagged(c, "t", "", 0, 1, 0, 0,
+                                         (uint64_t)1) +
+                       mq_event_tag(ev));
+}

@@ -480,6 +480,60 @@ unknown_ids(int version)
 static void c_unknown_ids_v3(void) { unknown_ids(4); }
 static void c_unknown_ids_v5(void) { unknown_ids(5); }
 
+/* A broker that downgrades QoS 2 (RabbitMQ 3.10, see tests/brokers)
+ * answers a QoS 2 PUBLISH with PUBACK: the publish completes (it used to
+ * stay in flight for ever, with no event) and the connection stays up. */
+static void
+s_qos2_puback(fb *b, int conn, int fd, void *ud)
+{
+    scen *s = ud;
+    fb_pkt p;
+    uint8_t out[16];
+
+    (void)conn;
+    if (fb_read_connect(b, fd) < 0 || fb_send_connack(fd, s->version, 0, 0))
+        return;
+    if (!fb_expect(b, fd, 3, &p, 5000))
+        return;
+    {
+        size_t tl = (size_t)p.body[0] << 8 | p.body[1];
+        uint8_t ack[2] = {p.body[2 + tl], p.body[3 + tl]};
+        fb_send(fd, out, fb_pack(out, 0x40, ack, 2));
+    }
+    fb_pkt_free(&p);
+    usleep(300 * 1000);
+}
+
+static void
+c_qos2_puback_v3(void)
+{
+    scen s = {.version = 4};
+    fb *b = fb_start(s_qos2_puback, &s);
+    mq_client *c = mkclient(b, 4, &s);
+    mq_event *ev;
+    int tok;
+
+    FT_CHECK(mq_connect(c) == MQ_OK, "connect");
+    ev = ft_wait(c, MQ_EVENT_CONNECT, 5000);
+    FT_CHECK(ev != NULL, "no CONNECT");
+    mq_event_free(ev);
+    tok = mq_publish(c, "t/x", "hi", 2, 2, 0);
+    FT_CHECK(tok > 0, "publish %d", tok);
+    ev = ft_wait(c, MQ_EVENT_PUBLISHED, 5000);
+    FT_CHECK(ev != NULL, "QoS 2 publish answered by PUBACK never completed");
+    /* Issue 13 item 3: a PUBACK for a QoS 2 message is a protocol error;
+     * the message completes with that error (it is not resent, so no
+     * reconnect loop) and the connection is closed. */
+    FT_CHECK(mq_event_token(ev) == tok &&
+                 mq_event_error(ev) == MQ_ERR_PROTOCOL,
+             "token %d err %s", mq_event_token(ev),
+             mq_err_name(mq_event_error(ev)));
+    mq_event_free(ev);
+    FT_CHECK(fb_count(b, 6) == 0, "sent a PUBREL after a PUBACK");
+    mq_client_destroy(c);
+    fb_stop(b);
+}
+
 /* Inbound QoS 2: the same packet id resent (DUP) before PUBREL must not
  * deliver twice; after PUBREL/PUBCOMP the id may carry a new message. */
 static void
@@ -717,6 +771,7 @@ static const ft_case cases[] = {
     {"suback_mismatch_v5", c_suback_mismatch_v5},
     {"unknown_ids_v3", c_unknown_ids_v3},
     {"unknown_ids_v5", c_unknown_ids_v5},
+    {"qos2_puback_v3", c_qos2_puback_v3},
     {"qos2_dup_v3", c_qos2_dup_v3},
     {"qos2_dup_v5", c_qos2_dup_v5},
     {"stall_keepalive_v3", c_stall_keepalive_v3},

@@ -165,6 +165,10 @@ Test(api, invalid_server_uri)
     CHECK_RC(mq_set_server(c, "mqtt://127.0.0.1:99999"), MQ_ERR_URI);
     CHECK_RC(mq_set_server(c, "mqtt://127.0.0.1:port"), MQ_ERR_URI);
     CHECK_RC(mq_set_server(c, "mqtt://[::1"), MQ_ERR_URI);
+    /* brackets inside a host (found by tests/fuzz/fuzz_uri.c) */
+    CHECK_RC(mq_set_server(c, "[[]"), MQ_ERR_URI);
+    CHECK_RC(mq_set_server(c, "mqtt://[a]]:1"), MQ_ERR_URI);
+    CHECK_RC(mq_set_server(c, "mqtt://a]b:1"), MQ_ERR_URI);
     CHECK_RC(mq_set_server(c, ""), MQ_ERR_URI);
     CHECK_RC(mq_set_server(c, NULL), MQ_ERR_INVAL);
     CHECK_RC(mq_set_server(c, "mqtt://127.0.0.1:1883"), MQ_OK);

@@ -216,6 +216,23 @@ def v5_properties():
 
 
 @test
+def v5_topic_alias():
+    # -D publish topic-alias N, as documented in mqpub(1) and accepted by
+    # mosquitto_pub: mosquitto (max_topic_alias 10) resolves the alias, the
+    # subscriber sees the full topic on every line; -l sends the topic
+    # once and the alias alone afterwards
+    s = sub_bg("pub/alias", "s-alias", ["-V", "5", "-C", "3", "-v"])
+    r = pub("-V", "5", "-t", "pub/alias", "-l", "-q", "1",
+            "-D", "publish", "topic-alias", "1", stdin=b"a\nb\nc\n")
+    eq(r.rc, 0, "rc %r" % r)
+    eq(s.wait().out, b"pub/alias a\npub/alias b\npub/alias c\n", "lines")
+    # over the broker's maximum: refused, exit code 1
+    r = pub("-V", "5", "-t", "pub/alias", "-m", "x", "-q", "1",
+            "-D", "publish", "topic-alias", "11")
+    check(r.rc != 0, "alias 11 over mosquitto's maximum 10: %r" % r)
+
+
+@test
 def persistent_session_with_c():
     # a subscriber with a persistent session, offline while we publish
     r = run([M_SUB] + P() + ["-t", "pub/sess", "-q", "1", "-c", "-i",

@@ -74,6 +74,10 @@ def bad_options_give_usage_error():
     usage_error(["-t", "a", "-F", "%5"], "Incomplete format specifier")
     usage_error(["-t", "a", "-F", "x\\"], "Incomplete escape specifier")
     usage_error(["-t", "a", "-F", "\\z"], "Invalid escape specifier 'z'")
+    # found by tests/fuzz/fuzz_tools.c: an int overflow, then gigabytes of
+    # padding for every message
+    usage_error(["-t", "a", "-F", "%99999999999t"], "width or precision")
+    usage_error(["-t", "a", "-F", "%.65536p"], "width or precision")
     usage_error(["-t", "a", "-c"], "client id")
     usage_error(["-t", "a", "-q", "5"], "Invalid QoS")
     usage_error(["-t", "a", "-m", "x"], "Unknown option '-m'")

@@ -589,13 +589,24 @@ Test(tp, mtls_client_cert_from_other_ca)
     expect_fail(c, MQ_ERR_TLS, "do not match|mismatch");
 }
 
+/* A missing CA file is refused when set (MQ_ERR_FILE); one that goes
+ * away between mq_set_str() and the connect still fails there, naming
+ * the file. */
 Test(tp, tls_missing_ca_file)
 {
     env_t e = start_env(L_TLS, NULL);
     mq_client *c = client("noca", MQ_PROTO_V5, "mqtts://localhost:%d", e.tls);
+    char path[] = "/tmp/mqt-gone-ca-XXXXXX";
+    int fd;
 
-    sopt(c, MQ_SOPT_TLS_CA_FILE, "/nonexistent/ca.crt");
-    expect_fail(c, MQ_ERR_TLS, "/nonexistent/ca.crt");
+    CHECK_RC(mq_set_str(c, MQ_SOPT_TLS_CA_FILE, "/nonexistent/ca.crt"),
+             MQ_ERR_FILE);
+    fd = mkstemp(path);
+    CHECK(fd >= 0, "mkstemp");
+    close(fd);
+    sopt(c, MQ_SOPT_TLS_CA_FILE, path);
+    unlink(path);
+    expect_fail(c, MQ_ERR_TLS, "mqt-gone-ca");
 }
 
 Test(tp, wss_wrong_host)

@@ -39,7 +39,7 @@ static const struct err_entry errs[] = {
 Test(api, strerror_and_name_cover_the_map)
 {
     size_t n = sizeof errs / sizeof errs[0];
-    cr_expect_eq(n, 28, "MQ_ERR_MAP has %zu entries", n);
+    cr_expect_eq(n, 29, "MQ_ERR_MAP has %zu entries", n);
     for (size_t i = 0; i < n; i++) {
         cr_expect_str_eq(mq_strerror(errs[i].code), errs[i].msg);
         cr_expect_str_eq(mq_err_name(errs[i].code), errs[i].name);
@@ -57,6 +57,8 @@ Test(api, strerror_examples)
     cr_expect_str_eq(mq_err_name(MQ_ERR_NOMEM), "MQ_ERR_NOMEM");
     cr_expect_eq(MQ_ERR_NOMEM, -1);
     cr_expect_eq(MQ_ERR_ABORTED, -28);
+    cr_expect_eq(MQ_ERR_FILE, -30); /* issue 13 */
+    cr_expect_str_eq(mq_err_name(MQ_ERR_FILE), "MQ_ERR_FILE");
     cr_expect_str_eq(mq_err_name(MQ_OK), "MQ_OK");
     cr_assert_not_null(mq_strerror(MQ_OK));
     cr_expect_str_neq(mq_strerror(MQ_OK), "unknown error");

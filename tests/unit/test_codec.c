@@ -479,7 +479,7 @@ Test(roundtrip, connect_without_will_or_credentials)
 static void roundtrip_connack(int ver)
 {
     mq_props *p = sample_props(MQI_CONNACK);
-    mqi_connack c = {true, 0, p, {0}};
+    mqi_connack c = {true, 0, p, {0}, false};
     mqi_buf b = {0};
     mqi_packet pk;
 
@@ -1190,6 +1190,20 @@ Test(decode, connack_session_present_on_refusal_is_a_protocol_error)
     EXPECT_PROTOCOL(5, 0x20, 0x01, 0x87, 0x00);
 }
 
+/* A broker that speaks only 3.1.1 refuses a v5 CONNECT with a 3.1.1
+ * CONNACK (return code 1); found against aedes by tests/brokers. */
+Test(decode, connack_311_refusal_of_v5_is_unsupported_protocol_version)
+{
+    mqi_packet pk;
+    uint8_t v[] = {0x00, 0x01};
+
+    cr_assert_eq(mqi_decode(5, 0x20, v, 2, &pk, NULL), MQ_OK);
+    cr_assert_eq(pk.u.connack.reason, MQ_RC_UNSUPPORTED_PROTOCOL_VERSION);
+    cr_assert_not(pk.u.connack.session_present);
+    EXPECT_PROTOCOL(5, 0x20, 0x01, 0x01); /* with session present */
+    EXPECT_MALFORMED(5, 0x20, 0x00, 0x00); /* a v5 accept needs props */
+}
+
 Test(decode, connack_v5_with_reason_not_allowed_is_a_protocol_error)
 {
     EXPECT_PROTOCOL(5, 0x20, 0x00, 0x01, 0x00);
@@ -1348,4 +1362,135 @@ Test(decode, null_reason_pointer_is_allowed)
     mqi_packet pk;
     cr_assert_eq(mqi_decode(4, 0x40, (const uint8_t[]){0, 0}, 2, &pk, NULL),
                  MQ_ERR_PROTOCOL);
+}
+
+/* ---- issue 13: aliases, 3.1.1 answer to v5, sizes of every packet ------ */
+
+/* A Topic Alias written beside the properties (the topic left out), and
+ * the size the worker checks against the broker's limit. */
+Test(roundtrip, publish_with_topic_alias_and_no_topic)
+{
+    mq_props *p = sample_props(MQI_PUBLISH);
+    mqi_publish in = {0};
+    mqi_buf b = {0};
+    mqi_packet pk;
+    mq_props *got = NULL;
+    uint32_t a = 0;
+
+    in.qos = 1;
+    in.packet_id = 9;
+    in.topic = SP("");
+    in.payload = SP("data");
+    in.props = p;
+    in.topic_alias = 513;
+    cr_assert_eq(mqi_encode_publish(&b, 5, &in), MQ_OK);
+    cr_assert_eq(b.len, mqi_publish_wire_size(5, 0, 4, mqi_props_len(p) + 3,
+                                              1));
+    decode_all(5, &b, &pk);
+    cr_assert_eq(pk.u.publish.topic.len, 0);
+    cr_assert(span_eq(pk.u.publish.payload, "data"));
+    cr_assert_eq(mqi_props_parse(pk.u.publish.props_raw.ptr,
+                                 pk.u.publish.props_raw.len, &got), MQ_OK);
+    cr_assert_eq(mq_props_get_int(got, MQ_PROP_TOPIC_ALIAS, 0, &a), MQ_OK);
+    cr_assert_eq(a, 513);
+    cr_assert_eq(mq_props_count(got), mq_props_count(p) + 1);
+    mq_props_free(got);
+    /* alias alone, no other property */
+    b.len = 0;
+    in.props = NULL;
+    in.topic = SP("a/b");
+    cr_assert_eq(mqi_encode_publish(&b, 5, &in), MQ_OK);
+    cr_assert_eq(b.len, mqi_publish_wire_size(5, 3, 4, 3, 1));
+    decode_all(5, &b, &pk);
+    cr_assert(span_eq(pk.u.publish.topic, "a/b"));
+    cr_assert_eq(pk.u.publish.props_raw.len, 3);
+    /* v3.1.1 has no properties: the alias is not written */
+    b.len = 0;
+    cr_assert_eq(mqi_encode_publish(&b, 4, &in), MQ_OK);
+    cr_assert_eq(b.len, mqi_publish_wire_size(4, 3, 4, 0, 1));
+    mqi_buf_free(&b);
+    mq_props_free(p);
+}
+
+/* A 3.1.1 broker answers a level 5 CONNECT with return code 1 and no
+ * properties: recognised, reported as 0x84; other two-byte CONNACKs stay
+ * malformed for v5. */
+Test(decode, connack_311_refusal_of_a_v5_connect)
+{
+    mqi_packet pk;
+    const uint8_t v[] = {0x00, 0x01};
+
+    cr_assert_eq(mqi_decode(5, 0x20, v, 2, &pk, NULL), MQ_OK);
+    cr_assert(pk.u.connack.v311_refusal);
+    cr_assert_eq(pk.u.connack.reason, MQ_RC_UNSUPPORTED_PROTOCOL_VERSION);
+    cr_assert_eq(mqi_decode(4, 0x20, v, 2, &pk, NULL), MQ_OK);
+    cr_assert(!pk.u.connack.v311_refusal);
+    cr_assert_eq(pk.u.connack.reason, 1);
+    EXPECT_MALFORMED(5, 0x20, 0x00, 0x00);
+    EXPECT_PROTOCOL(5, 0x20, 0x00, 0x05); /* not a v5 code */
+    EXPECT_PROTOCOL(5, 0x20, 0x01, 0x01);
+}
+
+/* A v5 CONNACK larger than 64 KiB decodes (only the Maximum Packet Size
+ * bounds it, a worker check). */
+Test(decode, connack_v5_over_64k)
+{
+    mq_props *p = mq_props_new();
+    mqi_connack c = {false, 0, p, {0}, false};
+    mqi_buf b = {0};
+    mqi_packet pk;
+
+    for (int i = 0; i < 8000; i++)
+        cr_assert_eq(mq_props_add_user(p, "key", "value"), MQ_OK);
+    cr_assert_eq(mqi_encode_connack(&b, 5, &c), MQ_OK);
+    cr_assert_gt(b.len, 65536);
+    decode_all(5, &b, &pk);
+    mqi_buf_free(&b);
+    mq_props_free(p);
+}
+
+/* The size functions agree with the encoders, for every shape. */
+Test(sizes, subscribe_unsubscribe_disconnect_auth_match_the_encoders)
+{
+    mq_props *p = sample_props(MQI_SUBSCRIBE);
+    mq_props *pu = sample_props(MQI_UNSUBSCRIBE);
+    mq_props *pd = sample_props(MQI_DISCONNECT);
+    mqi_sub_entry e[3] = {{SP("a"), 1}, {SP("bb/cc"), 0}, {SP("#"), 2}};
+    mqi_span f[3] = {SP("a"), SP("bb/cc"), SP("#")};
+    mqi_buf b = {0};
+
+    for (int ver = 4; ver <= 5; ver++)
+        for (size_t n = 1; n <= 3; n++) {
+            size_t bytes = 0;
+            for (size_t i = 0; i < n; i++)
+                bytes += f[i].len;
+            mqi_subscribe s = {7, n, e, {0}, ver == 5 ? p : NULL, {0}};
+            mqi_unsubscribe u = {7, n, f, {0}, ver == 5 ? pu : NULL, {0}};
+            b.len = 0;
+            cr_assert_eq(mqi_encode_subscribe(&b, ver, &s), MQ_OK);
+            cr_assert_eq(b.len, mqi_sub_wire_size(ver, MQI_SUBSCRIBE, n, bytes,
+                                                  mqi_props_len(s.props)));
+            b.len = 0;
+            cr_assert_eq(mqi_encode_unsubscribe(&b, ver, &u), MQ_OK);
+            cr_assert_eq(b.len,
+                         mqi_sub_wire_size(ver, MQI_UNSUBSCRIBE, n, bytes,
+                                           mqi_props_len(u.props)));
+        }
+    for (int ver = 4; ver <= 5; ver++)
+        for (int reason = 0; reason <= 0x8B; reason += 0x8B)
+            for (int withp = 0; withp <= 1; withp++) {
+                mqi_disconnect d = {(uint8_t)reason,
+                                    withp ? pd : NULL, {0}};
+                b.len = 0;
+                cr_assert_eq(mqi_encode_disconnect(&b, ver, MQI_DISCONNECT,
+                                                   &d), MQ_OK);
+                cr_assert_eq(b.len, mqi_disconnect_wire_size(
+                                        ver, (uint8_t)reason,
+                                        mqi_props_len(d.props)),
+                             "v%d reason %d props %d", ver, reason, withp);
+            }
+    mqi_buf_free(&b);
+    mq_props_free(p);
+    mq_props_free(pu);
+    mq_props_free(pd);
 }

@@ -121,6 +121,7 @@ typedef struct got {
     size_t payload_len;
     uint8_t props[32];
     size_t props_len;
+    uint64_t tag;
 } got;
 
 typedef struct gotv {
@@ -156,6 +157,7 @@ collect(void *ud, const mqi_store_rec *r)
     cr_assert_leq(r->props_len, sizeof x->props);
     memcpy(x->props, r->props, r->props_len);
     x->props_len = r->props_len;
+    x->tag = r->tag;
     return g->stop_after != 0 && g->n >= g->stop_after;
 }
 
@@ -1307,4 +1309,173 @@ Test(store, random_remove_order_keeps_index_exact)
     }
     gotv_free(&g);
     mqi_store_close(s);
+}
+
+/* ---- application tags ----------------------------------------------------- */
+
+static uint32_t
+file_flags(const char *p)
+{
+    uint8_t b[4];
+    int fd = open(p, O_RDONLY);
+
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(pread(fd, b, 4, 12), 4);
+    close(fd);
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+           (uint32_t)b[3] << 24;
+}
+
+static uint64_t
+add_tagged(mqi_store *s, unsigned i, size_t len, uint64_t tag)
+{
+    uint8_t *p = malloc(len + 1);
+    char topic[32];
+    mqi_store_rec r = {0};
+    uint64_t seq = 0;
+
+    fill(p, len, i);
+    snprintf(topic, sizeof topic, "t/%u", i);
+    r.qos = (uint8_t)(1 + i % 2);
+    r.retain = (uint8_t)(i % 3 == 0);
+    r.topic = topic;
+    r.topic_len = strlen(topic);
+    r.payload = p;
+    r.payload_len = len;
+    r.tag = tag;
+    cr_assert_eq(mqi_store_add(s, &r, &seq), MQ_OK);
+    free(p);
+    return seq;
+}
+
+/* Tags come back with their records, through updates, reopens and a
+ * compaction; the file is marked (header flag 1) before its first tagged
+ * record and not before, so untagged stores stay readable by a library
+ * that does not know tags. */
+Test(store, tags_round_trip_and_mark_the_file)
+{
+    char p[512];
+    mqi_store *s = xopen("tags", MQI_SYNC_NONE);
+    gotv g = {0};
+    uint64_t s1, s2, s3, keep[2];
+    const uint64_t big = 0xFEEDFACECAFEBEEFull;
+
+    s1 = add_n(s, 1, 10);
+    store_path(p, sizeof p);
+    cr_assert_eq(file_flags(p), 0, "an untagged store was marked");
+    s2 = add_tagged(s, 2, 20, big);
+    cr_assert_eq(file_flags(p), 1, "tagged record in an unmarked file");
+    s3 = add_tagged(s, 3, 5, 7);
+    cr_assert_eq(mqi_store_update(s, s2, MQI_ST_PUBREL, 9), MQ_OK);
+    cr_assert_eq(mqi_store_remove(s, s1), MQ_OK);
+    mqi_store_close(s);
+
+    s = xopen("tags", MQI_SYNC_NONE);
+    cr_assert_eq(recover_all(s, &g), 0);
+    cr_assert_eq(g.n, 2);
+    cr_assert_eq(g.v[0].seq, s2);
+    cr_assert_eq(g.v[0].tag, big);
+    cr_assert_eq(g.v[0].state, MQI_ST_PUBREL);
+    cr_assert_eq(g.v[0].pid, 9);
+    check_n(&g.v[0], 2, 20);
+    cr_assert_eq(g.v[1].seq, s3);
+    cr_assert_eq(g.v[1].tag, 7);
+    check_n(&g.v[1], 3, 5);
+    gotv_free(&g);
+
+    /* a compaction (many dead records) keeps tags and the flag */
+    keep[0] = s2;
+    keep[1] = s3;
+    for (unsigned i = 10; i < 400; i++)
+        cr_assert_eq(mqi_store_remove(s, add_tagged(s, i, 8192, i)), MQ_OK);
+    cr_assert_lt(fsize(p), 1024 * 1024, "no compaction happened");
+    mqi_store_close(s);
+    s = xopen("tags", MQI_SYNC_NONE);
+    cr_assert_eq(file_flags(p), 1);
+    cr_assert_eq(recover_all(s, &g), 0);
+    cr_assert_eq(g.n, 2);
+    cr_assert_eq(g.v[0].seq, keep[0]);
+    cr_assert_eq(g.v[0].tag, big);
+    cr_assert_eq(g.v[1].seq, keep[1]);
+    cr_assert_eq(g.v[1].tag, 7);
+    gotv_free(&g);
+    mqi_store_close(s);
+}
+
+/* The documented tagged format, written by hand: header flag 1, ADD with
+ * aflags bit 0 and a little-endian u64 tag after the properties. */
+Test(store, reads_the_documented_tagged_format)
+{
+    char p[512];
+    uint8_t f[512], body[64];
+    size_t k = 0, b = 0;
+    mqi_store *s = xopen("fmt2", MQI_SYNC_NONE);
+    gotv g = {0};
+
+    mqi_store_close(s);
+    store_path(p, sizeof p);
+    memcpy(f, "LIBMQST", 8);
+    k = 8;
+    k += le(f + k, 1, 4);
+    k += le(f + k, 1, 4); /* flags: tags */
+    k += le(f + k, 4, 4);
+    memcpy(f + k, "fmt2", 4);
+    k += 4;
+    k += le(f + k, ref_crc32c(0, f, k), 4);
+    body[b++] = 1;
+    body[b++] = 1;
+    body[b++] = 0;
+    body[b++] = 1; /* aflags: tag */
+    b += le(body + b, 0, 4);
+    b += le(body + b, 1, 4);
+    b += le(body + b, 2, 4);
+    b += le(body + b, 0, 4);
+    memcpy(body + b, "tpl", 3);
+    b += 3;
+    b += le(body + b, 0x0102030405060708ull, 8);
+    k += ref_record(f + k, 1, 3, body, (uint32_t)b);
+    write_file(p, f, k);
+
+    s = xopen("fmt2", MQI_SYNC_NONE);
+    cr_assert_eq(recover_all(s, &g), 0);
+    cr_assert_eq(g.n, 1);
+    cr_assert_eq(g.v[0].tag, 0x0102030405060708ull);
+    cr_assert_eq(g.v[0].qos, 1);
+    cr_assert_eq(g.v[0].retain, 1);
+    cr_assert_eq(g.v[0].topic_len, 1);
+    cr_assert_eq(g.v[0].payload_len, 2);
+    cr_assert_eq(memcmp(g.v[0].payload, "pl", 2), 0);
+    gotv_free(&g);
+    mqi_store_close(s);
+
+    /* flags this library does not know: refused, file kept */
+    k = 8 + 4;
+    le(f + k, 3, 4);
+    le(f + 20 + 4, ref_crc32c(0, f, 20 + 4), 4);
+    write_file(p, f, 28);
+    {
+        mqi_store *t = NULL;
+        char err[256];
+        cr_assert_eq(mqi_store_open(tdir, "fmt2", MQI_SYNC_NONE, &t, err,
+                                    sizeof err), MQ_ERR_PERSIST);
+        cr_assert_not_null(strstr(err, "flags"), "%s", err);
+        cr_assert_eq(fsize(p), 28);
+    }
+}
+
+/* After mqi_store_close the file is closed (its lock dropped: the store
+ * opens again) while another reference keeps the memory; calls then do
+ * nothing. */
+Test(store, closed_store_with_references)
+{
+    mqi_store *s = xopen("refs", MQI_SYNC_NONE), *t;
+    uint64_t seq = add_tagged(s, 1, 4, 99);
+
+    mqi_store_ref(s);
+    mqi_store_close(s);
+    cr_assert_eq(mqi_store_remove(s, seq), MQ_ERR_PERSIST);
+    t = xopen("refs", MQI_SYNC_NONE);
+    cr_assert_eq(mqi_store_live(t), 1);
+    mqi_store_unref(s);
+    mqi_store_close(t);
 }

@@ -316,11 +316,21 @@ static int mq_subscribe_many_list(mq_client *c, const mq_filter_list *l,
                              l->options, props);
 }
 
+/* mq_unsubscribe_many() with the filters of @p l (options ignored). */
+static int mq_unsubscribe_many_list(mq_client *c, const mq_filter_list *l,
+                                    const mq_props *props)
+{
+    if (l == NULL)
+        return MQ_ERR_INVAL;
+    return mq_unsubscribe_many(c, l->n, (const char *const *)l->filters,
+                               props);
+}
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-void _wrap_Swig_free_cmq_a69cf1bcc96f1619(void *_swig_go_0) {
+void _wrap_Swig_free_cmq_9e7f5537df62119e(void *_swig_go_0) {
   void *arg1 = (void *) 0 ;
   
   arg1 = *(void **)&_swig_go_0; 
@@ -330,7 +340,7 @@ void _wrap_Swig_free_cmq_a69cf1bcc96f1619(void *_swig_go_0) {
 }
 
 
-void *_wrap_Swig_malloc_cmq_a69cf1bcc96f1619(intgo _swig_go_0) {
+void *_wrap_Swig_malloc_cmq_9e7f5537df62119e(intgo _swig_go_0) {
   int arg1 ;
   void *result = 0 ;
   void *_swig_go_result;
@@ -343,7 +353,7 @@ void *_wrap_Swig_malloc_cmq_a69cf1bcc96f1619(intgo _swig_go_0) {
 }
 
 
-void _wrap_mq_bytes_data_set_cmq_a69cf1bcc96f1619(_goslice_* _swig_go_0, void *_swig_go_1) {
+void _wrap_mq_bytes_data_set_cmq_9e7f5537df62119e(_goslice_* _swig_go_0, void *_swig_go_1) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   void *arg2 = (void *) 0 ;
   
@@ -355,7 +365,7 @@ void _wrap_mq_bytes_data_set_cmq_a69cf1bcc96f1619(_goslice_* _swig_go_0, void *_
 }
 
 
-void *_wrap_mq_bytes_data_get_cmq_a69cf1bcc96f1619(_goslice_* _swig_go_0) {
+void *_wrap_mq_bytes_data_get_cmq_9e7f5537df62119e(_goslice_* _swig_go_0) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   void *result = 0 ;
   void *_swig_go_result;
@@ -368,7 +378,7 @@ void *_wrap_mq_bytes_data_get_cmq_a69cf1bcc96f1619(_goslice_* _swig_go_0) {
 }
 
 
-void _wrap_mq_bytes_len_set_cmq_a69cf1bcc96f1619(_goslice_* _swig_go_0, long long _swig_go_1) {
+void _wrap_mq_bytes_len_set_cmq_9e7f5537df62119e(_goslice_* _swig_go_0, long long _swig_go_1) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   size_t arg2 ;
   
@@ -380,7 +390,7 @@ void _wrap_mq_bytes_len_set_cmq_a69cf1bcc96f1619(_goslice_* _swig_go_0, long lon
 }
 
 
-long long _wrap_mq_bytes_len_get_cmq_a69cf1bcc96f1619(_goslice_* _swig_go_0) {
+long long _wrap_mq_bytes_len_get_cmq_9e7f5537df62119e(_goslice_* _swig_go_0) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -393,7 +403,7 @@ long long _wrap_mq_bytes_len_get_cmq_a69cf1bcc96f1619(_goslice_* _swig_go_0) {
 }
 
 
-_goslice_* _wrap_new_mq_bytes_cmq_a69cf1bcc96f1619() {
+_goslice_* _wrap_new_mq_bytes_cmq_9e7f5537df62119e() {
   mq_bytes *result = 0 ;
   _goslice_* _swig_go_result;
   
@@ -404,7 +414,7 @@ _goslice_* _wrap_new_mq_bytes_cmq_a69cf1bcc96f1619() {
 }
 
 
-void _wrap_delete_mq_bytes_cmq_a69cf1bcc96f1619(_goslice_* _swig_go_0) {
+void _wrap_delete_mq_bytes_cmq_9e7f5537df62119e(_goslice_* _swig_go_0) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   
   arg1 = *(mq_bytes **)&_swig_go_0; 
@@ -414,7 +424,7 @@ void _wrap_delete_mq_bytes_cmq_a69cf1bcc96f1619(_goslice_* _swig_go_0) {
 }
 
 
-long long _wrap_mq_event_payload_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
+long long _wrap_mq_event_payload_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   mq_bytes result;
   long long _swig_go_result;
@@ -439,7 +449,7 @@ long long _wrap_mq_event_payload_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_
 }
 
 
-long long _wrap_mq_props_get_binary_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0, intgo _swig_go_1) {
+long long _wrap_mq_props_get_binary_cmq_9e7f5537df62119e(struct mq_props *_swig_go_0, intgo _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   mq_bytes result;
@@ -466,7 +476,7 @@ long long _wrap_mq_props_get_binary_cmq_a69cf1bcc96f1619(struct mq_props *_swig_
 }
 
 
-long long _wrap_mq_get_int_value_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
+long long _wrap_mq_get_int_value_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int64_t arg3 ;
@@ -483,7 +493,7 @@ long long _wrap_mq_get_int_value_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go
 }
 
 
-long long _wrap_mq_props_get_int_value_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
+long long _wrap_mq_props_get_int_value_cmq_9e7f5537df62119e(struct mq_props *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   size_t arg3 ;
@@ -500,7 +510,7 @@ long long _wrap_mq_props_get_int_value_cmq_a69cf1bcc96f1619(struct mq_props *_sw
 }
 
 
-intgo _wrap_mq_event_fd_dup_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0) {
+intgo _wrap_mq_event_fd_dup_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -513,7 +523,7 @@ intgo _wrap_mq_event_fd_dup_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0) {
 }
 
 
-struct mq_filter_list *_wrap_mq_filter_list_new_cmq_a69cf1bcc96f1619() {
+struct mq_filter_list *_wrap_mq_filter_list_new_cmq_9e7f5537df62119e() {
   mq_filter_list *result = 0 ;
   struct mq_filter_list *_swig_go_result;
   
@@ -524,7 +534,7 @@ struct mq_filter_list *_wrap_mq_filter_list_new_cmq_a69cf1bcc96f1619() {
 }
 
 
-void _wrap_mq_filter_list_free_cmq_a69cf1bcc96f1619(struct mq_filter_list *_swig_go_0) {
+void _wrap_mq_filter_list_free_cmq_9e7f5537df62119e(struct mq_filter_list *_swig_go_0) {
   mq_filter_list *arg1 = (mq_filter_list *) 0 ;
   
   arg1 = *(mq_filter_list **)&_swig_go_0; 
@@ -534,7 +544,7 @@ void _wrap_mq_filter_list_free_cmq_a69cf1bcc96f1619(struct mq_filter_list *_swig
 }
 
 
-intgo _wrap_mq_filter_list_add_cmq_a69cf1bcc96f1619(struct mq_filter_list *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+intgo _wrap_mq_filter_list_add_cmq_9e7f5537df62119e(struct mq_filter_list *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
   mq_filter_list *arg1 = (mq_filter_list *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -556,7 +566,7 @@ intgo _wrap_mq_filter_list_add_cmq_a69cf1bcc96f1619(struct mq_filter_list *_swig
 }
 
 
-long long _wrap_mq_filter_list_count_cmq_a69cf1bcc96f1619(struct mq_filter_list *_swig_go_0) {
+long long _wrap_mq_filter_list_count_cmq_9e7f5537df62119e(struct mq_filter_list *_swig_go_0) {
   mq_filter_list *arg1 = (mq_filter_list *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -569,7 +579,7 @@ long long _wrap_mq_filter_list_count_cmq_a69cf1bcc96f1619(struct mq_filter_list 
 }
 
 
-intgo _wrap_mq_subscribe_many_list_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, struct mq_filter_list *_swig_go_1, struct mq_props *_swig_go_2) {
+intgo _wrap_mq_subscribe_many_list_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, struct mq_filter_list *_swig_go_1, struct mq_props *_swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   mq_filter_list *arg2 = (mq_filter_list *) 0 ;
   mq_props *arg3 = (mq_props *) 0 ;
@@ -586,7 +596,24 @@ intgo _wrap_mq_subscribe_many_list_cmq_a69cf1bcc96f1619(struct mq_client *_swig_
 }
 
 
-intgo _wrap_MQ_VERSION_NUM_cmq_a69cf1bcc96f1619() {
+intgo _wrap_mq_unsubscribe_many_list_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, struct mq_filter_list *_swig_go_1, struct mq_props *_swig_go_2) {
+  mq_client *arg1 = (mq_client *) 0 ;
+  mq_filter_list *arg2 = (mq_filter_list *) 0 ;
+  mq_props *arg3 = (mq_props *) 0 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(mq_client **)&_swig_go_0; 
+  arg2 = *(mq_filter_list **)&_swig_go_1; 
+  arg3 = *(mq_props **)&_swig_go_2; 
+  
+  result = (int)mq_unsubscribe_many_list(arg1,(struct mq_filter_list const *)arg2,(struct mq_props const *)arg3);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_VERSION_NUM_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -597,7 +624,7 @@ intgo _wrap_MQ_VERSION_NUM_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_mq_version_cmq_a69cf1bcc96f1619() {
+intgo _wrap_mq_version_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -608,7 +635,7 @@ intgo _wrap_mq_version_cmq_a69cf1bcc96f1619() {
 }
 
 
-_gostring_ _wrap_mq_version_string_cmq_a69cf1bcc96f1619() {
+_gostring_ _wrap_mq_version_string_cmq_9e7f5537df62119e() {
   char *result = 0 ;
   _gostring_ _swig_go_result;
   
@@ -619,7 +646,7 @@ _gostring_ _wrap_mq_version_string_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OK_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OK_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -631,7 +658,7 @@ intgo _wrap_MQ_OK_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_NOMEM_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_NOMEM_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -643,7 +670,7 @@ intgo _wrap_MQ_ERR_NOMEM_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_INVAL_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_INVAL_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -655,7 +682,7 @@ intgo _wrap_MQ_ERR_INVAL_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_STATE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_STATE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -667,7 +694,7 @@ intgo _wrap_MQ_ERR_STATE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_QUEUE_FULL_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_QUEUE_FULL_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -679,7 +706,7 @@ intgo _wrap_MQ_ERR_QUEUE_FULL_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_TOO_LARGE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_TOO_LARGE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -691,7 +718,7 @@ intgo _wrap_MQ_ERR_TOO_LARGE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_TOPIC_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_TOPIC_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -703,7 +730,7 @@ intgo _wrap_MQ_ERR_TOPIC_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_QOS_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_QOS_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -715,7 +742,7 @@ intgo _wrap_MQ_ERR_QOS_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_UTF8_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_UTF8_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -727,7 +754,7 @@ intgo _wrap_MQ_ERR_UTF8_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_PROPERTY_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_PROPERTY_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -739,7 +766,7 @@ intgo _wrap_MQ_ERR_PROPERTY_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_URI_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_URI_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -751,7 +778,7 @@ intgo _wrap_MQ_ERR_URI_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_AGAIN_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_AGAIN_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -763,7 +790,7 @@ intgo _wrap_MQ_ERR_AGAIN_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_TIMEOUT_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_TIMEOUT_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -775,7 +802,7 @@ intgo _wrap_MQ_ERR_TIMEOUT_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_NO_CONN_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_NO_CONN_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -787,7 +814,7 @@ intgo _wrap_MQ_ERR_NO_CONN_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_DNS_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_DNS_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -799,7 +826,7 @@ intgo _wrap_MQ_ERR_DNS_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_CONNREFUSED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_CONNREFUSED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -811,7 +838,7 @@ intgo _wrap_MQ_ERR_CONNREFUSED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_IO_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_IO_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -823,7 +850,7 @@ intgo _wrap_MQ_ERR_IO_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_CLOSED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_CLOSED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -835,7 +862,7 @@ intgo _wrap_MQ_ERR_CLOSED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_MALFORMED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_MALFORMED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -847,7 +874,7 @@ intgo _wrap_MQ_ERR_MALFORMED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_PROTOCOL_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_PROTOCOL_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -859,7 +886,7 @@ intgo _wrap_MQ_ERR_PROTOCOL_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_REFUSED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_REFUSED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -871,7 +898,7 @@ intgo _wrap_MQ_ERR_REFUSED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_KEEPALIVE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_KEEPALIVE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -883,7 +910,7 @@ intgo _wrap_MQ_ERR_KEEPALIVE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_TLS_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_TLS_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -895,7 +922,7 @@ intgo _wrap_MQ_ERR_TLS_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_NOT_SUPPORTED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_NOT_SUPPORTED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -907,7 +934,7 @@ intgo _wrap_MQ_ERR_NOT_SUPPORTED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_NOT_FOUND_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_NOT_FOUND_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -919,7 +946,7 @@ intgo _wrap_MQ_ERR_NOT_FOUND_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_SYSTEM_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_SYSTEM_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -931,7 +958,7 @@ intgo _wrap_MQ_ERR_SYSTEM_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_DESTROYED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_DESTROYED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -943,7 +970,7 @@ intgo _wrap_MQ_ERR_DESTROYED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_PERSIST_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_PERSIST_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -955,7 +982,7 @@ intgo _wrap_MQ_ERR_PERSIST_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_ERR_ABORTED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_ERR_ABORTED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -967,7 +994,19 @@ intgo _wrap_MQ_ERR_ABORTED_cmq_a69cf1bcc96f1619() {
 }
 
 
-_gostring_ _wrap_mq_strerror_cmq_a69cf1bcc96f1619(intgo _swig_go_0) {
+intgo _wrap_MQ_ERR_FILE_cmq_9e7f5537df62119e() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_ERR_FILE;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+_gostring_ _wrap_mq_strerror_cmq_9e7f5537df62119e(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -980,7 +1019,7 @@ _gostring_ _wrap_mq_strerror_cmq_a69cf1bcc96f1619(intgo _swig_go_0) {
 }
 
 
-_gostring_ _wrap_mq_err_name_cmq_a69cf1bcc96f1619(intgo _swig_go_0) {
+_gostring_ _wrap_mq_err_name_cmq_9e7f5537df62119e(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -993,7 +1032,7 @@ _gostring_ _wrap_mq_err_name_cmq_a69cf1bcc96f1619(intgo _swig_go_0) {
 }
 
 
-intgo _wrap_MQ_RC_SUCCESS_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_SUCCESS_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1005,7 +1044,7 @@ intgo _wrap_MQ_RC_SUCCESS_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_NORMAL_DISCONNECTION_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_NORMAL_DISCONNECTION_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1017,7 +1056,7 @@ intgo _wrap_MQ_RC_NORMAL_DISCONNECTION_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_GRANTED_QOS_0_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_GRANTED_QOS_0_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1029,7 +1068,7 @@ intgo _wrap_MQ_RC_GRANTED_QOS_0_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_GRANTED_QOS_1_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_GRANTED_QOS_1_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1041,7 +1080,7 @@ intgo _wrap_MQ_RC_GRANTED_QOS_1_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_GRANTED_QOS_2_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_GRANTED_QOS_2_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1053,7 +1092,7 @@ intgo _wrap_MQ_RC_GRANTED_QOS_2_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_DISCONNECT_WITH_WILL_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_DISCONNECT_WITH_WILL_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1065,7 +1104,7 @@ intgo _wrap_MQ_RC_DISCONNECT_WITH_WILL_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_NO_MATCHING_SUBSCRIBERS_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_NO_MATCHING_SUBSCRIBERS_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1077,7 +1116,7 @@ intgo _wrap_MQ_RC_NO_MATCHING_SUBSCRIBERS_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_NO_SUBSCRIPTION_EXISTED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_NO_SUBSCRIPTION_EXISTED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1089,7 +1128,7 @@ intgo _wrap_MQ_RC_NO_SUBSCRIPTION_EXISTED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_CONTINUE_AUTHENTICATION_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_CONTINUE_AUTHENTICATION_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1101,7 +1140,7 @@ intgo _wrap_MQ_RC_CONTINUE_AUTHENTICATION_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_REAUTHENTICATE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_REAUTHENTICATE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1113,7 +1152,7 @@ intgo _wrap_MQ_RC_REAUTHENTICATE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_UNSPECIFIED_ERROR_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_UNSPECIFIED_ERROR_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1125,7 +1164,7 @@ intgo _wrap_MQ_RC_UNSPECIFIED_ERROR_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_MALFORMED_PACKET_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_MALFORMED_PACKET_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1137,7 +1176,7 @@ intgo _wrap_MQ_RC_MALFORMED_PACKET_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_PROTOCOL_ERROR_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_PROTOCOL_ERROR_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1149,7 +1188,7 @@ intgo _wrap_MQ_RC_PROTOCOL_ERROR_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_IMPLEMENTATION_SPECIFIC_ERROR_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_IMPLEMENTATION_SPECIFIC_ERROR_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1161,7 +1200,7 @@ intgo _wrap_MQ_RC_IMPLEMENTATION_SPECIFIC_ERROR_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_UNSUPPORTED_PROTOCOL_VERSION_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_UNSUPPORTED_PROTOCOL_VERSION_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1173,7 +1212,7 @@ intgo _wrap_MQ_RC_UNSUPPORTED_PROTOCOL_VERSION_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_CLIENT_IDENTIFIER_NOT_VALID_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_CLIENT_IDENTIFIER_NOT_VALID_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1185,7 +1224,7 @@ intgo _wrap_MQ_RC_CLIENT_IDENTIFIER_NOT_VALID_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_BAD_USER_NAME_OR_PASSWORD_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_BAD_USER_NAME_OR_PASSWORD_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1197,7 +1236,7 @@ intgo _wrap_MQ_RC_BAD_USER_NAME_OR_PASSWORD_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_NOT_AUTHORIZED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_NOT_AUTHORIZED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1209,7 +1248,7 @@ intgo _wrap_MQ_RC_NOT_AUTHORIZED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_SERVER_UNAVAILABLE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_SERVER_UNAVAILABLE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1221,7 +1260,7 @@ intgo _wrap_MQ_RC_SERVER_UNAVAILABLE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_SERVER_BUSY_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_SERVER_BUSY_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1233,7 +1272,7 @@ intgo _wrap_MQ_RC_SERVER_BUSY_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_BANNED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_BANNED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1245,7 +1284,7 @@ intgo _wrap_MQ_RC_BANNED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_SERVER_SHUTTING_DOWN_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_SERVER_SHUTTING_DOWN_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1257,7 +1296,7 @@ intgo _wrap_MQ_RC_SERVER_SHUTTING_DOWN_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_BAD_AUTHENTICATION_METHOD_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_BAD_AUTHENTICATION_METHOD_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1269,7 +1308,7 @@ intgo _wrap_MQ_RC_BAD_AUTHENTICATION_METHOD_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_KEEP_ALIVE_TIMEOUT_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_KEEP_ALIVE_TIMEOUT_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1281,7 +1320,7 @@ intgo _wrap_MQ_RC_KEEP_ALIVE_TIMEOUT_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_SESSION_TAKEN_OVER_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_SESSION_TAKEN_OVER_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1293,7 +1332,7 @@ intgo _wrap_MQ_RC_SESSION_TAKEN_OVER_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_TOPIC_FILTER_INVALID_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_TOPIC_FILTER_INVALID_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1305,7 +1344,7 @@ intgo _wrap_MQ_RC_TOPIC_FILTER_INVALID_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_TOPIC_NAME_INVALID_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_TOPIC_NAME_INVALID_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1317,7 +1356,7 @@ intgo _wrap_MQ_RC_TOPIC_NAME_INVALID_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_PACKET_IDENTIFIER_IN_USE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_PACKET_IDENTIFIER_IN_USE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1329,7 +1368,7 @@ intgo _wrap_MQ_RC_PACKET_IDENTIFIER_IN_USE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_PACKET_IDENTIFIER_NOT_FOUND_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_PACKET_IDENTIFIER_NOT_FOUND_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1341,7 +1380,7 @@ intgo _wrap_MQ_RC_PACKET_IDENTIFIER_NOT_FOUND_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_RECEIVE_MAXIMUM_EXCEEDED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_RECEIVE_MAXIMUM_EXCEEDED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1353,7 +1392,7 @@ intgo _wrap_MQ_RC_RECEIVE_MAXIMUM_EXCEEDED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_TOPIC_ALIAS_INVALID_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_TOPIC_ALIAS_INVALID_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1365,7 +1404,7 @@ intgo _wrap_MQ_RC_TOPIC_ALIAS_INVALID_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_PACKET_TOO_LARGE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_PACKET_TOO_LARGE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1377,7 +1416,7 @@ intgo _wrap_MQ_RC_PACKET_TOO_LARGE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_MESSAGE_RATE_TOO_HIGH_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_MESSAGE_RATE_TOO_HIGH_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1389,7 +1428,7 @@ intgo _wrap_MQ_RC_MESSAGE_RATE_TOO_HIGH_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_QUOTA_EXCEEDED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_QUOTA_EXCEEDED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1401,7 +1440,7 @@ intgo _wrap_MQ_RC_QUOTA_EXCEEDED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_ADMINISTRATIVE_ACTION_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_ADMINISTRATIVE_ACTION_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1413,7 +1452,7 @@ intgo _wrap_MQ_RC_ADMINISTRATIVE_ACTION_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_PAYLOAD_FORMAT_INVALID_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_PAYLOAD_FORMAT_INVALID_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1425,7 +1464,7 @@ intgo _wrap_MQ_RC_PAYLOAD_FORMAT_INVALID_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_RETAIN_NOT_SUPPORTED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_RETAIN_NOT_SUPPORTED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1437,7 +1476,7 @@ intgo _wrap_MQ_RC_RETAIN_NOT_SUPPORTED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_QOS_NOT_SUPPORTED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_QOS_NOT_SUPPORTED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1449,7 +1488,7 @@ intgo _wrap_MQ_RC_QOS_NOT_SUPPORTED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_USE_ANOTHER_SERVER_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_USE_ANOTHER_SERVER_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1461,7 +1500,7 @@ intgo _wrap_MQ_RC_USE_ANOTHER_SERVER_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_SERVER_MOVED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_SERVER_MOVED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1473,7 +1512,7 @@ intgo _wrap_MQ_RC_SERVER_MOVED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1485,7 +1524,7 @@ intgo _wrap_MQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_CONNECTION_RATE_EXCEEDED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_CONNECTION_RATE_EXCEEDED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1497,7 +1536,7 @@ intgo _wrap_MQ_RC_CONNECTION_RATE_EXCEEDED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_MAXIMUM_CONNECT_TIME_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_MAXIMUM_CONNECT_TIME_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1509,7 +1548,7 @@ intgo _wrap_MQ_RC_MAXIMUM_CONNECT_TIME_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1521,7 +1560,7 @@ intgo _wrap_MQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED_cmq_a69cf1bcc96f1619() 
 }
 
 
-intgo _wrap_MQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1533,7 +1572,7 @@ intgo _wrap_MQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_a69cf1bcc96f1619() {
 }
 
 
-_gostring_ _wrap_mq_reason_string_cmq_a69cf1bcc96f1619(intgo _swig_go_0) {
+_gostring_ _wrap_mq_reason_string_cmq_9e7f5537df62119e(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1546,7 +1585,7 @@ _gostring_ _wrap_mq_reason_string_cmq_a69cf1bcc96f1619(intgo _swig_go_0) {
 }
 
 
-intgo _wrap_MQ_PROTO_V311_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROTO_V311_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1558,7 +1597,7 @@ intgo _wrap_MQ_PROTO_V311_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROTO_V5_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROTO_V5_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1570,7 +1609,7 @@ intgo _wrap_MQ_PROTO_V5_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_EVENT_NONE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_EVENT_NONE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1582,7 +1621,7 @@ intgo _wrap_MQ_EVENT_NONE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_EVENT_CONNECT_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_EVENT_CONNECT_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1594,7 +1633,7 @@ intgo _wrap_MQ_EVENT_CONNECT_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_EVENT_DISCONNECTED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_EVENT_DISCONNECTED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1606,7 +1645,7 @@ intgo _wrap_MQ_EVENT_DISCONNECTED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_EVENT_MESSAGE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_EVENT_MESSAGE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1618,7 +1657,7 @@ intgo _wrap_MQ_EVENT_MESSAGE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_EVENT_PUBLISHED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_EVENT_PUBLISHED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1630,7 +1669,7 @@ intgo _wrap_MQ_EVENT_PUBLISHED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_EVENT_SUBSCRIBED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_EVENT_SUBSCRIBED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1642,7 +1681,7 @@ intgo _wrap_MQ_EVENT_SUBSCRIBED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_EVENT_UNSUBSCRIBED_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_EVENT_UNSUBSCRIBED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1654,7 +1693,7 @@ intgo _wrap_MQ_EVENT_UNSUBSCRIBED_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_EVENT_LOG_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_EVENT_LOG_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1666,7 +1705,7 @@ intgo _wrap_MQ_EVENT_LOG_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_EVENT_AUTH_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_EVENT_AUTH_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1678,7 +1717,19 @@ intgo _wrap_MQ_EVENT_AUTH_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_LOG_NONE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_EVENT_RECOVERED_cmq_9e7f5537df62119e() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_EVENT_RECOVERED;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_LOG_NONE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1690,7 +1741,7 @@ intgo _wrap_MQ_LOG_NONE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_LOG_ERROR_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_LOG_ERROR_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1702,7 +1753,7 @@ intgo _wrap_MQ_LOG_ERROR_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_LOG_WARNING_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_LOG_WARNING_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1714,7 +1765,7 @@ intgo _wrap_MQ_LOG_WARNING_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_LOG_INFO_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_LOG_INFO_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1726,7 +1777,7 @@ intgo _wrap_MQ_LOG_INFO_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_LOG_DEBUG_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_LOG_DEBUG_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1738,7 +1789,7 @@ intgo _wrap_MQ_LOG_DEBUG_cmq_a69cf1bcc96f1619() {
 }
 
 
-struct mq_client *_wrap_mq_client_new_cmq_a69cf1bcc96f1619(_gostring_ _swig_go_0, intgo _swig_go_1) {
+struct mq_client *_wrap_mq_client_new_cmq_9e7f5537df62119e(_gostring_ _swig_go_0, intgo _swig_go_1) {
   char *arg1 = (char *) 0 ;
   int arg2 ;
   mq_client *result = 0 ;
@@ -1758,7 +1809,7 @@ struct mq_client *_wrap_mq_client_new_cmq_a69cf1bcc96f1619(_gostring_ _swig_go_0
 }
 
 
-void _wrap_mq_client_destroy_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0) {
+void _wrap_mq_client_destroy_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   
   arg1 = *(mq_client **)&_swig_go_0; 
@@ -1768,7 +1819,7 @@ void _wrap_mq_client_destroy_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0) 
 }
 
 
-intgo _wrap_mq_set_worker_threads_cmq_a69cf1bcc96f1619(intgo _swig_go_0) {
+intgo _wrap_mq_set_worker_threads_cmq_9e7f5537df62119e(intgo _swig_go_0) {
   int arg1 ;
   int result;
   intgo _swig_go_result;
@@ -1781,7 +1832,7 @@ intgo _wrap_mq_set_worker_threads_cmq_a69cf1bcc96f1619(intgo _swig_go_0) {
 }
 
 
-_gostring_ _wrap_mq_client_id_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0) {
+_gostring_ _wrap_mq_client_id_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1794,7 +1845,7 @@ _gostring_ _wrap_mq_client_id_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0)
 }
 
 
-intgo _wrap_MQ_OPT_KEEPALIVE_S_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_KEEPALIVE_S_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1806,7 +1857,7 @@ intgo _wrap_MQ_OPT_KEEPALIVE_S_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_CLEAN_START_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_CLEAN_START_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1818,7 +1869,7 @@ intgo _wrap_MQ_OPT_CLEAN_START_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_SESSION_EXPIRY_S_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_SESSION_EXPIRY_S_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1830,7 +1881,7 @@ intgo _wrap_MQ_OPT_SESSION_EXPIRY_S_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_RECONNECT_MIN_MS_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_RECONNECT_MIN_MS_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1842,7 +1893,7 @@ intgo _wrap_MQ_OPT_RECONNECT_MIN_MS_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_RECONNECT_MAX_MS_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_RECONNECT_MAX_MS_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1854,7 +1905,7 @@ intgo _wrap_MQ_OPT_RECONNECT_MAX_MS_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_RECONNECT_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_RECONNECT_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1866,7 +1917,7 @@ intgo _wrap_MQ_OPT_RECONNECT_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_MAX_INFLIGHT_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_MAX_INFLIGHT_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1878,7 +1929,7 @@ intgo _wrap_MQ_OPT_MAX_INFLIGHT_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_QUEUE_MAX_MSGS_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_QUEUE_MAX_MSGS_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1890,7 +1941,7 @@ intgo _wrap_MQ_OPT_QUEUE_MAX_MSGS_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_QUEUE_MAX_BYTES_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_QUEUE_MAX_BYTES_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1902,7 +1953,7 @@ intgo _wrap_MQ_OPT_QUEUE_MAX_BYTES_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_OFFLINE_QOS0_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_OFFLINE_QOS0_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1914,7 +1965,7 @@ intgo _wrap_MQ_OPT_OFFLINE_QOS0_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_TCP_NODELAY_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_TCP_NODELAY_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1926,7 +1977,7 @@ intgo _wrap_MQ_OPT_TCP_NODELAY_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_CONNECT_TIMEOUT_MS_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_CONNECT_TIMEOUT_MS_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1938,7 +1989,7 @@ intgo _wrap_MQ_OPT_CONNECT_TIMEOUT_MS_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_MAX_EVENTS_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_MAX_EVENTS_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1950,7 +2001,7 @@ intgo _wrap_MQ_OPT_MAX_EVENTS_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_PUBLISH_EVENTS_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_PUBLISH_EVENTS_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1962,7 +2013,7 @@ intgo _wrap_MQ_OPT_PUBLISH_EVENTS_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_LOG_LEVEL_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_LOG_LEVEL_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1974,7 +2025,7 @@ intgo _wrap_MQ_OPT_LOG_LEVEL_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_MAX_PACKET_SIZE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_MAX_PACKET_SIZE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1986,7 +2037,7 @@ intgo _wrap_MQ_OPT_MAX_PACKET_SIZE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_RECEIVE_MAXIMUM_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_RECEIVE_MAXIMUM_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -1998,7 +2049,7 @@ intgo _wrap_MQ_OPT_RECEIVE_MAXIMUM_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2010,7 +2061,7 @@ intgo _wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2022,7 +2073,7 @@ intgo _wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_AUTO_ACK_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_AUTO_ACK_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2034,7 +2085,7 @@ intgo _wrap_MQ_OPT_AUTO_ACK_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2046,7 +2097,7 @@ intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2058,7 +2109,7 @@ intgo _wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2070,7 +2121,55 @@ intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_SOPT_USERNAME_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_OPT_PROTOCOL_FALLBACK_cmq_9e7f5537df62119e() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_OPT_PROTOCOL_FALLBACK;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_OPT_PROTOCOL_IN_USE_cmq_9e7f5537df62119e() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_OPT_PROTOCOL_IN_USE;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_OPT_TOPIC_ALIAS_AUTO_cmq_9e7f5537df62119e() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_OPT_TOPIC_ALIAS_AUTO;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_OPT_MAX_EVENT_BYTES_cmq_9e7f5537df62119e() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_OPT_MAX_EVENT_BYTES;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_SOPT_USERNAME_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2082,7 +2181,7 @@ intgo _wrap_MQ_SOPT_USERNAME_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_SOPT_PASSWORD_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_SOPT_PASSWORD_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2094,7 +2193,7 @@ intgo _wrap_MQ_SOPT_PASSWORD_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CA_FILE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_SOPT_TLS_CA_FILE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2106,7 +2205,7 @@ intgo _wrap_MQ_SOPT_TLS_CA_FILE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CA_PATH_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_SOPT_TLS_CA_PATH_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2118,7 +2217,7 @@ intgo _wrap_MQ_SOPT_TLS_CA_PATH_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CERT_FILE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_SOPT_TLS_CERT_FILE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2130,7 +2229,7 @@ intgo _wrap_MQ_SOPT_TLS_CERT_FILE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_KEY_FILE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_SOPT_TLS_KEY_FILE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2142,7 +2241,7 @@ intgo _wrap_MQ_SOPT_TLS_KEY_FILE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_VERIFY_NAME_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_SOPT_TLS_VERIFY_NAME_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2154,7 +2253,7 @@ intgo _wrap_MQ_SOPT_TLS_VERIFY_NAME_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_ALPN_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_SOPT_TLS_ALPN_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2166,7 +2265,7 @@ intgo _wrap_MQ_SOPT_TLS_ALPN_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CIPHERS_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_SOPT_TLS_CIPHERS_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2178,7 +2277,7 @@ intgo _wrap_MQ_SOPT_TLS_CIPHERS_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_MIN_VERSION_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_SOPT_TLS_MIN_VERSION_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2190,7 +2289,7 @@ intgo _wrap_MQ_SOPT_TLS_MIN_VERSION_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CA_PEM_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_SOPT_TLS_CA_PEM_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2202,7 +2301,7 @@ intgo _wrap_MQ_SOPT_TLS_CA_PEM_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CERT_PEM_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_SOPT_TLS_CERT_PEM_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2214,7 +2313,7 @@ intgo _wrap_MQ_SOPT_TLS_CERT_PEM_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_KEY_PEM_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_SOPT_TLS_KEY_PEM_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2226,7 +2325,7 @@ intgo _wrap_MQ_SOPT_TLS_KEY_PEM_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_KEY_PASSWORD_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_SOPT_TLS_KEY_PASSWORD_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2238,7 +2337,7 @@ intgo _wrap_MQ_SOPT_TLS_KEY_PASSWORD_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_SOPT_PERSIST_DIR_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_SOPT_PERSIST_DIR_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2250,7 +2349,7 @@ intgo _wrap_MQ_SOPT_PERSIST_DIR_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_mq_set_int_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
+intgo _wrap_mq_set_int_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int64_t arg3 ;
@@ -2267,7 +2366,7 @@ intgo _wrap_mq_set_int_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, intgo 
 }
 
 
-intgo _wrap_mq_set_str_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2) {
+intgo _wrap_mq_set_str_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   char *arg3 = (char *) 0 ;
@@ -2289,7 +2388,7 @@ intgo _wrap_mq_set_str_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, intgo 
 }
 
 
-intgo _wrap_mq_set_password_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, _goslice_ _swig_go_1) {
+intgo _wrap_mq_set_password_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, _goslice_ _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -2308,7 +2407,7 @@ intgo _wrap_mq_set_password_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, _
 }
 
 
-intgo _wrap_mq_set_server_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_mq_set_server_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, _gostring_ _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -2328,7 +2427,7 @@ intgo _wrap_mq_set_server_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, _go
 }
 
 
-intgo _wrap_mq_set_will_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5) {
+intgo _wrap_mq_set_will_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   void *arg3 = (void *) 0 ;
@@ -2360,7 +2459,7 @@ intgo _wrap_mq_set_will_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, _gost
 }
 
 
-intgo _wrap_mq_set_connect_props_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, struct mq_props *_swig_go_1) {
+intgo _wrap_mq_set_connect_props_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, struct mq_props *_swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   mq_props *arg2 = (mq_props *) 0 ;
   int result;
@@ -2375,7 +2474,7 @@ intgo _wrap_mq_set_connect_props_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go
 }
 
 
-intgo _wrap_mq_connect_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0) {
+intgo _wrap_mq_connect_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2388,7 +2487,7 @@ intgo _wrap_mq_connect_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_disconnect_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_mq_disconnect_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, intgo _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int result;
@@ -2403,7 +2502,7 @@ intgo _wrap_mq_disconnect_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, int
 }
 
 
-intgo _wrap_mq_disconnect_v5_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, intgo _swig_go_1, struct mq_props *_swig_go_2) {
+intgo _wrap_mq_disconnect_v5_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, intgo _swig_go_1, struct mq_props *_swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   mq_props *arg3 = (mq_props *) 0 ;
@@ -2420,7 +2519,7 @@ intgo _wrap_mq_disconnect_v5_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, 
 }
 
 
-intgo _wrap_mq_publish_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4) {
+intgo _wrap_mq_publish_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   void *arg3 = (void *) 0 ;
@@ -2450,7 +2549,7 @@ intgo _wrap_mq_publish_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, _gostr
 }
 
 
-intgo _wrap_mq_publish_v5_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5) {
+intgo _wrap_mq_publish_v5_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   void *arg3 = (void *) 0 ;
@@ -2482,7 +2581,41 @@ intgo _wrap_mq_publish_v5_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, _go
 }
 
 
-intgo _wrap_mq_subscribe_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+intgo _wrap_mq_publish_tagged_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5, long long _swig_go_6) {
+  mq_client *arg1 = (mq_client *) 0 ;
+  char *arg2 = (char *) 0 ;
+  void *arg3 = (void *) 0 ;
+  size_t arg4 ;
+  int arg5 ;
+  int arg6 ;
+  mq_props *arg7 = (mq_props *) 0 ;
+  uint64_t arg8 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(mq_client **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  {
+    arg3 = _swig_go_2.array;
+    arg4 = (size_t)_swig_go_2.len;
+  }
+  arg5 = (int)_swig_go_3; 
+  arg6 = (int)_swig_go_4; 
+  arg7 = *(mq_props **)&_swig_go_5; 
+  arg8 = (uint64_t)_swig_go_6; 
+  
+  result = (int)mq_publish_tagged(arg1,(char const *)arg2,(void const *)arg3,arg4,arg5,arg6,(struct mq_props const *)arg7,arg8);
+  _swig_go_result = result; 
+  free(arg2); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_mq_subscribe_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -2504,7 +2637,7 @@ intgo _wrap_mq_subscribe_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, _gos
 }
 
 
-intgo _wrap_mq_subscribe_v5_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2, struct mq_props *_swig_go_3) {
+intgo _wrap_mq_subscribe_v5_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2, struct mq_props *_swig_go_3) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -2528,7 +2661,7 @@ intgo _wrap_mq_subscribe_v5_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, _
 }
 
 
-intgo _wrap_mq_unsubscribe_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_mq_unsubscribe_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, _gostring_ _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -2548,7 +2681,7 @@ intgo _wrap_mq_unsubscribe_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, _g
 }
 
 
-intgo _wrap_mq_unsubscribe_v5_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, struct mq_props *_swig_go_2) {
+intgo _wrap_mq_unsubscribe_v5_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, struct mq_props *_swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   mq_props *arg3 = (mq_props *) 0 ;
@@ -2570,7 +2703,7 @@ intgo _wrap_mq_unsubscribe_v5_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0,
 }
 
 
-intgo _wrap_mq_auth_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, intgo _swig_go_1, struct mq_props *_swig_go_2) {
+intgo _wrap_mq_auth_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, intgo _swig_go_1, struct mq_props *_swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   mq_props *arg3 = (mq_props *) 0 ;
@@ -2587,7 +2720,7 @@ intgo _wrap_mq_auth_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, intgo _sw
 }
 
 
-long long _wrap_mq_queued_messages_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0) {
+long long _wrap_mq_queued_messages_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -2600,7 +2733,7 @@ long long _wrap_mq_queued_messages_cmq_a69cf1bcc96f1619(struct mq_client *_swig_
 }
 
 
-intgo _wrap_mq_is_connected_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0) {
+intgo _wrap_mq_is_connected_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2613,7 +2746,7 @@ intgo _wrap_mq_is_connected_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_fd_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0) {
+intgo _wrap_mq_event_fd_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2626,7 +2759,7 @@ intgo _wrap_mq_event_fd_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0) {
 }
 
 
-struct mq_event *_wrap_mq_next_event_cmq_a69cf1bcc96f1619(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+struct mq_event *_wrap_mq_next_event_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, intgo _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   mq_event *result = 0 ;
@@ -2641,7 +2774,7 @@ struct mq_event *_wrap_mq_next_event_cmq_a69cf1bcc96f1619(struct mq_client *_swi
 }
 
 
-void _wrap_mq_event_free_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
+void _wrap_mq_event_free_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   
   arg1 = *(mq_event **)&_swig_go_0; 
@@ -2651,7 +2784,7 @@ void _wrap_mq_event_free_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_type_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_type_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2664,7 +2797,7 @@ intgo _wrap_mq_event_type_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_error_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_error_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2677,7 +2810,7 @@ intgo _wrap_mq_event_error_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_reason_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_reason_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2690,7 +2823,7 @@ intgo _wrap_mq_event_reason_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_token_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_token_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2703,7 +2836,20 @@ intgo _wrap_mq_event_token_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_mq_event_topic_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
+long long _wrap_mq_event_tag_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
+  mq_event *arg1 = (mq_event *) 0 ;
+  uint64_t result;
+  long long _swig_go_result;
+  
+  arg1 = *(mq_event **)&_swig_go_0; 
+  
+  result = (uint64_t)mq_event_tag((struct mq_event const *)arg1);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+_gostring_ _wrap_mq_event_topic_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -2716,7 +2862,7 @@ _gostring_ _wrap_mq_event_topic_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0
 }
 
 
-long long _wrap_mq_event_payload_len_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
+long long _wrap_mq_event_payload_len_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -2729,7 +2875,7 @@ long long _wrap_mq_event_payload_len_cmq_a69cf1bcc96f1619(struct mq_event *_swig
 }
 
 
-intgo _wrap_mq_event_qos_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_qos_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2742,7 +2888,7 @@ intgo _wrap_mq_event_qos_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_retain_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_retain_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2755,7 +2901,7 @@ intgo _wrap_mq_event_retain_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_dup_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_dup_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2768,7 +2914,7 @@ intgo _wrap_mq_event_dup_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_packet_id_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_packet_id_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2781,7 +2927,7 @@ intgo _wrap_mq_event_packet_id_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0)
 }
 
 
-intgo _wrap_mq_event_session_present_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_session_present_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2794,7 +2940,7 @@ intgo _wrap_mq_event_session_present_cmq_a69cf1bcc96f1619(struct mq_event *_swig
 }
 
 
-intgo _wrap_mq_event_will_reconnect_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_will_reconnect_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2807,7 +2953,7 @@ intgo _wrap_mq_event_will_reconnect_cmq_a69cf1bcc96f1619(struct mq_event *_swig_
 }
 
 
-long long _wrap_mq_event_reason_count_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
+long long _wrap_mq_event_reason_count_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -2820,7 +2966,7 @@ long long _wrap_mq_event_reason_count_cmq_a69cf1bcc96f1619(struct mq_event *_swi
 }
 
 
-intgo _wrap_mq_event_reason_at_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0, long long _swig_go_1) {
+intgo _wrap_mq_event_reason_at_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0, long long _swig_go_1) {
   mq_event *arg1 = (mq_event *) 0 ;
   size_t arg2 ;
   int result;
@@ -2835,7 +2981,7 @@ intgo _wrap_mq_event_reason_at_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0,
 }
 
 
-intgo _wrap_mq_event_log_level_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_log_level_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2848,7 +2994,7 @@ intgo _wrap_mq_event_log_level_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0)
 }
 
 
-_gostring_ _wrap_mq_event_message_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
+_gostring_ _wrap_mq_event_message_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -2861,7 +3007,7 @@ _gostring_ _wrap_mq_event_message_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go
 }
 
 
-struct mq_props *_wrap_mq_event_props_cmq_a69cf1bcc96f1619(struct mq_event *_swig_go_0) {
+struct mq_props *_wrap_mq_event_props_cmq_9e7f5537df62119e(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   mq_props *result = 0 ;
   struct mq_props *_swig_go_result;
@@ -2874,7 +3020,7 @@ struct mq_props *_wrap_mq_event_props_cmq_a69cf1bcc96f1619(struct mq_event *_swi
 }
 
 
-intgo _wrap_MQ_PROP_PAYLOAD_FORMAT_INDICATOR_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_PAYLOAD_FORMAT_INDICATOR_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2886,7 +3032,7 @@ intgo _wrap_MQ_PROP_PAYLOAD_FORMAT_INDICATOR_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_MESSAGE_EXPIRY_INTERVAL_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_MESSAGE_EXPIRY_INTERVAL_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2898,7 +3044,7 @@ intgo _wrap_MQ_PROP_MESSAGE_EXPIRY_INTERVAL_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_CONTENT_TYPE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_CONTENT_TYPE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2910,7 +3056,7 @@ intgo _wrap_MQ_PROP_CONTENT_TYPE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_RESPONSE_TOPIC_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_RESPONSE_TOPIC_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2922,7 +3068,7 @@ intgo _wrap_MQ_PROP_RESPONSE_TOPIC_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_CORRELATION_DATA_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_CORRELATION_DATA_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2934,7 +3080,7 @@ intgo _wrap_MQ_PROP_CORRELATION_DATA_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2946,7 +3092,7 @@ intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_SESSION_EXPIRY_INTERVAL_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_SESSION_EXPIRY_INTERVAL_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2958,7 +3104,7 @@ intgo _wrap_MQ_PROP_SESSION_EXPIRY_INTERVAL_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2970,7 +3116,7 @@ intgo _wrap_MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_SERVER_KEEP_ALIVE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_SERVER_KEEP_ALIVE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2982,7 +3128,7 @@ intgo _wrap_MQ_PROP_SERVER_KEEP_ALIVE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_AUTHENTICATION_METHOD_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_AUTHENTICATION_METHOD_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -2994,7 +3140,7 @@ intgo _wrap_MQ_PROP_AUTHENTICATION_METHOD_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_AUTHENTICATION_DATA_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_AUTHENTICATION_DATA_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -3006,7 +3152,7 @@ intgo _wrap_MQ_PROP_AUTHENTICATION_DATA_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_REQUEST_PROBLEM_INFORMATION_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_REQUEST_PROBLEM_INFORMATION_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -3018,7 +3164,7 @@ intgo _wrap_MQ_PROP_REQUEST_PROBLEM_INFORMATION_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_WILL_DELAY_INTERVAL_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_WILL_DELAY_INTERVAL_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -3030,7 +3176,7 @@ intgo _wrap_MQ_PROP_WILL_DELAY_INTERVAL_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_REQUEST_RESPONSE_INFORMATION_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_REQUEST_RESPONSE_INFORMATION_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -3042,7 +3188,7 @@ intgo _wrap_MQ_PROP_REQUEST_RESPONSE_INFORMATION_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_RESPONSE_INFORMATION_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_RESPONSE_INFORMATION_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -3054,7 +3200,7 @@ intgo _wrap_MQ_PROP_RESPONSE_INFORMATION_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_SERVER_REFERENCE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_SERVER_REFERENCE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -3066,7 +3212,7 @@ intgo _wrap_MQ_PROP_SERVER_REFERENCE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_REASON_STRING_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_REASON_STRING_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -3078,7 +3224,7 @@ intgo _wrap_MQ_PROP_REASON_STRING_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_RECEIVE_MAXIMUM_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_RECEIVE_MAXIMUM_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -3090,7 +3236,7 @@ intgo _wrap_MQ_PROP_RECEIVE_MAXIMUM_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_TOPIC_ALIAS_MAXIMUM_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_TOPIC_ALIAS_MAXIMUM_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -3102,7 +3248,7 @@ intgo _wrap_MQ_PROP_TOPIC_ALIAS_MAXIMUM_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_TOPIC_ALIAS_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_TOPIC_ALIAS_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -3114,7 +3260,7 @@ intgo _wrap_MQ_PROP_TOPIC_ALIAS_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_MAXIMUM_QOS_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_MAXIMUM_QOS_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -3126,7 +3272,7 @@ intgo _wrap_MQ_PROP_MAXIMUM_QOS_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_RETAIN_AVAILABLE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_RETAIN_AVAILABLE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -3138,7 +3284,7 @@ intgo _wrap_MQ_PROP_RETAIN_AVAILABLE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_USER_PROPERTY_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_USER_PROPERTY_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -3150,7 +3296,7 @@ intgo _wrap_MQ_PROP_USER_PROPERTY_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_MAXIMUM_PACKET_SIZE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_MAXIMUM_PACKET_SIZE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -3162,7 +3308,7 @@ intgo _wrap_MQ_PROP_MAXIMUM_PACKET_SIZE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -3174,7 +3320,7 @@ intgo _wrap_MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -3186,7 +3332,7 @@ intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE_cmq_a69cf1bcc96f1619() {
 }
 
 
-intgo _wrap_MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE_cmq_a69cf1bcc96f1619() {
+intgo _wrap_MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
   
@@ -3198,7 +3344,7 @@ intgo _wrap_MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE_cmq_a69cf1bcc96f1619() {
 }
 
 
-struct mq_props *_wrap_mq_props_new_cmq_a69cf1bcc96f1619() {
+struct mq_props *_wrap_mq_props_new_cmq_9e7f5537df62119e() {
   mq_props *result = 0 ;
   struct mq_props *_swig_go_result;
   
@@ -3209,7 +3355,7 @@ struct mq_props *_wrap_mq_props_new_cmq_a69cf1bcc96f1619() {
 }
 
 
-void _wrap_mq_props_free_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0) {
+void _wrap_mq_props_free_cmq_9e7f5537df62119e(struct mq_props *_swig_go_0) {
   mq_props *arg1 = (mq_props *) 0 ;
   
   arg1 = *(mq_props **)&_swig_go_0; 
@@ -3219,7 +3365,7 @@ void _wrap_mq_props_free_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_props_add_int_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+intgo _wrap_mq_props_add_int_cmq_9e7f5537df62119e(struct mq_props *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   uint32_t arg3 ;
@@ -3236,7 +3382,7 @@ intgo _wrap_mq_props_add_int_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0, i
 }
 
 
-intgo _wrap_mq_props_add_string_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2) {
+intgo _wrap_mq_props_add_string_cmq_9e7f5537df62119e(struct mq_props *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   char *arg3 = (char *) 0 ;
@@ -3258,7 +3404,7 @@ intgo _wrap_mq_props_add_string_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0
 }
 
 
-intgo _wrap_mq_props_add_binary_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2) {
+intgo _wrap_mq_props_add_binary_cmq_9e7f5537df62119e(struct mq_props *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   void *arg3 = (void *) 0 ;
@@ -3279,7 +3425,7 @@ intgo _wrap_mq_props_add_binary_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0
 }
 
 
-intgo _wrap_mq_props_add_user_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
+intgo _wrap_mq_props_add_user_cmq_9e7f5537df62119e(struct mq_props *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -3306,7 +3452,7 @@ intgo _wrap_mq_props_add_user_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0, 
 }
 
 
-long long _wrap_mq_props_count_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0) {
+long long _wrap_mq_props_count_cmq_9e7f5537df62119e(struct mq_props *_swig_go_0) {
   mq_props *arg1 = (mq_props *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -3319,7 +3465,7 @@ long long _wrap_mq_props_count_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0)
 }
 
 
-intgo _wrap_mq_props_has_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_mq_props_has_cmq_9e7f5537df62119e(struct mq_props *_swig_go_0, intgo _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   int result;
@@ -3334,7 +3480,7 @@ intgo _wrap_mq_props_has_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0, intgo
 }
 
 
-_gostring_ _wrap_mq_props_get_string_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0, intgo _swig_go_1) {
+_gostring_ _wrap_mq_props_get_string_cmq_9e7f5537df62119e(struct mq_props *_swig_go_0, intgo _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   char *result = 0 ;
@@ -3349,7 +3495,7 @@ _gostring_ _wrap_mq_props_get_string_cmq_a69cf1bcc96f1619(struct mq_props *_swig
 }
 
 
-long long _wrap_mq_props_user_count_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0) {
+long long _wrap_mq_props_user_count_cmq_9e7f5537df62119e(struct mq_props *_swig_go_0) {
   mq_props *arg1 = (mq_props *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -3362,7 +3508,7 @@ long long _wrap_mq_props_user_count_cmq_a69cf1bcc96f1619(struct mq_props *_swig_
 }
 
 
-_gostring_ _wrap_mq_props_user_key_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0, long long _swig_go_1) {
+_gostring_ _wrap_mq_props_user_key_cmq_9e7f5537df62119e(struct mq_props *_swig_go_0, long long _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   size_t arg2 ;
   char *result = 0 ;
@@ -3377,7 +3523,7 @@ _gostring_ _wrap_mq_props_user_key_cmq_a69cf1bcc96f1619(struct mq_props *_swig_g
 }
 
 
-_gostring_ _wrap_mq_props_user_value_cmq_a69cf1bcc96f1619(struct mq_props *_swig_go_0, long long _swig_go_1) {
+_gostring_ _wrap_mq_props_user_value_cmq_9e7f5537df62119e(struct mq_props *_swig_go_0, long long _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   size_t arg2 ;
   char *result = 0 ;
@@ -3392,7 +3538,7 @@ _gostring_ _wrap_mq_props_user_value_cmq_a69cf1bcc96f1619(struct mq_props *_swig
 }
 
 
-intgo _wrap_mq_topic_check_cmq_a69cf1bcc96f1619(_gostring_ _swig_go_0) {
+intgo _wrap_mq_topic_check_cmq_9e7f5537df62119e(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3410,7 +3556,7 @@ intgo _wrap_mq_topic_check_cmq_a69cf1bcc96f1619(_gostring_ _swig_go_0) {
 }
 
 
-intgo _wrap_mq_filter_check_cmq_a69cf1bcc96f1619(_gostring_ _swig_go_0) {
+intgo _wrap_mq_filter_check_cmq_9e7f5537df62119e(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3428,7 +3574,7 @@ intgo _wrap_mq_filter_check_cmq_a69cf1bcc96f1619(_gostring_ _swig_go_0) {
 }
 
 
-intgo _wrap_mq_topic_matches_cmq_a69cf1bcc96f1619(_gostring_ _swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_mq_topic_matches_cmq_9e7f5537df62119e(_gostring_ _swig_go_0, _gostring_ _swig_go_1) {
   char *arg1 = (char *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
