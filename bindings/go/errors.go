@@ -74,6 +74,7 @@ var (
 	ErrDestroyed    = &Error{Code: cmq.MQ_ERR_DESTROYED}
 	ErrPersist      = &Error{Code: cmq.MQ_ERR_PERSIST}
 	ErrAborted      = &Error{Code: cmq.MQ_ERR_ABORTED}
+	ErrFile         = &Error{Code: cmq.MQ_ERR_FILE}
 
 	// ErrNotSupport is the old name of ErrNotSupported.
 	ErrNotSupport = ErrNotSupported
@@ -85,7 +86,7 @@ var sentinels = []*Error{ErrNoMem, ErrInval, ErrState, ErrQueueFull,
 	ErrTimeout, ErrNoConn, ErrDNS, ErrConnRefused, ErrIO, ErrClosed,
 	ErrMalformed, ErrProtocol, ErrRefused, ErrKeepalive, ErrTLS,
 	ErrNotSupported, ErrNotFound, ErrSystem, ErrDestroyed, ErrPersist,
-	ErrAborted}
+	ErrAborted, ErrFile}
 
 // ErrorCodes returns the sentinel of every MQ_ERR_* code.
 func ErrorCodes() []*Error { return append([]*Error(nil), sentinels...) }

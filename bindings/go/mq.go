@@ -33,6 +33,10 @@ type Message struct {
 	Dup        bool
 	PacketID   int
 	Properties *Properties // nil for MQTT 3.1.1 or when there were none
+	// Tag is an application value stored with a message published with
+	// PublishAsync/PublishMessage (with PersistDir it survives a crash and
+	// comes back in Options.OnRecovered); 0: none.
+	Tag uint64
 }
 
 // MessageHandler handles messages of a subscription.
@@ -198,6 +202,19 @@ func (c *Client) QueuedMessages() int {
 	return rc
 }
 
+// ProtocolInUse is the MQTT version of the last accepted connection
+// (ProtocolV311 or ProtocolV5; 0 before the first): with
+// Options.ProtocolFallback an MQTT 5 client may be on 3.1.1.
+func (c *Client) ProtocolInUse() int {
+	rc, err := c.call("ProtocolInUse", func(h cmq.Struct_SS_mq_client) int {
+		return int(cmq.Mq_get_int_value(h, cmq.MQ_OPT_PROTOCOL_IN_USE, 0))
+	})
+	if err != nil {
+		return 0
+	}
+	return rc
+}
+
 // SetServers replaces the server list (see Options.Servers).
 func (c *Client) SetServers(uris string) error {
 	if strings.IndexByte(uris, 0) >= 0 {
@@ -345,6 +362,9 @@ func (c *Client) PublishAsync(m *Message) (*Token, error) {
 		return nil, err
 	}
 	token, ch, err := c.start("Publish", func(h cmq.Struct_SS_mq_client) int {
+		if m.Tag != 0 {
+			return cmq.Mq_publish_tagged(h, m.Topic, m.Payload, m.QoS, b2i(m.Retain), props, m.Tag)
+		}
 		if props.Swigcptr() == 0 {
 			return cmq.Mq_publish(h, m.Topic, m.Payload, m.QoS, b2i(m.Retain))
 		}
@@ -523,40 +543,35 @@ func (c *Client) UnsubscribeMany(ctx context.Context, filters []string, props *P
 		return nil, err
 	}
 	defer freeProps(cp)
-	// One UNSUBSCRIBE per filter (mq_unsubscribe_many is not in this
-	// libmq yet), all sent before waiting.
-	type pending struct {
-		token int
-		ch    chan result
+	list := cmq.Mq_filter_list_new()
+	if list.Swigcptr() == 0 {
+		return nil, &Error{Op: "Unsubscribe", Code: cmq.MQ_ERR_NOMEM}
 	}
-	var ps []pending
+	defer cmq.Mq_filter_list_free(list)
 	for _, f := range filters {
-		f := f
-		token, ch, err := c.start("Unsubscribe", func(h cmq.Struct_SS_mq_client) int {
-			if cp.Swigcptr() == 0 {
-				return cmq.Mq_unsubscribe(h, f)
-			}
-			return cmq.Mq_unsubscribe_v5(h, f, cp)
-		}, true)
-		if err != nil {
-			return nil, err
+		if rc := cmq.Mq_filter_list_add(list, f, 0); rc < 0 {
+			return nil, mqErr("Unsubscribe", rc)
 		}
-		ps = append(ps, pending{token, ch})
+	}
+	token, ch, err := c.start("Unsubscribe", func(h cmq.Struct_SS_mq_client) int {
+		if len(filters) == 1 {
+			if cp.Swigcptr() == 0 {
+				return cmq.Mq_unsubscribe(h, filters[0])
+			}
+			return cmq.Mq_unsubscribe_v5(h, filters[0], cp)
+		}
+		return cmq.Mq_unsubscribe_many_list(h, list, cp) // one UNSUBSCRIBE
+	}, true)
+	if err != nil {
+		return nil, err
 	}
 	c.mu.Lock()
 	for _, f := range filters {
 		c.setRoute(f, nil)
 	}
 	c.mu.Unlock()
-	var codes []int
-	for _, p := range ps {
-		res, err := c.waitToken(ctx, p.token, p.ch)
-		if err != nil {
-			return codes, err
-		}
-		codes = append(codes, res.codes...)
-	}
-	return codes, nil
+	res, err := c.waitToken(ctx, token, ch)
+	return res.codes, err
 }
 
 // Auth sends an MQTT 5 AUTH packet (enhanced authentication, e.g. reason
@@ -877,6 +892,19 @@ func (c *Client) handle(ev cmq.Struct_SS_mq_event) func() {
 		level, msg := cmq.Mq_event_log_level(ev), cmq.Mq_event_message(ev)
 		if c.opts.OnLog != nil {
 			return func() { c.user(func() { c.opts.OnLog(c, level, msg) }) }
+		}
+	case cmq.MQ_EVENT_RECOVERED:
+		m := &Message{
+			Topic:      cmq.Mq_event_topic(ev),
+			Payload:    cmq.Mq_event_payload(ev),
+			QoS:        cmq.Mq_event_qos(ev),
+			Retain:     cmq.Mq_event_retain(ev) != 0,
+			PacketID:   token,
+			Properties: goProps(cmq.Mq_event_props(ev)),
+			Tag:        cmq.Mq_event_tag(ev),
+		}
+		if c.opts.OnRecovered != nil {
+			return func() { c.user(func() { c.opts.OnRecovered(c, m) }) }
 		}
 	case cmq.MQ_EVENT_AUTH:
 		props := goProps(cmq.Mq_event_props(ev))

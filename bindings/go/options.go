@@ -108,14 +108,21 @@ type Options struct {
 	MaxPacketSize     int           // largest packet sent/accepted
 	ReceiveMaximum    int           // MQTT 5: our Receive Maximum (default 65535)
 	TopicAliasMaximum int           // MQTT 5: topic aliases we accept (default 0)
+	// TopicAliasAuto > 0: libmq gives repeated topics outbound topic
+	// aliases (at most this many, at most the broker's maximum).
+	TopicAliasAuto int
+	// ProtocolFallback: an MQTT 5 client connects again with 3.1.1 when
+	// the broker answers the 3.1.1 way (see Client.ProtocolInUse).
+	ProtocolFallback bool
 
 	// MaxEvents bounds the events libmq holds for this client before it
 	// stops reading the socket (default 10000); EventBuffer bounds the
 	// events the Go layer holds for the handler goroutine (default 256).
 	// Together they keep a slow handler (or an unread Messages channel)
 	// from growing memory: the broker is then held back by TCP.
-	MaxEvents   int
-	EventBuffer int
+	MaxEvents     int
+	MaxEventBytes int64 // libmq's bound in bytes (default 32 MiB)
+	EventBuffer   int
 	// Buffer of the Messages channel (default 256).
 	MessageBuffer int
 
@@ -137,6 +144,10 @@ type Options struct {
 	// OnAuth receives MQTT 5 AUTH packets from the broker (enhanced
 	// authentication); answer with Client.Auth.
 	OnAuth func(c *Client, reason int, props *Properties)
+	// OnRecovered is told, before anything is sent, of each message found
+	// in the PersistDir store and resent by libmq (Tag: the one given to
+	// PublishAsync); PacketID is then the publish's token.
+	OnRecovered func(c *Client, m *Message)
 }
 
 // apply sets the options on a new client handle.
@@ -208,6 +219,15 @@ func (o *Options) apply(h cmq.Struct_SS_mq_client) error {
 	}
 	if o.TopicAliasMaximum != 0 {
 		setInt("TopicAliasMaximum", cmq.MQ_OPT_TOPIC_ALIAS_MAXIMUM, int64(o.TopicAliasMaximum))
+	}
+	if o.TopicAliasAuto != 0 {
+		setInt("TopicAliasAuto", cmq.MQ_OPT_TOPIC_ALIAS_AUTO, int64(o.TopicAliasAuto))
+	}
+	if o.ProtocolFallback {
+		setInt("ProtocolFallback", cmq.MQ_OPT_PROTOCOL_FALLBACK, 1)
+	}
+	if o.MaxEventBytes != 0 {
+		setInt("MaxEventBytes", cmq.MQ_OPT_MAX_EVENT_BYTES, o.MaxEventBytes)
 	}
 	if o.MaxEvents != 0 {
 		setInt("MaxEvents", cmq.MQ_OPT_MAX_EVENTS, int64(o.MaxEvents))

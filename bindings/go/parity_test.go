@@ -247,7 +247,7 @@ func TestPersistChild(t *testing.T) {
 	}
 	for i := 0; i < 5; i++ {
 		if _, err := c.PublishAsync(&Message{Topic: os.Getenv("MQ_GO_PERSIST_TOPIC"),
-			Payload: []byte(fmt.Sprintf("m%d", i)), QoS: 1}); err != nil {
+			Payload: []byte(fmt.Sprintf("m%d", i)), QoS: 1, Tag: uint64(100 + i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -288,7 +288,9 @@ func TestPersistenceAcrossSIGKILL(t *testing.T) {
 	if err := sub.Subscribe(ctx, topic, 1, func(_ *Client, m *Message) { got <- string(m.Payload) }); err != nil {
 		t.Fatal(err)
 	}
-	again, err := NewClient(Options{ClientID: id, PersistDir: dir, Servers: uri, NoCleanStart: true})
+	recovered := make(chan string, 10)
+	again, err := NewClient(Options{ClientID: id, PersistDir: dir, Servers: uri, NoCleanStart: true,
+		OnRecovered: func(_ *Client, m *Message) { recovered <- fmt.Sprintf("%s/%d", m.Payload, m.Tag) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,6 +306,11 @@ func TestPersistenceAcrossSIGKILL(t *testing.T) {
 			}
 		case <-ctx.Done():
 			t.Fatalf("only %d of 5 stored messages arrived after the restart", i)
+		}
+	}
+	for i := 0; i < 5; i++ { // and the application learnt which they were
+		if r := <-recovered; r != fmt.Sprintf("m%d/%d", i, 100+i) {
+			t.Fatalf("recovered %d: %s", i, r)
 		}
 	}
 }

@@ -39,6 +39,7 @@ M.EVENT_SUBSCRIBED = core.MQ_EVENT_SUBSCRIBED
 M.EVENT_UNSUBSCRIBED = core.MQ_EVENT_UNSUBSCRIBED
 M.EVENT_LOG = core.MQ_EVENT_LOG
 M.EVENT_AUTH = core.MQ_EVENT_AUTH
+M.EVENT_RECOVERED = core.MQ_EVENT_RECOVERED
 
 -- Integer options by name, for Client:set_option().
 local int_options = {
@@ -65,6 +66,10 @@ local int_options = {
     tls_no_hostname_check = core.MQ_OPT_TLS_NO_HOSTNAME_CHECK,
     persist_sync = core.MQ_OPT_PERSIST_SYNC,
     auto_ack = core.MQ_OPT_AUTO_ACK,
+    protocol_fallback = core.MQ_OPT_PROTOCOL_FALLBACK,
+    protocol_in_use = core.MQ_OPT_PROTOCOL_IN_USE, -- read-only (get_option)
+    topic_alias_auto = core.MQ_OPT_TOPIC_ALIAS_AUTO,
+    max_event_bytes = core.MQ_OPT_MAX_EVENT_BYTES,
 }
 local str_options = {
     username = core.MQ_SOPT_USERNAME,
@@ -321,15 +326,20 @@ local function event_table(ev)
         error = core.mq_event_error(ev),
         reason = core.mq_event_reason(ev),
         token = core.mq_event_token(ev),
+        tag = core.mq_event_tag(ev),
         properties = props_table(core.mq_event_props(ev)),
     }
-    if kind == core.MQ_EVENT_MESSAGE then
+    if kind == core.MQ_EVENT_MESSAGE or kind == core.MQ_EVENT_RECOVERED then
         e.topic = core.mq_event_topic(ev)
         e.payload = core.mq_event_payload(ev) or ""
         e.qos = core.mq_event_qos(ev)
         e.retain = core.mq_event_retain(ev) ~= 0
         e.dup = core.mq_event_dup(ev) ~= 0
         e.mid = core.mq_event_packet_id(ev)
+        if kind == core.MQ_EVENT_RECOVERED then
+            e.mid = e.token
+            e.tag = core.mq_event_tag(ev)
+        end
     elseif kind == core.MQ_EVENT_CONNECT then
         e.session_present = core.mq_event_session_present(ev) ~= 0
     elseif kind == core.MQ_EVENT_DISCONNECTED then
@@ -575,17 +585,25 @@ end
 --[[
 client:publish(topic, payload, qos, retain, properties) -> mid
   payload: any Lua string (binary-safe) or nil. properties: MQTT 5 (a
-  table, see the top of this file). Returns libmq's token, reported again
-  by on_publish(client, userdata, mid, rc) for QoS > 0.
+  table, see the top of this file). tag: an integer stored with the
+  message (with persist_dir it comes back in on_recovered after a crash).
+  Returns libmq's token, reported again by on_publish(client, userdata,
+  mid, rc) for QoS > 0.
 ]]
-function Client:publish(topic, payload, qos, retain, properties)
+function Client:publish(topic, payload, qos, retain, properties, tag)
     local c = handle(self, "publish")
     cstring(topic, 1, "publish")
     argcheck(payload == nil or type(payload) == "string", 2, "publish",
              "string or nil expected")
     argcheck(qos == nil or math.type(qos) == "integer", 3, "publish",
              "integer expected")
+    argcheck(tag == nil or math.type(tag) == "integer", 6, "publish",
+             "integer expected")
     return with_props(properties, "publish", function(p)
+        if tag ~= nil and tag ~= 0 then
+            return check("publish", core.mq_publish_tagged(c, topic, payload or "",
+                qos or 0, retain and 1 or 0, p, tag))
+        end
         if p == nil then
             return check("publish", core.mq_publish(c, topic, payload or "",
                                                     qos or 0, retain and 1 or 0))
@@ -645,24 +663,33 @@ function Client:subscribe(filter, qos, properties)
     return r
 end
 
---- client:unsubscribe(filter | {filter, ...}, properties) -> mid; result in
---- on_unsubscribe (one UNSUBSCRIBE per filter; the last one's mid).
+--- client:unsubscribe(filter | {filter, ...}, properties) -> mid; one
+--- UNSUBSCRIBE, result in on_unsubscribe (a reason code per filter).
 function Client:unsubscribe(filter, properties)
     local c = handle(self, "unsubscribe")
-    local list = type(filter) == "table" and filter or { filter }
-    argcheck(#list > 0, 1, "unsubscribe", "string or list expected")
-    for _, f in ipairs(list) do cstring(f, 1, "unsubscribe") end
-    return with_props(properties, "unsubscribe", function(p)
-        local mid
-        for _, f in ipairs(list) do
+    if type(filter) == "string" then
+        cstring(filter, 1, "unsubscribe")
+        return with_props(properties, "unsubscribe", function(p)
             if p == nil then
-                mid = check("unsubscribe", core.mq_unsubscribe(c, f))
-            else
-                mid = check("unsubscribe", core.mq_unsubscribe_v5(c, f, p))
+                return check("unsubscribe", core.mq_unsubscribe(c, filter))
             end
+            return check("unsubscribe", core.mq_unsubscribe_v5(c, filter, p))
+        end)
+    end
+    argcheck(type(filter) == "table" and #filter > 0, 1, "unsubscribe",
+             "string or list expected")
+    local fl = core.mq_filter_list_new()
+    local ok, r = pcall(function()
+        for _, f in ipairs(filter) do
+            check("unsubscribe", core.mq_filter_list_add(fl, cstring(f, 1, "unsubscribe"), 0))
         end
-        return mid
+        return with_props(properties, "unsubscribe", function(p)
+            return check("unsubscribe", core.mq_unsubscribe_many_list(c, fl, p))
+        end)
     end)
+    core.mq_filter_list_free(fl)
+    if not ok then error(r, 2) end
+    return r
 end
 
 --- MQTT 5 enhanced authentication: send AUTH (reason 0x18 continue, 0x19
@@ -730,6 +757,8 @@ function Client:_dispatch(e)
         call(self, "on_log", e.level, e.message)
     elseif k == core.MQ_EVENT_AUTH then
         call(self, "on_auth", e.reason, e.properties)
+    elseif k == core.MQ_EVENT_RECOVERED then
+        call(self, "on_recovered", e)
     end
 end
 

@@ -61,7 +61,8 @@ function promisify(fn) {
  * (err: an MqError, e.g. code 'MQ_ERR_CONNREFUSED', 'MQ_ERR_TLS', or
  * 'MQ_ERR_REFUSED' with reasonCode), 'close', 'offline', 'reconnect',
  * 'disconnect' (packet: the broker's DISCONNECT, MQTT 5), 'end', and
- * libmq's 'log' (level, text) and 'auth' (packet).
+ * libmq's 'log' (level, text), 'auth' (packet) and 'recovered' (packet with
+ * tag: a message of the persistDir store that libmq resends).
  */
 class Client extends EventEmitter {
     /** new Client(url, options) or new Client(options): does not connect. */
@@ -133,6 +134,12 @@ class Client extends EventEmitter {
         return this._h ? N.mq_client_id(this._h) : this.options.clientId;
     }
 
+    /** MQTT version of the last accepted connection (4 or 5; 0 before
+     *  the first): with protocolFallback an MQTT 5 client may be on 4. */
+    get protocolInUse() {
+        return this._h ? N.mq_get_int_value(this._h, N.MQ_OPT_PROTOCOL_IN_USE, 0) : 0;
+    }
+
     /** Messages accepted by publish() but not completed yet. */
     get queued() {
         return this._h ? Number(N.mq_queued_messages(this._h)) : 0;
@@ -200,13 +207,14 @@ class Client extends EventEmitter {
         const kind = N.mq_event_type(ev);
         const e = { kind, error: N.mq_event_error(ev), reason: N.mq_event_reason(ev),
                     token: N.mq_event_token(ev), properties: props.fromNative(N.mq_event_props(ev)) };
-        if (kind === N.MQ_EVENT_MESSAGE) {
+        if (kind === N.MQ_EVENT_MESSAGE || kind === N.MQ_EVENT_RECOVERED) {
             e.topic = N.mq_event_topic(ev);
             e.payload = N.mq_event_payload(ev) || Buffer.alloc(0);
             e.qos = N.mq_event_qos(ev);
             e.retain = N.mq_event_retain(ev) !== 0;
             e.dup = N.mq_event_dup(ev) !== 0;
             e.messageId = N.mq_event_packet_id(ev);
+            e.tag = N.mq_event_tag(ev);
         } else if (kind === N.MQ_EVENT_CONNECT) {
             e.sessionPresent = N.mq_event_session_present(ev) !== 0;
         } else if (kind === N.MQ_EVENT_DISCONNECTED) {
@@ -252,6 +260,12 @@ class Client extends EventEmitter {
             break;
         case N.MQ_EVENT_LOG:
             this.emit('log', e.level, e.message);
+            break;
+        case N.MQ_EVENT_RECOVERED:
+            // a message of the persistDir store, resent by libmq
+            this.emit('recovered', { cmd: 'publish', topic: e.topic, payload: e.payload, qos: e.qos,
+                                     retain: e.retain, messageId: e.token, tag: e.tag,
+                                     properties: e.properties });
             break;
         case N.MQ_EVENT_AUTH:
             this.emit('auth', { cmd: 'auth', reasonCode: e.reason, properties: e.properties });
@@ -333,17 +347,20 @@ class Client extends EventEmitter {
      */
     publish(topic, message, opts, callback) {
         [opts, callback] = optsAndCallback('publish', opts, callback);
-        onlyKeys('publish', opts, ['qos', 'retain', 'dup', 'properties', 'cbStorePut']);
+        onlyKeys('publish', opts, ['qos', 'retain', 'dup', 'properties', 'cbStorePut', 'tag']);
         const t = cString(topic, 'publish: topic');
         const buf = toBytes(message, 'publish: message');
         const qos = opts.qos ?? 0;
         typeCheck(Number.isInteger(qos), 'publish: qos must be an integer');
+        typeCheck(opts.tag === undefined || (Number.isSafeInteger(opts.tag) && opts.tag >= 0),
+                  'publish: tag must be a non-negative safe integer');
         let err;
         try {
             err = props.withNative(opts.properties, 'publish', (p) =>
-                this._start('publish', (h) => (p
-                    ? N.mq_publish_v5(h, t, buf, qos, opts.retain ? 1 : 0, p)
-                    : N.mq_publish(h, t, buf, qos, opts.retain ? 1 : 0)),
+                this._start('publish', (h) => (opts.tag
+                    ? N.mq_publish_tagged(h, t, buf, qos, opts.retain ? 1 : 0, p, opts.tag)
+                    : p ? N.mq_publish_v5(h, t, buf, qos, opts.retain ? 1 : 0, p)
+                        : N.mq_publish(h, t, buf, qos, opts.retain ? 1 : 0)),
                 (e, ev) => callback && callback(e, e ? undefined : {
                     cmd: qos === 0 ? 'publish' : (qos === 1 ? 'puback' : 'pubcomp'),
                     messageId: ev.token, reasonCode: ev.reason, properties: ev.properties })));
@@ -430,33 +447,23 @@ class Client extends EventEmitter {
         typeCheck(list.length > 0, 'unsubscribe: no topic');
         for (const f of list)
             cString(f, 'unsubscribe: topic');
-        // one UNSUBSCRIBE per filter (mq_unsubscribe_many is not in this
-        // libmq yet); the callback runs after the last UNSUBACK
-        const codes = [];
-        let left = list.length;
-        let failed = null;
-        const done = (e, ev) => {
-            if (e && !failed)
-                failed = e;
-            if (ev && ev.codes)
-                codes.push(...ev.codes);
-            if (--left === 0 && callback)
-                callback(failed, failed ? undefined : { cmd: 'unsuback', reasonCodes: codes });
-        };
+        const fl = N.mq_filter_list_new();
+        if (!fl)
+            return this._fail(new MqError(N.MQ_ERR_NOMEM, 'unsubscribe'), callback);
         let err = null;
         try {
-            props.withNative(opts.properties, 'unsubscribe', (p) => {
-                for (const f of list) {
-                    err = this._start('unsubscribe', (h) => (p
-                        ? N.mq_unsubscribe_v5(h, f, p) : N.mq_unsubscribe(h, f)), done);
-                    if (err)
-                        break;
-                }
-            });
+            for (const f of list)
+                check(N.mq_filter_list_add(fl, f, 0), 'unsubscribe');
+            err = props.withNative(opts.properties, 'unsubscribe', (p) =>
+                this._start('unsubscribe', (h) => N.mq_unsubscribe_many_list(h, fl, p), // one UNSUBSCRIBE
+                    (e, ev) => callback && callback(e, e ? undefined :
+                        { cmd: 'unsuback', messageId: ev.token, reasonCodes: ev.codes })));
         } catch (e) {
             if (e instanceof TypeError)
                 throw e;
             err = e;
+        } finally {
+            N.mq_filter_list_free(fl);
         }
         return err ? this._fail(err, callback) : this;
     }

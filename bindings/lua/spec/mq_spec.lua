@@ -310,7 +310,7 @@ describe("persistence", function()
             local mq = require "mq"
             local c = mq.Client(%q, { persist_dir = %q, clean_session = false })
             c:connect("mqtt://127.0.0.1:1")
-            for i = 0, 4 do c:publish(%q, "m" .. i, 1) end
+            for i = 0, 4 do c:publish(%q, "m" .. i, 1, false, nil, 100 + i) end
             io.write("STORED\n") io.flush()
             while true do c:loop(1) end
         ]], id, dir, topic)
@@ -330,10 +330,16 @@ describe("persistence", function()
         sub.on_message = function(_, _, m) got[#got + 1] = m.payload end
         sub:subscribe(topic, 1)
         assert.is_true(wait_for({ sub }, function() return subscribed end))
-        local again = mq.Client(id, { persist_dir = dir, clean_session = false })
+        local again = mq.Client(id, { clean_session = false })
+        local recovered = {}
+        again.on_recovered = function(_, _, m)
+            recovered[#recovered + 1] = m.payload .. "/" .. m.tag
+        end
+        again:set_option("persist_dir", dir)
         again:connect(HOST, PORT)
         assert.is_true(wait_for({ sub, again }, function() return #got == 5 end))
         assert.are.same({ "m0", "m1", "m2", "m3", "m4" }, got)
+        assert.are.same({ "m0/100", "m1/101", "m2/102", "m3/103", "m4/104" }, recovered)
         again:close()
         sub:close()
         os.execute("rm -rf " .. dir)

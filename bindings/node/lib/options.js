@@ -36,6 +36,9 @@ const INT_OPTIONS = {
     tlsInsecure: N.MQ_OPT_TLS_INSECURE,
     tlsNoHostnameCheck: N.MQ_OPT_TLS_NO_HOSTNAME_CHECK,
     persistSync: N.MQ_OPT_PERSIST_SYNC,
+    protocolFallback: N.MQ_OPT_PROTOCOL_FALLBACK,
+    topicAliasAuto: N.MQ_OPT_TOPIC_ALIAS_AUTO,
+    maxEventBytes: N.MQ_OPT_MAX_EVENT_BYTES,
 };
 const STR_OPTIONS = {
     username: N.MQ_SOPT_USERNAME,
@@ -104,7 +107,8 @@ const KNOWN = new Set([
     'reconnectMaxPeriod', 'sessionExpiryInterval', 'caFile', 'caPath', 'certFile',
     'keyFile', 'noHostnameCheck', 'persistDir', 'persistSync', 'maxInflight',
     'queueMaxMessages', 'queueMaxBytes', 'maxEvents', 'publishTimeout',
-    'tcpNoDelay', 'maxPacketSize', 'logLevel',
+    'tcpNoDelay', 'maxPacketSize', 'logLevel', 'maxEventBytes', 'protocolFallback',
+    'topicAliasAuto',
 ]);
 
 function pem(v, what) {
@@ -166,6 +170,9 @@ function apply(h, url, o) {
     };
     if (o.protocolId !== undefined && o.protocolId !== 'MQTT')
         throw new TypeError(`protocolId '${o.protocolId}' is not supported (MQTT 3.1.1 and 5 only)`);
+    // MQTT.js's automatic topic aliases: libmq assigns and uses them
+    if (o.autoAssignTopicAlias || o.autoUseTopicAlias)
+        setInt(N.MQ_OPT_TOPIC_ALIAS_AUTO, 65535, 'autoAssignTopicAlias');
     if (o.resubscribe === false)
         throw new TypeError('resubscribe: false is not supported (libmq restores subscriptions when the broker lost the session)');
     if (o.keepalive !== undefined)
@@ -191,7 +198,10 @@ function apply(h, url, o) {
                    queueMaxBytes: N.MQ_OPT_QUEUE_MAX_BYTES, maxEvents: N.MQ_OPT_MAX_EVENTS,
                    publishTimeout: N.MQ_OPT_PUBLISH_TIMEOUT_MS, tcpNoDelay: N.MQ_OPT_TCP_NODELAY,
                    maxPacketSize: N.MQ_OPT_MAX_PACKET_SIZE, logLevel: N.MQ_OPT_LOG_LEVEL,
-                   sessionExpiryInterval: N.MQ_OPT_SESSION_EXPIRY_S };
+                   sessionExpiryInterval: N.MQ_OPT_SESSION_EXPIRY_S,
+                   maxEventBytes: N.MQ_OPT_MAX_EVENT_BYTES,
+                   protocolFallback: N.MQ_OPT_PROTOCOL_FALLBACK,
+                   topicAliasAuto: N.MQ_OPT_TOPIC_ALIAS_AUTO };
     for (const [k, id] of Object.entries(ints)) {
         if (o[k] !== undefined)
             setInt(id, o[k], k);

@@ -272,7 +272,7 @@ test('persistence across SIGKILL of the process', async () => {
                                                        persistDir: ${JSON.stringify(dir)} });
         c.on('error', () => {});
         c.connect();
-        for (let i = 0; i < 5; i++) c.publish(${JSON.stringify(topic)}, 'm' + i, { qos: 1 });
+        for (let i = 0; i < 5; i++) c.publish(${JSON.stringify(topic)}, 'm' + i, { qos: 1, tag: 100 + i });
         console.log('STORED');
         setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -287,13 +287,17 @@ test('persistence across SIGKILL of the process', async () => {
     const got = [];
     sub.on('message', (t, p) => got.push(p.toString()));
     await sub.subscribeAsync(topic, { qos: 1 });
-    const again = await connected({ clientId: id, clean: false, persistDir: dir });
+    const again = new mq.Client(URI, { clientId: id, clean: false, persistDir: dir });
+    const recovered = [];
+    again.on('recovered', (pk) => recovered.push(`${pk.payload}/${pk.tag}`));
+    again.connect();
     const t0 = Date.now();
     while (got.length < 5 && Date.now() - t0 < 10000)
         await new Promise((r) => setTimeout(r, 20));
     await again.endAsync();
     await sub.endAsync();
     assert.deepStrictEqual(got, ['m0', 'm1', 'm2', 'm3', 'm4']);
+    assert.deepStrictEqual(recovered, ['m0/100', 'm1/101', 'm2/102', 'm3/103', 'm4/104']);
 });
 
 test('back-pressure: a paused client keeps memory bounded, then gets everything', async () => {
