@@ -184,11 +184,13 @@ typedef enum {
      * with a protocol error and the message is not resent). */
     MQ_EVENT_PUBLISHED = 4,
     /* A SUBACK arrived: token, count and reason codes (granted QoS).
-     * error MQ_OK; or MQ_ERR_TOO_LARGE (not sent, see mq_subscribe()) or
-     * MQ_ERR_PROTOCOL (a SUBACK with the wrong number of codes), with
-     * the reason code in every slot. */
+     * error MQ_OK; MQ_ERR_REFUSED if any code is a failure (>= 0x80);
+     * MQ_ERR_TOO_LARGE (not sent, see mq_subscribe()) or MQ_ERR_PROTOCOL
+     * (a SUBACK with the wrong number of codes), with the reason code in
+     * every slot; or MQ_ERR_ABORTED with no reason codes when the
+     * subscribe was abandoned by mq_disconnect(). */
     MQ_EVENT_SUBSCRIBED = 5,
-    /* An UNSUBACK arrived: token, count and reason codes (v5). error as
+    /* An UNSUBACK arrived: token, count and reason codes (v5); error as
      * for MQ_EVENT_SUBSCRIBED. */
     MQ_EVENT_UNSUBSCRIBED = 6,
     /* A log line: log_level, message. Only when enabled (MQ_OPT_LOG_LEVEL). */
@@ -198,6 +200,15 @@ typedef enum {
      * Method in mq_set_connect_props()) and with the same method; any
      * other AUTH is a protocol error that ends the connection (0x82). */
     MQ_EVENT_AUTH = 8,
+    /* libmq renewed a subscription by itself after a reconnect where the
+     * broker did not keep the session (one event per filter): topic (the
+     * filter), qos (the QoS asked), reason (the SUBACK code: granted QoS,
+     * or a failure >= 0x80 with error MQ_ERR_REFUSED), props. Until the
+     * connection ends, a mq_subscribe*() of that filter with the same
+     * options and properties (e.g. from on_connect, as the paho tutorial
+     * does) is not sent again: it is answered with this SUBACK's codes in
+     * its own MQ_EVENT_SUBSCRIBED, so retained messages arrive once. */
+    MQ_EVENT_RESUBSCRIBED = 9,
     /* A message found in the persistence store (MQ_SOPT_PERSIST_DIR) when
      * it was opened: one event per message, posted inside mq_set_str()
      * before it returns, so all of them come before anything is sent.
@@ -234,10 +245,19 @@ typedef enum {
 MQ_API mq_client *mq_client_new(const char *client_id, int protocol);
 
 /**
- * Destroy a client: closes the connection at once (no DISCONNECT packet;
- * call mq_disconnect() first for a graceful one; the Will is then not sent
- * by the broker only if the disconnect completed), stops a loop thread
- * started by mq_loop_start(), frees every queued message and event.
+ * Destroy a client. If mq_disconnect() was called and has not finished,
+ * destroy first waits for it (bounded by MQ_OPT_DISCONNECT_TIMEOUT_MS plus
+ * a few seconds to write the DISCONNECT), so connect, publish, disconnect,
+ * destroy delivers the message; events are discarded meanwhile unless a
+ * mq_loop_start() thread dispatches them. Otherwise it closes the
+ * connection at once (no DISCONNECT packet: the broker publishes the
+ * Will), stops a loop thread started by mq_loop_start(), and frees every
+ * queued message and event. Messages accepted by mq_publish() and not
+ * completed are then freed without an event (none can be taken any
+ * more): destroy reports their count in one log line, given to the
+ * MQ_EVENT_LOG callback if one is set (called on this thread; it must not
+ * use @p c), else written to stderr. With MQ_SOPT_PERSIST_DIR, QoS 1/2
+ * messages stay in the store and the next client opening it resends them.
  * NULL is a no-op. Must not race with other calls on the same client.
  * May be called from a callback running on the mq_loop_start() thread (the
  * thread then ends after the callback returns); never use @p c afterwards.
@@ -308,6 +328,11 @@ typedef enum {
                                       the OS: survives a crash of the
                                       process, not of the machine). Set
                                       before MQ_SOPT_PERSIST_DIR */
+    MQ_OPT_DISCONNECT_TIMEOUT_MS = 24,/* how long mq_disconnect() may take
+                                      to deliver what was accepted before
+                                      it (0..3600000, default 5000; 0 is
+                                      mq_disconnect_now()). Read when
+                                      mq_disconnect() is called; any time */
     MQ_OPT_PROTOCOL_FALLBACK = 30, /* v5 client, 0/1, default 0: when the
                                       broker answers the v5 CONNECT the
                                       3.1.1 way (CONNACK return code 1) or
@@ -439,11 +464,28 @@ MQ_API int mq_set_connect_props(mq_client *c, const mq_props *props);
 MQ_API int mq_connect(mq_client *c);
 
 /**
- * Graceful disconnect: sends what is queued for the socket, then
- * DISCONNECT (v5: with @p reason, use 0; 0x04 asks the broker to send the
- * Will), then closes. Automatic reconnect stops. Unacknowledged QoS 1/2
- * messages stay queued for the next mq_connect() (persistent sessions).
- * MQ_EVENT_DISCONNECTED with error MQ_OK follows. MQ_ERR_NO_CONN if idle.
+ * Graceful disconnect. Returns at once; the worker then delivers what
+ * was accepted before the call - publishes, subscribes, unsubscribes,
+ * also while the connection is still being made or re-made (automatic
+ * reconnect keeps trying meanwhile) - waits for the QoS 1/2
+ * acknowledgements, sends DISCONNECT (v5: with @p reason, use 0; 0x04
+ * asks the broker to send the Will) and closes. All of it is bounded by
+ * MQ_OPT_DISCONNECT_TIMEOUT_MS (default 5 s). What is not delivered by
+ * then (or when the connection is lost with reconnect off) either stays
+ * queued for the next mq_connect() - QoS 1/2 messages with
+ * MQ_SOPT_PERSIST_DIR set, and messages in flight in a session the broker
+ * keeps (clean start 0; v5 also a session expiry > 0), which MQTT says
+ * are resent - or completes with MQ_EVENT_PUBLISHED (or SUBSCRIBED /
+ * UNSUBSCRIBED) and error MQ_ERR_ABORTED; nothing is dropped without an
+ * event. The end is one MQ_EVENT_DISCONNECTED with error MQ_OK and
+ * will_reconnect 0 (its message counts what was aborted or kept);
+ * mq_wait_disconnected() and mq_loop_forever() return then, and
+ * mq_client_destroy() waits for it. Until then ("disconnecting"):
+ * mq_publish/mq_subscribe/mq_unsubscribe fail with MQ_ERR_NO_CONN (as
+ * paho-mqtt after disconnect()), mq_connect and connect-time options with
+ * MQ_ERR_STATE, and a second mq_disconnect() with MQ_ERR_STATE
+ * (mq_disconnect_now() may cut it short). MQ_ERR_NO_CONN when idle (never
+ * connected, or already disconnected). Any thread, callbacks included.
  */
 MQ_API int mq_disconnect(mq_client *c, int reason);
 
@@ -453,6 +495,16 @@ MQ_API int mq_disconnect(mq_client *c, int reason);
  *  or User Property that would make the packet larger than the broker's
  *  Maximum Packet Size is left out (a warning log). */
 MQ_API int mq_disconnect_v5(mq_client *c, int reason, const mq_props *props);
+
+/**
+ * Forced disconnect (MQTT.js end(true)): does not wait for anything. The
+ * bytes already handed to the socket are followed by DISCONNECT if the
+ * client is connected; what was not delivered is settled at once as by
+ * mq_disconnect() at its timeout (kept, or MQ_ERR_ABORTED events), then
+ * MQ_EVENT_DISCONNECTED (MQ_OK). Also ends a graceful disconnect in
+ * progress. MQ_ERR_NO_CONN when idle, MQ_ERR_INVAL. Any thread.
+ */
+MQ_API int mq_disconnect_now(mq_client *c, int reason);
 
 /**
  * Queue a PUBLISH. Copies topic and payload and returns without touching
@@ -712,6 +764,57 @@ MQ_API int mq_filter_check(const char *filter);
 /** 1 if topic name @p topic matches @p filter, 0 if not (or invalid).
  *  Wildcards at the first level do not match topics starting with '$'. */
 MQ_API int mq_topic_matches(const char *filter, const char *topic);
+
+/* ---- 13. Waiting (blocking helpers) -------------------------------- */
+
+/* Like paho-mqtt's wait_for_publish()/is_published() and blocking
+ * connect(). They take no events (the application still gets every
+ * event through mq_next_event() or the callbacks) and work with or
+ * without a loop thread. @p timeout_ms: -1 waits without limit, 0 only
+ * looks; below -1 is MQ_ERR_INVAL. They may be called from callbacks, but
+ * return MQ_ERR_STATE instead of waiting when called from a callback of
+ * this client's loop while its event queue is full (MQ_OPT_MAX_EVENTS):
+ * the worker has stopped reading, and only that loop could drain it. */
+
+/**
+ * Wait for the operation behind @p token (from mq_publish*,
+ * mq_subscribe*, mq_unsubscribe*) to finish, and return its outcome: the
+ * error its MQ_EVENT_PUBLISHED / SUBSCRIBED / UNSUBSCRIBED event carries
+ * (MQ_OK; MQ_ERR_REFUSED with a failure reason code; MQ_ERR_ABORTED;
+ * MQ_ERR_TOO_LARGE ...). QoS 1 finishes at PUBACK, QoS 2 at PUBCOMP,
+ * QoS 0 once handed to the open connection (encoded for the socket and
+ * written in the same worker round unless the socket is full; paho-mqtt
+ * waits for the write itself), a subscribe at SUBACK.
+ * Outcomes are remembered without a time limit, except that only the 64
+ * newest failures are: for a token finished before more than 64 later
+ * failures, MQ_ERR_NOT_FOUND (outcome no longer known). A message kept
+ * for the next connect by mq_disconnect() is still pending. Also
+ * MQ_ERR_TIMEOUT (not finished in time), MQ_ERR_INVAL (NULL client, a
+ * token never issued by this client, timeout below -1), MQ_ERR_STATE (see
+ * above), MQ_ERR_NOMEM. Any thread.
+ */
+MQ_API int mq_wait(mq_client *c, int token, int timeout_ms);
+
+/**
+ * Wait until the client is connected (CONNACK with reason 0): MQ_OK at
+ * once if it is. Otherwise the result of the connect attempt in progress,
+ * or of the next one if it is between attempts: its error when it fails
+ * (MQ_ERR_REFUSED - the reason code is in the MQ_EVENT_CONNECT event,
+ * which stays queued -, MQ_ERR_CONNREFUSED, MQ_ERR_DNS, MQ_ERR_TLS,
+ * MQ_ERR_TIMEOUT for MQ_OPT_CONNECT_TIMEOUT_MS ...) while automatic
+ * reconnect goes on in the background; MQ_ERR_NO_CONN if mq_connect() was
+ * not called (or mq_disconnect() was); MQ_ERR_TIMEOUT when @p timeout_ms
+ * passed first; MQ_ERR_STATE, MQ_ERR_INVAL. Any thread.
+ */
+MQ_API int mq_wait_connected(mq_client *c, int timeout_ms);
+
+/**
+ * Wait until the client is idle: a graceful mq_disconnect() has finished
+ * (the final MQ_EVENT_DISCONNECTED is queued), or the connection ended
+ * with reconnect off. MQ_OK (also at once if never connected),
+ * MQ_ERR_TIMEOUT, MQ_ERR_INVAL. Any thread.
+ */
+MQ_API int mq_wait_disconnected(mq_client *c, int timeout_ms);
 
 #ifdef __cplusplus
 }

@@ -25,6 +25,7 @@
 #include "topic.h"
 
 #define DEFAULT_MAX_PACKET 268435460u
+#define DEFAULT_DISCONNECT_TIMEOUT_MS 5000
 
 /* ---- small helpers -------------------------------------------------- */
 
@@ -119,6 +120,8 @@ mqi_msg_free(mqi_msg *m)
         mqi_opts_clear(m->resolved);
         free(m->resolved);
     }
+    if (m->kind == MQI_CMD_WAIT)
+        free(m->resolved); /* never reached the worker */
     if (m->filters != NULL) {
         for (i = 0; i < m->count; i++)
             free(m->filters[i]);
@@ -310,6 +313,7 @@ mq_client_new(const char *client_id, int protocol)
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->space_lock, NULL);
     mqi_cond_init_mono(&c->space_cond); /* waits immune to clock changes */
+    mqi_cond_init_mono(&c->state_cond);
     mqi_mpsc_init(&c->cmdq);
     c->opt.keepalive = 60;
     c->opt.clean_start = 1;
@@ -331,6 +335,7 @@ mq_client_new(const char *client_id, int protocol)
     atomic_init(&c->max_packet, DEFAULT_MAX_PACKET);
     atomic_init(&c->alias_max_out, -1); /* unknown until a CONNACK */
     c->proto = protocol;
+    atomic_init(&c->disconnect_timeout_ms, DEFAULT_DISCONNECT_TIMEOUT_MS);
     c->destroy_cmd = calloc(1, sizeof *c->destroy_cmd);
     if (c->destroy_cmd == NULL)
         goto fail;
@@ -343,6 +348,7 @@ fail:
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->space_lock);
     pthread_cond_destroy(&c->space_cond);
+    pthread_cond_destroy(&c->state_cond);
     free(c->client_id);
     free(c);
     return NULL;
@@ -375,8 +381,104 @@ mqi_client_unref(mq_client *c)
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->space_lock);
     pthread_cond_destroy(&c->space_cond);
+    pthread_cond_destroy(&c->state_cond);
     free(c->client_id);
     free(c);
+}
+
+static mq_event *take_events(mq_client *c, int timeout_ms, size_t max);
+static bool is_final(const mq_event *ev);
+static void final_seen(mq_client *c, const mq_event *ev);
+
+/* Margin over MQ_OPT_DISCONNECT_TIMEOUT_MS for the DISCONNECT packet to be
+ * written (the worker allows 3 s) before destroy stops waiting. */
+#define DESTROY_GRACE_MS 5000
+
+/* mq_client_destroy() after mq_disconnect(): let the graceful disconnect
+ * finish first (the worker bounds it by MQ_OPT_DISCONNECT_TIMEOUT_MS).
+ * Unless a loop thread (not this one) dispatches them, events are
+ * discarded meanwhile - destroy frees them anyway, and a full event queue
+ * would stop the worker from reading the acknowledgements. */
+static void
+wait_disconnect_done(mq_client *c)
+{
+    bool others;
+    int64_t deadline;
+
+    pthread_mutex_lock(&c->lock);
+    if (!c->closing) {
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    /* a loop thread of ours dispatches the events up to the final
+     * DISCONNECTED before it is stopped */
+    others = c->loop_running &&
+             !pthread_equal(c->loop_thread, pthread_self());
+    deadline = mqi_now_ms() + atomic_load(&c->disconnect_timeout_ms) +
+               DESTROY_GRACE_MS;
+    atomic_fetch_add(&c->state_waiters, 1);
+    while (c->closing || (others && c->final_pending)) {
+        int64_t now = mqi_now_ms();
+        struct timespec ts;
+        if (now >= deadline)
+            break;
+        if (!others) {
+            mq_event *ev;
+            pthread_mutex_unlock(&c->lock);
+            while ((ev = take_events(c, 0, 64)) != NULL) {
+                while (ev != NULL) {
+                    mq_event *next = ev->next;
+                    mq_event_free(ev);
+                    ev = next;
+                }
+            }
+            pthread_mutex_lock(&c->lock);
+            if (!c->closing)
+                break;
+        }
+        mqi_deadline_after(&ts, deadline - now < 50 ? (int)(deadline - now)
+                                                     : 50);
+        pthread_cond_timedwait(&c->state_cond, &c->lock, &ts);
+    }
+    atomic_fetch_sub(&c->state_waiters, 1);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Destroy freed messages that were accepted and never completed: say so
+ * where the application can see it - its on_log callback (called here,
+ * on this thread; it must not use the client), else stderr - since no
+ * event can be taken any more. */
+static void
+report_destroy_losses(mq_client *c)
+{
+    char buf[320];
+    mq_event_cb cb;
+    void *ud;
+    int n;
+
+    n = snprintf(buf, sizeof buf, "mq_client_destroy: %zu accepted "
+                 "message(s) not delivered were freed", c->destroy_lost);
+    if (c->destroy_stored > 0 && n > 0 && (size_t)n < sizeof buf)
+        snprintf(buf + n, sizeof buf - (size_t)n, " (%zu stay in the "
+                 "persistence store and are resent by the next client "
+                 "opening it)", c->destroy_stored);
+    pthread_mutex_lock(&c->lock);
+    cb = c->cbs[MQ_EVENT_LOG].cb;
+    ud = c->cbs[MQ_EVENT_LOG].ud;
+    pthread_mutex_unlock(&c->lock);
+    if (cb != NULL) {
+        size_t len = strlen(buf) + 1;
+        mq_event *ev = mqi_event_new(MQ_EVENT_LOG, len);
+        if (ev != NULL) {
+            ev->log_level = MQ_LOG_WARNING;
+            ev->message = (char *)(ev + 1);
+            memcpy(ev->message, buf, len);
+            cb(c, ev, ud);
+            mq_event_free(ev);
+            return;
+        }
+    }
+    fprintf(stderr, "libmq: client \"%s\": %s\n", c->client_id, buf);
 }
 
 MQ_API void
@@ -387,6 +489,9 @@ mq_client_destroy(mq_client *c)
 
     if (c == NULL)
         return;
+    /* before "destroyed" is set: the disconnect may still need a resolver
+     * thread's answer, which a destroyed client drops */
+    wait_disconnect_done(c);
     pthread_mutex_lock(&c->lock);
     atomic_store(&c->destroyed, true); /* under the lock: see resolver */
     if (c->loop_running) {
@@ -408,6 +513,8 @@ mq_client_destroy(mq_client *c)
     pthread_cond_broadcast(&c->space_cond);
     pthread_mutex_unlock(&c->space_lock);
     mqi_worker_detach(c); /* blocks until the worker let go of c */
+    if (c->destroy_lost > 0)
+        report_destroy_losses(c);
     mqi_client_unref(c);
 }
 
@@ -529,6 +636,11 @@ mq_set_int(mq_client *c, int option, int64_t v)
         return MQ_OK;
     case MQ_OPT_PROTOCOL_IN_USE:
         return MQ_ERR_INVAL; /* read-only */
+    case MQ_OPT_DISCONNECT_TIMEOUT_MS:
+        if ((rc = check_range(v, 0, 3600000)) != MQ_OK)
+            return rc;
+        atomic_store(&c->disconnect_timeout_ms, (int)v);
+        return MQ_OK;
     default:
         break;
     }
@@ -652,6 +764,9 @@ mq_get_int(mq_client *c, int option, int64_t *out)
     case MQ_OPT_TOPIC_ALIAS_MAXIMUM: *out = c->opt.topic_alias_maximum; break;
     case MQ_OPT_PUBLISH_TIMEOUT_MS: *out = atomic_load(&c->publish_timeout_ms); break;
     case MQ_OPT_AUTO_ACK: *out = 1; break;
+    case MQ_OPT_DISCONNECT_TIMEOUT_MS:
+        *out = atomic_load(&c->disconnect_timeout_ms);
+        break;
     case MQ_OPT_TLS_INSECURE: *out = c->opt.tls_insecure; break;
     case MQ_OPT_TLS_NO_HOSTNAME_CHECK: *out = c->opt.tls_no_hostname_check; break;
     case MQ_OPT_PERSIST_SYNC: *out = c->persist_sync; break;
@@ -1234,12 +1349,16 @@ push_cmd(mq_client *c, mqi_msg *m)
 static int
 new_token(mq_client *c)
 {
-    int t;
+    int raw, t;
 
-    do
-        t = atomic_fetch_add_explicit(&c->next_token, 1,
-                                      memory_order_relaxed) & 0x7fffffff;
-    while (t == 0);
+    do {
+        raw = atomic_fetch_add_explicit(&c->next_token, 1,
+                                        memory_order_relaxed);
+        t = raw & 0x7fffffff;
+    } while (t == 0);
+    if (raw < 0 && !atomic_load_explicit(&c->tokens_wrapped,
+                                         memory_order_relaxed))
+        atomic_store(&c->tokens_wrapped, true); /* for mq_wait */
     return t;
 }
 
@@ -1298,8 +1417,9 @@ mq_disconnect(mq_client *c, int reason)
     return mq_disconnect_v5(c, reason, NULL);
 }
 
-MQ_API int
-mq_disconnect_v5(mq_client *c, int reason, const mq_props *props)
+/* Queue a DISCONNECT; @p forced ends a graceful one in progress too. */
+static int
+disconnect_cmd(mq_client *c, int reason, const mq_props *props, bool forced)
 {
     mqi_msg *m;
 
@@ -1316,20 +1436,38 @@ mq_disconnect_v5(mq_client *c, int reason, const mq_props *props)
         return MQ_ERR_NOMEM;
     m->kind = MQI_CMD_DISCONNECT;
     m->reason = reason;
+    m->qos = forced ? 1 : 0;
     if (mqi_props_dup(props, &m->props) != MQ_OK) {
         free(m);
         return MQ_ERR_NOMEM;
     }
     pthread_mutex_lock(&c->lock);
-    if (!c->active) {
+    if (!c->active || (c->closing && !forced)) {
+        /* idle, or a graceful disconnect is already under way */
+        int rc = c->active ? MQ_ERR_STATE : MQ_ERR_NO_CONN;
         pthread_mutex_unlock(&c->lock);
         mqi_msg_free(m);
-        return MQ_ERR_NO_CONN;
+        return rc;
     }
-    c->active = false;
+    /* active stays set until the worker is done (mq_connect and the
+     * connect-time options wait for that); publishing stops now */
+    c->closing = true;
+    atomic_store(&c->closing_flag, true);
     pthread_mutex_unlock(&c->lock);
     push_cmd(c, m);
     return MQ_OK;
+}
+
+MQ_API int
+mq_disconnect_v5(mq_client *c, int reason, const mq_props *props)
+{
+    return disconnect_cmd(c, reason, props, false);
+}
+
+MQ_API int
+mq_disconnect_now(mq_client *c, int reason)
+{
+    return disconnect_cmd(c, reason, NULL, true);
 }
 
 /* Reserve queue space for one message of @p bytes; waits when asked. */
@@ -1483,6 +1621,8 @@ publish_common(mq_client *c, const char *topic, const void *payload,
     }
     if (atomic_load_explicit(&c->destroyed, memory_order_relaxed))
         return MQ_ERR_DESTROYED;
+    if (atomic_load_explicit(&c->closing_flag, memory_order_relaxed))
+        return MQ_ERR_NO_CONN; /* after mq_disconnect(), as paho-mqtt */
     wire = mqi_publish_wire_size(c->version, tlen, len, plen, qos);
     if (wire == 0 ||
         wire > atomic_load_explicit(&c->max_packet, memory_order_relaxed))
@@ -1603,6 +1743,8 @@ sub_common(mq_client *c, int kind, size_t count, const char *const *filters,
         return MQ_ERR_TOO_LARGE;
     if (atomic_load(&c->destroyed))
         return MQ_ERR_DESTROYED;
+    if (atomic_load(&c->closing_flag))
+        return MQ_ERR_NO_CONN;
     m = calloc(1, sizeof *m);
     if (m == NULL)
         return MQ_ERR_NOMEM;
@@ -1738,9 +1880,14 @@ take_events(mq_client *c, int timeout_ms, size_t max)
 MQ_API mq_event *
 mq_next_event(mq_client *c, int timeout_ms)
 {
+    mq_event *ev;
+
     if (c == NULL)
         return NULL;
-    return take_events(c, timeout_ms, 1);
+    ev = take_events(c, timeout_ms, 1);
+    if (ev != NULL)
+        final_seen(c, ev);
+    return ev;
 }
 
 MQ_API int
@@ -1770,6 +1917,10 @@ MQ_API int mq_on_unsubscribe(mq_client *c, mq_event_cb cb, void *ud)
 MQ_API int mq_on_log(mq_client *c, mq_event_cb cb, void *ud)
 { return mq_set_callback(c, MQ_EVENT_LOG, cb, ud); }
 
+/* The client whose callback this thread is running, if any (for the
+ * deadlock check of the blocking helpers). */
+static _Thread_local mq_client *tl_dispatching;
+
 static void
 dispatch(mq_client *c, mq_event *ev)
 {
@@ -1781,8 +1932,12 @@ dispatch(mq_client *c, mq_event *ev)
     cb = (k >= 0 && k < MQI_EVENT_KINDS) ? c->cbs[k].cb : NULL;
     ud = (k >= 0 && k < MQI_EVENT_KINDS) ? c->cbs[k].ud : NULL;
     pthread_mutex_unlock(&c->lock);
-    if (cb != NULL)
+    if (cb != NULL) {
+        mq_client *outer = tl_dispatching;
+        tl_dispatching = c;
         cb(c, ev, ud);
+        tl_dispatching = outer;
+    }
 }
 
 /* Does mq_loop_forever() end after this event? */
@@ -1791,6 +1946,19 @@ is_final(const mq_event *ev)
 {
     /* after mq_disconnect(), or a loss with reconnect off */
     return ev->type == MQ_EVENT_DISCONNECTED && !ev->will_reconnect;
+}
+
+/* The application has (or a loop dispatched) @p ev: if it ends a
+ * disconnect, a destroy waiting for the loop thread may go on. */
+static void
+final_seen(mq_client *c, const mq_event *ev)
+{
+    if (!is_final(ev))
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->final_pending = false;
+    pthread_cond_broadcast(&c->state_cond);
+    pthread_mutex_unlock(&c->lock);
 }
 
 #define LOOP_BATCH 64 /* events taken per lock by the loops */
@@ -1809,6 +1977,7 @@ dispatch_chain(mq_client *c, mq_event *ev, int *final)
         bool fin;
         ev->next = NULL;
         dispatch(c, ev);
+        final_seen(c, ev);
         n++;
         fin = final != NULL && is_final(ev);
         if (fin)
@@ -1947,4 +2116,178 @@ mq_loop_stop(mq_client *c)
     else
         pthread_join(th, NULL);
     return MQ_OK;
+}
+
+/* ---- blocking helpers -------------------------------------------------- */
+
+/* Would blocking here wait for ourselves? On a thread running one of this
+ * client's callbacks while the worker has stopped reading because the
+ * event queue is full, the answer could only come after this thread
+ * drains events. (c->lock held.) */
+static bool
+would_deadlock(mq_client *c)
+{
+    return tl_dispatching == c && atomic_load(&c->paused);
+}
+
+/* Begin a blocking helper: *until gets the deadline @p timeout_ms from
+ * now (the result points at it, or is NULL for none), c->lock is taken
+ * and the thread counted among the waiters the worker signals. */
+static struct timespec *
+wait_enter(mq_client *c, int timeout_ms, struct timespec *until)
+{
+    struct timespec *up = NULL;
+
+    if (timeout_ms > 0) {
+        mqi_deadline_after(until, timeout_ms);
+        up = until;
+    }
+    pthread_mutex_lock(&c->lock);
+    atomic_fetch_add(&c->state_waiters, 1);
+    return up;
+}
+
+static void
+wait_leave(mq_client *c)
+{
+    atomic_fetch_sub(&c->state_waiters, 1);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Wait on state_cond (c->lock held) until @p until (NULL: no limit).
+ * False once the time is up. */
+static bool
+state_wait(mq_client *c, const struct timespec *until)
+{
+    if (until == NULL)
+        return pthread_cond_wait(&c->state_cond, &c->lock) == 0;
+    return pthread_cond_timedwait(&c->state_cond, &c->lock, until) !=
+           ETIMEDOUT;
+}
+
+MQ_API int
+mq_wait(mq_client *c, int token, int timeout_ms)
+{
+    struct timespec until, *up;
+    mqi_waitreq *r;
+    mqi_msg *m;
+    int next, rc;
+
+    if (c == NULL || token <= 0 || timeout_ms < -1)
+        return MQ_ERR_INVAL;
+    /* tokens count up from 1 (31 bits); before they wrap, one not below
+     * the next to be issued was never issued */
+    next = atomic_load(&c->next_token);
+    if (!atomic_load(&c->tokens_wrapped) && next > 0 && token >= next)
+        return MQ_ERR_INVAL;
+    if (atomic_load(&c->destroyed))
+        return MQ_ERR_DESTROYED;
+    r = calloc(1, sizeof *r);
+    m = calloc(1, sizeof *m);
+    if (r == NULL || m == NULL) {
+        free(r);
+        free(m);
+        return MQ_ERR_NOMEM;
+    }
+    r->token = token;
+    r->state = MQI_WS_ASKED;
+    m->kind = MQI_CMD_WAIT;
+    m->resolved = r;
+    /* the worker answers after every command queued before this one, so
+     * the operation behind a token this thread holds is known to it */
+    push_cmd(c, m);
+    up = wait_enter(c, timeout_ms, &until);
+    for (;;) {
+        if (r->state == MQI_WS_DONE) {
+            rc = r->err;
+            free(r);
+            r = NULL;
+            break;
+        }
+        if (r->state == MQI_WS_PENDING) {
+            if (timeout_ms == 0) {
+                rc = MQ_ERR_TIMEOUT;
+                break;
+            }
+            if (would_deadlock(c)) {
+                rc = MQ_ERR_STATE;
+                break;
+            }
+        }
+        /* "asked" is answered within microseconds: with timeout 0 the
+         * answer is still awaited, so a finished token is reported */
+        if (!state_wait(c, r->state == MQI_WS_ASKED && timeout_ms == 0
+                               ? NULL : up) &&
+            r->state != MQI_WS_DONE) {
+            rc = MQ_ERR_TIMEOUT;
+            break;
+        }
+    }
+    if (r != NULL)
+        r->abandoned = true; /* the worker frees it */
+    wait_leave(c);
+    return rc;
+}
+
+MQ_API int
+mq_wait_connected(mq_client *c, int timeout_ms)
+{
+    struct timespec until, *up;
+    unsigned seen;
+    int rc;
+
+    if (c == NULL || timeout_ms < -1)
+        return MQ_ERR_INVAL;
+    up = wait_enter(c, timeout_ms, &until);
+    seen = c->attempts_done;
+    for (;;) {
+        if (atomic_load(&c->connected) && !c->closing) {
+            rc = MQ_OK;
+            break;
+        }
+        if (c->attempts_done != seen) {
+            /* the attempt we waited for: its error, or MQ_OK if it
+             * connected (even if that connection is lost again now) */
+            rc = c->attempt_err;
+            break;
+        }
+        if (!c->active || c->closing) {
+            rc = MQ_ERR_NO_CONN;
+            break;
+        }
+        if (timeout_ms == 0) {
+            rc = MQ_ERR_TIMEOUT;
+            break;
+        }
+        if (would_deadlock(c)) {
+            rc = MQ_ERR_STATE;
+            break;
+        }
+        if (!state_wait(c, up) && !atomic_load(&c->connected) &&
+            c->attempts_done == seen) {
+            rc = MQ_ERR_TIMEOUT;
+            break;
+        }
+    }
+    wait_leave(c);
+    return rc;
+}
+
+MQ_API int
+mq_wait_disconnected(mq_client *c, int timeout_ms)
+{
+    struct timespec until, *up;
+    int rc = MQ_OK;
+
+    if (c == NULL || timeout_ms < -1)
+        return MQ_ERR_INVAL;
+    up = wait_enter(c, timeout_ms, &until);
+    while (c->active) {
+        if (timeout_ms == 0 || (!state_wait(c, up) && c->active)) {
+            rc = MQ_ERR_TIMEOUT;
+            break;
+        }
+    }
+    wait_leave(c);
+    return rc;
 }

@@ -33,7 +33,8 @@ enum {
     MQI_CMD_CONNECT,
     MQI_CMD_DISCONNECT,
     MQI_CMD_RESOLVED, /* a resolver thread finished */
-    MQI_CMD_DESTROY
+    MQI_CMD_DESTROY,
+    MQI_CMD_WAIT      /* mq_wait(): resolved points at an mqi_waitreq */
 };
 
 /* State of an outbound message in the worker. */
@@ -50,7 +51,7 @@ typedef struct mqi_msg {
     mqi_qnode qn;                   /* MPSC link (API -> worker) */
     struct mqi_msg *next, *prev;    /* worker lists */
     uint8_t kind;                   /* MQI_CMD_* */
-    uint8_t qos;
+    uint8_t qos;                    /* DISCONNECT: 1 forced (_now) */
     uint8_t retain;
     uint8_t state;                  /* MQI_MS_* */
     uint8_t blk;                    /* PUBLISH: small-block class, 0 none */
@@ -76,6 +77,24 @@ typedef struct mqi_msg {
                                        asked for (taken out of props) */
     uint64_t tag;                   /* PUBLISH: application tag */
 } mqi_msg;
+
+/* One mq_wait() call on a token. The waiter allocates it and hands it to
+ * the worker in an MQI_CMD_WAIT; from then on the fields below are
+ * guarded by the client's lock. Whoever finishes last frees it: the
+ * worker if the waiter gave up (abandoned), else the waiter. */
+typedef struct mqi_waitreq {
+    struct mqi_waitreq *next;       /* worker's watch list */
+    int token;
+    int state;                      /* MQI_WS_* */
+    int err;                        /* the outcome when DONE */
+    bool abandoned;                 /* the waiter returned (timeout) */
+} mqi_waitreq;
+
+enum {
+    MQI_WS_ASKED = 0, /* the worker has not looked yet */
+    MQI_WS_PENDING,   /* still queued or in flight */
+    MQI_WS_DONE       /* err holds the outcome */
+};
 
 /* A doubly linked list of messages (worker only). */
 typedef struct mqi_list {
@@ -268,6 +287,16 @@ struct mq_client {
         mq_event_cb cb;
         void *ud;
     } cbs[MQI_EVENT_KINDS];
+    bool closing;               /* mq_disconnect() queued, not finished
+                                   (c->closing_flag mirrors it) */
+    bool final_pending;         /* its final DISCONNECTED event is queued,
+                                   not yet taken or dispatched */
+    unsigned attempts_done;     /* connect attempts finished (worker) */
+    int attempt_err;            /* the outcome of the latest one */
+    size_t destroy_lost;        /* undelivered messages freed by destroy */
+    size_t destroy_stored;      /* ... of which kept in the store */
+    pthread_cond_t state_cond;  /* signalled on the changes above, on
+                                   mq_wait outcomes, and on a pause */
     pthread_t loop_thread;
     bool loop_running;
     bool forever_running;       /* mq_loop_forever() is running */
@@ -284,6 +313,7 @@ struct mq_client {
     atomic_size_t max_msgs;
     atomic_size_t max_bytes;
     atomic_int next_token;
+    atomic_bool tokens_wrapped; /* every positive token was issued once */
     atomic_int connected;
     atomic_bool destroyed;
     atomic_int log_level;
@@ -295,6 +325,9 @@ struct mq_client {
     atomic_uint max_packet;     /* effective limit for outbound packets */
     atomic_int alias_max_out;   /* broker's Topic Alias Maximum, -1 unknown */
     atomic_int proto_in_use;    /* protocol of the last CONNACK, 0 none */
+    atomic_int disconnect_timeout_ms;
+    atomic_bool closing_flag;   /* c->closing, read without the lock */
+    atomic_uint state_waiters;  /* threads blocked on state_cond */
     atomic_bool paused;         /* worker stopped reading: events full */
     atomic_uint space_waiters;
     pthread_mutex_t space_lock;
@@ -359,6 +392,20 @@ struct mq_client {
     int64_t last_send_ms, last_recv_ms, ping_sent_ms;
     int64_t backoff_until_ms;
     bool want_disconnect;       /* CMD_DISCONNECT seen */
+    bool draining;              /* graceful disconnect in progress */
+    int64_t drain_deadline_ms;
+    mq_props *drain_props;      /* for the DISCONNECT packet */
+    size_t drain_aborted, drain_kept; /* for the final event's message */
+    mqi_waitreq *watch;         /* mq_wait() calls waiting for a token */
+    unsigned conn_no;           /* connections made (CONNACK 0) */
+    mqi_list parked;            /* application SUBSCRIBEs waiting for the
+                                   SUBACK of libmq's own resubscribe */
+    struct mqi_outcome {        /* recent failed operations, for mq_wait */
+        int token, err;
+    } *fails;
+    unsigned nfails, fail_next;
+    int fail_horizon;           /* newest token pushed out of fails */
+    bool fail_evicted;
     bool session_present;
     uint16_t server_keepalive;
     uint32_t server_max_packet;
@@ -375,6 +422,9 @@ typedef struct mqi_subrec {
     char *filter;
     uint8_t options;
     mq_props *props;            /* the SUBSCRIBE's v5 properties, or NULL */
+    unsigned restored_conn;     /* conn_no libmq renewed it on, 0 none */
+    int granted;                /* that renewal's SUBACK code, -1 until
+                                   it arrives */
 } mqi_subrec;
 
 /* worker.c */

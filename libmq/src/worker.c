@@ -96,6 +96,8 @@ mqi_wake(mq_client *c)
 {
     mqi_worker *w = c->w;
 
+    if (w == NULL)
+        return; /* detached: mq_client_destroy is finishing */
     /* Two levels of "only when needed": a client goes on the worker's
      * ready list once until the worker takes it, and the worker's one
      * eventfd is written once until the worker wakes. So a burst of
@@ -120,6 +122,10 @@ static void pump(mq_client *c);
 static void handle_read(mq_client *c);
 static void protocol_error(mq_client *c, int err, uint8_t reason,
                            const char *msg);
+static void drain_check(mq_client *c);
+static void drain_end(mq_client *c);
+static bool outstanding(const mq_client *c);
+static void disconnect_done(mq_client *c);
 
 static void
 set_deadline(mq_client *c, int64_t when)
@@ -131,6 +137,98 @@ set_deadline(mq_client *c, int64_t when)
 }
 
 /* ---- events ----------------------------------------------------------- */
+
+/* Wake threads blocked in mq_wait*() or a destroy waiting for a graceful
+ * disconnect, so they look at the client's state again. */
+static void
+state_signal(mq_client *c)
+{
+    if (atomic_load(&c->state_waiters) == 0)
+        return;
+    pthread_mutex_lock(&c->lock);
+    pthread_cond_broadcast(&c->state_cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* A connect attempt ended: MQ_OK (CONNACK 0) or why it failed. What
+ * mq_wait_connected() reports. */
+static void
+note_attempt(mq_client *c, int err)
+{
+    pthread_mutex_lock(&c->lock);
+    c->attempts_done++;
+    c->attempt_err = err;
+    pthread_cond_broadcast(&c->state_cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- outcomes for mq_wait ------------------------------------------------ */
+
+/* Tokens are 31-bit serial numbers: is a issued after b? */
+static bool
+token_newer(int a, int b)
+{
+    uint32_t d = ((uint32_t)a - (uint32_t)b) & 0x7fffffffu;
+    return d != 0 && d < 0x40000000u;
+}
+
+#define FAILS_MAX 64 /* failed outcomes remembered for mq_wait */
+
+/* Hand an outcome to one waiter (or free the request if it gave up). */
+static void
+watch_reply(mq_client *c, mqi_waitreq *r, int state, int err)
+{
+    pthread_mutex_lock(&c->lock);
+    if (r->abandoned && state == MQI_WS_DONE) {
+        free(r);
+    } else {
+        r->state = state;
+        r->err = err;
+        pthread_cond_broadcast(&c->state_cond);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* An operation with @p token finished. Successes cost nothing unless a
+ * thread waits; failures are remembered (the newest FAILS_MAX), so that
+ * a token neither pending nor remembered as failed is known to have
+ * succeeded (see watch_add). */
+static void
+outcome(mq_client *c, int token, int err)
+{
+    mqi_waitreq **pp, *r;
+
+    if (token == 0)
+        return;
+    if (err != MQ_OK) {
+        if (c->fails == NULL)
+            c->fails = calloc(FAILS_MAX, sizeof *c->fails);
+        if (c->fails != NULL) {
+            struct mqi_outcome *o = &c->fails[c->fail_next];
+            if (c->nfails == FAILS_MAX) {
+                if (!c->fail_evicted || token_newer(o->token, c->fail_horizon))
+                    c->fail_horizon = o->token;
+                c->fail_evicted = true;
+            } else {
+                c->nfails++;
+            }
+            o->token = token;
+            o->err = err;
+            c->fail_next = (c->fail_next + 1) % FAILS_MAX;
+        } else {
+            c->fail_evicted = true; /* cannot vouch for anything now */
+            c->fail_horizon = token;
+        }
+    }
+    for (pp = &c->watch; (r = *pp) != NULL;) {
+        if (r->token == token) {
+            *pp = r->next;
+            watch_reply(c, r, MQI_WS_DONE, err);
+        } else {
+            pp = &r->next;
+        }
+    }
+}
 
 /* Events of one worker round are collected and handed over at the end of
  * the round (post_flush): one lock and one wakeup for, say, a PUBACK and a
@@ -156,6 +254,7 @@ post(mq_client *c, mq_event *ev)
         !atomic_load(&c->paused)) {
         atomic_store(&c->paused, true);
         mqi_log(c, MQ_LOG_DEBUG, "event queue full: pausing reads");
+        state_signal(c); /* a helper blocked in a callback must know */
     }
 }
 
@@ -208,6 +307,7 @@ complete(mq_client *c, mqi_msg *m, int err, int reason)
     int pe = atomic_load_explicit(&c->publish_events, memory_order_relaxed);
     bool deferred = false;
 
+    outcome(c, m->token, err);
     atomic_fetch_sub_explicit(&c->q_msgs, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&c->q_bytes, m->acct_bytes,
                               memory_order_relaxed);
@@ -700,11 +800,7 @@ flush_out(mq_client *c)
         c->out_off = 0;
         c->io.want = 0;
         if (c->cs == MQI_CS_CLOSING) {
-            close_socket(c);
-            c->cs = MQI_CS_IDLE;
-            atomic_store(&c->connected, 0);
-            post_disconnected(c, MQ_OK, c->close_reason, false,
-                              "disconnected");
+            disconnect_done(c); /* DISCONNECT is out */
             return;
         }
     } else if (c->out_off > 65536 &&
@@ -727,8 +823,12 @@ static void
 clear_active_if_current(mq_client *c)
 {
     pthread_mutex_lock(&c->lock);
-    if (c->connect_seq == c->cfg_seq)
+    if (c->connect_seq == c->cfg_seq) {
         c->active = false;
+        c->closing = false;
+        atomic_store(&c->closing_flag, false);
+    }
+    pthread_cond_broadcast(&c->state_cond); /* mq_wait_disconnected */
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -773,6 +873,15 @@ report_and_retry(mq_client *c, int err, int reason, const char *msg)
 {
     bool retry = c->cfg.reconnect != 0;
 
+    if (c->draining && (!retry || mqi_now_ms() >= c->drain_deadline_ms ||
+                        !outstanding(c))) {
+        /* mq_disconnect() was waiting for this connection: with no retry
+         * left to finish it, or nothing left to deliver, it ends here (one
+         * final event, error MQ_OK) */
+        mqi_log(c, MQ_LOG_INFO, "disconnect: %s", msg);
+        drain_end(c);
+        return;
+    }
     if (!retry) {
         c->cs = MQI_CS_IDLE;
         clear_active_if_current(c);
@@ -789,6 +898,7 @@ fail_attempt(mq_client *c, int err, const char *msg)
             msg && *msg ? ": " : "", msg ? msg : "");
     close_socket(c);
     atomic_store(&c->connected, 0);
+    note_attempt(c, err);
     report_and_retry(c, err, 0, msg && *msg ? msg : mq_strerror(err));
 }
 
@@ -1246,6 +1356,8 @@ queue_resubscribe(mq_client *c)
     if (plain == NULL)
         return;
     for (i = 0; i < c->nsubs; i++) {
+        c->subs[i].restored_conn = c->conn_no; /* see restored_answer */
+        c->subs[i].granted = -1;
         if (c->subs[i].props == NULL) {
             plain[np++] = i;
             continue;
@@ -1359,6 +1471,115 @@ encode_disconnect_fit(mq_client *c, const mqi_disconnect *d)
     mq_props_free((mq_props *)small.props);
 }
 
+static mqi_subrec *
+subs_find(mq_client *c, const char *filter)
+{
+    size_t i;
+
+    for (i = 0; i < c->nsubs; i++)
+        if (strcmp(c->subs[i].filter, filter) == 0)
+            return &c->subs[i];
+    return NULL;
+}
+
+/* Same MQTT 5 properties (in the same order)? */
+static bool
+props_equal(const mq_props *a, const mq_props *b)
+{
+    size_t na = a != NULL ? mq_props_count(a) : 0;
+    size_t nb = b != NULL ? mq_props_count(b) : 0;
+    mqi_buf ea, eb;
+    bool same;
+
+    if (na == 0 || nb == 0)
+        return na == nb;
+    mqi_buf_init(&ea);
+    mqi_buf_init(&eb);
+    same = mqi_props_encode(&ea, a) == MQ_OK &&
+           mqi_props_encode(&eb, b) == MQ_OK && ea.len == eb.len &&
+           memcmp(ea.data, eb.data, ea.len) == 0;
+    mqi_buf_free(&ea);
+    mqi_buf_free(&eb);
+    return same;
+}
+
+enum { RESTORED_NO = 0, RESTORED_WAIT, RESTORED_YES };
+
+/* Is the application's SUBSCRIBE @p m one libmq already renewed on this
+ * connection - every filter, with the same options and properties? Then
+ * sending it again would only make the broker resend the retained
+ * messages (the tutorial subscribes in on_connect, and libmq resubscribes
+ * by itself): YES, answer it from the renewal's SUBACK; WAIT for that
+ * SUBACK; or NO, send it. */
+static int
+restored_answer(mq_client *c, const mqi_msg *m)
+{
+    size_t i;
+    int res = RESTORED_YES;
+
+    if (m->kind != MQI_CMD_SUBSCRIBE || m->token == 0 || c->conn_no == 0)
+        return RESTORED_NO;
+    for (i = 0; i < m->count; i++) {
+        mqi_subrec *r = subs_find(c, m->filters[i]);
+        if (r == NULL || r->restored_conn != c->conn_no ||
+            r->options != m->options[i] || !props_equal(r->props, m->props))
+            return RESTORED_NO;
+        if (r->granted < 0)
+            res = RESTORED_WAIT;
+    }
+    return res;
+}
+
+/* Answer an application SUBSCRIBE locally (restored_answer said YES). */
+static void
+answer_restored(mq_client *c, mqi_msg *m)
+{
+    mq_event *ev = mqi_event_new(MQ_EVENT_SUBSCRIBED, m->count);
+    size_t i;
+
+    mqi_log(c, MQ_LOG_DEBUG, "SUBSCRIBE %s%s not sent again: renewed on "
+            "this connection already", m->filters[0],
+            m->count > 1 ? " ..." : "");
+    outcome(c, m->token, MQ_OK);
+    if (ev != NULL) {
+        ev->token = m->token;
+        ev->reasons = (uint8_t *)(ev + 1);
+        ev->nreasons = m->count;
+        for (i = 0; i < m->count; i++)
+            ev->reasons[i] = (uint8_t)subs_find(c, m->filters[i])->granted;
+        ev->reason = ev->reasons[0];
+        post(c, ev);
+    }
+    mqi_msg_free(m);
+}
+
+/* An application (UN)SUBSCRIBE for these filters goes out: later ones are
+ * no longer covered by libmq's own renewal. */
+static void
+forget_restored(mq_client *c, const mqi_msg *m)
+{
+    size_t i;
+
+    for (i = 0; i < m->count; i++) {
+        mqi_subrec *r = subs_find(c, m->filters[i]);
+        if (r != NULL)
+            r->restored_conn = 0;
+    }
+}
+
+/* Parked SUBSCRIBEs go back to the front of the control queue, in order
+ * (pump decides again). */
+static void
+unpark(mq_client *c)
+{
+    mqi_msg *m;
+
+    while ((m = c->parked.tail) != NULL) {
+        mqi_list_remove(&c->parked, m);
+        mqi_list_push_front(&c->ctrl_pending, m);
+    }
+}
+
 /* Send queued publishes while the window allows, and control packets. */
 static void
 pump(mq_client *c)
@@ -1376,9 +1597,23 @@ pump(mq_client *c)
             mqi_msg_free(m);
             continue;
         }
+        switch (restored_answer(c, m)) {
+        case RESTORED_YES:
+            mqi_list_remove(&c->ctrl_pending, m);
+            answer_restored(c, m);
+            continue;
+        case RESTORED_WAIT:
+            mqi_list_remove(&c->ctrl_pending, m);
+            mqi_list_push(&c->parked, m);
+            continue;
+        default:
+            break;
+        }
         if (!pid_alloc(c, m))
             break;
         mqi_list_remove(&c->ctrl_pending, m);
+        if (m->token != 0)
+            forget_restored(c, m);
         rc = encode_sub(c, m);
         if (rc == MQ_OK && c->out.len - before > send_limit(c)) {
             /* over the broker's Maximum Packet Size: never sent (the
@@ -1468,6 +1703,7 @@ pump(mq_client *c)
                           the queue limits, until EPOLLOUT */
         }
     }
+    drain_check(c);
 }
 
 /* After CONNACK: resend or requeue what was in flight. */
@@ -1476,15 +1712,29 @@ restore_session(mq_client *c)
 {
     mqi_msg *m, *prev;
 
+    unpark(c); /* decided again against this connection's renewals */
     if (!c->session_present) {
         free(c->qos2_in);
         c->qos2_in = NULL;
+        /* libmq's own resubscribes of an earlier connection: the new ones
+         * queued below replace them */
+        for (m = c->ctrl_pending.head; m != NULL; m = prev) {
+            prev = m->next;
+            if (m->kind == MQI_CMD_SUBSCRIBE && m->token == 0) {
+                mqi_list_remove(&c->ctrl_pending, m);
+                mqi_msg_free(m);
+            }
+        }
         /* The broker forgot us: everything unacknowledged is sent again as
          * new (no DUP, new ids), in the original order, so nothing is lost. */
         for (m = c->inflight.tail; m != NULL; m = prev) {
             prev = m->prev;
             mqi_list_remove(&c->inflight, m);
             pid_release(c, m);
+            if (m->kind == MQI_CMD_SUBSCRIBE && m->token == 0) {
+                mqi_msg_free(m);
+                continue;
+            }
             if (m->seq != 0 && c->store != NULL &&
                 m->state == MQI_MS_WAIT_COMP)
                 mqi_store_update(c->store, m->seq, MQI_ST_PUBLISH, 0);
@@ -1523,10 +1773,11 @@ connection_lost(mq_client *c, int err, int reason, const char *msg)
     close_socket(c);
     atomic_store(&c->connected, 0);
     if (c->cs == MQI_CS_CLOSING) {
-        c->cs = MQI_CS_IDLE;
-        post_disconnected(c, MQ_OK, c->close_reason, false, "disconnected");
+        disconnect_done(c);
         return;
     }
+    if (c->cs != MQI_CS_UP)
+        note_attempt(c, err); /* lost before CONNACK: the attempt failed */
     report_and_retry(c, err, reason, msg && *msg ? msg : mq_strerror(err));
 }
 
@@ -1626,6 +1877,7 @@ on_connack(mq_client *c, const mqi_connack *p)
         if (ev != NULL)
             post(c, ev);
         close_socket(c);
+        note_attempt(c, MQ_ERR_REFUSED);
         {
             char msg[160];
             if (p->v311_refusal)
@@ -1703,13 +1955,16 @@ on_connack(mq_client *c, const mqi_connack *p)
                               by the first QoS 1/2 message */
     c->cs = MQI_CS_UP;
     c->attempt = 0;
+    if (++c->conn_no == 0)
+        c->conn_no = 1; /* 0 means "never" in the subscription records */
     atomic_store(&c->connected, 1);
     mqi_log(c, MQ_LOG_INFO, "connected (session present: %d)",
             (int)c->session_present);
     if (ev != NULL)
         post(c, ev);
+    note_attempt(c, MQ_OK);
     restore_session(c);
-    pump(c);
+    pump(c); /* also ends a pending graceful disconnect when all is out */
     flush_out(c);
 }
 
@@ -1957,6 +2212,35 @@ on_ack(mq_client *c, const mqi_ack *a)
     pump(c);
 }
 
+/* The SUBACK of libmq's own resubscribe, for filter @p i of @p m: note
+ * the granted QoS (for restored_answer) and tell the application. */
+static void
+restored(mq_client *c, const mqi_msg *m, size_t i, uint8_t r,
+         const mqi_suback *s)
+{
+    mqi_subrec *rec = subs_find(c, m->filters[i]);
+    size_t flen = strlen(m->filters[i]) + 1;
+    mq_event *ev;
+
+    if (rec != NULL) {
+        rec->granted = r;
+        if (r >= 0x80)
+            rec->restored_conn = 0; /* refused: the application's own
+                                       SUBSCRIBE must go out */
+    }
+    ev = mqi_event_new(MQ_EVENT_RESUBSCRIBED, flen);
+    if (ev == NULL)
+        return;
+    ev->topic = (char *)(ev + 1);
+    memcpy(ev->topic, m->filters[i], flen);
+    ev->qos = m->options[i] & 3;
+    ev->reason = r;
+    ev->error = r >= 0x80 ? MQ_ERR_REFUSED : MQ_OK;
+    ev->packet_id = s->packet_id;
+    ev->props = parse_props(s->props_raw);
+    post(c, ev);
+}
+
 static void
 on_suback(mq_client *c, uint8_t type, const mqi_suback *s)
 {
@@ -1964,6 +2248,7 @@ on_suback(mq_client *c, uint8_t type, const mqi_suback *s)
     uint8_t want = type == MQI_SUBACK ? MQI_CMD_SUBSCRIBE : MQI_CMD_UNSUBSCRIBE;
     mq_event *ev;
     size_t i, n;
+    int error;
 
     if (m == NULL) {
         ack_unknown(c, type == MQI_SUBACK ? "SUBACK" : "UNSUBACK",
@@ -1990,15 +2275,28 @@ on_suback(mq_client *c, uint8_t type, const mqi_suback *s)
             subs_add(c, m->filters[i], m->options[i], m->props);
         else if (type == MQI_UNSUBACK)
             subs_remove(c, m->filters[i]);
+        if (type == MQI_SUBACK && m->token == 0)
+            restored(c, m, i, r, s);
     }
+    if (type == MQI_SUBACK && m->token == 0)
+        unpark(c); /* SUBSCRIBEs that waited for this: pump decides */
     mqi_list_remove(&c->inflight, m);
     pid_release(c, m);
+    {
+        int err = MQ_OK;
+        for (i = 0; i < n; i++)
+            if (s->reasons.ptr[i] >= 0x80)
+                err = MQ_ERR_REFUSED;
+        outcome(c, m->token, err);
+        error = err;
+    }
     if (m->token != 0) {
         ev = mqi_event_new(type == MQI_SUBACK ? MQ_EVENT_SUBSCRIBED
                                               : MQ_EVENT_UNSUBSCRIBED,
                            m->count);
         if (ev != NULL) {
             ev->token = m->token;
+            ev->error = error;
             ev->packet_id = s->packet_id;
             ev->reasons = (uint8_t *)(ev + 1);
             ev->nreasons = m->count;
@@ -2391,13 +2689,203 @@ handle_sock(mq_client *c, uint32_t events)
 
 /* ---- commands ------------------------------------------------------------ */
 
-static void
-finish_disconnect_now(mq_client *c, int reason)
+/* Could the session the broker holds for us outlive this disconnect?
+ * Then publishes in flight belong to it: MQTT-4.4.0-1 has them resent
+ * with their ids when the client comes back with that session. */
+static bool
+session_resumable(const mq_client *c)
 {
+    uint32_t expiry = c->cfg.session_expiry;
+
+    if (c->cfg.clean_start)
+        return false;
+    if (c->proto != MQ_PROTO_V5)
+        return true;
+    if (c->drain_props != NULL)
+        mq_props_get_int(c->drain_props, MQ_PROP_SESSION_EXPIRY_INTERVAL, 0,
+                         &expiry);
+    return expiry > 0;
+}
+
+/* A SUBSCRIBE/UNSUBSCRIBE that will not be sent or answered any more. */
+static void
+ctrl_abort(mq_client *c, mqi_msg *m)
+{
+    if (m->kind != MQI_CMD_AUTH && m->token != 0) {
+        mq_event *ev = mqi_event_new(m->kind == MQI_CMD_SUBSCRIBE
+                                         ? MQ_EVENT_SUBSCRIBED
+                                         : MQ_EVENT_UNSUBSCRIBED, 0);
+        outcome(c, m->token, MQ_ERR_ABORTED);
+        if (ev != NULL) {
+            ev->token = m->token;
+            ev->error = MQ_ERR_ABORTED;
+            post(c, ev);
+        }
+    }
+    mqi_msg_free(m);
+}
+
+/* The end of a graceful disconnect: what was not delivered either stays
+ * queued for the next mq_connect() - QoS 1/2 messages in the persistence
+ * store, and those in flight in a session the broker keeps - or completes
+ * with MQ_ERR_ABORTED. Never freed without an event. */
+static void
+settle_undelivered(mq_client *c)
+{
+    bool resumable = session_resumable(c);
+    mqi_msg *m, *next;
+
+    c->drain_kept = 0; /* counted afresh: this may run twice */
+    for (m = c->pending.head; m != NULL; m = next) {
+        next = m->next;
+        if (m->qos > 0 && m->seq != 0 && c->store != NULL) {
+            c->drain_kept++;
+            continue;
+        }
+        mqi_list_remove(&c->pending, m);
+        c->drain_aborted++;
+        complete(c, m, MQ_ERR_ABORTED, 0);
+    }
+    for (m = c->inflight.head; m != NULL; m = next) {
+        next = m->next;
+        if (m->kind == MQI_CMD_PUBLISH &&
+            ((m->seq != 0 && c->store != NULL) || resumable)) {
+            c->drain_kept++;
+            continue;
+        }
+        if (m->kind == MQI_CMD_PUBLISH) {
+            c->drain_aborted++;
+            finish_inflight(c, m, MQ_ERR_ABORTED, 0);
+            continue;
+        }
+        mqi_list_remove(&c->inflight, m);
+        pid_release(c, m);
+        ctrl_abort(c, m);
+    }
+    while ((m = mqi_list_pop(&c->ctrl_pending)) != NULL)
+        ctrl_abort(c, m);
+    while ((m = mqi_list_pop(&c->parked)) != NULL)
+        ctrl_abort(c, m);
+}
+
+/* Everything of a graceful disconnect is sent: DISCONNECT goes out, and
+ * the socket closes once it is written (or CLOSE_GRACE_MS later). */
+static void
+send_disconnect(mq_client *c)
+{
+    mqi_disconnect d;
+
+    memset(&d, 0, sizeof d);
+    d.reason = (uint8_t)c->close_reason;
+    d.props = c->drain_props;
+    encode_disconnect_fit(c, &d);
+    c->cs = MQI_CS_CLOSING;
+    set_deadline(c, mqi_now_ms() + CLOSE_GRACE_MS);
+    flush_out(c);
+}
+
+/* Anything a graceful disconnect still has to deliver? */
+static bool
+outstanding(const mq_client *c)
+{
+    return c->pending.n != 0 || c->ctrl_pending.n != 0 ||
+           c->inflight.n != 0 || c->parked.n != 0;
+}
+
+/* Called whenever a graceful disconnect may have finished its work. */
+static void
+drain_check(mq_client *c)
+{
+    if (c->draining && c->cs == MQI_CS_UP && !outstanding(c))
+        send_disconnect(c);
+}
+
+/* The graceful disconnect stops waiting (deadline, forced, or no way to
+ * reach the broker any more). */
+static void
+drain_end(mq_client *c)
+{
+    settle_undelivered(c);
+    if (c->cs == MQI_CS_UP && c->io.fd >= 0)
+        send_disconnect(c); /* the event follows when it is written */
+    else
+        disconnect_done(c);
+}
+
+/* The client is idle after mq_disconnect(): tell the API side first (so
+ * mq_connect is allowed when the event is seen), then post the event. */
+static void
+disconnect_done(mq_client *c)
+{
+    char msg[160];
+
     close_socket(c);
     c->cs = MQI_CS_IDLE;
     atomic_store(&c->connected, 0);
-    post_disconnected(c, MQ_OK, reason, false, "disconnected");
+    if (c->draining)
+        settle_undelivered(c); /* publishes that raced in behind it */
+    c->draining = false;
+    mq_props_free(c->drain_props);
+    c->drain_props = NULL;
+    if (c->drain_aborted > 0 || c->drain_kept > 0) {
+        snprintf(msg, sizeof msg, "disconnected; not delivered: %zu aborted "
+                 "(MQ_ERR_ABORTED), %zu kept for the next connect",
+                 c->drain_aborted, c->drain_kept);
+        mqi_log(c, MQ_LOG_WARNING, "%s", msg);
+    } else {
+        snprintf(msg, sizeof msg, "disconnected");
+    }
+    c->drain_aborted = c->drain_kept = 0;
+    pthread_mutex_lock(&c->lock);
+    if (c->connect_seq == c->cfg_seq)
+        c->active = false;
+    c->closing = false;
+    c->final_pending = true;
+    atomic_store(&c->closing_flag, false);
+    pthread_cond_broadcast(&c->state_cond);
+    pthread_mutex_unlock(&c->lock);
+    post_disconnected(c, MQ_OK, c->close_reason, false, msg);
+}
+
+static void
+cmd_disconnect(mq_client *c, mqi_msg *m)
+{
+    bool forced = m->qos != 0;
+    int timeout;
+
+    if (c->draining && !forced) {
+        mqi_msg_free(m); /* one is running (the API refuses a second) */
+        return;
+    }
+    c->close_reason = m->reason;
+    if (!c->draining) {
+        mq_props_free(c->drain_props);
+        c->drain_props = m->props;
+        m->props = NULL;
+    }
+    mqi_msg_free(m);
+    if (c->cs == MQI_CS_CLOSING)
+        return; /* DISCONNECT is already on its way */
+    c->draining = true;
+    timeout = forced ? 0 : atomic_load(&c->disconnect_timeout_ms);
+    c->drain_deadline_ms = mqi_now_ms() + timeout;
+    if (timeout == 0 || c->cs == MQI_CS_IDLE) {
+        /* forced, or idle (a failed attempt with reconnect off raced
+         * with the call): nothing more can be delivered */
+        drain_end(c);
+        return;
+    }
+    if (c->cs == MQI_CS_UP) {
+        pump(c); /* sends DISCONNECT at once when nothing is outstanding */
+        flush_out(c);
+    } else if (!outstanding(c) && c->cs != MQI_CS_CONNACK) {
+        /* nothing to deliver, and no CONNECT sent that a DISCONNECT
+         * should answer (the broker would publish the Will) */
+        disconnect_done(c);
+        return;
+    }
+    if (c->draining && c->cs != MQI_CS_CLOSING)
+        set_deadline(c, c->drain_deadline_ms);
 }
 
 static void
@@ -2406,8 +2894,10 @@ cmd_connect(mq_client *c, mqi_msg *m)
     mqi_opts *snap = m->resolved;
 
     m->resolved = NULL;
-    if (c->cs != MQI_CS_IDLE)
-        finish_disconnect_now(c, 0);
+    if (c->cs != MQI_CS_IDLE) {
+        c->close_reason = 0;
+        disconnect_done(c);
+    }
     if (c->cfg_valid)
         mqi_opts_clear(&c->cfg);
     c->cfg = *snap;
@@ -2438,32 +2928,64 @@ cmd_connect(mq_client *c, mqi_msg *m)
     mqi_msg_free(m);
 }
 
-static void
-cmd_disconnect(mq_client *c, mqi_msg *m)
-{
-    int reason = m->reason;
+static void drop_client_state(mq_client *c);
 
-    c->close_reason = reason;
-    if (c->cs == MQI_CS_UP) {
-        mqi_disconnect d;
-        memset(&d, 0, sizeof d);
-        d.reason = (uint8_t)reason;
-        d.props = m->props;
-        pump(c); /* what is queued for the socket goes first */
-        encode_disconnect_fit(c, &d);
-        mqi_msg_free(m);
-        c->cs = MQI_CS_CLOSING;
-        set_deadline(c, mqi_now_ms() + CLOSE_GRACE_MS);
-        flush_out(c);
-        return;
-    }
-    mqi_msg_free(m);
-    if (c->cs == MQI_CS_CLOSING)
-        return;
-    finish_disconnect_now(c, reason);
+static bool
+list_has_token(const mqi_list *l, int token)
+{
+    const mqi_msg *m;
+
+    for (m = l->head; m != NULL; m = m->next)
+        if (m->token == token)
+            return true;
+    return false;
 }
 
-static void drop_client_state(mq_client *c);
+/* mq_wait() asks about @p r->token (after every command queued before it
+ * was handled). Pending: watch it until it completes. Else it finished
+ * earlier: a failure is remembered among the newest FAILS_MAX; any token
+ * issued after the newest forgotten failure that is not among them
+ * succeeded; older ones are unknown (MQ_ERR_NOT_FOUND). */
+static void
+watch_add(mq_client *c, mqi_waitreq *r)
+{
+    mqi_waitreq **pp, *o;
+    int t = r->token;
+    size_t i;
+    bool pending;
+
+    /* drop requests whose waiters gave up (their tokens never ended) */
+    pthread_mutex_lock(&c->lock);
+    for (pp = &c->watch; (o = *pp) != NULL;) {
+        if (o->abandoned) {
+            *pp = o->next;
+            free(o);
+        } else {
+            pp = &o->next;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    pending = list_has_token(&c->pending, t) ||
+              list_has_token(&c->ctrl_pending, t) ||
+              list_has_token(&c->inflight, t) ||
+              list_has_token(&c->parked, t);
+    for (i = c->spl_first; !pending && i < c->spl_n; i++)
+        pending = c->spl[i].m->token == t && c->spl[i].m->qos == 0;
+    if (pending) {
+        r->next = c->watch;
+        c->watch = r;
+        watch_reply(c, r, MQI_WS_PENDING, MQ_OK);
+        return;
+    }
+    for (i = 0; i < c->nfails; i++)
+        if (c->fails[i].token == t) {
+            watch_reply(c, r, MQI_WS_DONE, c->fails[i].err);
+            return;
+        }
+    watch_reply(c, r, MQI_WS_DONE,
+                !c->fail_evicted || token_newer(t, c->fail_horizon)
+                    ? MQ_OK : MQ_ERR_NOT_FOUND);
+}
 
 static void
 handle_commands(mq_client *c)
@@ -2522,6 +3044,11 @@ handle_commands(mq_client *c)
                 use_addrs(c, res);
             }
             break;
+        case MQI_CMD_WAIT:
+            watch_add(c, m->resolved);
+            m->resolved = NULL;
+            mqi_msg_free(m);
+            break;
         case MQI_CMD_DESTROY:
             mqi_msg_free(m);
             drop_client_state(c);
@@ -2570,6 +3097,14 @@ client_timer(mq_client *c, int64_t now)
         if (next >= 0)
             set_deadline(c, now + (next > 0 ? next : 1));
     }
+    if (c->draining && c->cs != MQI_CS_CLOSING) {
+        if (now >= c->drain_deadline_ms) {
+            mqi_log(c, MQ_LOG_INFO, "disconnect: timed out delivering");
+            drain_end(c);
+            return;
+        }
+        set_deadline(c, c->drain_deadline_ms);
+    }
     switch (c->cs) {
     case MQI_CS_RESOLVING:
     case MQI_CS_TCP:
@@ -2591,7 +3126,7 @@ client_timer(mq_client *c, int64_t now)
         set_deadline(c, c->backoff_until_ms);
         break;
     case MQI_CS_CLOSING:
-        finish_disconnect_now(c, c->close_reason);
+        disconnect_done(c); /* DISCONNECT could not be written in time */
         break;
     case MQI_CS_UP:
         if (ka <= 0)
@@ -2668,6 +3203,12 @@ free_list(mq_client *c, mqi_list *l)
 
     while ((m = mqi_list_pop(l)) != NULL) {
         pid_release(c, m);
+        if (m->kind == MQI_CMD_PUBLISH) {
+            /* accepted and never completed: mq_client_destroy says so */
+            c->destroy_lost++;
+            if (m->seq != 0 && c->store != NULL)
+                c->destroy_stored++;
+        }
         mqi_msg_free(m);
     }
 }
@@ -2679,6 +3220,8 @@ drop_client_state(mq_client *c)
     mqi_qnode *n;
     size_t i;
 
+    /* spliced QoS 0 payloads not written are not counted as lost below:
+     * close_socket completes them (aborted), like any closed connection */
     close_socket(c);
     while (c->bat_head != NULL) {
         mq_event *e = c->bat_head;
@@ -2688,10 +3231,30 @@ drop_client_state(mq_client *c)
     c->bat_tail = NULL;
     c->bat_n = 0;
     c->bat_bytes = 0;
-    while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL)
-        mqi_msg_free(MQI_CONTAINER_OF(n, mqi_msg, qn));
+    while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL) {
+        mqi_msg *m = MQI_CONTAINER_OF(n, mqi_msg, qn);
+        if (m->kind == MQI_CMD_WAIT) {
+            watch_reply(c, m->resolved, MQI_WS_DONE, MQ_ERR_DESTROYED);
+            m->resolved = NULL;
+        } else if (m->kind == MQI_CMD_PUBLISH) {
+            c->destroy_lost++;
+            if (m->seq != 0 && c->store != NULL)
+                c->destroy_stored++;
+        }
+        mqi_msg_free(m);
+    }
+    while (c->watch != NULL) {
+        mqi_waitreq *r = c->watch;
+        c->watch = r->next;
+        watch_reply(c, r, MQI_WS_DONE, MQ_ERR_DESTROYED);
+    }
+    free(c->fails);
+    c->fails = NULL;
+    mq_props_free(c->drain_props);
+    c->drain_props = NULL;
     free_list(c, &c->pending);
     free_list(c, &c->ctrl_pending);
+    free_list(c, &c->parked);
     free_list(c, &c->inflight);
     free(c->pid_slots);
     c->pid_slots = NULL;
@@ -2927,4 +3490,5 @@ mqi_worker_detach(mq_client *c)
             mqi_big_trim(0, true); /* the last client is gone */
     }
     pthread_mutex_unlock(&g_lock);
+    c->w = NULL;
 }

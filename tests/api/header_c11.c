@@ -7,11 +7,17 @@
 #error "version macros disagree"
 #endif
 
+/* ABI numbers are never reused or moved (issue 12's allocation). */
+_Static_assert(MQ_OPT_DISCONNECT_TIMEOUT_MS == 24, "option number");
+_Static_assert(MQ_EVENT_RESUBSCRIBED == 9, "event kind number");
+
 int
 main(void)
 {
     mq_client *c = 0;
-    (void)c;
+    /* declared with these signatures (not evaluated: nothing to link) */
+    (void)sizeof(mq_wait(c, 1, -1) + mq_wait_connected(c, 0) +
+                 mq_wait_disconnected(c, 0) + mq_disconnect_now(c, 0));
     return MQ_OK;
 }
 

@@ -251,6 +251,7 @@ Test(api, int_options_ranges_and_read_back)
         { MQ_OPT_MAX_INFLIGHT, 1, 65535 },
         { MQ_OPT_TCP_NODELAY, 0, 1 },
         { MQ_OPT_CONNECT_TIMEOUT_MS, 1, 3600000 },
+        { MQ_OPT_DISCONNECT_TIMEOUT_MS, 0, 3600000 },
         { MQ_OPT_PUBLISH_EVENTS, 0, 2 },
         { MQ_OPT_LOG_LEVEL, 0, 4 },
         { MQ_OPT_OFFLINE_QOS0, 0, 1 },
@@ -278,5 +279,7 @@ Test(api, int_options_ranges_and_read_back)
     CHECK_RC(mq_set_int(c, MQ_OPT_KEEPALIVE_S, 5), MQ_ERR_STATE);
     CHECK_RC(mq_set_int(c, MQ_OPT_QUEUE_MAX_MSGS, 5), MQ_OK); /* any time */
     CHECK_RC(mq_disconnect(c, 0), MQ_OK);
+    /* connect-time options wait until the disconnect has finished */
+    CHECK_RC(mq_wait_disconnected(c, 10000), MQ_OK);
     CHECK_RC(mq_set_int(c, MQ_OPT_KEEPALIVE_S, 5), MQ_OK);
 }

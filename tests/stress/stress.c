@@ -3,7 +3,8 @@
  * since Criterion cannot start under TSan): many threads publishing on one
  * client, several threads taking events from one client, clients created
  * and destroyed concurrently, loop_start/loop_stop cycles, options and
- * accessors racing the worker. Each case: "stress CASE".
+ * accessors racing the worker, mq_wait from many threads across a graceful
+ * disconnect. Each case: "stress CASE".
  *
  * Threading: the cases start their own threads; ft.h checks exit.
  */
@@ -309,6 +310,94 @@ c_worker_pool(void)
     FT_CHECK(mq_set_worker_threads(1) == MQ_OK, "workers");
 }
 
+/* ---- blocking helpers and a graceful disconnect, from many threads ---- */
+
+#define WAIT_THREADS 4
+#define WAIT_EACH 150
+
+static atomic_int g_wait_ok, g_wait_aborted, g_wait_pending, g_wait_refused;
+static atomic_int g_wait_stop; /* the main thread is about to disconnect */
+
+static void *
+waiter(void *arg)
+{
+    mq_client *c = arg;
+    int i, rc;
+
+    rc = mq_wait_connected(c, 20000);
+    FT_CHECK(rc == MQ_OK || rc == MQ_ERR_NO_CONN, "wait_connected: %s",
+             mq_err_name(rc));
+    for (i = 0; i < WAIT_EACH && !atomic_load(&g_wait_stop); i++) {
+        /* one that slips in after the disconnect finished is queued for
+         * a next connect that never comes: its wait times out */
+        int tok = mq_publish(c, "wait/x", "p", 1, i % 3, 0);
+        if (tok == MQ_ERR_NO_CONN) {
+            atomic_fetch_add(&g_wait_refused, 1); /* disconnecting */
+            break;
+        }
+        FT_CHECK(tok > 0, "publish: %s", mq_err_name(tok));
+        rc = mq_wait(c, tok, i % 5 == 0 ? 0 : 5000);
+        if (rc == MQ_OK)
+            atomic_fetch_add(&g_wait_ok, 1);
+        else if (rc == MQ_ERR_ABORTED)
+            atomic_fetch_add(&g_wait_aborted, 1);
+        else if (rc == MQ_ERR_TIMEOUT || rc == MQ_ERR_NOT_FOUND)
+            atomic_fetch_add(&g_wait_pending, 1);
+        else
+            FT_CHECK(0, "mq_wait: %s", mq_err_name(rc));
+    }
+    return NULL;
+}
+
+static void
+c_wait_disconnect(void)
+{
+    int round, i;
+
+    broker();
+    for (round = 0; round < 4; round++) {
+        char id[32];
+        pthread_t th[WAIT_THREADS], dr;
+        mq_client *c;
+
+        snprintf(id, sizeof id, "stress-wait-%d", round);
+        c = mq_client_new(id, round % 2 ? MQ_PROTO_V5 : MQ_PROTO_V311);
+        FT_CHECK(c != NULL, "new");
+        mq_set_server(c, mqt_broker_uri(g_b));
+        mq_set_int(c, MQ_OPT_DISCONNECT_TIMEOUT_MS, 10000);
+        atomic_store(&g_takers_stop, 0);
+        atomic_store(&g_wait_stop, 0);
+        if (round == 3)
+            FT_CHECK(mq_loop_start(c) == MQ_OK, "loop_start");
+        else
+            pthread_create(&dr, NULL, drain, c);
+        FT_CHECK(mq_connect(c) == MQ_OK, "connect");
+        for (i = 0; i < WAIT_THREADS; i++)
+            pthread_create(&th[i], NULL, waiter, c);
+        ft_sleep_ms(20 + 40 * round);
+        atomic_store(&g_wait_stop, 1);
+        FT_CHECK(mq_disconnect(c, 0) == MQ_OK, "disconnect");
+        if (round == 1) {
+            int rc = mq_disconnect_now(c, 0); /* NO_CONN: already done */
+            FT_CHECK(rc == MQ_OK || rc == MQ_ERR_NO_CONN, "disconnect_now: "
+                     "%s", mq_err_name(rc));
+        }
+        for (i = 0; i < WAIT_THREADS; i++)
+            pthread_join(th[i], NULL);
+        if (round != 3) {
+            FT_CHECK(mq_wait_disconnected(c, 30000) == MQ_OK,
+                     "wait_disconnected");
+            atomic_store(&g_takers_stop, 1);
+            pthread_join(dr, NULL);
+        }
+        mq_client_destroy(c); /* round 3: waits, the loop thread runs */
+    }
+    printf("  waits: %d ok, %d aborted, %d pending; %d publishes refused "
+           "while disconnecting\n", atomic_load(&g_wait_ok),
+           atomic_load(&g_wait_aborted), atomic_load(&g_wait_pending),
+           atomic_load(&g_wait_refused));
+}
+
 static const ft_case cases[] = {
     {"many_publishers", c_many_publishers},
     {"create_destroy", c_create_destroy},
@@ -316,6 +405,7 @@ static const ft_case cases[] = {
     {"broker_restarts", c_broker_restarts},
     {"assigned_id", c_assigned_id},
     {"worker_pool", c_worker_pool},
+    {"wait_disconnect", c_wait_disconnect},
 };
 
 static void

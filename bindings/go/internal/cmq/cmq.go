@@ -193,6 +193,7 @@ extern swig_intgo _wrap_MQ_EVENT_SUBSCRIBED_cmq_9e7f5537df62119e(void);
 extern swig_intgo _wrap_MQ_EVENT_UNSUBSCRIBED_cmq_9e7f5537df62119e(void);
 extern swig_intgo _wrap_MQ_EVENT_LOG_cmq_9e7f5537df62119e(void);
 extern swig_intgo _wrap_MQ_EVENT_AUTH_cmq_9e7f5537df62119e(void);
+extern swig_intgo _wrap_MQ_EVENT_RESUBSCRIBED_cmq_9e7f5537df62119e(void);
 extern swig_intgo _wrap_MQ_EVENT_RECOVERED_cmq_9e7f5537df62119e(void);
 extern swig_intgo _wrap_MQ_LOG_NONE_cmq_9e7f5537df62119e(void);
 extern swig_intgo _wrap_MQ_LOG_ERROR_cmq_9e7f5537df62119e(void);
@@ -226,6 +227,7 @@ extern swig_intgo _wrap_MQ_OPT_AUTO_ACK_cmq_9e7f5537df62119e(void);
 extern swig_intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_9e7f5537df62119e(void);
 extern swig_intgo _wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_9e7f5537df62119e(void);
 extern swig_intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_9e7f5537df62119e(void);
+extern swig_intgo _wrap_MQ_OPT_DISCONNECT_TIMEOUT_MS_cmq_9e7f5537df62119e(void);
 extern swig_intgo _wrap_MQ_OPT_PROTOCOL_FALLBACK_cmq_9e7f5537df62119e(void);
 extern swig_intgo _wrap_MQ_OPT_PROTOCOL_IN_USE_cmq_9e7f5537df62119e(void);
 extern swig_intgo _wrap_MQ_OPT_TOPIC_ALIAS_AUTO_cmq_9e7f5537df62119e(void);
@@ -254,6 +256,7 @@ extern swig_intgo _wrap_mq_set_connect_props_cmq_9e7f5537df62119e(uintptr_t arg1
 extern swig_intgo _wrap_mq_connect_cmq_9e7f5537df62119e(uintptr_t arg1);
 extern swig_intgo _wrap_mq_disconnect_cmq_9e7f5537df62119e(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_mq_disconnect_v5_cmq_9e7f5537df62119e(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3);
+extern swig_intgo _wrap_mq_disconnect_now_cmq_9e7f5537df62119e(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_mq_publish_cmq_9e7f5537df62119e(uintptr_t arg1, swig_type_23 arg2, swig_type_24 arg3, swig_intgo arg4, swig_intgo arg5);
 extern swig_intgo _wrap_mq_publish_v5_cmq_9e7f5537df62119e(uintptr_t arg1, swig_type_25 arg2, swig_type_26 arg3, swig_intgo arg4, swig_intgo arg5, uintptr_t arg6);
 extern swig_intgo _wrap_mq_publish_tagged_cmq_9e7f5537df62119e(uintptr_t arg1, swig_type_27 arg2, swig_type_28 arg3, swig_intgo arg4, swig_intgo arg5, uintptr_t arg6, swig_type_29 arg7);
@@ -327,6 +330,9 @@ extern swig_type_50 _wrap_mq_props_user_value_cmq_9e7f5537df62119e(uintptr_t arg
 extern swig_intgo _wrap_mq_topic_check_cmq_9e7f5537df62119e(swig_type_52 arg1);
 extern swig_intgo _wrap_mq_filter_check_cmq_9e7f5537df62119e(swig_type_53 arg1);
 extern swig_intgo _wrap_mq_topic_matches_cmq_9e7f5537df62119e(swig_type_54 arg1, swig_type_55 arg2);
+extern swig_intgo _wrap_mq_wait_cmq_9e7f5537df62119e(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3);
+extern swig_intgo _wrap_mq_wait_connected_cmq_9e7f5537df62119e(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_mq_wait_disconnected_cmq_9e7f5537df62119e(uintptr_t arg1, swig_intgo arg2);
 #undef intgo
 */
 import "C"
@@ -1222,6 +1228,13 @@ func _swig_getMQ_EVENT_AUTH() (_swig_ret int) {
 }
 
 var MQ_EVENT_AUTH int = _swig_getMQ_EVENT_AUTH()
+func _swig_getMQ_EVENT_RESUBSCRIBED() (_swig_ret int) {
+	var swig_r int
+	swig_r = (int)(C._wrap_MQ_EVENT_RESUBSCRIBED_cmq_9e7f5537df62119e())
+	return swig_r
+}
+
+var MQ_EVENT_RESUBSCRIBED int = _swig_getMQ_EVENT_RESUBSCRIBED()
 func _swig_getMQ_EVENT_RECOVERED() (_swig_ret int) {
 	var swig_r int
 	swig_r = (int)(C._wrap_MQ_EVENT_RECOVERED_cmq_9e7f5537df62119e())
@@ -1464,6 +1477,13 @@ func _swig_getMQ_OPT_PERSIST_SYNC() (_swig_ret int) {
 }
 
 var MQ_OPT_PERSIST_SYNC int = _swig_getMQ_OPT_PERSIST_SYNC()
+func _swig_getMQ_OPT_DISCONNECT_TIMEOUT_MS() (_swig_ret int) {
+	var swig_r int
+	swig_r = (int)(C._wrap_MQ_OPT_DISCONNECT_TIMEOUT_MS_cmq_9e7f5537df62119e())
+	return swig_r
+}
+
+var MQ_OPT_DISCONNECT_TIMEOUT_MS int = _swig_getMQ_OPT_DISCONNECT_TIMEOUT_MS()
 func _swig_getMQ_OPT_PROTOCOL_FALLBACK() (_swig_ret int) {
 	var swig_r int
 	swig_r = (int)(C._wrap_MQ_OPT_PROTOCOL_FALLBACK_cmq_9e7f5537df62119e())
@@ -1688,6 +1708,14 @@ func Mq_disconnect_v5(arg1 Struct_SS_mq_client, arg2 int, arg3 Struct_SS_mq_prop
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
 	swig_r = (int)(C._wrap_mq_disconnect_v5_cmq_9e7f5537df62119e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2)))
+	return swig_r
+}
+
+func Mq_disconnect_now(arg1 Struct_SS_mq_client, arg2 int) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	swig_r = (int)(C._wrap_mq_disconnect_now_cmq_9e7f5537df62119e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
 	return swig_r
 }
 
@@ -2304,6 +2332,31 @@ func Mq_topic_matches(arg1 string, arg2 string) (_swig_ret int) {
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
+	return swig_r
+}
+
+func Mq_wait(arg1 Struct_SS_mq_client, arg2 int, arg3 int) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	_swig_i_2 := arg3
+	swig_r = (int)(C._wrap_mq_wait_cmq_9e7f5537df62119e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2)))
+	return swig_r
+}
+
+func Mq_wait_connected(arg1 Struct_SS_mq_client, arg2 int) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	swig_r = (int)(C._wrap_mq_wait_connected_cmq_9e7f5537df62119e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	return swig_r
+}
+
+func Mq_wait_disconnected(arg1 Struct_SS_mq_client, arg2 int) (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := getSwigcptr(arg1)
+	_swig_i_1 := arg2
+	swig_r = (int)(C._wrap_mq_wait_disconnected_cmq_9e7f5537df62119e(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
 	return swig_r
 }
 

@@ -1717,6 +1717,18 @@ intgo _wrap_MQ_EVENT_AUTH_cmq_9e7f5537df62119e() {
 }
 
 
+intgo _wrap_MQ_EVENT_RESUBSCRIBED_cmq_9e7f5537df62119e() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_EVENT_RESUBSCRIBED;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 intgo _wrap_MQ_EVENT_RECOVERED_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
@@ -2121,6 +2133,18 @@ intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_9e7f5537df62119e() {
 }
 
 
+intgo _wrap_MQ_OPT_DISCONNECT_TIMEOUT_MS_cmq_9e7f5537df62119e() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_OPT_DISCONNECT_TIMEOUT_MS;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 intgo _wrap_MQ_OPT_PROTOCOL_FALLBACK_cmq_9e7f5537df62119e() {
   int result;
   intgo _swig_go_result;
@@ -2514,6 +2538,21 @@ intgo _wrap_mq_disconnect_v5_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, 
   arg3 = *(mq_props **)&_swig_go_2; 
   
   result = (int)mq_disconnect_v5(arg1,arg2,(struct mq_props const *)arg3);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_mq_disconnect_now_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+  mq_client *arg1 = (mq_client *) 0 ;
+  int arg2 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(mq_client **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  
+  result = (int)mq_disconnect_now(arg1,arg2);
   _swig_go_result = result; 
   return _swig_go_result;
 }
@@ -3595,6 +3634,53 @@ intgo _wrap_mq_topic_matches_cmq_9e7f5537df62119e(_gostring_ _swig_go_0, _gostri
   _swig_go_result = result; 
   free(arg1); 
   free(arg2); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_mq_wait_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+  mq_client *arg1 = (mq_client *) 0 ;
+  int arg2 ;
+  int arg3 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(mq_client **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  arg3 = (int)_swig_go_2; 
+  
+  result = (int)mq_wait(arg1,arg2,arg3);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_mq_wait_connected_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+  mq_client *arg1 = (mq_client *) 0 ;
+  int arg2 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(mq_client **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  
+  result = (int)mq_wait_connected(arg1,arg2);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_mq_wait_disconnected_cmq_9e7f5537df62119e(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+  mq_client *arg1 = (mq_client *) 0 ;
+  int arg2 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(mq_client **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  
+  result = (int)mq_wait_disconnected(arg1,arg2);
+  _swig_go_result = result; 
   return _swig_go_result;
 }
 
