@@ -268,7 +268,7 @@ func (c *Client) Connect(ctx context.Context) error {
 	case <-ctx.Done():
 		c.dropWaiter(&c.connWait, ch)
 		c.call("Connect", func(h cmq.Struct_SS_mq_client) int {
-			return cmq.Mq_disconnect(h, 0)
+			return cmq.Mq_disconnect_now(h, 0) // stop retrying, deliver nothing
 		})
 		c.mu.Lock()
 		last := c.lastErr
@@ -630,6 +630,34 @@ func (c *Client) DisconnectWith(ctx context.Context, reason int, props *Properti
 	}
 }
 
+// DisconnectNow is the forced disconnect (MQTT.js end(true)): nothing
+// more is delivered; what was not is settled at once (kept for the next
+// Connect in a persistent session or with PersistDir, else its Publish
+// returns ErrAborted). It waits (or until ctx ends) for the connection to
+// close. Not connected: returns nil.
+func (c *Client) DisconnectNow(ctx context.Context) error {
+	ch := make(chan error, 1)
+	c.mu.Lock()
+	c.discWait = append(c.discWait, ch)
+	c.mu.Unlock()
+	rc, err := c.call("DisconnectNow", func(h cmq.Struct_SS_mq_client) int {
+		return cmq.Mq_disconnect_now(h, 0)
+	})
+	if rc == cmq.MQ_ERR_NO_CONN {
+		err = nil
+	}
+	if err != nil || rc < 0 {
+		c.dropWaiter(&c.discWait, ch)
+		return err
+	}
+	select {
+	case err = <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Close destroys the client at once (no DISCONNECT: call Disconnect first
 // for a graceful close; the broker then publishes the Will). Pending calls
 // return ErrDestroyed; messages still queued for handlers or in Messages()
@@ -905,6 +933,11 @@ func (c *Client) handle(ev cmq.Struct_SS_mq_event) func() {
 		}
 		if c.opts.OnRecovered != nil {
 			return func() { c.user(func() { c.opts.OnRecovered(c, m) }) }
+		}
+	case cmq.MQ_EVENT_RESUBSCRIBED:
+		filter, props := cmq.Mq_event_topic(ev), goProps(cmq.Mq_event_props(ev))
+		if c.opts.OnResubscribe != nil {
+			return func() { c.user(func() { c.opts.OnResubscribe(c, filter, reason, props) }) }
 		}
 	case cmq.MQ_EVENT_AUTH:
 		props := goProps(cmq.Mq_event_props(ev))

@@ -99,15 +99,18 @@ type Options struct {
 	PersistDir  string
 	PersistSync int // PersistSync* (default PersistSyncEvery)
 
-	MaxInflight       int           // unacknowledged QoS 1/2 messages (default 20)
-	QueueMaxMessages  int           // outbound queue bound (default 100000)
-	QueueMaxBytes     int64         // outbound queue bound (default 64 MiB)
-	PublishTimeout    time.Duration // >0: Publish waits this long for queue space instead of ErrQueueFull
-	RefuseOfflineQoS0 bool          // QoS 0 while offline: ErrNoConn instead of queueing
-	NoTCPNoDelay      bool          // leave Nagle's algorithm on
-	MaxPacketSize     int           // largest packet sent/accepted
-	ReceiveMaximum    int           // MQTT 5: our Receive Maximum (default 65535)
-	TopicAliasMaximum int           // MQTT 5: topic aliases we accept (default 0)
+	MaxInflight      int           // unacknowledged QoS 1/2 messages (default 20)
+	QueueMaxMessages int           // outbound queue bound (default 100000)
+	QueueMaxBytes    int64         // outbound queue bound (default 64 MiB)
+	PublishTimeout   time.Duration // >0: Publish waits this long for queue space instead of ErrQueueFull
+	// DisconnectTimeout bounds how long Disconnect may take to deliver
+	// what was published before it (default 5 s).
+	DisconnectTimeout time.Duration
+	RefuseOfflineQoS0 bool // QoS 0 while offline: ErrNoConn instead of queueing
+	NoTCPNoDelay      bool // leave Nagle's algorithm on
+	MaxPacketSize     int  // largest packet sent/accepted
+	ReceiveMaximum    int  // MQTT 5: our Receive Maximum (default 65535)
+	TopicAliasMaximum int  // MQTT 5: topic aliases we accept (default 0)
 	// TopicAliasAuto > 0: libmq gives repeated topics outbound topic
 	// aliases (at most this many, at most the broker's maximum).
 	TopicAliasAuto int
@@ -148,6 +151,10 @@ type Options struct {
 	// in the PersistDir store and resent by libmq (Tag: the one given to
 	// PublishAsync); PacketID is then the publish's token.
 	OnRecovered func(c *Client, m *Message)
+	// OnResubscribe is told of each subscription libmq renewed by itself
+	// after a reconnect where the broker had lost the session: the filter
+	// and the SUBACK code (granted QoS, or a failure >= 0x80).
+	OnResubscribe func(c *Client, filter string, code int, props *Properties)
 }
 
 // apply sets the options on a new client handle.
@@ -228,6 +235,9 @@ func (o *Options) apply(h cmq.Struct_SS_mq_client) error {
 	}
 	if o.MaxEventBytes != 0 {
 		setInt("MaxEventBytes", cmq.MQ_OPT_MAX_EVENT_BYTES, o.MaxEventBytes)
+	}
+	if o.DisconnectTimeout != 0 {
+		setInt("DisconnectTimeout", cmq.MQ_OPT_DISCONNECT_TIMEOUT_MS, ms(o.DisconnectTimeout))
 	}
 	if o.MaxEvents != 0 {
 		setInt("MaxEvents", cmq.MQ_OPT_MAX_EVENTS, int64(o.MaxEvents))

@@ -453,3 +453,55 @@ func TestLogEvents(t *testing.T) {
 		t.Fatal("no log line at debug level")
 	}
 }
+
+func TestDisconnectNowAborts(t *testing.T) {
+	c, err := NewClient(Options{ClientID: uniqueID("now"), Servers: "mqtt://127.0.0.1:1",
+		ReconnectMin: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go c.Connect(ctx) // keeps retrying: nothing listens
+	time.Sleep(100 * time.Millisecond)
+	tok, err := c.PublishAsync(&Message{Topic: "a/b", Payload: []byte("x"), QoS: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DisconnectNow(ctx); err != nil {
+		t.Fatalf("DisconnectNow: %v", err)
+	}
+	if err := tok.Wait(ctx); !errors.Is(err, ErrAborted) {
+		t.Fatalf("publish after DisconnectNow: %v", err)
+	}
+}
+
+func TestResubscribeIsVisible(t *testing.T) {
+	if os.Getenv("MQ_TEST_BROKER") == "" {
+		t.Skip("MQ_TEST_BROKER not set")
+	}
+	brokerMu.Lock()
+	defer brokerMu.Unlock()
+	topic := "go/resub/" + uniqueID("t")
+	got := make(chan string, 4)
+	c := connected(t, Options{ReconnectMin: 100 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
+		OnResubscribe: func(_ *Client, filter string, code int, _ *Properties) {
+			got <- fmt.Sprintf("%s %d", filter, code)
+		}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Subscribe(ctx, topic, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	broker(t, "stop")
+	broker(t, "start")
+	select {
+	case s := <-got:
+		if s != topic+" 1" {
+			t.Fatalf("OnResubscribe: %s", s)
+		}
+	case <-ctx.Done():
+		t.Fatal("no OnResubscribe after the broker lost the session")
+	}
+}

@@ -40,6 +40,7 @@ M.EVENT_UNSUBSCRIBED = core.MQ_EVENT_UNSUBSCRIBED
 M.EVENT_LOG = core.MQ_EVENT_LOG
 M.EVENT_AUTH = core.MQ_EVENT_AUTH
 M.EVENT_RECOVERED = core.MQ_EVENT_RECOVERED
+M.EVENT_RESUBSCRIBED = core.MQ_EVENT_RESUBSCRIBED
 
 -- Integer options by name, for Client:set_option().
 local int_options = {
@@ -70,6 +71,7 @@ local int_options = {
     protocol_in_use = core.MQ_OPT_PROTOCOL_IN_USE, -- read-only (get_option)
     topic_alias_auto = core.MQ_OPT_TOPIC_ALIAS_AUTO,
     max_event_bytes = core.MQ_OPT_MAX_EVENT_BYTES,
+    disconnect_timeout_ms = core.MQ_OPT_DISCONNECT_TIMEOUT_MS,
 }
 local str_options = {
     username = core.MQ_SOPT_USERNAME,
@@ -352,6 +354,9 @@ local function event_table(ev)
             codes[#codes + 1] = core.mq_event_reason_at(ev, i)
         end
         e.reason_codes = codes
+    elseif kind == core.MQ_EVENT_RESUBSCRIBED then
+        e.topic = core.mq_event_topic(ev)
+        e.qos = core.mq_event_qos(ev)
     elseif kind == core.MQ_EVENT_LOG then
         e.level = core.mq_event_log_level(ev)
         e.message = core.mq_event_message(ev)
@@ -582,6 +587,59 @@ function Client:disconnect(reason, properties)
     end)
 end
 
+--- Forced disconnect (MQTT.js end(true)): nothing more is delivered;
+--- what was not is settled at once (kept for the next connect, or
+--- on_publish with MQ_ERR_ABORTED), then on_disconnect.
+function Client:disconnect_now(reason)
+    local c = handle(self, "disconnect_now")
+    argcheck(reason == nil or math.type(reason) == "integer", 1, "disconnect_now",
+             "integer expected")
+    check("disconnect_now", core.mq_disconnect_now(c, reason or 0))
+end
+
+-- seconds (nil or negative: no limit) -> milliseconds for the mq_wait*
+local function wait_ms(timeout, fname)
+    argcheck(timeout == nil or type(timeout) == "number", 1, fname, "number expected")
+    if timeout == nil or timeout < 0 then return -1 end
+    return math.floor(timeout * 1000)
+end
+
+-- the outcome of a mq_wait* call: true, or nil and an mq.Error
+local function outcome(what, rc)
+    if rc < 0 then return nil, new_error(what, rc) end
+    return true
+end
+
+--[[
+client:wait(mid, timeout) -> true | nil, err
+  Block (up to timeout seconds; nil: no limit) until the publish,
+  subscribe or unsubscribe behind mid (the value they returned) finished:
+  true when it succeeded, else nil and an mq.Error (MQ_ERR_REFUSED,
+  MQ_ERR_ABORTED, MQ_ERR_TIMEOUT, ...), like paho's wait_for_publish().
+  Takes no events: on_publish etc. still run from loop().
+]]
+function Client:wait(mid, timeout)
+    local c = handle(self, "wait")
+    argcheck(math.type(mid) == "integer", 1, "wait", "integer expected")
+    return outcome("wait", core.mq_wait(c, mid, wait_ms(timeout, "wait")))
+end
+
+--- client:wait_connected(timeout) -> true | nil, err: block until
+--- connected, or the attempt in progress failed (paho's blocking connect).
+function Client:wait_connected(timeout)
+    local c = handle(self, "wait_connected")
+    return outcome("wait_connected",
+                   core.mq_wait_connected(c, wait_ms(timeout, "wait_connected")))
+end
+
+--- client:wait_disconnected(timeout) -> true | nil, err: block until a
+--- disconnect() finished delivering and the client is idle.
+function Client:wait_disconnected(timeout)
+    local c = handle(self, "wait_disconnected")
+    return outcome("wait_disconnected",
+                   core.mq_wait_disconnected(c, wait_ms(timeout, "wait_disconnected")))
+end
+
 --[[
 client:publish(topic, payload, qos, retain, properties) -> mid
   payload: any Lua string (binary-safe) or nil. properties: MQTT 5 (a
@@ -759,6 +817,8 @@ function Client:_dispatch(e)
         call(self, "on_auth", e.reason, e.properties)
     elseif k == core.MQ_EVENT_RECOVERED then
         call(self, "on_recovered", e)
+    elseif k == core.MQ_EVENT_RESUBSCRIBED then
+        call(self, "on_resubscribe", e.topic, e.reason, e.properties)
     end
 end
 

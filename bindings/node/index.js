@@ -63,6 +63,8 @@ function promisify(fn) {
  * 'disconnect' (packet: the broker's DISCONNECT, MQTT 5), 'end', and
  * libmq's 'log' (level, text), 'auth' (packet) and 'recovered' (packet with
  * tag: a message of the persistDir store that libmq resends).
+ * libmq's 'log' (level, text), 'auth' (packet) and 'resubscribe' ({topic,
+ * qos}: a subscription libmq renewed by itself after a session loss).
  */
 class Client extends EventEmitter {
     /** new Client(url, options) or new Client(options): does not connect. */
@@ -225,6 +227,8 @@ class Client extends EventEmitter {
             const n = N.mq_event_reason_count(ev);
             for (let i = 0; i < n; i++)
                 e.codes.push(N.mq_event_reason_at(ev, i));
+        } else if (kind === N.MQ_EVENT_RESUBSCRIBED) {
+            e.topic = N.mq_event_topic(ev);
         } else if (kind === N.MQ_EVENT_LOG) {
             e.level = N.mq_event_log_level(ev);
             e.message = N.mq_event_message(ev);
@@ -266,6 +270,9 @@ class Client extends EventEmitter {
             this.emit('recovered', { cmd: 'publish', topic: e.topic, payload: e.payload, qos: e.qos,
                                      retain: e.retain, messageId: e.token, tag: e.tag,
                                      properties: e.properties });
+        case N.MQ_EVENT_RESUBSCRIBED:
+            // libmq renewed a subscription after the broker lost the session
+            this.emit('resubscribe', { topic: e.topic, qos: e.reason, properties: e.properties });
             break;
         case N.MQ_EVENT_AUTH:
             this.emit('auth', { cmd: 'auth', reasonCode: e.reason, properties: e.properties });
@@ -276,6 +283,7 @@ class Client extends EventEmitter {
     }
 
     _disconnected(e) {
+        const was = this.connected;
         this.connected = false;
         const err = e.error < 0
             ? new MqError(e.error, e.message || 'connection', e.reason, e.properties) : null;
@@ -283,7 +291,7 @@ class Client extends EventEmitter {
             this.emit('disconnect', { cmd: 'disconnect', reasonCode: e.reason, properties: e.properties });
         if (err && !QUIET.has(e.error) && !this.disconnecting)
             this.emit('error', err);
-        if (this._forced)
+        if (this._forced && e.willReconnect)
             return; // end(true) from an 'error' listener: 'end' follows
         // MQTT.js order: 'offline' (once, when retrying starts) before
         // 'close', then 'reconnect' (libmq retries after its backoff)
@@ -292,8 +300,10 @@ class Client extends EventEmitter {
             this.reconnecting = true;
             this.emit('offline');
         }
-        this.emit('close', { error: err, reasonCode: e.reason, willReconnect: e.willReconnect,
-                             message: e.message });
+        // end(true) between two attempts has no connection left to close
+        if (was || !this._forced)
+            this.emit('close', { error: err, reasonCode: e.reason, willReconnect: e.willReconnect,
+                                 message: e.message });
         if (retry) {
             this.emit('reconnect');
             return;
@@ -517,13 +527,13 @@ class Client extends EventEmitter {
             return this;
         this.disconnecting = true;
         this._forced = !!force;
-        let rc = N.MQ_ERR_NO_CONN;
-        if (!force) {
-            const reason = opts.reasonCode ?? 0;
-            typeCheck(Number.isInteger(reason), 'end: reasonCode must be an integer');
-            rc = props.withNative(opts.properties, 'end', (p) => (p
+        const reason = opts.reasonCode ?? 0;
+        typeCheck(Number.isInteger(reason), 'end: reasonCode must be an integer');
+        // graceful: libmq delivers what was published first (bounded by
+        // disconnectTimeout); forced: it settles the rest at once
+        const rc = force ? N.mq_disconnect_now(this._h, reason)
+            : props.withNative(opts.properties, 'end', (p) => (p
                 ? N.mq_disconnect_v5(this._h, reason, p) : N.mq_disconnect(this._h, reason)));
-        }
         if (rc < 0)
             process.nextTick(() => this._finish());
         else

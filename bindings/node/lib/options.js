@@ -39,6 +39,7 @@ const INT_OPTIONS = {
     protocolFallback: N.MQ_OPT_PROTOCOL_FALLBACK,
     topicAliasAuto: N.MQ_OPT_TOPIC_ALIAS_AUTO,
     maxEventBytes: N.MQ_OPT_MAX_EVENT_BYTES,
+    disconnectTimeoutMs: N.MQ_OPT_DISCONNECT_TIMEOUT_MS,
 };
 const STR_OPTIONS = {
     username: N.MQ_SOPT_USERNAME,
@@ -108,7 +109,7 @@ const KNOWN = new Set([
     'keyFile', 'noHostnameCheck', 'persistDir', 'persistSync', 'maxInflight',
     'queueMaxMessages', 'queueMaxBytes', 'maxEvents', 'publishTimeout',
     'tcpNoDelay', 'maxPacketSize', 'logLevel', 'maxEventBytes', 'protocolFallback',
-    'topicAliasAuto',
+    'topicAliasAuto', 'disconnectTimeout',
 ]);
 
 function pem(v, what) {
@@ -201,7 +202,8 @@ function apply(h, url, o) {
                    sessionExpiryInterval: N.MQ_OPT_SESSION_EXPIRY_S,
                    maxEventBytes: N.MQ_OPT_MAX_EVENT_BYTES,
                    protocolFallback: N.MQ_OPT_PROTOCOL_FALLBACK,
-                   topicAliasAuto: N.MQ_OPT_TOPIC_ALIAS_AUTO };
+                   topicAliasAuto: N.MQ_OPT_TOPIC_ALIAS_AUTO,
+                   disconnectTimeout: N.MQ_OPT_DISCONNECT_TIMEOUT_MS };
     for (const [k, id] of Object.entries(ints)) {
         if (o[k] !== undefined)
             setInt(id, o[k], k);

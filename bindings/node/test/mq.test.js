@@ -329,3 +329,23 @@ test('back-pressure: a paused client keeps memory bounded, then gets everything'
         await pub.endAsync();
     }
 });
+
+test('end(true) settles pending publishes at once; end() delivers them (issue 12)', async () => {
+    const c = mq.connect('mqtt://127.0.0.1:1', { clientId: uid('now'), reconnectPeriod: 50 });
+    c.on('error', () => {});
+    const results = [];
+    c.publish('a/b', 'x', { qos: 1 }, (err) => results.push(err && err.code));
+    await new Promise((r) => c.end(true, r));
+    assert.deepStrictEqual(results, ['MQ_ERR_ABORTED']);
+    // graceful end right after connect: the message is delivered first
+    const sub = await connected();
+    const topic = `node/end/${uid('t')}`;
+    await sub.subscribeAsync(topic, { qos: 1 });
+    const got = once(sub, 'message');
+    const p = mq.connect(URI, { clientId: uid('end') });
+    p.publish(topic, 'delivered', { qos: 0 });
+    await p.endAsync();
+    const [, payload] = await withTimeout(got, 5000, 'message published before end()');
+    assert.strictEqual(payload.toString(), 'delivered');
+    await sub.endAsync();
+});
