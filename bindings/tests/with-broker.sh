@@ -6,6 +6,13 @@
 #                                  MQ_TEST_URI, MQ_TEST_BROKER (this script)
 #                                  and MQ_TEST_BROKER_DIR set, then stop the
 #                                  broker (by PID) and exit with CMD's status.
+#                                  The broker also has two TLS listeners with
+#                                  certificates made by tests/support/certs.sh:
+#                                  MQ_TEST_TLS_URI (mqtts://localhost:PORT+1,
+#                                  a certificate for localhost/127.0.0.1) and
+#                                  MQ_TEST_TLS_WRONG_URI (PORT+2, a certificate
+#                                  for wrong.example.invalid only); CA file
+#                                  MQ_TEST_CA, all certificates in MQ_TEST_CERTS.
 #   with-broker.sh stop|start      stop / restart that broker (same port);
 #                                  used by reconnect tests, needs
 #                                  MQ_TEST_BROKER_DIR from the environment.
@@ -16,9 +23,22 @@ mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 broker_start() {   # dir port -> 0 when listening
     dir=$1
     port=$2
+    certs=$dir/certs
     cat > "$dir/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
+per_listener_settings false
 allow_anonymous true
+# back-pressure tests hold thousands of QoS 1 messages for a client that
+# does not read (the default, 1000, would drop some)
+max_queued_messages 100000
+listener $port 127.0.0.1
+listener $((port + 1)) 127.0.0.1
+cafile $certs/ca.crt
+certfile $certs/server.crt
+keyfile $certs/server.key
+listener $((port + 2)) 127.0.0.1
+cafile $certs/ca.crt
+certfile $certs/wronghost.crt
+keyfile $certs/wronghost.key
 CONF
     "$mosq" -c "$dir/mosquitto.conf" -v >> "$dir/broker.log" 2>&1 &
     echo $! > "$dir/pid"
@@ -27,7 +47,7 @@ CONF
         if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
             return 1
         fi
-        if grep -q "listen socket on port $port" "$dir/broker.log" &&
+        if grep -q "listen socket on port $((port + 2))" "$dir/broker.log" &&
            grep -q " running" "$dir/broker.log"; then
             return 0
         fi
@@ -80,12 +100,23 @@ start)
     ;;
 esac
 
+here=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d "${TMPDIR:-/tmp}/mq-broker.XXXXXX") || exit 1
 chmod 755 "$dir"
+if ! "$here/../../tests/support/certs.sh" "$dir/certs" >"$dir/certs.log" 2>&1; then
+    echo "with-broker.sh: certs.sh failed" >&2
+    cat "$dir/certs.log" >&2
+    rm -rf "$dir"
+    exit 1
+fi
+eph_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "$eph_low" -gt 12000 ] 2>/dev/null || eph_low=32768
 tries=0
 while :; do
-    # a random port in 20000..59999; retried if it is taken
-    port=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000 + 20000 ))
+    # a random port below the kernel's ephemeral range (so no outgoing
+    # connection takes it while the broker is restarted); retried if taken
+    port=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % (eph_low - 10000) + 10000 ))
+    port=$((port - port % 4))   # the listeners use PORT, PORT+1, PORT+2
     : > "$dir/broker.log"
     if broker_start "$dir" "$port"; then
         break
@@ -101,13 +132,17 @@ while :; do
 done
 echo "$port" > "$dir/port"
 
-here=$(cd "$(dirname "$0")" && pwd)
 MQ_TEST_HOST=127.0.0.1
 MQ_TEST_PORT=$port
 MQ_TEST_URI="mqtt://127.0.0.1:$port"
 MQ_TEST_BROKER="$here/with-broker.sh"
 MQ_TEST_BROKER_DIR=$dir
-export MQ_TEST_HOST MQ_TEST_PORT MQ_TEST_URI MQ_TEST_BROKER MQ_TEST_BROKER_DIR
+MQ_TEST_TLS_URI="mqtts://localhost:$((port + 1))"
+MQ_TEST_TLS_WRONG_URI="mqtts://localhost:$((port + 2))"
+MQ_TEST_CERTS=$dir/certs
+MQ_TEST_CA=$dir/certs/ca.crt
+export MQ_TEST_HOST MQ_TEST_PORT MQ_TEST_URI MQ_TEST_BROKER MQ_TEST_BROKER_DIR \
+    MQ_TEST_TLS_URI MQ_TEST_TLS_WRONG_URI MQ_TEST_CERTS MQ_TEST_CA
 
 "$@"
 rc=$?
