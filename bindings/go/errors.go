@@ -75,6 +75,10 @@ var (
 	ErrPersist      = &Error{Code: cmq.MQ_ERR_PERSIST}
 	ErrAborted      = &Error{Code: cmq.MQ_ERR_ABORTED}
 	ErrFile         = &Error{Code: cmq.MQ_ERR_FILE}
+	// ErrProxy: the proxy (Options.Proxy) refused or failed to open the
+	// tunnel to the broker; ErrProxyAuth: it refused the credentials.
+	ErrProxy     = &Error{Code: cmq.MQ_ERR_PROXY}
+	ErrProxyAuth = &Error{Code: cmq.MQ_ERR_PROXY_AUTH}
 
 	// ErrNotSupport is the old name of ErrNotSupported.
 	ErrNotSupport = ErrNotSupported
@@ -86,7 +90,7 @@ var sentinels = []*Error{ErrNoMem, ErrInval, ErrState, ErrQueueFull,
 	ErrTimeout, ErrNoConn, ErrDNS, ErrConnRefused, ErrIO, ErrClosed,
 	ErrMalformed, ErrProtocol, ErrRefused, ErrKeepalive, ErrTLS,
 	ErrNotSupported, ErrNotFound, ErrSystem, ErrDestroyed, ErrPersist,
-	ErrAborted, ErrFile}
+	ErrAborted, ErrFile, ErrProxy, ErrProxyAuth}
 
 // ErrorCodes returns the sentinel of every MQ_ERR_* code.
 func ErrorCodes() []*Error { return append([]*Error(nil), sentinels...) }

@@ -46,6 +46,32 @@ type MessageHandler func(c *Client, m *Message)
 type ConnectInfo struct {
 	SessionPresent bool
 	Properties     *Properties
+	// TLS is what the handshake negotiated (mqtts://, wss://); nil
+	// without TLS.
+	TLS *TLSInfo
+}
+
+// TLSInfo is what the TLS handshake of a connection negotiated, named
+// after crypto/tls's ConnectionState.
+type TLSInfo struct {
+	Version            string // "TLSv1.2", "TLSv1.3"
+	CipherSuite        string // OpenSSL's name, e.g. "TLS_AES_256_GCM_SHA384"
+	NegotiatedProtocol string // ALPN; "" when none
+	DidResume          bool   // the session of an earlier connection was resumed
+}
+
+func tlsInfo(ev cmq.Struct_SS_mq_event) *TLSInfo {
+	// NULL (no TLS) comes back as ""
+	v := cmq.Mq_event_tls(ev, cmq.MQ_TLS_VERSION)
+	if v == "" {
+		return nil
+	}
+	return &TLSInfo{
+		Version:            v,
+		CipherSuite:        cmq.Mq_event_tls(ev, cmq.MQ_TLS_CIPHER),
+		NegotiatedProtocol: cmq.Mq_event_tls(ev, cmq.MQ_TLS_ALPN),
+		DidResume:          cmq.Mq_event_tls(ev, cmq.MQ_TLS_RESUMED) == "1",
+	}
 }
 
 // Subscription is one topic filter of SubscribeMany with its MQTT 5
@@ -845,7 +871,7 @@ func (c *Client) handle(ev cmq.Struct_SS_mq_event) func() {
 			err = &Error{Op: "Connect", Code: cmq.MQ_ERR_REFUSED, Reason: reason, Properties: props}
 		}
 		info := ConnectInfo{SessionPresent: cmq.Mq_event_session_present(ev) != 0,
-			Properties: props}
+			Properties: props, TLS: tlsInfo(ev)}
 		c.mu.Lock()
 		c.connected = err == nil
 		if err != nil {
@@ -953,7 +979,8 @@ func (c *Client) handle(ev cmq.Struct_SS_mq_event) func() {
 func fatal(code int) bool {
 	switch code {
 	case cmq.MQ_ERR_TLS, cmq.MQ_ERR_REFUSED, cmq.MQ_ERR_PROTOCOL,
-		cmq.MQ_ERR_MALFORMED, cmq.MQ_ERR_NOT_SUPPORTED:
+		cmq.MQ_ERR_MALFORMED, cmq.MQ_ERR_NOT_SUPPORTED,
+		cmq.MQ_ERR_PROXY, cmq.MQ_ERR_PROXY_AUTH:
 		return true
 	}
 	return false

@@ -6,6 +6,7 @@
 package mq
 
 import (
+	"encoding/hex"
 	"strings"
 	"time"
 
@@ -59,11 +60,58 @@ type TLS struct {
 	ALPN           string // comma-separated protocol list, e.g. "mqtt"
 	Ciphers        string // OpenSSL cipher list (TLS 1.2)
 	MinVersion     string // "tlsv1.2" or "tlsv1.3"
+	MaxVersion     string // "tlsv1.2" or "tlsv1.3" (default: the newest)
 	// NoHostnameCheck verifies the certificate chain but not the host
 	// name (like mosquitto_pub --insecure).
 	NoHostnameCheck bool
 	// InsecureSkipVerify turns all certificate checks off (testing only).
 	InsecureSkipVerify bool
+
+	// PSK and PSKIdentity connect with a pre-shared key and no
+	// certificates (TLS 1.3 external PSK, TLS 1.2 PSK suites), like
+	// mosquitto_pub --psk --psk-identity. PSK is the key itself (at most
+	// 256 bytes); a key written in hex for mosquitto's psk_file is
+	// hex.DecodeString of it.
+	PSK         []byte
+	PSKIdentity string
+
+	// CRLFile (PEM or DER) and CRLPath (a directory of <hash>.r0 files)
+	// hold certificate revocation lists: a revoked broker certificate
+	// fails the handshake (ErrTLS). Every certificate of the chain needs
+	// a CRL from its issuer, or only the broker's own with CRLLeafOnly.
+	CRLFile, CRLPath string
+	CRLLeafOnly      bool
+
+	// KeyURI and CertURI name the key and certificate by URI instead of
+	// KeyFile/CertFile: "file:/path", or a scheme of a provider loaded
+	// with Providers (e.g. "pkcs11:..."), or with Engine the engine's key
+	// id (Debian 12 reaches PKCS#11 tokens through the "pkcs11" engine).
+	// KeyPassword is then the token PIN.
+	KeyURI, CertURI string
+	Providers       string // comma-separated OpenSSL 3 providers to load (once per process)
+	Engine          string // OpenSSL engine id for KeyURI, e.g. "pkcs11"
+
+	// NoSessionResume makes every reconnect a full handshake; by default
+	// libmq offers the last TLS session to the same server.
+	NoSessionResume bool
+}
+
+// Proxy sends TCP, TLS and WebSocket connections through a proxy: an HTTP
+// CONNECT proxy ("http://user:password@host:3128", Basic auth) or a SOCKS5
+// one ("socks5://user:password@host:1080", "socks5h://..."; the proxy
+// resolves the broker's name). User and password are percent-decoded
+// (url.UserPassword(user, pass).String() encodes them). A refusal by the
+// proxy is ErrProxy, bad or missing credentials ErrProxyAuth; libmq never
+// falls back to a direct connection. Default port 1080.
+type Proxy struct {
+	URL string
+	// NoProxy lists hosts that go direct: "a.example,.corp,10.0.0.0/8,
+	// [::1],*" (names match their subdomains; ":port" limits an entry).
+	NoProxy string
+	// FromEnvironment, with no URL, takes the proxy from https_proxy
+	// (mqtts://, wss://), http_proxy (mqtt://, ws://) or all_proxy and
+	// honours no_proxy, like http.ProxyFromEnvironment; read at Connect.
+	FromEnvironment bool
 }
 
 // Options configure a Client. The zero value of each field means libmq's
@@ -91,6 +139,11 @@ type Options struct {
 	TLS                       TLS
 	CAFile, CertFile, KeyFile string
 	InsecureSkipVerify        bool
+	// An application's OpenSSL SSL_CTX (mq_set_tls_ctx) is C only: Go
+	// has no OpenSSL context to give (crypto/tls is not OpenSSL).
+
+	// Proxy to reach the servers through (none by default).
+	Proxy Proxy
 
 	// PersistDir turns on crash-safe persistence of outbound QoS 1/2
 	// messages (needs a ClientID): Publish returns only once the message
@@ -283,6 +336,29 @@ func (o *Options) apply(h cmq.Struct_SS_mq_client) error {
 	setStr("TLS.ALPN", cmq.MQ_SOPT_TLS_ALPN, t.ALPN)
 	setStr("TLS.Ciphers", cmq.MQ_SOPT_TLS_CIPHERS, t.Ciphers)
 	setStr("TLS.MinVersion", cmq.MQ_SOPT_TLS_MIN_VERSION, t.MinVersion)
+	setStr("TLS.MaxVersion", cmq.MQ_SOPT_TLS_MAX_VERSION, t.MaxVersion)
+	if t.PSK != nil {
+		setStr("TLS.PSK", cmq.MQ_SOPT_TLS_PSK, hex.EncodeToString(t.PSK))
+	}
+	setStr("TLS.PSKIdentity", cmq.MQ_SOPT_TLS_PSK_IDENTITY, t.PSKIdentity)
+	setStr("TLS.CRLFile", cmq.MQ_SOPT_TLS_CRL_FILE, t.CRLFile)
+	setStr("TLS.CRLPath", cmq.MQ_SOPT_TLS_CRL_PATH, t.CRLPath)
+	if t.CRLLeafOnly {
+		setInt("TLS.CRLLeafOnly", cmq.MQ_OPT_TLS_CRL_CHECK, 1)
+	}
+	setStr("TLS.Providers", cmq.MQ_SOPT_TLS_PROVIDERS, t.Providers)
+	setStr("TLS.Engine", cmq.MQ_SOPT_TLS_ENGINE, t.Engine)
+	setStr("TLS.KeyURI", cmq.MQ_SOPT_TLS_KEY_URI, t.KeyURI)
+	setStr("TLS.CertURI", cmq.MQ_SOPT_TLS_CERT_URI, t.CertURI)
+	if t.NoSessionResume {
+		setInt("TLS.NoSessionResume", cmq.MQ_OPT_TLS_SESSION_RESUME, 0)
+	}
+
+	setStr("Proxy.URL", cmq.MQ_SOPT_PROXY, o.Proxy.URL)
+	setStr("Proxy.NoProxy", cmq.MQ_SOPT_NO_PROXY, o.Proxy.NoProxy)
+	if o.Proxy.FromEnvironment {
+		setInt("Proxy.FromEnvironment", cmq.MQ_OPT_PROXY_FROM_ENV, 1)
+	}
 
 	setStr("Username", cmq.MQ_SOPT_USERNAME, o.Username)
 	if o.Password != nil {

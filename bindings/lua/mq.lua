@@ -72,6 +72,9 @@ local int_options = {
     topic_alias_auto = core.MQ_OPT_TOPIC_ALIAS_AUTO,
     max_event_bytes = core.MQ_OPT_MAX_EVENT_BYTES,
     disconnect_timeout_ms = core.MQ_OPT_DISCONNECT_TIMEOUT_MS,
+    tls_session_resume = core.MQ_OPT_TLS_SESSION_RESUME,
+    tls_crl_check = core.MQ_OPT_TLS_CRL_CHECK, -- 2 whole chain, 1 leaf
+    proxy_from_env = core.MQ_OPT_PROXY_FROM_ENV,
 }
 local str_options = {
     username = core.MQ_SOPT_USERNAME,
@@ -88,6 +91,17 @@ local str_options = {
     tls_cert_pem = core.MQ_SOPT_TLS_CERT_PEM,
     tls_key_pem = core.MQ_SOPT_TLS_KEY_PEM,
     tls_key_password = core.MQ_SOPT_TLS_KEY_PASSWORD,
+    tls_key_uri = core.MQ_SOPT_TLS_KEY_URI,
+    tls_cert_uri = core.MQ_SOPT_TLS_CERT_URI,
+    tls_providers = core.MQ_SOPT_TLS_PROVIDERS,
+    tls_engine = core.MQ_SOPT_TLS_ENGINE,
+    tls_psk = core.MQ_SOPT_TLS_PSK,
+    tls_psk_identity = core.MQ_SOPT_TLS_PSK_IDENTITY,
+    tls_crl_file = core.MQ_SOPT_TLS_CRL_FILE,
+    tls_crl_path = core.MQ_SOPT_TLS_CRL_PATH,
+    tls_max_version = core.MQ_SOPT_TLS_MAX_VERSION,
+    proxy = core.MQ_SOPT_PROXY,
+    no_proxy = core.MQ_SOPT_NO_PROXY,
     persist_dir = core.MQ_SOPT_PERSIST_DIR,
 }
 M.options = int_options
@@ -320,6 +334,20 @@ local function with_props(t, what, f)
     return r
 end
 
+-- What the TLS handshake of a CONNECT event negotiated, as a table
+-- {version = "TLSv1.3", cipher = "TLS_AES_256_GCM_SHA384", alpn = "" (none),
+-- resumed = false}; nil for a connection without TLS.
+local function tls_table(ev)
+    local version = core.mq_event_tls(ev, core.MQ_TLS_VERSION)
+    if version == nil then return nil end
+    return {
+        version = version,
+        cipher = core.mq_event_tls(ev, core.MQ_TLS_CIPHER),
+        alpn = core.mq_event_tls(ev, core.MQ_TLS_ALPN) or "",
+        resumed = core.mq_event_tls(ev, core.MQ_TLS_RESUMED) == "1",
+    }
+end
+
 -- Copy an event into a plain table (the C event is freed right after).
 local function event_table(ev)
     local kind = core.mq_event_type(ev)
@@ -344,6 +372,7 @@ local function event_table(ev)
         end
     elseif kind == core.MQ_EVENT_CONNECT then
         e.session_present = core.mq_event_session_present(ev) ~= 0
+        e.tls = tls_table(ev)
     elseif kind == core.MQ_EVENT_DISCONNECTED then
         e.will_reconnect = core.mq_event_will_reconnect(ev) ~= 0
         e.message = core.mq_event_message(ev)
@@ -384,6 +413,7 @@ mq.Client(client_id, opts) -> client
     reconnect (boolean), reconnect_min / reconnect_max (seconds),
     username, password, properties (MQTT 5 CONNECT properties), will =
     {topic, payload, qos, retain, properties}, tls = {...} (see tls_set),
+    proxy = a URI or {...} (see proxy_set), no_proxy, proxy_from_env,
     and any name of mq.options / mq.string_options.
 ]]
 function M.Client(client_id, opts)
@@ -418,6 +448,8 @@ function M.Client(client_id, opts)
                 self:will_set(v.topic, v.payload, v.qos, v.retain, v.properties)
             elseif k == "tls" then
                 self:tls_set(v)
+            elseif k == "proxy" then
+                self:proxy_set(v)
             elseif int_options[k] or str_options[k] then
                 self:set_option(k, v)
             elseif k ~= "protocol" and k ~= "userdata" then
@@ -508,23 +540,56 @@ local tls_fields = {
     keyfile = "tls_key_file", key_pem = "tls_key_pem",
     keyfile_password = "tls_key_password", ciphers = "tls_ciphers",
     alpn = "tls_alpn", min_version = "tls_min_version",
-    verify_name = "tls_verify_name",
+    max_version = "tls_max_version", verify_name = "tls_verify_name",
+    psk = "tls_psk", psk_identity = "tls_psk_identity",
+    crl_file = "tls_crl_file", crl_path = "tls_crl_path",
+    key_uri = "tls_key_uri", cert_uri = "tls_cert_uri",
+    providers = "tls_providers", engine = "tls_engine",
 }
+-- tls_set's boolean fields -> their integer options
+local tls_flags = {
+    no_hostname_check = "tls_no_hostname_check", insecure = "tls_insecure",
+    session_resume = "tls_session_resume",
+}
+local crl_checks = { chain = 2, leaf = 1 }
 
 --[[
-client:tls_set{ca_certs=, ca_path=, ca_pem=, certfile=, cert_pem=, keyfile=,
-key_pem=, keyfile_password=, ciphers=, alpn=, min_version=, verify_name=,
-no_hostname_check=, insecure=} - TLS settings for mqtts:// and wss://
-(paho-mqtt's names where it has them; *_pem take the PEM text itself).
-Host names are verified unless no_hostname_check or insecure.
+client:tls_set{...} - TLS settings for mqtts:// and wss:// (paho-mqtt's
+names where it has them; *_pem take the PEM text itself). Fields:
+  ca_certs, ca_path, ca_pem       CA file / hashed directory / PEM text
+  certfile, cert_pem, keyfile, key_pem, keyfile_password
+                                  client certificate and key
+  key_uri, cert_uri               key / certificate by URI ("file:...",
+                                  "pkcs11:..." through a provider or engine)
+  providers, engine               OpenSSL 3 providers to load ("pkcs11"),
+                                  an engine id for key_uri ("pkcs11")
+  psk, psk_identity               TLS-PSK: the key in hex (as mosquitto's
+                                  psk_file and mosquitto_pub --psk), no
+                                  certificates
+  crl_file, crl_path              CRLs (file, or hashed directory); a
+                                  revoked broker certificate is refused
+  crl_check = "chain" | "leaf"    which certificates need a CRL (default
+                                  "chain")
+  min_version, max_version        "tlsv1.2" or "tlsv1.3"
+  ciphers, alpn, verify_name      OpenSSL cipher list, ALPN list, name to
+                                  verify instead of the host
+  no_hostname_check, insecure     booleans: skip the host name check / all
+                                  checks
+  session_resume                  boolean (default true): reconnects resume
+                                  the TLS session
+Host names are verified unless no_hostname_check or insecure. What a
+connection negotiated comes to on_connect in flags.tls. An application
+SSL_CTX (mq_set_tls_ctx) is C only.
 ]]
 function Client:tls_set(t)
     argcheck(type(t) == "table", 1, "tls_set", "table expected")
     for k, v in pairs(t) do
-        if k == "no_hostname_check" then
-            self:set_option("tls_no_hostname_check", v and 1 or 0)
-        elseif k == "insecure" then
-            self:set_option("tls_insecure", v and 1 or 0)
+        if tls_flags[k] then
+            self:set_option(tls_flags[k], v) -- booleans or 0/1
+        elseif k == "crl_check" then
+            argcheck(crl_checks[v] ~= nil, 1, "tls_set",
+                     "crl_check: \"chain\" or \"leaf\" expected")
+            self:set_option("tls_crl_check", crl_checks[v])
         else
             argcheck(tls_fields[k] ~= nil, 1, "tls_set",
                      "unknown field '" .. tostring(k) .. "'")
@@ -536,6 +601,70 @@ end
 --- paho-mqtt's tls_insecure_set(true): do not check the host name.
 function Client:tls_insecure_set(value)
     self:set_option("tls_no_hostname_check", value and 1 or 0)
+end
+
+-- percent-encode a proxy user name or password for the proxy URI
+local function uri_escape(s)
+    return (s:gsub("[^%w%-%._~]", function(ch)
+        return string.format("%%%02X", ch:byte())
+    end))
+end
+
+local proxy_ports = { http = 8080, socks5 = 1080, socks5h = 1080 }
+
+--[[
+client:proxy_set{proxy_type=, proxy_addr=, proxy_port=, proxy_username=,
+                 proxy_password=}
+client:proxy_set("http://user:password@host:3128")
+client:proxy_set(nil)
+  Connect (mqtt://, mqtts://, ws://, wss://) through a proxy, with
+  paho-mqtt's argument names: proxy_type "http" (HTTP CONNECT, Basic auth)
+  or "socks5" / "socks5h" (SOCKS5, the proxy resolves the broker's name),
+  proxy_port (default 8080 for http, 1080 for SOCKS5, as PySocks), user
+  name and password (any bytes; percent-encoded here). Or the proxy as a
+  URI, as libmq takes it; nil connects directly again. Hosts that go
+  direct: the no_proxy option; the proxy from the environment
+  (https_proxy, http_proxy, all_proxy, no_proxy): proxy_from_env = true.
+  A refusal by the proxy reaches on_disconnect as MQ_ERR_PROXY (bad or
+  missing credentials: MQ_ERR_PROXY_AUTH); libmq never falls back to a
+  direct connection.
+]]
+function Client:proxy_set(p)
+    handle(self, "proxy_set")
+    if p == nil or type(p) == "string" then
+        return self:set_option("proxy", p)
+    end
+    argcheck(type(p) == "table", 1, "proxy_set", "table, string or nil expected")
+    for k in pairs(p) do
+        argcheck(k == "proxy_type" or k == "proxy_addr" or k == "proxy_port"
+                 or k == "proxy_username" or k == "proxy_password", 1,
+                 "proxy_set", "unknown field '" .. tostring(k) .. "'")
+    end
+    local kind = p.proxy_type or "http"
+    argcheck(proxy_ports[kind] ~= nil, 1, "proxy_set",
+             "proxy_type: \"http\", \"socks5\" or \"socks5h\" expected")
+    local host = cstring(p.proxy_addr, 1, "proxy_set")
+    argcheck(host ~= "", 1, "proxy_set", "proxy_addr: host name expected")
+    local port = p.proxy_port or proxy_ports[kind]
+    argcheck(math.type(port) == "integer", 1, "proxy_set",
+             "proxy_port: integer expected")
+    if host:find(":", 1, true) and host:sub(1, 1) ~= "[" then
+        host = "[" .. host .. "]"
+    end
+    local auth = ""
+    if p.proxy_username ~= nil then
+        argcheck(type(p.proxy_username) == "string", 1, "proxy_set",
+                 "proxy_username: string expected")
+        auth = uri_escape(p.proxy_username)
+        if p.proxy_password ~= nil then
+            argcheck(type(p.proxy_password) == "string", 1, "proxy_set",
+                     "proxy_password: string expected")
+            auth = auth .. ":" .. uri_escape(p.proxy_password)
+        end
+        auth = auth .. "@"
+    end
+    return self:set_option("proxy", string.format("%s://%s%s:%d", kind, auth,
+                                                  host, port))
 end
 
 --- Reconnect backoff bounds, in seconds (paho: reconnect_delay_set).
@@ -795,7 +924,8 @@ function Client:_dispatch(e)
     if k == core.MQ_EVENT_MESSAGE then
         call(self, "on_message", e)
     elseif k == core.MQ_EVENT_CONNECT then
-        call(self, "on_connect", { session_present = e.session_present },
+        call(self, "on_connect", { session_present = e.session_present,
+                                   tls = e.tls },
              e.reason, e.properties)
     elseif k == core.MQ_EVENT_DISCONNECTED then
         if not e.will_reconnect then self._stop = true end

@@ -31,6 +31,22 @@ const QUIET = new Set([N.MQ_OK, N.MQ_ERR_CLOSED, N.MQ_ERR_DESTROYED]);
 
 function nop() {}
 
+/**
+ * What the TLS handshake of a CONNECT event negotiated, named after
+ * tls.TLSSocket's getters: { protocol: 'TLSv1.3' (getProtocol()), cipher:
+ * OpenSSL's name (getCipher().name), alpnProtocol: false when none (as
+ * socket.alpnProtocol), sessionReused: boolean (isSessionReused()) };
+ * undefined without TLS.
+ */
+function tlsInfo(ev) {
+    const protocol = N.mq_event_tls(ev, N.MQ_TLS_VERSION);
+    if (protocol === null || protocol === undefined)
+        return undefined;
+    return { protocol, cipher: N.mq_event_tls(ev, N.MQ_TLS_CIPHER),
+             alpnProtocol: N.mq_event_tls(ev, N.MQ_TLS_ALPN) || false,
+             sessionReused: N.mq_event_tls(ev, N.MQ_TLS_RESUMED) === '1' };
+}
+
 /** Split MQTT.js's optional (options, callback) arguments. */
 function optsAndCallback(what, a, b) {
     if (typeof a === 'function')
@@ -57,14 +73,15 @@ function promisify(fn) {
 /**
  * An MQTT client, as MQTT.js's MqttClient.
  *
- * Events: 'connect' (connack), 'message' (topic, payload, packet), 'error'
- * (err: an MqError, e.g. code 'MQ_ERR_CONNREFUSED', 'MQ_ERR_TLS', or
- * 'MQ_ERR_REFUSED' with reasonCode), 'close', 'offline', 'reconnect',
- * 'disconnect' (packet: the broker's DISCONNECT, MQTT 5), 'end', and
- * libmq's 'log' (level, text), 'auth' (packet) and 'recovered' (packet with
- * tag: a message of the persistDir store that libmq resends).
- * libmq's 'log' (level, text), 'auth' (packet) and 'resubscribe' ({topic,
- * qos}: a subscription libmq renewed by itself after a session loss).
+ * Events: 'connect' (connack; connack.tls: what the TLS handshake
+ * negotiated, see tlsInfo), 'message' (topic, payload, packet), 'error'
+ * (err: an MqError, e.g. code 'MQ_ERR_CONNREFUSED', 'MQ_ERR_TLS',
+ * 'MQ_ERR_PROXY', 'MQ_ERR_PROXY_AUTH', or 'MQ_ERR_REFUSED' with
+ * reasonCode), 'close', 'offline', 'reconnect', 'disconnect' (packet: the
+ * broker's DISCONNECT, MQTT 5), 'end', and libmq's 'log' (level, text),
+ * 'auth' (packet), 'recovered' (packet with tag: a message of the
+ * persistDir store that libmq resends) and 'resubscribe' ({topic, qos}: a
+ * subscription libmq renewed by itself after a session loss).
  */
 class Client extends EventEmitter {
     /** new Client(url, options) or new Client(options): does not connect. */
@@ -219,6 +236,7 @@ class Client extends EventEmitter {
             e.tag = N.mq_event_tag(ev);
         } else if (kind === N.MQ_EVENT_CONNECT) {
             e.sessionPresent = N.mq_event_session_present(ev) !== 0;
+            e.tls = tlsInfo(ev);
         } else if (kind === N.MQ_EVENT_DISCONNECTED) {
             e.willReconnect = N.mq_event_will_reconnect(ev) !== 0;
             e.message = N.mq_event_message(ev);
@@ -249,8 +267,11 @@ class Client extends EventEmitter {
             if (e.reason === 0) {
                 this.connected = true;
                 this.reconnecting = false;
-                this.emit('connect', { cmd: 'connack', sessionPresent: e.sessionPresent,
-                                       returnCode: 0, reasonCode: 0, properties: e.properties });
+                const connack = { cmd: 'connack', sessionPresent: e.sessionPresent,
+                                  returnCode: 0, reasonCode: 0, properties: e.properties };
+                if (e.tls)
+                    connack.tls = e.tls;
+                this.emit('connect', connack);
             }
             // a refusal is reported with the DISCONNECTED that follows
             break;
@@ -270,6 +291,7 @@ class Client extends EventEmitter {
             this.emit('recovered', { cmd: 'publish', topic: e.topic, payload: e.payload, qos: e.qos,
                                      retain: e.retain, messageId: e.token, tag: e.tag,
                                      properties: e.properties });
+            break;
         case N.MQ_EVENT_RESUBSCRIBED:
             // libmq renewed a subscription after the broker lost the session
             this.emit('resubscribe', { topic: e.topic, qos: e.reason, properties: e.properties });

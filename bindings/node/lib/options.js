@@ -40,6 +40,9 @@ const INT_OPTIONS = {
     topicAliasAuto: N.MQ_OPT_TOPIC_ALIAS_AUTO,
     maxEventBytes: N.MQ_OPT_MAX_EVENT_BYTES,
     disconnectTimeoutMs: N.MQ_OPT_DISCONNECT_TIMEOUT_MS,
+    tlsSessionResume: N.MQ_OPT_TLS_SESSION_RESUME,
+    tlsCrlCheck: N.MQ_OPT_TLS_CRL_CHECK,
+    proxyFromEnv: N.MQ_OPT_PROXY_FROM_ENV,
 };
 const STR_OPTIONS = {
     username: N.MQ_SOPT_USERNAME,
@@ -56,6 +59,17 @@ const STR_OPTIONS = {
     tlsCertPem: N.MQ_SOPT_TLS_CERT_PEM,
     tlsKeyPem: N.MQ_SOPT_TLS_KEY_PEM,
     tlsKeyPassword: N.MQ_SOPT_TLS_KEY_PASSWORD,
+    tlsKeyUri: N.MQ_SOPT_TLS_KEY_URI,
+    tlsCertUri: N.MQ_SOPT_TLS_CERT_URI,
+    tlsProviders: N.MQ_SOPT_TLS_PROVIDERS,
+    tlsEngine: N.MQ_SOPT_TLS_ENGINE,
+    tlsPsk: N.MQ_SOPT_TLS_PSK,
+    tlsPskIdentity: N.MQ_SOPT_TLS_PSK_IDENTITY,
+    tlsCrlFile: N.MQ_SOPT_TLS_CRL_FILE,
+    tlsCrlPath: N.MQ_SOPT_TLS_CRL_PATH,
+    tlsMaxVersion: N.MQ_SOPT_TLS_MAX_VERSION,
+    proxy: N.MQ_SOPT_PROXY,
+    noProxy: N.MQ_SOPT_NO_PROXY,
     persistDir: N.MQ_SOPT_PERSIST_DIR,
 };
 
@@ -93,6 +107,15 @@ const UNSUPPORTED = {
     objectMode: 'not supported by libmq',
     authPacket: 'use properties.authenticationMethod / authenticationData',
     timerVariant: 'libmq keeps its own timers',
+    // Node tls.connect options libmq cannot take as Node does
+    crl: 'libmq reads CRLs from files: use crlFile or crlPath',
+    pskCallback: 'libmq cannot call JavaScript during the handshake (it runs on ' +
+        "libmq's thread): give the key and identity with psk and pskIdentity",
+    session: 'libmq resumes TLS sessions by itself (tlsSessionResume)',
+    secureContext: "libmq builds its own OpenSSL context (Node's is not one libmq may use): " +
+        'give ca, cert, key, ... instead',
+    clientCertEngine: 'use certUri (read through privateKeyEngine when one is set)',
+    pfx: 'give cert and key as PEM',
 };
 
 // Every option name we take; MQTT.js names first, then libmq's own.
@@ -110,7 +133,26 @@ const KNOWN = new Set([
     'queueMaxMessages', 'queueMaxBytes', 'maxEvents', 'publishTimeout',
     'tcpNoDelay', 'maxPacketSize', 'logLevel', 'maxEventBytes', 'protocolFallback',
     'topicAliasAuto', 'disconnectTimeout',
+    // TLS: Node tls.connect names, then libmq's
+    'maxVersion', 'privateKeyEngine', 'privateKeyIdentifier',
+    'psk', 'pskIdentity', 'crlFile', 'crlPath', 'crlCheck', 'certUri', 'tlsProviders',
+    'tlsSessionResume',
+    // proxies (libmq's)
+    'proxy', 'noProxy', 'proxyFromEnv',
 ]);
+
+// crlCheck: which certificates need a CRL
+const CRL_CHECK = { chain: 2, leaf: 1 };
+
+/** A TLS-PSK key for libmq (hex): a Buffer / Uint8Array with the key, as
+ *  Node's pskCallback returns it, or hex text as in mosquitto's psk_file. */
+function pskHex(v) {
+    if (v instanceof Uint8Array)
+        return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
+    typeCheck(typeof v === 'string' && /^(0x)?[0-9a-fA-F]+$/.test(v),
+              'psk must be a Buffer with the key or a hex string');
+    return v;
+}
 
 function pem(v, what) {
     if (v === undefined)
@@ -248,6 +290,30 @@ function apply(h, url, o) {
     setStr(N.MQ_SOPT_TLS_CIPHERS, o.ciphers, 'ciphers');
     if (o.minVersion !== undefined)
         setStr(N.MQ_SOPT_TLS_MIN_VERSION, cString(o.minVersion, 'minVersion').toLowerCase(), 'minVersion');
+    if (o.maxVersion !== undefined)
+        setStr(N.MQ_SOPT_TLS_MAX_VERSION, cString(o.maxVersion, 'maxVersion').toLowerCase(), 'maxVersion');
+    if (o.psk !== undefined)
+        setStr(N.MQ_SOPT_TLS_PSK, pskHex(o.psk), 'psk');
+    setStr(N.MQ_SOPT_TLS_PSK_IDENTITY, o.pskIdentity, 'pskIdentity');
+    setStr(N.MQ_SOPT_TLS_CRL_FILE, o.crlFile, 'crlFile');
+    setStr(N.MQ_SOPT_TLS_CRL_PATH, o.crlPath, 'crlPath');
+    if (o.crlCheck !== undefined) {
+        typeCheck(CRL_CHECK[o.crlCheck] !== undefined, "crlCheck must be 'chain' or 'leaf'");
+        setInt(N.MQ_OPT_TLS_CRL_CHECK, CRL_CHECK[o.crlCheck], 'crlCheck');
+    }
+    // Node's engine key options; without an engine, privateKeyIdentifier
+    // is an OpenSSL store URI ("file:...", a provider's "pkcs11:...")
+    setStr(N.MQ_SOPT_TLS_PROVIDERS, o.tlsProviders, 'tlsProviders');
+    setStr(N.MQ_SOPT_TLS_ENGINE, o.privateKeyEngine, 'privateKeyEngine');
+    setStr(N.MQ_SOPT_TLS_KEY_URI, o.privateKeyIdentifier, 'privateKeyIdentifier');
+    setStr(N.MQ_SOPT_TLS_CERT_URI, o.certUri, 'certUri');
+    if (o.tlsSessionResume !== undefined)
+        setInt(N.MQ_OPT_TLS_SESSION_RESUME, !!o.tlsSessionResume, 'tlsSessionResume');
+    // Proxy
+    setStr(N.MQ_SOPT_PROXY, o.proxy, 'proxy');
+    setStr(N.MQ_SOPT_NO_PROXY, o.noProxy, 'noProxy');
+    if (o.proxyFromEnv !== undefined)
+        setInt(N.MQ_OPT_PROXY_FROM_ENV, !!o.proxyFromEnv, 'proxyFromEnv');
     // Credentials and Will
     setStr(N.MQ_SOPT_USERNAME, o.username, 'username');
     if (o.password !== undefined)
