@@ -290,6 +290,8 @@ test('persistence across SIGKILL of the process', async () => {
     const again = new mq.Client(URI, { clientId: id, clean: false, persistDir: dir });
     const recovered = [];
     again.on('recovered', (pk) => recovered.push(`${pk.payload}/${pk.tag}`));
+    const resubscribed = [];
+    again.on('resubscribe', (r) => resubscribed.push(r)); // none: nothing was subscribed
     again.connect();
     const t0 = Date.now();
     while (got.length < 5 && Date.now() - t0 < 10000)
@@ -298,6 +300,7 @@ test('persistence across SIGKILL of the process', async () => {
     await sub.endAsync();
     assert.deepStrictEqual(got, ['m0', 'm1', 'm2', 'm3', 'm4']);
     assert.deepStrictEqual(recovered, ['m0/100', 'm1/101', 'm2/102', 'm3/103', 'm4/104']);
+    assert.deepStrictEqual(resubscribed, []);
 });
 
 test('back-pressure: a paused client keeps memory bounded, then gets everything', async () => {
