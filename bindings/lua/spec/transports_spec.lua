@@ -232,6 +232,11 @@ describe("HTTP CONNECT proxy", function()
         err = through(URI, { proxy_addr = PROXY_HOST, proxy_port = PROXY_PORT,
                              proxy_username = "mq", proxy_password = "wrong" })
         assert.are.equal("MQ_ERR_PROXY_AUTH", err.name)
+        -- URI characters in the password are escaped: the proxy gets (and
+        -- refuses) them as credentials, not as a broken URI
+        err = through(URI, { proxy_addr = PROXY_HOST, proxy_port = PROXY_PORT,
+                             proxy_username = "m q", proxy_password = "p@ss:w/rd%" })
+        assert.are.equal("MQ_ERR_PROXY_AUTH", err.name)
         -- bad arguments
         local c = mq.Client(unique("proxybad"))
         assert.has_error(function() c:proxy_set{ proxy_type = "socks4", proxy_addr = "h" } end)
