@@ -272,8 +272,8 @@ func (c *Client) SetQueueLimits(maxMessages int, maxBytes int64) error {
 // Connect connects and waits for the broker's CONNACK. While the broker
 // cannot be reached libmq keeps retrying (unless NoReconnect), so Connect
 // returns when connected, when the broker refuses (an *Error with Code
-// MQ_ERR_REFUSED and the reason code), when TLS fails (ErrTLS), or when
-// ctx ends; it then stops the retries and returns ctx's error wrapped with
+// MQ_ERR_REFUSED and the reason code), when TLS fails (ErrTLS), when the
+// proxy refuses (ErrProxy, ErrProxyAuth), or when ctx ends; it then stops the retries and returns ctx's error wrapped with
 // the last connection error. After a successful Connect libmq reconnects
 // by itself on loss.
 func (c *Client) Connect(ctx context.Context) error {
