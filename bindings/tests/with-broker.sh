@@ -107,8 +107,9 @@ CONF
     return 1
 }
 
-proxy_stop() {     # dir
-    pid=$(cat "$1/proxy.pid" 2>/dev/null) || return 0
+# stop the process of a pid file: TERM, then KILL after 5 s
+stop_pidfile() {   # file
+    pid=$(cat "$1" 2>/dev/null) || return 0
     [ -n "$pid" ] || return 0
     kill "$pid" 2>/dev/null
     i=0
@@ -117,22 +118,12 @@ proxy_stop() {     # dir
         i=$((i + 1))
     done
     kill -9 "$pid" 2>/dev/null
-    rm -f "$1/proxy.pid"
-}
-
-broker_stop() {    # dir
-    pid=$(cat "$1/pid" 2>/dev/null) || return 0
-    [ -n "$pid" ] || return 0
-    kill "$pid" 2>/dev/null
-    i=0
-    while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
-        sleep 0.05
-        i=$((i + 1))
-    done
-    kill -9 "$pid" 2>/dev/null
-    rm -f "$1/pid"
+    rm -f "$1"
     return 0
 }
+
+proxy_stop() { stop_pidfile "$1/proxy.pid"; }     # dir
+broker_stop() { stop_pidfile "$1/pid"; }          # dir
 
 case "${1:-}" in
 stop)
