@@ -10,7 +10,8 @@
 # Checks: libmq-dev (cc app.c $(pkg-config --cflags --libs libmq) builds, and
 # runs a publish/subscribe round trip against the installed libmq0),
 # libmq-tools (mqpub --help, mqsub|mqpub round trip, man pages), lua-mq
-# (require "mq" and the packaged example), python3-libmq (import with
+# (require "mq" and the packaged example), golang-libmq-dev (below, with
+# Go), python3-libmq (import with
 # Debian's python3 and the packaged asyncio example), node-libmq
 # (require('libmq') and the MQTT.js example), lintian (no error or warning
 # that is not explained below). With libmq-dev installed, the other
@@ -18,7 +19,10 @@
 # packaged libmq, into virtual environments without PyPI), luarocks (make
 # in a checkout, install of the packed rock), npm (the tarball into an empty
 # project, with the Node on PATH and with Debian's Node), each running an
-# example against the broker.
+# example against the broker; Go (a program outside the repository, with
+# no replace directive: go get from the module proxy layout of package.sh,
+# a workspace and GOPATH mode with golang-libmq-dev's sources; go build and
+# go test, each making a round trip through the broker).
 #
 # Needs root (apt-get install/purge) and the packages of scripts/deps.sh.
 # Exit 0 = passed, 1 = failed, 77 = skipped (the reason is printed).
@@ -65,10 +69,10 @@ for f in /usr/local/include/mq.h /usr/local/lib/pkgconfig/libmq.pc \
         "would shadow the packages); remove it first"; exit 1; }
 done
 
-echo "== building the packages (scripts/package.sh deb python npm rock)"
-"$top/scripts/package.sh" -o "$out" deb python npm rock ||
+echo "== building the packages (scripts/package.sh deb python npm rock go)"
+"$top/scripts/package.sh" -o "$out" deb python npm rock go ||
     { echo "FAIL: package build"; exit 1; }
-debs=$(ls "$out"/debian/*_"$version"-*_"$arch".deb)
+debs=$(ls "$out"/debian/*_"$version"-*_"$arch".deb "$out"/debian/*_"$version"-*_all.deb)
 
 echo "== symbols"
 # dpkg-gensymbols compares the library with debian/libmq0.symbols: a new
@@ -443,6 +447,65 @@ NS
     else
         fail "could not unpack Debian's nodejs $debian_node (see $n18/download.log)"
     fi
+fi
+
+echo "== Go (a program outside the repository, no replace directive, offline)"
+gomod=$(sed -n 's/^module //p' "$top/bindings/go/go.mod")
+gosrc=/usr/share/gocode/src/$gomod
+go_check() {   # route dir env...: go build + run, go test, in dir
+    route=$1
+    dir=$2
+    shift 2
+    if user_in "$dir" env "$@" go build -o app . >"$dir.log" 2>&1 &&
+        user_in "$dir" env "$@" ./app "$uri" >"$dir-run.txt" 2>&1 &&
+        grep -qx "ok" "$dir-run.txt" &&
+        user_in "$dir" env "$@" MQ_TEST_URI="$uri" go test -count=1 -v . \
+            >"$dir-test.txt" 2>&1 &&
+        grep -q "^--- PASS: TestRoundTrip" "$dir-test.txt"; then
+        ok "go ($route): go build and go test ($(head -1 "$dir-run.txt"), round trip)"
+        grep -q "^replace" "$dir/go.mod" 2>/dev/null && fail "go ($route): go.mod has a replace directive"
+    else
+        cat "$dir.log" "$dir-run.txt" "$dir-test.txt" 2>/dev/null
+        fail "go ($route)"
+    fi
+}
+go_new() {     # dir [module]: the program's sources, and its go.mod when module mode
+    mkdir -p "$1"
+    cp "$here/go/main.go" "$here/go/main_test.go" "$1/"
+    [ -z "${2:-}" ] || printf 'module %s\n\ngo 1.19\n' "$2" >"$1/go.mod"
+}
+# Go's caches under the user's HOME ($app); -modcacherw so that the
+# cleanup can remove the module cache
+goenv="GOFLAGS=-modcacherw GOTOOLCHAIN=local CGO_ENABLED=1"
+if ! command -v go >/dev/null; then
+    echo "SKIP Go: no go on PATH (golang-go)"
+else
+    [ -f "$gosrc/go.mod" ] || fail "golang-libmq-dev: no $gosrc/go.mod"
+    # go get from a module proxy: package.sh's layout, as proxy.golang.org
+    # serves the published module (no checksum database offline)
+    d=$work/go-proxy
+    go_new "$d" example.com/app
+    if user_in "$d" env $goenv GOPROXY="file://$out/goproxy" GONOSUMDB=github.com/libmq \
+        go get "$gomod@v$version" >"$d-get.log" 2>&1; then
+        go_check "go get from GOPROXY=file://.../goproxy" "$d" $goenv GOPROXY=off
+    else
+        cat "$d-get.log"
+        fail "go get $gomod@v$version from the module proxy layout"
+    fi
+    # a workspace with the packaged sources (Go 1.18+)
+    d=$work/go-work
+    go_new "$d" example.com/app
+    if user_in "$d" env $goenv GOPROXY=off go work init . "$gosrc" >"$d-init.log" 2>&1; then
+        go_check "workspace with $gosrc" "$d" $goenv GOPROXY=off
+    else
+        cat "$d-init.log"
+        fail "go work init . $gosrc"
+    fi
+    # GOPATH mode, as Debian builds Go packages
+    d=$work/go-gopath
+    go_new "$d"
+    go_check "GOPATH mode with /usr/share/gocode" "$d" $goenv GO111MODULE=off \
+        GOPATH="$app/go:/usr/share/gocode"
 fi
 
 purge
