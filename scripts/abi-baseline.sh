@@ -13,15 +13,18 @@
 # header (libmq/include) is taken into account; locations and build paths
 # are left out, so the output depends only on the source and the compiler.
 #
-# The baseline of the first release was made with:
+# The baselines committed were made with:
 #   scripts/abi-baseline.sh 5a8bc72     (0.1.0)
+#   scripts/abi-baseline.sh HEAD        (0.2.0, on branch i16 after issues
+#                                        12, 13 and 19 landed; re-run it on
+#                                        the release commit if a branch adds
+#                                        to LIBMQ_0.2 before 0.2.0 is tagged:
+#                                        the abi-compat test fails until then)
 set -eu
 rev=${1:-HEAD}
 top=$(git rev-parse --show-toplevel)
 for t in abidw meson ninja; do
-    command -v "$t" >/dev/null || { python3 "$top/tests/abi/abi-compat.py" constants "$tmp/src/libmq/include" \
-    >"${out%.abi}.constants"
-echo "abi-baseline: $t not found" >&2; exit 1; }
+    command -v "$t" >/dev/null || { echo "abi-baseline: $t not found" >&2; exit 1; }
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -29,9 +32,7 @@ mkdir "$tmp/src"
 git -C "$top" archive "$rev" | tar -x -C "$tmp/src"
 version=$(sed -n 's/^#define MQ_VERSION_STRING "\(.*\)"$/\1/p' \
     "$tmp/src/libmq/include/mq.h")
-[ -n "$version" ] || { python3 "$top/tests/abi/abi-compat.py" constants "$tmp/src/libmq/include" \
-    >"${out%.abi}.constants"
-echo "abi-baseline: no MQ_VERSION_STRING in mq.h at $rev" >&2; exit 1; }
+[ -n "$version" ] || { echo "abi-baseline: no MQ_VERSION_STRING in mq.h at $rev" >&2; exit 1; }
 # Only the library is built (tests and tools off; binding options are left
 # to auto, so this works on revisions that predate some of them).
 meson setup "$tmp/build" "$tmp/src" --buildtype=debugoptimized \
