@@ -8,9 +8,12 @@
 #   2. unit, integration, transport, fault and stress again under ASan+UBSan;
 #   3. the threaded stress and fault programs under TSan;
 #   4. the libFuzzer targets for a bounded time (clang);
-#   5. the fault and stress programs under valgrind memcheck.
-# Exit status 0 = all passed. Stages 2-5 can be skipped with MQ_SKIP_ASAN=1,
-# MQ_SKIP_TSAN=1, MQ_SKIP_FUZZ=1, MQ_SKIP_VALGRIND=1; the interop tests
+#   5. the fault and stress programs under valgrind memcheck;
+#   6. packaging: every artifact built, installed and used as its ecosystem
+#      does, then removed (tests/packaging/run.sh; needs root).
+# Exit status 0 = all passed. Stages 2-6 can be skipped with MQ_SKIP_ASAN=1,
+# MQ_SKIP_TSAN=1, MQ_SKIP_FUZZ=1, MQ_SKIP_VALGRIND=1, MQ_SKIP_PACKAGING=1;
+# the interop tests
 # against RabbitMQ and aedes (tests/brokers) in stage 1 with
 # MQ_SKIP_BROKERS=1.
 set -eu
