@@ -13,9 +13,8 @@
 #      does, then removed (tests/packaging/run.sh; needs root).
 # Exit status 0 = all passed. Stages 2-6 can be skipped with MQ_SKIP_ASAN=1,
 # MQ_SKIP_TSAN=1, MQ_SKIP_FUZZ=1, MQ_SKIP_VALGRIND=1, MQ_SKIP_PACKAGING=1;
-# the interop tests
-# against RabbitMQ and aedes (tests/brokers) in stage 1 with
-# MQ_SKIP_BROKERS=1.
+# the interop tests against RabbitMQ and aedes (tests/brokers) in stage 1
+# with MQ_SKIP_BROKERS=1.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh
