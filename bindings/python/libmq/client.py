@@ -1387,14 +1387,15 @@ class Client:
                 ciphers = ":".join(names)
         except (ssl.SSLError, AttributeError):
             ciphers = None
-        self._ssl_context = context
+        check_hostname = context.check_hostname
         self._tls_configure(None, None, None, context.verify_mode, None,
                             ciphers, None, None, ca_pem=pems or None)
+        self._ssl_context = context
         for opt, val in ((_core.MQ_SOPT_TLS_MIN_VERSION, vmin),
                          (_core.MQ_SOPT_TLS_MAX_VERSION, vmax)):
             if val is not None:
                 self._setopt(_core.mq_set_str, opt, val)
-        if context.verify_mode != ssl.CERT_NONE and not context.check_hostname:
+        if context.verify_mode != ssl.CERT_NONE and not check_hostname:
             self.tls_insecure_set(True)
 
     def tls_set_psk(self, identity, psk, tls_version=None, ciphers=None):
