@@ -87,6 +87,18 @@ def test_proxy_set_socks5(shared_broker, proxy, lib):
         lib.encode()
 
 
+def test_publish_single_with_proxy_args(shared_broker, proxy, recorder):
+    from libmq import publish as mqpublish
+    px = proxy("socks5")
+    rec = recorder(shared_broker.port, "deploy/helper", qos=1)
+    mqpublish.single("deploy/helper", "helped", qos=1, hostname="localhost",
+                     port=shared_broker.port,
+                     proxy_args={"proxy_type": 2, "proxy_addr": "127.0.0.1",
+                                 "proxy_port": px.port})
+    assert rec.wait_count(1, 10)
+    assert rec.msgs[0][1] == b"helped"
+
+
 def test_proxy_failures_are_paho_style(shared_broker, proxy):
     px = proxy("http", user="u", password="right")
     c = mqtt.Client("px-bad-auth")
