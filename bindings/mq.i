@@ -469,6 +469,108 @@ static PyObject *mq_py_event_tuple(mq_event *ev, int *owned)
 }
 %}
 
+%{
+/* The storage of libmq.client.MQTTMessageInfo, which derives from this
+ * type and adds paho's methods in Python. mq_py_publish() creates it in
+ * C, so a publish costs no Python __init__. Fields: mid (int), rc (paho's
+ * MQTTErrorCode; MQTT_ERR_SUCCESS until set, see mq_py_info_setup),
+ * _iterpos (int), _done and _client (objects, None until set). */
+#include <structmember.h>
+
+typedef struct {
+    PyObject_HEAD
+    int mid;
+    int iterpos;
+    PyObject *rc;
+    PyObject *done;
+    PyObject *client;
+} mq_py_info;
+
+static PyObject *mq_py_rc_success; /* MQTTErrorCode.MQTT_ERR_SUCCESS */
+
+static int mq_py_info_traverse(PyObject *o, visitproc visit, void *arg)
+{
+    mq_py_info *self = (mq_py_info *)o;
+    Py_VISIT(self->rc);
+    Py_VISIT(self->done);
+    Py_VISIT(self->client);
+    return 0;
+}
+
+static int mq_py_info_clear(PyObject *o)
+{
+    mq_py_info *self = (mq_py_info *)o;
+    Py_CLEAR(self->rc);
+    Py_CLEAR(self->done);
+    Py_CLEAR(self->client);
+    return 0;
+}
+
+static void mq_py_info_dealloc(PyObject *o)
+{
+    /* a static base: the heap subclass's subtype_dealloc drops the type */
+    PyObject_GC_UnTrack(o);
+    mq_py_info_clear(o);
+    Py_TYPE(o)->tp_free(o);
+}
+
+static PyObject *mq_py_info_get_rc(PyObject *o, void *closure)
+{
+    PyObject *rc = ((mq_py_info *)o)->rc;
+    (void)closure;
+    if (rc == NULL)
+        rc = mq_py_rc_success != NULL ? mq_py_rc_success : Py_None;
+    return Py_NewRef(rc);
+}
+
+static int mq_py_info_set_rc(PyObject *o, PyObject *v, void *closure)
+{
+    (void)closure;
+    if (v == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "rc cannot be deleted");
+        return -1;
+    }
+    Py_XSETREF(((mq_py_info *)o)->rc, Py_NewRef(v));
+    return 0;
+}
+
+static PyMemberDef mq_py_info_members[] = {
+    { "mid", T_INT, offsetof(mq_py_info, mid), 0, NULL },
+    { "_iterpos", T_INT, offsetof(mq_py_info, iterpos), 0, NULL },
+    { "_done", T_OBJECT, offsetof(mq_py_info, done), 0, NULL },
+    { "_client", T_OBJECT, offsetof(mq_py_info, client), 0, NULL },
+    { NULL, 0, 0, 0, NULL }
+};
+
+static PyGetSetDef mq_py_info_getset[] = {
+    { "rc", mq_py_info_get_rc, mq_py_info_set_rc, NULL, NULL },
+    { NULL, NULL, NULL, NULL, NULL }
+};
+
+static PyTypeObject mq_py_info_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "libmq._mq_core.MessageInfoBase",
+    .tp_basicsize = sizeof(mq_py_info),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Storage of libmq.client.MQTTMessageInfo.",
+    .tp_traverse = mq_py_info_traverse,
+    .tp_clear = mq_py_info_clear,
+    .tp_dealloc = mq_py_info_dealloc,
+    .tp_members = mq_py_info_members,
+    .tp_getset = mq_py_info_getset,
+    .tp_alloc = PyType_GenericAlloc,
+    .tp_new = PyType_GenericNew,
+    .tp_free = PyObject_GC_Del,
+};
+%}
+
+%init %{
+    if (PyType_Ready(&mq_py_info_type) < 0 ||
+        PyDict_SetItemString(d, "MessageInfoBase",
+                             (PyObject *)&mq_py_info_type) < 0)
+        return NULL;
+%}
+
 %inline %{
 /* mq_publish_v5() without the GIL (see above). */
 static int mq_py_publish_nogil(mq_client *c, const char *topic,
@@ -481,36 +583,54 @@ static int mq_py_publish_nogil(mq_client *c, const char *topic,
 /* What mq_py_publish() returns when an argument needs Python's rules. */
 #define MQ_PY_SLOW (-10000)
 
+/* Tell the C side paho's MQTT_ERR_SUCCESS (the rc of a new info). */
+static PyObject *mq_py_info_setup(PyObject *rc_success)
+{
+    Py_XSETREF(mq_py_rc_success, Py_NewRef(rc_success));
+    Py_RETURN_NONE;
+}
+
 /* Client.publish()'s fast path: mq_publish() with paho's arguments as
  * they come (topic a str without NUL; payload bytes, str, bytearray,
  * memoryview or None; qos the int 0, 1 or 2; retain any object, by its
- * truth). Returns the token (> 0), an MQ_ERR_* code of mq_publish(), or
- * MQ_PY_SLOW when an argument is of another kind (bytes topic, int or
- * float payload, bad type, bad QoS ...): the Python path then converts it
- * or raises as paho does. Keeps the GIL (see above). */
-static int mq_py_publish(mq_client *c, PyObject *topic, PyObject *payload,
-                         PyObject *qos, PyObject *retain)
+ * truth). Returns a new @p info_type (a subtype of MessageInfoBase) with
+ * mid = the token and _client = @p client when the message was accepted;
+ * otherwise an int: an MQ_ERR_* code of mq_publish(), or MQ_PY_SLOW when
+ * an argument is of another kind (bytes topic, int or float payload, bad
+ * type, bad QoS ...), which the Python path then converts or refuses as
+ * paho does. Keeps the GIL (see above). */
+static PyObject *mq_py_publish(mq_client *c, PyObject *topic,
+                               PyObject *payload, PyObject *qos,
+                               PyObject *retain, PyObject *info_type,
+                               PyObject *client)
 {
     const char *t, *data = NULL;
     Py_ssize_t tlen = 0, len = 0;
     Py_buffer view;
+    mq_py_info *info;
     long q;
     int r, rc, have_view = 0;
 
+    if (!PyType_Check(info_type) ||
+        !PyType_IsSubtype((PyTypeObject *)info_type, &mq_py_info_type)) {
+        PyErr_SetString(PyExc_TypeError, "info_type must derive from "
+                                         "MessageInfoBase");
+        return NULL;
+    }
     if (c == NULL || !PyUnicode_CheckExact(topic) || !PyLong_CheckExact(qos))
-        return MQ_PY_SLOW;
+        return PyLong_FromLong(MQ_PY_SLOW);
     q = PyLong_AsLong(qos);
     if (q < 0 || q > 2) {
         PyErr_Clear();
-        return MQ_PY_SLOW;
+        return PyLong_FromLong(MQ_PY_SLOW);
     }
     t = PyUnicode_AsUTF8AndSize(topic, &tlen);
     if (t == NULL) {
         PyErr_Clear();
-        return MQ_PY_SLOW;
+        return PyLong_FromLong(MQ_PY_SLOW);
     }
     if ((size_t)tlen != strlen(t))
-        return MQ_PY_SLOW;
+        return PyLong_FromLong(MQ_PY_SLOW);
     if (retain == Py_False || retain == Py_None) {
         r = 0;
     } else if (retain == Py_True) {
@@ -519,7 +639,7 @@ static int mq_py_publish(mq_client *c, PyObject *topic, PyObject *payload,
         r = PyObject_IsTrue(retain);
         if (r < 0) {
             PyErr_Clear();
-            return MQ_PY_SLOW;
+            return PyLong_FromLong(MQ_PY_SLOW);
         }
     }
     if (payload == Py_None) {
@@ -531,24 +651,32 @@ static int mq_py_publish(mq_client *c, PyObject *topic, PyObject *payload,
         data = PyUnicode_AsUTF8AndSize(payload, &len);
         if (data == NULL) {
             PyErr_Clear();
-            return MQ_PY_SLOW;
+            return PyLong_FromLong(MQ_PY_SLOW);
         }
     } else if (PyByteArray_CheckExact(payload) ||
                PyMemoryView_Check(payload)) {
         if (PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE) != 0) {
             PyErr_Clear();
-            return MQ_PY_SLOW;
+            return PyLong_FromLong(MQ_PY_SLOW);
         }
         have_view = 1;
         data = view.buf;
         len = view.len;
     } else {
-        return MQ_PY_SLOW;
+        return PyLong_FromLong(MQ_PY_SLOW);
     }
     rc = mq_publish(c, t, data, (size_t)len, (int)q, r);
     if (have_view)
         PyBuffer_Release(&view);
-    return rc;
+    if (rc <= 0)
+        return PyLong_FromLong(rc);
+    info = (mq_py_info *)((PyTypeObject *)info_type)->tp_alloc(
+        (PyTypeObject *)info_type, 0);
+    if (info == NULL)
+        return NULL; /* accepted, but no memory to say so: MemoryError */
+    info->mid = rc;
+    info->client = Py_NewRef(client);
+    return (PyObject *)info;
 }
 
 /* SUBSCRIBE several filters in one packet: @p subs is a sequence of

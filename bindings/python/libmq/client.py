@@ -32,7 +32,8 @@ from time import monotonic as _monotonic
 from . import mq_core as _core
 # hot paths straight from the extension (the shadow module adds a frame)
 from ._mq_core import (mq_publish as _mq_publish, mq_py_take as _mq_take,
-                       mq_py_publish as _mq_py_publish)
+                       mq_py_publish as _mq_py_publish,
+                       MessageInfoBase as _MessageInfoBase)
 from .enums import (CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion,
                     LogLevel, ConnackCode, PahoClientMode)
 from .matcher import MQTTMatcher
@@ -377,7 +378,7 @@ class DisconnectFlags:
 
 # ---- messages ----------------------------------------------------------------
 
-class MQTTMessageInfo:
+class MQTTMessageInfo(_MessageInfoBase):
     """What publish() returns: mid, rc, wait_for_publish(), is_published().
     Iterable as (rc, mid) for old code. A message counts as published when
     libmq completed it: QoS 0 handed to the open connection, QoS 1 PUBACK,
@@ -386,13 +387,13 @@ class MQTTMessageInfo:
     message until one of the two methods is called: they ask libmq
     (mq_wait), with or without a loop running."""
 
-    __slots__ = ("mid", "rc", "_iterpos", "_done", "_client")
+    # storage in C (bindings/mq.i, MessageInfoBase): mid, rc, _iterpos,
+    # _done (True published, a str why not, None unknown), _client; the
+    # fast path of publish() creates it there without this __init__
+    __slots__ = ()
 
     def __init__(self, mid, client=None):
         self.mid = mid
-        self.rc = MQTT_ERR_SUCCESS
-        self._iterpos = 0
-        self._done = None        # True published, str why not, None unknown
         self._client = client
 
     def __str__(self):
@@ -454,6 +455,9 @@ class MQTTMessageInfo:
         RuntimeError if libmq could not deliver it."""
         self._check_rc()
         return self._ask(0)
+
+
+_core.mq_py_info_setup(MQTT_ERR_SUCCESS)
 
 
 class MQTTMessage:
@@ -1752,12 +1756,14 @@ class Client:
         c = self._c
         if properties is None and c is not None and \
                 not self._user_disconnect and not self._publish_nogil:
-            # the common case in one crossing (bindings/mq.i)
-            tok = _mq_py_publish(c, topic, payload, qos, retain)
-            if tok > 0:
-                return MQTTMessageInfo(tok, self)
-            if tok != _MQ_PY_SLOW:
-                return self._publish_failed(topic, payload, tok)
+            # the common case in one crossing (bindings/mq.i): the info,
+            # or an error code
+            r = _mq_py_publish(c, topic, payload, qos, retain,
+                               MQTTMessageInfo, self)
+            if r.__class__ is not int:
+                return r
+            if r != _MQ_PY_SLOW:
+                return self._publish_failed(topic, payload, r)
         return self._publish(topic, payload, qos, retain, properties, 0)
 
     def publish_tagged(self, tag, topic, payload=None, qos=0, retain=False,
