@@ -537,6 +537,18 @@ def tls_websocket_and_unix_transports():
                                 "-c", "2")
         eq(rc, 2, "TLS with a wrong CA")
         check(d["failures"], d)
+        # --crlfile and --tls-provider reach libmq as in mqpub
+        rc, d, err = bench_json("conn", "-h", "localhost", "-p",
+                                str(tls_port), "--cafile", certs["ca.crt"],
+                                "--crlfile", os.path.join(d0, "none.crl"),
+                                "-c", "1")
+        eq(rc, 2, "a CRL file that is not there")
+        check(any("CRL file" in f["reason"] for f in d["failures"]), d)
+        rc, d, err = bench_json("conn", "-h", "localhost", "-p",
+                                str(tls_port), "--cafile", certs["ca.crt"],
+                                "--tls-provider", "nosuchprovider", "-c", "1")
+        eq(rc, 2, "a TLS provider that is not there")
+        check(any("nosuchprovider" in f["reason"] for f in d["failures"]), d)
     finally:
         b.stop()
 
