@@ -583,6 +583,22 @@ static int mq_py_publish_nogil(mq_client *c, const char *topic,
 /* What mq_py_publish() returns when an argument needs Python's rules. */
 #define MQ_PY_SLOW (-10000)
 
+/* For an event tuple's keep capsule (see mq_py_event_tuple) whose event
+ * the application will never see (its client is being closed with the
+ * event undispatched): the event is not freed, so the store record of
+ * its tagged message stays for the next start, as for events still
+ * queued in a destroyed client. The event's memory is given up. */
+static PyObject *mq_py_event_keep(PyObject *capsule)
+{
+    if (!PyCapsule_IsValid(capsule, "libmq.event")) {
+        PyErr_SetString(PyExc_TypeError, "not an event capsule");
+        return NULL;
+    }
+    if (PyCapsule_SetDestructor(capsule, NULL) != 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* Tell the C side paho's MQTT_ERR_SUCCESS (the rc of a new info). */
 static PyObject *mq_py_info_setup(PyObject *rc_success)
 {

@@ -948,6 +948,12 @@ class Client:
                 self._thread is not threading.current_thread():
             self.loop_stop()
         self._c = None
+        # completions of tagged messages nobody dispatched: their store
+        # records stay for the next start (docs/guide/persistence.md)
+        for ev in list(self._pending):
+            if ev[0] == _EV_PUBLISHED and ev[7] is not None:
+                _core.mq_py_event_keep(ev[7])
+        self._pending.clear()
         _core.mq_client_destroy(c)
         for fd in (self._wake_r, self._wake_w):
             try:

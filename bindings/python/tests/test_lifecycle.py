@@ -359,6 +359,36 @@ def test_recovered_after_sigkill(shared_broker, recorder, tmp_path,
     c2.close()
 
 
+def test_tagged_completion_nobody_saw_stays_in_store(shared_broker,
+                                                     tmp_path):
+    """A tagged message's record stays in the store until its on_publish
+    has run: completed (PUBACK) but never dispatched when the client is
+    closed, it comes back at the next start, as in C."""
+    d = str(tmp_path)
+    c = mqtt.Client("tag-unseen")
+    c.on_publish = lambda cl, u, mid: None      # completions are wanted
+    assert c.persistence_set(d) == []
+    c.connect(HOST, shared_broker.port)
+    info = c.publish_tagged(77, "tag/unseen", b"x", qos=1)
+    info.wait_for_publish(5)                    # acknowledged ...
+    c.disconnect()                              # ... taken, not dispatched
+    c.close()
+    c2 = mqtt.Client("tag-unseen")
+    back = c2.persistence_set(d)
+    assert [(m.tag, m.topic) for m in back] == [(77, "tag/unseen")]
+    done = []
+    c2.on_publish = lambda cl, u, mid: done.append(mid)
+    c2.connect(HOST, shared_broker.port)
+    c2.loop_start()
+    assert wait_for(lambda: done == [back[0].mid], 10), done
+    c2.disconnect()
+    c2.loop_stop()
+    c2.close()
+    c3 = mqtt.Client("tag-unseen")
+    assert c3.persistence_set(d) == []          # seen now: record gone
+    c3.close()
+
+
 def test_publish_tagged_bad_tag(shared_broker):
     c = mqtt.Client("tag-bad")
     for bad in (0, -1, 1 << 64, "1", 1.0, True):
