@@ -50,15 +50,8 @@ def received(s, payload):
 
 @test
 def psk_publish():
-    d = tempfile.mkdtemp(prefix="mqtools-psk-")
-    os.chmod(d, 0o755)
-    pskfile = os.path.join(d, "psk.txt")
-    with open(pskfile, "w") as f:
-        f.write("%s:%s\n" % (PSK_ID, PSK_KEY))
-    os.chmod(pskfile, 0o644)
-    pport = free_port()
-    b = Broker(extra_conf="listener %d 127.0.0.1\npsk_hint tools\n"
-                          "psk_file %s" % (pport, pskfile))
+    b = Broker(psk=(PSK_ID, PSK_KEY))
+    pport, pskfile = b.psk_port, b.psk_file
     try:
         s = sub_bg(b, "psk/t")
         r = run([MQPUB, "-h", "127.0.0.1", "-p", str(pport), "-t", "psk/t",
@@ -79,7 +72,6 @@ def psk_publish():
         eq(r.rc, 1, "--psk with --cafile is a usage error")
     finally:
         b.stop()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @skippable

@@ -7,6 +7,7 @@ TLS-PSK and proxies (Debian's tinyproxy) with mqpub's options, shared
 subscriptions, a subscriber we did not write (mosquitto_sub), and the end
 of a run against a broker that stopped answering (bounded by --drain; a
 second signal exits at once)."""
+import contextlib
 import json
 import os
 import resource
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 
 from toolslib import (Bg, Broker, M_SUB, MOSQUITTO, Proxy, Skip, check, eq,
                       free_port, main, make_certs, test)
@@ -571,31 +573,41 @@ def several_destinations_share_the_clients():
 
 # ---- the end of a run: bounded, and at once on a second signal -------------
 
-def _stopped_broker_run(args, stop_after="conn 2/2"):
-    """Start mqbench with `args` against a private broker, SIGSTOP the
-    broker once the progress shows `stop_after` (connections stay open,
-    nothing is acknowledged any more). Returns (Popen, broker, progress so
-    far); the caller SIGCONTs and stops the broker."""
-    import time
+@contextlib.contextmanager
+def stalled_broker_run(args, stop_after="conn 2/2"):
+    """Run mqbench with `args` against a private broker and SIGSTOP the
+    broker once the progress shows `stop_after`: connections stay open,
+    nothing is acknowledged any more. Yields the mqbench Popen; afterwards
+    mqbench is killed if still running and the broker resumed and
+    stopped, by PID."""
     b = Broker()
     p = subprocess.Popen([MQBENCH] + args + ["-h", "127.0.0.1", "-p",
                                              str(b.port), "--progress",
                                              "lines", "--json"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 20
-    seen = b""
-    while time.time() < deadline and stop_after.encode() not in seen:
-        seen += p.stderr.readline()
-    check(stop_after.encode() in seen, "progress: %r" % seen)
-    os.kill(b.proc.pid, signal.SIGSTOP)
-    time.sleep(0.5)                  # messages go out, none acknowledged
-    return p, b, seen
+    try:
+        deadline = time.time() + 20
+        seen = b""
+        while time.time() < deadline and stop_after.encode() not in seen:
+            seen += p.stderr.readline()
+        check(stop_after.encode() in seen, "progress: %r" % seen)
+        os.kill(b.proc.pid, signal.SIGSTOP)
+        time.sleep(0.5)              # messages go out, none acknowledged
+        yield p
+    finally:
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+        if b.proc.poll() is None:
+            os.kill(b.proc.pid, signal.SIGCONT)
+        b.stop()
 
 
-def _resume_and_stop(b):
-    if b.proc.poll() is None:
-        os.kill(b.proc.pid, signal.SIGCONT)
-    b.stop()
+def finish(p):
+    """Wait for mqbench's end: (its JSON report, stderr, seconds taken)."""
+    t0 = time.time()
+    out, err = p.communicate(timeout=30)
+    return json.loads(out), err, time.time() - t0
 
 
 @test
@@ -605,19 +617,9 @@ def end_of_run_is_bounded_by_drain_when_the_broker_stalls():
     acknowledged is counted as failed publishes (exit 4), not lost
     silently; before issue 12's follow-up the end waited for libmq's own
     disconnect timeout plus destroy (10 s and more)."""
-    import time
-    p, b, _ = _stopped_broker_run(["pub", "-c", "2", "-q", "1", "-I", "20",
-                                   "--duration", "3", "--drain", "1"])
-    try:
-        t0 = time.time()
-        out, err = p.communicate(timeout=30)
-        took = time.time() - t0
-    finally:
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGKILL)
-            p.wait()
-        _resume_and_stop(b)
-    d = json.loads(out)
+    with stalled_broker_run(["pub", "-c", "2", "-q", "1", "-I", "20",
+                             "--duration", "3", "--drain", "1"]) as p:
+        d, err, took = finish(p)
     check(took < 6.5, "ended %.1f s after the broker stalled (at most 1.5 "
           "s of the duration left, drain 1 + 1)" % took)
     check(d["publish"]["failed"] > 0, d["publish"])
@@ -629,24 +631,14 @@ def second_signal_exits_at_once():
     """Interrupted while draining towards a stalled broker with a long
     --drain: a second SIGINT ends the drain and the disconnects at once
     (mq_disconnect_now) and mqbench still prints its report."""
-    import time
-    p, b, _ = _stopped_broker_run(["pub", "-c", "3", "-q", "1", "-I", "10",
-                                   "--drain", "60"], "conn 3/3")
-    try:
+    with stalled_broker_run(["pub", "-c", "3", "-q", "1", "-I", "10",
+                             "--drain", "60"], "conn 3/3") as p:
         os.kill(p.pid, signal.SIGINT)
         time.sleep(1.0)
         check(p.poll() is None, "still draining after the first signal")
-        t0 = time.time()
         os.kill(p.pid, signal.SIGINT)
-        out, err = p.communicate(timeout=30)
-        took = time.time() - t0
-    finally:
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGKILL)
-            p.wait()
-        _resume_and_stop(b)
+        d, err, took = finish(p)
     check(took < 3.5, "exit took %.1f s after the second signal" % took)
-    d = json.loads(out)
     check(d["interrupted"], d)
     check(d["publish"]["failed"] > 0, d["publish"])
 
@@ -658,15 +650,8 @@ PSK_ID, PSK_KEY = "bench-dev", "00a1b2c3d4e5f60718293a4b5c6d7e8f"
 
 @test
 def psk_and_tls_option_checks():
-    d0 = tempfile.mkdtemp(prefix="mqbench-psk-")
-    os.chmod(d0, 0o755)
-    pskfile = os.path.join(d0, "psk.txt")
-    with open(pskfile, "w") as f:
-        f.write("%s:%s\n" % (PSK_ID, PSK_KEY))
-    os.chmod(pskfile, 0o644)
-    pport = free_port()
-    b = Broker(extra_conf="listener %d 127.0.0.1\npsk_hint bench\n"
-                          "psk_file %s" % (pport, pskfile))
+    b = Broker(psk=(PSK_ID, PSK_KEY))
+    pport = b.psk_port
     try:
         # --psk means TLS: -h/-p become mqtts://
         rc, d, err = bench_json("pubsub", "-h", "127.0.0.1", "-p",
@@ -684,11 +669,10 @@ def psk_and_tls_option_checks():
                   for f in d["failures"]), d["failures"])
     finally:
         b.stop()
-        shutil.rmtree(d0, ignore_errors=True)
     # the checks across options, in mqpub's (mosquitto's) wording
     usage_error(["conn", "--psk", PSK_KEY], "--psk-identity required")
     usage_error(["conn", "--psk", PSK_KEY, "--psk-identity", PSK_ID,
-                 "--cafile", pskfile], "Only one of --psk or --cafile")
+                 "--cafile", "ca.crt"], "Only one of --psk or --cafile")
     usage_error(["conn", "--keyform", "engine", "--key", "k", "--cert",
                  "c"], "--keyform engine needs --tls-engine")
     usage_error(["conn", "--keyform", "der"], "Invalid keyform")

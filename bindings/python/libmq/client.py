@@ -591,6 +591,17 @@ class _Props:
         self.close()
 
 
+def _sub_result(tok):
+    """subscribe()/unsubscribe()'s (rc, mid) for libmq's token or error."""
+    if tok < 0:
+        if tok in (_E.MQ_ERR_NO_CONN, _E.MQ_ERR_STATE):
+            return (MQTT_ERR_NO_CONN, None)
+        if tok == _E.MQ_ERR_QUEUE_FULL:
+            return (MQTT_ERR_QUEUE_SIZE, None)
+        _raise_for(tok)
+    return (MQTT_ERR_SUCCESS, tok)
+
+
 def _proxy_uri(scheme, host, port, user, password):
     """A proxy URI for MQ_SOPT_PROXY (user and password percent-encoded)."""
     from urllib.parse import quote
@@ -1960,13 +1971,7 @@ class Client:
                 tok = _core.mq_subscribe_v5(c, subs[0][0], subs[0][1], p)
             else:
                 tok = _core.mq_py_subscribe_many(c, subs, p)
-        if tok < 0:
-            if tok in (_E.MQ_ERR_NO_CONN, _E.MQ_ERR_STATE):
-                return (MQTT_ERR_NO_CONN, None)
-            if tok == _E.MQ_ERR_QUEUE_FULL:
-                return (MQTT_ERR_QUEUE_SIZE, None)
-            _raise_for(tok)
-        return (MQTT_ERR_SUCCESS, tok)
+        return _sub_result(tok)
 
     def unsubscribe(self, topic, properties=None):
         """Unsubscribe from a filter or a list of filters (one UNSUBSCRIBE
@@ -2000,13 +2005,7 @@ class Client:
             else:
                 # one UNSUBSCRIBE packet, one mid (as paho)
                 tok = _core.mq_py_unsubscribe_many(c, flts, p)
-        if tok < 0:
-            if tok in (_E.MQ_ERR_NO_CONN, _E.MQ_ERR_STATE):
-                return (MQTT_ERR_NO_CONN, None)
-            if tok == _E.MQ_ERR_QUEUE_FULL:
-                return (MQTT_ERR_QUEUE_SIZE, None)
-            _raise_for(tok)
-        return (MQTT_ERR_SUCCESS, tok)
+        return _sub_result(tok)
 
     # -- message callbacks by filter ------------------------------------------
 

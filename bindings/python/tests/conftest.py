@@ -267,72 +267,28 @@ def start_program(path, lib, env, args=(), tmp=None):
     return p, script
 
 
-class Proxy:
-    """Debian's tinyproxy (HTTP CONNECT, Basic auth when user is given) or
-    dante (SOCKS5, no authentication) on a free loopback port, stopped by
-    PID. pytest.skip() if the program is not installed."""
 
-    def __init__(self, tmp, kind, user=None, password=None):
-        self.dir = tempfile.mkdtemp(prefix="mqpy-proxy-", dir=tmp)
-        os.chmod(self.dir, 0o755)
-        self.port = free_port()
-        conf = os.path.join(self.dir, "proxy.conf")
-        if kind == "socks5":
-            prog = shutil.which("danted") or "/usr/sbin/danted"
-            text = ("logoutput: stderr\ninternal: 127.0.0.1 port = %d\n"
-                    "external: 127.0.0.1\nsocksmethod: none\n"
-                    "clientmethod: none\nuser.privileged: root\n"
-                    "user.unprivileged: nobody\n"
-                    "client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }\n"
-                    "socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }\n"
-                    % self.port)
-            args = [prog, "-f", conf, "-N", "1"]
-        else:
-            prog = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
-            text = ("Port %d\nListen 127.0.0.1\nTimeout 60\n"
-                    "Allow 127.0.0.1\nLogLevel Connect\n" % self.port)
-            if user:
-                text += "BasicAuth %s %s\n" % (user, password)
-            args = [prog, "-d", "-c", conf]
-        if not os.access(prog, os.X_OK):
-            shutil.rmtree(self.dir, ignore_errors=True)
-            pytest.skip("%s not installed" % os.path.basename(prog))
-        with open(conf, "w") as f:
-            f.write(text)
-        self.logf = open(os.path.join(self.dir, "log"), "w+")
-        self.proc = subprocess.Popen(args, stdout=self.logf,
-                                     stderr=subprocess.STDOUT)
-        if not wait_for(lambda: self.proc.poll() is not None or
-                        _listening(self.port), 10) or \
-                self.proc.poll() is not None:
-            self.stop()
-            raise RuntimeError("%s did not start" % kind)
-
-    def stop(self):
-        """Stop by PID; returns the proxy's log."""
-        p, self.proc = self.proc, None
-        if p is not None and p.poll() is None:
-            os.kill(p.pid, signal.SIGTERM)
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait()
-        with open(self.logf.name, errors="replace") as f:
-            text = f.read()
-        self.logf.close()
-        return text
+# Debian's proxies as the tools' tests start them (tests/tools/toolslib.py)
+sys.path.insert(0, os.path.join(SOURCE_ROOT, "tests", "tools"))
+import toolslib  # noqa: E402
 
 
 @pytest.fixture
-def proxy(tmpbase):
+def proxy():
+    """make(kind, user=None, password=None): tinyproxy ("http") or dante
+    ("socks5") on a free loopback port, stopped by PID at the end (or by
+    the test's px.stop(), which returns the proxy's log); pytest.skip()
+    when the program is not installed."""
     made = []
 
     def make(kind, **kw):
-        px = Proxy(tmpbase, kind, **kw)
+        try:
+            px = toolslib.Proxy(kind, **kw)
+        except toolslib.Skip as e:
+            pytest.skip(str(e))
         made.append(px)
         return px
     yield make
     for px in made:
-        if px.proc is not None:
+        if not px.log.closed:
             px.stop()

@@ -10,7 +10,6 @@ Scenarios that paho-mqtt can run too are run with both and compared."""
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
