@@ -10,10 +10,12 @@
  *    strings / []byte / Buffers: (const void *, size_t) pairs on input and
  *    mq_bytes results on output (mq_event_payload, mq_props_get_binary);
  *  - out-parameters become helpers: mq_get_int_value, mq_props_get_int_value;
- *  - the callback API (mq_event_cb, mq_set_callback, mq_on_*, mq_loop*),
- *    mq_subscribe_many and mq_unsubscribe_many are C only: every binding
- *    pulls events with mq_next_event() on the thread (or event loop) of
- *    its language;
+ *  - the callback API (mq_event_cb, mq_set_callback, mq_on_*, mq_loop*) is
+ *    C only: every binding pulls events with mq_next_event() on the thread
+ *    (or event loop) of its language;
+ *  - C arrays in (mq_subscribe_many, mq_unsubscribe_many) go through a
+ *    small list object, mq_filter_list, filled one filter at a time
+ *    (mq_subscribe_many_list, mq_unsubscribe_many_list);
  *  - mq_set_tls_ctx is C only (it takes an OpenSSL SSL_CTX *);
  *  - mq_event_fd_dup() returns a close-on-exec duplicate of the event fd for
  *    event loops that close the fd they watch (libuv, Node's net.Socket).
@@ -26,6 +28,7 @@
 %{
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include "mq.h"
@@ -47,6 +50,13 @@ static mq_bytes mq_props_get_binary_bytes(const mq_props *p, int id)
     b.data = mq_props_get_binary(p, id, &b.len);
     return b;
 }
+
+/* Topic filters with their MQ_SUB_* options, for the *_many calls. */
+typedef struct mq_filter_list {
+    size_t n, cap;
+    char **filters;
+    int *options;
+} mq_filter_list;
 %}
 
 %include <stdint.i>
@@ -66,8 +76,11 @@ static mq_bytes mq_props_get_binary_bytes(const mq_props *p, int id)
 }
 /* SWIG 4.1 pushes C integers as Lua floats; make them Lua integers. */
 %typemap(out) int, unsigned int, long, unsigned long, size_t, int64_t,
-              uint32_t
+              uint32_t, uint64_t
     "lua_pushinteger(L, (lua_Integer)$1); SWIG_arg++;"
+/* 64-bit tags in without a detour through a double */
+%typemap(in, checkfn="lua_isinteger") uint64_t
+    "$1 = (uint64_t)lua_tointeger(L, $input);"
 #endif
 
 #if defined(SWIGGO)
@@ -898,8 +911,8 @@ static PyObject *mq_py_take(mq_client *c, int timeout_ms, int max,
 %ignore mq_loop_forever;
 %ignore mq_loop_start;
 %ignore mq_loop_stop;
-%ignore mq_subscribe_many;
-%ignore mq_unsubscribe_many;
+%ignore mq_subscribe_many; /* reached through mq_subscribe_many_list */
+%ignore mq_unsubscribe_many; /* reached through mq_unsubscribe_many_list */
 %ignore mq_tls_password_cb;
 %ignore mq_set_tls_password_cb;
 %ignore mq_set_tls_ctx;
@@ -944,6 +957,92 @@ static int mq_event_fd_dup(mq_client *c)
     if (fd < 0)
         return -1;
     return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+%}
+
+/* ---- C arrays in: a list of topic filters ---------------------------- */
+
+typedef struct mq_filter_list mq_filter_list;
+
+%inline %{
+/* A new empty filter list (NULL when out of memory); free it with
+ * mq_filter_list_free(). Not thread-safe; libmq copies it on use. */
+static mq_filter_list *mq_filter_list_new(void)
+{
+    return (mq_filter_list *)calloc(1, sizeof(mq_filter_list));
+}
+
+static void mq_filter_list_free(mq_filter_list *l)
+{
+    size_t i;
+
+    if (l == NULL)
+        return;
+    for (i = 0; i < l->n; i++)
+        free(l->filters[i]);
+    free(l->filters);
+    free(l->options);
+    free(l);
+}
+
+/* Append a filter (copied) with MQ_SUB_* options (QoS in the low bits;
+ * ignored by unsubscribe). MQ_ERR_INVAL for NULL, MQ_ERR_NOMEM. */
+static int mq_filter_list_add(mq_filter_list *l, const char *filter,
+                              int options)
+{
+    size_t len;
+    char *copy;
+
+    if (l == NULL || filter == NULL)
+        return MQ_ERR_INVAL;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        char **f = (char **)realloc(l->filters, cap * sizeof *f);
+        int *o;
+
+        if (f == NULL)
+            return MQ_ERR_NOMEM;
+        l->filters = f;
+        o = (int *)realloc(l->options, cap * sizeof *o);
+        if (o == NULL)
+            return MQ_ERR_NOMEM;
+        l->options = o;
+        l->cap = cap;
+    }
+    len = strlen(filter) + 1;
+    copy = (char *)malloc(len);
+    if (copy == NULL)
+        return MQ_ERR_NOMEM;
+    memcpy(copy, filter, len);
+    l->filters[l->n] = copy;
+    l->options[l->n] = options;
+    l->n++;
+    return MQ_OK;
+}
+
+static size_t mq_filter_list_count(const mq_filter_list *l)
+{
+    return l ? l->n : 0;
+}
+
+/* mq_subscribe_many() with the filters and options of @p l. */
+static int mq_subscribe_many_list(mq_client *c, const mq_filter_list *l,
+                                  const mq_props *props)
+{
+    if (l == NULL)
+        return MQ_ERR_INVAL;
+    return mq_subscribe_many(c, l->n, (const char *const *)l->filters,
+                             l->options, props);
+}
+
+/* mq_unsubscribe_many() with the filters of @p l (options ignored). */
+static int mq_unsubscribe_many_list(mq_client *c, const mq_filter_list *l,
+                                    const mq_props *props)
+{
+    if (l == NULL)
+        return MQ_ERR_INVAL;
+    return mq_unsubscribe_many(c, l->n, (const char *const *)l->filters,
+                               props);
 }
 %}
 

@@ -4,7 +4,7 @@
 set -eu
 PKGS="meson ninja-build gcc g++ pkg-config libssl-dev openssl \
 libcriterion-dev mosquitto mosquitto-clients python3-paho-mqtt \
-swig lua5.4 liblua5.4-dev lua-busted golang-go \
+swig lua5.4 liblua5.4-dev lua-busted lua-luv golang-go \
 libmosquitto-dev libpaho-mqtt-dev valgrind clang libclang-rt-14-dev \
 python3-dev python3-pytest python3-mesonpy patchelf \
 rabbitmq-server softhsm2 libengine-pkcs11-openssl tinyproxy dante-server \

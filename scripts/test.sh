@@ -56,6 +56,16 @@ if [ "${MQ_SKIP_ASAN:-0}" != 1 ]; then
         --suite transport --suite fault --suite stress
 fi
 
+if [ "${MQ_SKIP_ASAN:-0}" != 1 ] && [ "${MQ_SKIP_CHAOS:-0}" != 1 ]; then
+    echo "== 2b. chaos test under ASan + UBSan (publishers, subscriber and broker"
+    echo "   killed -9, network faults; ~90 s; MQ_SKIP_CHAOS=1 skips it; long runs"
+    echo "   and the soak: tests/chaos/README.md)"
+    LSAN_OPTIONS=suppressions=$top/tests/lsan.supp \
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        run meson test -C build-test-asan --print-errorlogs --suite chaos
+fi
+
 if [ "${MQ_SKIP_TSAN:-0}" != 1 ]; then
     echo "== 3. TSan (plain-main threaded programs; Criterion cannot run here)"
     # shellcheck disable=SC2086

@@ -3,94 +3,28 @@
 //
 // Threading: libmq does its network work on its own thread and never calls
 // into Go. Each Client runs one goroutine that pulls events from libmq
-// (mq_next_event) and one that runs handlers, so handlers and the
-// OnConnect/OnConnectionLost callbacks are called from a single goroutine
-// of the client, in the order the events happened. A handler may call
-// Publish (even with QoS > 0 and a wait): acknowledgements are delivered by
-// the other goroutine.
+// (mq_next_event) and one that runs handlers, so handlers and the On*
+// callbacks are called from a single goroutine of the client, in the order
+// the events happened. The two are joined by a bounded queue
+// (Options.EventBuffer): when handlers fall behind, the pulling goroutine
+// waits, libmq's own bound (Options.MaxEvents) fills, and libmq stops
+// reading the socket, so a slow consumer holds the broker back instead of
+// growing memory. A handler may call Publish (even with QoS > 0 and a
+// wait): acknowledgements are taken by the pulling goroutine, which may
+// hold up to EventBuffer more events while a handler waits.
 package mq
 
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"example.invalid/libmq/bindings/go/internal/cmq"
 )
 
-// Protocol versions for Options.Protocol.
-const (
-	ProtocolV311 = 4
-	ProtocolV5   = 5
-)
-
-// Error is an error reported by libmq. Op names the call, Code is the
-// negative MQ_ERR_* code and Reason an MQTT reason code from the broker
-// (0 if none). errors.Is(err, mq.ErrTopic) compares codes.
-type Error struct {
-	Op     string
-	Code   int
-	Reason int
-}
-
-func (e *Error) Error() string {
-	msg := fmt.Sprintf("%s (%s)", cmq.Mq_strerror(e.Code), cmq.Mq_err_name(e.Code))
-	if e.Reason != 0 {
-		msg += fmt.Sprintf(": %s (0x%02x)", cmq.Mq_reason_string(e.Reason), e.Reason)
-	}
-	if e.Op != "" {
-		return "mq: " + e.Op + ": " + msg
-	}
-	return "mq: " + msg
-}
-
-// Is reports whether target is an *Error with the same Code.
-func (e *Error) Is(target error) bool {
-	t, ok := target.(*Error)
-	return ok && t.Code == e.Code
-}
-
-// Sentinel errors for errors.Is.
-var (
-	ErrNoMem      = &Error{Code: cmq.MQ_ERR_NOMEM}
-	ErrInval      = &Error{Code: cmq.MQ_ERR_INVAL}
-	ErrState      = &Error{Code: cmq.MQ_ERR_STATE}
-	ErrQueueFull  = &Error{Code: cmq.MQ_ERR_QUEUE_FULL}
-	ErrTooLarge   = &Error{Code: cmq.MQ_ERR_TOO_LARGE}
-	ErrTopic      = &Error{Code: cmq.MQ_ERR_TOPIC}
-	ErrQoS        = &Error{Code: cmq.MQ_ERR_QOS}
-	ErrUTF8       = &Error{Code: cmq.MQ_ERR_UTF8}
-	ErrURI        = &Error{Code: cmq.MQ_ERR_URI}
-	ErrTimeout    = &Error{Code: cmq.MQ_ERR_TIMEOUT}
-	ErrNoConn     = &Error{Code: cmq.MQ_ERR_NO_CONN}
-	ErrRefused    = &Error{Code: cmq.MQ_ERR_REFUSED}
-	ErrDestroyed  = &Error{Code: cmq.MQ_ERR_DESTROYED}
-	ErrAborted    = &Error{Code: cmq.MQ_ERR_ABORTED}
-	ErrNotSupport = &Error{Code: cmq.MQ_ERR_NOT_SUPPORTED}
-)
-
-func mqErr(op string, rc int) error {
-	if rc >= 0 {
-		return nil
-	}
-	return &Error{Op: op, Code: rc}
-}
-
-// UserProperty is an MQTT 5 user property.
-type UserProperty struct{ Key, Value string }
-
-// Properties holds the MQTT 5 properties of a received packet that most
-// applications use.
-type Properties struct {
-	User            []UserProperty
-	ContentType     string
-	ResponseTopic   string
-	CorrelationData []byte
-	ReasonString    string
-}
-
-// Message is a received PUBLISH.
+// Message is a received PUBLISH, or one to send with PublishMessage.
 type Message struct {
 	Topic      string
 	Payload    []byte
@@ -99,6 +33,10 @@ type Message struct {
 	Dup        bool
 	PacketID   int
 	Properties *Properties // nil for MQTT 3.1.1 or when there were none
+	// Tag is an application value stored with a message published with
+	// PublishAsync/PublishMessage (with PersistDir it survives a crash and
+	// comes back in Options.OnRecovered); 0: none.
+	Tag uint64
 }
 
 // MessageHandler handles messages of a subscription.
@@ -108,34 +46,55 @@ type MessageHandler func(c *Client, m *Message)
 type ConnectInfo struct {
 	SessionPresent bool
 	Properties     *Properties
+	// TLS is what the handshake negotiated (mqtts://, wss://); nil
+	// without TLS.
+	TLS *TLSInfo
 }
 
-// Options configure a Client. The zero value of each field means libmq's
-// default.
-type Options struct {
-	Servers        string // "mqtt://host:1883", "mqtts://...", "ws://...", several comma-separated
-	ClientID       string // "" for a broker-assigned id
-	Protocol       int    // ProtocolV311 (default) or ProtocolV5
-	KeepAlive      time.Duration
-	NoCleanStart   bool // keep the session (clean start off)
-	SessionExpiry  time.Duration
-	Username       string
-	Password       []byte
-	NoReconnect    bool
-	ReconnectMin   time.Duration
-	ReconnectMax   time.Duration
-	ConnectTimeout time.Duration
-	// TLS (mqtts://, wss://): PEM file paths; InsecureSkipVerify turns
-	// certificate and host name checks off (testing only).
-	CAFile, CertFile, KeyFile string
-	InsecureSkipVerify        bool
-	// Buffer of the Messages channel (default 256).
-	MessageBuffer int
-	// Called on the handler goroutine after each (re)connection.
-	OnConnect func(c *Client, info ConnectInfo)
-	// Called on the handler goroutine when the connection is lost; err
-	// is nil after Disconnect. willReconnect: libmq is retrying.
-	OnConnectionLost func(c *Client, err error, willReconnect bool)
+// TLSInfo is what the TLS handshake of a connection negotiated, named
+// after crypto/tls's ConnectionState.
+type TLSInfo struct {
+	Version            string // "TLSv1.2", "TLSv1.3"
+	CipherSuite        string // OpenSSL's name, e.g. "TLS_AES_256_GCM_SHA384"
+	NegotiatedProtocol string // ALPN; "" when none
+	DidResume          bool   // the session of an earlier connection was resumed
+}
+
+func tlsInfo(ev cmq.Struct_SS_mq_event) *TLSInfo {
+	// NULL (no TLS) comes back as ""
+	v := cmq.Mq_event_tls(ev, cmq.MQ_TLS_VERSION)
+	if v == "" {
+		return nil
+	}
+	return &TLSInfo{
+		Version:            v,
+		CipherSuite:        cmq.Mq_event_tls(ev, cmq.MQ_TLS_CIPHER),
+		NegotiatedProtocol: cmq.Mq_event_tls(ev, cmq.MQ_TLS_ALPN),
+		DidResume:          cmq.Mq_event_tls(ev, cmq.MQ_TLS_RESUMED) == "1",
+	}
+}
+
+// Subscription is one topic filter of SubscribeMany with its MQTT 5
+// subscription options and the handler for its messages (nil: the
+// DefaultHandler, else Messages()).
+type Subscription struct {
+	Filter            string
+	QoS               int
+	NoLocal           bool // MQTT 5: not our own messages
+	RetainAsPublished bool // MQTT 5: keep the retain flag as published
+	RetainHandling    int  // MQTT 5: 0 send retained, 1 only if new, 2 never
+	Handler           MessageHandler
+}
+
+func (s *Subscription) options() int {
+	o := s.QoS&cmq.MQ_SUB_QOS_MASK | s.RetainHandling<<cmq.MQ_SUB_RETAIN_HANDLING_SHIFT
+	if s.NoLocal {
+		o |= cmq.MQ_SUB_NO_LOCAL
+	}
+	if s.RetainAsPublished {
+		o |= cmq.MQ_SUB_RETAIN_AS_PUBLISHED
+	}
+	return o
 }
 
 type result struct {
@@ -143,7 +102,7 @@ type result struct {
 	codes []int
 }
 
-type subscription struct {
+type route struct {
 	filter  string
 	handler MessageHandler
 }
@@ -161,14 +120,19 @@ type Client struct {
 	discWait  []chan error
 	lastErr   error
 	connected bool
-	subs      []subscription
+	routes    []route
 
 	msgs chan *Message
 
-	qmu   sync.Mutex
-	qcond *sync.Cond
-	queue []func()
-	qstop bool
+	// The bounded queue between the pulling and the handler goroutine.
+	qmu       sync.Mutex
+	qcond     *sync.Cond
+	queue     []func()
+	qlimit    int
+	qstop     bool
+	inHandler bool  // a user handler or callback is running
+	qmax      int   // longest the queue has been (tests)
+	waiting   int32 // goroutines waiting for an acknowledgement (atomic)
 
 	stop     chan struct{}
 	pollDone chan struct{}
@@ -176,70 +140,20 @@ type Client struct {
 }
 
 // NewClient creates a client; nothing touches the network until Connect.
+// Bad options give an *Error naming the field.
 func NewClient(opts Options) (*Client, error) {
 	proto := opts.Protocol
 	if proto == 0 {
 		proto = ProtocolV311
 	}
+	if strings.IndexByte(opts.ClientID, 0) >= 0 {
+		return nil, &Error{Op: "NewClient (ClientID)", Code: cmq.MQ_ERR_UTF8}
+	}
 	h := cmq.Mq_client_new(opts.ClientID, proto)
 	if h.Swigcptr() == 0 {
 		return nil, &Error{Op: "NewClient (bad ClientID or Protocol)", Code: cmq.MQ_ERR_INVAL}
 	}
-	set := func(op string, opt int, v int64) error {
-		return mqErr(op, cmq.Mq_set_int(h, opt, v))
-	}
-	ms := func(d time.Duration) int64 { return int64(d / time.Millisecond) }
-	var err error
-	try := func(e error) {
-		if err == nil {
-			err = e
-		}
-	}
-	if opts.KeepAlive != 0 {
-		try(set("KeepAlive", cmq.MQ_OPT_KEEPALIVE_S, int64(opts.KeepAlive/time.Second)))
-	}
-	if opts.NoCleanStart {
-		try(set("NoCleanStart", cmq.MQ_OPT_CLEAN_START, 0))
-	}
-	if opts.SessionExpiry != 0 {
-		try(set("SessionExpiry", cmq.MQ_OPT_SESSION_EXPIRY_S, int64(opts.SessionExpiry/time.Second)))
-	}
-	if opts.NoReconnect {
-		try(set("NoReconnect", cmq.MQ_OPT_RECONNECT, 0))
-	}
-	if opts.ReconnectMin != 0 {
-		try(set("ReconnectMin", cmq.MQ_OPT_RECONNECT_MIN_MS, ms(opts.ReconnectMin)))
-	}
-	if opts.ReconnectMax != 0 {
-		try(set("ReconnectMax", cmq.MQ_OPT_RECONNECT_MAX_MS, ms(opts.ReconnectMax)))
-	}
-	if opts.ConnectTimeout != 0 {
-		try(set("ConnectTimeout", cmq.MQ_OPT_CONNECT_TIMEOUT_MS, ms(opts.ConnectTimeout)))
-	}
-	if opts.InsecureSkipVerify {
-		try(set("InsecureSkipVerify", cmq.MQ_OPT_TLS_INSECURE, 1))
-	}
-	for _, f := range []struct {
-		name string
-		opt  int
-		val  string
-	}{{"CAFile", cmq.MQ_SOPT_TLS_CA_FILE, opts.CAFile},
-		{"CertFile", cmq.MQ_SOPT_TLS_CERT_FILE, opts.CertFile},
-		{"KeyFile", cmq.MQ_SOPT_TLS_KEY_FILE, opts.KeyFile}} {
-		if f.val != "" {
-			try(mqErr(f.name, cmq.Mq_set_str(h, f.opt, f.val)))
-		}
-	}
-	if opts.Username != "" {
-		try(mqErr("Username", cmq.Mq_set_str(h, cmq.MQ_SOPT_USERNAME, opts.Username)))
-	}
-	if opts.Password != nil {
-		try(mqErr("Password", cmq.Mq_set_password(h, opts.Password)))
-	}
-	if opts.Servers != "" {
-		try(mqErr("Servers", cmq.Mq_set_server(h, opts.Servers)))
-	}
-	if err != nil {
+	if err := opts.apply(h); err != nil {
 		cmq.Mq_client_destroy(h)
 		return nil, err
 	}
@@ -247,10 +161,15 @@ func NewClient(opts Options) (*Client, error) {
 	if buf <= 0 {
 		buf = 256
 	}
+	qlimit := opts.EventBuffer
+	if qlimit <= 0 {
+		qlimit = 256
+	}
 	c := &Client{
 		h:        h,
 		waiters:  make(map[int]chan result),
 		msgs:     make(chan *Message, buf),
+		qlimit:   qlimit,
 		stop:     make(chan struct{}),
 		pollDone: make(chan struct{}),
 		opts:     opts,
@@ -272,9 +191,10 @@ func (c *Client) call(op string, f func(h cmq.Struct_SS_mq_client) int) (int, er
 	return rc, mqErr(op, rc)
 }
 
-// Messages delivers the messages that no subscription handler took (those
-// of subscriptions made with a nil handler). Drain it if you use it: while
-// it is full, handlers wait too.
+// Messages delivers the messages that no handler took (no subscription
+// handler matched and there is no Options.DefaultHandler). Drain it if you
+// use it: while it is full, handlers wait too, and then libmq stops
+// reading from the broker.
 func (c *Client) Messages() <-chan *Message { return c.msgs }
 
 // ClientID is the client id (the broker-assigned one once known).
@@ -296,10 +216,55 @@ func (c *Client) IsConnected() bool {
 	return err == nil && rc == 1
 }
 
+// QueuedMessages is the number of messages accepted by Publish but not
+// completed yet (the outbound queue depth).
+func (c *Client) QueuedMessages() int {
+	rc, err := c.call("QueuedMessages", func(h cmq.Struct_SS_mq_client) int {
+		return int(cmq.Mq_queued_messages(h))
+	})
+	if err != nil {
+		return 0
+	}
+	return rc
+}
+
+// ProtocolInUse is the MQTT version of the last accepted connection
+// (ProtocolV311 or ProtocolV5; 0 before the first): with
+// Options.ProtocolFallback an MQTT 5 client may be on 3.1.1.
+func (c *Client) ProtocolInUse() int {
+	rc, err := c.call("ProtocolInUse", func(h cmq.Struct_SS_mq_client) int {
+		return int(cmq.Mq_get_int_value(h, cmq.MQ_OPT_PROTOCOL_IN_USE, 0))
+	})
+	if err != nil {
+		return 0
+	}
+	return rc
+}
+
 // SetServers replaces the server list (see Options.Servers).
 func (c *Client) SetServers(uris string) error {
+	if strings.IndexByte(uris, 0) >= 0 {
+		return &Error{Op: "SetServers", Code: cmq.MQ_ERR_URI}
+	}
 	_, err := c.call("SetServers", func(h cmq.Struct_SS_mq_client) int {
 		return cmq.Mq_set_server(h, uris)
+	})
+	return err
+}
+
+// SetQueueLimits changes the outbound queue bounds at any time (0 leaves
+// a bound as it is).
+func (c *Client) SetQueueLimits(maxMessages int, maxBytes int64) error {
+	_, err := c.call("SetQueueLimits", func(h cmq.Struct_SS_mq_client) int {
+		if maxMessages != 0 {
+			if rc := cmq.Mq_set_int(h, cmq.MQ_OPT_QUEUE_MAX_MSGS, int64(maxMessages)); rc < 0 {
+				return rc
+			}
+		}
+		if maxBytes != 0 {
+			return cmq.Mq_set_int(h, cmq.MQ_OPT_QUEUE_MAX_BYTES, maxBytes)
+		}
+		return 0
 	})
 	return err
 }
@@ -307,9 +272,10 @@ func (c *Client) SetServers(uris string) error {
 // Connect connects and waits for the broker's CONNACK. While the broker
 // cannot be reached libmq keeps retrying (unless NoReconnect), so Connect
 // returns when connected, when the broker refuses (an *Error with Code
-// MQ_ERR_REFUSED and the reason code), or when ctx ends; it then stops the
-// retries and returns ctx's error wrapped with the last connection error.
-// After a successful Connect libmq reconnects by itself on loss.
+// MQ_ERR_REFUSED and the reason code), when TLS fails (ErrTLS), when the
+// proxy refuses (ErrProxy, ErrProxyAuth), or when ctx ends; it then stops the retries and returns ctx's error wrapped with
+// the last connection error. After a successful Connect libmq reconnects
+// by itself on loss.
 func (c *Client) Connect(ctx context.Context) error {
 	ch := make(chan error, 1)
 	c.mu.Lock()
@@ -319,16 +285,16 @@ func (c *Client) Connect(ctx context.Context) error {
 	if _, err := c.call("Connect", func(h cmq.Struct_SS_mq_client) int {
 		return cmq.Mq_connect(h)
 	}); err != nil {
-		c.dropConnWaiter(ch)
+		c.dropWaiter(&c.connWait, ch)
 		return err
 	}
 	select {
 	case err := <-ch:
 		return err
 	case <-ctx.Done():
-		c.dropConnWaiter(ch)
+		c.dropWaiter(&c.connWait, ch)
 		c.call("Connect", func(h cmq.Struct_SS_mq_client) int {
-			return cmq.Mq_disconnect(h, 0)
+			return cmq.Mq_disconnect_now(h, 0) // stop retrying, deliver nothing
 		})
 		c.mu.Lock()
 		last := c.lastErr
@@ -340,12 +306,12 @@ func (c *Client) Connect(ctx context.Context) error {
 	}
 }
 
-func (c *Client) dropConnWaiter(ch chan error) {
+func (c *Client) dropWaiter(list *[]chan error, ch chan error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, w := range c.connWait {
+	for i, w := range *list {
 		if w == ch {
-			c.connWait = append(c.connWait[:i], c.connWait[i+1:]...)
+			*list = append((*list)[:i], (*list)[i+1:]...)
 			return
 		}
 	}
@@ -353,6 +319,11 @@ func (c *Client) dropConnWaiter(ch chan error) {
 
 // waitToken waits for the event of token (registered by the caller).
 func (c *Client) waitToken(ctx context.Context, token int, ch chan result) (result, error) {
+	atomic.AddInt32(&c.waiting, 1)
+	c.qmu.Lock()
+	c.qcond.Broadcast() // a handler may be the one waiting: see limit()
+	c.qmu.Unlock()
+	defer atomic.AddInt32(&c.waiting, -1)
 	select {
 	case r := <-ch:
 		return r, r.err
@@ -389,71 +360,258 @@ func (c *Client) start(op string, f func(h cmq.Struct_SS_mq_client) int, wait bo
 // returns the broker's refusal, if any, as an *Error with the reason code.
 // If ctx ends first it returns ctx's error; the message stays queued.
 func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos int, retain bool) error {
-	r := 0
-	if retain {
-		r = 1
-	}
-	token, ch, err := c.start("Publish", func(h cmq.Struct_SS_mq_client) int {
-		return cmq.Mq_publish(h, topic, payload, qos, r)
-	}, qos > 0)
-	if err != nil || qos == 0 {
+	return c.PublishMessage(ctx, &Message{Topic: topic, Payload: payload, QoS: qos, Retain: retain})
+}
+
+// PublishMessage publishes m (Topic, Payload, QoS, Retain and, MQTT 5,
+// Properties) like Publish.
+func (c *Client) PublishMessage(ctx context.Context, m *Message) error {
+	t, err := c.PublishAsync(m)
+	if err != nil {
 		return err
 	}
-	_, err = c.waitToken(ctx, token, ch)
+	return t.Wait(ctx)
+}
+
+// PublishAsync queues m and returns at once (with persistence on: once
+// the message is stored). The Token's Wait reports the outcome; nobody has
+// to wait for it.
+func (c *Client) PublishAsync(m *Message) (*Token, error) {
+	if m == nil {
+		return nil, &Error{Op: "Publish", Code: cmq.MQ_ERR_INVAL}
+	}
+	if strings.IndexByte(m.Topic, 0) >= 0 {
+		return nil, &Error{Op: "Publish", Code: cmq.MQ_ERR_UTF8}
+	}
+	props, err := cProps("Publish", m.Properties)
+	if err != nil {
+		return nil, err
+	}
+	token, ch, err := c.start("Publish", func(h cmq.Struct_SS_mq_client) int {
+		if m.Tag != 0 {
+			return cmq.Mq_publish_tagged(h, m.Topic, m.Payload, m.QoS, b2i(m.Retain), props, m.Tag)
+		}
+		if props.Swigcptr() == 0 {
+			return cmq.Mq_publish(h, m.Topic, m.Payload, m.QoS, b2i(m.Retain))
+		}
+		return cmq.Mq_publish_v5(h, m.Topic, m.Payload, m.QoS, b2i(m.Retain), props)
+	}, m.QoS > 0)
+	freeProps(props)
+	if err != nil {
+		return nil, err
+	}
+	return &Token{c: c, id: token, ch: ch}, nil
+}
+
+// Token is a publish in progress (PublishAsync).
+type Token struct {
+	c    *Client
+	id   int
+	ch   chan result // nil for QoS 0: complete once queued
+	mu   sync.Mutex
+	done bool
+	err  error
+}
+
+// ID is libmq's token of the publish.
+func (t *Token) ID() int { return t.id }
+
+// Wait waits for the outcome: nil once the broker acknowledged the message
+// (QoS 0: once queued), an *Error if it refused it (ErrRefused with the
+// reason code) or it was abandoned (ErrAborted, ErrDestroyed), or ctx's
+// error (the message stays queued). It may be called again.
+func (t *Token) Wait(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done || t.ch == nil {
+		return t.err
+	}
+	_, err := t.c.waitToken(ctx, t.id, t.ch)
+	if ctx.Err() != nil && err == ctx.Err() {
+		// keep waiting possible: register again
+		t.c.mu.Lock()
+		select {
+		case r := <-t.ch:
+			t.done, t.err = true, r.err
+			t.c.mu.Unlock()
+			return r.err
+		default:
+		}
+		t.c.waiters[t.id] = t.ch
+		t.c.mu.Unlock()
+		return err
+	}
+	t.done, t.err = true, err
 	return err
 }
 
 // Subscribe subscribes to filter and waits for the SUBACK. Messages that
 // match filter go to handler (called on the client's handler goroutine),
-// or to Messages() when handler is nil. It returns the broker's refusal as
-// an *Error (ErrRefused) with the SUBACK reason code.
+// or, when handler is nil, to the DefaultHandler or Messages(). It returns
+// the broker's refusal as an *Error (ErrRefused) with the reason code.
 func (c *Client) Subscribe(ctx context.Context, filter string, qos int, handler MessageHandler) error {
-	if rc := cmq.Mq_filter_check(filter); rc < 0 {
-		return mqErr("Subscribe", rc)
+	_, err := c.SubscribeMany(ctx, []Subscription{{Filter: filter, QoS: qos, Handler: handler}}, nil)
+	return err
+}
+
+// SubscribeMany subscribes to several filters in one SUBSCRIBE (with MQTT 5
+// subscription options and properties such as SubscriptionIdentifier) and
+// waits for the SUBACK. It returns the granted QoS (or failure reason code,
+// >= 0x80) of each filter, and ErrRefused with the first failure's code if
+// any was refused.
+func (c *Client) SubscribeMany(ctx context.Context, subs []Subscription, props *Properties) ([]int, error) {
+	if len(subs) == 0 {
+		return nil, &Error{Op: "Subscribe", Code: cmq.MQ_ERR_INVAL}
 	}
+	for i := range subs {
+		f := subs[i].Filter
+		if strings.IndexByte(f, 0) >= 0 {
+			return nil, &Error{Op: "Subscribe", Code: cmq.MQ_ERR_UTF8}
+		}
+		if rc := cmq.Mq_filter_check(f); rc < 0 {
+			return nil, mqErr("Subscribe", rc)
+		}
+	}
+	list := cmq.Mq_filter_list_new()
+	if list.Swigcptr() == 0 {
+		return nil, &Error{Op: "Subscribe", Code: cmq.MQ_ERR_NOMEM}
+	}
+	defer cmq.Mq_filter_list_free(list)
+	for i := range subs {
+		if rc := cmq.Mq_filter_list_add(list, subs[i].Filter, subs[i].options()); rc < 0 {
+			return nil, mqErr("Subscribe", rc)
+		}
+	}
+	cp, err := cProps("Subscribe", props)
+	if err != nil {
+		return nil, err
+	}
+	defer freeProps(cp)
+	// Routes first, so no message of the new subscription can miss them.
 	c.mu.Lock()
-	c.removeSub(filter)
-	c.subs = append(c.subs, subscription{filter, handler})
+	saved := append([]route(nil), c.routes...)
+	for i := range subs {
+		c.setRoute(subs[i].Filter, subs[i].Handler)
+	}
 	c.mu.Unlock()
 	token, ch, err := c.start("Subscribe", func(h cmq.Struct_SS_mq_client) int {
-		return cmq.Mq_subscribe(h, filter, qos)
+		return cmq.Mq_subscribe_many_list(h, list, cp)
 	}, true)
+	var res result
 	if err == nil {
-		var res result
 		res, err = c.waitToken(ctx, token, ch)
-		if err == nil && len(res.codes) > 0 && res.codes[0] >= 0x80 {
-			err = &Error{Op: "Subscribe", Code: cmq.MQ_ERR_REFUSED, Reason: res.codes[0]}
+	}
+	if err == nil {
+		for i, code := range res.codes {
+			if code >= 0x80 {
+				err = &Error{Op: "Subscribe " + subs[i].Filter, Code: cmq.MQ_ERR_REFUSED, Reason: code}
+				break
+			}
 		}
 	}
 	if err != nil {
 		c.mu.Lock()
-		c.removeSub(filter)
+		c.routes = saved
 		c.mu.Unlock()
 	}
-	return err
+	return res.codes, err
 }
 
-func (c *Client) removeSub(filter string) {
-	for i, s := range c.subs {
-		if s.filter == filter {
-			c.subs = append(c.subs[:i], c.subs[i+1:]...)
-			return
+// Handle routes messages that match filter to handler without
+// subscribing, e.g. for the subscriptions a persistent session kept on the
+// broker. Call it before Connect so that no message can miss it. A nil
+// handler removes the route.
+func (c *Client) Handle(filter string, handler MessageHandler) error {
+	if rc := cmq.Mq_filter_check(filter); rc < 0 || strings.IndexByte(filter, 0) >= 0 {
+		if rc >= 0 {
+			rc = cmq.MQ_ERR_UTF8
 		}
+		return mqErr("Handle", rc)
+	}
+	c.mu.Lock()
+	c.setRoute(filter, handler)
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Client) setRoute(filter string, handler MessageHandler) {
+	for i, r := range c.routes {
+		if r.filter == filter {
+			c.routes = append(c.routes[:i], c.routes[i+1:]...)
+			break
+		}
+	}
+	if handler != nil {
+		c.routes = append(c.routes, route{filter, handler})
 	}
 }
 
 // Unsubscribe removes the subscription and waits for the UNSUBACK.
 func (c *Client) Unsubscribe(ctx context.Context, filter string) error {
+	_, err := c.UnsubscribeMany(ctx, []string{filter}, nil)
+	return err
+}
+
+// UnsubscribeMany unsubscribes from several filters (MQTT 5: with
+// properties) and waits for the acknowledgement; it returns the UNSUBACK
+// reason codes (MQTT 5) of each filter.
+func (c *Client) UnsubscribeMany(ctx context.Context, filters []string, props *Properties) ([]int, error) {
+	if len(filters) == 0 {
+		return nil, &Error{Op: "Unsubscribe", Code: cmq.MQ_ERR_INVAL}
+	}
+	for _, f := range filters {
+		if strings.IndexByte(f, 0) >= 0 {
+			return nil, &Error{Op: "Unsubscribe", Code: cmq.MQ_ERR_UTF8}
+		}
+	}
+	cp, err := cProps("Unsubscribe", props)
+	if err != nil {
+		return nil, err
+	}
+	defer freeProps(cp)
+	list := cmq.Mq_filter_list_new()
+	if list.Swigcptr() == 0 {
+		return nil, &Error{Op: "Unsubscribe", Code: cmq.MQ_ERR_NOMEM}
+	}
+	defer cmq.Mq_filter_list_free(list)
+	for _, f := range filters {
+		if rc := cmq.Mq_filter_list_add(list, f, 0); rc < 0 {
+			return nil, mqErr("Unsubscribe", rc)
+		}
+	}
 	token, ch, err := c.start("Unsubscribe", func(h cmq.Struct_SS_mq_client) int {
-		return cmq.Mq_unsubscribe(h, filter)
+		if len(filters) == 1 {
+			if cp.Swigcptr() == 0 {
+				return cmq.Mq_unsubscribe(h, filters[0])
+			}
+			return cmq.Mq_unsubscribe_v5(h, filters[0], cp)
+		}
+		return cmq.Mq_unsubscribe_many_list(h, list, cp) // one UNSUBSCRIBE
 	}, true)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	for _, f := range filters {
+		c.setRoute(f, nil)
+	}
+	c.mu.Unlock()
+	res, err := c.waitToken(ctx, token, ch)
+	return res.codes, err
+}
+
+// Auth sends an MQTT 5 AUTH packet (enhanced authentication, e.g. reason
+// 0x18 continue or 0x19 re-authenticate) with props (AuthMethod, AuthData).
+// The broker's AUTH packets reach Options.OnAuth.
+func (c *Client) Auth(reason int, props *Properties) error {
+	cp, err := cProps("Auth", props)
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.removeSub(filter)
-	c.mu.Unlock()
-	_, err = c.waitToken(ctx, token, ch)
+	defer freeProps(cp)
+	_, err = c.call("Auth", func(h cmq.Struct_SS_mq_client) int {
+		return cmq.Mq_auth(h, reason, cp)
+	})
 	return err
 }
 
@@ -461,25 +619,61 @@ func (c *Client) Unsubscribe(ctx context.Context, filter string) error {
 // connection is closed (or ctx ends). Reconnection stops. Not connected:
 // returns nil. The client can Connect again; call Close to free it.
 func (c *Client) Disconnect(ctx context.Context) error {
+	return c.DisconnectWith(ctx, 0, nil)
+}
+
+// DisconnectWith is Disconnect with an MQTT 5 reason code (0x04: the
+// broker publishes the Will) and DISCONNECT properties (SessionExpiry,
+// ReasonString, User).
+func (c *Client) DisconnectWith(ctx context.Context, reason int, props *Properties) error {
+	cp, err := cProps("Disconnect", props)
+	if err != nil {
+		return err
+	}
+	defer freeProps(cp)
 	ch := make(chan error, 1)
 	c.mu.Lock()
 	c.discWait = append(c.discWait, ch)
 	c.mu.Unlock()
 	rc, err := c.call("Disconnect", func(h cmq.Struct_SS_mq_client) int {
-		return cmq.Mq_disconnect(h, 0)
+		if cp.Swigcptr() == 0 {
+			return cmq.Mq_disconnect(h, reason)
+		}
+		return cmq.Mq_disconnect_v5(h, reason, cp)
 	})
 	if rc == cmq.MQ_ERR_NO_CONN {
 		err = nil
 	}
 	if err != nil || rc < 0 {
-		c.mu.Lock()
-		for i, w := range c.discWait {
-			if w == ch {
-				c.discWait = append(c.discWait[:i], c.discWait[i+1:]...)
-				break
-			}
-		}
-		c.mu.Unlock()
+		c.dropWaiter(&c.discWait, ch)
+		return err
+	}
+	select {
+	case err = <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// DisconnectNow is the forced disconnect (MQTT.js end(true)): nothing
+// more is delivered; what was not is settled at once (kept for the next
+// Connect in a persistent session or with PersistDir, else its Publish
+// returns ErrAborted). It waits (or until ctx ends) for the connection to
+// close. Not connected: returns nil.
+func (c *Client) DisconnectNow(ctx context.Context) error {
+	ch := make(chan error, 1)
+	c.mu.Lock()
+	c.discWait = append(c.discWait, ch)
+	c.mu.Unlock()
+	rc, err := c.call("DisconnectNow", func(h cmq.Struct_SS_mq_client) int {
+		return cmq.Mq_disconnect_now(h, 0)
+	})
+	if rc == cmq.MQ_ERR_NO_CONN {
+		err = nil
+	}
+	if err != nil || rc < 0 {
+		c.dropWaiter(&c.discWait, ch)
 		return err
 	}
 	select {
@@ -491,8 +685,9 @@ func (c *Client) Disconnect(ctx context.Context) error {
 }
 
 // Close destroys the client at once (no DISCONNECT: call Disconnect first
-// for a graceful close). Pending calls return ErrDestroyed. Safe to call
-// more than once.
+// for a graceful close; the broker then publishes the Will). Pending calls
+// return ErrDestroyed; messages still queued for handlers or in Messages()
+// are dropped. Safe to call more than once, and from a handler.
 func (c *Client) Close() error {
 	c.life.Lock()
 	if c.closed {
@@ -502,13 +697,13 @@ func (c *Client) Close() error {
 	c.closed = true
 	c.life.Unlock()
 	close(c.stop)
-	<-c.pollDone
-	// The handler goroutine is told to stop but not waited for: it never
-	// touches the C handle, and Close may be called from a handler.
 	c.qmu.Lock()
 	c.qstop = true
 	c.qcond.Broadcast()
 	c.qmu.Unlock()
+	<-c.pollDone
+	// The handler goroutine is told to stop but not waited for: it never
+	// touches the C handle, and Close may be called from a handler.
 	cmq.Mq_client_destroy(c.h)
 	c.mu.Lock()
 	errD := &Error{Op: "Close", Code: cmq.MQ_ERR_DESTROYED}
@@ -528,7 +723,9 @@ func (c *Client) Close() error {
 }
 
 // poll is the goroutine that pulls libmq's events. It is the only caller
-// of mq_next_event; it never blocks on the application.
+// of mq_next_event. It settles waiters itself and hands messages and
+// callbacks to the handler goroutine through the bounded queue, waiting
+// (with the C handle released) while that queue is full.
 func (c *Client) poll() {
 	defer close(c.pollDone)
 	for {
@@ -547,35 +744,42 @@ func (c *Client) poll() {
 			c.life.RUnlock()
 			continue
 		}
-		c.handle(ev)
+		work := c.handle(ev)
 		cmq.Mq_event_free(ev)
 		c.life.RUnlock()
+		if work != nil && !c.enqueue(work) {
+			return
+		}
 	}
 }
 
-func props(p cmq.Struct_SS_mq_props) *Properties {
-	if p.Swigcptr() == 0 {
-		return nil
+// limit is the queue bound: EventBuffer, doubled while a handler runs and
+// some goroutine (perhaps that handler) waits for an acknowledgement that
+// only the pulling goroutine can deliver.
+func (c *Client) limit() int {
+	if c.inHandler && atomic.LoadInt32(&c.waiting) > 0 {
+		return 2 * c.qlimit
 	}
-	out := &Properties{
-		ContentType:     cmq.Mq_props_get_string(p, cmq.MQ_PROP_CONTENT_TYPE),
-		ResponseTopic:   cmq.Mq_props_get_string(p, cmq.MQ_PROP_RESPONSE_TOPIC),
-		ReasonString:    cmq.Mq_props_get_string(p, cmq.MQ_PROP_REASON_STRING),
-		CorrelationData: cmq.Mq_props_get_binary(p, cmq.MQ_PROP_CORRELATION_DATA),
-	}
-	n := cmq.Mq_props_user_count(p)
-	for i := int64(0); i < n; i++ {
-		out.User = append(out.User, UserProperty{
-			cmq.Mq_props_user_key(p, i), cmq.Mq_props_user_value(p, i)})
-	}
-	return out
+	return c.qlimit
 }
 
-func (c *Client) enqueue(f func()) {
+// enqueue adds f to the handler queue, waiting while it is full; false
+// once the client is closed.
+func (c *Client) enqueue(f func()) bool {
 	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	for len(c.queue) >= c.limit() && !c.qstop {
+		c.qcond.Wait()
+	}
+	if c.qstop {
+		return false
+	}
 	c.queue = append(c.queue, f)
-	c.qcond.Signal()
-	c.qmu.Unlock()
+	if len(c.queue) > c.qmax {
+		c.qmax = len(c.queue)
+	}
+	c.qcond.Broadcast()
+	return true
 }
 
 // dispatch is the goroutine that runs handlers and callbacks in order.
@@ -586,41 +790,61 @@ func (c *Client) dispatch() {
 			c.qcond.Wait()
 		}
 		if c.qstop {
+			c.queue = nil
 			c.qmu.Unlock()
 			return
 		}
 		f := c.queue[0]
 		c.queue[0] = nil
 		c.queue = c.queue[1:]
+		c.qcond.Broadcast()
 		c.qmu.Unlock()
 		f()
 	}
 }
 
+// user runs an application callback, marked for limit().
+func (c *Client) user(f func()) {
+	c.qmu.Lock()
+	c.inHandler = true
+	c.qmu.Unlock()
+	defer func() {
+		c.qmu.Lock()
+		c.inHandler = false
+		c.qmu.Unlock()
+	}()
+	f()
+}
+
 func (c *Client) deliver(m *Message) {
 	c.mu.Lock()
 	var hs []MessageHandler
-	for _, s := range c.subs {
-		if cmq.Mq_topic_matches(s.filter, m.Topic) == 1 {
-			if s.handler != nil {
-				hs = append(hs, s.handler)
-			}
+	for _, r := range c.routes {
+		if cmq.Mq_topic_matches(r.filter, m.Topic) == 1 {
+			hs = append(hs, r.handler)
 		}
 	}
 	c.mu.Unlock()
-	for _, h := range hs {
-		h(c, m)
+	if len(hs) == 0 && c.opts.DefaultHandler != nil {
+		hs = append(hs, c.opts.DefaultHandler)
 	}
-	if len(hs) == 0 {
-		select {
-		case c.msgs <- m:
-		case <-c.stop:
-		}
+	if len(hs) > 0 {
+		c.user(func() {
+			for _, h := range hs {
+				h(c, m)
+			}
+		})
+		return
+	}
+	select {
+	case c.msgs <- m:
+	case <-c.stop:
 	}
 }
 
-// handle converts one event (on the poll goroutine, with life held).
-func (c *Client) handle(ev cmq.Struct_SS_mq_event) {
+// handle converts one event (on the poll goroutine, with life held) and
+// returns the work for the handler goroutine, if any.
+func (c *Client) handle(ev cmq.Struct_SS_mq_event) func() {
 	kind := cmq.Mq_event_type(ev)
 	code := cmq.Mq_event_error(ev)
 	reason := cmq.Mq_event_reason(ev)
@@ -634,19 +858,20 @@ func (c *Client) handle(ev cmq.Struct_SS_mq_event) {
 			Retain:     cmq.Mq_event_retain(ev) != 0,
 			Dup:        cmq.Mq_event_dup(ev) != 0,
 			PacketID:   cmq.Mq_event_packet_id(ev),
-			Properties: props(cmq.Mq_event_props(ev)),
+			Properties: goProps(cmq.Mq_event_props(ev)),
 		}
 		if m.Payload == nil {
 			m.Payload = []byte{}
 		}
-		c.enqueue(func() { c.deliver(m) })
+		return func() { c.deliver(m) }
 	case cmq.MQ_EVENT_CONNECT:
 		var err error
+		props := goProps(cmq.Mq_event_props(ev))
 		if reason != 0 {
-			err = &Error{Op: "Connect", Code: cmq.MQ_ERR_REFUSED, Reason: reason}
+			err = &Error{Op: "Connect", Code: cmq.MQ_ERR_REFUSED, Reason: reason, Properties: props}
 		}
 		info := ConnectInfo{SessionPresent: cmq.Mq_event_session_present(ev) != 0,
-			Properties: props(cmq.Mq_event_props(ev))}
+			Properties: props, TLS: tlsInfo(ev)}
 		c.mu.Lock()
 		c.connected = err == nil
 		if err != nil {
@@ -659,12 +884,13 @@ func (c *Client) handle(ev cmq.Struct_SS_mq_event) {
 			w <- err
 		}
 		if err == nil && c.opts.OnConnect != nil {
-			c.enqueue(func() { c.opts.OnConnect(c, info) })
+			return func() { c.user(func() { c.opts.OnConnect(c, info) }) }
 		}
 	case cmq.MQ_EVENT_DISCONNECTED:
 		var err error
 		if code < 0 {
-			e := &Error{Op: "connection", Code: code, Reason: reason}
+			e := &Error{Op: "connection", Code: code, Reason: reason,
+				Properties: goProps(cmq.Mq_event_props(ev))}
 			if msg := cmq.Mq_event_message(ev); msg != "" {
 				e.Op = msg
 			}
@@ -672,15 +898,18 @@ func (c *Client) handle(ev cmq.Struct_SS_mq_event) {
 		}
 		again := cmq.Mq_event_will_reconnect(ev) != 0
 		c.mu.Lock()
-		was := c.connected
 		c.connected = false
 		if err != nil {
 			c.lastErr = err
 		}
 		var ws, ds []chan error
 		if !again {
-			ws, c.connWait = c.connWait, nil
 			ds, c.discWait = c.discWait, nil
+		}
+		// A connection waiter gets the first failure that is not worth
+		// retrying; plain "cannot reach the broker" is retried until ctx.
+		if !again || (err != nil && fatal(code)) {
+			ws, c.connWait = c.connWait, nil
 		}
 		c.mu.Unlock()
 		for _, w := range ws {
@@ -693,13 +922,14 @@ func (c *Client) handle(ev cmq.Struct_SS_mq_event) {
 		for _, d := range ds {
 			d <- err
 		}
-		if (was || !again) && c.opts.OnConnectionLost != nil {
-			c.enqueue(func() { c.opts.OnConnectionLost(c, err, again) })
+		if c.opts.OnConnectionLost != nil {
+			return func() { c.user(func() { c.opts.OnConnectionLost(c, err, again) }) }
 		}
 	case cmq.MQ_EVENT_PUBLISHED, cmq.MQ_EVENT_SUBSCRIBED, cmq.MQ_EVENT_UNSUBSCRIBED:
 		var res result
 		if code < 0 {
-			res.err = &Error{Op: opName(kind), Code: code, Reason: reason}
+			res.err = &Error{Op: opName(kind), Code: code, Reason: reason,
+				Properties: goProps(cmq.Mq_event_props(ev))}
 		}
 		n := cmq.Mq_event_reason_count(ev)
 		for i := int64(0); i < n; i++ {
@@ -712,7 +942,48 @@ func (c *Client) handle(ev cmq.Struct_SS_mq_event) {
 		if ok {
 			ch <- res
 		}
+	case cmq.MQ_EVENT_LOG:
+		level, msg := cmq.Mq_event_log_level(ev), cmq.Mq_event_message(ev)
+		if c.opts.OnLog != nil {
+			return func() { c.user(func() { c.opts.OnLog(c, level, msg) }) }
+		}
+	case cmq.MQ_EVENT_RECOVERED:
+		m := &Message{
+			Topic:      cmq.Mq_event_topic(ev),
+			Payload:    cmq.Mq_event_payload(ev),
+			QoS:        cmq.Mq_event_qos(ev),
+			Retain:     cmq.Mq_event_retain(ev) != 0,
+			PacketID:   token,
+			Properties: goProps(cmq.Mq_event_props(ev)),
+			Tag:        cmq.Mq_event_tag(ev),
+		}
+		if c.opts.OnRecovered != nil {
+			return func() { c.user(func() { c.opts.OnRecovered(c, m) }) }
+		}
+	case cmq.MQ_EVENT_RESUBSCRIBED:
+		filter, props := cmq.Mq_event_topic(ev), goProps(cmq.Mq_event_props(ev))
+		if c.opts.OnResubscribe != nil {
+			return func() { c.user(func() { c.opts.OnResubscribe(c, filter, reason, props) }) }
+		}
+	case cmq.MQ_EVENT_AUTH:
+		props := goProps(cmq.Mq_event_props(ev))
+		if c.opts.OnAuth != nil {
+			return func() { c.user(func() { c.opts.OnAuth(c, reason, props) }) }
+		}
 	}
+	return nil
+}
+
+// fatal: connection errors that retrying will not fix; Connect returns
+// them at once even while libmq keeps retrying.
+func fatal(code int) bool {
+	switch code {
+	case cmq.MQ_ERR_TLS, cmq.MQ_ERR_REFUSED, cmq.MQ_ERR_PROTOCOL,
+		cmq.MQ_ERR_MALFORMED, cmq.MQ_ERR_NOT_SUPPORTED,
+		cmq.MQ_ERR_PROXY, cmq.MQ_ERR_PROXY_AUTH:
+		return true
+	}
+	return false
 }
 
 func opName(kind int) string {
@@ -732,3 +1003,30 @@ func TopicMatches(filter, topic string) bool {
 
 // Version is libmq's run-time version ("0.1.0").
 func Version() string { return cmq.Mq_version_string() }
+
+// VersionNum is libmq's run-time version as 0xMMmmpp.
+func VersionNum() int { return cmq.Mq_version() }
+
+// SetWorkerThreads sets how many libmq worker threads serve the clients of
+// this process (1..64, default 1); clients created later join the least
+// loaded one.
+func SetWorkerThreads(n int) error {
+	return mqErr("SetWorkerThreads", cmq.Mq_set_worker_threads(n))
+}
+
+// CheckTopic returns nil if topic is a valid topic name to publish to,
+// else ErrTopic or ErrUTF8.
+func CheckTopic(topic string) error {
+	if strings.IndexByte(topic, 0) >= 0 {
+		return &Error{Op: "CheckTopic", Code: cmq.MQ_ERR_UTF8}
+	}
+	return mqErr("CheckTopic", cmq.Mq_topic_check(topic))
+}
+
+// CheckFilter returns nil if filter is a valid topic filter.
+func CheckFilter(filter string) error {
+	if strings.IndexByte(filter, 0) >= 0 {
+		return &Error{Op: "CheckFilter", Code: cmq.MQ_ERR_UTF8}
+	}
+	return mqErr("CheckFilter", cmq.Mq_filter_check(filter))
+}

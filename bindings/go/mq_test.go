@@ -247,12 +247,18 @@ func TestReconnect(t *testing.T) {
 		ReconnectMin: 100 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
 		OnConnect: func(*Client, ConnectInfo) {
 			if atomic.AddInt32(&connects, 1) > 1 {
-				back <- struct{}{}
+				select {
+				case back <- struct{}{}:
+				default:
+				}
 			}
 		},
 		OnConnectionLost: func(_ *Client, err error, again bool) {
 			atomic.AddInt32(&losses, 1)
-			lost <- again
+			select { // every failed attempt is reported too
+			case lost <- again:
+			default:
+			}
 		},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

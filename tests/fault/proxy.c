@@ -35,7 +35,9 @@ struct px {
     int f_dir, f_type, f_nth, f_action, f_every, f_times;
     long cut_bytes[2];     /* -1: none */
     int delay_ms;
-    int cut_now;
+    int trickle_us;
+    int half_open;
+    int cut_now, stall_now;
     /* counters (lock) */
     int conns, fired;
     int type_count[2][16];
@@ -43,6 +45,8 @@ struct px {
     int cfd, ufd;
     int stalled;
     dirbuf buf[2];
+    int zombies[16];       /* broker sides kept open (half-open) */
+    int nzombies;
 };
 
 static int
@@ -58,6 +62,19 @@ send_all(int fd, const uint8_t *p, size_t n)
         n -= (size_t)w;
     }
     return 0;
+}
+
+/* Keep the broker side of a stalled connection open (half-open). */
+static void
+keep_zombie(px *p, int fd)
+{
+    if (p->nzombies == (int)(sizeof p->zombies / sizeof p->zombies[0])) {
+        close(p->zombies[0]);
+        memmove(p->zombies, p->zombies + 1,
+                sizeof p->zombies - sizeof p->zombies[0]);
+        p->nzombies--;
+    }
+    p->zombies[p->nzombies++] = fd;
 }
 
 static void
@@ -99,7 +116,7 @@ pump_dir(px *p, int d)
     size_t n;
 
     while (!p->stalled && (n = packet_len(b)) > 0) {
-        int type = b->data[0] >> 4, action = 0, delay;
+        int type = b->data[0] >> 4, action = 0, delay, trickle;
         size_t fwd = n;
         long cut;
 
@@ -126,6 +143,7 @@ pump_dir(px *p, int d)
             }
         }
         delay = p->delay_ms;
+        trickle = p->trickle_us;
         pthread_mutex_unlock(&p->lock);
 
         if (action == PX_DROP_CLOSE)
@@ -138,8 +156,15 @@ pump_dir(px *p, int d)
             fwd = n / 2;
         if (delay > 0)
             usleep((useconds_t)delay * 1000);
-        if (fwd > 0 && send_all(out, b->data, fwd) != 0)
+        if (trickle > 0) {
+            for (size_t i = 0; i < fwd; i++) {
+                if (send_all(out, b->data + i, 1) != 0)
+                    return -1;
+                usleep((useconds_t)trickle);
+            }
+        } else if (fwd > 0 && send_all(out, b->data, fwd) != 0) {
             return -1;
+        }
         if (action == PX_FWD_CLOSE || action == PX_TRUNC_CLOSE) {
             usleep(20 * 1000); /* let the bytes leave before the RST/FIN */
             return -1;
@@ -203,7 +228,7 @@ px_main(void *arg)
 
     for (;;) {
         struct pollfd pf[4];
-        int n = 0, i_c = -1, i_u = -1, cut;
+        int n = 0, i_c = -1, i_u = -1, cut, stall, half_open;
 
         pf[n++] = (struct pollfd){p->stop_pipe[0], POLLIN, 0};
         pf[n++] = (struct pollfd){p->lfd, POLLIN, 0};
@@ -220,15 +245,24 @@ px_main(void *arg)
         pthread_mutex_lock(&p->lock);
         cut = p->cut_now;
         p->cut_now = 0;
+        stall = p->stall_now;
+        p->stall_now = 0;
+        half_open = p->half_open;
         pthread_mutex_unlock(&p->lock);
         if (cut && p->cfd >= 0) {
             close_pair(p);
             continue;
         }
+        if (stall && p->cfd >= 0)
+            p->stalled = 1;
         if (pf[1].revents & POLLIN) {
             int fd = accept(p->lfd, NULL, NULL);
             if (fd >= 0) {
                 int one = 1;
+                if (half_open && p->stalled && p->ufd >= 0) {
+                    keep_zombie(p, p->ufd);
+                    p->ufd = -1;
+                }
                 close_pair(p);
                 setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                 p->cfd = fd;
@@ -252,6 +286,8 @@ px_main(void *arg)
             close_pair(p);
     }
     close_pair(p);
+    while (p->nzombies > 0)
+        close(p->zombies[--p->nzombies]);
     return NULL;
 }
 
@@ -353,6 +389,41 @@ px_cut_now(px *p)
     pthread_mutex_lock(&p->lock);
     p->cut_now = 1;
     pthread_mutex_unlock(&p->lock);
+}
+
+void
+px_stall_now(px *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->stall_now = 1;
+    pthread_mutex_unlock(&p->lock);
+}
+
+void
+px_set_trickle_us(px *p, int us)
+{
+    pthread_mutex_lock(&p->lock);
+    p->trickle_us = us > 0 ? us : 0;
+    pthread_mutex_unlock(&p->lock);
+}
+
+void
+px_set_half_open(px *p, int on)
+{
+    pthread_mutex_lock(&p->lock);
+    p->half_open = on != 0;
+    pthread_mutex_unlock(&p->lock);
+}
+
+int
+px_packet_count(px *p, int dir, int type)
+{
+    int n;
+
+    pthread_mutex_lock(&p->lock);
+    n = p->type_count[dir & 1][type & 15];
+    pthread_mutex_unlock(&p->lock);
+    return n;
 }
 
 int

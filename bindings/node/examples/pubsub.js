@@ -13,16 +13,16 @@ async function main() {
     await new Promise((resolve) => client.once('connect', resolve));
     console.log('connected');
 
-    const granted = await client.subscribe(topic, { qos: 1 });
+    const granted = await client.subscribeAsync(topic, { qos: 1 });
     console.log('subscribed, granted QoS', granted[0].qos);
 
     const received = new Promise((resolve) => client.once('message', (t, payload) => resolve([t, payload])));
-    await client.publish(topic, Buffer.from('hello\0world'), { qos: 1 });   // resolves on PUBACK
+    await client.publishAsync(topic, Buffer.from('hello\0world'), { qos: 1 });   // resolves on PUBACK
     console.log('publish acknowledged');
 
     const [t, payload] = await received;
     console.log(`message on ${t}:`, payload, `(${payload.length} bytes)`);
-    await client.end();
+    await client.endAsync();
     console.log('closed');
 }
 

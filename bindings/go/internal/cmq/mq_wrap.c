@@ -183,6 +183,7 @@ static void* Swig_malloc(int c) {
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include "mq.h"
@@ -204,6 +205,13 @@ static mq_bytes mq_props_get_binary_bytes(const mq_props *p, int id)
     b.data = mq_props_get_binary(p, id, &b.len);
     return b;
 }
+
+/* Topic filters with their MQ_SUB_* options, for the *_many calls. */
+typedef struct mq_filter_list {
+    size_t n, cap;
+    char **filters;
+    int *options;
+} mq_filter_list;
 
 
 #include <stdint.h>		// Use the C99 official header
@@ -237,11 +245,92 @@ static int mq_event_fd_dup(mq_client *c)
     return fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }
 
+
+/* A new empty filter list (NULL when out of memory); free it with
+ * mq_filter_list_free(). Not thread-safe; libmq copies it on use. */
+static mq_filter_list *mq_filter_list_new(void)
+{
+    return (mq_filter_list *)calloc(1, sizeof(mq_filter_list));
+}
+
+static void mq_filter_list_free(mq_filter_list *l)
+{
+    size_t i;
+
+    if (l == NULL)
+        return;
+    for (i = 0; i < l->n; i++)
+        free(l->filters[i]);
+    free(l->filters);
+    free(l->options);
+    free(l);
+}
+
+/* Append a filter (copied) with MQ_SUB_* options (QoS in the low bits;
+ * ignored by unsubscribe). MQ_ERR_INVAL for NULL, MQ_ERR_NOMEM. */
+static int mq_filter_list_add(mq_filter_list *l, const char *filter,
+                              int options)
+{
+    size_t len;
+    char *copy;
+
+    if (l == NULL || filter == NULL)
+        return MQ_ERR_INVAL;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        char **f = (char **)realloc(l->filters, cap * sizeof *f);
+        int *o;
+
+        if (f == NULL)
+            return MQ_ERR_NOMEM;
+        l->filters = f;
+        o = (int *)realloc(l->options, cap * sizeof *o);
+        if (o == NULL)
+            return MQ_ERR_NOMEM;
+        l->options = o;
+        l->cap = cap;
+    }
+    len = strlen(filter) + 1;
+    copy = (char *)malloc(len);
+    if (copy == NULL)
+        return MQ_ERR_NOMEM;
+    memcpy(copy, filter, len);
+    l->filters[l->n] = copy;
+    l->options[l->n] = options;
+    l->n++;
+    return MQ_OK;
+}
+
+static size_t mq_filter_list_count(const mq_filter_list *l)
+{
+    return l ? l->n : 0;
+}
+
+/* mq_subscribe_many() with the filters and options of @p l. */
+static int mq_subscribe_many_list(mq_client *c, const mq_filter_list *l,
+                                  const mq_props *props)
+{
+    if (l == NULL)
+        return MQ_ERR_INVAL;
+    return mq_subscribe_many(c, l->n, (const char *const *)l->filters,
+                             l->options, props);
+}
+
+/* mq_unsubscribe_many() with the filters of @p l (options ignored). */
+static int mq_unsubscribe_many_list(mq_client *c, const mq_filter_list *l,
+                                    const mq_props *props)
+{
+    if (l == NULL)
+        return MQ_ERR_INVAL;
+    return mq_unsubscribe_many(c, l->n, (const char *const *)l->filters,
+                               props);
+}
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-void _wrap_Swig_free_cmq_5b5171776a0baf6b(void *_swig_go_0) {
+void _wrap_Swig_free_cmq_8e435e4416e72f22(void *_swig_go_0) {
   void *arg1 = (void *) 0 ;
   
   arg1 = *(void **)&_swig_go_0; 
@@ -251,7 +340,7 @@ void _wrap_Swig_free_cmq_5b5171776a0baf6b(void *_swig_go_0) {
 }
 
 
-void *_wrap_Swig_malloc_cmq_5b5171776a0baf6b(intgo _swig_go_0) {
+void *_wrap_Swig_malloc_cmq_8e435e4416e72f22(intgo _swig_go_0) {
   int arg1 ;
   void *result = 0 ;
   void *_swig_go_result;
@@ -264,7 +353,7 @@ void *_wrap_Swig_malloc_cmq_5b5171776a0baf6b(intgo _swig_go_0) {
 }
 
 
-void _wrap_mq_bytes_data_set_cmq_5b5171776a0baf6b(_goslice_* _swig_go_0, void *_swig_go_1) {
+void _wrap_mq_bytes_data_set_cmq_8e435e4416e72f22(_goslice_* _swig_go_0, void *_swig_go_1) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   void *arg2 = (void *) 0 ;
   
@@ -276,7 +365,7 @@ void _wrap_mq_bytes_data_set_cmq_5b5171776a0baf6b(_goslice_* _swig_go_0, void *_
 }
 
 
-void *_wrap_mq_bytes_data_get_cmq_5b5171776a0baf6b(_goslice_* _swig_go_0) {
+void *_wrap_mq_bytes_data_get_cmq_8e435e4416e72f22(_goslice_* _swig_go_0) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   void *result = 0 ;
   void *_swig_go_result;
@@ -289,7 +378,7 @@ void *_wrap_mq_bytes_data_get_cmq_5b5171776a0baf6b(_goslice_* _swig_go_0) {
 }
 
 
-void _wrap_mq_bytes_len_set_cmq_5b5171776a0baf6b(_goslice_* _swig_go_0, long long _swig_go_1) {
+void _wrap_mq_bytes_len_set_cmq_8e435e4416e72f22(_goslice_* _swig_go_0, long long _swig_go_1) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   size_t arg2 ;
   
@@ -301,7 +390,7 @@ void _wrap_mq_bytes_len_set_cmq_5b5171776a0baf6b(_goslice_* _swig_go_0, long lon
 }
 
 
-long long _wrap_mq_bytes_len_get_cmq_5b5171776a0baf6b(_goslice_* _swig_go_0) {
+long long _wrap_mq_bytes_len_get_cmq_8e435e4416e72f22(_goslice_* _swig_go_0) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -314,7 +403,7 @@ long long _wrap_mq_bytes_len_get_cmq_5b5171776a0baf6b(_goslice_* _swig_go_0) {
 }
 
 
-_goslice_* _wrap_new_mq_bytes_cmq_5b5171776a0baf6b() {
+_goslice_* _wrap_new_mq_bytes_cmq_8e435e4416e72f22() {
   mq_bytes *result = 0 ;
   _goslice_* _swig_go_result;
   
@@ -325,7 +414,7 @@ _goslice_* _wrap_new_mq_bytes_cmq_5b5171776a0baf6b() {
 }
 
 
-void _wrap_delete_mq_bytes_cmq_5b5171776a0baf6b(_goslice_* _swig_go_0) {
+void _wrap_delete_mq_bytes_cmq_8e435e4416e72f22(_goslice_* _swig_go_0) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   
   arg1 = *(mq_bytes **)&_swig_go_0; 
@@ -335,7 +424,7 @@ void _wrap_delete_mq_bytes_cmq_5b5171776a0baf6b(_goslice_* _swig_go_0) {
 }
 
 
-long long _wrap_mq_event_payload_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+long long _wrap_mq_event_payload_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   mq_bytes result;
   long long _swig_go_result;
@@ -360,7 +449,7 @@ long long _wrap_mq_event_payload_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_
 }
 
 
-long long _wrap_mq_props_get_binary_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, intgo _swig_go_1) {
+long long _wrap_mq_props_get_binary_cmq_8e435e4416e72f22(struct mq_props *_swig_go_0, intgo _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   mq_bytes result;
@@ -387,7 +476,7 @@ long long _wrap_mq_props_get_binary_cmq_5b5171776a0baf6b(struct mq_props *_swig_
 }
 
 
-long long _wrap_mq_get_int_value_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
+long long _wrap_mq_get_int_value_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int64_t arg3 ;
@@ -404,7 +493,7 @@ long long _wrap_mq_get_int_value_cmq_5b5171776a0baf6b(struct mq_client *_swig_go
 }
 
 
-long long _wrap_mq_props_get_int_value_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
+long long _wrap_mq_props_get_int_value_cmq_8e435e4416e72f22(struct mq_props *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   size_t arg3 ;
@@ -421,7 +510,7 @@ long long _wrap_mq_props_get_int_value_cmq_5b5171776a0baf6b(struct mq_props *_sw
 }
 
 
-intgo _wrap_mq_event_fd_dup_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) {
+intgo _wrap_mq_event_fd_dup_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -434,7 +523,97 @@ intgo _wrap_mq_event_fd_dup_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) {
 }
 
 
-intgo _wrap_MQ_VERSION_NUM_cmq_5b5171776a0baf6b() {
+struct mq_filter_list *_wrap_mq_filter_list_new_cmq_8e435e4416e72f22() {
+  mq_filter_list *result = 0 ;
+  struct mq_filter_list *_swig_go_result;
+  
+  
+  result = (mq_filter_list *)mq_filter_list_new();
+  *(mq_filter_list **)&_swig_go_result = (mq_filter_list *)result; 
+  return _swig_go_result;
+}
+
+
+void _wrap_mq_filter_list_free_cmq_8e435e4416e72f22(struct mq_filter_list *_swig_go_0) {
+  mq_filter_list *arg1 = (mq_filter_list *) 0 ;
+  
+  arg1 = *(mq_filter_list **)&_swig_go_0; 
+  
+  mq_filter_list_free(arg1);
+  
+}
+
+
+intgo _wrap_mq_filter_list_add_cmq_8e435e4416e72f22(struct mq_filter_list *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+  mq_filter_list *arg1 = (mq_filter_list *) 0 ;
+  char *arg2 = (char *) 0 ;
+  int arg3 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(mq_filter_list **)&_swig_go_0; 
+  
+  arg2 = (char *)malloc(_swig_go_1.n + 1);
+  memcpy(arg2, _swig_go_1.p, _swig_go_1.n);
+  arg2[_swig_go_1.n] = '\0';
+  
+  arg3 = (int)_swig_go_2; 
+  
+  result = (int)mq_filter_list_add(arg1,(char const *)arg2,arg3);
+  _swig_go_result = result; 
+  free(arg2); 
+  return _swig_go_result;
+}
+
+
+long long _wrap_mq_filter_list_count_cmq_8e435e4416e72f22(struct mq_filter_list *_swig_go_0) {
+  mq_filter_list *arg1 = (mq_filter_list *) 0 ;
+  size_t result;
+  long long _swig_go_result;
+  
+  arg1 = *(mq_filter_list **)&_swig_go_0; 
+  
+  result = mq_filter_list_count((struct mq_filter_list const *)arg1);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_mq_subscribe_many_list_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, struct mq_filter_list *_swig_go_1, struct mq_props *_swig_go_2) {
+  mq_client *arg1 = (mq_client *) 0 ;
+  mq_filter_list *arg2 = (mq_filter_list *) 0 ;
+  mq_props *arg3 = (mq_props *) 0 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(mq_client **)&_swig_go_0; 
+  arg2 = *(mq_filter_list **)&_swig_go_1; 
+  arg3 = *(mq_props **)&_swig_go_2; 
+  
+  result = (int)mq_subscribe_many_list(arg1,(struct mq_filter_list const *)arg2,(struct mq_props const *)arg3);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_mq_unsubscribe_many_list_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, struct mq_filter_list *_swig_go_1, struct mq_props *_swig_go_2) {
+  mq_client *arg1 = (mq_client *) 0 ;
+  mq_filter_list *arg2 = (mq_filter_list *) 0 ;
+  mq_props *arg3 = (mq_props *) 0 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(mq_client **)&_swig_go_0; 
+  arg2 = *(mq_filter_list **)&_swig_go_1; 
+  arg3 = *(mq_props **)&_swig_go_2; 
+  
+  result = (int)mq_unsubscribe_many_list(arg1,(struct mq_filter_list const *)arg2,(struct mq_props const *)arg3);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_VERSION_NUM_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -445,7 +624,7 @@ intgo _wrap_MQ_VERSION_NUM_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_mq_version_cmq_5b5171776a0baf6b() {
+intgo _wrap_mq_version_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -456,7 +635,7 @@ intgo _wrap_mq_version_cmq_5b5171776a0baf6b() {
 }
 
 
-_gostring_ _wrap_mq_version_string_cmq_5b5171776a0baf6b() {
+_gostring_ _wrap_mq_version_string_cmq_8e435e4416e72f22() {
   char *result = 0 ;
   _gostring_ _swig_go_result;
   
@@ -467,7 +646,7 @@ _gostring_ _wrap_mq_version_string_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OK_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OK_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -479,7 +658,7 @@ intgo _wrap_MQ_OK_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_NOMEM_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_NOMEM_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -491,7 +670,7 @@ intgo _wrap_MQ_ERR_NOMEM_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_INVAL_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_INVAL_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -503,7 +682,7 @@ intgo _wrap_MQ_ERR_INVAL_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_STATE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_STATE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -515,7 +694,7 @@ intgo _wrap_MQ_ERR_STATE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_QUEUE_FULL_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_QUEUE_FULL_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -527,7 +706,7 @@ intgo _wrap_MQ_ERR_QUEUE_FULL_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_TOO_LARGE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_TOO_LARGE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -539,7 +718,7 @@ intgo _wrap_MQ_ERR_TOO_LARGE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_TOPIC_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_TOPIC_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -551,7 +730,7 @@ intgo _wrap_MQ_ERR_TOPIC_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_QOS_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_QOS_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -563,7 +742,7 @@ intgo _wrap_MQ_ERR_QOS_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_UTF8_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_UTF8_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -575,7 +754,7 @@ intgo _wrap_MQ_ERR_UTF8_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_PROPERTY_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_PROPERTY_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -587,7 +766,7 @@ intgo _wrap_MQ_ERR_PROPERTY_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_URI_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_URI_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -599,7 +778,7 @@ intgo _wrap_MQ_ERR_URI_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_AGAIN_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_AGAIN_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -611,7 +790,7 @@ intgo _wrap_MQ_ERR_AGAIN_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_TIMEOUT_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_TIMEOUT_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -623,7 +802,7 @@ intgo _wrap_MQ_ERR_TIMEOUT_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_NO_CONN_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_NO_CONN_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -635,7 +814,7 @@ intgo _wrap_MQ_ERR_NO_CONN_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_DNS_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_DNS_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -647,7 +826,7 @@ intgo _wrap_MQ_ERR_DNS_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_CONNREFUSED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_CONNREFUSED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -659,7 +838,7 @@ intgo _wrap_MQ_ERR_CONNREFUSED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_IO_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_IO_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -671,7 +850,7 @@ intgo _wrap_MQ_ERR_IO_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_CLOSED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_CLOSED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -683,7 +862,7 @@ intgo _wrap_MQ_ERR_CLOSED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_MALFORMED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_MALFORMED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -695,7 +874,7 @@ intgo _wrap_MQ_ERR_MALFORMED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_PROTOCOL_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_PROTOCOL_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -707,7 +886,7 @@ intgo _wrap_MQ_ERR_PROTOCOL_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_REFUSED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_REFUSED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -719,7 +898,7 @@ intgo _wrap_MQ_ERR_REFUSED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_KEEPALIVE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_KEEPALIVE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -731,7 +910,7 @@ intgo _wrap_MQ_ERR_KEEPALIVE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_TLS_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_TLS_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -743,7 +922,7 @@ intgo _wrap_MQ_ERR_TLS_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_NOT_SUPPORTED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_NOT_SUPPORTED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -755,7 +934,7 @@ intgo _wrap_MQ_ERR_NOT_SUPPORTED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_NOT_FOUND_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_NOT_FOUND_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -767,7 +946,7 @@ intgo _wrap_MQ_ERR_NOT_FOUND_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_SYSTEM_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_SYSTEM_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -779,7 +958,7 @@ intgo _wrap_MQ_ERR_SYSTEM_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_DESTROYED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_DESTROYED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -791,7 +970,7 @@ intgo _wrap_MQ_ERR_DESTROYED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_PERSIST_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_PERSIST_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -803,7 +982,7 @@ intgo _wrap_MQ_ERR_PERSIST_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_ABORTED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_ABORTED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -815,7 +994,7 @@ intgo _wrap_MQ_ERR_ABORTED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_FILE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_FILE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -827,7 +1006,7 @@ intgo _wrap_MQ_ERR_FILE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_PROXY_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_PROXY_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -839,7 +1018,7 @@ intgo _wrap_MQ_ERR_PROXY_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_ERR_PROXY_AUTH_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_ERR_PROXY_AUTH_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -851,7 +1030,7 @@ intgo _wrap_MQ_ERR_PROXY_AUTH_cmq_5b5171776a0baf6b() {
 }
 
 
-_gostring_ _wrap_mq_strerror_cmq_5b5171776a0baf6b(intgo _swig_go_0) {
+_gostring_ _wrap_mq_strerror_cmq_8e435e4416e72f22(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -864,7 +1043,7 @@ _gostring_ _wrap_mq_strerror_cmq_5b5171776a0baf6b(intgo _swig_go_0) {
 }
 
 
-_gostring_ _wrap_mq_err_name_cmq_5b5171776a0baf6b(intgo _swig_go_0) {
+_gostring_ _wrap_mq_err_name_cmq_8e435e4416e72f22(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -877,7 +1056,7 @@ _gostring_ _wrap_mq_err_name_cmq_5b5171776a0baf6b(intgo _swig_go_0) {
 }
 
 
-intgo _wrap_MQ_RC_SUCCESS_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_SUCCESS_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -889,7 +1068,7 @@ intgo _wrap_MQ_RC_SUCCESS_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_NORMAL_DISCONNECTION_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_NORMAL_DISCONNECTION_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -901,7 +1080,7 @@ intgo _wrap_MQ_RC_NORMAL_DISCONNECTION_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_GRANTED_QOS_0_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_GRANTED_QOS_0_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -913,7 +1092,7 @@ intgo _wrap_MQ_RC_GRANTED_QOS_0_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_GRANTED_QOS_1_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_GRANTED_QOS_1_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -925,7 +1104,7 @@ intgo _wrap_MQ_RC_GRANTED_QOS_1_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_GRANTED_QOS_2_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_GRANTED_QOS_2_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -937,7 +1116,7 @@ intgo _wrap_MQ_RC_GRANTED_QOS_2_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_DISCONNECT_WITH_WILL_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_DISCONNECT_WITH_WILL_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -949,7 +1128,7 @@ intgo _wrap_MQ_RC_DISCONNECT_WITH_WILL_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_NO_MATCHING_SUBSCRIBERS_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_NO_MATCHING_SUBSCRIBERS_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -961,7 +1140,7 @@ intgo _wrap_MQ_RC_NO_MATCHING_SUBSCRIBERS_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_NO_SUBSCRIPTION_EXISTED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_NO_SUBSCRIPTION_EXISTED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -973,7 +1152,7 @@ intgo _wrap_MQ_RC_NO_SUBSCRIPTION_EXISTED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_CONTINUE_AUTHENTICATION_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_CONTINUE_AUTHENTICATION_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -985,7 +1164,7 @@ intgo _wrap_MQ_RC_CONTINUE_AUTHENTICATION_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_REAUTHENTICATE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_REAUTHENTICATE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -997,7 +1176,7 @@ intgo _wrap_MQ_RC_REAUTHENTICATE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_UNSPECIFIED_ERROR_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_UNSPECIFIED_ERROR_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1009,7 +1188,7 @@ intgo _wrap_MQ_RC_UNSPECIFIED_ERROR_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_MALFORMED_PACKET_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_MALFORMED_PACKET_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1021,7 +1200,7 @@ intgo _wrap_MQ_RC_MALFORMED_PACKET_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_PROTOCOL_ERROR_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_PROTOCOL_ERROR_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1033,7 +1212,7 @@ intgo _wrap_MQ_RC_PROTOCOL_ERROR_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_IMPLEMENTATION_SPECIFIC_ERROR_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_IMPLEMENTATION_SPECIFIC_ERROR_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1045,7 +1224,7 @@ intgo _wrap_MQ_RC_IMPLEMENTATION_SPECIFIC_ERROR_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_UNSUPPORTED_PROTOCOL_VERSION_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_UNSUPPORTED_PROTOCOL_VERSION_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1057,7 +1236,7 @@ intgo _wrap_MQ_RC_UNSUPPORTED_PROTOCOL_VERSION_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_CLIENT_IDENTIFIER_NOT_VALID_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_CLIENT_IDENTIFIER_NOT_VALID_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1069,7 +1248,7 @@ intgo _wrap_MQ_RC_CLIENT_IDENTIFIER_NOT_VALID_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_BAD_USER_NAME_OR_PASSWORD_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_BAD_USER_NAME_OR_PASSWORD_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1081,7 +1260,7 @@ intgo _wrap_MQ_RC_BAD_USER_NAME_OR_PASSWORD_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_NOT_AUTHORIZED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_NOT_AUTHORIZED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1093,7 +1272,7 @@ intgo _wrap_MQ_RC_NOT_AUTHORIZED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_SERVER_UNAVAILABLE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_SERVER_UNAVAILABLE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1105,7 +1284,7 @@ intgo _wrap_MQ_RC_SERVER_UNAVAILABLE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_SERVER_BUSY_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_SERVER_BUSY_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1117,7 +1296,7 @@ intgo _wrap_MQ_RC_SERVER_BUSY_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_BANNED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_BANNED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1129,7 +1308,7 @@ intgo _wrap_MQ_RC_BANNED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_SERVER_SHUTTING_DOWN_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_SERVER_SHUTTING_DOWN_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1141,7 +1320,7 @@ intgo _wrap_MQ_RC_SERVER_SHUTTING_DOWN_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_BAD_AUTHENTICATION_METHOD_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_BAD_AUTHENTICATION_METHOD_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1153,7 +1332,7 @@ intgo _wrap_MQ_RC_BAD_AUTHENTICATION_METHOD_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_KEEP_ALIVE_TIMEOUT_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_KEEP_ALIVE_TIMEOUT_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1165,7 +1344,7 @@ intgo _wrap_MQ_RC_KEEP_ALIVE_TIMEOUT_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_SESSION_TAKEN_OVER_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_SESSION_TAKEN_OVER_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1177,7 +1356,7 @@ intgo _wrap_MQ_RC_SESSION_TAKEN_OVER_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_TOPIC_FILTER_INVALID_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_TOPIC_FILTER_INVALID_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1189,7 +1368,7 @@ intgo _wrap_MQ_RC_TOPIC_FILTER_INVALID_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_TOPIC_NAME_INVALID_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_TOPIC_NAME_INVALID_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1201,7 +1380,7 @@ intgo _wrap_MQ_RC_TOPIC_NAME_INVALID_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_PACKET_IDENTIFIER_IN_USE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_PACKET_IDENTIFIER_IN_USE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1213,7 +1392,7 @@ intgo _wrap_MQ_RC_PACKET_IDENTIFIER_IN_USE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_PACKET_IDENTIFIER_NOT_FOUND_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_PACKET_IDENTIFIER_NOT_FOUND_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1225,7 +1404,7 @@ intgo _wrap_MQ_RC_PACKET_IDENTIFIER_NOT_FOUND_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_RECEIVE_MAXIMUM_EXCEEDED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_RECEIVE_MAXIMUM_EXCEEDED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1237,7 +1416,7 @@ intgo _wrap_MQ_RC_RECEIVE_MAXIMUM_EXCEEDED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_TOPIC_ALIAS_INVALID_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_TOPIC_ALIAS_INVALID_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1249,7 +1428,7 @@ intgo _wrap_MQ_RC_TOPIC_ALIAS_INVALID_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_PACKET_TOO_LARGE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_PACKET_TOO_LARGE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1261,7 +1440,7 @@ intgo _wrap_MQ_RC_PACKET_TOO_LARGE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_MESSAGE_RATE_TOO_HIGH_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_MESSAGE_RATE_TOO_HIGH_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1273,7 +1452,7 @@ intgo _wrap_MQ_RC_MESSAGE_RATE_TOO_HIGH_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_QUOTA_EXCEEDED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_QUOTA_EXCEEDED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1285,7 +1464,7 @@ intgo _wrap_MQ_RC_QUOTA_EXCEEDED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_ADMINISTRATIVE_ACTION_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_ADMINISTRATIVE_ACTION_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1297,7 +1476,7 @@ intgo _wrap_MQ_RC_ADMINISTRATIVE_ACTION_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_PAYLOAD_FORMAT_INVALID_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_PAYLOAD_FORMAT_INVALID_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1309,7 +1488,7 @@ intgo _wrap_MQ_RC_PAYLOAD_FORMAT_INVALID_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_RETAIN_NOT_SUPPORTED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_RETAIN_NOT_SUPPORTED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1321,7 +1500,7 @@ intgo _wrap_MQ_RC_RETAIN_NOT_SUPPORTED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_QOS_NOT_SUPPORTED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_QOS_NOT_SUPPORTED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1333,7 +1512,7 @@ intgo _wrap_MQ_RC_QOS_NOT_SUPPORTED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_USE_ANOTHER_SERVER_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_USE_ANOTHER_SERVER_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1345,7 +1524,7 @@ intgo _wrap_MQ_RC_USE_ANOTHER_SERVER_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_SERVER_MOVED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_SERVER_MOVED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1357,7 +1536,7 @@ intgo _wrap_MQ_RC_SERVER_MOVED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1369,7 +1548,7 @@ intgo _wrap_MQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_CONNECTION_RATE_EXCEEDED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_CONNECTION_RATE_EXCEEDED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1381,7 +1560,7 @@ intgo _wrap_MQ_RC_CONNECTION_RATE_EXCEEDED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_MAXIMUM_CONNECT_TIME_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_MAXIMUM_CONNECT_TIME_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1393,7 +1572,7 @@ intgo _wrap_MQ_RC_MAXIMUM_CONNECT_TIME_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1405,7 +1584,7 @@ intgo _wrap_MQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED_cmq_5b5171776a0baf6b() 
 }
 
 
-intgo _wrap_MQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1417,7 +1596,7 @@ intgo _wrap_MQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_5b5171776a0baf6b() {
 }
 
 
-_gostring_ _wrap_mq_reason_string_cmq_5b5171776a0baf6b(intgo _swig_go_0) {
+_gostring_ _wrap_mq_reason_string_cmq_8e435e4416e72f22(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1430,7 +1609,7 @@ _gostring_ _wrap_mq_reason_string_cmq_5b5171776a0baf6b(intgo _swig_go_0) {
 }
 
 
-intgo _wrap_MQ_PROTO_V311_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROTO_V311_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1442,7 +1621,7 @@ intgo _wrap_MQ_PROTO_V311_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROTO_V5_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROTO_V5_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1454,7 +1633,7 @@ intgo _wrap_MQ_PROTO_V5_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_EVENT_NONE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_EVENT_NONE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1466,7 +1645,7 @@ intgo _wrap_MQ_EVENT_NONE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_EVENT_CONNECT_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_EVENT_CONNECT_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1478,7 +1657,7 @@ intgo _wrap_MQ_EVENT_CONNECT_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_EVENT_DISCONNECTED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_EVENT_DISCONNECTED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1490,7 +1669,7 @@ intgo _wrap_MQ_EVENT_DISCONNECTED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_EVENT_MESSAGE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_EVENT_MESSAGE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1502,7 +1681,7 @@ intgo _wrap_MQ_EVENT_MESSAGE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_EVENT_PUBLISHED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_EVENT_PUBLISHED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1514,7 +1693,7 @@ intgo _wrap_MQ_EVENT_PUBLISHED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_EVENT_SUBSCRIBED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_EVENT_SUBSCRIBED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1526,7 +1705,7 @@ intgo _wrap_MQ_EVENT_SUBSCRIBED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_EVENT_UNSUBSCRIBED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_EVENT_UNSUBSCRIBED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1538,7 +1717,7 @@ intgo _wrap_MQ_EVENT_UNSUBSCRIBED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_EVENT_LOG_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_EVENT_LOG_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1550,7 +1729,7 @@ intgo _wrap_MQ_EVENT_LOG_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_EVENT_AUTH_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_EVENT_AUTH_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1562,7 +1741,7 @@ intgo _wrap_MQ_EVENT_AUTH_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_EVENT_RESUBSCRIBED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_EVENT_RESUBSCRIBED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1574,7 +1753,7 @@ intgo _wrap_MQ_EVENT_RESUBSCRIBED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_EVENT_RECOVERED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_EVENT_RECOVERED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1586,7 +1765,7 @@ intgo _wrap_MQ_EVENT_RECOVERED_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_LOG_NONE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_LOG_NONE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1598,7 +1777,7 @@ intgo _wrap_MQ_LOG_NONE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_LOG_ERROR_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_LOG_ERROR_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1610,7 +1789,7 @@ intgo _wrap_MQ_LOG_ERROR_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_LOG_WARNING_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_LOG_WARNING_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1622,7 +1801,7 @@ intgo _wrap_MQ_LOG_WARNING_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_LOG_INFO_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_LOG_INFO_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1634,7 +1813,7 @@ intgo _wrap_MQ_LOG_INFO_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_LOG_DEBUG_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_LOG_DEBUG_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1646,7 +1825,7 @@ intgo _wrap_MQ_LOG_DEBUG_cmq_5b5171776a0baf6b() {
 }
 
 
-struct mq_client *_wrap_mq_client_new_cmq_5b5171776a0baf6b(_gostring_ _swig_go_0, intgo _swig_go_1) {
+struct mq_client *_wrap_mq_client_new_cmq_8e435e4416e72f22(_gostring_ _swig_go_0, intgo _swig_go_1) {
   char *arg1 = (char *) 0 ;
   int arg2 ;
   mq_client *result = 0 ;
@@ -1666,7 +1845,7 @@ struct mq_client *_wrap_mq_client_new_cmq_5b5171776a0baf6b(_gostring_ _swig_go_0
 }
 
 
-void _wrap_mq_client_destroy_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) {
+void _wrap_mq_client_destroy_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   
   arg1 = *(mq_client **)&_swig_go_0; 
@@ -1676,7 +1855,7 @@ void _wrap_mq_client_destroy_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) 
 }
 
 
-intgo _wrap_mq_set_worker_threads_cmq_5b5171776a0baf6b(intgo _swig_go_0) {
+intgo _wrap_mq_set_worker_threads_cmq_8e435e4416e72f22(intgo _swig_go_0) {
   int arg1 ;
   int result;
   intgo _swig_go_result;
@@ -1689,7 +1868,7 @@ intgo _wrap_mq_set_worker_threads_cmq_5b5171776a0baf6b(intgo _swig_go_0) {
 }
 
 
-_gostring_ _wrap_mq_client_id_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) {
+_gostring_ _wrap_mq_client_id_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1702,7 +1881,7 @@ _gostring_ _wrap_mq_client_id_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0)
 }
 
 
-intgo _wrap_MQ_OPT_KEEPALIVE_S_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_KEEPALIVE_S_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1714,7 +1893,7 @@ intgo _wrap_MQ_OPT_KEEPALIVE_S_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_CLEAN_START_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_CLEAN_START_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1726,7 +1905,7 @@ intgo _wrap_MQ_OPT_CLEAN_START_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_SESSION_EXPIRY_S_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_SESSION_EXPIRY_S_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1738,7 +1917,7 @@ intgo _wrap_MQ_OPT_SESSION_EXPIRY_S_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_RECONNECT_MIN_MS_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_RECONNECT_MIN_MS_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1750,7 +1929,7 @@ intgo _wrap_MQ_OPT_RECONNECT_MIN_MS_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_RECONNECT_MAX_MS_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_RECONNECT_MAX_MS_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1762,7 +1941,7 @@ intgo _wrap_MQ_OPT_RECONNECT_MAX_MS_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_RECONNECT_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_RECONNECT_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1774,7 +1953,7 @@ intgo _wrap_MQ_OPT_RECONNECT_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_MAX_INFLIGHT_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_MAX_INFLIGHT_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1786,7 +1965,7 @@ intgo _wrap_MQ_OPT_MAX_INFLIGHT_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_QUEUE_MAX_MSGS_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_QUEUE_MAX_MSGS_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1798,7 +1977,7 @@ intgo _wrap_MQ_OPT_QUEUE_MAX_MSGS_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_QUEUE_MAX_BYTES_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_QUEUE_MAX_BYTES_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1810,7 +1989,7 @@ intgo _wrap_MQ_OPT_QUEUE_MAX_BYTES_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_OFFLINE_QOS0_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_OFFLINE_QOS0_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1822,7 +2001,7 @@ intgo _wrap_MQ_OPT_OFFLINE_QOS0_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_TCP_NODELAY_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_TCP_NODELAY_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1834,7 +2013,7 @@ intgo _wrap_MQ_OPT_TCP_NODELAY_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_CONNECT_TIMEOUT_MS_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_CONNECT_TIMEOUT_MS_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1846,7 +2025,7 @@ intgo _wrap_MQ_OPT_CONNECT_TIMEOUT_MS_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_MAX_EVENTS_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_MAX_EVENTS_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1858,7 +2037,7 @@ intgo _wrap_MQ_OPT_MAX_EVENTS_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_PUBLISH_EVENTS_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_PUBLISH_EVENTS_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1870,7 +2049,7 @@ intgo _wrap_MQ_OPT_PUBLISH_EVENTS_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_LOG_LEVEL_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_LOG_LEVEL_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1882,7 +2061,7 @@ intgo _wrap_MQ_OPT_LOG_LEVEL_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_MAX_PACKET_SIZE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_MAX_PACKET_SIZE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1894,7 +2073,7 @@ intgo _wrap_MQ_OPT_MAX_PACKET_SIZE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_RECEIVE_MAXIMUM_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_RECEIVE_MAXIMUM_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1906,7 +2085,7 @@ intgo _wrap_MQ_OPT_RECEIVE_MAXIMUM_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1918,7 +2097,7 @@ intgo _wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1930,7 +2109,7 @@ intgo _wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_AUTO_ACK_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_AUTO_ACK_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1942,7 +2121,7 @@ intgo _wrap_MQ_OPT_AUTO_ACK_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1954,7 +2133,7 @@ intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1966,7 +2145,7 @@ intgo _wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1978,7 +2157,7 @@ intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_DISCONNECT_TIMEOUT_MS_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_DISCONNECT_TIMEOUT_MS_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -1990,7 +2169,7 @@ intgo _wrap_MQ_OPT_DISCONNECT_TIMEOUT_MS_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_PROTOCOL_FALLBACK_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_PROTOCOL_FALLBACK_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2002,7 +2181,7 @@ intgo _wrap_MQ_OPT_PROTOCOL_FALLBACK_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_PROTOCOL_IN_USE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_PROTOCOL_IN_USE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2014,7 +2193,7 @@ intgo _wrap_MQ_OPT_PROTOCOL_IN_USE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_TOPIC_ALIAS_AUTO_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_TOPIC_ALIAS_AUTO_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2026,7 +2205,7 @@ intgo _wrap_MQ_OPT_TOPIC_ALIAS_AUTO_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_MAX_EVENT_BYTES_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_MAX_EVENT_BYTES_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2038,7 +2217,7 @@ intgo _wrap_MQ_OPT_MAX_EVENT_BYTES_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_TLS_SESSION_RESUME_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_TLS_SESSION_RESUME_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2050,7 +2229,7 @@ intgo _wrap_MQ_OPT_TLS_SESSION_RESUME_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_TLS_CRL_CHECK_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_TLS_CRL_CHECK_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2062,7 +2241,7 @@ intgo _wrap_MQ_OPT_TLS_CRL_CHECK_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_OPT_PROXY_FROM_ENV_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_OPT_PROXY_FROM_ENV_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2074,7 +2253,7 @@ intgo _wrap_MQ_OPT_PROXY_FROM_ENV_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_USERNAME_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_USERNAME_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2086,7 +2265,7 @@ intgo _wrap_MQ_SOPT_USERNAME_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_PASSWORD_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_PASSWORD_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2098,7 +2277,7 @@ intgo _wrap_MQ_SOPT_PASSWORD_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CA_FILE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_CA_FILE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2110,7 +2289,7 @@ intgo _wrap_MQ_SOPT_TLS_CA_FILE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CA_PATH_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_CA_PATH_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2122,7 +2301,7 @@ intgo _wrap_MQ_SOPT_TLS_CA_PATH_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CERT_FILE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_CERT_FILE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2134,7 +2313,7 @@ intgo _wrap_MQ_SOPT_TLS_CERT_FILE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_KEY_FILE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_KEY_FILE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2146,7 +2325,7 @@ intgo _wrap_MQ_SOPT_TLS_KEY_FILE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_VERIFY_NAME_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_VERIFY_NAME_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2158,7 +2337,7 @@ intgo _wrap_MQ_SOPT_TLS_VERIFY_NAME_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_ALPN_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_ALPN_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2170,7 +2349,7 @@ intgo _wrap_MQ_SOPT_TLS_ALPN_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CIPHERS_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_CIPHERS_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2182,7 +2361,7 @@ intgo _wrap_MQ_SOPT_TLS_CIPHERS_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_MIN_VERSION_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_MIN_VERSION_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2194,7 +2373,7 @@ intgo _wrap_MQ_SOPT_TLS_MIN_VERSION_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CA_PEM_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_CA_PEM_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2206,7 +2385,7 @@ intgo _wrap_MQ_SOPT_TLS_CA_PEM_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CERT_PEM_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_CERT_PEM_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2218,7 +2397,7 @@ intgo _wrap_MQ_SOPT_TLS_CERT_PEM_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_KEY_PEM_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_KEY_PEM_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2230,7 +2409,7 @@ intgo _wrap_MQ_SOPT_TLS_KEY_PEM_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_KEY_PASSWORD_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_KEY_PASSWORD_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2242,7 +2421,7 @@ intgo _wrap_MQ_SOPT_TLS_KEY_PASSWORD_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_KEY_URI_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_KEY_URI_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2254,7 +2433,7 @@ intgo _wrap_MQ_SOPT_TLS_KEY_URI_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CERT_URI_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_CERT_URI_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2266,7 +2445,7 @@ intgo _wrap_MQ_SOPT_TLS_CERT_URI_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_PROVIDERS_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_PROVIDERS_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2278,7 +2457,7 @@ intgo _wrap_MQ_SOPT_TLS_PROVIDERS_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_ENGINE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_ENGINE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2290,7 +2469,7 @@ intgo _wrap_MQ_SOPT_TLS_ENGINE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_PSK_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_PSK_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2302,7 +2481,7 @@ intgo _wrap_MQ_SOPT_TLS_PSK_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_PSK_IDENTITY_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_PSK_IDENTITY_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2314,7 +2493,7 @@ intgo _wrap_MQ_SOPT_TLS_PSK_IDENTITY_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CRL_FILE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_CRL_FILE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2326,7 +2505,7 @@ intgo _wrap_MQ_SOPT_TLS_CRL_FILE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CRL_PATH_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_CRL_PATH_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2338,7 +2517,7 @@ intgo _wrap_MQ_SOPT_TLS_CRL_PATH_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_PROXY_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_PROXY_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2350,7 +2529,7 @@ intgo _wrap_MQ_SOPT_PROXY_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_NO_PROXY_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_NO_PROXY_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2362,7 +2541,7 @@ intgo _wrap_MQ_SOPT_NO_PROXY_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_MAX_VERSION_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_TLS_MAX_VERSION_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2374,7 +2553,7 @@ intgo _wrap_MQ_SOPT_TLS_MAX_VERSION_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_SOPT_PERSIST_DIR_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_SOPT_PERSIST_DIR_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -2386,7 +2565,7 @@ intgo _wrap_MQ_SOPT_PERSIST_DIR_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_mq_set_int_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
+intgo _wrap_mq_set_int_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int64_t arg3 ;
@@ -2403,7 +2582,7 @@ intgo _wrap_mq_set_int_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo 
 }
 
 
-intgo _wrap_mq_set_str_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2) {
+intgo _wrap_mq_set_str_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   char *arg3 = (char *) 0 ;
@@ -2425,7 +2604,7 @@ intgo _wrap_mq_set_str_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo 
 }
 
 
-intgo _wrap_mq_set_password_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _goslice_ _swig_go_1) {
+intgo _wrap_mq_set_password_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, _goslice_ _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -2444,7 +2623,7 @@ intgo _wrap_mq_set_password_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _
 }
 
 
-intgo _wrap_mq_set_server_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_mq_set_server_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, _gostring_ _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -2464,7 +2643,7 @@ intgo _wrap_mq_set_server_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _go
 }
 
 
-intgo _wrap_mq_set_will_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5) {
+intgo _wrap_mq_set_will_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   void *arg3 = (void *) 0 ;
@@ -2496,7 +2675,7 @@ intgo _wrap_mq_set_will_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gost
 }
 
 
-intgo _wrap_mq_set_connect_props_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, struct mq_props *_swig_go_1) {
+intgo _wrap_mq_set_connect_props_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, struct mq_props *_swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   mq_props *arg2 = (mq_props *) 0 ;
   int result;
@@ -2511,7 +2690,7 @@ intgo _wrap_mq_set_connect_props_cmq_5b5171776a0baf6b(struct mq_client *_swig_go
 }
 
 
-intgo _wrap_mq_connect_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) {
+intgo _wrap_mq_connect_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2524,7 +2703,7 @@ intgo _wrap_mq_connect_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_disconnect_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_mq_disconnect_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, intgo _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int result;
@@ -2539,7 +2718,7 @@ intgo _wrap_mq_disconnect_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, int
 }
 
 
-intgo _wrap_mq_disconnect_v5_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1, struct mq_props *_swig_go_2) {
+intgo _wrap_mq_disconnect_v5_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, intgo _swig_go_1, struct mq_props *_swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   mq_props *arg3 = (mq_props *) 0 ;
@@ -2556,7 +2735,7 @@ intgo _wrap_mq_disconnect_v5_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, 
 }
 
 
-intgo _wrap_mq_disconnect_now_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_mq_disconnect_now_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, intgo _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int result;
@@ -2571,7 +2750,7 @@ intgo _wrap_mq_disconnect_now_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0,
 }
 
 
-intgo _wrap_mq_publish_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4) {
+intgo _wrap_mq_publish_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   void *arg3 = (void *) 0 ;
@@ -2601,7 +2780,7 @@ intgo _wrap_mq_publish_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostr
 }
 
 
-intgo _wrap_mq_publish_v5_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5) {
+intgo _wrap_mq_publish_v5_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   void *arg3 = (void *) 0 ;
@@ -2633,7 +2812,7 @@ intgo _wrap_mq_publish_v5_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _go
 }
 
 
-intgo _wrap_mq_publish_tagged_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5, long long _swig_go_6) {
+intgo _wrap_mq_publish_tagged_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5, long long _swig_go_6) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   void *arg3 = (void *) 0 ;
@@ -2667,7 +2846,7 @@ intgo _wrap_mq_publish_tagged_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0,
 }
 
 
-intgo _wrap_mq_subscribe_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+intgo _wrap_mq_subscribe_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -2689,7 +2868,7 @@ intgo _wrap_mq_subscribe_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gos
 }
 
 
-intgo _wrap_mq_subscribe_v5_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2, struct mq_props *_swig_go_3) {
+intgo _wrap_mq_subscribe_v5_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2, struct mq_props *_swig_go_3) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -2713,7 +2892,7 @@ intgo _wrap_mq_subscribe_v5_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _
 }
 
 
-intgo _wrap_mq_unsubscribe_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_mq_unsubscribe_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, _gostring_ _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -2733,7 +2912,7 @@ intgo _wrap_mq_unsubscribe_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _g
 }
 
 
-intgo _wrap_mq_unsubscribe_v5_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, struct mq_props *_swig_go_2) {
+intgo _wrap_mq_unsubscribe_v5_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, struct mq_props *_swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   mq_props *arg3 = (mq_props *) 0 ;
@@ -2755,7 +2934,7 @@ intgo _wrap_mq_unsubscribe_v5_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0,
 }
 
 
-intgo _wrap_mq_auth_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1, struct mq_props *_swig_go_2) {
+intgo _wrap_mq_auth_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, intgo _swig_go_1, struct mq_props *_swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   mq_props *arg3 = (mq_props *) 0 ;
@@ -2772,7 +2951,7 @@ intgo _wrap_mq_auth_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _sw
 }
 
 
-long long _wrap_mq_queued_messages_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) {
+long long _wrap_mq_queued_messages_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -2785,7 +2964,7 @@ long long _wrap_mq_queued_messages_cmq_5b5171776a0baf6b(struct mq_client *_swig_
 }
 
 
-intgo _wrap_mq_is_connected_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) {
+intgo _wrap_mq_is_connected_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2798,7 +2977,7 @@ intgo _wrap_mq_is_connected_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_fd_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) {
+intgo _wrap_mq_event_fd_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2811,7 +2990,7 @@ intgo _wrap_mq_event_fd_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0) {
 }
 
 
-struct mq_event *_wrap_mq_next_event_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+struct mq_event *_wrap_mq_next_event_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, intgo _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   mq_event *result = 0 ;
@@ -2826,7 +3005,7 @@ struct mq_event *_wrap_mq_next_event_cmq_5b5171776a0baf6b(struct mq_client *_swi
 }
 
 
-void _wrap_mq_event_free_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+void _wrap_mq_event_free_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   
   arg1 = *(mq_event **)&_swig_go_0; 
@@ -2836,7 +3015,7 @@ void _wrap_mq_event_free_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_type_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_type_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2849,7 +3028,7 @@ intgo _wrap_mq_event_type_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_error_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_error_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2862,7 +3041,7 @@ intgo _wrap_mq_event_error_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_reason_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_reason_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2875,7 +3054,7 @@ intgo _wrap_mq_event_reason_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_token_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_token_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2888,7 +3067,7 @@ intgo _wrap_mq_event_token_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
 }
 
 
-long long _wrap_mq_event_tag_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+long long _wrap_mq_event_tag_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -2901,7 +3080,7 @@ long long _wrap_mq_event_tag_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_mq_event_topic_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+_gostring_ _wrap_mq_event_topic_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -2914,7 +3093,7 @@ _gostring_ _wrap_mq_event_topic_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0
 }
 
 
-long long _wrap_mq_event_payload_len_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+long long _wrap_mq_event_payload_len_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -2927,7 +3106,7 @@ long long _wrap_mq_event_payload_len_cmq_5b5171776a0baf6b(struct mq_event *_swig
 }
 
 
-intgo _wrap_mq_event_qos_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_qos_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2940,7 +3119,7 @@ intgo _wrap_mq_event_qos_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_retain_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_retain_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2953,7 +3132,7 @@ intgo _wrap_mq_event_retain_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_dup_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_dup_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2966,7 +3145,7 @@ intgo _wrap_mq_event_dup_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_packet_id_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_packet_id_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2979,7 +3158,7 @@ intgo _wrap_mq_event_packet_id_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0)
 }
 
 
-intgo _wrap_mq_event_session_present_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_session_present_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2992,7 +3171,7 @@ intgo _wrap_mq_event_session_present_cmq_5b5171776a0baf6b(struct mq_event *_swig
 }
 
 
-intgo _wrap_mq_event_will_reconnect_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_will_reconnect_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3005,7 +3184,7 @@ intgo _wrap_mq_event_will_reconnect_cmq_5b5171776a0baf6b(struct mq_event *_swig_
 }
 
 
-long long _wrap_mq_event_reason_count_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+long long _wrap_mq_event_reason_count_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -3018,7 +3197,7 @@ long long _wrap_mq_event_reason_count_cmq_5b5171776a0baf6b(struct mq_event *_swi
 }
 
 
-intgo _wrap_mq_event_reason_at_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0, long long _swig_go_1) {
+intgo _wrap_mq_event_reason_at_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0, long long _swig_go_1) {
   mq_event *arg1 = (mq_event *) 0 ;
   size_t arg2 ;
   int result;
@@ -3033,7 +3212,7 @@ intgo _wrap_mq_event_reason_at_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0,
 }
 
 
-intgo _wrap_mq_event_log_level_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_log_level_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3046,7 +3225,7 @@ intgo _wrap_mq_event_log_level_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0)
 }
 
 
-_gostring_ _wrap_mq_event_message_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+_gostring_ _wrap_mq_event_message_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -3059,7 +3238,7 @@ _gostring_ _wrap_mq_event_message_cmq_5b5171776a0baf6b(struct mq_event *_swig_go
 }
 
 
-struct mq_props *_wrap_mq_event_props_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0) {
+struct mq_props *_wrap_mq_event_props_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   mq_props *result = 0 ;
   struct mq_props *_swig_go_result;
@@ -3072,7 +3251,7 @@ struct mq_props *_wrap_mq_event_props_cmq_5b5171776a0baf6b(struct mq_event *_swi
 }
 
 
-intgo _wrap_MQ_TLS_VERSION_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_TLS_VERSION_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3084,7 +3263,7 @@ intgo _wrap_MQ_TLS_VERSION_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_TLS_CIPHER_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_TLS_CIPHER_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3096,7 +3275,7 @@ intgo _wrap_MQ_TLS_CIPHER_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_TLS_ALPN_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_TLS_ALPN_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3108,7 +3287,7 @@ intgo _wrap_MQ_TLS_ALPN_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_TLS_RESUMED_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_TLS_RESUMED_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3120,7 +3299,7 @@ intgo _wrap_MQ_TLS_RESUMED_cmq_5b5171776a0baf6b() {
 }
 
 
-_gostring_ _wrap_mq_event_tls_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0, intgo _swig_go_1) {
+_gostring_ _wrap_mq_event_tls_cmq_8e435e4416e72f22(struct mq_event *_swig_go_0, intgo _swig_go_1) {
   mq_event *arg1 = (mq_event *) 0 ;
   int arg2 ;
   char *result = 0 ;
@@ -3135,7 +3314,7 @@ _gostring_ _wrap_mq_event_tls_cmq_5b5171776a0baf6b(struct mq_event *_swig_go_0, 
 }
 
 
-intgo _wrap_MQ_PROP_PAYLOAD_FORMAT_INDICATOR_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_PAYLOAD_FORMAT_INDICATOR_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3147,7 +3326,7 @@ intgo _wrap_MQ_PROP_PAYLOAD_FORMAT_INDICATOR_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_MESSAGE_EXPIRY_INTERVAL_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_MESSAGE_EXPIRY_INTERVAL_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3159,7 +3338,7 @@ intgo _wrap_MQ_PROP_MESSAGE_EXPIRY_INTERVAL_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_CONTENT_TYPE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_CONTENT_TYPE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3171,7 +3350,7 @@ intgo _wrap_MQ_PROP_CONTENT_TYPE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_RESPONSE_TOPIC_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_RESPONSE_TOPIC_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3183,7 +3362,7 @@ intgo _wrap_MQ_PROP_RESPONSE_TOPIC_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_CORRELATION_DATA_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_CORRELATION_DATA_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3195,7 +3374,7 @@ intgo _wrap_MQ_PROP_CORRELATION_DATA_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3207,7 +3386,7 @@ intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_SESSION_EXPIRY_INTERVAL_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_SESSION_EXPIRY_INTERVAL_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3219,7 +3398,7 @@ intgo _wrap_MQ_PROP_SESSION_EXPIRY_INTERVAL_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3231,7 +3410,7 @@ intgo _wrap_MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_SERVER_KEEP_ALIVE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_SERVER_KEEP_ALIVE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3243,7 +3422,7 @@ intgo _wrap_MQ_PROP_SERVER_KEEP_ALIVE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_AUTHENTICATION_METHOD_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_AUTHENTICATION_METHOD_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3255,7 +3434,7 @@ intgo _wrap_MQ_PROP_AUTHENTICATION_METHOD_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_AUTHENTICATION_DATA_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_AUTHENTICATION_DATA_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3267,7 +3446,7 @@ intgo _wrap_MQ_PROP_AUTHENTICATION_DATA_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_REQUEST_PROBLEM_INFORMATION_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_REQUEST_PROBLEM_INFORMATION_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3279,7 +3458,7 @@ intgo _wrap_MQ_PROP_REQUEST_PROBLEM_INFORMATION_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_WILL_DELAY_INTERVAL_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_WILL_DELAY_INTERVAL_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3291,7 +3470,7 @@ intgo _wrap_MQ_PROP_WILL_DELAY_INTERVAL_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_REQUEST_RESPONSE_INFORMATION_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_REQUEST_RESPONSE_INFORMATION_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3303,7 +3482,7 @@ intgo _wrap_MQ_PROP_REQUEST_RESPONSE_INFORMATION_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_RESPONSE_INFORMATION_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_RESPONSE_INFORMATION_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3315,7 +3494,7 @@ intgo _wrap_MQ_PROP_RESPONSE_INFORMATION_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_SERVER_REFERENCE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_SERVER_REFERENCE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3327,7 +3506,7 @@ intgo _wrap_MQ_PROP_SERVER_REFERENCE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_REASON_STRING_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_REASON_STRING_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3339,7 +3518,7 @@ intgo _wrap_MQ_PROP_REASON_STRING_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_RECEIVE_MAXIMUM_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_RECEIVE_MAXIMUM_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3351,7 +3530,7 @@ intgo _wrap_MQ_PROP_RECEIVE_MAXIMUM_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_TOPIC_ALIAS_MAXIMUM_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_TOPIC_ALIAS_MAXIMUM_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3363,7 +3542,7 @@ intgo _wrap_MQ_PROP_TOPIC_ALIAS_MAXIMUM_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_TOPIC_ALIAS_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_TOPIC_ALIAS_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3375,7 +3554,7 @@ intgo _wrap_MQ_PROP_TOPIC_ALIAS_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_MAXIMUM_QOS_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_MAXIMUM_QOS_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3387,7 +3566,7 @@ intgo _wrap_MQ_PROP_MAXIMUM_QOS_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_RETAIN_AVAILABLE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_RETAIN_AVAILABLE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3399,7 +3578,7 @@ intgo _wrap_MQ_PROP_RETAIN_AVAILABLE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_USER_PROPERTY_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_USER_PROPERTY_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3411,7 +3590,7 @@ intgo _wrap_MQ_PROP_USER_PROPERTY_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_MAXIMUM_PACKET_SIZE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_MAXIMUM_PACKET_SIZE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3423,7 +3602,7 @@ intgo _wrap_MQ_PROP_MAXIMUM_PACKET_SIZE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3435,7 +3614,7 @@ intgo _wrap_MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3447,7 +3626,7 @@ intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE_cmq_5b5171776a0baf6b() {
 }
 
 
-intgo _wrap_MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE_cmq_5b5171776a0baf6b() {
+intgo _wrap_MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE_cmq_8e435e4416e72f22() {
   int result;
   intgo _swig_go_result;
   
@@ -3459,7 +3638,7 @@ intgo _wrap_MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE_cmq_5b5171776a0baf6b() {
 }
 
 
-struct mq_props *_wrap_mq_props_new_cmq_5b5171776a0baf6b() {
+struct mq_props *_wrap_mq_props_new_cmq_8e435e4416e72f22() {
   mq_props *result = 0 ;
   struct mq_props *_swig_go_result;
   
@@ -3470,7 +3649,7 @@ struct mq_props *_wrap_mq_props_new_cmq_5b5171776a0baf6b() {
 }
 
 
-void _wrap_mq_props_free_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0) {
+void _wrap_mq_props_free_cmq_8e435e4416e72f22(struct mq_props *_swig_go_0) {
   mq_props *arg1 = (mq_props *) 0 ;
   
   arg1 = *(mq_props **)&_swig_go_0; 
@@ -3480,7 +3659,7 @@ void _wrap_mq_props_free_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_props_add_int_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+intgo _wrap_mq_props_add_int_cmq_8e435e4416e72f22(struct mq_props *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   uint32_t arg3 ;
@@ -3497,7 +3676,7 @@ intgo _wrap_mq_props_add_int_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, i
 }
 
 
-intgo _wrap_mq_props_add_string_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2) {
+intgo _wrap_mq_props_add_string_cmq_8e435e4416e72f22(struct mq_props *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   char *arg3 = (char *) 0 ;
@@ -3519,7 +3698,7 @@ intgo _wrap_mq_props_add_string_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0
 }
 
 
-intgo _wrap_mq_props_add_binary_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2) {
+intgo _wrap_mq_props_add_binary_cmq_8e435e4416e72f22(struct mq_props *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   void *arg3 = (void *) 0 ;
@@ -3540,7 +3719,7 @@ intgo _wrap_mq_props_add_binary_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0
 }
 
 
-intgo _wrap_mq_props_add_user_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
+intgo _wrap_mq_props_add_user_cmq_8e435e4416e72f22(struct mq_props *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -3567,7 +3746,7 @@ intgo _wrap_mq_props_add_user_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, 
 }
 
 
-long long _wrap_mq_props_count_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0) {
+long long _wrap_mq_props_count_cmq_8e435e4416e72f22(struct mq_props *_swig_go_0) {
   mq_props *arg1 = (mq_props *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -3580,7 +3759,7 @@ long long _wrap_mq_props_count_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0)
 }
 
 
-intgo _wrap_mq_props_has_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_mq_props_has_cmq_8e435e4416e72f22(struct mq_props *_swig_go_0, intgo _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   int result;
@@ -3595,7 +3774,7 @@ intgo _wrap_mq_props_has_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, intgo
 }
 
 
-_gostring_ _wrap_mq_props_get_string_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, intgo _swig_go_1) {
+_gostring_ _wrap_mq_props_get_string_cmq_8e435e4416e72f22(struct mq_props *_swig_go_0, intgo _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   char *result = 0 ;
@@ -3610,7 +3789,7 @@ _gostring_ _wrap_mq_props_get_string_cmq_5b5171776a0baf6b(struct mq_props *_swig
 }
 
 
-long long _wrap_mq_props_user_count_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0) {
+long long _wrap_mq_props_user_count_cmq_8e435e4416e72f22(struct mq_props *_swig_go_0) {
   mq_props *arg1 = (mq_props *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -3623,7 +3802,7 @@ long long _wrap_mq_props_user_count_cmq_5b5171776a0baf6b(struct mq_props *_swig_
 }
 
 
-_gostring_ _wrap_mq_props_user_key_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, long long _swig_go_1) {
+_gostring_ _wrap_mq_props_user_key_cmq_8e435e4416e72f22(struct mq_props *_swig_go_0, long long _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   size_t arg2 ;
   char *result = 0 ;
@@ -3638,7 +3817,7 @@ _gostring_ _wrap_mq_props_user_key_cmq_5b5171776a0baf6b(struct mq_props *_swig_g
 }
 
 
-_gostring_ _wrap_mq_props_user_value_cmq_5b5171776a0baf6b(struct mq_props *_swig_go_0, long long _swig_go_1) {
+_gostring_ _wrap_mq_props_user_value_cmq_8e435e4416e72f22(struct mq_props *_swig_go_0, long long _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   size_t arg2 ;
   char *result = 0 ;
@@ -3653,7 +3832,7 @@ _gostring_ _wrap_mq_props_user_value_cmq_5b5171776a0baf6b(struct mq_props *_swig
 }
 
 
-intgo _wrap_mq_topic_check_cmq_5b5171776a0baf6b(_gostring_ _swig_go_0) {
+intgo _wrap_mq_topic_check_cmq_8e435e4416e72f22(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3671,7 +3850,7 @@ intgo _wrap_mq_topic_check_cmq_5b5171776a0baf6b(_gostring_ _swig_go_0) {
 }
 
 
-intgo _wrap_mq_filter_check_cmq_5b5171776a0baf6b(_gostring_ _swig_go_0) {
+intgo _wrap_mq_filter_check_cmq_8e435e4416e72f22(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3689,7 +3868,7 @@ intgo _wrap_mq_filter_check_cmq_5b5171776a0baf6b(_gostring_ _swig_go_0) {
 }
 
 
-intgo _wrap_mq_topic_matches_cmq_5b5171776a0baf6b(_gostring_ _swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_mq_topic_matches_cmq_8e435e4416e72f22(_gostring_ _swig_go_0, _gostring_ _swig_go_1) {
   char *arg1 = (char *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -3714,7 +3893,7 @@ intgo _wrap_mq_topic_matches_cmq_5b5171776a0baf6b(_gostring_ _swig_go_0, _gostri
 }
 
 
-intgo _wrap_mq_wait_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+intgo _wrap_mq_wait_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int arg3 ;
@@ -3731,7 +3910,7 @@ intgo _wrap_mq_wait_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _sw
 }
 
 
-intgo _wrap_mq_wait_connected_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_mq_wait_connected_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, intgo _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int result;
@@ -3746,7 +3925,7 @@ intgo _wrap_mq_wait_connected_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0,
 }
 
 
-intgo _wrap_mq_wait_disconnected_cmq_5b5171776a0baf6b(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_mq_wait_disconnected_cmq_8e435e4416e72f22(struct mq_client *_swig_go_0, intgo _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int result;
