@@ -14,17 +14,20 @@
 static const char version_string[] = MQI_STR(MQ_VERSION_MAJOR) "." MQI_STR(
     MQ_VERSION_MINOR) "." MQI_STR(MQ_VERSION_PATCH);
 
-MQ_API int mq_version(void)
+MQ_API int
+mq_version(void)
 {
     return MQ_VERSION_NUM;
 }
 
-MQ_API const char *mq_version_string(void)
+MQ_API const char *
+mq_version_string(void)
 {
     return version_string;
 }
 
-MQ_API const char *mq_strerror(int err)
+MQ_API const char *
+mq_strerror(int err)
 {
     switch (err) {
     case MQ_OK:
@@ -39,7 +42,8 @@ MQ_API const char *mq_strerror(int err)
     }
 }
 
-MQ_API const char *mq_err_name(int err)
+MQ_API const char *
+mq_err_name(int err)
 {
     switch (err) {
     case MQ_OK:
@@ -56,7 +60,8 @@ MQ_API const char *mq_err_name(int err)
 
 /* Names as in the MQTT 5.0 specification, §2.4 table 2-6. 0x00 is also
  * "Normal disconnection" and "Granted QoS 0"; "Success" covers all. */
-MQ_API const char *mq_reason_string(int reason)
+MQ_API const char *
+mq_reason_string(int reason)
 {
     switch (reason) {
     case MQ_RC_SUCCESS: return "Success";

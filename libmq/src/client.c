@@ -22,267 +22,9 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "options.h"
 #include "topic.h"
 
-#define DEFAULT_MAX_PACKET 268435460u
-#define DEFAULT_DISCONNECT_TIMEOUT_MS 5000
-
-/* ---- small helpers -------------------------------------------------- */
-
-static char *
-xstrdup(const char *s)
-{
-    size_t n;
-    char *d;
-
-    if (s == NULL)
-        return NULL;
-    n = strlen(s) + 1;
-    d = malloc(n);
-    if (d != NULL)
-        memcpy(d, s, n);
-    return d;
-}
-
-static void *
-xmemdup(const void *p, size_t n)
-{
-    void *d = malloc(n ? n : 1);
-
-    if (d != NULL && n > 0)
-        memcpy(d, p, n);
-    return d;
-}
-
-void
-mqi_list_push(mqi_list *l, mqi_msg *m)
-{
-    m->next = NULL;
-    m->prev = l->tail;
-    if (l->tail != NULL)
-        l->tail->next = m;
-    else
-        l->head = m;
-    l->tail = m;
-    l->n++;
-}
-
-void
-mqi_list_push_front(mqi_list *l, mqi_msg *m)
-{
-    m->prev = NULL;
-    m->next = l->head;
-    if (l->head != NULL)
-        l->head->prev = m;
-    else
-        l->tail = m;
-    l->head = m;
-    l->n++;
-}
-
-void
-mqi_list_remove(mqi_list *l, mqi_msg *m)
-{
-    if (m->prev != NULL)
-        m->prev->next = m->next;
-    else
-        l->head = m->next;
-    if (m->next != NULL)
-        m->next->prev = m->prev;
-    else
-        l->tail = m->prev;
-    m->next = m->prev = NULL;
-    l->n--;
-}
-
-mqi_msg *
-mqi_list_pop(mqi_list *l)
-{
-    mqi_msg *m = l->head;
-
-    if (m != NULL)
-        mqi_list_remove(l, m);
-    return m;
-}
-
-void
-mqi_msg_free(mqi_msg *m)
-{
-    size_t i;
-
-    if (m == NULL)
-        return;
-    if (m->props != NULL)
-        mq_props_free(m->props);
-    if (m->kind == MQI_CMD_RESOLVED && m->resolved != NULL)
-        freeaddrinfo(m->resolved);
-    if (m->kind == MQI_CMD_CONNECT && m->resolved != NULL) {
-        mqi_opts_clear(m->resolved);
-        free(m->resolved);
-    }
-    if (m->kind == MQI_CMD_WAIT)
-        free(m->resolved); /* never reached the worker */
-    if (m->filters != NULL) {
-        for (i = 0; i < m->count; i++)
-            free(m->filters[i]);
-        free(m->filters);
-    }
-    free(m->options);
-    /* plain malloc blocks (blk 0, payload_len 0) end in free() */
-    mqi_block_free(m, m->blk, sizeof *m + m->payload_len);
-}
-
-static void
-servers_free(mqi_server *s, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        free(s[i].host);
-        free(s[i].path);
-    }
-    free(s);
-}
-
-void
-mqi_opts_clear(mqi_opts *o)
-{
-    free(o->username);
-    free(o->password);
-    servers_free(o->servers, o->nservers);
-    free(o->will_topic);
-    free(o->will_payload);
-    mq_props_free(o->will_props);
-    mq_props_free(o->connect_props);
-    free(o->tls_ca_file);
-    free(o->tls_ca_path);
-    free(o->tls_cert_file);
-    free(o->tls_key_file);
-    free(o->tls_verify_name);
-    free(o->tls_alpn);
-    free(o->tls_ciphers);
-    free(o->persist_dir);
-    free(o->tls_ca_pem);
-    free(o->tls_cert_pem);
-    if (o->tls_key_pem != NULL)
-        memset(o->tls_key_pem, 0, strlen(o->tls_key_pem));
-    free(o->tls_key_pem);
-    if (o->tls_key_password != NULL)
-        memset(o->tls_key_password, 0, strlen(o->tls_key_password));
-    free(o->tls_key_password);
-    mqi_xopts_clear(&o->x);
-    o->tls_ca_pem = o->tls_cert_pem = o->tls_key_pem = NULL;
-    o->tls_key_password = NULL;
-    o->username = NULL;
-    o->password = NULL;
-    o->servers = NULL;
-    o->nservers = 0;
-    o->will_topic = NULL;
-    o->will_payload = NULL;
-    o->will_props = o->connect_props = NULL;
-    o->tls_ca_file = o->tls_ca_path = o->tls_cert_file = NULL;
-    o->tls_key_file = o->tls_verify_name = o->tls_alpn = NULL;
-    o->tls_ciphers = o->persist_dir = NULL;
-}
-
-#define DUPSTR(field)                                                     \
-    do {                                                                  \
-        if (src->field != NULL &&                                         \
-            (dst->field = xstrdup(src->field)) == NULL)                   \
-            goto fail;                                                    \
-    } while (0)
-
-int
-mqi_opts_copy(mqi_opts *dst, const mqi_opts *src)
-{
-    size_t i;
-
-    *dst = *src;
-    dst->username = NULL;
-    dst->password = NULL;
-    dst->servers = NULL;
-    dst->nservers = 0;
-    dst->will_topic = NULL;
-    dst->will_payload = NULL;
-    dst->will_props = dst->connect_props = NULL;
-    dst->tls_ca_file = dst->tls_ca_path = dst->tls_cert_file = NULL;
-    dst->tls_key_file = dst->tls_verify_name = dst->tls_alpn = NULL;
-    dst->tls_ciphers = dst->persist_dir = NULL;
-    dst->tls_ca_pem = dst->tls_cert_pem = dst->tls_key_pem = NULL;
-    dst->tls_key_password = NULL;
-    memset(&dst->x, 0, sizeof dst->x);
-
-    if (mqi_xopts_snapshot(&dst->x, &src->x) != MQ_OK)
-        goto fail;
-    DUPSTR(username);
-    DUPSTR(tls_ca_pem);
-    DUPSTR(tls_cert_pem);
-    DUPSTR(tls_key_pem);
-    DUPSTR(tls_key_password);
-    DUPSTR(will_topic);
-    DUPSTR(tls_ca_file);
-    DUPSTR(tls_ca_path);
-    DUPSTR(tls_cert_file);
-    DUPSTR(tls_key_file);
-    DUPSTR(tls_verify_name);
-    DUPSTR(tls_alpn);
-    DUPSTR(tls_ciphers);
-    DUPSTR(persist_dir);
-    if (src->has_password &&
-        (dst->password = xmemdup(src->password, src->password_len)) == NULL)
-        goto fail;
-    if (src->will &&
-        (dst->will_payload = xmemdup(src->will_payload, src->will_len)) ==
-            NULL)
-        goto fail;
-    if (mqi_props_dup(src->will_props, &dst->will_props) != MQ_OK)
-        goto fail;
-    if (mqi_props_dup(src->connect_props, &dst->connect_props) != MQ_OK)
-        goto fail;
-    if (src->nservers > 0) {
-        dst->servers = calloc(src->nservers, sizeof *dst->servers);
-        if (dst->servers == NULL)
-            goto fail;
-        dst->nservers = src->nservers;
-        for (i = 0; i < src->nservers; i++) {
-            dst->servers[i] = src->servers[i];
-            dst->servers[i].host = xstrdup(src->servers[i].host);
-            dst->servers[i].path = xstrdup(src->servers[i].path);
-            if (dst->servers[i].host == NULL ||
-                (src->servers[i].path != NULL && dst->servers[i].path == NULL))
-                goto fail;
-        }
-    }
-    return MQ_OK;
-fail:
-    mqi_opts_clear(dst);
-    return MQ_ERR_NOMEM;
-}
-
-/* ---- logging --------------------------------------------------------- */
-
-void
-mqi_log(mq_client *c, int level, const char *fmt, ...)
-{
-    va_list ap;
-    char buf[512];
-    size_t n;
-    mq_event *ev;
-
-    if (level > atomic_load_explicit(&c->log_level, memory_order_relaxed))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    n = strlen(buf) + 1;
-    ev = mqi_event_new(MQ_EVENT_LOG, n);
-    if (ev == NULL)
-        return;
-    ev->log_level = level;
-    ev->message = (char *)(ev + 1);
-    memcpy(ev->message, buf, n);
-    mqi_events_post(&c->ev, ev);
-}
 
 /* ---- lifecycle -------------------------------------------------------- */
 
@@ -309,7 +51,7 @@ mq_client_new(const char *client_id, int protocol)
     atomic_init(&c->refs, 1);
     c->version = protocol;
     c->io.fd = -1;
-    c->client_id = xstrdup(client_id ? client_id : "");
+    c->client_id = mqi_strdup(client_id ? client_id : "");
     if (c->client_id == NULL)
         goto fail_early;
     if (mqi_events_init(&c->ev) != MQ_OK)
@@ -319,27 +61,11 @@ mq_client_new(const char *client_id, int protocol)
     mqi_cond_init_mono(&c->space_cond); /* waits immune to clock changes */
     mqi_cond_init_mono(&c->state_cond);
     mqi_mpsc_init(&c->cmdq);
-    c->opt.keepalive = 60;
-    c->opt.clean_start = 1;
-    c->opt.reconnect = 1;
-    c->opt.reconnect_min_ms = 1000;
-    c->opt.reconnect_max_ms = 30000;
-    c->opt.max_inflight = 20;
-    c->opt.tcp_nodelay = 1;
-    c->opt.connect_timeout_ms = 10000;
-    c->opt.max_packet_size = DEFAULT_MAX_PACKET;
-    c->opt.receive_maximum = 65535;
-    atomic_init(&c->max_msgs, 100000);
-    atomic_init(&c->max_bytes, (size_t)64 << 20);
+    mqi_opt_defaults(c); /* every option's default, from options.c */
     atomic_init(&c->next_token, 1);
-    atomic_init(&c->max_events, 10000);
-    atomic_init(&c->max_event_bytes, (size_t)32 << 20);
-    atomic_init(&c->publish_events, 1);
-    atomic_init(&c->offline_qos0, 1);
-    atomic_init(&c->max_packet, DEFAULT_MAX_PACKET);
+    atomic_init(&c->max_packet, c->opt.max_packet_size);
     atomic_init(&c->alias_max_out, -1); /* unknown until a CONNACK */
     c->proto = protocol;
-    atomic_init(&c->disconnect_timeout_ms, DEFAULT_DISCONNECT_TIMEOUT_MS);
     c->destroy_cmd = calloc(1, sizeof *c->destroy_cmd);
     if (c->destroy_cmd == NULL)
         goto fail;
@@ -347,14 +73,7 @@ mq_client_new(const char *client_id, int protocol)
         goto fail;
     return c;
 fail:
-    free(c->destroy_cmd);
-    mqi_events_destroy(&c->ev);
-    pthread_mutex_destroy(&c->lock);
-    pthread_mutex_destroy(&c->space_lock);
-    pthread_cond_destroy(&c->space_cond);
-    pthread_cond_destroy(&c->state_cond);
-    free(c->client_id);
-    free(c);
+    mqi_client_unref(c); /* the only reference: frees what is made */
     return NULL;
 fail_early:
     free(c->client_id);
@@ -362,33 +81,6 @@ fail_early:
     return NULL;
 }
 
-static void free_assigned_ids(mq_client *c);
-
-/* Final release: the worker and any resolver thread are done with c. */
-void
-mqi_client_unref(mq_client *c)
-{
-    mqi_qnode *n;
-
-    if (atomic_fetch_sub(&c->refs, 1) != 1)
-        return;
-    /* Commands that never reached the worker (e.g. a late RESOLVED). */
-    while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL) {
-        mqi_msg *m = MQI_CONTAINER_OF(n, mqi_msg, qn);
-        mqi_msg_free(m);
-    }
-    free(c->destroy_cmd);
-    mqi_store_close(c->store);
-    free_assigned_ids(c);
-    mqi_events_destroy(&c->ev);
-    mqi_opts_clear(&c->opt);
-    pthread_mutex_destroy(&c->lock);
-    pthread_mutex_destroy(&c->space_lock);
-    pthread_cond_destroy(&c->space_cond);
-    pthread_cond_destroy(&c->state_cond);
-    free(c->client_id);
-    free(c);
-}
 
 static mq_event *take_events(mq_client *c, int timeout_ms, size_t max);
 static bool is_final(const mq_event *ev);
@@ -522,15 +214,6 @@ mq_client_destroy(mq_client *c)
     mqi_client_unref(c);
 }
 
-static void
-free_assigned_ids(mq_client *c)
-{
-    while (c->assigned_ids != NULL) {
-        struct mqi_idnode *n = c->assigned_ids;
-        c->assigned_ids = n->next;
-        free(n);
-    }
-}
 
 MQ_API const char *
 mq_client_id(const mq_client *c)
@@ -548,192 +231,65 @@ mq_client_id(const mq_client *c)
 
 /* ---- options ---------------------------------------------------------- */
 
-static int
-check_range(int64_t v, int64_t lo, int64_t hi)
-{
-    return (v < lo || v > hi) ? MQ_ERR_INVAL : MQ_OK;
-}
-
-/* Plain integer options kept in mqi_opts, set only while not connected. */
-static const struct int_opt {
-    int id;
-    int64_t lo, hi;
-    size_t off;
-} int_opts[] = {
-    { MQ_OPT_KEEPALIVE_S, 0, 65535, offsetof(mqi_opts, keepalive) },
-    { MQ_OPT_CLEAN_START, 0, 1, offsetof(mqi_opts, clean_start) },
-    { MQ_OPT_RECONNECT_MIN_MS, 1, 3600000, offsetof(mqi_opts, reconnect_min_ms) },
-    { MQ_OPT_RECONNECT_MAX_MS, 1, 86400000, offsetof(mqi_opts, reconnect_max_ms) },
-    { MQ_OPT_RECONNECT, 0, 1, offsetof(mqi_opts, reconnect) },
-    { MQ_OPT_MAX_INFLIGHT, 1, 65535, offsetof(mqi_opts, max_inflight) },
-    { MQ_OPT_TCP_NODELAY, 0, 1, offsetof(mqi_opts, tcp_nodelay) },
-    { MQ_OPT_CONNECT_TIMEOUT_MS, 1, 3600000, offsetof(mqi_opts, connect_timeout_ms) },
-};
-
-static int *
-int_opt_field(mq_client *c, int id, const struct int_opt **out)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof int_opts / sizeof int_opts[0]; i++)
-        if (int_opts[i].id == id) {
-            *out = &int_opts[i];
-            return (int *)(void *)((char *)&c->opt + int_opts[i].off);
-        }
-    return NULL;
-}
-
+/* mq_set_int, mq_get_int and mq_set_str follow the option table
+ * (options.c): the checks in this order - unknown number, read-only,
+ * state (MQ_ERR_STATE for connect-time options while active), TLS build,
+ * range, MQTT 5 - then the row's storage. */
 MQ_API int
 mq_set_int(mq_client *c, int option, int64_t v)
 {
-    const struct int_opt *io;
-    int *field;
+    const mqi_optdef *d = mqi_opt_find(option);
     int rc = MQ_OK;
 
-    if (c == NULL)
+    if (c == NULL || d == NULL || d->type != MQI_OT_INT ||
+        d->when == MQI_OW_READ)
         return MQ_ERR_INVAL;
-    /* options that may change at any time */
-    switch (option) {
-    case MQ_OPT_QUEUE_MAX_MSGS:
-        if (v < 1)
+    if (d->store == MQI_OS_CONST) /* reserved: only its fixed value */
+        return v == d->def ? MQ_OK : MQ_ERR_NOT_SUPPORTED;
+    if (d->when == MQI_OW_ANY) {
+        if (v < d->lo || v > d->hi)
             return MQ_ERR_INVAL;
-        atomic_store(&c->max_msgs, (size_t)v);
+        mqi_opt_store_int(c, d, v);
+        if (d->flags & MQI_OF_WAKE)
+            mqi_wake(c);
         return MQ_OK;
-    case MQ_OPT_QUEUE_MAX_BYTES:
-        if (v < 1)
-            return MQ_ERR_INVAL;
-        atomic_store(&c->max_bytes, (size_t)v);
-        return MQ_OK;
-    case MQ_OPT_MAX_EVENTS:
-        if (v < 1)
-            return MQ_ERR_INVAL;
-        atomic_store(&c->max_events, (size_t)v);
-        mqi_wake(c);
-        return MQ_OK;
-    case MQ_OPT_LOG_LEVEL:
-        if ((rc = check_range(v, MQ_LOG_NONE, MQ_LOG_DEBUG)) != MQ_OK)
-            return rc;
-        atomic_store(&c->log_level, (int)v);
-        return MQ_OK;
-    case MQ_OPT_PUBLISH_EVENTS:
-        if ((rc = check_range(v, 0, 2)) != MQ_OK)
-            return rc;
-        atomic_store(&c->publish_events, (int)v);
-        return MQ_OK;
-    case MQ_OPT_OFFLINE_QOS0:
-        if ((rc = check_range(v, 0, 1)) != MQ_OK)
-            return rc;
-        atomic_store(&c->offline_qos0, (int)v);
-        return MQ_OK;
-    case MQ_OPT_PUBLISH_TIMEOUT_MS:
-        if ((rc = check_range(v, 0, INT32_MAX)) != MQ_OK)
-            return rc;
-        atomic_store(&c->publish_timeout_ms, (int)v);
-        return MQ_OK;
-    case MQ_OPT_AUTO_ACK:
-        return v == 1 ? MQ_OK : MQ_ERR_NOT_SUPPORTED;
-    case MQ_OPT_MAX_EVENT_BYTES:
-        if (v < 1 || (uint64_t)v > SIZE_MAX)
-            return MQ_ERR_INVAL;
-        atomic_store(&c->max_event_bytes, (size_t)v);
-        mqi_wake(c);
-        return MQ_OK;
-    case MQ_OPT_PROTOCOL_IN_USE:
-        return MQ_ERR_INVAL; /* read-only */
-    case MQ_OPT_DISCONNECT_TIMEOUT_MS:
-        if ((rc = check_range(v, 0, 3600000)) != MQ_OK)
-            return rc;
-        atomic_store(&c->disconnect_timeout_ms, (int)v);
-        return MQ_OK;
-    default:
-        break;
     }
-
     pthread_mutex_lock(&c->lock);
     if (c->active) {
         rc = MQ_ERR_STATE;
         goto out;
     }
-    field = int_opt_field(c, option, &io);
-    if (field != NULL) {
-        if ((rc = check_range(v, io->lo, io->hi)) == MQ_OK)
-            *field = (int)v;
+#ifndef MQ_HAVE_TLS
+    if (d->flags & MQI_OF_TLS) {
+        rc = MQ_ERR_NOT_SUPPORTED;
+        goto out;
+    }
+#endif
+    if (v < d->lo || v > d->hi) {
+        rc = MQ_ERR_INVAL;
+        goto out;
+    }
+    if ((d->flags & MQI_OF_V5) && c->version != MQ_PROTO_V5 && v != d->def) {
+        rc = MQ_ERR_NOT_SUPPORTED;
         goto out;
     }
     switch (option) {
-    case MQ_OPT_SESSION_EXPIRY_S:
-        if ((rc = check_range(v, 0, UINT32_MAX)) != MQ_OK)
-            break;
-        if (c->version != MQ_PROTO_V5 && v != 0)
-            rc = MQ_ERR_NOT_SUPPORTED;
-        else
-            c->opt.session_expiry = (uint32_t)v;
-        break;
-    case MQ_OPT_MAX_PACKET_SIZE:
-        if ((rc = check_range(v, 16, DEFAULT_MAX_PACKET)) == MQ_OK) {
-            c->opt.max_packet_size = (uint32_t)v;
-            atomic_store(&c->max_packet, (unsigned)v);
+    case MQ_OPT_PERSIST_SYNC:
+        if (c->store != NULL) { /* the store is open with its policy */
+            rc = MQ_ERR_STATE;
+            goto out;
         }
         break;
-    case MQ_OPT_RECEIVE_MAXIMUM:
-        if ((rc = check_range(v, 1, 65535)) != MQ_OK)
-            break;
-        if (c->version != MQ_PROTO_V5 && v != 65535)
-            rc = MQ_ERR_NOT_SUPPORTED;
-        else
-            c->opt.receive_maximum = (int)v;
-        break;
-    case MQ_OPT_TLS_INSECURE:
-#ifdef MQ_HAVE_TLS
-        if ((rc = check_range(v, 0, 1)) == MQ_OK)
-            c->opt.tls_insecure = v != 0;
-#else
-        rc = MQ_ERR_NOT_SUPPORTED;
-#endif
-        break;
-    case MQ_OPT_TLS_NO_HOSTNAME_CHECK:
-#ifdef MQ_HAVE_TLS
-        if ((rc = check_range(v, 0, 1)) == MQ_OK)
-            c->opt.tls_no_hostname_check = v != 0;
-#else
-        rc = MQ_ERR_NOT_SUPPORTED;
-#endif
-        break;
-    case MQ_OPT_PERSIST_SYNC:
-        if ((rc = check_range(v, 0, 2)) != MQ_OK)
-            break;
-        if (c->store != NULL)
-            rc = MQ_ERR_STATE;
-        else
-            c->persist_sync = (int)v;
-        break;
-    case MQ_OPT_TOPIC_ALIAS_MAXIMUM:
-        if ((rc = check_range(v, 0, 65535)) != MQ_OK)
-            break;
-        if (c->version != MQ_PROTO_V5 && v != 0)
-            rc = MQ_ERR_NOT_SUPPORTED;
-        else
-            c->opt.topic_alias_maximum = (int)v;
-        break;
-    case MQ_OPT_TOPIC_ALIAS_AUTO:
-        if ((rc = check_range(v, 0, 65535)) != MQ_OK)
-            break;
-        if (c->version != MQ_PROTO_V5 && v != 0)
-            rc = MQ_ERR_NOT_SUPPORTED;
-        else
-            c->opt.topic_alias_auto = (int)v;
-        break;
-    case MQ_OPT_PROTOCOL_FALLBACK:
-        if ((rc = check_range(v, 0, 1)) != MQ_OK)
-            break;
-        if (c->version != MQ_PROTO_V5 && v != 0)
-            rc = MQ_ERR_NOT_SUPPORTED;
-        else
-            c->opt.protocol_fallback = (int)v;
+    case MQ_OPT_MAX_PACKET_SIZE:
+        atomic_store(&c->max_packet, (unsigned)v); /* checked by publish */
         break;
     default:
-        rc = mqi_xopts_set_int(&c->opt.x, option, v);
+        break;
     }
+    if (d->store == MQI_OS_XOPTS)
+        rc = mqi_xopts_set_int(&c->opt.x, option, v);
+    else
+        mqi_opt_store_int(c, d, v);
 out:
     pthread_mutex_unlock(&c->lock);
     return rc;
@@ -742,46 +298,20 @@ out:
 MQ_API int
 mq_get_int(mq_client *c, int option, int64_t *out)
 {
-    const struct int_opt *io;
-    int *field;
+    const mqi_optdef *d = mqi_opt_find(option);
     int rc = MQ_OK;
 
     if (c == NULL || out == NULL)
         return MQ_ERR_INVAL;
+    if (d == NULL || d->type != MQI_OT_INT) {
+        *out = 0;
+        return MQ_ERR_INVAL;
+    }
     pthread_mutex_lock(&c->lock);
-    field = int_opt_field(c, option, &io);
-    if (field != NULL) {
-        *out = *field;
-        pthread_mutex_unlock(&c->lock);
-        return MQ_OK;
-    }
-    switch (option) {
-    case MQ_OPT_SESSION_EXPIRY_S: *out = c->opt.session_expiry; break;
-    case MQ_OPT_QUEUE_MAX_MSGS: *out = (int64_t)atomic_load(&c->max_msgs); break;
-    case MQ_OPT_QUEUE_MAX_BYTES: *out = (int64_t)atomic_load(&c->max_bytes); break;
-    case MQ_OPT_OFFLINE_QOS0: *out = atomic_load(&c->offline_qos0); break;
-    case MQ_OPT_MAX_EVENTS: *out = (int64_t)atomic_load(&c->max_events); break;
-    case MQ_OPT_PUBLISH_EVENTS: *out = atomic_load(&c->publish_events); break;
-    case MQ_OPT_LOG_LEVEL: *out = atomic_load(&c->log_level); break;
-    case MQ_OPT_MAX_PACKET_SIZE: *out = c->opt.max_packet_size; break;
-    case MQ_OPT_RECEIVE_MAXIMUM: *out = c->opt.receive_maximum; break;
-    case MQ_OPT_TOPIC_ALIAS_MAXIMUM: *out = c->opt.topic_alias_maximum; break;
-    case MQ_OPT_PUBLISH_TIMEOUT_MS: *out = atomic_load(&c->publish_timeout_ms); break;
-    case MQ_OPT_AUTO_ACK: *out = 1; break;
-    case MQ_OPT_DISCONNECT_TIMEOUT_MS:
-        *out = atomic_load(&c->disconnect_timeout_ms);
-        break;
-    case MQ_OPT_TLS_INSECURE: *out = c->opt.tls_insecure; break;
-    case MQ_OPT_TLS_NO_HOSTNAME_CHECK: *out = c->opt.tls_no_hostname_check; break;
-    case MQ_OPT_PERSIST_SYNC: *out = c->persist_sync; break;
-    case MQ_OPT_TOPIC_ALIAS_AUTO: *out = c->opt.topic_alias_auto; break;
-    case MQ_OPT_PROTOCOL_FALLBACK: *out = c->opt.protocol_fallback; break;
-    case MQ_OPT_PROTOCOL_IN_USE: *out = atomic_load(&c->proto_in_use); break;
-    case MQ_OPT_MAX_EVENT_BYTES:
-        *out = (int64_t)atomic_load(&c->max_event_bytes);
-        break;
-    default: rc = mqi_xopts_get_int(&c->opt.x, option, out);
-    }
+    if (d->store == MQI_OS_XOPTS)
+        rc = mqi_xopts_get_int(&c->opt.x, option, out);
+    else
+        *out = mqi_opt_load_int(c, d);
     pthread_mutex_unlock(&c->lock);
     return rc;
 }
@@ -791,7 +321,7 @@ set_strfield(char **field, const char *v)
 {
     char *d = NULL;
 
-    if (v != NULL && (d = xstrdup(v)) == NULL)
+    if (v != NULL && (d = mqi_strdup(v)) == NULL)
         return MQ_ERR_NOMEM;
     free(*field);
     *field = d;
@@ -844,27 +374,16 @@ recover_one(void *ud, const mqi_store_rec *r)
 {
     struct recover_ctx *rx = ud;
     mq_client *c = rx->c;
-    mqi_msg *m = malloc(sizeof *m + r->topic_len + 1 + r->payload_len);
+    mqi_msg *m = mqi_msg_new_publish(r->topic, r->topic_len, r->payload,
+                                     r->payload_len, r->qos, r->retain);
 
     if (m == NULL) {
         rx->err = MQ_ERR_NOMEM; /* stop: the rest stays in the store */
         return 1;
     }
-    memset(m, 0, sizeof *m);
-    m->kind = MQI_CMD_PUBLISH;
-    m->qos = r->qos;
-    m->retain = r->retain;
-    m->topic = (char *)(m + 1);
-    memcpy(m->topic, r->topic, r->topic_len);
-    m->topic[r->topic_len] = '\0';
-    m->topic_len = r->topic_len;
-    m->payload = (uint8_t *)m->topic + r->topic_len + 1;
-    if (r->payload_len > 0)
-        memcpy(m->payload, r->payload, r->payload_len);
-    m->payload_len = r->payload_len;
     if (r->props_len > 0 &&
         mqi_props_parse(r->props, r->props_len, &m->props) != MQ_OK) {
-        free(m);
+        mqi_msg_free(m);
         return 0; /* skip a record whose properties do not parse */
     }
     m->seq = r->seq;
@@ -920,7 +439,7 @@ open_store(mq_client *c, const char *dir)
         return rc;
     }
     free(c->opt.persist_dir);
-    c->opt.persist_dir = xstrdup(dir);
+    c->opt.persist_dir = mqi_strdup(dir);
     return MQ_OK;
 }
 
@@ -950,80 +469,36 @@ check_path(mq_client *c, const char *what, const char *path, bool dir)
     return MQ_ERR_FILE;
 }
 
-MQ_API int
-mq_set_str(mq_client *c, int option, const char *v)
+static const char *
+path_what(int option)
 {
-    int rc = MQ_OK;
-
-    if (c == NULL)
-        return MQ_ERR_INVAL;
-    if (v != NULL && option != MQ_SOPT_PERSIST_DIR &&
-        !mqi_utf8_valid((const uint8_t *)v, strlen(v)))
-        return MQ_ERR_UTF8;
-#ifndef MQ_HAVE_TLS
-    if ((option >= MQ_SOPT_TLS_CA_FILE && option <= MQ_SOPT_TLS_MIN_VERSION) ||
-        (option >= MQ_SOPT_TLS_CA_PEM && option <= MQ_SOPT_TLS_KEY_PASSWORD))
-        return MQ_ERR_NOT_SUPPORTED;
-#endif
-    if (v != NULL) {
-        switch (option) {
-        case MQ_SOPT_TLS_CA_FILE:
-            rc = check_path(c, "TLS CA file", v, false);
-            break;
-        case MQ_SOPT_TLS_CERT_FILE:
-            rc = check_path(c, "TLS certificate file", v, false);
-            break;
-        case MQ_SOPT_TLS_KEY_FILE:
-            rc = check_path(c, "TLS key file", v, false);
-            break;
-        case MQ_SOPT_TLS_CA_PATH:
-            rc = check_path(c, "TLS CA directory", v, true);
-            break;
-        default:
-            break;
-        }
-        if (rc != MQ_OK)
-            return rc;
-    }
-    pthread_mutex_lock(&c->lock);
-    if (c->active) {
-        rc = MQ_ERR_STATE;
-        goto out;
-    }
     switch (option) {
-    case MQ_SOPT_USERNAME:
-        rc = set_strfield(&c->opt.username, v);
-        break;
+    case MQ_SOPT_TLS_CA_FILE: return "TLS CA file";
+    case MQ_SOPT_TLS_CERT_FILE: return "TLS certificate file";
+    case MQ_SOPT_TLS_KEY_FILE: return "TLS key file";
+    default: return "TLS CA directory";
+    }
+}
+
+/* The string options with code of their own (MQI_OS_SPECIAL rows), under
+ * c->lock while not active. */
+static int
+set_special_str(mq_client *c, int option, const char *v)
+{
+    switch (option) {
     case MQ_SOPT_PASSWORD:
         free(c->opt.password);
         c->opt.password = NULL;
         c->opt.has_password = false;
         c->opt.password_len = 0;
         if (v != NULL) {
-            c->opt.password = xmemdup(v, strlen(v));
-            if (c->opt.password == NULL) {
-                rc = MQ_ERR_NOMEM;
-                break;
-            }
+            c->opt.password = mqi_memdup(v, strlen(v));
+            if (c->opt.password == NULL)
+                return MQ_ERR_NOMEM;
             c->opt.password_len = strlen(v);
             c->opt.has_password = true;
         }
-        break;
-    case MQ_SOPT_TLS_CA_FILE: rc = set_strfield(&c->opt.tls_ca_file, v); break;
-    case MQ_SOPT_TLS_CA_PATH: rc = set_strfield(&c->opt.tls_ca_path, v); break;
-    case MQ_SOPT_TLS_CERT_FILE: rc = set_strfield(&c->opt.tls_cert_file, v); break;
-    case MQ_SOPT_TLS_KEY_FILE: rc = set_strfield(&c->opt.tls_key_file, v); break;
-    case MQ_SOPT_TLS_VERIFY_NAME:
-        rc = set_strfield(&c->opt.tls_verify_name, v);
-        break;
-    case MQ_SOPT_TLS_ALPN: rc = set_strfield(&c->opt.tls_alpn, v); break;
-    case MQ_SOPT_TLS_CIPHERS: rc = set_strfield(&c->opt.tls_ciphers, v); break;
-    case MQ_SOPT_TLS_CA_PEM: rc = set_strfield(&c->opt.tls_ca_pem, v); break;
-    case MQ_SOPT_TLS_CERT_PEM: rc = set_strfield(&c->opt.tls_cert_pem, v); break;
-    case MQ_SOPT_TLS_KEY_PEM: rc = set_strfield(&c->opt.tls_key_pem, v); break;
-    case MQ_SOPT_TLS_KEY_PASSWORD:
-        rc = set_strfield(&c->opt.tls_key_password, v);
-        break;
+        return MQ_OK;
     case MQ_SOPT_TLS_MIN_VERSION:
         if (v == NULL)
             c->opt.tls_min_version = 0;
@@ -1032,13 +507,49 @@ mq_set_str(mq_client *c, int option, const char *v)
         else if (strcmp(v, "tlsv1.3") == 0)
             c->opt.tls_min_version = 13;
         else
-            rc = MQ_ERR_INVAL;
-        break;
+            return MQ_ERR_INVAL;
+        return MQ_OK;
     case MQ_SOPT_PERSIST_DIR:
-        rc = open_store(c, v);
-        break;
+        return open_store(c, v);
     default:
+        return MQ_ERR_INVAL;
+    }
+}
+
+MQ_API int
+mq_set_str(mq_client *c, int option, const char *v)
+{
+    const mqi_optdef *d = mqi_opt_find(option);
+    int rc = MQ_OK;
+
+    if (c == NULL || d == NULL || d->type != MQI_OT_STR)
+        return MQ_ERR_INVAL;
+    if (v != NULL && !(d->flags & MQI_OF_BYTES) &&
+        !mqi_utf8_valid((const uint8_t *)v, strlen(v)))
+        return MQ_ERR_UTF8;
+#ifndef MQ_HAVE_TLS
+    if (d->flags & MQI_OF_TLS)
+        return MQ_ERR_NOT_SUPPORTED;
+#endif
+    if (v != NULL && (d->flags & (MQI_OF_FILE | MQI_OF_DIR)) &&
+        (rc = check_path(c, path_what(option), v,
+                         (d->flags & MQI_OF_DIR) != 0)) != MQ_OK)
+        return rc;
+    pthread_mutex_lock(&c->lock);
+    if (c->active) {
+        rc = MQ_ERR_STATE;
+        goto out;
+    }
+    switch (d->store) {
+    case MQI_OS_OPT_STR:
+        rc = set_strfield(mqi_opt_str_field(&c->opt, d), v);
+        break;
+    case MQI_OS_XOPTS:
         rc = mqi_xopts_set_str(&c->opt.x, option, v);
+        break;
+    default: /* MQI_OS_SPECIAL */
+        rc = set_special_str(c, option, v);
+        break;
     }
 out:
     pthread_mutex_unlock(&c->lock);
@@ -1074,7 +585,7 @@ mq_set_password(mq_client *c, const void *pw, size_t len)
 
     if (c == NULL || (pw == NULL && len > 0) || len > 65535)
         return MQ_ERR_INVAL;
-    if (pw != NULL && (d = xmemdup(pw, len)) == NULL)
+    if (pw != NULL && (d = mqi_memdup(pw, len)) == NULL)
         return MQ_ERR_NOMEM;
     pthread_mutex_lock(&c->lock);
     if (c->active) {
@@ -1090,118 +601,6 @@ mq_set_password(mq_client *c, const void *pw, size_t len)
     return MQ_OK;
 }
 
-/* Parse one URI into *s. */
-static int
-parse_uri(const char *u, size_t len, mqi_server *s)
-{
-    char buf[1024];
-    char *p, *host, *port = NULL, *path = NULL, *end;
-    unsigned long pn;
-
-    memset(s, 0, sizeof *s);
-    if (len == 0 || len >= sizeof buf)
-        return MQ_ERR_URI;
-    memcpy(buf, u, len);
-    buf[len] = '\0';
-    p = strstr(buf, "://");
-    if (p == NULL) {
-        s->scheme = MQI_SCHEME_TCP;
-        host = buf;
-    } else {
-        *p = '\0';
-        if (strcmp(buf, "mqtt") == 0 || strcmp(buf, "tcp") == 0)
-            s->scheme = MQI_SCHEME_TCP;
-        else if (strcmp(buf, "mqtts") == 0 || strcmp(buf, "ssl") == 0 ||
-                 strcmp(buf, "tls") == 0)
-            s->scheme = MQI_SCHEME_TLS;
-        else if (strcmp(buf, "ws") == 0)
-            s->scheme = MQI_SCHEME_WS;
-        else if (strcmp(buf, "wss") == 0)
-            s->scheme = MQI_SCHEME_WSS;
-        else if (strcmp(buf, "unix") == 0)
-            s->scheme = MQI_SCHEME_UNIX;
-        else
-            return MQ_ERR_URI;
-        host = p + 3;
-    }
-    if (s->scheme == MQI_SCHEME_UNIX) {
-        if (host[0] != '/' || strlen(host) >= 108)
-            return MQ_ERR_URI;
-        s->host = xstrdup(host);
-        return s->host ? MQ_OK : MQ_ERR_NOMEM;
-    }
-#ifndef MQ_HAVE_TLS
-    if (s->scheme == MQI_SCHEME_TLS || s->scheme == MQI_SCHEME_WSS)
-        return MQ_ERR_NOT_SUPPORTED;
-#endif
-    /* a path: only for websockets (default "/mqtt") */
-    path = strchr(host, '/');
-    if (s->scheme == MQI_SCHEME_WS || s->scheme == MQI_SCHEME_WSS) {
-        s->path = xstrdup(path != NULL ? path : "/mqtt");
-        if (s->path == NULL)
-            return MQ_ERR_NOMEM;
-        for (p = s->path; *p; p++)
-            if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
-                free(s->path);
-                s->path = NULL;
-                return MQ_ERR_URI;
-            }
-    }
-    if (path != NULL) {
-        if (path[1] != '\0' && s->path == NULL)
-            return MQ_ERR_URI;
-        *path = '\0';
-    }
-    if (host[0] == '[') {
-        end = strchr(host, ']');
-        if (end == NULL)
-            goto bad;
-        *end = '\0';
-        host++;
-        if (end[1] == ':')
-            port = end + 2;
-        else if (end[1] != '\0')
-            goto bad;
-    } else {
-        port = strchr(host, ':');
-        if (port != NULL)
-            *port++ = '\0';
-    }
-    if (host[0] == '\0')
-        goto bad;
-    /* no brackets left inside a host: "[[]" is not the host "[" */
-    for (p = host; *p; p++)
-        if (*p == '@' || *p == '/' || *p == ' ' || *p == '[' || *p == ']' ||
-            (unsigned char)*p < 0x20)
-            goto bad;
-    switch (s->scheme) {
-    case MQI_SCHEME_TLS: s->port = 8883; break;
-    case MQI_SCHEME_WS: s->port = 80; break;
-    case MQI_SCHEME_WSS: s->port = 443; break;
-    default: s->port = 1883;
-    }
-    if (port != NULL) {
-        if (*port == '\0')
-            goto bad;
-        errno = 0;
-        pn = strtoul(port, &end, 10);
-        if (errno != 0 || *end != '\0' || pn == 0 || pn > 65535 ||
-            port[0] == '-' || port[0] == '+')
-            goto bad;
-        s->port = (uint16_t)pn;
-    }
-    s->host = xstrdup(host);
-    if (s->host == NULL) {
-        free(s->path);
-        s->path = NULL;
-        return MQ_ERR_NOMEM;
-    }
-    return MQ_OK;
-bad:
-    free(s->path);
-    s->path = NULL;
-    return MQ_ERR_URI;
-}
 
 MQ_API int
 mq_set_server(mq_client *c, const char *uris)
@@ -1225,7 +624,7 @@ mq_set_server(mq_client *c, const char *uris)
             goto fail;
         }
         list = nl;
-        rc = parse_uri(p, len, &list[n]);
+        rc = mqi_uri_parse(p, len, &list[n]);
         if (rc != MQ_OK)
             goto fail;
         n++;
@@ -1241,7 +640,7 @@ mq_set_server(mq_client *c, const char *uris)
         rc = MQ_ERR_STATE;
         goto fail;
     }
-    servers_free(c->opt.servers, c->opt.nservers);
+    mqi_servers_free(c->opt.servers, c->opt.nservers);
     c->opt.servers = list;
     c->opt.nservers = n;
     pthread_mutex_unlock(&c->lock);
@@ -1284,8 +683,8 @@ mq_set_will(mq_client *c, const char *topic, const void *payload, size_t len,
             if (mqi_props_check(props, MQI_WILL_PROPS) != MQ_OK)
                 return MQ_ERR_PROPERTY;
         }
-        t = xstrdup(topic);
-        pl = xmemdup(payload, len);
+        t = mqi_strdup(topic);
+        pl = mqi_memdup(payload, len);
         if (t == NULL || pl == NULL || mqi_props_dup(props, &pp) != MQ_OK) {
             free(t);
             free(pl);
@@ -1375,7 +774,7 @@ mq_connect(mq_client *c)
         return MQ_ERR_INVAL;
     if (atomic_load(&c->destroyed))
         return MQ_ERR_DESTROYED;
-    m = calloc(1, sizeof *m);
+    m = mqi_msg_new(0);
     if (m == NULL)
         return MQ_ERR_NOMEM;
     m->kind = MQI_CMD_CONNECT;
@@ -1397,7 +796,7 @@ mq_connect(mq_client *c)
         return MQ_ERR_INVAL;
     }
     c->active = true;
-    free_assigned_ids(c);
+    mqi_client_free_ids(c);
     m->generation = ++c->connect_seq;
     /* The snapshot is taken here, under the lock, so that later option
      * changes cannot race with the worker. */
@@ -1435,7 +834,7 @@ disconnect_cmd(mq_client *c, int reason, const mq_props *props, bool forced)
         if (mqi_props_check(props, MQI_DISCONNECT) != MQ_OK)
             return MQ_ERR_PROPERTY;
     }
-    m = calloc(1, sizeof *m);
+    m = mqi_msg_new(0);
     if (m == NULL)
         return MQ_ERR_NOMEM;
     m->kind = MQI_CMD_DISCONNECT;
@@ -1474,70 +873,6 @@ mq_disconnect_now(mq_client *c, int reason)
     return disconnect_cmd(c, reason, NULL, true);
 }
 
-/* Reserve queue space for one message of @p bytes; waits when asked. */
-static int
-reserve_space(mq_client *c, size_t bytes)
-{
-    int wait_ms = atomic_load_explicit(&c->publish_timeout_ms,
-                                       memory_order_relaxed);
-    struct timespec until;
-    bool have_deadline = false;
-
-    for (;;) {
-        size_t n = atomic_fetch_add(&c->q_msgs, 1);
-        size_t b = atomic_fetch_add(&c->q_bytes, bytes);
-        if (n < atomic_load_explicit(&c->max_msgs, memory_order_relaxed) &&
-            (b + bytes <=
-                 atomic_load_explicit(&c->max_bytes, memory_order_relaxed) ||
-             n == 0))
-            return MQ_OK;
-        atomic_fetch_sub(&c->q_msgs, 1);
-        atomic_fetch_sub(&c->q_bytes, bytes);
-        if (wait_ms <= 0)
-            return MQ_ERR_QUEUE_FULL;
-        if (!have_deadline) {
-            mqi_deadline_after(&until, wait_ms);
-            have_deadline = true;
-        }
-        pthread_mutex_lock(&c->space_lock);
-        atomic_fetch_add(&c->space_waiters, 1);
-        /* re-check under the lock to avoid a lost wakeup */
-        if (atomic_load(&c->q_msgs) >= atomic_load(&c->max_msgs) ||
-            atomic_load(&c->q_bytes) + bytes > atomic_load(&c->max_bytes)) {
-            int rc = pthread_cond_timedwait(&c->space_cond, &c->space_lock,
-                                            &until);
-            atomic_fetch_sub(&c->space_waiters, 1);
-            pthread_mutex_unlock(&c->space_lock);
-            if (atomic_load(&c->destroyed))
-                return MQ_ERR_DESTROYED;
-            if (rc == ETIMEDOUT)
-                wait_ms = 0; /* one last try */
-        } else {
-            atomic_fetch_sub(&c->space_waiters, 1);
-            pthread_mutex_unlock(&c->space_lock);
-        }
-    }
-}
-
-/* Called by the worker when a message leaves the queue. */
-void
-mqi_complete_space(mq_client *c)
-{
-    size_t max_m = atomic_load_explicit(&c->max_msgs, memory_order_relaxed);
-    size_t max_b = atomic_load_explicit(&c->max_bytes, memory_order_relaxed);
-
-    /* Wake waiting publishers only below a low-water mark (3/4 full), so
-     * a full queue is refilled in batches instead of one message per
-     * wakeup; an empty queue always wakes them. */
-    if (atomic_load_explicit(&c->space_waiters, memory_order_relaxed) > 0 &&
-        ((atomic_load(&c->q_msgs) <= max_m - max_m / 4 &&
-          atomic_load(&c->q_bytes) <= max_b - max_b / 4) ||
-         atomic_load(&c->q_msgs) == 0)) {
-        pthread_mutex_lock(&c->space_lock);
-        pthread_cond_broadcast(&c->space_cond);
-        pthread_mutex_unlock(&c->space_lock);
-    }
-}
 
 /* Write a new QoS 1/2 message to the store before mq_publish succeeds. */
 static int
@@ -1599,7 +934,7 @@ publish_common(mq_client *c, const char *topic, const void *payload,
 {
     size_t tlen, plen = 0, wire;
     mqi_msg *m;
-    int rc, blk, alias = 0;
+    int rc, alias = 0;
 
     if (c == NULL || topic == NULL || (payload == NULL && len > 0))
         return MQ_ERR_INVAL;
@@ -1636,22 +971,9 @@ publish_common(mq_client *c, const char *topic, const void *payload,
         !atomic_load_explicit(&c->connected, memory_order_relaxed))
         return MQ_ERR_NO_CONN;
 
-    m = mqi_block_alloc(sizeof *m + tlen + 1 + len, &blk);
+    m = mqi_msg_new_publish(topic, tlen, payload, len, qos, retain != 0);
     if (m == NULL)
         return MQ_ERR_NOMEM;
-    memset(m, 0, sizeof *m);
-    m->blk = (uint8_t)blk;
-    m->kind = MQI_CMD_PUBLISH;
-    m->qos = (uint8_t)qos;
-    m->retain = retain ? 1 : 0;
-    m->topic = (char *)(m + 1);
-    memcpy(m->topic, topic, tlen + 1);
-    m->topic_len = tlen;
-    m->payload = (uint8_t *)m->topic + tlen + 1;
-    if (len > 0)
-        memcpy(m->payload, payload, len);
-    m->payload_len = len;
-    m->acct_bytes = sizeof *m + tlen + len;
     m->alias = (uint16_t)alias;
     m->tag = tag;
     if (plen > 0 && mqi_props_dup_without(props, alias ? MQ_PROP_TOPIC_ALIAS
@@ -1660,7 +982,7 @@ publish_common(mq_client *c, const char *topic, const void *payload,
         mqi_msg_free(m);
         return MQ_ERR_NOMEM;
     }
-    rc = reserve_space(c, m->acct_bytes);
+    rc = mqi_space_reserve(c, m->acct_bytes);
     if (rc != MQ_OK) {
         mqi_msg_free(m);
         return rc;
@@ -1749,7 +1071,7 @@ sub_common(mq_client *c, int kind, size_t count, const char *const *filters,
         return MQ_ERR_DESTROYED;
     if (atomic_load(&c->closing_flag))
         return MQ_ERR_NO_CONN;
-    m = calloc(1, sizeof *m);
+    m = mqi_msg_new(0);
     if (m == NULL)
         return MQ_ERR_NOMEM;
     m->kind = (uint8_t)kind;
@@ -1759,7 +1081,7 @@ sub_common(mq_client *c, int kind, size_t count, const char *const *filters,
     if (m->filters == NULL || m->options == NULL)
         goto nomem;
     for (i = 0; i < count; i++) {
-        m->filters[i] = xstrdup(filters[i]);
+        m->filters[i] = mqi_strdup(filters[i]);
         if (m->filters[i] == NULL)
             goto nomem;
         m->options[i] = (uint8_t)(options ? options[i] : 0);
@@ -1831,7 +1153,7 @@ mq_auth(mq_client *c, int reason, const mq_props *props)
                                  mqi_props_len(props)) >
         atomic_load_explicit(&c->max_packet, memory_order_relaxed))
         return MQ_ERR_TOO_LARGE;
-    m = calloc(1, sizeof *m);
+    m = mqi_msg_new(0);
     if (m == NULL)
         return MQ_ERR_NOMEM;
     m->kind = MQI_CMD_AUTH;
@@ -1906,20 +1228,48 @@ mq_set_callback(mq_client *c, int kind, mq_event_cb cb, void *ud)
     return MQ_OK;
 }
 
-MQ_API int mq_on_connect(mq_client *c, mq_event_cb cb, void *ud)
-{ return mq_set_callback(c, MQ_EVENT_CONNECT, cb, ud); }
-MQ_API int mq_on_disconnect(mq_client *c, mq_event_cb cb, void *ud)
-{ return mq_set_callback(c, MQ_EVENT_DISCONNECTED, cb, ud); }
-MQ_API int mq_on_message(mq_client *c, mq_event_cb cb, void *ud)
-{ return mq_set_callback(c, MQ_EVENT_MESSAGE, cb, ud); }
-MQ_API int mq_on_publish(mq_client *c, mq_event_cb cb, void *ud)
-{ return mq_set_callback(c, MQ_EVENT_PUBLISHED, cb, ud); }
-MQ_API int mq_on_subscribe(mq_client *c, mq_event_cb cb, void *ud)
-{ return mq_set_callback(c, MQ_EVENT_SUBSCRIBED, cb, ud); }
-MQ_API int mq_on_unsubscribe(mq_client *c, mq_event_cb cb, void *ud)
-{ return mq_set_callback(c, MQ_EVENT_UNSUBSCRIBED, cb, ud); }
-MQ_API int mq_on_log(mq_client *c, mq_event_cb cb, void *ud)
-{ return mq_set_callback(c, MQ_EVENT_LOG, cb, ud); }
+MQ_API int
+mq_on_connect(mq_client *c, mq_event_cb cb, void *ud)
+{
+    return mq_set_callback(c, MQ_EVENT_CONNECT, cb, ud);
+}
+
+MQ_API int
+mq_on_disconnect(mq_client *c, mq_event_cb cb, void *ud)
+{
+    return mq_set_callback(c, MQ_EVENT_DISCONNECTED, cb, ud);
+}
+
+MQ_API int
+mq_on_message(mq_client *c, mq_event_cb cb, void *ud)
+{
+    return mq_set_callback(c, MQ_EVENT_MESSAGE, cb, ud);
+}
+
+MQ_API int
+mq_on_publish(mq_client *c, mq_event_cb cb, void *ud)
+{
+    return mq_set_callback(c, MQ_EVENT_PUBLISHED, cb, ud);
+}
+
+MQ_API int
+mq_on_subscribe(mq_client *c, mq_event_cb cb, void *ud)
+{
+    return mq_set_callback(c, MQ_EVENT_SUBSCRIBED, cb, ud);
+}
+
+MQ_API int
+mq_on_unsubscribe(mq_client *c, mq_event_cb cb, void *ud)
+{
+    return mq_set_callback(c, MQ_EVENT_UNSUBSCRIBED, cb, ud);
+}
+
+MQ_API int
+mq_on_log(mq_client *c, mq_event_cb cb, void *ud)
+{
+    return mq_set_callback(c, MQ_EVENT_LOG, cb, ud);
+}
+
 
 /* The client whose callback this thread is running, if any (for the
  * deadlock check of the blocking helpers). */
@@ -2187,7 +1537,7 @@ mq_wait(mq_client *c, int token, int timeout_ms)
     if (atomic_load(&c->destroyed))
         return MQ_ERR_DESTROYED;
     r = calloc(1, sizeof *r);
-    m = calloc(1, sizeof *m);
+    m = mqi_msg_new(0);
     if (r == NULL || m == NULL) {
         free(r);
         free(m);

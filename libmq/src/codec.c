@@ -16,117 +16,18 @@
 #include "props.h"
 #include "topic.h"
 
-/* ---- buffer -------------------------------------------------------------- */
-
-void mqi_buf_init(mqi_buf *b)
-{
-    b->data = NULL;
-    b->len = 0;
-    b->cap = 0;
-}
-
-void mqi_buf_free(mqi_buf *b)
-{
-    free(b->data);
-    mqi_buf_init(b);
-}
-
-int mqi_buf_reserve(mqi_buf *b, size_t extra)
-{
-    size_t need, ncap;
-    uint8_t *nd;
-
-    if (extra > SIZE_MAX - b->len)
-        return MQ_ERR_NOMEM;
-    need = b->len + extra;
-    if (need <= b->cap)
-        return MQ_OK;
-    ncap = b->cap ? b->cap : 256;
-    while (ncap < need) {
-        if (ncap > SIZE_MAX / 2) {
-            ncap = need;
-            break;
-        }
-        ncap *= 2;
-    }
-    nd = realloc(b->data, ncap);
-    if (nd == NULL)
-        return MQ_ERR_NOMEM;
-    b->data = nd;
-    b->cap = ncap;
-    return MQ_OK;
-}
-
-void mqi_buf_consume(mqi_buf *b, size_t n)
-{
-    if (n >= b->len) {
-        b->len = 0;
-        return;
-    }
-    memmove(b->data, b->data + n, b->len - n);
-    b->len -= n;
-}
-
-/* ---- variable byte integer ---------------------------------------------- */
-
-size_t mqi_varint_size(uint32_t v)
-{
-    if (v < 128u)
-        return 1;
-    if (v < 16384u)
-        return 2;
-    if (v < 2097152u)
-        return 3;
-    if (v <= MQI_MAX_REMAINING)
-        return 4;
-    return 0;
-}
-
-size_t mqi_varint_encode(uint8_t out[4], uint32_t v)
-{
-    size_t n = 0;
-
-    if (v > MQI_MAX_REMAINING)
-        return 0;
-    do {
-        uint8_t d = (uint8_t)(v & 0x7F);
-        v >>= 7;
-        if (v)
-            d |= 0x80;
-        out[n++] = d;
-    } while (v);
-    return n;
-}
-
-int mqi_varint_decode(const uint8_t *p, size_t avail, uint32_t *out_v,
-                      size_t *out_used)
-{
-    uint32_t v = 0;
-    size_t i;
-
-    for (i = 0; i < 4; i++) {
-        if (i >= avail)
-            return MQ_ERR_AGAIN;
-        v |= (uint32_t)(p[i] & 0x7F) << (7 * i);
-        if (!(p[i] & 0x80)) {
-            *out_v = v;
-            *out_used = i + 1;
-            return MQ_OK;
-        }
-    }
-    return MQ_ERR_MALFORMED; /* a 5th byte would be needed */
-}
-
 /* ---- encoding helpers ---------------------------------------------------- */
 
-static inline uint8_t *put_u16(uint8_t *w, size_t v)
+static inline uint8_t *
+put_u16(uint8_t *w, size_t v)
 {
     w[0] = (uint8_t)(v >> 8);
     w[1] = (uint8_t)v;
     return w + 2;
 }
 
-static inline uint8_t *put_span(uint8_t *w, const uint8_t *p, size_t len)
+static inline uint8_t *
+put_span(uint8_t *w, const uint8_t *p, size_t len)
 {
     w = put_u16(w, len);
     if (len)
@@ -136,7 +37,8 @@ static inline uint8_t *put_span(uint8_t *w, const uint8_t *p, size_t len)
 
 /* Reserve room for a packet with remaining length @p rem and write its
  * fixed header. *out_w points just after it. */
-static int begin_packet(mqi_buf *b, uint8_t byte0, size_t rem, uint8_t **out_w)
+static int
+begin_packet(mqi_buf *b, uint8_t byte0, size_t rem, uint8_t **out_w)
 {
     uint8_t *w;
     int rc;
@@ -155,26 +57,29 @@ static int begin_packet(mqi_buf *b, uint8_t byte0, size_t rem, uint8_t **out_w)
 
 /* Write properties (length prefix included) at *w: the buffer already has
  * room for them. */
-static uint8_t *put_props(mqi_buf *b, uint8_t *w, const mq_props *p,
-                          size_t plen)
+static uint8_t *
+put_props(mqi_buf *b, uint8_t *w, const mq_props *p,
+          size_t plen)
 {
     if (plen == 0) {
         *w++ = 0;
         return w;
     }
-    b->len = (size_t)(w - b->data);
-    /* Cannot fail: the room was reserved by begin_packet(). */
-    (void)mqi_props_encode(b, p);
-    return b->data + b->len;
+    /* the room was reserved by begin_packet(): plain stores */
+    (void)b;
+    w += mqi_varint_encode(w, (uint32_t)plen);
+    return mqi_props_write(w, p);
 }
 
-static inline size_t props_field(size_t plen)
+static inline size_t
+props_field(size_t plen)
 {
     return mqi_varint_size((uint32_t)(plen > MQI_MAX_REMAINING ? 0 : plen)) +
            plen;
 }
 
-static inline void end_packet(mqi_buf *b, uint8_t *w)
+static inline void
+end_packet(mqi_buf *b, uint8_t *w)
 {
     b->len = (size_t)(w - b->data);
 }
@@ -183,7 +88,8 @@ static inline void end_packet(mqi_buf *b, uint8_t *w)
 
 /* ---- encoders ------------------------------------------------------------ */
 
-int mqi_encode_connect(mqi_buf *b, const mqi_connect *p)
+int
+mqi_encode_connect(mqi_buf *b, const mqi_connect *p)
 {
     int v = p->version;
     const uint8_t *name = (const uint8_t *)(v == 3 ? "MQIsdp" : "MQTT");
@@ -254,7 +160,8 @@ int mqi_encode_connect(mqi_buf *b, const mqi_connect *p)
     return MQ_OK;
 }
 
-int mqi_encode_connack(mqi_buf *b, int version, const mqi_connack *p)
+int
+mqi_encode_connack(mqi_buf *b, int version, const mqi_connack *p)
 {
     size_t plen = 0, rem = 2;
     uint8_t *w;
@@ -279,8 +186,9 @@ int mqi_encode_connack(mqi_buf *b, int version, const mqi_connack *p)
     return MQ_OK;
 }
 
-size_t mqi_publish_wire_size(int version, size_t topic_len,
-                             size_t payload_len, size_t props_len, int qos)
+size_t
+mqi_publish_wire_size(int version, size_t topic_len,
+                      size_t payload_len, size_t props_len, int qos)
 {
     size_t rem, vs;
 
@@ -295,15 +203,17 @@ size_t mqi_publish_wire_size(int version, size_t topic_len,
 }
 
 /* Fixed header + remaining length @p rem; over the maximum for huge ones. */
-static size_t wire_size(size_t rem)
+static size_t
+wire_size(size_t rem)
 {
     if (rem > MQI_MAX_REMAINING)
         return (size_t)MQI_MAX_REMAINING + 6;
     return 1 + mqi_varint_size((uint32_t)rem) + rem;
 }
 
-size_t mqi_sub_wire_size(int version, uint8_t type, size_t count,
-                         size_t filter_bytes, size_t props_len)
+size_t
+mqi_sub_wire_size(int version, uint8_t type, size_t count,
+                  size_t filter_bytes, size_t props_len)
 {
     size_t per = type == MQI_SUBSCRIBE ? 3 : 2; /* length (+ options) */
 
@@ -314,8 +224,9 @@ size_t mqi_sub_wire_size(int version, uint8_t type, size_t count,
                      (version == 5 ? props_field(props_len) : 0));
 }
 
-size_t mqi_disconnect_wire_size(int version, uint8_t reason,
-                                size_t props_len)
+size_t
+mqi_disconnect_wire_size(int version, uint8_t reason,
+                         size_t props_len)
 {
     if (version != 5)
         return 2;
@@ -326,8 +237,9 @@ size_t mqi_disconnect_wire_size(int version, uint8_t reason,
                                    : reason != 0 ? 1 : 0);
 }
 
-static int encode_publish(mqi_buf *b, int version, const mqi_publish *p,
-                          bool with_payload)
+static int
+encode_publish(mqi_buf *b, int version, const mqi_publish *p,
+               bool with_payload)
 {
     size_t plen = 0, rem;
     uint8_t byte0, *w;
@@ -379,17 +291,20 @@ static int encode_publish(mqi_buf *b, int version, const mqi_publish *p,
     return MQ_OK;
 }
 
-int mqi_encode_publish(mqi_buf *b, int version, const mqi_publish *p)
+int
+mqi_encode_publish(mqi_buf *b, int version, const mqi_publish *p)
 {
     return encode_publish(b, version, p, true);
 }
 
-int mqi_encode_publish_head(mqi_buf *b, int version, const mqi_publish *p)
+int
+mqi_encode_publish_head(mqi_buf *b, int version, const mqi_publish *p)
 {
     return encode_publish(b, version, p, false);
 }
 
-int mqi_encode_ack(mqi_buf *b, int version, const mqi_ack *p)
+int
+mqi_encode_ack(mqi_buf *b, int version, const mqi_ack *p)
 {
     size_t plen = 0, rem = 2;
     uint8_t *w;
@@ -419,7 +334,8 @@ int mqi_encode_ack(mqi_buf *b, int version, const mqi_ack *p)
     return MQ_OK;
 }
 
-int mqi_encode_subscribe(mqi_buf *b, int version, const mqi_subscribe *p)
+int
+mqi_encode_subscribe(mqi_buf *b, int version, const mqi_subscribe *p)
 {
     size_t plen = 0, rem = 2, i;
     uint8_t *w;
@@ -456,8 +372,9 @@ int mqi_encode_subscribe(mqi_buf *b, int version, const mqi_subscribe *p)
     return MQ_OK;
 }
 
-int mqi_encode_suback(mqi_buf *b, int version, uint8_t type,
-                      const mqi_suback *p)
+int
+mqi_encode_suback(mqi_buf *b, int version, uint8_t type,
+                  const mqi_suback *p)
 {
     size_t plen = 0, rem = 2, nr;
     uint8_t *w;
@@ -491,7 +408,8 @@ int mqi_encode_suback(mqi_buf *b, int version, uint8_t type,
     return MQ_OK;
 }
 
-int mqi_encode_unsubscribe(mqi_buf *b, int version, const mqi_unsubscribe *p)
+int
+mqi_encode_unsubscribe(mqi_buf *b, int version, const mqi_unsubscribe *p)
 {
     size_t plen = 0, rem = 2, i;
     uint8_t *w;
@@ -522,7 +440,8 @@ int mqi_encode_unsubscribe(mqi_buf *b, int version, const mqi_unsubscribe *p)
     return MQ_OK;
 }
 
-int mqi_encode_simple(mqi_buf *b, uint8_t type)
+int
+mqi_encode_simple(mqi_buf *b, uint8_t type)
 {
     int rc;
 
@@ -536,8 +455,9 @@ int mqi_encode_simple(mqi_buf *b, uint8_t type)
     return MQ_OK;
 }
 
-int mqi_encode_disconnect(mqi_buf *b, int version, uint8_t type,
-                          const mqi_disconnect *p)
+int
+mqi_encode_disconnect(mqi_buf *b, int version, uint8_t type,
+                      const mqi_disconnect *p)
 {
     size_t plen = 0, rem = 0;
     uint8_t *w;
@@ -570,8 +490,9 @@ int mqi_encode_disconnect(mqi_buf *b, int version, uint8_t type,
 
 /* ---- decoding ------------------------------------------------------------ */
 
-int mqi_decode_header(const uint8_t *p, size_t avail, uint8_t *out_byte0,
-                      uint32_t *out_remaining, size_t *out_hdr_len)
+int
+mqi_decode_header(const uint8_t *p, size_t avail, uint8_t *out_byte0,
+                  uint32_t *out_remaining, size_t *out_hdr_len)
 {
     uint32_t rem;
     size_t used;
@@ -609,7 +530,8 @@ typedef struct rd {
 #define MALFORMED() FAIL(MQ_ERR_MALFORMED, MQ_RC_MALFORMED_PACKET)
 #define PROTOCOL() FAIL(MQ_ERR_PROTOCOL, MQ_RC_PROTOCOL_ERROR)
 
-static inline bool rd_u8(rd *r, uint8_t *v)
+static inline bool
+rd_u8(rd *r, uint8_t *v)
 {
     if (r->left < 1)
         return false;
@@ -619,7 +541,8 @@ static inline bool rd_u8(rd *r, uint8_t *v)
     return true;
 }
 
-static inline bool rd_u16(rd *r, uint16_t *v)
+static inline bool
+rd_u16(rd *r, uint16_t *v)
 {
     if (r->left < 2)
         return false;
@@ -630,7 +553,8 @@ static inline bool rd_u16(rd *r, uint16_t *v)
 }
 
 /* Two-byte length + bytes. */
-static inline bool rd_bin(rd *r, mqi_span *s)
+static inline bool
+rd_bin(rd *r, mqi_span *s)
 {
     uint16_t n;
 
@@ -644,14 +568,16 @@ static inline bool rd_bin(rd *r, mqi_span *s)
 }
 
 /* Two-byte length + valid MQTT UTF-8. */
-static inline bool rd_str(rd *r, mqi_span *s)
+static inline bool
+rd_str(rd *r, mqi_span *s)
 {
     return rd_bin(r, s) && mqi_utf8_valid(s->ptr, s->len);
 }
 
 /* Property length + properties, validated for @p type. MQ_OK, or the
  * error from mqi_props_validate / MQ_ERR_MALFORMED for a bad length. */
-static int rd_props(rd *r, int type, mqi_span *s)
+static int
+rd_props(rd *r, int type, mqi_span *s)
 {
     uint32_t n;
     size_t used;
@@ -674,7 +600,8 @@ static int rd_props(rd *r, int type, mqi_span *s)
 }
 
 /* Does the (validated) property block hold a Topic Alias? */
-static bool props_have_alias(mqi_span s)
+static bool
+props_have_alias(mqi_span s)
 {
     size_t i = 0, used;
     uint32_t id, v;
@@ -742,7 +669,8 @@ static const uint8_t rc_suback_v3[] = {0x00, 0x01, 0x02, 0x80};
 
 #define RC_IN(code, tab) rc_in((code), (tab), sizeof(tab))
 
-static bool rc_in(uint8_t code, const uint8_t *tab, size_t n)
+static bool
+rc_in(uint8_t code, const uint8_t *tab, size_t n)
 {
     size_t i;
 
@@ -760,8 +688,9 @@ static bool rc_in(uint8_t code, const uint8_t *tab, size_t n)
         MALFORMED();                                                        \
     } while (0)
 
-int mqi_decode(int version, uint8_t byte0, const uint8_t *body, size_t len,
-               mqi_packet *out, uint8_t *out_reason)
+int
+mqi_decode(int version, uint8_t byte0, const uint8_t *body, size_t len,
+           mqi_packet *out, uint8_t *out_reason)
 {
     uint8_t type = byte0 >> 4, flags = byte0 & 0x0F, reason = 0, b;
     rd r = {body, len};
@@ -1087,8 +1016,9 @@ fail:
     return rc;
 }
 
-bool mqi_subscribe_next(const mqi_subscribe *s, size_t *pos,
-                        mqi_sub_entry *out)
+bool
+mqi_subscribe_next(const mqi_subscribe *s, size_t *pos,
+                   mqi_sub_entry *out)
 {
     rd r;
 
@@ -1108,8 +1038,9 @@ bool mqi_subscribe_next(const mqi_subscribe *s, size_t *pos,
     return true;
 }
 
-bool mqi_unsubscribe_next(const mqi_unsubscribe *u, size_t *pos,
-                          mqi_span *out)
+bool
+mqi_unsubscribe_next(const mqi_unsubscribe *u, size_t *pos,
+                     mqi_span *out)
 {
     rd r;
 

@@ -16,58 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "check.h"
 #include "mq.h"
-
-/* Packet types (fixed header bits 7..4). */
-enum {
-    MQI_CONNECT = 1,
-    MQI_CONNACK = 2,
-    MQI_PUBLISH = 3,
-    MQI_PUBACK = 4,
-    MQI_PUBREC = 5,
-    MQI_PUBREL = 6,
-    MQI_PUBCOMP = 7,
-    MQI_SUBSCRIBE = 8,
-    MQI_SUBACK = 9,
-    MQI_UNSUBSCRIBE = 10,
-    MQI_UNSUBACK = 11,
-    MQI_PINGREQ = 12,
-    MQI_PINGRESP = 13,
-    MQI_DISCONNECT = 14,
-    MQI_AUTH = 15
-};
-
-#define MQI_MAX_REMAINING 268435455u /* 4-byte varint maximum */
-
-/* A read-only view of bytes (not NUL-terminated). */
-typedef struct mqi_span {
-    const uint8_t *ptr;
-    size_t len;
-} mqi_span;
-
-/* A growable output buffer. Zero-initialise, or mqi_buf_init(). */
-typedef struct mqi_buf {
-    uint8_t *data;
-    size_t len;
-    size_t cap;
-} mqi_buf;
-
-void mqi_buf_init(mqi_buf *b);
-void mqi_buf_free(mqi_buf *b);
-/* Make room for @p extra more bytes. MQ_OK or MQ_ERR_NOMEM. */
-int mqi_buf_reserve(mqi_buf *b, size_t extra);
-/* Drop the first @p n bytes (after a partial write). */
-void mqi_buf_consume(mqi_buf *b, size_t n);
-
-/* Variable byte integer (MQTT §1.5.5 / §2.2.3). Encode writes 1..4 bytes to
- * out and returns the count (0 if v > MQI_MAX_REMAINING). Decode returns
- * MQ_OK, MQ_ERR_AGAIN (need more bytes) or MQ_ERR_MALFORMED (5th byte or
- * non-minimal... only the 4-byte limit is enforced; MQTT allows non-minimal
- * encodings to be rejected, we reject values over 4 bytes). */
-size_t mqi_varint_encode(uint8_t out[4], uint32_t v);
-size_t mqi_varint_size(uint32_t v);
-int mqi_varint_decode(const uint8_t *p, size_t avail, uint32_t *out_v,
-                      size_t *out_used);
+#include "wire.h"
 
 /* ---- packet structs ----------------------------------------------------
  * For encoding, fill the `props` pointer (may be NULL; ignored for v3.1.1).
@@ -201,23 +152,23 @@ typedef struct mqi_packet {
  * MQTT maximum), or MQ_ERR_INVAL for arguments the protocol forbids
  * (QoS 3, packet id 0 where one is needed, v5-only packet on v3). Strings
  * are not re-validated here: the API layer validates user input. */
-int mqi_encode_connect(mqi_buf *b, const mqi_connect *p);
-int mqi_encode_connack(mqi_buf *b, int version, const mqi_connack *p);
-int mqi_encode_publish(mqi_buf *b, int version, const mqi_publish *p);
+MQI_MUST_CHECK int mqi_encode_connect(mqi_buf *b, const mqi_connect *p);
+MQI_MUST_CHECK int mqi_encode_connack(mqi_buf *b, int version, const mqi_connack *p);
+MQI_MUST_CHECK int mqi_encode_publish(mqi_buf *b, int version, const mqi_publish *p);
 /* The same packet without its payload bytes (the remaining length counts
  * them): the caller sends p->payload right after, without copying it. */
-int mqi_encode_publish_head(mqi_buf *b, int version, const mqi_publish *p);
+MQI_MUST_CHECK int mqi_encode_publish_head(mqi_buf *b, int version, const mqi_publish *p);
 /* v5: reason and properties omitted when reason is 0 and props empty. */
-int mqi_encode_ack(mqi_buf *b, int version, const mqi_ack *p);
-int mqi_encode_subscribe(mqi_buf *b, int version, const mqi_subscribe *p);
+MQI_MUST_CHECK int mqi_encode_ack(mqi_buf *b, int version, const mqi_ack *p);
+MQI_MUST_CHECK int mqi_encode_subscribe(mqi_buf *b, int version, const mqi_subscribe *p);
 /* type: MQI_SUBACK or MQI_UNSUBACK */
-int mqi_encode_suback(mqi_buf *b, int version, uint8_t type,
+MQI_MUST_CHECK int mqi_encode_suback(mqi_buf *b, int version, uint8_t type,
                       const mqi_suback *p);
-int mqi_encode_unsubscribe(mqi_buf *b, int version, const mqi_unsubscribe *p);
+MQI_MUST_CHECK int mqi_encode_unsubscribe(mqi_buf *b, int version, const mqi_unsubscribe *p);
 /* PINGREQ or PINGRESP (or v3 DISCONNECT): a bare 2-byte packet. */
-int mqi_encode_simple(mqi_buf *b, uint8_t type);
+MQI_MUST_CHECK int mqi_encode_simple(mqi_buf *b, uint8_t type);
 /* type: MQI_DISCONNECT or MQI_AUTH. v3 DISCONNECT: reason/props ignored. */
-int mqi_encode_disconnect(mqi_buf *b, int version, uint8_t type,
+MQI_MUST_CHECK int mqi_encode_disconnect(mqi_buf *b, int version, uint8_t type,
                           const mqi_disconnect *p);
 
 /* Total wire size of a PUBLISH (fixed header included), for maximum packet
@@ -238,7 +189,7 @@ size_t mqi_disconnect_wire_size(int version, uint8_t reason,
 /* Parse a fixed header at @p p. MQ_OK with *out_byte0 (type<<4|flags),
  * *out_remaining and *out_hdr_len (2..5); MQ_ERR_AGAIN if more bytes are
  * needed; MQ_ERR_MALFORMED for a bad remaining length. */
-int mqi_decode_header(const uint8_t *p, size_t avail, uint8_t *out_byte0,
+MQI_MUST_CHECK int mqi_decode_header(const uint8_t *p, size_t avail, uint8_t *out_byte0,
                       uint32_t *out_remaining, size_t *out_hdr_len);
 
 /* Decode one packet body (after the fixed header). @p version is the
@@ -248,7 +199,7 @@ int mqi_decode_header(const uint8_t *p, size_t avail, uint8_t *out_byte0,
  * QoS != 3, v5-only packets on v3. On failure returns MQ_ERR_MALFORMED or
  * MQ_ERR_PROTOCOL and sets *out_reason (if non-NULL) to the v5 reason code
  * to send in a DISCONNECT (0x81 malformed, 0x82 protocol error, ...). */
-int mqi_decode(int version, uint8_t byte0, const uint8_t *body, size_t len,
+MQI_MUST_CHECK int mqi_decode(int version, uint8_t byte0, const uint8_t *body, size_t len,
                mqi_packet *out, uint8_t *out_reason);
 
 #endif

@@ -9,6 +9,8 @@
  * no wakeup is lost even when libuv also watches it.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,29 +18,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-void
-mqi_cond_init_mono(pthread_cond_t *cv)
-{
-    pthread_condattr_t ca;
-
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(cv, &ca);
-    pthread_condattr_destroy(&ca);
-}
-
-void
-mqi_deadline_after(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
 
 int
 mqi_events_init(mqi_events *q)
@@ -286,7 +265,11 @@ mq_event_free(mq_event *ev)
     if (ev->store != NULL) {
         /* the application has seen the completion of a tagged message:
          * now its record may go (mq_publish_tagged) */
-        mqi_store_remove(ev->store, ev->store_seq);
+        if (mqi_store_remove(ev->store, ev->store_seq) != MQ_OK) {
+            /* decided: the record stays and the message comes back as
+             * RECOVERED after a restart (at least once, never lost);
+             * freeing an event has no one to tell */
+        }
         mqi_store_unref(ev->store);
     }
     if (ev->props != NULL)
@@ -365,4 +348,30 @@ MQ_API const mq_props *
 mq_event_props(const mq_event *ev)
 {
     return ev ? ev->props : NULL;
+}
+
+/* ---- logging ------------------------------------------------------------- */
+
+/* A log line is an event (MQ_EVENT_LOG) when the client's level allows. */
+void
+mqi_log(mq_client *c, int level, const char *fmt, ...)
+{
+    va_list ap;
+    char buf[512];
+    size_t n;
+    mq_event *ev;
+
+    if (level > atomic_load_explicit(&c->log_level, memory_order_relaxed))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    n = strlen(buf) + 1;
+    ev = mqi_event_new(MQ_EVENT_LOG, n);
+    if (ev == NULL)
+        return;
+    ev->log_level = level;
+    ev->message = (char *)(ev + 1);
+    memcpy(ev->message, buf, n);
+    mqi_events_post(&c->ev, ev);
 }

@@ -1,6 +1,8 @@
 /*
- * internal.h - the client and worker structures shared by client.c (public
- * API veneer), worker.c (the event loop thread) and events.c (event queue).
+ * internal.h - the client structure (struct mq_client), its options
+ * (mqi_opts) and events (struct mq_event), shared by the API (client.c),
+ * the worker (worker.c, conn.c, connect.c) and the modules they use; the
+ * map of who does what is docs/internals/architecture.md.
  *
  * Threading: fields are grouped by owner. "api" fields are guarded by
  * c->lock; "worker" fields are touched only by the worker thread; atomics
@@ -16,67 +18,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backoff.h"
+#include "check.h"
+#include "clock.h"
 #include "codec.h"
+#include "msg.h"
+#include "options.h"
 #include "mq.h"
+#include "pool.h"
 #include "props.h"
+#include "session.h"
 #include "queue.h"
 #include "store.h"
 #include "transport.h"
-
-/* ---- commands and messages ------------------------------------------ */
-
-enum {
-    MQI_CMD_PUBLISH = 1,
-    MQI_CMD_SUBSCRIBE,
-    MQI_CMD_UNSUBSCRIBE,
-    MQI_CMD_AUTH,
-    MQI_CMD_CONNECT,
-    MQI_CMD_DISCONNECT,
-    MQI_CMD_RESOLVED, /* a resolver thread finished */
-    MQI_CMD_DESTROY,
-    MQI_CMD_WAIT      /* mq_wait(): resolved points at an mqi_waitreq */
-};
-
-/* State of an outbound message in the worker. */
-enum {
-    MQI_MS_QUEUED = 0,    /* waiting to be sent */
-    MQI_MS_WAIT_ACK,      /* QoS1 PUBLISH / SUBSCRIBE / UNSUBSCRIBE sent */
-    MQI_MS_WAIT_REC,      /* QoS2 PUBLISH sent */
-    MQI_MS_WAIT_COMP      /* QoS2 PUBREL sent */
-};
-
-/* One command from the API to the worker. PUBLISH carries topic and
- * payload inline after the struct: one allocation per message. */
-typedef struct mqi_msg {
-    mqi_qnode qn;                   /* MPSC link (API -> worker) */
-    struct mqi_msg *next, *prev;    /* worker lists */
-    uint8_t kind;                   /* MQI_CMD_* */
-    uint8_t qos;                    /* DISCONNECT: 1 forced (_now) */
-    uint8_t retain;
-    uint8_t state;                  /* MQI_MS_* */
-    uint8_t blk;                    /* PUBLISH: small-block class, 0 none */
-    uint16_t packet_id;
-    int token;
-    int reason;                     /* DISCONNECT/AUTH reason */
-    size_t acct_bytes;              /* bytes counted against the queue */
-    mq_props *props;
-    char *topic;                    /* PUBLISH */
-    size_t topic_len;
-    uint8_t *payload;
-    size_t payload_len;
-    size_t count;                   /* SUBSCRIBE/UNSUBSCRIBE filters */
-    char **filters;
-    uint8_t *options;
-    void *resolved;                 /* RESOLVED: struct addrinfo list;
-                                       CONNECT: mqi_opts snapshot */
-    unsigned generation;            /* RESOLVED: which attempt */
-    int resolve_err;
-    uint64_t seq;                   /* persistence record, 0 if none */
-    bool recovered;                 /* replayed from the store */
-    uint16_t alias;                 /* PUBLISH: Topic Alias the application
-                                       asked for (taken out of props) */
-    uint64_t tag;                   /* PUBLISH: application tag */
-} mqi_msg;
 
 /* One mq_wait() call on a token. The waiter allocates it and hands it to
  * the worker in an MQI_CMD_WAIT; from then on the fields below are
@@ -95,19 +49,6 @@ enum {
     MQI_WS_PENDING,   /* still queued or in flight */
     MQI_WS_DONE       /* err holds the outcome */
 };
-
-/* A doubly linked list of messages (worker only). */
-typedef struct mqi_list {
-    mqi_msg *head, *tail;
-    size_t n;
-} mqi_list;
-
-void mqi_list_push(mqi_list *l, mqi_msg *m);
-void mqi_list_push_front(mqi_list *l, mqi_msg *m);
-void mqi_list_remove(mqi_list *l, mqi_msg *m);
-mqi_msg *mqi_list_pop(mqi_list *l);
-
-void mqi_msg_free(mqi_msg *m);
 
 /* ---- options --------------------------------------------------------- */
 
@@ -253,10 +194,6 @@ typedef struct mqi_events {
 } mqi_events;
 
 int mqi_events_init(mqi_events *q);
-/* A condition variable timed on CLOCK_MONOTONIC, and a deadline @p ms
- * from now on that clock for pthread_cond_timedwait. */
-void mqi_cond_init_mono(pthread_cond_t *cv);
-void mqi_deadline_after(struct timespec *ts, int ms);
 void mqi_events_destroy(mqi_events *q);
 /* Append; returns the new count. */
 size_t mqi_events_post(mqi_events *q, mq_event *ev);
@@ -413,19 +350,17 @@ struct mq_client {
     size_t bat_bytes;           /* event bytes in bat_head */
     bool in_stolen;             /* on_publish took c->in's buffer */
     bool in_steal_ok;           /* the packet being handled is in c->in */
-    mqi_list pending;           /* publishes waiting for the window */
-    mqi_list ctrl_pending;      /* SUBSCRIBE/UNSUBSCRIBE/AUTH to send */
-    mqi_list inflight;          /* sent, waiting for acks (send order) */
-    mqi_msg **pid_slots;        /* packet id -> message, size pid_mask+1 */
-    uint32_t pid_mask;
-    uint16_t next_pid;
-    size_t inflight_pub;        /* publishes in flight */
-    size_t window;              /* effective inflight limit */
-    uint8_t *qos2_in;           /* bitmap of inbound QoS 2 ids (PUBREC sent) */
+    mqi_session ses;            /* the MQTT session: queues, flight window,
+                                   packet ids, QoS 2 ids, inbound aliases
+                                   (session.c) */
+    int ses_err;                /* a session action could not be carried
+                                   out (MQ_ERR_NOMEM): close after the
+                                   transition */
     struct mqi_subrec *subs;    /* subscription registry for resubscribe */
     size_t nsubs, capsubs;
     unsigned server_idx;
     unsigned attempt;           /* consecutive failed attempts */
+    mqi_rng rng;                /* reconnect jitter (backoff.h) */
     unsigned generation;        /* resolve generation */
     void *addrs;                /* struct addrinfo * for this attempt */
     void *addr_cur;
@@ -453,8 +388,6 @@ struct mq_client {
     uint32_t server_max_packet;
     int server_max_qos;
     bool server_retain;
-    char **aliases;             /* inbound topic aliases (v5) */
-    int nalias;
     struct mqi_alias_out *aout; /* outbound topic aliases (v5) */
     void *tls_ctx;
     const mqi_proxy *proxy;     /* this attempt's proxy (in cfg), or NULL */
@@ -473,28 +406,23 @@ typedef struct mqi_subrec {
 /* worker.c */
 int mqi_worker_attach(mq_client *c);   /* join the shared worker */
 void mqi_worker_detach(mq_client *c);  /* leave it (blocks until done) */
-void mqi_wake(mq_client *c);           /* any thread */
-int64_t mqi_now_ms(void);
+void mqi_wake(mq_client *c);           /* wake.c; any thread */
 
-/* client.c */
+/* lifetime.c: drop a reference; the last one frees the client. The
+ * broker-assigned ids are freed with it (also by each mq_connect). */
 void mqi_client_unref(mq_client *c);
+void mqi_client_free_ids(mq_client *c);
+
+/* events.c: a log line as an MQ_EVENT_LOG, when c's level allows */
 void mqi_log(mq_client *c, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void mqi_complete_space(mq_client *c);
 
-/* pool.c: large blocks (>= MQI_BIG_MIN) are recycled process-wide instead
- * of going back to the kernel; all are plain malloc() blocks. @p hint is
- * the size the caller asked for (smaller ones are simply freed). */
-#define MQI_BIG_MIN ((size_t)64 * 1024)
-void *mqi_big_alloc(size_t n);
-void mqi_big_free(void *p, size_t hint);
-void mqi_big_trim(int64_t now_ms, bool all); /* idle blocks, or all */
-/* Any block that may be freed on another thread: small ones come from
- * size classes (256 B, 1 KiB) recycled across threads without locks,
- * large ones from the cache above. *cls gets the class (0: none); give
- * the block back with its class and the size asked for. */
-#define MQI_SMALL_CLASSES 2
-void *mqi_block_alloc(size_t n, int *cls);
-void mqi_block_free(void *p, int cls, size_t size);
+/* msg.c: the bounded queue's space. Reserve room for one message of
+ * @p bytes on the publishing thread (waiting up to
+ * MQ_OPT_PUBLISH_TIMEOUT_MS when asked): MQ_OK, MQ_ERR_QUEUE_FULL,
+ * MQ_ERR_DESTROYED. Released: the worker woke waiting publishers' room
+ * (called once per round after messages completed). */
+MQI_MUST_CHECK int mqi_space_reserve(mq_client *c, size_t bytes);
+void mqi_space_released(mq_client *c);
 
 #endif

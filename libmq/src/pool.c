@@ -19,7 +19,9 @@
  * Threading: any thread; one mutex, taken only for large blocks; the
  * small classes use atomics only.
  */
-#include "internal.h"
+#include "pool.h"
+
+#include "clock.h"
 
 #include <malloc.h>
 #include <pthread.h>

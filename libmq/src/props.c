@@ -93,14 +93,16 @@ static const prop_info prop_table[0x2B] = {
 
 #define PROP_TABLE_N (sizeof(prop_table) / sizeof(prop_table[0]))
 
-int mqi_prop_type(int id)
+int
+mqi_prop_type(int id)
 {
     if (id < 0 || (size_t)id >= PROP_TABLE_N)
         return MQI_PT_NONE;
     return prop_table[id].type;
 }
 
-bool mqi_prop_allowed(int id, int type)
+bool
+mqi_prop_allowed(int id, int type)
 {
     if (mqi_prop_type(id) == MQI_PT_NONE || type < 1 ||
         type > MQI_WILL_PROPS)
@@ -110,13 +112,15 @@ bool mqi_prop_allowed(int id, int type)
 
 /* User Property may always repeat; Subscription Identifier only in a
  * PUBLISH (one per matching subscription, MQTT 5 §3.3.2.3.8). */
-static bool prop_multi(int id, int type)
+static bool
+prop_multi(int id, int type)
 {
     return id == MQ_PROP_USER_PROPERTY ||
            (id == MQ_PROP_SUBSCRIPTION_IDENTIFIER && type == MQI_PUBLISH);
 }
 
-static bool value_in_range(int id, uint32_t v)
+static bool
+value_in_range(int id, uint32_t v)
 {
     switch (prop_table[id].range) {
     case RANGE_BOOL:
@@ -130,12 +134,14 @@ static bool value_in_range(int id, uint32_t v)
 
 /* ---- list ---------------------------------------------------------------- */
 
-MQ_API mq_props *mq_props_new(void)
+MQ_API mq_props *
+mq_props_new(void)
 {
     return calloc(1, sizeof(mq_props));
 }
 
-MQ_API void mq_props_free(mq_props *p)
+MQ_API void
+mq_props_free(mq_props *p)
 {
     size_t i;
 
@@ -149,9 +155,10 @@ MQ_API void mq_props_free(mq_props *p)
 
 /* Append an entry; copies key (and value for pairs) into one block, each
  * NUL-terminated. */
-static int props_push(mq_props *p, uint8_t id, uint32_t value,
-                      const void *d1, size_t l1, const void *d2, size_t l2,
-                      bool pair)
+static int
+props_push(mq_props *p, uint8_t id, uint32_t value,
+           const void *d1, size_t l1, const void *d2, size_t l2,
+           bool pair)
 {
     mqi_prop *e;
     uint8_t *blk = NULL;
@@ -187,7 +194,8 @@ static int props_push(mq_props *p, uint8_t id, uint32_t value,
     return MQ_OK;
 }
 
-MQ_API int mq_props_add_int(mq_props *p, int id, uint32_t value)
+MQ_API int
+mq_props_add_int(mq_props *p, int id, uint32_t value)
 {
     if (p == NULL)
         return MQ_ERR_INVAL;
@@ -212,7 +220,8 @@ MQ_API int mq_props_add_int(mq_props *p, int id, uint32_t value)
     return props_push(p, (uint8_t)id, value, NULL, 0, NULL, 0, false);
 }
 
-MQ_API int mq_props_add_string(mq_props *p, int id, const char *value)
+MQ_API int
+mq_props_add_string(mq_props *p, int id, const char *value)
 {
     size_t len;
 
@@ -226,8 +235,9 @@ MQ_API int mq_props_add_string(mq_props *p, int id, const char *value)
     return props_push(p, (uint8_t)id, 0, value, len, NULL, 0, false);
 }
 
-MQ_API int mq_props_add_binary(mq_props *p, int id, const void *data,
-                               size_t len)
+MQ_API int
+mq_props_add_binary(mq_props *p, int id, const void *data,
+                    size_t len)
 {
     static const uint8_t empty[1] = {0};
 
@@ -239,7 +249,8 @@ MQ_API int mq_props_add_binary(mq_props *p, int id, const void *data,
                       false);
 }
 
-MQ_API int mq_props_add_user(mq_props *p, const char *key, const char *value)
+MQ_API int
+mq_props_add_user(mq_props *p, const char *key, const char *value)
 {
     size_t kl, vl;
 
@@ -253,12 +264,14 @@ MQ_API int mq_props_add_user(mq_props *p, const char *key, const char *value)
     return props_push(p, MQ_PROP_USER_PROPERTY, 0, key, kl, value, vl, true);
 }
 
-MQ_API size_t mq_props_count(const mq_props *p)
+MQ_API size_t
+mq_props_count(const mq_props *p)
 {
     return p ? p->n : 0;
 }
 
-MQ_API int mq_props_has(const mq_props *p, int id)
+MQ_API int
+mq_props_has(const mq_props *p, int id)
 {
     size_t i;
 
@@ -270,8 +283,9 @@ MQ_API int mq_props_has(const mq_props *p, int id)
     return 0;
 }
 
-MQ_API int mq_props_get_int(const mq_props *p, int id, size_t n,
-                            uint32_t *out_value)
+MQ_API int
+mq_props_get_int(const mq_props *p, int id, size_t n,
+                 uint32_t *out_value)
 {
     size_t i;
     int t = mqi_prop_type(id);
@@ -293,7 +307,8 @@ MQ_API int mq_props_get_int(const mq_props *p, int id, size_t n,
     return MQ_ERR_NOT_FOUND;
 }
 
-static const mqi_prop *find_first(const mq_props *p, int id)
+static const mqi_prop *
+find_first(const mq_props *p, int id)
 {
     size_t i;
 
@@ -305,7 +320,8 @@ static const mqi_prop *find_first(const mq_props *p, int id)
     return NULL;
 }
 
-MQ_API const char *mq_props_get_string(const mq_props *p, int id)
+MQ_API const char *
+mq_props_get_string(const mq_props *p, int id)
 {
     const mqi_prop *e;
 
@@ -315,8 +331,9 @@ MQ_API const char *mq_props_get_string(const mq_props *p, int id)
     return e ? (const char *)e->data : NULL;
 }
 
-MQ_API const void *mq_props_get_binary(const mq_props *p, int id,
-                                       size_t *out_len)
+MQ_API const void *
+mq_props_get_binary(const mq_props *p, int id,
+                    size_t *out_len)
 {
     const mqi_prop *e = NULL;
 
@@ -327,7 +344,8 @@ MQ_API const void *mq_props_get_binary(const mq_props *p, int id,
     return e ? e->data : NULL;
 }
 
-MQ_API size_t mq_props_user_count(const mq_props *p)
+MQ_API size_t
+mq_props_user_count(const mq_props *p)
 {
     size_t i, n = 0;
 
@@ -339,7 +357,8 @@ MQ_API size_t mq_props_user_count(const mq_props *p)
     return n;
 }
 
-static const mqi_prop *user_at(const mq_props *p, size_t idx)
+static const mqi_prop *
+user_at(const mq_props *p, size_t idx)
 {
     size_t i;
 
@@ -351,13 +370,15 @@ static const mqi_prop *user_at(const mq_props *p, size_t idx)
     return NULL;
 }
 
-MQ_API const char *mq_props_user_key(const mq_props *p, size_t i)
+MQ_API const char *
+mq_props_user_key(const mq_props *p, size_t i)
 {
     const mqi_prop *e = user_at(p, i);
     return e ? (const char *)e->data : NULL;
 }
 
-MQ_API const char *mq_props_user_value(const mq_props *p, size_t i)
+MQ_API const char *
+mq_props_user_value(const mq_props *p, size_t i)
 {
     const mqi_prop *e = user_at(p, i);
     return e ? (const char *)e->data2 : NULL;
@@ -365,7 +386,8 @@ MQ_API const char *mq_props_user_value(const mq_props *p, size_t i)
 
 /* ---- encoding ------------------------------------------------------------ */
 
-static size_t prop_size(const mqi_prop *e)
+static size_t
+prop_size(const mqi_prop *e)
 {
     /* Every known id is below 0x80: a one-byte varint. */
     switch (mqi_prop_type(e->id)) {
@@ -387,7 +409,8 @@ static size_t prop_size(const mqi_prop *e)
     }
 }
 
-size_t mqi_props_len(const mq_props *p)
+size_t
+mqi_props_len(const mq_props *p)
 {
     size_t i, n = 0;
 
@@ -398,14 +421,16 @@ size_t mqi_props_len(const mq_props *p)
     return n;
 }
 
-static uint8_t *put16(uint8_t *w, size_t v)
+static uint8_t *
+put16(uint8_t *w, size_t v)
 {
     w[0] = (uint8_t)(v >> 8);
     w[1] = (uint8_t)v;
     return w + 2;
 }
 
-static uint8_t *put_lenbytes(uint8_t *w, const uint8_t *d, size_t len)
+static uint8_t *
+put_lenbytes(uint8_t *w, const uint8_t *d, size_t len)
 {
     w = put16(w, len);
     if (len)
@@ -413,7 +438,8 @@ static uint8_t *put_lenbytes(uint8_t *w, const uint8_t *d, size_t len)
     return w + len;
 }
 
-uint8_t *mqi_props_write(uint8_t *w, const mq_props *p)
+uint8_t *
+mqi_props_write(uint8_t *w, const mq_props *p)
 {
     size_t i;
 
@@ -457,7 +483,8 @@ uint8_t *mqi_props_write(uint8_t *w, const mq_props *p)
     return w;
 }
 
-int mqi_props_encode(mqi_buf *b, const mq_props *p)
+int
+mqi_props_encode(mqi_buf *b, const mq_props *p)
 {
     size_t total = mqi_props_len(p);
     uint8_t *w;
@@ -478,7 +505,8 @@ int mqi_props_encode(mqi_buf *b, const mq_props *p)
 /* ---- validation ---------------------------------------------------------- */
 
 /* Seen-set for single-valued ids (all ids are below 64). */
-static bool seen_once(uint64_t *seen, int id)
+static bool
+seen_once(uint64_t *seen, int id)
 {
     uint64_t bit = (uint64_t)1 << id;
 
@@ -488,7 +516,8 @@ static bool seen_once(uint64_t *seen, int id)
     return true;
 }
 
-int mqi_props_check(const mq_props *p, int type)
+int
+mqi_props_check(const mq_props *p, int type)
 {
     uint64_t seen = 0;
     size_t i;
@@ -516,9 +545,10 @@ int mqi_props_check(const mq_props *p, int type)
 /* Read one property at p[*pos]. Fills id, value, data/len, data2/len2.
  * Returns MQ_OK or MQ_ERR_MALFORMED (unknown id, truncated, bad UTF-8 when
  * @p check_utf8). */
-static int read_prop(const uint8_t *p, size_t len, size_t *pos, int *out_id,
-                     uint32_t *value, const uint8_t **d1, size_t *l1,
-                     const uint8_t **d2, size_t *l2, bool check_utf8)
+static int
+read_prop(const uint8_t *p, size_t len, size_t *pos, int *out_id,
+          uint32_t *value, const uint8_t **d1, size_t *l1,
+          const uint8_t **d2, size_t *l2, bool check_utf8)
 {
     size_t i = *pos, used, n;
     uint32_t id;
@@ -598,7 +628,8 @@ static int read_prop(const uint8_t *p, size_t len, size_t *pos, int *out_id,
     return MQ_OK;
 }
 
-int mqi_props_validate(const uint8_t *p, size_t len, int type)
+int
+mqi_props_validate(const uint8_t *p, size_t len, int type)
 {
     uint64_t seen = 0;
     size_t pos = 0;
@@ -629,7 +660,8 @@ int mqi_props_validate(const uint8_t *p, size_t len, int type)
     return MQ_OK;
 }
 
-int mqi_props_parse(const uint8_t *p, size_t len, mq_props **out)
+int
+mqi_props_parse(const uint8_t *p, size_t len, mq_props **out)
 {
     mq_props *l;
     size_t pos = 0;
@@ -663,12 +695,14 @@ fail:
     return rc;
 }
 
-int mqi_props_dup(const mq_props *src, mq_props **out)
+int
+mqi_props_dup(const mq_props *src, mq_props **out)
 {
     return mqi_props_dup_without(src, 0, out);
 }
 
-int mqi_props_dup_without(const mq_props *src, int id, mq_props **out)
+int
+mqi_props_dup_without(const mq_props *src, int id, mq_props **out)
 {
     mq_props *l;
     size_t i;

@@ -11,7 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "codec.h"
+#include "check.h"
+#include "wire.h"
 #include "mq.h"
 
 /* Property value types */
@@ -55,7 +56,7 @@ bool mqi_prop_allowed(int id, int type);
 size_t mqi_props_len(const mq_props *p);
 
 /* Append the varint length followed by the properties. NULL: one 0 byte. */
-int mqi_props_encode(mqi_buf *b, const mq_props *p);
+MQI_MUST_CHECK int mqi_props_encode(mqi_buf *b, const mq_props *p);
 
 /* Write the properties without their length at @p w, which has room for
  * mqi_props_len(p) bytes; returns the end. NULL writes nothing. */
@@ -64,22 +65,22 @@ uint8_t *mqi_props_write(uint8_t *w, const mq_props *p);
 /* Validate properties the application wants to send in @p type:
  * MQ_OK or MQ_ERR_PROPERTY (id not allowed there, duplicate of a
  * single-valued property). NULL is valid. */
-int mqi_props_check(const mq_props *p, int type);
+MQI_MUST_CHECK int mqi_props_check(const mq_props *p, int type);
 
 /* Validate raw property bytes from the wire (without the length prefix) for
  * a packet of @p type: known ids allowed there, well-formed values, valid
  * UTF-8, no duplicates of single-valued properties, value ranges (e.g.
  * Receive Maximum != 0, Maximum QoS 0/1, Topic Alias != 0).
  * MQ_OK, MQ_ERR_MALFORMED or MQ_ERR_PROTOCOL. */
-int mqi_props_validate(const uint8_t *p, size_t len, int type);
+MQI_MUST_CHECK int mqi_props_validate(const uint8_t *p, size_t len, int type);
 
 /* Parse validated raw bytes into a new list (*out NULL when len is 0).
  * MQ_OK, MQ_ERR_NOMEM, MQ_ERR_MALFORMED. */
-int mqi_props_parse(const uint8_t *p, size_t len, mq_props **out);
+MQI_MUST_CHECK int mqi_props_parse(const uint8_t *p, size_t len, mq_props **out);
 
 /* Deep copy (NULL -> *out NULL). MQ_OK or MQ_ERR_NOMEM. */
-int mqi_props_dup(const mq_props *src, mq_props **out);
+MQI_MUST_CHECK int mqi_props_dup(const mq_props *src, mq_props **out);
 /* The same, leaving out every property with @p id (0: none left out). */
-int mqi_props_dup_without(const mq_props *src, int id, mq_props **out);
+MQI_MUST_CHECK int mqi_props_dup_without(const mq_props *src, int id, mq_props **out);
 
 #endif

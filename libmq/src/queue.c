@@ -16,14 +16,16 @@
 
 #include <stddef.h>
 
-void mqi_mpsc_init(mqi_mpsc *q)
+void
+mqi_mpsc_init(mqi_mpsc *q)
 {
     atomic_init(&q->stub.next, NULL);
     atomic_init(&q->head, &q->stub);
     q->tail = &q->stub;
 }
 
-void mqi_mpsc_push(mqi_mpsc *q, mqi_qnode *n)
+void
+mqi_mpsc_push(mqi_mpsc *q, mqi_qnode *n)
 {
     atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
     /* acq_rel: release publishes n's contents (and its next = NULL) to
@@ -35,7 +37,8 @@ void mqi_mpsc_push(mqi_mpsc *q, mqi_qnode *n)
     atomic_store_explicit(&prev->next, n, memory_order_release);
 }
 
-mqi_qnode *mqi_mpsc_pop(mqi_mpsc *q)
+mqi_qnode *
+mqi_mpsc_pop(mqi_mpsc *q)
 {
     mqi_qnode *tail = q->tail;
     mqi_qnode *next = atomic_load_explicit(&tail->next, memory_order_acquire);
@@ -72,7 +75,8 @@ mqi_qnode *mqi_mpsc_pop(mqi_mpsc *q)
     return NULL;
 }
 
-bool mqi_mpsc_empty(mqi_mpsc *q)
+bool
+mqi_mpsc_empty(mqi_mpsc *q)
 {
     mqi_qnode *tail = q->tail;
     if (tail != &q->stub)

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "check.h"
+
 typedef struct mqi_store mqi_store;
 
 enum {
@@ -51,7 +53,7 @@ typedef struct mqi_store_rec {
  * name is derived from the id safely (any bytes). Takes an exclusive lock
  * (flock) so two live processes cannot share it: MQ_ERR_PERSIST then.
  * MQ_OK, MQ_ERR_PERSIST (with err text), MQ_ERR_NOMEM. */
-int mqi_store_open(const char *dir, const char *client_id, int sync_policy,
+MQI_MUST_CHECK int mqi_store_open(const char *dir, const char *client_id, int sync_policy,
                    mqi_store **out, char *err, size_t errlen);
 
 /* Replay the live records in append order (state updates applied).
@@ -60,20 +62,20 @@ int mqi_store_open(const char *dir, const char *client_id, int sync_policy,
  * reported in *out_bad_bytes; nothing crashes. The callback returning
  * non-zero stops the replay. MQ_OK or MQ_ERR_PERSIST. Call once, right
  * after open, before any add. */
-int mqi_store_recover(mqi_store *s,
+MQI_MUST_CHECK int mqi_store_recover(mqi_store *s,
                       int (*cb)(void *ud, const mqi_store_rec *r), void *ud,
                       size_t *out_bad_bytes);
 
 /* Append a new message; *out_seq receives its sequence number. With
  * MQI_SYNC_ALWAYS the data is fsynced before return. MQ_OK, MQ_ERR_PERSIST. */
-int mqi_store_add(mqi_store *s, const mqi_store_rec *r, uint64_t *out_seq);
+MQI_MUST_CHECK int mqi_store_add(mqi_store *s, const mqi_store_rec *r, uint64_t *out_seq);
 
 /* Record a flow change (packet id assigned / PUBREC received). */
-int mqi_store_update(mqi_store *s, uint64_t seq, int state,
+MQI_MUST_CHECK int mqi_store_update(mqi_store *s, uint64_t seq, int state,
                      uint16_t packet_id);
 
 /* The message is acknowledged: forget it (may trigger compaction). */
-int mqi_store_remove(mqi_store *s, uint64_t seq);
+MQI_MUST_CHECK int mqi_store_remove(mqi_store *s, uint64_t seq);
 
 /* Periodic work for MQI_SYNC_BATCH (fsync if dirty and due) and deferred
  * compaction. @p now_ms monotonic. Returns ms until it wants to run again

@@ -17,7 +17,8 @@
 #define MQI_HI8 UINT64_C(0x8080808080808080)
 #define MQI_LO8 UINT64_C(0x0101010101010101)
 
-bool mqi_utf8_valid(const uint8_t *s, size_t len)
+bool
+mqi_utf8_valid(const uint8_t *s, size_t len)
 {
     size_t i = 0;
 
@@ -85,7 +86,8 @@ bool mqi_utf8_valid(const uint8_t *s, size_t len)
     return true;
 }
 
-int mqi_topic_check(const uint8_t *t, size_t len)
+int
+mqi_topic_check(const uint8_t *t, size_t len)
 {
     if (t == NULL || len == 0 || len > MQI_STR_MAX)
         return MQ_ERR_TOPIC;
@@ -99,7 +101,8 @@ int mqi_topic_check(const uint8_t *t, size_t len)
 }
 
 /* Wildcard placement rules for a plain (non-shared) filter. */
-static int filter_levels_ok(const uint8_t *f, size_t len)
+static int
+filter_levels_ok(const uint8_t *f, size_t len)
 {
     size_t start = 0; /* start of the current level */
 
@@ -123,13 +126,15 @@ static int filter_levels_ok(const uint8_t *f, size_t len)
 static const char share_prefix[] = "$share/";
 #define SHARE_PREFIX_LEN (sizeof share_prefix - 1)
 
-static bool is_shared(const uint8_t *f, size_t len)
+static bool
+is_shared(const uint8_t *f, size_t len)
 {
     return len >= SHARE_PREFIX_LEN &&
            memcmp(f, share_prefix, SHARE_PREFIX_LEN) == 0;
 }
 
-int mqi_filter_check(const uint8_t *f, size_t len)
+int
+mqi_filter_check(const uint8_t *f, size_t len)
 {
     if (f == NULL || len == 0 || len > MQI_STR_MAX)
         return MQ_ERR_TOPIC;
@@ -160,8 +165,9 @@ int mqi_filter_check(const uint8_t *f, size_t len)
     return MQ_OK;
 }
 
-bool mqi_topic_match(const uint8_t *f, size_t flen, const uint8_t *t,
-                     size_t tlen)
+bool
+mqi_topic_match(const uint8_t *f, size_t flen, const uint8_t *t,
+                size_t tlen)
 {
     if (f == NULL || t == NULL)
         return false;
@@ -217,26 +223,30 @@ bool mqi_topic_match(const uint8_t *f, size_t flen, const uint8_t *t,
 
 /* Length of a C string, capped at 65536 so a huge string is not scanned
  * past what makes it invalid. */
-static size_t capped_len(const char *s)
+static size_t
+capped_len(const char *s)
 {
     return strnlen(s, (size_t)MQI_STR_MAX + 1);
 }
 
-MQ_API int mq_topic_check(const char *topic)
+MQ_API int
+mq_topic_check(const char *topic)
 {
     if (topic == NULL)
         return MQ_ERR_INVAL;
     return mqi_topic_check((const uint8_t *)topic, capped_len(topic));
 }
 
-MQ_API int mq_filter_check(const char *filter)
+MQ_API int
+mq_filter_check(const char *filter)
 {
     if (filter == NULL)
         return MQ_ERR_INVAL;
     return mqi_filter_check((const uint8_t *)filter, capped_len(filter));
 }
 
-MQ_API int mq_topic_matches(const char *filter, const char *topic)
+MQ_API int
+mq_topic_matches(const char *filter, const char *topic)
 {
     if (filter == NULL || topic == NULL)
         return 0;

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "check.h"
+
 typedef struct mqi_io mqi_io;
 
 typedef struct mqi_io_ops {
@@ -104,7 +106,7 @@ typedef struct mqi_proxy {
  * MQ_ERR_NOT_SUPPORTED for a scheme we lack (https://), MQ_ERR_NOMEM).
  * @p bare_http: a value without a scheme is an HTTP proxy (environment
  * variables); else the scheme is required. */
-int mqi_proxy_parse(const char *uri, bool bare_http, mqi_proxy *p,
+MQI_MUST_CHECK int mqi_proxy_parse(const char *uri, bool bare_http, mqi_proxy *p,
                     char *err, size_t errlen);
 void mqi_proxy_free(mqi_proxy *p);
 /* True when @p host (name or IP literal) matches a no_proxy list: entries
@@ -119,7 +121,7 @@ bool mqi_no_proxy_match(const char *list, const char *host, uint16_t port);
  * tunnel: call mqi_io_proxy_done() and start the broker's transport on it.
  * Handshake errors: MQ_ERR_PROXY (refused, closed, bad answer) or
  * MQ_ERR_PROXY_AUTH (credentials missing or rejected), with io->err. */
-int mqi_io_proxy_start(mqi_io *io, const mqi_proxy *px, const char *host,
+MQI_MUST_CHECK int mqi_io_proxy_start(mqi_io *io, const mqi_proxy *px, const char *host,
                        uint16_t port);
 /* True if @p io is in the proxy layer. */
 bool mqi_io_is_proxy(const mqi_io *io);
@@ -133,13 +135,13 @@ void mqi_io_proxy_done(mqi_io *io);
  * checks the 101 answer (Sec-WebSocket-Accept, protocol). read/write then
  * carry the MQTT byte stream inside frames; ping frames are answered, a
  * close frame ends the stream with MQ_ERR_CLOSED. MQ_OK or MQ_ERR_NOMEM. */
-int mqi_io_ws_start(mqi_io *io, const char *host, uint16_t port,
+MQI_MUST_CHECK int mqi_io_ws_start(mqi_io *io, const char *host, uint16_t port,
                     const char *path);
 
 #ifdef MQ_HAVE_TLS
 /* Create an SSL_CTX (returned as void *) from @p o. MQ_OK or MQ_ERR_TLS
  * with the reason in err. */
-int mqi_tls_ctx_new(const mqi_tls_opts *o, void **out_ctx, char *err,
+MQI_MUST_CHECK int mqi_tls_ctx_new(const mqi_tls_opts *o, void **out_ctx, char *err,
                     size_t errlen);
 void mqi_tls_ctx_free(void *ctx);
 /* mq_connect() took new options: the context is rebuilt at the next TLS
@@ -151,7 +153,7 @@ void mqi_tls_ctx_inherit(void *fresh, const void *old);
 /* Turn a connected plain io into a TLS client io: SNI and hostname
  * verification use @p host (or o->verify_name). The handshake then runs
  * through io->ops->handshake. MQ_OK or MQ_ERR_TLS / MQ_ERR_NOMEM. */
-int mqi_io_tls_start(mqi_io *io, void *ctx, const char *host,
+MQI_MUST_CHECK int mqi_io_tls_start(mqi_io *io, void *ctx, const char *host,
                      const mqi_tls_opts *o);
 /* Take a reference to an application's SSL_CTX (SSL_CTX_up_ref); the
  * release goes through mqi_tls_app_ctx_release. MQ_OK or MQ_ERR_TLS. */

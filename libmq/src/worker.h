@@ -1,0 +1,71 @@
+/*
+ * worker.h - what the loop (worker.c), the connection (conn.c) and
+ * connecting (connect.c) share: the worker structure and the functions
+ * each calls in the others. Private to those three files.
+ *
+ * Threading: the worker thread, except where noted.
+ */
+#ifndef MQI_WORKER_H
+#define MQI_WORKER_H
+
+#include <netdb.h>
+
+#include "internal.h"
+
+#define READ_CHUNK 65536
+
+struct mqi_worker {
+    pthread_t th;
+    int epfd;
+    int wake_fd;          /* eventfd: clients are ready, or stop */
+    mqi_src wake_src;
+    atomic_int wake_pending;
+    mqi_mpsc ready;       /* clients with new commands (each holds a ref) */
+    atomic_bool stop;
+    int refs;
+    int slot;             /* index in g_workers */
+    pthread_mutex_t lock; /* clients list, detach handshake */
+    pthread_cond_t cond;
+    mq_client *clients;
+    int64_t next_timer_ms;
+    mq_client *release;
+    uint8_t rbuf[READ_CHUNK]; /* shared read buffer */ /* destroyed this round, signalled after */
+};
+
+/* wake.c: write the worker's eventfd (any thread). */
+void mqi_worker_kick(mqi_worker *w);
+
+/* conn.c, called by the loop */
+void mqi_conn_init(mq_client *c);                /* joining the worker */
+void mqi_conn_commands(mq_client *c);            /* drain the command queue */
+void mqi_conn_io(mq_client *c, uint32_t events); /* socket readiness */
+void mqi_conn_timer(mq_client *c, int64_t now);  /* its deadline passed */
+void mqi_conn_post_flush(mq_client *c);          /* post the round's events */
+/* The client wants its timer at @p when (ms, 0 none): the earlier of that
+ * and what it had, and the worker's next wakeup. */
+void mqi_conn_deadline(mq_client *c, int64_t when);
+
+/* conn.c, for connect.c */
+void mqi_conn_close_socket(mq_client *c);  /* close; settle spliced QoS 0 */
+void mqi_conn_update_mask(mq_client *c);   /* epoll interest for cs */
+void mqi_conn_flush(mq_client *c);         /* write what is encoded */
+void mqi_conn_note_attempt(mq_client *c, int err); /* for mq_wait_connected */
+void mqi_conn_post_disconnected(mq_client *c, int err, int reason,
+                                bool will_reconnect, const char *msg);
+bool mqi_conn_outstanding(const mq_client *c); /* anything to deliver? */
+void mqi_conn_drain_end(mq_client *c);     /* a graceful disconnect ends */
+
+/* connect.c */
+void mqi_connect_start(mq_client *c);      /* resolve the current server */
+void mqi_connect_resolved(mq_client *c, struct addrinfo *res);
+void mqi_connect_next_addr(mq_client *c);  /* TCP to the next address */
+void mqi_connect_addr_failed(mq_client *c, int err); /* that one failed */
+void mqi_connect_tcp_done(mq_client *c);   /* TCP is up: transports */
+void mqi_connect_handshake(mq_client *c);  /* step the TLS/WS/proxy layers */
+/* An attempt failed before CONNACK: log, close, report and retry or stop. */
+void mqi_connect_fail(mq_client *c, int err, const char *msg);
+/* Report a lost connection or failed attempt, then retry (backoff, next
+ * server) or stop. */
+void mqi_connect_lost(mq_client *c, int err, int reason, const char *msg);
+
+#endif
