@@ -356,9 +356,11 @@ fail:
  *   RECOVERED     (kind, topic, payload, qos, retain, tag, token, props)
  *   PUBLISHED     (kind, token, error, reason, tag, None, props, keep)
  *   RESUBSCRIBED  (kind, 0, error, reason, qos, filter, props, 0)
+ *   CONNECT       (kind, token, error, reason, session_present, message,
+ *                  props, tls) with tls from mq_py_tls_info()
  *   other kinds   (kind, token, error, reason, extra, message, props,
  *                  log_level)
- * where extra is session_present (CONNECT), will_reconnect (DISCONNECTED)
+ * where extra is will_reconnect (DISCONNECTED)
  * or the tuple of reason codes (SUBSCRIBED, UNSUBSCRIBED), else 0; topics
  * and filters are str (bytes if not valid UTF-8), payloads bytes. @p keep
  * is None, or for a tagged message with a persistence store a capsule
@@ -401,6 +403,26 @@ fail:
     for (i = 0; i < n; i++)
         Py_XDECREF(items[i]);
     return NULL;
+}
+
+/* What the TLS handshake of a CONNECT event negotiated, as
+ * (version, cipher, alpn or None, resumed), or None without TLS. */
+static PyObject *mq_py_tls_info(const mq_event *ev)
+{
+    const char *version = mq_event_tls(ev, MQ_TLS_VERSION);
+    const char *alpn = mq_event_tls(ev, MQ_TLS_ALPN);
+    const char *resumed = mq_event_tls(ev, MQ_TLS_RESUMED);
+    const char *cipher = mq_event_tls(ev, MQ_TLS_CIPHER);
+    PyObject *it[4];
+
+    if (version == NULL)
+        return Py_NewRef(Py_None);
+    it[0] = mq_py_str_or_bytes(version);
+    it[1] = cipher != NULL ? mq_py_str_or_bytes(cipher) : Py_NewRef(Py_None);
+    it[2] = alpn != NULL && alpn[0] != '\0' ? mq_py_str_or_bytes(alpn)
+                                           : Py_NewRef(Py_None);
+    it[3] = PyBool_FromLong(resumed != NULL && resumed[0] == '1');
+    return mq_py_tuple(it, 4);
 }
 
 static PyObject *mq_py_event_tuple(mq_event *ev, int *owned)
@@ -477,7 +499,8 @@ static PyObject *mq_py_event_tuple(mq_event *ev, int *owned)
     it[5] = msg != NULL ? PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg),
                                                "replace")
                         : Py_NewRef(Py_None);
-    it[7] = PyLong_FromLong(mq_event_log_level(ev));
+    it[7] = kind == MQ_EVENT_CONNECT ? mq_py_tls_info(ev)
+                                     : PyLong_FromLong(mq_event_log_level(ev));
     return mq_py_tuple(it, 8);
 }
 %}

@@ -38,7 +38,7 @@ from .enums import (CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion,
                     LogLevel, ConnackCode, PahoClientMode)
 from .matcher import MQTTMatcher
 from .packettypes import PacketTypes
-from .properties import Properties, MQTTException
+from .properties import Properties, MQTTException, _PROPS
 from .reasoncodes import ReasonCode, ReasonCodes
 from .subscribeoptions import SubscribeOptions
 
@@ -108,6 +108,7 @@ __all__ = [
     "ReasonCodes", "PacketTypes", "SubscribeOptions", "MQTTException",
     "WebsocketConnectionError", "error_string", "connack_string",
     "topic_matches_sub", "MQTTv31", "MQTTv311", "MQTTv5",
+    "set_worker_threads",
 ]
 
 # ---- errors ----------------------------------------------------------------
@@ -296,6 +297,16 @@ def _disconnect_rc(err):
 _V311_CONNACK = {0x00: 0, 0x84: 1, 0x85: 2, 0x88: 3, 0x86: 4, 0x87: 5}
 
 
+def set_worker_threads(n):
+    """libmq extra: how many worker threads serve the clients of this
+    process (mq_set_worker_threads; default 1, at most 64). Clients made
+    before the call keep their worker. ValueError out of range."""
+    rc = _core.mq_set_worker_threads(int(n))
+    if rc < 0:
+        _raise_for(rc, "worker threads: 1 to 64")
+    return MQTT_ERR_SUCCESS
+
+
 def error_string(mqtt_errno):
     """Text for an MQTT_ERR_* code (paho's wording)."""
     return _ERROR_TEXT.get(int(mqtt_errno), "Unknown error.")
@@ -354,14 +365,28 @@ def base62(num, base="0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNO"
 
 
 class ConnectFlags:
-    """paho-mqtt 2.x: flags of a CONNACK (VERSION2 on_connect)."""
-    __slots__ = ("session_present",)
+    """paho-mqtt 2.x: flags of a CONNACK (VERSION2 on_connect). libmq adds
+    `tls`: what the TLS handshake negotiated (see _tls_info), or None."""
+    __slots__ = ("session_present", "tls")
 
-    def __init__(self, session_present):
+    def __init__(self, session_present, tls=None):
         self.session_present = session_present
+        self.tls = tls
 
     def __repr__(self):
-        return "ConnectFlags(session_present=%r)" % self.session_present
+        return "ConnectFlags(session_present=%r, tls=%r)" % (
+            self.session_present, self.tls)
+
+
+def _tls_info(t):
+    """The TLS details of a CONNECT event (libmq's mq_event_tls) as a dict
+    named after ssl.SSLSocket: version() "TLSv1.3", the cipher name,
+    selected_alpn_protocol() (None when none), session_reused. None
+    without TLS."""
+    if t is None:
+        return None
+    return {"version": t[0], "cipher": t[1], "alpn_protocol": t[2],
+            "session_reused": t[3]}
 
 
 class DisconnectFlags:
@@ -528,15 +553,8 @@ class RecoveredMessage(MQTTMessage):
 
 # ---- helpers -------------------------------------------------------------------
 
-_PROP_KIND = {}
-for _id in (0x01, 0x02, 0x0B, 0x11, 0x13, 0x17, 0x18, 0x19, 0x21, 0x22, 0x23,
-            0x24, 0x25, 0x27, 0x28, 0x29, 0x2A):
-    _PROP_KIND[_id] = "int"
-for _id in (0x03, 0x08, 0x12, 0x15, 0x1A, 0x1C, 0x1F):
-    _PROP_KIND[_id] = "str"
-for _id in (0x09, 0x16):
-    _PROP_KIND[_id] = "bin"
-_PROP_KIND[0x26] = "user"
+# each property id's kind ("int", "str", "bin", "user"), from properties.py
+_PROP_KIND = {ident: spec[1] for ident, spec in _PROPS.items()}
 
 
 class _Props:
@@ -1096,6 +1114,11 @@ class Client:
 
     @property
     def client_id(self):
+        """The client id (bytes). Made with an empty id, the id the broker
+        assigned once it is known (MQTT 5 CONNACK; libmq's mq_client_id)."""
+        c = self._c
+        if not self._client_id and c is not None:
+            return (_core.mq_client_id(c) or "").encode("utf-8")
         return self._client_id
 
     @property
@@ -1748,6 +1771,39 @@ class Client:
                              ms / 1000.0 + 10.0)
         return MQTT_ERR_SUCCESS
 
+    def disconnect_now(self, reasoncode=None):
+        """libmq extra (MQTT.js end(true)): end the connection or the
+        retries at once (mq_disconnect_now), also a graceful disconnect()
+        still under way. Nothing more is delivered: DISCONNECT follows
+        what was already written; what was not delivered is reported at
+        once as disconnect() reports what its timeout cuts off, or kept
+        for the next connect (persistence_set(), a session the broker
+        keeps). Then on_disconnect, from the loop. Without a loop thread
+        it returns once the connection is closed. MQTT_ERR_NO_CONN if not
+        connected."""
+        c = self._c
+        if c is None or not self._active:
+            self._state = mqtt_cs_disconnecting
+            return MQTT_ERR_NO_CONN
+        reason = 0
+        if reasoncode is not None:
+            reason = int(reasoncode.value if isinstance(reasoncode,
+                                                        ReasonCode)
+                         else reasoncode)
+        with self._cv:
+            final = self._final_seq
+            self._user_disconnect = True
+        self._state = mqtt_cs_disconnecting
+        rc = _core.mq_disconnect_now(c, reason)
+        if rc == _E.MQ_ERR_NO_CONN:
+            self._active = False
+            return MQTT_ERR_NO_CONN
+        if rc < 0:
+            _raise_for(rc)
+        if self._may_block_for_loop():
+            self._wait_until(lambda: self._final_seq > final, 10.0)
+        return MQTT_ERR_SUCCESS
+
     def _may_block_for_loop(self):
         """True if a blocking call may wait for events here: no loop
         thread runs elsewhere and this thread is not inside a callback."""
@@ -2315,17 +2371,23 @@ class Client:
         cb = self.on_connect
         if cb is None:
             return
+        tls = _tls_info(ev[7])
         if self._api is CallbackAPIVersion.VERSION2:
-            self._call("on_connect", cb, ConnectFlags(bool(sp)),
+            self._call("on_connect", cb, ConnectFlags(bool(sp), tls),
                        ReasonCode(PacketTypes.CONNACK, identifier=reason),
                        Properties._from_list(PacketTypes.CONNACK,
                                              ev[6] or ()))
-        elif self._v5:
-            self._call("on_connect", cb, {"session present": sp},
+            return
+        # paho 1.x's flags dict; libmq adds "tls" on a TLS connection
+        flags = {"session present": sp}
+        if tls is not None:
+            flags["tls"] = tls
+        if self._v5:
+            self._call("on_connect", cb, flags,
                        ReasonCode(PacketTypes.CONNACK, identifier=reason),
                        self._props(PacketTypes.CONNACK, ev[6]))
         else:
-            self._call("on_connect", cb, {"session present": sp},
+            self._call("on_connect", cb, flags,
                        _V311_CONNACK.get(reason, 5))
 
     def _on_disconnected_event(self, ev):

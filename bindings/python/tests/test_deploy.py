@@ -224,6 +224,41 @@ def test_tls_set_context_versions_and_hostname(tls13_broker, tls_broker,
         mqtt.Client("ctx-old").tls_set_context(old)
 
 
+def test_tls_details_in_on_connect_flags(tls_broker, certs):
+    """What the handshake negotiated (mq_event_tls) is flags["tls"] (1.x)
+    or flags.tls (VERSION2), named after ssl.SSLSocket; plain TCP has
+    none."""
+    ca = os.path.join(certs, "ca.crt")
+    seen = []
+    c = mqtt.Client("tls-info")
+    c.on_connect = lambda cl, u, flags, rc: seen.append(dict(flags))
+    c.tls_set(ca_certs=ca)
+    assert c.connect("localhost", tls_broker.tls_port) == 0
+    c.loop(1.0)
+    tls = seen[0]["tls"]
+    assert tls["version"] in ("TLSv1.2", "TLSv1.3")
+    assert tls["cipher"] and tls["alpn_protocol"] is None
+    assert tls["session_reused"] is False
+    c.disconnect()
+    c.close()
+    flags = []
+    d = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, "tls-info2")
+    d.on_connect = lambda cl, u, f, rc, props: flags.append(f)
+    d.tls_set(ca_certs=ca, alpn_protocols=["mqtt"])
+    assert d.connect("localhost", tls_broker.tls_port) == 0
+    d.loop(1.0)
+    assert flags[0].tls["version"] == tls["version"]
+    d.disconnect()
+    d.close()
+    p = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, "plain-info")
+    p.on_connect = lambda cl, u, f, rc, props: flags.append(f)
+    assert p.connect("127.0.0.1", tls_broker.port) == 0
+    p.loop(1.0)
+    assert flags[1].tls is None and flags[1].session_present is False
+    p.disconnect()
+    p.close()
+
+
 def test_tls_set_cert_reqs_none_and_client_cert(tls13_broker, tls_broker,
                                                 certs):
     c = mqtt.Client("reqs-none")

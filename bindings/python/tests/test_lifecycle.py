@@ -117,6 +117,42 @@ def test_disconnect_with_broker_gone_is_bounded_and_reported(broker, loop):
     c.close()
 
 
+@pytest.mark.parametrize("loop", ["thread", "none"])
+def test_disconnect_now_does_not_wait(broker, loop):
+    """disconnect_now() (mq_disconnect_now) ends even a graceful
+    disconnect() that waits for a broker that is gone, at once; what it
+    gives up is reported as disconnect() reports it."""
+    done, gone = [], []
+    c = v2(mqtt, "now-%s" % loop)
+    c.on_publish = lambda cl, u, mid, rc, props: done.append(
+        (mid, rc.is_failure))
+    c.on_disconnect = lambda cl, u, flags, rc, props: gone.append(rc)
+    c.reconnect_delay_set(0.2, 0.5)
+    c.connect(HOST, broker.port)
+    if loop == "thread":
+        c.loop_start()
+    broker.stop()
+    assert wait_for(lambda: not c.is_connected(), 10)
+    infos = [c.publish("now/t", b"x", qos=1) for _ in range(3)]
+    c.set_option("disconnect_timeout_ms", 30000)
+    t0 = time.monotonic()
+    if loop == "thread":
+        assert c.disconnect() == mqtt.MQTT_ERR_SUCCESS   # would wait 30 s
+    assert c.disconnect_now() == mqtt.MQTT_ERR_SUCCESS
+    if loop == "thread":
+        c.loop_stop()
+    else:
+        while c.loop(0.2) == mqtt.MQTT_ERR_SUCCESS:
+            pass
+    assert time.monotonic() - t0 < 5.0
+    for i in infos:
+        with pytest.raises(RuntimeError):
+            i.wait_for_publish(1)
+    assert sorted(done) == sorted((i.mid, True) for i in infos)
+    assert c.disconnect_now() == mqtt.MQTT_ERR_NO_CONN
+    c.close()
+
+
 def test_second_disconnect_and_disconnect_in_callback(shared_broker):
     c = mqtt.Client("disc-twice")
     got = threading.Event()
@@ -431,3 +467,32 @@ def test_new_options(shared_broker, recorder):
     assert ei.value.name == "MQ_ERR_NOT_SUPPORTED"
     c3.close()
     c.close()
+
+
+def test_assigned_client_id_and_worker_threads(shared_broker):
+    """client_id is the broker-assigned id once known (MQTT 5, empty id);
+    set_worker_threads() takes mq_set_worker_threads' range."""
+    with pytest.raises(ValueError):
+        mqtt.set_worker_threads(0)
+    with pytest.raises(ValueError):
+        mqtt.set_worker_threads(65)
+    assert mqtt.set_worker_threads(2) == mqtt.MQTT_ERR_SUCCESS
+    try:
+        got = []
+        c = mqtt.Client("", protocol=mqtt.MQTTv5)
+        c.on_connect = lambda cl, u, f, rc, props: got.append(
+            props.AssignedClientIdentifier)
+        assert c.client_id == b""
+        c.connect(HOST, shared_broker.port)
+        c.loop(1.0)
+        assert got and got[0]
+        assert c.client_id == got[0].encode()
+        named = mqtt.Client("named-id", protocol=mqtt.MQTTv5)
+        assert named.client_id == b"named-id"
+        named.connect(HOST, shared_broker.port)
+        assert named.client_id == b"named-id"
+        for cl in (c, named):
+            cl.disconnect()
+            cl.close()
+    finally:
+        mqtt.set_worker_threads(1)
