@@ -667,6 +667,7 @@ _EV_UNSUBSCRIBED = _core.MQ_EVENT_UNSUBSCRIBED
 _EV_LOG = _core.MQ_EVENT_LOG
 _EV_RESUBSCRIBED = _core.MQ_EVENT_RESUBSCRIBED
 _EV_RECOVERED = _core.MQ_EVENT_RECOVERED
+_EV_AUTH = _core.MQ_EVENT_AUTH
 _MQ_PY_SLOW = -10000          # mq_py_publish: use the Python path
 
 # libmq log level -> paho's
@@ -903,6 +904,7 @@ class Client:
         self._on_publish_v1 = None      # on_publish when VERSION1 (fast)
         self.on_subscribe = None
         self.on_unsubscribe = None
+        self.on_auth = None             # libmq extra (MQTT 5 AUTH)
         self.on_socket_open = None
         self.on_socket_close = None
         self.on_socket_register_write = None
@@ -1804,6 +1806,25 @@ class Client:
             self._wait_until(lambda: self._final_seq > final, 10.0)
         return MQTT_ERR_SUCCESS
 
+    def auth(self, reasoncode, properties=None):
+        """libmq extra (paho-mqtt has no enhanced authentication API): send
+        an MQTT 5 AUTH packet (mq_auth) with reasoncode (0x18 continue,
+        0x19 re-authenticate; an int or ReasonCode) and properties
+        (PacketTypes.AUTH: AuthenticationMethod, AuthenticationData, ...).
+        Only on a connection whose connect(properties=) carried an
+        AuthenticationMethod (libmq logs and drops it otherwise); queued
+        until the connection is up. The broker's AUTH packets reach
+        on_auth(client, userdata, reasoncode, properties). ValueError for
+        a bad reason code or property, MQError(MQ_ERR_NOT_SUPPORTED) on
+        MQTT 3.1.1."""
+        reason = int(reasoncode.value if isinstance(reasoncode, ReasonCode)
+                     else reasoncode)
+        with _Props(properties) as p:
+            rc = _core.mq_auth(self._handle(), reason, p)
+        if rc < 0:
+            _raise_for(rc)
+        return MQTT_ERR_SUCCESS
+
     def _may_block_for_loop(self):
         """True if a blocking call may wait for events here: no loop
         thread runs elsewhere and this thread is not inside a callback."""
@@ -2103,6 +2124,7 @@ class Client:
     message_callback = _decorator("on_message")
     subscribe_callback = _decorator("on_subscribe")
     unsubscribe_callback = _decorator("on_unsubscribe")
+    auth_callback = _decorator("on_auth")
     socket_open_callback = _decorator("on_socket_open")
     socket_close_callback = _decorator("on_socket_close")
     del _decorator
@@ -2288,6 +2310,13 @@ class Client:
                            ev[5] or "")
         elif kind == _EV_RESUBSCRIBED:
             self._on_resubscribed_event(ev)
+        elif kind == _EV_AUTH:
+            cb = self.on_auth
+            if cb is not None:
+                self._call("on_auth", cb,
+                           ReasonCode(PacketTypes.AUTH, identifier=ev[3]),
+                           Properties._from_list(PacketTypes.AUTH,
+                                                 ev[6] or ()))
         # _EV_RECOVERED: collected when taken (see persistence_set)
         return None
 

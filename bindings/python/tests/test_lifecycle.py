@@ -496,3 +496,95 @@ def test_assigned_client_id_and_worker_threads(shared_broker):
             cl.close()
     finally:
         mqtt.set_worker_threads(1)
+
+
+# ---- enhanced authentication (a scripted broker: mosquitto has no AUTH
+# method without a plugin) ---------------------------------------------------
+
+
+def _read_packet(sock):
+    """One MQTT packet from sock: (first byte, body)."""
+    def read(n):
+        b = b""
+        while len(b) < n:
+            chunk = sock.recv(n - len(b))
+            if not chunk:
+                raise EOFError
+            b += chunk
+        return b
+    first = read(1)[0]
+    rem, mult = 0, 1
+    while True:
+        d = read(1)[0]
+        rem += (d & 0x7F) * mult
+        mult *= 128
+        if not d & 0x80:
+            break
+    return first, read(rem)
+
+
+def test_auth_and_on_auth_reauthenticate():
+    """auth(0x19, ...) sends AUTH with the CONNECT's method; the broker's
+    AUTH reaches on_auth with its reason code and properties."""
+    import socket
+    from libmq.packettypes import PacketTypes
+    from libmq.properties import Properties
+    srv = socket.socket()
+    srv.bind((HOST, 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    seen = {}
+
+    def broker():
+        conn, _ = srv.accept()
+        with conn:
+            first, body = _read_packet(conn)
+            seen["connect"] = (first, body)
+            # CONNACK: success, Authentication Method "SCRM"
+            conn.sendall(b"\x20\x0a\x00\x00\x07\x15\x00\x04SCRM")
+            first, body = _read_packet(conn)
+            seen["auth"] = (first, body)
+            # AUTH: success, Authentication Method "SCRM"
+            conn.sendall(b"\xf0\x09\x00\x07\x15\x00\x04SCRM")
+            try:
+                _read_packet(conn)      # DISCONNECT
+            except EOFError:
+                pass
+    t = threading.Thread(target=broker, daemon=True)
+    t.start()
+    got = []
+    c = mqtt.Client("auth-py", protocol=mqtt.MQTTv5)
+    c.on_auth = lambda cl, u, rc, props: got.append(
+        (rc.value, props.AuthenticationMethod))
+    cp = Properties(PacketTypes.CONNECT)
+    cp.AuthenticationMethod = "SCRM"
+    cp.AuthenticationData = b"first"
+    assert c.connect(HOST, port, properties=cp) == 0
+    ap = Properties(PacketTypes.AUTH)
+    ap.AuthenticationMethod = "SCRM"
+    ap.AuthenticationData = b"again"
+    assert c.auth(0x19, ap) == mqtt.MQTT_ERR_SUCCESS
+    assert wait_for(lambda: c.loop(0.1) == 0 and got, 10)
+    assert got == [(0, "SCRM")]
+    first, body = seen["auth"]
+    assert first == 0xF0 and body[0] == 0x19 and b"SCRM" in body and \
+        b"again" in body
+    assert b"first" in seen["connect"][1]
+    c.disconnect()
+    c.close()
+    t.join(5)
+    srv.close()
+    # bad input: a property AUTH cannot carry, MQTT 3.1.1
+    c5 = mqtt.Client("auth-bad", protocol=mqtt.MQTTv5)
+    bad = Properties(PacketTypes.PUBLISH)
+    bad.ContentType = "x"
+    with pytest.raises(ValueError):
+        c5.auth(0x19, bad)
+    with pytest.raises(ValueError):
+        c5.auth(256)
+    c3 = mqtt.Client("auth-311")
+    with pytest.raises(mqtt.MQError) as e:
+        c3.auth(0x19)
+    assert e.value.name == "MQ_ERR_NOT_SUPPORTED"
+    for cl in (c5, c3):
+        cl.close()
