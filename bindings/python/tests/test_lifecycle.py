@@ -4,7 +4,9 @@ when the broker is gone, never silent about what it gives up),
 wait_for_publish()/is_published() through mq_wait, one UNSUBSCRIBE for a
 list, libmq's own resubscribe next to the tutorial's subscribe in
 on_connect (compared with paho-mqtt 1.6), messages recovered from the
-persistence store after SIGKILL, and the new options.
+persistence store after SIGKILL, the new options, disconnect_now(), the
+broker-assigned client id, worker threads, and auth()/on_auth against a
+scripted broker (mosquitto has no AUTH method without a plugin).
 
 Scenarios that paho-mqtt can run too are run with both and compared."""
 import os
