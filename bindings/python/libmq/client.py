@@ -1740,19 +1740,9 @@ class Client:
         a program may exit right after); with loop_start() it returns at
         once and loop_stop() waits; from a callback it returns at once.
         MQTT_ERR_NO_CONN if not connected."""
-        c = self._c
-        if c is None or not self._active:
-            self._state = mqtt_cs_disconnecting
+        c, reason, final = self._begin_disconnect(reasoncode)
+        if c is None:
             return MQTT_ERR_NO_CONN
-        reason = 0
-        if reasoncode is not None:
-            reason = int(reasoncode.value if isinstance(reasoncode,
-                                                        ReasonCode)
-                         else reasoncode)
-        with self._cv:
-            final = self._final_seq
-            self._user_disconnect = True
-        self._state = mqtt_cs_disconnecting
         with _Props(properties) as p:
             if p is not None:
                 rc = _core.mq_disconnect_v5(c, reason, p)
@@ -1783,19 +1773,9 @@ class Client:
         keeps). Then on_disconnect, from the loop. Without a loop thread
         it returns once the connection is closed. MQTT_ERR_NO_CONN if not
         connected."""
-        c = self._c
-        if c is None or not self._active:
-            self._state = mqtt_cs_disconnecting
+        c, reason, final = self._begin_disconnect(reasoncode)
+        if c is None:
             return MQTT_ERR_NO_CONN
-        reason = 0
-        if reasoncode is not None:
-            reason = int(reasoncode.value if isinstance(reasoncode,
-                                                        ReasonCode)
-                         else reasoncode)
-        with self._cv:
-            final = self._final_seq
-            self._user_disconnect = True
-        self._state = mqtt_cs_disconnecting
         rc = _core.mq_disconnect_now(c, reason)
         if rc == _E.MQ_ERR_NO_CONN:
             self._active = False
@@ -1824,6 +1804,25 @@ class Client:
         if rc < 0:
             _raise_for(rc)
         return MQTT_ERR_SUCCESS
+
+    def _begin_disconnect(self, reasoncode):
+        """The common start of disconnect() and disconnect_now(): (client,
+        reason, final_seq before the call), client None when there is no
+        connection to end."""
+        c = self._c
+        if c is None or not self._active:
+            self._state = mqtt_cs_disconnecting
+            return None, 0, 0
+        reason = 0
+        if reasoncode is not None:
+            reason = int(reasoncode.value if isinstance(reasoncode,
+                                                        ReasonCode)
+                         else reasoncode)
+        with self._cv:
+            final = self._final_seq
+            self._user_disconnect = True
+        self._state = mqtt_cs_disconnecting
+        return c, reason, final
 
     def _may_block_for_loop(self):
         """True if a blocking call may wait for events here: no loop

@@ -35,6 +35,23 @@ def v2(lib, *args, **kw):
 # ---- disconnect ---------------------------------------------------------
 
 
+def offline_client(broker, name, loop):
+    """A VERSION2 client that was connected (with a loop_start() thread if
+    loop == "thread") and has lost its broker: (client, done) where done
+    collects (mid, is_failure) of on_publish."""
+    done = []
+    c = v2(mqtt, name)
+    c.on_publish = lambda cl, u, mid, rc, props: done.append(
+        (mid, rc.is_failure))
+    c.reconnect_delay_set(0.2, 0.5)
+    c.connect(HOST, broker.port)
+    if loop == "thread":
+        c.loop_start()
+    broker.stop()
+    assert wait_for(lambda: not c.is_connected(), 10)
+    return c, done
+
+
 def test_disconnect_and_loop_stop_deliver(shared_broker, recorder):
     """paho's pattern: loop_start(), publish, disconnect(), loop_stop():
     with libmq every message reaches a subscriber, QoS 0 and 1. paho-mqtt
@@ -86,17 +103,9 @@ def test_disconnect_with_broker_gone_is_bounded_and_reported(broker, loop):
     timeout, and every message it abandons is reported: VERSION2
     on_publish with a failure reason code, wait_for_publish() raising,
     an MQTT_LOG_ERR line."""
-    done, logs = [], []
-    c = v2(mqtt, "gone-%s" % loop)
-    c.on_publish = lambda cl, u, mid, rc, props: done.append(
-        (mid, rc.is_failure))
+    logs = []
+    c, done = offline_client(broker, "gone-%s" % loop, loop)
     c.on_log = lambda cl, u, level, buf: logs.append((level, buf))
-    c.reconnect_delay_set(0.2, 0.5)
-    c.connect(HOST, broker.port)
-    if loop == "thread":
-        c.loop_start()
-    broker.stop()
-    assert wait_for(lambda: not c.is_connected(), 10)
     infos = [c.publish("gone/t", b"x", qos=q) for q in (1, 1, 1, 0, 0)]
     assert all(i.rc == mqtt.MQTT_ERR_SUCCESS for i in infos)
     assert not any(i.is_published() for i in infos)
@@ -124,17 +133,7 @@ def test_disconnect_now_does_not_wait(broker, loop):
     """disconnect_now() (mq_disconnect_now) ends even a graceful
     disconnect() that waits for a broker that is gone, at once; what it
     gives up is reported as disconnect() reports it."""
-    done, gone = [], []
-    c = v2(mqtt, "now-%s" % loop)
-    c.on_publish = lambda cl, u, mid, rc, props: done.append(
-        (mid, rc.is_failure))
-    c.on_disconnect = lambda cl, u, flags, rc, props: gone.append(rc)
-    c.reconnect_delay_set(0.2, 0.5)
-    c.connect(HOST, broker.port)
-    if loop == "thread":
-        c.loop_start()
-    broker.stop()
-    assert wait_for(lambda: not c.is_connected(), 10)
+    c, done = offline_client(broker, "now-%s" % loop, loop)
     infos = [c.publish("now/t", b"x", qos=1) for _ in range(3)]
     c.set_option("disconnect_timeout_ms", 30000)
     t0 = time.monotonic()
