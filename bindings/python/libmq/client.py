@@ -609,6 +609,14 @@ class _Props:
         self.close()
 
 
+def _reason_int(reasoncode):
+    """A reason code given as a ReasonCode, an int or None (0)."""
+    if reasoncode is None:
+        return 0
+    return int(reasoncode.value if isinstance(reasoncode, ReasonCode)
+               else reasoncode)
+
+
 def _sub_result(tok):
     """subscribe()/unsubscribe()'s (rc, mid) for libmq's token or error."""
     if tok < 0:
@@ -1797,8 +1805,7 @@ class Client:
         on_auth(client, userdata, reasoncode, properties). ValueError for
         a bad reason code or property, MQError(MQ_ERR_NOT_SUPPORTED) on
         MQTT 3.1.1."""
-        reason = int(reasoncode.value if isinstance(reasoncode, ReasonCode)
-                     else reasoncode)
+        reason = _reason_int(reasoncode)
         with _Props(properties) as p:
             rc = _core.mq_auth(self._handle(), reason, p)
         if rc < 0:
@@ -1813,11 +1820,7 @@ class Client:
         if c is None or not self._active:
             self._state = mqtt_cs_disconnecting
             return None, 0, 0
-        reason = 0
-        if reasoncode is not None:
-            reason = int(reasoncode.value if isinstance(reasoncode,
-                                                        ReasonCode)
-                         else reasoncode)
+        reason = _reason_int(reasoncode)
         with self._cv:
             final = self._final_seq
             self._user_disconnect = True
