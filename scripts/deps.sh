@@ -12,6 +12,13 @@ python3-socks"
 # tests/brokers: npm installs aedes (Debian's npm only where no nodejs
 # with its own npm is installed)
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
+# Packaging (scripts/package.sh, tests/packaging): the ABI check, Debian
+# packages, lintian, luarocks, pip's virtual environments; Node's headers
+# (/usr/include/node) for node-libmq and npm's addon build: Debian's are in
+# libnode-dev, another nodejs (NodeSource's) ships them itself.
+PKGS="$PKGS abigail-tools debhelper dh-python lintian luarocks zip unzip fakeroot \
+dpkg-dev python3-venv"
+[ -e /usr/include/node/node.h ] || PKGS="$PKGS libnode-dev"
 [ $# -gt 0 ] && PKGS="$*"
 missing=""
 for p in $PKGS; do

@@ -589,7 +589,7 @@ func Mq_unsubscribe_many_list(arg1 Struct_SS_mq_client, arg2 Struct_SS_mq_filter
 }
 
 const MQ_VERSION_MAJOR int = 0
-const MQ_VERSION_MINOR int = 1
+const MQ_VERSION_MINOR int = 2
 const MQ_VERSION_PATCH int = 0
 func _swig_getMQ_VERSION_NUM() (_swig_ret int) {
 	var swig_r int
@@ -598,7 +598,7 @@ func _swig_getMQ_VERSION_NUM() (_swig_ret int) {
 }
 
 var MQ_VERSION_NUM int = _swig_getMQ_VERSION_NUM()
-const MQ_VERSION_STRING string = "0.1.0"
+const MQ_VERSION_STRING string = "0.2.0"
 func Mq_version() (_swig_ret int) {
 	var swig_r int
 	swig_r = (int)(C._wrap_mq_version_cmq_8da45077f65ff176())

@@ -618,7 +618,7 @@ intgo _wrap_MQ_VERSION_NUM_cmq_8da45077f65ff176() {
   intgo _swig_go_result;
   
   
-  result = (int)(((0 << 16)|(1 << 8)|0));
+  result = (int)(((0 << 16)|(2 << 8)|0));
   _swig_go_result = result; 
   return _swig_go_result;
 }
