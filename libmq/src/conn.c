@@ -1379,7 +1379,8 @@ on_publish(mq_client *c, const mqi_publish *p)
 
     bool has_alias = false;
 
-    if (!mqi_session_on_publish(&c->ses, p->qos, p->packet_id)) {
+    if (!mqi_session_on_publish(&c->ses, p->qos, p->packet_id,
+                                p->dup)) {
         (void)session_check(c);
         return; /* a QoS 2 resend (PUBREC again), or no memory */
     }

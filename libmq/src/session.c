@@ -24,7 +24,8 @@
  *
  * Inbound: QoS 1 is acknowledged after delivery; QoS 2 is delivered once
  * (method B: the id is remembered from PUBREC to PUBREL, and a PUBLISH
- * with that id meanwhile is only answered with PUBREC again).
+ * with that id and DUP 1 meanwhile is only answered with PUBREC again;
+ * one with DUP 0 is a new message, see qos2_resend).
  *
  * Threading: none (the owning client's worker thread). No I/O, no clock.
  */
@@ -542,10 +543,42 @@ mqi_session_on_suback(mqi_session *s, uint8_t type, uint16_t pid,
 
 /* ---- inbound PUBLISH ---------------------------------------------------- */
 
-bool
-mqi_session_on_publish(mqi_session *s, int qos, uint16_t pid)
+/* A QoS 2 PUBLISH whose id still waits for its PUBREL.
+ *
+ * MQTT 5 §4.3.3 [MQTT-4.3.3-10] (3.1.1 §4.3.3 says the same): "Until it
+ * has received the corresponding PUBREL packet, the receiver MUST
+ * acknowledge any subsequent PUBLISH packet with the same Packet
+ * Identifier by sending a PUBREC. It MUST NOT cause duplicate messages to
+ * be delivered to any onward recipients in this case." And §3.3.1.1
+ * [MQTT-3.3.1-1]: "The DUP flag MUST be set to 1 by the Client or Server
+ * when it attempts to re-deliver a PUBLISH packet."
+ *
+ * A resend therefore carries DUP 1. One with DUP 0 is a new message from
+ * a sender that lost the flow (a broker restarted from a save older than
+ * our PUBREC reuses the id; the chaos soak saw mosquitto do it). Taking
+ * it for a resend loses it for certain (the sender completes it on our
+ * PUBREC); delivering it can only duplicate a message if the sender
+ * resends without DUP, which the rule above forbids. So DUP 0 is
+ * delivered as new, with a warning; the id stays remembered (it is
+ * PUBREC'd again) and one PUBREL ends both flows. */
+static bool
+qos2_resend(mqi_session *s, uint16_t pid, bool dup)
 {
-    if (qos == 2 && qos2_seen(s, pid)) {
+    char msg[160];
+
+    if (dup)
+        return true;
+    snprintf(msg, sizeof msg, "QoS 2 PUBLISH with DUP 0 for packet id %u, "
+             "which waits for PUBREL: the sender lost that flow; "
+             "delivered as a new message", (unsigned)pid);
+    act_text(s, MQI_ACT_LOG, MQ_LOG_WARNING, MQ_OK, 0, msg);
+    return false;
+}
+
+bool
+mqi_session_on_publish(mqi_session *s, int qos, uint16_t pid, bool dup)
+{
+    if (qos == 2 && qos2_seen(s, pid) && qos2_resend(s, pid, dup)) {
         /* a resend of a message we already delivered */
         act_send_ack(s, MQI_PUBREC, pid, 0);
         return false;

@@ -157,11 +157,14 @@ bool mqi_session_on_ack(mqi_session *s, const mqi_ack *a);
 mqi_msg *mqi_session_on_suback(mqi_session *s, uint8_t type,
                                uint16_t pid, size_t nreasons);
 
-/* An inbound PUBLISH of @p qos with @p pid: should it be delivered? A
- * QoS 2 id already received (PUBREC sent, no PUBREL yet) is a resend:
- * not delivered again, PUBREC again. false with MQI_ACT_NOMEM when there
+/* An inbound PUBLISH of @p qos with @p pid and the DUP flag @p dup:
+ * should it be delivered? A QoS 2 id already received (PUBREC sent, no
+ * PUBREL yet) with DUP 1 is a resend: not delivered again, PUBREC again;
+ * with DUP 0 it is a new message from a sender that lost the flow
+ * (delivered, with a warning logged). false with MQI_ACT_NOMEM when there
  * is no memory to remember a QoS 2 id. */
-bool mqi_session_on_publish(mqi_session *s, int qos, uint16_t pid);
+bool mqi_session_on_publish(mqi_session *s, int qos, uint16_t pid,
+                            bool dup);
 /* It was delivered (its event posted): PUBACK, or PUBREC and the id is
  * remembered until PUBREL. Not called when delivery failed, so the broker
  * redelivers. */

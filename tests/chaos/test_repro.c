@@ -29,11 +29,13 @@
  *     the new one as a resend and never delivers it: lost without a trace
  *     in the subscriber. (MQTT says a PUBLISH with an id awaiting PUBREL is
  *     a duplicate; a resend carries DUP 1, so one with DUP 0 could be
- *     taken as new.) Seen once in the 30-minute soak.
+ *     taken as new.) Seen once in the 30-minute soak. Fixed: a DUP 0
+ *     PUBLISH with a pending id is delivered as new (session.c,
+ *     qos2_resend).
  *
  * Each case asserts the promise (the message reaches the application
- * exactly once), so each fails until libmq changes; meson marks them
- * should_fail.
+ * exactly once): a regression test once its fix landed; meson marks those
+ * still open should_fail (repro_open in meson.build).
  *
  * Threading: main thread (libmq's worker and the proxy run their own).
  */

@@ -377,7 +377,7 @@ Test(session, no_session_requeues_everything_as_new)
     ack(MQI_PUBREC, q2c->packet_id, 0);
     mqi_session_add(&S, later);
     mqi_session_add(&S, own_q);
-    mqi_session_on_publish(&S, 2, 77);
+    mqi_session_on_publish(&S, 2, 77, false);
     mqi_session_delivered(&S, 2, 77);
     R.n = 0;
     mqi_session_on_connack(&S, false);
@@ -399,7 +399,7 @@ Test(session, no_session_requeues_everything_as_new)
     cr_assert_eq(S.ctrl_pending.head, s);
     cr_assert_null(mqi_session_pid_find(&S, 1));
     /* inbound QoS 2 state is gone with the session */
-    cr_assert(mqi_session_on_publish(&S, 2, 77));
+    cr_assert(mqi_session_on_publish(&S, 2, 77, false));
     /* sent again as new: a fresh id, not DUP */
     R.n = 0;
     cr_assert_eq(send_next(), q1);
@@ -410,44 +410,71 @@ Test(session, no_session_requeues_everything_as_new)
 
 Test(session, qos1_in_acknowledged_after_delivery)
 {
-    cr_assert(mqi_session_on_publish(&S, 1, 5));
+    cr_assert(mqi_session_on_publish(&S, 1, 5, false));
     cr_assert_eq(R.n, 0); /* nothing before the event is posted */
     mqi_session_delivered(&S, 1, 5);
     expect_ack(0, MQI_PUBACK, 5, 0);
     /* QoS 1 has no de-duplication: a resend is delivered again */
-    cr_assert(mqi_session_on_publish(&S, 1, 5));
+    cr_assert(mqi_session_on_publish(&S, 1, 5, false));
 }
 
 Test(session, qos0_in_no_ack)
 {
-    cr_assert(mqi_session_on_publish(&S, 0, 0));
+    cr_assert(mqi_session_on_publish(&S, 0, 0, false));
     mqi_session_delivered(&S, 0, 0);
     cr_assert_eq(R.n, 0);
 }
 
 Test(session, qos2_in_exactly_once)
 {
-    cr_assert(mqi_session_on_publish(&S, 2, 7));
+    cr_assert(mqi_session_on_publish(&S, 2, 7, false));
     mqi_session_delivered(&S, 2, 7);
     expect_ack(0, MQI_PUBREC, 7, 0);
     /* the broker resends (DUP) before PUBREL: not delivered again */
-    cr_assert(!mqi_session_on_publish(&S, 2, 7));
+    cr_assert(!mqi_session_on_publish(&S, 2, 7, true));
     expect_ack(1, MQI_PUBREC, 7, 0);
     cr_assert(ack(MQI_PUBREL, 7, 0));
     expect_ack(2, MQI_PUBCOMP, 7, 0);
     /* after PUBREL the id may carry a new message */
-    cr_assert(mqi_session_on_publish(&S, 2, 7));
+    cr_assert(mqi_session_on_publish(&S, 2, 7, false));
     /* a PUBREL for an id never received: PUBCOMP "not found" */
     cr_assert(ack(MQI_PUBREL, 8, 0));
     expect_ack(3, MQI_PUBCOMP, 8, MQ_RC_PACKET_IDENTIFIER_NOT_FOUND);
 }
 
+/* [MQTT-4.3.3-10] with [MQTT-3.3.1-1]: a resend carries DUP 1; a DUP 0
+ * PUBLISH with an id awaiting PUBREL is a new message from a sender that
+ * lost the flow (a broker restarted from an older save): delivered, with
+ * a warning, and PUBREC'd; a later DUP 1 resend of it is not delivered. */
+Test(session, qos2_in_dup0_with_pending_id_is_new)
+{
+    cr_assert(mqi_session_on_publish(&S, 2, 9, false));
+    mqi_session_delivered(&S, 2, 9);
+    expect_ack(0, MQI_PUBREC, 9, 0);
+    R.n = 0;
+    cr_assert(mqi_session_on_publish(&S, 2, 9, false));
+    cr_assert_eq(R.n, 1);
+    expect(0, MQI_ACT_LOG);
+    cr_assert_eq(R.a[0].level, MQ_LOG_WARNING);
+    cr_assert(strstr(R.a[0].text, "DUP 0") != NULL, "%s", R.a[0].text);
+    mqi_session_delivered(&S, 2, 9);
+    expect_ack(1, MQI_PUBREC, 9, 0);
+    /* a resend of the new one: PUBREC only */
+    cr_assert(!mqi_session_on_publish(&S, 2, 9, true));
+    expect_ack(2, MQI_PUBREC, 9, 0);
+    cr_assert_eq(R.n, 3);
+    /* one PUBREL ends it */
+    cr_assert(ack(MQI_PUBREL, 9, 0));
+    expect_ack(3, MQI_PUBCOMP, 9, 0);
+    cr_assert(mqi_session_on_publish(&S, 2, 9, true));
+}
+
 Test(session, qos2_in_session_present_keeps_ids)
 {
-    cr_assert(mqi_session_on_publish(&S, 2, 7));
+    cr_assert(mqi_session_on_publish(&S, 2, 7, false));
     mqi_session_delivered(&S, 2, 7);
     mqi_session_on_connack(&S, true);
-    cr_assert(!mqi_session_on_publish(&S, 2, 7));
+    cr_assert(!mqi_session_on_publish(&S, 2, 7, true));
 }
 
 /* ---- protocol errors of wrong acknowledgements ----------------------------- */
