@@ -474,7 +474,12 @@ typedef enum {
                                   returns success only once the message is
                                   stored; a client with the same id and
                                   directory resends what was not
-                                  acknowledged, after a crash too. Needs a
+                                  acknowledged, after a crash too. The
+                                  packet ids of received QoS 2 messages
+                                  awaiting PUBREL are stored too (session
+                                  state), so a restarted subscriber does
+                                  not deliver the broker's resend of one
+                                  again. Needs a
                                   non-empty client id; set once, before
                                   publishing. MQ_ERR_PERSIST if the store
                                   cannot be opened (or is in use by another

@@ -1103,6 +1103,14 @@ session_act(void *ud, const mqi_act *a)
             mqi_log(c, MQ_LOG_WARNING, "persistence: could not record the "
                     "state of packet id %u", (unsigned)a->pid);
         break;
+    case MQI_ACT_STORE_IN:
+        if (c->store != NULL &&
+            mqi_store_qos2_in(c->store, a->pid, a->st != 0) != MQ_OK)
+            /* after a restart the broker's resend would be delivered
+             * again (a PUBREL "not found" for an off-record): logged */
+            mqi_log(c, MQ_LOG_WARNING, "persistence: could not record "
+                    "inbound QoS 2 packet id %u", (unsigned)a->pid);
+        break;
     case MQI_ACT_LOG:
         mqi_log(c, a->level, "%s", a->text);
         break;
@@ -1148,6 +1156,20 @@ static void
 restore_session(mq_client *c)
 {
     unpark(c); /* decided again against this connection's renewals */
+    if (c->store != NULL && !c->qos2_in_loaded) {
+        /* inbound QoS 2 ids an earlier process PUBREC'd: resends of
+         * them are not delivered again */
+        uint16_t *ids = malloc(65535 * sizeof *ids);
+        size_t n = ids != NULL ? mqi_store_qos2_in_list(c->store, ids, 65535)
+                               : 0;
+        c->qos2_in_loaded = ids != NULL;
+        for (size_t i = 0; i < n; i++)
+            if (!mqi_session_qos2_in_restore(&c->ses, ids[i])) {
+                c->qos2_in_loaded = false; /* again on the next CONNACK */
+                break;
+            }
+        free(ids);
+    }
     mqi_session_on_connack(&c->ses, c->session_present);
     if (session_check(c))
         return;

@@ -353,6 +353,7 @@ struct mq_client {
     mqi_session ses;            /* the MQTT session: queues, flight window,
                                    packet ids, QoS 2 ids, inbound aliases
                                    (session.c) */
+    bool qos2_in_loaded;        /* the store's inbound QoS 2 ids are in ses */
     int ses_err;                /* a session action could not be carried
                                    out (MQ_ERR_NOMEM): close after the
                                    transition */

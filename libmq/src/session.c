@@ -98,6 +98,18 @@ act_store(mqi_session *s, mqi_msg *m, int st, uint16_t pid)
 }
 
 static void
+act_store_in(mqi_session *s, uint16_t pid, bool on)
+{
+    mqi_act a;
+
+    memset(&a, 0, sizeof a);
+    a.kind = MQI_ACT_STORE_IN;
+    a.pid = pid;
+    a.st = on ? 1 : 0;
+    emit(s, &a);
+}
+
+static void
 act_text(mqi_session *s, int kind, int level, int err, uint8_t reason,
          const char *text)
 {
@@ -484,15 +496,19 @@ mqi_session_on_ack(mqi_session *s, const mqi_ack *a)
         act_store(s, m, MQI_ST_PUBREL, m->packet_id);
         act_send_ack(s, MQI_PUBREL, a->packet_id, 0);
         return true;
-    case MQI_PUBREL:
+    case MQI_PUBREL: {
         /* inbound QoS 2: PUBCOMP in any case (MQTT 5 §4.3.3), with
          * "Packet Identifier not found" for an id we never PUBREC'd
          * (§3.7.2.1; a v3.1.1 PUBCOMP has no reason code) */
+        bool seen = qos2_seen(s, a->packet_id);
         act_send_ack(s, MQI_PUBCOMP, a->packet_id,
-                     qos2_seen(s, a->packet_id)
-                         ? 0 : MQ_RC_PACKET_IDENTIFIER_NOT_FOUND);
-        qos2_mark(s, a->packet_id, false);
+                     seen ? 0 : MQ_RC_PACKET_IDENTIFIER_NOT_FOUND);
+        if (seen) {
+            qos2_mark(s, a->packet_id, false);
+            act_store_in(s, a->packet_id, false);
+        }
         return true;
+    }
     case MQI_PUBCOMP:
         if (m == NULL) {
             ack_unknown(s, "PUBCOMP", a->packet_id);
@@ -600,8 +616,16 @@ mqi_session_delivered(mqi_session *s, int qos, uint16_t pid)
         act_send_ack(s, MQI_PUBACK, pid, 0);
     } else if (qos == 2) {
         qos2_mark(s, pid, true);
+        act_store_in(s, pid, true);
         act_send_ack(s, MQI_PUBREC, pid, 0);
     }
+}
+
+bool
+mqi_session_qos2_in_restore(mqi_session *s, uint16_t pid)
+{
+    qos2_mark(s, pid, true);
+    return qos2_seen(s, pid);
 }
 
 bool
@@ -667,6 +691,8 @@ mqi_session_on_connack(mqi_session *s, bool session_present)
 
     aliases_clear(s); /* a mapping never outlives its connection */
     if (!session_present) {
+        if (s->qos2_in != NULL)
+            act_store_in(s, 0, false); /* the broker has no such flows */
         free(s->qos2_in);
         s->qos2_in = NULL;
         /* libmq's own resubscribes of an earlier connection: the caller

@@ -44,6 +44,10 @@ enum {
                                  ends without a usable answer */
     MQI_ACT_STORE,            /* m->seq, st, pid: update its store record
                                  (MQI_ST_*) */
+    MQI_ACT_STORE_IN,         /* pid, st: persist inbound QoS 2 state: st 1
+                                 the id awaits PUBREL (before its PUBREC
+                                 goes out), st 0 it is done (after PUBCOMP);
+                                 pid 0 with st 0: forget all of them */
     MQI_ACT_LOG,              /* level, text */
     MQI_ACT_PROTOCOL_ERROR,   /* err, reason, text: close the connection
                                  (DISCONNECT with reason in v5) */
@@ -166,9 +170,13 @@ mqi_msg *mqi_session_on_suback(mqi_session *s, uint8_t type,
 bool mqi_session_on_publish(mqi_session *s, int qos, uint16_t pid,
                             bool dup);
 /* It was delivered (its event posted): PUBACK, or PUBREC and the id is
- * remembered until PUBREL. Not called when delivery failed, so the broker
- * redelivers. */
+ * remembered until PUBREL (MQI_ACT_STORE_IN first). Not called when
+ * delivery failed, so the broker redelivers. */
 void mqi_session_delivered(mqi_session *s, int qos, uint16_t pid);
+/* An inbound QoS 2 id awaiting PUBREL from an earlier process (the
+ * store's INQ2 records), before the first CONNACK. false: no memory. */
+bool mqi_session_qos2_in_restore(mqi_session *s, uint16_t pid)
+    MQI_MUST_CHECK;
 
 /* The topic of an inbound PUBLISH, @p topic and @p tlen (may be empty
  * with an alias), with Topic Alias @p alias when @p has_alias: a new mapping is

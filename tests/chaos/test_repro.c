@@ -16,8 +16,8 @@
  *     the PUBREC never reached the broker (the proxy stalls it), the
  *     process is killed; the broker resends the PUBLISH (DUP) to the new
  *     process, which has no memory of the packet id and delivers it again.
- *     (MQTT counts received QoS 2 ids as session state; libmq's persistence
- *     keeps only outbound state.)
+ *     (MQTT counts received QoS 2 ids as session state.) Fixed: the store
+ *     keeps them (INQ2 records, store.c).
  *
  * and in the fourth the broker is killed:
  *

@@ -381,11 +381,15 @@ Test(session, no_session_requeues_everything_as_new)
     mqi_session_delivered(&S, 2, 77);
     R.n = 0;
     mqi_session_on_connack(&S, false);
-    /* the PUBREL record goes back to PUBLISH without id */
-    cr_assert_eq(R.n, 1);
-    expect(0, MQI_ACT_STORE);
-    cr_assert_eq(R.a[0].st, MQI_ST_PUBLISH);
+    /* the stored inbound QoS 2 ids are forgotten; the PUBREL record goes
+     * back to PUBLISH without id */
+    cr_assert_eq(R.n, 2);
+    expect(0, MQI_ACT_STORE_IN);
     cr_assert_eq(R.a[0].pid, 0);
+    cr_assert_eq(R.a[0].st, 0);
+    expect(1, MQI_ACT_STORE);
+    cr_assert_eq(R.a[1].st, MQI_ST_PUBLISH);
+    cr_assert_eq(R.a[1].pid, 0);
     cr_assert_eq(S.inflight.n, 0);
     cr_assert_eq(S.inflight_pub, 0);
     /* original order in front of what was waiting; no ids, no DUP */
@@ -425,21 +429,33 @@ Test(session, qos0_in_no_ack)
     cr_assert_eq(R.n, 0);
 }
 
+static void
+expect_store_in(size_t i, uint16_t pid, int on)
+{
+    expect(i, MQI_ACT_STORE_IN);
+    cr_assert_eq(R.a[i].pid, pid);
+    cr_assert_eq(R.a[i].st, on);
+}
+
 Test(session, qos2_in_exactly_once)
 {
     cr_assert(mqi_session_on_publish(&S, 2, 7, false));
     mqi_session_delivered(&S, 2, 7);
-    expect_ack(0, MQI_PUBREC, 7, 0);
+    /* the id is persisted before its PUBREC goes out */
+    expect_store_in(0, 7, 1);
+    expect_ack(1, MQI_PUBREC, 7, 0);
     /* the broker resends (DUP) before PUBREL: not delivered again */
     cr_assert(!mqi_session_on_publish(&S, 2, 7, true));
-    expect_ack(1, MQI_PUBREC, 7, 0);
+    expect_ack(2, MQI_PUBREC, 7, 0);
     cr_assert(ack(MQI_PUBREL, 7, 0));
-    expect_ack(2, MQI_PUBCOMP, 7, 0);
+    expect_ack(3, MQI_PUBCOMP, 7, 0);
+    expect_store_in(4, 7, 0);
     /* after PUBREL the id may carry a new message */
     cr_assert(mqi_session_on_publish(&S, 2, 7, false));
     /* a PUBREL for an id never received: PUBCOMP "not found" */
     cr_assert(ack(MQI_PUBREL, 8, 0));
-    expect_ack(3, MQI_PUBCOMP, 8, MQ_RC_PACKET_IDENTIFIER_NOT_FOUND);
+    expect_ack(5, MQI_PUBCOMP, 8, MQ_RC_PACKET_IDENTIFIER_NOT_FOUND);
+    cr_assert_eq(R.n, 6);
 }
 
 /* [MQTT-4.3.3-10] with [MQTT-3.3.1-1]: a resend carries DUP 1; a DUP 0
@@ -450,7 +466,7 @@ Test(session, qos2_in_dup0_with_pending_id_is_new)
 {
     cr_assert(mqi_session_on_publish(&S, 2, 9, false));
     mqi_session_delivered(&S, 2, 9);
-    expect_ack(0, MQI_PUBREC, 9, 0);
+    expect_ack(1, MQI_PUBREC, 9, 0);
     R.n = 0;
     cr_assert(mqi_session_on_publish(&S, 2, 9, false));
     cr_assert_eq(R.n, 1);
@@ -458,15 +474,36 @@ Test(session, qos2_in_dup0_with_pending_id_is_new)
     cr_assert_eq(R.a[0].level, MQ_LOG_WARNING);
     cr_assert(strstr(R.a[0].text, "DUP 0") != NULL, "%s", R.a[0].text);
     mqi_session_delivered(&S, 2, 9);
-    expect_ack(1, MQI_PUBREC, 9, 0);
+    expect_store_in(1, 9, 1);
+    expect_ack(2, MQI_PUBREC, 9, 0);
     /* a resend of the new one: PUBREC only */
     cr_assert(!mqi_session_on_publish(&S, 2, 9, true));
-    expect_ack(2, MQI_PUBREC, 9, 0);
-    cr_assert_eq(R.n, 3);
+    expect_ack(3, MQI_PUBREC, 9, 0);
+    cr_assert_eq(R.n, 4);
     /* one PUBREL ends it */
     cr_assert(ack(MQI_PUBREL, 9, 0));
-    expect_ack(3, MQI_PUBCOMP, 9, 0);
+    expect_ack(4, MQI_PUBCOMP, 9, 0);
+    expect_store_in(5, 9, 0);
     cr_assert(mqi_session_on_publish(&S, 2, 9, true));
+}
+
+/* Ids from the store (an earlier process PUBREC'd them) are resends
+ * until their PUBREL; a new session forgets them, in the store too. */
+Test(session, qos2_in_restored_ids)
+{
+    cr_assert(mqi_session_qos2_in_restore(&S, 300));
+    mqi_session_on_connack(&S, true);
+    cr_assert_eq(R.n, 0);
+    cr_assert(!mqi_session_on_publish(&S, 2, 300, true));
+    expect_ack(0, MQI_PUBREC, 300, 0);
+    cr_assert(ack(MQI_PUBREL, 300, 0));
+    expect_ack(1, MQI_PUBCOMP, 300, 0);
+    expect_store_in(2, 300, 0);
+    cr_assert(mqi_session_qos2_in_restore(&S, 301));
+    R.n = 0;
+    mqi_session_on_connack(&S, false);
+    expect_store_in(0, 0, 0);
+    cr_assert(mqi_session_on_publish(&S, 2, 301, true));
 }
 
 Test(session, qos2_in_session_present_keeps_ids)
