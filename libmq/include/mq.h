@@ -176,7 +176,13 @@ typedef enum {
      * mq_disconnect(), else why; reason: the DISCONNECT reason code when
      * one was received or sent; will_reconnect: 1 if libmq will retry. */
     MQ_EVENT_DISCONNECTED = 2,
-    /* A PUBLISH arrived: topic, payload, qos, retain, dup, props. */
+    /* A PUBLISH arrived: topic, payload, qos, retain, dup, props. QoS 1/2:
+     * libmq acknowledges it (PUBACK/PUBREC) when the application frees
+     * the event (mq_event_free; the loops and the bindings free it after
+     * the callback returns), in arrival order, so a process killed before
+     * it took the message gets it again; holding events unfreed holds
+     * back their acknowledgements and, at the broker's in-flight limit,
+     * further QoS 1/2 messages. See docs/decisions.md (issue 21). */
     MQ_EVENT_MESSAGE = 3,
     /* A publish finished: token, tag, error (MQ_OK, MQ_ERR_REFUSED with
      * the reason code of PUBACK/PUBREC/PUBCOMP, MQ_ERR_ABORTED,
@@ -317,7 +323,9 @@ typedef enum {
     MQ_OPT_TOPIC_ALIAS_MAXIMUM = 18,/* v5: aliases we accept, default 0 */
     MQ_OPT_PUBLISH_TIMEOUT_MS = 19,/* >0: mq_publish waits up to this long for
                                       queue space instead of failing; any time */
-    MQ_OPT_AUTO_ACK = 20,          /* reserved, always 1 */
+    MQ_OPT_AUTO_ACK = 20,          /* reserved, always 1: QoS 1/2 messages
+                                      are acknowledged automatically when
+                                      their MESSAGE event is freed */
     MQ_OPT_TLS_INSECURE = 21,      /* 1: skip certificate and host name
                                       verification (logs a warning);
                                       testing only. Default 0 */
@@ -721,7 +729,10 @@ MQ_API int mq_event_fd(mq_client *c);
  */
 MQ_API mq_event *mq_next_event(mq_client *c, int timeout_ms);
 
-/** Free an event; NULL is a no-op. */
+/** Free an event; NULL is a no-op. Freeing a MESSAGE of QoS 1/2 lets
+ *  libmq acknowledge it (the application is done with it); the worker
+ *  sends the PUBACK/PUBREC, never this call. Any thread, also after
+ *  mq_client_destroy() (then nothing is acknowledged). */
 MQ_API void mq_event_free(mq_event *ev);
 
 /* Event accessors; all accept NULL (returning 0 / NULL). */

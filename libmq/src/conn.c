@@ -1171,6 +1171,8 @@ restore_session(mq_client *c)
         free(ids);
     }
     mqi_session_on_connack(&c->ses, c->session_present);
+    /* what the application finished while we were away */
+    mqi_session_acks(&c->ses, true);
     if (session_check(c))
         return;
     if (!c->session_present)
@@ -1456,8 +1458,21 @@ on_publish(mq_client *c, const mqi_publish *p)
     ev->dup = p->dup;
     ev->packet_id = p->packet_id;
     ev->props = props;
+    if (p->qos > 0) {
+        /* acknowledged when the application frees the event */
+        if (c->ackch == NULL)
+            c->ackch = mqi_ackch_new(c);
+        ev->inack = c->ackch != NULL
+                        ? mqi_inack_new(c->ackch, p->qos, p->packet_id, 0)
+                        : NULL;
+        if (ev->inack == NULL) {
+            mq_event_free(ev); /* nothing to acknowledge yet */
+            connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
+            return;
+        }
+    }
     post(c, ev);
-    mqi_session_delivered(&c->ses, p->qos, p->packet_id);
+    mqi_session_delivered(&c->ses, p->qos, p->packet_id, ev->inack);
     (void)session_check(c);
 }
 
@@ -2220,6 +2235,14 @@ mqi_conn_commands(mq_client *c)
 {
     mqi_qnode *n;
 
+    if (mqi_ackch_due(c->ackch)) {
+        /* the application freed messages: their PUBACK/PUBREC */
+        mqi_session_acks(&c->ses, c->cs == MQI_CS_UP ||
+                                      c->cs == MQI_CS_CLOSING);
+        if (!session_check(c))
+            mqi_conn_flush(c);
+    }
+
     while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL) {
         mqi_msg *m = MQI_CONTAINER_OF(n, mqi_msg, qn);
         switch (m->kind) {
@@ -2459,6 +2482,8 @@ drop_client_state(mq_client *c)
     free_list(c, &c->ses.ctrl_pending);
     free_list(c, &c->parked);
     free_list(c, &c->ses.inflight);
+    mqi_ackch_detach(c->ackch); /* events freed later wake nobody */
+    c->ackch = NULL;
     mqi_session_free(&c->ses);
     for (i = 0; i < c->nsubs; i++)
         subrec_free(&c->subs[i]);

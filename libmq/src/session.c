@@ -22,7 +22,8 @@
  * Paho do), except PUBREC, answered by PUBREL "Packet Identifier not
  * found", and PUBREL, always answered by PUBCOMP.
  *
- * Inbound: QoS 1 is acknowledged after delivery; QoS 2 is delivered once
+ * Inbound: QoS 1 and 2 are acknowledged after the application is done
+ * with the message (mqi_session_acks, in arrival order); QoS 2 is delivered once
  * (method B: the id is remembered from PUBREC to PUBREL, and a PUBLISH
  * with that id and DUP 1 meanwhile is only answered with PUBREC again;
  * one with DUP 0 is a new message, see qos2_resend).
@@ -147,9 +148,21 @@ aliases_clear(mqi_session *s)
     }
 }
 
+static void
+acks_drop(mqi_session *s)
+{
+    while (s->ack_head != NULL) {
+        mqi_inack *a = s->ack_head;
+        s->ack_head = a->next;
+        mqi_inack_unref(a);
+    }
+    s->ack_tail = NULL;
+}
+
 void
 mqi_session_free(mqi_session *s)
 {
+    acks_drop(s);
     free(s->pid_slots);
     s->pid_slots = NULL;
     s->pid_mask = 0;
@@ -429,28 +442,56 @@ ack_unknown(mqi_session *s, const char *what, uint16_t pid)
     act_text(s, MQI_ACT_LOG, MQ_LOG_WARNING, MQ_OK, 0, msg);
 }
 
+#define QOS2_SET 8192u /* bytes of one bitmap of 65536 ids */
+
+static bool
+qos2_bit(const mqi_session *s, unsigned set, uint16_t pid)
+{
+    return s->qos2_in != NULL &&
+           (s->qos2_in[set * QOS2_SET + (pid >> 3)] & (1u << (pid & 7)));
+}
+
 static bool
 qos2_seen(const mqi_session *s, uint16_t pid)
 {
-    return s->qos2_in != NULL && (s->qos2_in[pid >> 3] & (1u << (pid & 7)));
+    return qos2_bit(s, 0, pid);
 }
 
-/* The set is 8 KiB, allocated once per session (by on_publish before the
- * first QoS 2 delivery, so marking never fails). */
-static void
-qos2_mark(mqi_session *s, uint16_t pid, bool on)
+/* Delivered, its PUBREC waits for the application. */
+static bool
+qos2_pending(const mqi_session *s, uint16_t pid)
 {
+    return qos2_bit(s, 1, pid);
+}
+
+/* The sets are 16 KiB, allocated once per session (by on_publish before
+ * the first QoS 2 delivery, so marking never fails). set 0: received,
+ * set 1: ack pending. */
+static void
+qos2_set(mqi_session *s, unsigned set, uint16_t pid, bool on)
+{
+    uint8_t *b;
+
     if (s->qos2_in == NULL) {
         if (!on)
             return;
-        s->qos2_in = calloc(8192, 1);
+        s->qos2_in = calloc(2 * QOS2_SET, 1);
         if (s->qos2_in == NULL)
             return;
     }
+    b = &s->qos2_in[set * QOS2_SET + (pid >> 3)];
     if (on)
-        s->qos2_in[pid >> 3] |= (uint8_t)(1u << (pid & 7));
+        *b |= (uint8_t)(1u << (pid & 7));
     else
-        s->qos2_in[pid >> 3] &= (uint8_t)~(1u << (pid & 7));
+        *b &= (uint8_t)~(1u << (pid & 7));
+}
+
+static void
+qos2_mark(mqi_session *s, uint16_t pid, bool on)
+{
+    qos2_set(s, 0, pid, on);
+    if (!on)
+        qos2_set(s, 1, pid, false);
 }
 
 bool
@@ -595,12 +636,15 @@ bool
 mqi_session_on_publish(mqi_session *s, int qos, uint16_t pid, bool dup)
 {
     if (qos == 2 && qos2_seen(s, pid) && qos2_resend(s, pid, dup)) {
-        /* a resend of a message we already delivered */
-        act_send_ack(s, MQI_PUBREC, pid, 0);
+        /* a resend of a message we already delivered: PUBREC again, or
+         * nothing yet while the application has the first copy (its
+         * PUBREC follows when it is done with it) */
+        if (!qos2_pending(s, pid))
+            act_send_ack(s, MQI_PUBREC, pid, 0);
         return false;
     }
     if (qos == 2 && s->qos2_in == NULL &&
-        (s->qos2_in = calloc(8192, 1)) == NULL) {
+        (s->qos2_in = calloc(2 * QOS2_SET, 1)) == NULL) {
         /* the id could not be remembered: delivering now could deliver a
          * resend twice */
         act_text(s, MQI_ACT_NOMEM, 0, MQ_ERR_NOMEM, 0, "out of memory");
@@ -609,15 +653,55 @@ mqi_session_on_publish(mqi_session *s, int qos, uint16_t pid, bool dup)
     return true;
 }
 
-void
-mqi_session_delivered(mqi_session *s, int qos, uint16_t pid)
+/* The acknowledgement of one inbound message. */
+static void
+ack_now(mqi_session *s, int qos, uint16_t pid)
 {
     if (qos == 1) {
         act_send_ack(s, MQI_PUBACK, pid, 0);
     } else if (qos == 2) {
-        qos2_mark(s, pid, true);
+        qos2_set(s, 1, pid, false);
         act_store_in(s, pid, true);
         act_send_ack(s, MQI_PUBREC, pid, 0);
+    }
+}
+
+void
+mqi_session_delivered(mqi_session *s, int qos, uint16_t pid,
+                      mqi_inack *mark)
+{
+    if (qos == 2)
+        qos2_mark(s, pid, true);
+    if (qos == 0 || mark == NULL) {
+        ack_now(s, qos, pid);
+        return;
+    }
+    if (qos == 2)
+        qos2_set(s, 1, pid, true);
+    mark->epoch = s->epoch;
+    mark->next = NULL;
+    if (s->ack_tail != NULL)
+        s->ack_tail->next = mark;
+    else
+        s->ack_head = mark;
+    s->ack_tail = mark;
+}
+
+void
+mqi_session_acks(mqi_session *s, bool up)
+{
+    mqi_inack *a;
+
+    while ((a = s->ack_head) != NULL) {
+        bool mine = a->epoch == s->epoch;
+        if (!atomic_load(&a->done) || (mine && !up))
+            return;
+        s->ack_head = a->next;
+        if (s->ack_head == NULL)
+            s->ack_tail = NULL;
+        if (mine)
+            ack_now(s, a->qos, a->pid);
+        mqi_inack_unref(a);
     }
 }
 
@@ -691,6 +775,7 @@ mqi_session_on_connack(mqi_session *s, bool session_present)
 
     aliases_clear(s); /* a mapping never outlives its connection */
     if (!session_present) {
+        s->epoch++; /* marks of the old session get no answer */
         if (s->qos2_in != NULL)
             act_store_in(s, 0, false); /* the broker has no such flows */
         free(s->qos2_in);

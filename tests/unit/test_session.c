@@ -378,7 +378,7 @@ Test(session, no_session_requeues_everything_as_new)
     mqi_session_add(&S, later);
     mqi_session_add(&S, own_q);
     mqi_session_on_publish(&S, 2, 77, false);
-    mqi_session_delivered(&S, 2, 77);
+    mqi_session_delivered(&S, 2, 77, NULL);
     R.n = 0;
     mqi_session_on_connack(&S, false);
     /* the stored inbound QoS 2 ids are forgotten; the PUBREL record goes
@@ -416,7 +416,7 @@ Test(session, qos1_in_acknowledged_after_delivery)
 {
     cr_assert(mqi_session_on_publish(&S, 1, 5, false));
     cr_assert_eq(R.n, 0); /* nothing before the event is posted */
-    mqi_session_delivered(&S, 1, 5);
+    mqi_session_delivered(&S, 1, 5, NULL);
     expect_ack(0, MQI_PUBACK, 5, 0);
     /* QoS 1 has no de-duplication: a resend is delivered again */
     cr_assert(mqi_session_on_publish(&S, 1, 5, false));
@@ -425,7 +425,7 @@ Test(session, qos1_in_acknowledged_after_delivery)
 Test(session, qos0_in_no_ack)
 {
     cr_assert(mqi_session_on_publish(&S, 0, 0, false));
-    mqi_session_delivered(&S, 0, 0);
+    mqi_session_delivered(&S, 0, 0, NULL);
     cr_assert_eq(R.n, 0);
 }
 
@@ -440,7 +440,7 @@ expect_store_in(size_t i, uint16_t pid, int on)
 Test(session, qos2_in_exactly_once)
 {
     cr_assert(mqi_session_on_publish(&S, 2, 7, false));
-    mqi_session_delivered(&S, 2, 7);
+    mqi_session_delivered(&S, 2, 7, NULL);
     /* the id is persisted before its PUBREC goes out */
     expect_store_in(0, 7, 1);
     expect_ack(1, MQI_PUBREC, 7, 0);
@@ -465,7 +465,7 @@ Test(session, qos2_in_exactly_once)
 Test(session, qos2_in_dup0_with_pending_id_is_new)
 {
     cr_assert(mqi_session_on_publish(&S, 2, 9, false));
-    mqi_session_delivered(&S, 2, 9);
+    mqi_session_delivered(&S, 2, 9, NULL);
     expect_ack(1, MQI_PUBREC, 9, 0);
     R.n = 0;
     cr_assert(mqi_session_on_publish(&S, 2, 9, false));
@@ -473,7 +473,7 @@ Test(session, qos2_in_dup0_with_pending_id_is_new)
     expect(0, MQI_ACT_LOG);
     cr_assert_eq(R.a[0].level, MQ_LOG_WARNING);
     cr_assert(strstr(R.a[0].text, "DUP 0") != NULL, "%s", R.a[0].text);
-    mqi_session_delivered(&S, 2, 9);
+    mqi_session_delivered(&S, 2, 9, NULL);
     expect_store_in(1, 9, 1);
     expect_ack(2, MQI_PUBREC, 9, 0);
     /* a resend of the new one: PUBREC only */
@@ -509,9 +509,102 @@ Test(session, qos2_in_restored_ids)
 Test(session, qos2_in_session_present_keeps_ids)
 {
     cr_assert(mqi_session_on_publish(&S, 2, 7, false));
-    mqi_session_delivered(&S, 2, 7);
+    mqi_session_delivered(&S, 2, 7, NULL);
     mqi_session_on_connack(&S, true);
     cr_assert(!mqi_session_on_publish(&S, 2, 7, true));
+}
+
+/* ---- acknowledgement after the application is done ------------------------ */
+
+static mqi_inack *
+deliver(int qos, uint16_t pid)
+{
+    mqi_inack *a = mqi_inack_new(NULL, qos, pid, 0);
+
+    cr_assert_not_null(a);
+    cr_assert(mqi_session_on_publish(&S, qos, pid, false));
+    mqi_session_delivered(&S, qos, pid, a);
+    return a;
+}
+
+/* Nothing is acknowledged until the application freed the event; then
+ * PUBACK/PUBREC go in the order the PUBLISH packets arrived (MQTT 5
+ * [MQTT-4.6.0-2], [MQTT-4.6.0-3]): a message freed early waits for the
+ * ones before it. */
+Test(session, acks_wait_for_the_application_in_arrival_order)
+{
+    mqi_inack *a = deliver(1, 1), *b = deliver(2, 2), *c = deliver(1, 3);
+
+    cr_assert_eq(R.n, 0);
+    mqi_session_acks(&S, true);
+    cr_assert_eq(R.n, 0);
+    mqi_inack_release(b, true);
+    mqi_session_acks(&S, true);
+    cr_assert_eq(R.n, 0, "acknowledged before an earlier message");
+    mqi_inack_release(a, true);
+    mqi_session_acks(&S, true);
+    cr_assert_eq(R.n, 3);
+    expect_ack(0, MQI_PUBACK, 1, 0);
+    expect_store_in(1, 2, 1);
+    expect_ack(2, MQI_PUBREC, 2, 0);
+    mqi_inack_release(c, true);
+    mqi_session_acks(&S, true);
+    expect_ack(3, MQI_PUBACK, 3, 0);
+    cr_assert_eq(R.n, 4);
+    cr_assert_null(S.ack_head);
+}
+
+/* A QoS 2 resend (DUP) while the application still has the first copy:
+ * not delivered, and no PUBREC before the application is done with it. */
+Test(session, qos2_resend_while_the_application_has_it)
+{
+    mqi_inack *a = deliver(2, 5);
+
+    cr_assert(!mqi_session_on_publish(&S, 2, 5, true));
+    cr_assert_eq(R.n, 0);
+    mqi_inack_release(a, true);
+    mqi_session_acks(&S, true);
+    expect_store_in(0, 5, 1);
+    expect_ack(1, MQI_PUBREC, 5, 0);
+    cr_assert(!mqi_session_on_publish(&S, 2, 5, true));
+    expect_ack(2, MQI_PUBREC, 5, 0);
+}
+
+/* Freed while there is no connection: sent on the next one if the
+ * broker kept the session; void if it started a new one (it has no such
+ * flow; what it sends again is new). */
+Test(session, acks_wait_for_the_connection_or_die_with_the_session)
+{
+    mqi_inack *a = deliver(1, 7), *b;
+
+    mqi_inack_release(a, true);
+    mqi_session_acks(&S, false);
+    cr_assert_eq(R.n, 0);
+    mqi_session_on_connack(&S, true);
+    mqi_session_acks(&S, true);
+    expect_ack(0, MQI_PUBACK, 7, 0);
+    b = deliver(2, 8);
+    R.n = 0;
+    mqi_session_on_connack(&S, false);
+    mqi_inack_release(b, true);
+    mqi_session_acks(&S, true);
+    cr_assert_eq(R.n, 1); /* only the store's "forget all" */
+    expect_store_in(0, 0, 0);
+    cr_assert_null(S.ack_head);
+    /* and the id is new in the new session */
+    cr_assert(mqi_session_on_publish(&S, 2, 8, true));
+}
+
+/* An event forgotten (never taken) gives no acknowledgement and holds
+ * back the ones after it only until the session ends. */
+Test(session, forgotten_event_is_not_acknowledged)
+{
+    mqi_inack *a = deliver(1, 9);
+
+    mqi_inack_release(a, false);
+    mqi_session_acks(&S, true);
+    cr_assert_eq(R.n, 0);
+    cr_assert_eq(S.ack_head, a); /* until teardown frees the session */
 }
 
 /* ---- protocol errors of wrong acknowledgements ----------------------------- */
