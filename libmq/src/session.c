@@ -344,7 +344,9 @@ mqi_session_next_publish(mqi_session *s, const mqi_send_limits *lim)
         uint8_t reason = 0;
         int err;
 
-        if (m->qos > 0 && s->inflight_pub >= s->window)
+        if (m->qos > 0 && (s->inflight_pub >= s->window ||
+                           (s->quota_cap != 0 &&
+                            s->inflight_pub >= s->quota_cap)))
             return NULL; /* the window is full: wait for an ack */
         err = refusal(s, m, lim, &reason);
         if (err != MQ_OK) {
@@ -494,6 +496,39 @@ qos2_mark(mqi_session *s, uint16_t pid, bool on)
         qos2_set(s, 1, pid, false);
 }
 
+/* A PUBACK/PUBREC 0x97 Quota exceeded: the broker takes fewer messages
+ * in flight than its Receive Maximum said (mosquitto counts flows it
+ * still holds from earlier connections, even ones no client will
+ * finish). Sending up to the window again would only be refused again
+ * (and mosquitto closes the connection each time), so the window halves,
+ * from what was in flight, down to 1, and stays so across reconnects;
+ * it grows back by one message per window's worth of completions. The
+ * refused message itself completes with MQ_ERR_REFUSED as before. */
+static void
+quota_exceeded(mqi_session *s)
+{
+    size_t base = s->quota_cap != 0 && s->quota_cap < s->inflight_pub
+                      ? s->quota_cap : s->inflight_pub;
+    char msg[100];
+
+    s->quota_cap = base / 2 > 0 ? base / 2 : 1;
+    s->quota_ok = 0;
+    snprintf(msg, sizeof msg, "broker quota exceeded (0x97): in-flight "
+             "window now %zu", s->quota_cap);
+    act_text(s, MQI_ACT_LOG, MQ_LOG_WARNING, MQ_OK, 0, msg);
+}
+
+/* A flow completed with success: the learnt quota may grow again. */
+static void
+quota_ok(mqi_session *s)
+{
+    if (s->quota_cap == 0 || ++s->quota_ok < s->quota_cap)
+        return;
+    s->quota_ok = 0;
+    if (++s->quota_cap >= s->window)
+        s->quota_cap = 0; /* back to the broker's own limit */
+}
+
 bool
 mqi_session_on_ack(mqi_session *s, const mqi_ack *a)
 {
@@ -511,6 +546,10 @@ mqi_session_on_ack(mqi_session *s, const mqi_ack *a)
             ack_mismatch(s, m, "PUBACK");
             return false;
         }
+        if (a->reason == MQ_RC_QUOTA_EXCEEDED)
+            quota_exceeded(s);
+        else if (err == MQ_OK)
+            quota_ok(s);
         finish_inflight(s, m, err, a->reason);
         return true;
     case MQI_PUBREC:
@@ -530,6 +569,8 @@ mqi_session_on_ack(mqi_session *s, const mqi_ack *a)
             return false;
         }
         if (err != MQ_OK) {
+            if (a->reason == MQ_RC_QUOTA_EXCEEDED)
+                quota_exceeded(s);
             finish_inflight(s, m, err, a->reason);
             return true;
         }
@@ -559,6 +600,8 @@ mqi_session_on_ack(mqi_session *s, const mqi_ack *a)
             ack_mismatch(s, m, "PUBCOMP");
             return false;
         }
+        if (err == MQ_OK)
+            quota_ok(s);
         finish_inflight(s, m, err, a->reason);
         return true;
     default:

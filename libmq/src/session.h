@@ -82,6 +82,11 @@ typedef struct mqi_session {
     uint16_t next_pid;
     size_t inflight_pub;    /* publishes in flight */
     size_t window;          /* effective inflight limit for publishes */
+    size_t quota_cap;       /* lower limit learnt from 0x97 Quota
+                               exceeded, 0 none (kept across
+                               connections; grows back by one per
+                               quota_cap completions) */
+    size_t quota_ok;        /* completions since quota_cap last grew */
     uint8_t *qos2_in;       /* inbound QoS 2 ids: two bitmaps of 65536,
                                received (delivered or PUBREC sent), then
                                ack pending (delivered, PUBREC not yet) */

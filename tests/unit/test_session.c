@@ -224,8 +224,9 @@ Test(session, qos2_out_pubrec_failure_ends_the_flow)
     mqi_session_add(&S, m);
     send_next();
     cr_assert(ack(MQI_PUBREC, 1, MQ_RC_QUOTA_EXCEEDED));
-    expect_done(0, MQI_ACT_COMPLETE, m, MQ_ERR_REFUSED, MQ_RC_QUOTA_EXCEEDED);
-    cr_assert_eq(R.n, 1); /* no PUBREL after a failed PUBREC */
+    expect(0, MQI_ACT_LOG); /* the window shrinks (quota_exceeded...) */
+    expect_done(1, MQI_ACT_COMPLETE, m, MQ_ERR_REFUSED, MQ_RC_QUOTA_EXCEEDED);
+    cr_assert_eq(R.n, 2); /* no PUBREL after a failed PUBREC */
 }
 
 Test(session, qos0_leaves_at_once_and_keeps_order)
@@ -512,6 +513,65 @@ Test(session, qos2_in_session_present_keeps_ids)
     mqi_session_delivered(&S, 2, 7, NULL);
     mqi_session_on_connack(&S, true);
     cr_assert(!mqi_session_on_publish(&S, 2, 7, true));
+}
+
+/* One QoS 1 message out and acknowledged with success. */
+static void
+quota_cycle(size_t *n)
+{
+    mqi_msg *m = pub(1, 0);
+
+    mqi_session_add(&S, m);
+    cr_assert_eq(send_next(), m);
+    R.n = 0;
+    cr_assert(ack(MQI_PUBACK, m->packet_id, 0));
+    (*n)++;
+}
+
+/* ---- 0x97 Quota exceeded ------------------------------------------------- */
+
+/* A refusal with 0x97 halves the in-flight window (from what was in
+ * flight), which stays across a reconnect and grows back by one per
+ * window's worth of completions, up to the broker's Receive Maximum. */
+Test(session, quota_exceeded_shrinks_the_window)
+{
+    mqi_msg *m[12];
+    size_t i, n = 0;
+
+    for (i = 0; i < 12; i++) {
+        m[i] = pub(1, 0);
+        mqi_session_add(&S, m[i]);
+    }
+    for (i = 0; i < 10; i++)
+        cr_assert_not_null(send_next());
+    cr_assert_eq(S.inflight_pub, 10);
+    R.n = 0;
+    cr_assert(ack(MQI_PUBACK, m[0]->packet_id, MQ_RC_QUOTA_EXCEEDED));
+    cr_assert_eq(S.quota_cap, 5);
+    cr_assert_eq(R.a[0].kind, MQI_ACT_LOG);
+    cr_assert_eq(R.a[1].kind, MQI_ACT_COMPLETE);
+    cr_assert_eq(R.a[1].err, MQ_ERR_REFUSED);
+    /* 9 in flight, cap 5: nothing more goes until 4 complete... */
+    cr_assert_null(send_next());
+    for (i = 1; i <= 4; i++)
+        cr_assert(ack(MQI_PUBACK, m[i]->packet_id, 0));
+    cr_assert_null(send_next());
+    cr_assert(ack(MQI_PUBACK, m[5]->packet_id, 0));
+    /* 5 successes: the cap grew to 6; 4 in flight, so two may go */
+    cr_assert_eq(S.quota_cap, 6);
+    cr_assert_not_null(send_next());
+    cr_assert_not_null(send_next());
+    cr_assert_null(send_next()); /* none left */
+    for (i = 6; i < 12; i++)
+        cr_assert(ack(MQI_PUBACK, m[i]->packet_id, 0));
+    cr_assert_eq(S.quota_cap, 7);
+    /* kept across a reconnect */
+    mqi_session_on_connack(&S, true);
+    cr_assert_eq(S.quota_cap, 7);
+    /* grows back to the broker's limit (window 20), then no cap */
+    for (i = 0; i < 200 && S.quota_cap != 0; i++)
+        quota_cycle(&n);
+    cr_assert_eq(S.quota_cap, 0);
 }
 
 /* ---- acknowledgement after the application is done ------------------------ */
