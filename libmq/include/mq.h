@@ -299,7 +299,12 @@ typedef enum {
     MQ_OPT_CLEAN_START = 2,        /* 0/1, default 1 (clean session) */
     MQ_OPT_SESSION_EXPIRY_S = 3,   /* v5, default 0; 0xFFFFFFFF = never */
     MQ_OPT_RECONNECT_MIN_MS = 4,   /* default 1000 */
-    MQ_OPT_RECONNECT_MAX_MS = 5,   /* default 30000 */
+    MQ_OPT_RECONNECT_MAX_MS = 5,   /* default 30000; the delay doubles per
+                                      failed attempt from the minimum, with
+                                      jitter, and starts again at the
+                                      minimum only after a connection that
+                                      stayed up 10 s (or one keepalive, if
+                                      shorter) */
     MQ_OPT_RECONNECT = 6,          /* 0/1, default 1: reconnect on loss */
     MQ_OPT_MAX_INFLIGHT = 7,       /* 1..65535, default 20 (v5: also capped
                                       by the broker's Receive Maximum) */

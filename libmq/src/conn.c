@@ -1378,7 +1378,9 @@ on_connack(mq_client *c, const mqi_connack *p)
         /* decided: the old table serves (ids are found by probing) */
     }
     c->cs = MQI_CS_UP;
-    c->attempt = 0;
+    /* c->attempt is reset only once the connection proved stable
+     * (mqi_backoff_after_up, when it is lost) */
+    c->up_since_ms = mqi_now_ms();
     if (++c->conn_no == 0)
         c->conn_no = 1; /* 0 means "never" in the subscription records */
     atomic_store(&c->connected, 1);
@@ -2166,6 +2168,7 @@ cmd_connect(mq_client *c, mqi_msg *m)
     mqi_session_in_alias_max(&c->ses, c->cfg.topic_alias_maximum);
     c->server_idx = 0;
     c->attempt = 0;
+    c->up_since_ms = 0;
     c->ses.window = (size_t)c->cfg.max_inflight;
     mqi_connect_start(c);
     mqi_msg_free(m);

@@ -367,6 +367,7 @@ struct mq_client {
     size_t nsubs, capsubs;
     unsigned server_idx;
     unsigned attempt;           /* consecutive failed attempts */
+    int64_t up_since_ms;        /* CONNACK of this connection, 0 none */
     mqi_rng rng;                /* reconnect jitter (backoff.h) */
     unsigned generation;        /* resolve generation */
     void *addrs;                /* struct addrinfo * for this attempt */
