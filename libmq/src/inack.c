@@ -78,6 +78,7 @@ mqi_inack_new(mqi_ackch *ch, int qos, uint16_t pid, unsigned epoch)
     a->pid = pid;
     a->qos = (uint8_t)qos;
     a->epoch = epoch;
+    a->conn = 0;
     if (ch != NULL)
         atomic_fetch_add(&ch->refs, 1);
     return a;

@@ -39,6 +39,8 @@ typedef struct mqi_inack {
     uint8_t qos;
     unsigned epoch;             /* the session it belongs to
                                    (mqi_session.epoch) */
+    unsigned conn;              /* the connection it arrived on
+                                   (mqi_session.conn) */
 } mqi_inack;
 
 /* The channel of client @p c (worker), or NULL without memory. */

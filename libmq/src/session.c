@@ -722,6 +722,7 @@ mqi_session_delivered(mqi_session *s, int qos, uint16_t pid,
     if (qos == 2)
         qos2_set(s, 1, pid, true);
     mark->epoch = s->epoch;
+    mark->conn = s->conn;
     mark->next = NULL;
     if (s->ack_tail != NULL)
         s->ack_tail->next = mark;
@@ -736,7 +737,8 @@ mqi_session_acks(mqi_session *s, bool up)
     mqi_inack *a;
 
     while ((a = s->ack_head) != NULL) {
-        bool mine = a->epoch == s->epoch;
+        bool mine = a->qos == 2 ? a->epoch == s->epoch
+                                : a->conn == s->conn && up;
         if (!atomic_load(&a->done) || (mine && !up))
             return;
         s->ack_head = a->next;
@@ -817,6 +819,7 @@ mqi_session_on_connack(mqi_session *s, bool session_present)
     mqi_msg *m, *prev;
 
     aliases_clear(s); /* a mapping never outlives its connection */
+    s->conn++;
     if (!session_present) {
         s->epoch++; /* marks of the old session get no answer */
         if (s->qos2_in != NULL)

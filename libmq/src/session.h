@@ -94,6 +94,7 @@ typedef struct mqi_session {
     mqi_inack *ack_tail;    /* acknowledged, in arrival order */
     unsigned epoch;         /* bumped when the broker starts a new
                                session: older marks are void */
+    unsigned conn;          /* bumped at every CONNACK */
     int proto;              /* MQ_PROTO_* of this connection */
     char **aliases;         /* inbound Topic Aliases (v5), nalias slots */
     int nalias;
@@ -191,12 +192,16 @@ bool mqi_session_on_publish(mqi_session *s, int qos, uint16_t pid,
 void mqi_session_delivered(mqi_session *s, int qos, uint16_t pid,
                            mqi_inack *mark);
 /* Acknowledge the messages the application is done with, in arrival
- * order: from the head of the queue, each done mark of this session
- * gives its PUBACK, or MQI_ACT_STORE_IN then PUBREC, and leaves; a mark
- * not done yet stops the walk (MQTT 5 [MQTT-4.6.0-2], [MQTT-4.6.0-3]:
- * PUBACK and PUBREC in the order the PUBLISH packets arrived). Marks of
- * an older session leave without an answer. With @p up false (no
- * connection) done marks of this session wait for the next one. */
+ * order: from the head of the queue, each done mark gives its PUBACK, or
+ * MQI_ACT_STORE_IN then PUBREC, and leaves; a mark not done yet stops the
+ * walk (MQTT 5 [MQTT-4.6.0-2], [MQTT-4.6.0-3]: PUBACK and PUBREC in the
+ * order the PUBLISH packets arrived). A PUBACK goes only on the
+ * connection the PUBLISH came on: on a later one the broker resends it
+ * (QoS 1 may arrive twice), and after a broker restart from an older
+ * save the id may name another message, which a stale PUBACK would
+ * complete unseen. A QoS 2 id stays ours until PUBREL, so its PUBREC
+ * goes on any connection of the same session (@p up false: it waits for
+ * the next one); marks of an older session leave without an answer. */
 void mqi_session_acks(mqi_session *s, bool up);
 /* An inbound QoS 2 id awaiting PUBREL from an earlier process (the
  * store's INQ2 records), before the first CONNACK. false: no memory. */

@@ -630,19 +630,30 @@ Test(session, qos2_resend_while_the_application_has_it)
     expect_ack(2, MQI_PUBREC, 5, 0);
 }
 
-/* Freed while there is no connection: sent on the next one if the
- * broker kept the session; void if it started a new one (it has no such
- * flow; what it sends again is new). */
+/* Freed while there is no connection: a QoS 2 PUBREC goes on the next
+ * connection if the broker kept the session, not at all if it started a
+ * new one (it has no such flow; what it sends again is new). A PUBACK
+ * goes only on the connection its PUBLISH came on: the broker resends
+ * the message on the next one (QoS 1 may arrive twice), and a stale
+ * PUBACK could complete another message that now has the id. */
 Test(session, acks_wait_for_the_connection_or_die_with_the_session)
 {
-    mqi_inack *a = deliver(1, 7), *b;
+    mqi_inack *q1 = deliver(1, 6), *a = deliver(2, 7), *b;
 
+    mqi_inack_release(q1, true);
     mqi_inack_release(a, true);
     mqi_session_acks(&S, false);
     cr_assert_eq(R.n, 0);
     mqi_session_on_connack(&S, true);
     mqi_session_acks(&S, true);
-    expect_ack(0, MQI_PUBACK, 7, 0);
+    cr_assert_eq(R.n, 2, "%zu actions", R.n);
+    expect_store_in(0, 7, 1);
+    expect_ack(1, MQI_PUBREC, 7, 0);
+    /* the resend of the QoS 1 one is delivered again, and acknowledged */
+    q1 = deliver(1, 6);
+    mqi_inack_release(q1, true);
+    mqi_session_acks(&S, true);
+    expect_ack(2, MQI_PUBACK, 6, 0);
     b = deliver(2, 8);
     R.n = 0;
     mqi_session_on_connack(&S, false);
