@@ -709,7 +709,10 @@ MQ_API int mq_unsubscribe_many(mq_client *c, size_t count,
 /** Send an MQTT 5 AUTH packet (enhanced authentication). MQ_ERR_TOO_LARGE
  *  over the maximum packet size. Sent only on a v5 connection whose
  *  CONNECT carried an Authentication Method (else logged, not sent:
- *  [MQTT-4.12.0-7]). */
+ *  [MQTT-4.12.0-7]). Also before the CONNACK: a broker's challenge (AUTH
+ *  0x18 Continue authentication) arrives as MQ_EVENT_AUTH while
+ *  connecting, and mq_auth(c, 0x18, props) answers it at once; later
+ *  calls go out once connected (re-authentication, 0x19). Any thread. */
 MQ_API int mq_auth(mq_client *c, int reason, const mq_props *props);
 
 /** Messages accepted by mq_publish() but not yet completed. Any thread. */

@@ -2254,9 +2254,20 @@ mqi_conn_commands(mq_client *c)
             if (c->cs == MQI_CS_UP && c->ses.pending.n >= 1024)
                 pump(c);
             break;
+        case MQI_CMD_AUTH:
+            if (c->cs == MQI_CS_CONNACK) {
+                /* enhanced authentication inside the CONNECT exchange
+                 * (MQTT 5 §4.12): the broker's AUTH 0x18 challenge waits
+                 * for this answer before its CONNACK */
+                send_auth(c, m);
+                mqi_msg_free(m);
+                mqi_conn_flush(c);
+                break;
+            }
+            mqi_session_add(&c->ses, m);
+            break;
         case MQI_CMD_SUBSCRIBE:
         case MQI_CMD_UNSUBSCRIBE:
-        case MQI_CMD_AUTH:
             mqi_session_add(&c->ses, m);
             break;
         case MQI_CMD_CONNECT:
