@@ -1401,6 +1401,7 @@ on_publish(mq_client *c, const mqi_publish *p)
     const uint8_t *topic = p->topic.ptr;
     size_t tlen = p->topic.len;
     mq_event *ev;
+    mqi_inack *mark = NULL;
     uint32_t alias = 0;
 
     bool has_alias = false;
@@ -1426,6 +1427,19 @@ on_publish(mq_client *c, const mqi_publish *p)
         mq_props_free(props); /* the protocol error was reported */
         return;
     }
+    if (p->qos > 0) {
+        /* QoS 1/2 are acknowledged when the application frees the event
+         * (inack.h); made first, so a failure leaves nothing to undo */
+        if (c->ackch == NULL)
+            c->ackch = mqi_ackch_new(c);
+        if (c->ackch == NULL ||
+            (mark = mqi_inack_new(c->ackch, p->qos, p->packet_id, 0)) ==
+                NULL) {
+            mq_props_free(props);
+            connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
+            return;
+        }
+    }
     if (c->in_steal_ok && p->payload.len >= STEAL_MIN) {
         ev = mqi_event_new(MQ_EVENT_MESSAGE, tlen + 1);
         if (ev != NULL) {
@@ -1440,6 +1454,10 @@ on_publish(mq_client *c, const mqi_publish *p)
         /* Without memory we cannot deliver: do not acknowledge either,
          * so the broker redelivers after a reconnect. */
         mq_props_free(props);
+        if (mark != NULL) {
+            mqi_inack_release(mark, false); /* the event's reference */
+            mqi_inack_unref(mark);          /* the session's */
+        }
         connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
         return;
     }
@@ -1460,21 +1478,9 @@ on_publish(mq_client *c, const mqi_publish *p)
     ev->dup = p->dup;
     ev->packet_id = p->packet_id;
     ev->props = props;
-    if (p->qos > 0) {
-        /* acknowledged when the application frees the event */
-        if (c->ackch == NULL)
-            c->ackch = mqi_ackch_new(c);
-        ev->inack = c->ackch != NULL
-                        ? mqi_inack_new(c->ackch, p->qos, p->packet_id, 0)
-                        : NULL;
-        if (ev->inack == NULL) {
-            mq_event_free(ev); /* nothing to acknowledge yet */
-            connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
-            return;
-        }
-    }
+    ev->inack = mark;
     post(c, ev);
-    mqi_session_delivered(&c->ses, p->qos, p->packet_id, ev->inack);
+    mqi_session_delivered(&c->ses, p->qos, p->packet_id, mark);
     (void)session_check(c);
 }
 
