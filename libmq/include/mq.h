@@ -178,7 +178,13 @@ typedef enum {
      * mq_disconnect(), else why; reason: the DISCONNECT reason code when
      * one was received or sent; will_reconnect: 1 if libmq will retry. */
     MQ_EVENT_DISCONNECTED = 2,
-    /* A PUBLISH arrived: topic, payload, qos, retain, dup, props. */
+    /* A PUBLISH arrived: topic, payload, qos, retain, dup, props. QoS 1/2:
+     * libmq acknowledges it (PUBACK/PUBREC) when the application frees
+     * the event (mq_event_free; the loops and the bindings free it after
+     * the callback returns), in arrival order, so a process killed before
+     * it took the message gets it again; holding events unfreed holds
+     * back their acknowledgements and, at the broker's in-flight limit,
+     * further QoS 1/2 messages. See docs/decisions.md (issue 21). */
     MQ_EVENT_MESSAGE = 3,
     /* A publish finished: token, tag, error (MQ_OK, MQ_ERR_REFUSED with
      * the reason code of PUBACK/PUBREC/PUBCOMP, MQ_ERR_ABORTED,
@@ -295,7 +301,12 @@ typedef enum {
     MQ_OPT_CLEAN_START = 2,        /* 0/1, default 1 (clean session) */
     MQ_OPT_SESSION_EXPIRY_S = 3,   /* v5, default 0; 0xFFFFFFFF = never */
     MQ_OPT_RECONNECT_MIN_MS = 4,   /* default 1000 */
-    MQ_OPT_RECONNECT_MAX_MS = 5,   /* default 30000 */
+    MQ_OPT_RECONNECT_MAX_MS = 5,   /* default 30000; the delay doubles per
+                                      failed attempt from the minimum, with
+                                      jitter, and starts again at the
+                                      minimum only after a connection that
+                                      stayed up 10 s (or one keepalive, if
+                                      shorter) */
     MQ_OPT_RECONNECT = 6,          /* 0/1, default 1: reconnect on loss */
     MQ_OPT_MAX_INFLIGHT = 7,       /* 1..65535, default 20 (v5: also capped
                                       by the broker's Receive Maximum) */
@@ -319,7 +330,9 @@ typedef enum {
     MQ_OPT_TOPIC_ALIAS_MAXIMUM = 18,/* v5: aliases we accept, default 0 */
     MQ_OPT_PUBLISH_TIMEOUT_MS = 19,/* >0: mq_publish waits up to this long for
                                       queue space instead of failing; any time */
-    MQ_OPT_AUTO_ACK = 20,          /* reserved, always 1 */
+    MQ_OPT_AUTO_ACK = 20,          /* reserved, always 1: QoS 1/2 messages
+                                      are acknowledged automatically when
+                                      their MESSAGE event is freed */
     MQ_OPT_TLS_INSECURE = 21,      /* 1: skip certificate and host name
                                       verification (logs a warning);
                                       testing only. Default 0 */
@@ -476,7 +489,12 @@ typedef enum {
                                   returns success only once the message is
                                   stored; a client with the same id and
                                   directory resends what was not
-                                  acknowledged, after a crash too. Needs a
+                                  acknowledged, after a crash too. The
+                                  packet ids of received QoS 2 messages
+                                  awaiting PUBREL are stored too (session
+                                  state), so a restarted subscriber does
+                                  not deliver the broker's resend of one
+                                  again. Needs a
                                   non-empty client id; set once, before
                                   publishing. MQ_ERR_PERSIST if the store
                                   cannot be opened (or is in use by another
@@ -693,7 +711,10 @@ MQ_API int mq_unsubscribe_many(mq_client *c, size_t count,
 /** Send an MQTT 5 AUTH packet (enhanced authentication). MQ_ERR_TOO_LARGE
  *  over the maximum packet size. Sent only on a v5 connection whose
  *  CONNECT carried an Authentication Method (else logged, not sent:
- *  [MQTT-4.12.0-7]). */
+ *  [MQTT-4.12.0-7]). Also before the CONNACK: a broker's challenge (AUTH
+ *  0x18 Continue authentication) arrives as MQ_EVENT_AUTH while
+ *  connecting, and mq_auth(c, 0x18, props) answers it at once; later
+ *  calls go out once connected (re-authentication, 0x19). Any thread. */
 MQ_API int mq_auth(mq_client *c, int reason, const mq_props *props);
 
 /** Messages accepted by mq_publish() but not yet completed. Any thread. */
@@ -718,7 +739,10 @@ MQ_API int mq_event_fd(mq_client *c);
  */
 MQ_API mq_event *mq_next_event(mq_client *c, int timeout_ms);
 
-/** Free an event; NULL is a no-op. */
+/** Free an event; NULL is a no-op. Freeing a MESSAGE of QoS 1/2 lets
+ *  libmq acknowledge it (the application is done with it); the worker
+ *  sends the PUBACK/PUBREC, never this call. Any thread, also after
+ *  mq_client_destroy() (then nothing is acknowledged). */
 MQ_API void mq_event_free(mq_event *ev);
 
 /* Event accessors; all accept NULL (returning 0 / NULL). */

@@ -22,6 +22,16 @@ mqi_rng_next(mqi_rng *r)
     return (uint32_t)((z ^ (z >> 31)) >> 32);
 }
 
+unsigned
+mqi_backoff_after_up(unsigned attempt, int64_t up_ms, int keepalive_s)
+{
+    int64_t stable = MQI_BACKOFF_STABLE_MS;
+
+    if (keepalive_s > 0 && (int64_t)keepalive_s * 1000 < stable)
+        stable = (int64_t)keepalive_s * 1000;
+    return up_ms >= stable ? 0 : attempt;
+}
+
 int
 mqi_backoff_delay_ms(int min_ms, int max_ms, unsigned attempt, mqi_rng *r)
 {

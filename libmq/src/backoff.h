@@ -28,4 +28,18 @@ uint32_t mqi_rng_next(mqi_rng *r);
 int mqi_backoff_delay_ms(int min_ms, int max_ms, unsigned attempt,
                          mqi_rng *r);
 
+/* A connection must stay up this long (or one keepalive interval, when
+ * that is shorter) before its loss starts the backoff afresh. */
+#define MQI_BACKOFF_STABLE_MS 10000
+
+/* The failed-attempt count to continue from when a connection that was
+ * up for @p up_ms (from its CONNACK) is lost, with @p keepalive_s the
+ * connection's keepalive (0 none): 0 (start again at the minimum delay)
+ * when it stayed up long enough, else @p attempt (the count before that
+ * CONNACK), so a broker that accepts and then closes at once (refusing
+ * the session later, crashing on each connect) is not hammered at the
+ * minimum delay forever. */
+unsigned mqi_backoff_after_up(unsigned attempt, int64_t up_ms,
+                              int keepalive_s);
+
 #endif

@@ -124,6 +124,10 @@ wait_disconnect_done(mq_client *c)
             while ((ev = take_events(c, 0, 64)) != NULL) {
                 while (ev != NULL) {
                     mq_event *next = ev->next;
+                    /* a message the application never saw is not
+                     * acknowledged: the broker sends it again */
+                    mqi_inack_release(ev->inack, false);
+                    ev->inack = NULL;
                     mq_event_free(ev);
                     ev = next;
                 }

@@ -1103,6 +1103,14 @@ session_act(void *ud, const mqi_act *a)
             mqi_log(c, MQ_LOG_WARNING, "persistence: could not record the "
                     "state of packet id %u", (unsigned)a->pid);
         break;
+    case MQI_ACT_STORE_IN:
+        if (c->store != NULL &&
+            mqi_store_qos2_in(c->store, a->pid, a->st != 0) != MQ_OK)
+            /* after a restart the broker's resend would be delivered
+             * again (a PUBREL "not found" for an off-record): logged */
+            mqi_log(c, MQ_LOG_WARNING, "persistence: could not record "
+                    "inbound QoS 2 packet id %u", (unsigned)a->pid);
+        break;
     case MQI_ACT_LOG:
         mqi_log(c, a->level, "%s", a->text);
         break;
@@ -1148,7 +1156,23 @@ static void
 restore_session(mq_client *c)
 {
     unpark(c); /* decided again against this connection's renewals */
+    if (c->store != NULL && !c->qos2_in_loaded) {
+        /* inbound QoS 2 ids an earlier process PUBREC'd: resends of
+         * them are not delivered again */
+        uint16_t *ids = malloc(65535 * sizeof *ids);
+        size_t n = ids != NULL ? mqi_store_qos2_in_list(c->store, ids, 65535)
+                               : 0;
+        c->qos2_in_loaded = ids != NULL;
+        for (size_t i = 0; i < n; i++)
+            if (!mqi_session_qos2_in_restore(&c->ses, ids[i])) {
+                c->qos2_in_loaded = false; /* again on the next CONNACK */
+                break;
+            }
+        free(ids);
+    }
     mqi_session_on_connack(&c->ses, c->session_present);
+    /* what the application finished while we were away */
+    mqi_session_acks(&c->ses, true);
     if (session_check(c))
         return;
     if (!c->session_present)
@@ -1354,7 +1378,9 @@ on_connack(mq_client *c, const mqi_connack *p)
         /* decided: the old table serves (ids are found by probing) */
     }
     c->cs = MQI_CS_UP;
-    c->attempt = 0;
+    /* c->attempt is reset only once the connection proved stable
+     * (mqi_backoff_after_up, when it is lost) */
+    c->up_since_ms = mqi_now_ms();
     if (++c->conn_no == 0)
         c->conn_no = 1; /* 0 means "never" in the subscription records */
     atomic_store(&c->connected, 1);
@@ -1375,11 +1401,13 @@ on_publish(mq_client *c, const mqi_publish *p)
     const uint8_t *topic = p->topic.ptr;
     size_t tlen = p->topic.len;
     mq_event *ev;
+    mqi_inack *mark = NULL;
     uint32_t alias = 0;
 
     bool has_alias = false;
 
-    if (!mqi_session_on_publish(&c->ses, p->qos, p->packet_id)) {
+    if (!mqi_session_on_publish(&c->ses, p->qos, p->packet_id,
+                                p->dup)) {
         (void)session_check(c);
         return; /* a QoS 2 resend (PUBREC again), or no memory */
     }
@@ -1399,6 +1427,19 @@ on_publish(mq_client *c, const mqi_publish *p)
         mq_props_free(props); /* the protocol error was reported */
         return;
     }
+    if (p->qos > 0) {
+        /* QoS 1/2 are acknowledged when the application frees the event
+         * (inack.h); made first, so a failure leaves nothing to undo */
+        if (c->ackch == NULL)
+            c->ackch = mqi_ackch_new(c);
+        if (c->ackch == NULL ||
+            (mark = mqi_inack_new(c->ackch, p->qos, p->packet_id, 0)) ==
+                NULL) {
+            mq_props_free(props);
+            connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
+            return;
+        }
+    }
     if (c->in_steal_ok && p->payload.len >= STEAL_MIN) {
         ev = mqi_event_new(MQ_EVENT_MESSAGE, tlen + 1);
         if (ev != NULL) {
@@ -1413,6 +1454,10 @@ on_publish(mq_client *c, const mqi_publish *p)
         /* Without memory we cannot deliver: do not acknowledge either,
          * so the broker redelivers after a reconnect. */
         mq_props_free(props);
+        if (mark != NULL) {
+            mqi_inack_release(mark, false); /* the event's reference */
+            mqi_inack_unref(mark);          /* the session's */
+        }
         connection_lost(c, MQ_ERR_NOMEM, 0, "out of memory");
         return;
     }
@@ -1433,8 +1478,9 @@ on_publish(mq_client *c, const mqi_publish *p)
     ev->dup = p->dup;
     ev->packet_id = p->packet_id;
     ev->props = props;
+    ev->inack = mark;
     post(c, ev);
-    mqi_session_delivered(&c->ses, p->qos, p->packet_id);
+    mqi_session_delivered(&c->ses, p->qos, p->packet_id, mark);
     (void)session_check(c);
 }
 
@@ -2128,6 +2174,7 @@ cmd_connect(mq_client *c, mqi_msg *m)
     mqi_session_in_alias_max(&c->ses, c->cfg.topic_alias_maximum);
     c->server_idx = 0;
     c->attempt = 0;
+    c->up_since_ms = 0;
     c->ses.window = (size_t)c->cfg.max_inflight;
     mqi_connect_start(c);
     mqi_msg_free(m);
@@ -2197,6 +2244,14 @@ mqi_conn_commands(mq_client *c)
 {
     mqi_qnode *n;
 
+    if (mqi_ackch_due(c->ackch)) {
+        /* the application freed messages: their PUBACK/PUBREC */
+        mqi_session_acks(&c->ses, c->cs == MQI_CS_UP ||
+                                      c->cs == MQI_CS_CLOSING);
+        if (!session_check(c))
+            mqi_conn_flush(c);
+    }
+
     while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL) {
         mqi_msg *m = MQI_CONTAINER_OF(n, mqi_msg, qn);
         switch (m->kind) {
@@ -2205,9 +2260,20 @@ mqi_conn_commands(mq_client *c)
             if (c->cs == MQI_CS_UP && c->ses.pending.n >= 1024)
                 pump(c);
             break;
+        case MQI_CMD_AUTH:
+            if (c->cs == MQI_CS_CONNACK) {
+                /* enhanced authentication inside the CONNECT exchange
+                 * (MQTT 5 §4.12): the broker's AUTH 0x18 challenge waits
+                 * for this answer before its CONNACK */
+                send_auth(c, m);
+                mqi_msg_free(m);
+                mqi_conn_flush(c);
+                break;
+            }
+            mqi_session_add(&c->ses, m);
+            break;
         case MQI_CMD_SUBSCRIBE:
         case MQI_CMD_UNSUBSCRIBE:
-        case MQI_CMD_AUTH:
             mqi_session_add(&c->ses, m);
             break;
         case MQI_CMD_CONNECT:
@@ -2436,6 +2502,8 @@ drop_client_state(mq_client *c)
     free_list(c, &c->ses.ctrl_pending);
     free_list(c, &c->parked);
     free_list(c, &c->ses.inflight);
+    mqi_ackch_detach(c->ackch); /* events freed later wake nobody */
+    c->ackch = NULL;
     mqi_session_free(&c->ses);
     for (i = 0; i < c->nsubs; i++)
         subrec_free(&c->subs[i]);

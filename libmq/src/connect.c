@@ -46,6 +46,12 @@ schedule_retry(mq_client *c)
 {
     int64_t now = mqi_now_ms();
 
+    if (c->up_since_ms != 0) {
+        /* a lost connection: afresh only if it stayed up a while */
+        c->attempt = mqi_backoff_after_up(c->attempt, now - c->up_since_ms,
+                                          c->server_keepalive);
+        c->up_since_ms = 0;
+    }
     c->server_idx++;
     if (c->cfg.nservers > 1 && c->server_idx % c->cfg.nservers != 0) {
         c->backoff_until_ms = now; /* next server in the list at once */

@@ -254,6 +254,11 @@ mqi_event_forget(mq_event *ev)
         mqi_store_unref(ev->store);
         ev->store = NULL;
     }
+    if (ev != NULL && ev->inack != NULL) {
+        /* never taken: not acknowledged, the broker sends it again */
+        mqi_inack_release(ev->inack, false);
+        ev->inack = NULL;
+    }
     mq_event_free(ev);
 }
 
@@ -272,6 +277,8 @@ mq_event_free(mq_event *ev)
         }
         mqi_store_unref(ev->store);
     }
+    /* the application is done with the message: now it is acknowledged */
+    mqi_inack_release(ev->inack, true);
     if (ev->props != NULL)
         mq_props_free(ev->props);
     mqi_big_free(ev->owned, ev->payload_len);

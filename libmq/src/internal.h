@@ -22,6 +22,7 @@
 #include "check.h"
 #include "clock.h"
 #include "codec.h"
+#include "inack.h"
 #include "msg.h"
 #include "options.h"
 #include "mq.h"
@@ -178,6 +179,8 @@ struct mq_event {
     uint64_t store_seq;
     char *tls;                  /* CONNECT: "version\0cipher\0alpn\0resumed\0"
                                    (inline), or NULL */
+    struct mqi_inack *inack;    /* MESSAGE of QoS 1/2: freeing the event
+                                   lets its PUBACK/PUBREC go (inack.h) */
     /* inline storage may follow */
 };
 
@@ -353,6 +356,10 @@ struct mq_client {
     mqi_session ses;            /* the MQTT session: queues, flight window,
                                    packet ids, QoS 2 ids, inbound aliases
                                    (session.c) */
+    bool qos2_in_loaded;        /* the store's inbound QoS 2 ids are in ses */
+    mqi_ackch *ackch;           /* freed events wake us to acknowledge
+                                   (inack.h); made on the first QoS 1/2
+                                   message */
     int ses_err;                /* a session action could not be carried
                                    out (MQ_ERR_NOMEM): close after the
                                    transition */
@@ -360,6 +367,7 @@ struct mq_client {
     size_t nsubs, capsubs;
     unsigned server_idx;
     unsigned attempt;           /* consecutive failed attempts */
+    int64_t up_since_ms;        /* CONNACK of this connection, 0 none */
     mqi_rng rng;                /* reconnect jitter (backoff.h) */
     unsigned generation;        /* resolve generation */
     void *addrs;                /* struct addrinfo * for this attempt */

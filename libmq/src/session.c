@@ -22,9 +22,11 @@
  * Paho do), except PUBREC, answered by PUBREL "Packet Identifier not
  * found", and PUBREL, always answered by PUBCOMP.
  *
- * Inbound: QoS 1 is acknowledged after delivery; QoS 2 is delivered once
+ * Inbound: QoS 1 and 2 are acknowledged after the application is done
+ * with the message (mqi_session_acks, in arrival order); QoS 2 is delivered once
  * (method B: the id is remembered from PUBREC to PUBREL, and a PUBLISH
- * with that id meanwhile is only answered with PUBREC again).
+ * with that id and DUP 1 meanwhile is only answered with PUBREC again;
+ * one with DUP 0 is a new message, see qos2_resend).
  *
  * Threading: none (the owning client's worker thread). No I/O, no clock.
  */
@@ -97,6 +99,18 @@ act_store(mqi_session *s, mqi_msg *m, int st, uint16_t pid)
 }
 
 static void
+act_store_in(mqi_session *s, uint16_t pid, bool on)
+{
+    mqi_act a;
+
+    memset(&a, 0, sizeof a);
+    a.kind = MQI_ACT_STORE_IN;
+    a.pid = pid;
+    a.st = on ? 1 : 0;
+    emit(s, &a);
+}
+
+static void
 act_text(mqi_session *s, int kind, int level, int err, uint8_t reason,
          const char *text)
 {
@@ -134,9 +148,21 @@ aliases_clear(mqi_session *s)
     }
 }
 
+static void
+acks_drop(mqi_session *s)
+{
+    while (s->ack_head != NULL) {
+        mqi_inack *a = s->ack_head;
+        s->ack_head = a->next;
+        mqi_inack_unref(a);
+    }
+    s->ack_tail = NULL;
+}
+
 void
 mqi_session_free(mqi_session *s)
 {
+    acks_drop(s);
     free(s->pid_slots);
     s->pid_slots = NULL;
     s->pid_mask = 0;
@@ -318,7 +344,9 @@ mqi_session_next_publish(mqi_session *s, const mqi_send_limits *lim)
         uint8_t reason = 0;
         int err;
 
-        if (m->qos > 0 && s->inflight_pub >= s->window)
+        if (m->qos > 0 && (s->inflight_pub >= s->window ||
+                           (s->quota_cap != 0 &&
+                            s->inflight_pub >= s->quota_cap)))
             return NULL; /* the window is full: wait for an ack */
         err = refusal(s, m, lim, &reason);
         if (err != MQ_OK) {
@@ -416,28 +444,89 @@ ack_unknown(mqi_session *s, const char *what, uint16_t pid)
     act_text(s, MQI_ACT_LOG, MQ_LOG_WARNING, MQ_OK, 0, msg);
 }
 
+#define QOS2_SET 8192u /* bytes of one bitmap of 65536 ids */
+
+static bool
+qos2_bit(const mqi_session *s, unsigned set, uint16_t pid)
+{
+    return s->qos2_in != NULL &&
+           (s->qos2_in[set * QOS2_SET + (pid >> 3)] & (1u << (pid & 7)));
+}
+
 static bool
 qos2_seen(const mqi_session *s, uint16_t pid)
 {
-    return s->qos2_in != NULL && (s->qos2_in[pid >> 3] & (1u << (pid & 7)));
+    return qos2_bit(s, 0, pid);
 }
 
-/* The set is 8 KiB, allocated once per session (by on_publish before the
- * first QoS 2 delivery, so marking never fails). */
-static void
-qos2_mark(mqi_session *s, uint16_t pid, bool on)
+/* Delivered, its PUBREC waits for the application. */
+static bool
+qos2_pending(const mqi_session *s, uint16_t pid)
 {
+    return qos2_bit(s, 1, pid);
+}
+
+/* The sets are 16 KiB, allocated once per session (by on_publish before
+ * the first QoS 2 delivery, so marking never fails). set 0: received,
+ * set 1: ack pending. */
+static void
+qos2_set(mqi_session *s, unsigned set, uint16_t pid, bool on)
+{
+    uint8_t *b;
+
     if (s->qos2_in == NULL) {
         if (!on)
             return;
-        s->qos2_in = calloc(8192, 1);
+        s->qos2_in = calloc(2 * QOS2_SET, 1);
         if (s->qos2_in == NULL)
             return;
     }
+    b = &s->qos2_in[set * QOS2_SET + (pid >> 3)];
     if (on)
-        s->qos2_in[pid >> 3] |= (uint8_t)(1u << (pid & 7));
+        *b |= (uint8_t)(1u << (pid & 7));
     else
-        s->qos2_in[pid >> 3] &= (uint8_t)~(1u << (pid & 7));
+        *b &= (uint8_t)~(1u << (pid & 7));
+}
+
+static void
+qos2_mark(mqi_session *s, uint16_t pid, bool on)
+{
+    qos2_set(s, 0, pid, on);
+    if (!on)
+        qos2_set(s, 1, pid, false);
+}
+
+/* A PUBACK/PUBREC 0x97 Quota exceeded: the broker takes fewer messages
+ * in flight than its Receive Maximum said (mosquitto counts flows it
+ * still holds from earlier connections, even ones no client will
+ * finish). Sending up to the window again would only be refused again
+ * (and mosquitto closes the connection each time), so the window halves,
+ * from what was in flight, down to 1, and stays so across reconnects;
+ * it grows back by one message per window's worth of completions. The
+ * refused message itself completes with MQ_ERR_REFUSED as before. */
+static void
+quota_exceeded(mqi_session *s)
+{
+    size_t base = s->quota_cap != 0 && s->quota_cap < s->inflight_pub
+                      ? s->quota_cap : s->inflight_pub;
+    char msg[100];
+
+    s->quota_cap = base / 2 > 0 ? base / 2 : 1;
+    s->quota_ok = 0;
+    snprintf(msg, sizeof msg, "broker quota exceeded (0x97): in-flight "
+             "window now %zu", s->quota_cap);
+    act_text(s, MQI_ACT_LOG, MQ_LOG_WARNING, MQ_OK, 0, msg);
+}
+
+/* A flow completed with success: the learnt quota may grow again. */
+static void
+quota_ok(mqi_session *s)
+{
+    if (s->quota_cap == 0 || ++s->quota_ok < s->quota_cap)
+        return;
+    s->quota_ok = 0;
+    if (++s->quota_cap >= s->window)
+        s->quota_cap = 0; /* back to the broker's own limit */
 }
 
 bool
@@ -457,6 +546,10 @@ mqi_session_on_ack(mqi_session *s, const mqi_ack *a)
             ack_mismatch(s, m, "PUBACK");
             return false;
         }
+        if (a->reason == MQ_RC_QUOTA_EXCEEDED)
+            quota_exceeded(s);
+        else if (err == MQ_OK)
+            quota_ok(s);
         finish_inflight(s, m, err, a->reason);
         return true;
     case MQI_PUBREC:
@@ -476,6 +569,8 @@ mqi_session_on_ack(mqi_session *s, const mqi_ack *a)
             return false;
         }
         if (err != MQ_OK) {
+            if (a->reason == MQ_RC_QUOTA_EXCEEDED)
+                quota_exceeded(s);
             finish_inflight(s, m, err, a->reason);
             return true;
         }
@@ -483,15 +578,19 @@ mqi_session_on_ack(mqi_session *s, const mqi_ack *a)
         act_store(s, m, MQI_ST_PUBREL, m->packet_id);
         act_send_ack(s, MQI_PUBREL, a->packet_id, 0);
         return true;
-    case MQI_PUBREL:
+    case MQI_PUBREL: {
         /* inbound QoS 2: PUBCOMP in any case (MQTT 5 §4.3.3), with
          * "Packet Identifier not found" for an id we never PUBREC'd
          * (§3.7.2.1; a v3.1.1 PUBCOMP has no reason code) */
+        bool seen = qos2_seen(s, a->packet_id);
         act_send_ack(s, MQI_PUBCOMP, a->packet_id,
-                     qos2_seen(s, a->packet_id)
-                         ? 0 : MQ_RC_PACKET_IDENTIFIER_NOT_FOUND);
-        qos2_mark(s, a->packet_id, false);
+                     seen ? 0 : MQ_RC_PACKET_IDENTIFIER_NOT_FOUND);
+        if (seen) {
+            qos2_mark(s, a->packet_id, false);
+            act_store_in(s, a->packet_id, false);
+        }
         return true;
+    }
     case MQI_PUBCOMP:
         if (m == NULL) {
             ack_unknown(s, "PUBCOMP", a->packet_id);
@@ -501,6 +600,8 @@ mqi_session_on_ack(mqi_session *s, const mqi_ack *a)
             ack_mismatch(s, m, "PUBCOMP");
             return false;
         }
+        if (err == MQ_OK)
+            quota_ok(s);
         finish_inflight(s, m, err, a->reason);
         return true;
     default:
@@ -542,16 +643,51 @@ mqi_session_on_suback(mqi_session *s, uint8_t type, uint16_t pid,
 
 /* ---- inbound PUBLISH ---------------------------------------------------- */
 
-bool
-mqi_session_on_publish(mqi_session *s, int qos, uint16_t pid)
+/* A QoS 2 PUBLISH whose id still waits for its PUBREL.
+ *
+ * MQTT 5 §4.3.3 [MQTT-4.3.3-10] (3.1.1 §4.3.3 says the same): "Until it
+ * has received the corresponding PUBREL packet, the receiver MUST
+ * acknowledge any subsequent PUBLISH packet with the same Packet
+ * Identifier by sending a PUBREC. It MUST NOT cause duplicate messages to
+ * be delivered to any onward recipients in this case." And §3.3.1.1
+ * [MQTT-3.3.1-1]: "The DUP flag MUST be set to 1 by the Client or Server
+ * when it attempts to re-deliver a PUBLISH packet."
+ *
+ * A resend therefore carries DUP 1. One with DUP 0 is a new message from
+ * a sender that lost the flow (a broker restarted from a save older than
+ * our PUBREC reuses the id; the chaos soak saw mosquitto do it). Taking
+ * it for a resend loses it for certain (the sender completes it on our
+ * PUBREC); delivering it can only duplicate a message if the sender
+ * resends without DUP, which the rule above forbids. So DUP 0 is
+ * delivered as new, with a warning; the id stays remembered (it is
+ * PUBREC'd again) and one PUBREL ends both flows. */
+static bool
+qos2_resend(mqi_session *s, uint16_t pid, bool dup)
 {
-    if (qos == 2 && qos2_seen(s, pid)) {
-        /* a resend of a message we already delivered */
-        act_send_ack(s, MQI_PUBREC, pid, 0);
+    char msg[160];
+
+    if (dup)
+        return true;
+    snprintf(msg, sizeof msg, "QoS 2 PUBLISH with DUP 0 for packet id %u, "
+             "which waits for PUBREL: the sender lost that flow; "
+             "delivered as a new message", (unsigned)pid);
+    act_text(s, MQI_ACT_LOG, MQ_LOG_WARNING, MQ_OK, 0, msg);
+    return false;
+}
+
+bool
+mqi_session_on_publish(mqi_session *s, int qos, uint16_t pid, bool dup)
+{
+    if (qos == 2 && qos2_seen(s, pid) && qos2_resend(s, pid, dup)) {
+        /* a resend of a message we already delivered: PUBREC again, or
+         * nothing yet while the application has the first copy (its
+         * PUBREC follows when it is done with it) */
+        if (!qos2_pending(s, pid))
+            act_send_ack(s, MQI_PUBREC, pid, 0);
         return false;
     }
     if (qos == 2 && s->qos2_in == NULL &&
-        (s->qos2_in = calloc(8192, 1)) == NULL) {
+        (s->qos2_in = calloc(2 * QOS2_SET, 1)) == NULL) {
         /* the id could not be remembered: delivering now could deliver a
          * resend twice */
         act_text(s, MQI_ACT_NOMEM, 0, MQ_ERR_NOMEM, 0, "out of memory");
@@ -560,15 +696,65 @@ mqi_session_on_publish(mqi_session *s, int qos, uint16_t pid)
     return true;
 }
 
-void
-mqi_session_delivered(mqi_session *s, int qos, uint16_t pid)
+/* The acknowledgement of one inbound message. */
+static void
+ack_now(mqi_session *s, int qos, uint16_t pid)
 {
     if (qos == 1) {
         act_send_ack(s, MQI_PUBACK, pid, 0);
     } else if (qos == 2) {
-        qos2_mark(s, pid, true);
+        qos2_set(s, 1, pid, false);
+        act_store_in(s, pid, true);
         act_send_ack(s, MQI_PUBREC, pid, 0);
     }
+}
+
+void
+mqi_session_delivered(mqi_session *s, int qos, uint16_t pid,
+                      mqi_inack *mark)
+{
+    if (qos == 2)
+        qos2_mark(s, pid, true);
+    if (qos == 0 || mark == NULL) {
+        ack_now(s, qos, pid);
+        return;
+    }
+    if (qos == 2)
+        qos2_set(s, 1, pid, true);
+    mark->epoch = s->epoch;
+    mark->conn = s->conn;
+    mark->next = NULL;
+    if (s->ack_tail != NULL)
+        s->ack_tail->next = mark;
+    else
+        s->ack_head = mark;
+    s->ack_tail = mark;
+}
+
+void
+mqi_session_acks(mqi_session *s, bool up)
+{
+    mqi_inack *a;
+
+    while ((a = s->ack_head) != NULL) {
+        bool mine = a->qos == 2 ? a->epoch == s->epoch
+                                : a->conn == s->conn && up;
+        if (!atomic_load(&a->done) || (mine && !up))
+            return;
+        s->ack_head = a->next;
+        if (s->ack_head == NULL)
+            s->ack_tail = NULL;
+        if (mine)
+            ack_now(s, a->qos, a->pid);
+        mqi_inack_unref(a);
+    }
+}
+
+bool
+mqi_session_qos2_in_restore(mqi_session *s, uint16_t pid)
+{
+    qos2_mark(s, pid, true);
+    return qos2_seen(s, pid);
 }
 
 bool
@@ -633,7 +819,11 @@ mqi_session_on_connack(mqi_session *s, bool session_present)
     mqi_msg *m, *prev;
 
     aliases_clear(s); /* a mapping never outlives its connection */
+    s->conn++;
     if (!session_present) {
+        s->epoch++; /* marks of the old session get no answer */
+        if (s->qos2_in != NULL)
+            act_store_in(s, 0, false); /* the broker has no such flows */
         free(s->qos2_in);
         s->qos2_in = NULL;
         /* libmq's own resubscribes of an earlier connection: the caller

@@ -31,6 +31,7 @@
 
 #include "check.h"
 #include "codec.h"
+#include "inack.h"
 #include "msg.h"
 
 /* What a transition asks of its caller. */
@@ -44,6 +45,10 @@ enum {
                                  ends without a usable answer */
     MQI_ACT_STORE,            /* m->seq, st, pid: update its store record
                                  (MQI_ST_*) */
+    MQI_ACT_STORE_IN,         /* pid, st: persist inbound QoS 2 state: st 1
+                                 the id awaits PUBREL (before its PUBREC
+                                 goes out), st 0 it is done (after PUBCOMP);
+                                 pid 0 with st 0: forget all of them */
     MQI_ACT_LOG,              /* level, text */
     MQI_ACT_PROTOCOL_ERROR,   /* err, reason, text: close the connection
                                  (DISCONNECT with reason in v5) */
@@ -77,7 +82,19 @@ typedef struct mqi_session {
     uint16_t next_pid;
     size_t inflight_pub;    /* publishes in flight */
     size_t window;          /* effective inflight limit for publishes */
-    uint8_t *qos2_in;       /* bitmap of inbound QoS 2 ids (PUBREC sent) */
+    size_t quota_cap;       /* lower limit learnt from 0x97 Quota
+                               exceeded, 0 none (kept across
+                               connections; grows back by one per
+                               quota_cap completions) */
+    size_t quota_ok;        /* completions since quota_cap last grew */
+    uint8_t *qos2_in;       /* inbound QoS 2 ids: two bitmaps of 65536,
+                               received (delivered or PUBREC sent), then
+                               ack pending (delivered, PUBREC not yet) */
+    mqi_inack *ack_head;    /* inbound QoS 1/2 delivered, not yet */
+    mqi_inack *ack_tail;    /* acknowledged, in arrival order */
+    unsigned epoch;         /* bumped when the broker starts a new
+                               session: older marks are void */
+    unsigned conn;          /* bumped at every CONNACK */
     int proto;              /* MQ_PROTO_* of this connection */
     char **aliases;         /* inbound Topic Aliases (v5), nalias slots */
     int nalias;
@@ -157,15 +174,39 @@ bool mqi_session_on_ack(mqi_session *s, const mqi_ack *a);
 mqi_msg *mqi_session_on_suback(mqi_session *s, uint8_t type,
                                uint16_t pid, size_t nreasons);
 
-/* An inbound PUBLISH of @p qos with @p pid: should it be delivered? A
- * QoS 2 id already received (PUBREC sent, no PUBREL yet) is a resend:
- * not delivered again, PUBREC again. false with MQI_ACT_NOMEM when there
+/* An inbound PUBLISH of @p qos with @p pid and the DUP flag @p dup:
+ * should it be delivered? A QoS 2 id already received (no PUBREL yet)
+ * with DUP 1 is a resend: not delivered again, PUBREC again (or, while
+ * the application still has the first copy, when it is done with it);
+ * with DUP 0 it is a new message from a sender that lost the flow
+ * (delivered, with a warning logged). false with MQI_ACT_NOMEM when there
  * is no memory to remember a QoS 2 id. */
-bool mqi_session_on_publish(mqi_session *s, int qos, uint16_t pid);
-/* It was delivered (its event posted): PUBACK, or PUBREC and the id is
- * remembered until PUBREL. Not called when delivery failed, so the broker
- * redelivers. */
-void mqi_session_delivered(mqi_session *s, int qos, uint16_t pid);
+bool mqi_session_on_publish(mqi_session *s, int qos, uint16_t pid,
+                            bool dup);
+/* It was delivered (its event posted). QoS 2: the id is remembered until
+ * PUBREL. With @p mark (QoS 1/2: the event's mqi_inack, the session takes
+ * its reference) the acknowledgement waits until the application is done
+ * with the event (mqi_session_acks); without, it is sent now: PUBACK, or
+ * PUBREC after MQI_ACT_STORE_IN. Not called when delivery failed, so the
+ * broker redelivers. */
+void mqi_session_delivered(mqi_session *s, int qos, uint16_t pid,
+                           mqi_inack *mark);
+/* Acknowledge the messages the application is done with, in arrival
+ * order: from the head of the queue, each done mark gives its PUBACK, or
+ * MQI_ACT_STORE_IN then PUBREC, and leaves; a mark not done yet stops the
+ * walk (MQTT 5 [MQTT-4.6.0-2], [MQTT-4.6.0-3]: PUBACK and PUBREC in the
+ * order the PUBLISH packets arrived). A PUBACK goes only on the
+ * connection the PUBLISH came on: on a later one the broker resends it
+ * (QoS 1 may arrive twice), and after a broker restart from an older
+ * save the id may name another message, which a stale PUBACK would
+ * complete unseen. A QoS 2 id stays ours until PUBREL, so its PUBREC
+ * goes on any connection of the same session (@p up false: it waits for
+ * the next one); marks of an older session leave without an answer. */
+void mqi_session_acks(mqi_session *s, bool up);
+/* An inbound QoS 2 id awaiting PUBREL from an earlier process (the
+ * store's INQ2 records), before the first CONNACK. false: no memory. */
+bool mqi_session_qos2_in_restore(mqi_session *s, uint16_t pid)
+    MQI_MUST_CHECK;
 
 /* The topic of an inbound PUBLISH, @p topic and @p tlen (may be empty
  * with an alias), with Topic Alias @p alias when @p has_alias: a new mapping is

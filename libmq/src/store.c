@@ -1,8 +1,10 @@
 /*
- * store.c - crash-safe persistence of outbound QoS 1/2 messages: one
+ * store.c - crash-safe persistence of outbound QoS 1/2 messages and of
+ * the packet ids of inbound QoS 2 messages awaiting PUBREL: one
  * append-only log file per client id, CRC-checked records, an in-memory
- * index seq -> (offset, state), recovery that cuts a torn or corrupt tail,
- * and compaction by rewrite + rename when dead records dominate.
+ * index seq -> (offset, state) and a set of inbound ids, recovery that cuts
+ * a torn or corrupt tail, and compaction by rewrite + rename when dead
+ * records dominate.
  *
  * Threading: one mutex (s->mx) guards everything. mqi_store_add may run on
  * any number of application threads at once; the rest runs on the worker.
@@ -21,14 +23,21 @@
  *           topic | payload | props [| u64 tag]
  *   UPDATE  u8 state | u8 0 | u16 packet_id
  *   REMOVE  (empty)
+ *   INQ2    u16 packet_id | u8 on | u8 0   (record seq 0)
  * ADD sequence numbers strictly increase along the file; a file never
- * holds two ADDs for one seq.
+ * holds two ADDs for one seq. INQ2 records (type 4) carry the inbound QoS 2
+ * state, which MQTT counts as session state: on 1 when our PUBREC for that
+ * id goes out, on 0 when our PUBCOMP did (packet id 0 with on 0: forget
+ * them all, the broker started a new session); the last record for an id
+ * wins, and a compaction writes one on-record per id still set.
  * Header flags: 0, or HDR_F_TAGS (1): ADD records may carry an
  * application tag, marked by aflags bit 0 (ADD_F_TAG). A file gets the
  * flag (by a compaction, which rewrites the header atomically) before its
  * first tagged record, so a library that does not know tags refuses the
  * file ("unknown flags") instead of cutting tagged records as corrupt;
- * files without tags stay readable by it.
+ * files without tags stay readable by it. HDR_F_INQ2 (2) likewise marks a
+ * file that may hold INQ2 records (set before the first one); a file
+ * without it is read as before, and an INQ2 record in it is corrupt.
  */
 #include "store.h"
 
@@ -49,6 +58,7 @@
 #define HDR_MAGIC "LIBMQST"     /* 8 bytes with its NUL */
 #define HDR_VERSION 1u
 #define HDR_F_TAGS 1u            /* ADD records may carry a tag */
+#define HDR_F_INQ2 2u            /* INQ2 records may follow */
 #define HDR_FIXED 20u            /* magic, version, flags, id_len */
 #define MAX_ID_LEN 65535u
 
@@ -56,10 +66,13 @@
 #define REC_ADD 1u
 #define REC_UPDATE 2u
 #define REC_REMOVE 3u
+#define REC_INQ2 4u
 #define REC_HDR 20u
 #define ADD_FIXED 20u
 #define ADD_F_TAG 1u             /* aflags: a u64 tag ends the body */
 #define UPD_BODY 4u
+#define INQ2_BODY 4u
+#define INQ2_REC (REC_HDR + INQ2_BODY)
 /* Largest body accepted: an MQTT packet is at most 256 MiB; leave room
  * for the topic, properties and our fixed fields. */
 #define MAX_BODY ((uint32_t)(256u * 1024u * 1024u + 128u * 1024u))
@@ -363,6 +376,8 @@ struct mqi_store {
     unsigned gen;     /* bumped when compaction swaps the file */
     uint8_t *cbuf;    /* compaction / replay scratch */
     size_t cbuf_cap;
+    uint8_t *inq2;    /* inbound QoS 2 ids set (bitmap of 65536), or NULL */
+    size_t inq2_n;    /* ids set */
 };
 
 static void
@@ -554,6 +569,51 @@ rec_header(uint8_t *h, unsigned type, uint32_t body_len, uint64_t seq,
     put32(h + 16, crc32c(body_crc, h, 16));
 }
 
+static void
+inq2_record(uint8_t *rec, uint16_t pid, bool on)
+{
+    put16(rec + REC_HDR, pid);
+    rec[REC_HDR + 2] = on ? 1 : 0;
+    rec[REC_HDR + 3] = 0;
+    rec_header(rec, REC_INQ2, INQ2_BODY, 0,
+               crc32c(0, rec + REC_HDR, INQ2_BODY));
+}
+
+/* Set or clear one inbound id in memory (pid 0 off: all); live_bytes
+ * counts one record per id set. MQ_OK or MQ_ERR_NOMEM. */
+static int
+inq2_set(mqi_store *s, uint16_t pid, bool on)
+{
+    uint8_t bit = (uint8_t)(1u << (pid & 7));
+
+    if (pid == 0) {
+        s->live_bytes -= (uint64_t)s->inq2_n * INQ2_REC;
+        s->inq2_n = 0;
+        free(s->inq2);
+        s->inq2 = NULL;
+        return MQ_OK;
+    }
+    if (s->inq2 == NULL) {
+        if (!on)
+            return MQ_OK;
+        s->inq2 = calloc(8192, 1);
+        if (s->inq2 == NULL)
+            return MQ_ERR_NOMEM;
+    }
+    if (on == ((s->inq2[pid >> 3] & bit) != 0))
+        return MQ_OK;
+    if (on) {
+        s->inq2[pid >> 3] |= bit;
+        s->inq2_n++;
+        s->live_bytes += INQ2_REC;
+    } else {
+        s->inq2[pid >> 3] &= (uint8_t)~bit;
+        s->inq2_n--;
+        s->live_bytes -= INQ2_REC;
+    }
+    return MQ_OK;
+}
+
 /* ---- compaction --------------------------------------------------------- */
 
 static int
@@ -646,6 +706,18 @@ compact_locked(mqi_store *s)
             memcpy(out + olen, r, e->len);
             olen += e->len;
         }
+    }
+    for (uint32_t pid = 1; s->inq2 != NULL && pid <= 0xffff; pid++) {
+        if (!(s->inq2[pid >> 3] & (1u << (pid & 7))))
+            continue;
+        if (olen + INQ2_REC > ocap) {
+            if (full_pwrite(nfd, out, olen, woff) != 0)
+                goto fail;
+            woff += olen;
+            olen = 0;
+        }
+        inq2_record(out + olen, (uint16_t)pid, true);
+        olen += INQ2_REC;
     }
     if (olen > 0 && full_pwrite(nfd, out, olen, woff) != 0)
         goto fail;
@@ -765,6 +837,9 @@ check_body(unsigned type, const uint8_t *b, uint32_t len, ent *e)
         return len == UPD_BODY && b[0] <= MQI_ST_PUBREL && b[1] == 0;
     case REC_REMOVE:
         return len == 0;
+    case REC_INQ2:
+        return len == INQ2_BODY && b[2] <= 1 && b[3] == 0 &&
+               (get16(b) != 0 || b[2] == 0);
     default:
         return false;
     }
@@ -796,8 +871,9 @@ scan_locked(mqi_store *s, uint64_t size, char *err, size_t errlen)
         seq = get64(h + 8);
         crc = get32(h + 16);
         if (h[0] != REC_MAGIC || get16(h + 2) != 0 || type < REC_ADD ||
-            type > REC_REMOVE || seq == 0 || len > MAX_BODY ||
-            len > size - off - REC_HDR)
+            type > REC_INQ2 || (seq == 0) != (type == REC_INQ2) ||
+            (type == REC_INQ2 && !(s->hdr_flags & HDR_F_INQ2)) ||
+            len > MAX_BODY || len > size - off - REC_HDR)
             break;
         /* Copy the header: reading the body may refill the buffer. */
         uint8_t hc[16];
@@ -822,6 +898,10 @@ scan_locked(mqi_store *s, uint64_t size, char *err, size_t errlen)
             ix_insert(&s->ix, &e);
             s->live_bytes += e.len;
             max_seq = seq;
+        } else if (type == REC_INQ2) {
+            rc = inq2_set(s, get16(b), b[2] != 0);
+            if (rc != MQ_OK)
+                goto out;
         } else {
             /* Written only for live messages; one for an unknown seq
              * (impossible unless edited) is ignored. */
@@ -910,7 +990,7 @@ check_header(mqi_store *s, uint64_t size, const char *id, size_t idlen,
     if (full_pread(s->fd, h, hlen, 0) != 0 ||
         crc32c(0, h, hlen - 4) != get32(h + hlen - 4))
         goto out; /* damaged header */
-    if ((get32(h + 12) & ~HDR_F_TAGS) != 0) {
+    if ((get32(h + 12) & ~(HDR_F_TAGS | HDR_F_INQ2)) != 0) {
         set_err(err, errlen, "store file uses unknown flags 0x%x",
                 (unsigned)get32(h + 12));
         rc = MQ_ERR_PERSIST;
@@ -1351,6 +1431,73 @@ out:
 }
 
 int
+mqi_store_qos2_in(mqi_store *s, uint16_t packet_id, bool on)
+{
+    uint8_t rec[INQ2_REC];
+    int rc = MQ_OK;
+
+    if (s == NULL || (packet_id == 0 && on))
+        return MQ_ERR_INVAL;
+    pthread_mutex_lock(&s->mx);
+    if (s->closed) {
+        rc = MQ_ERR_PERSIST;
+        goto out;
+    }
+    if (packet_id == 0 ? s->inq2_n == 0
+                       : on == (s->inq2 != NULL &&
+                                (s->inq2[packet_id >> 3] &
+                                 (1u << (packet_id & 7))) != 0))
+        goto out; /* nothing changes */
+    if (!(s->hdr_flags & HDR_F_INQ2)) {
+        /* first INQ2 record: mark the file first (see the top) */
+        s->hdr_flags |= HDR_F_INQ2;
+        rc = compact_locked(s);
+        if (rc != MQ_OK) {
+            s->hdr_flags &= ~HDR_F_INQ2;
+            rc = MQ_ERR_PERSIST;
+            goto out;
+        }
+    }
+    if (on && s->inq2 == NULL && (s->inq2 = calloc(8192, 1)) == NULL) {
+        rc = MQ_ERR_NOMEM;
+        goto out;
+    }
+    inq2_record(rec, packet_id, on);
+    rc = append_locked(s, rec, sizeof rec);
+    if (rc != MQ_OK)
+        goto out;
+    (void)inq2_set(s, packet_id, on); /* the bitmap exists when on */
+    /* PUBREC goes out after this returns: under ALWAYS the id must be on
+     * disk first, or a power loss could deliver the message twice. A lost
+     * off-record only answers one PUBREL "not found" later. */
+    if (on && s->policy == MQI_SYNC_ALWAYS)
+        rc = sync_locked(s);
+    if (rc == MQ_OK && !on)
+        maybe_compact(s);
+out:
+    pthread_mutex_unlock(&s->mx);
+    return rc;
+}
+
+size_t
+mqi_store_qos2_in_list(mqi_store *s, uint16_t *out, size_t max)
+{
+    size_t n = 0;
+
+    if (s == NULL)
+        return 0;
+    pthread_mutex_lock(&s->mx);
+    for (uint32_t pid = 1; s->inq2 != NULL && pid <= 0xffff; pid++)
+        if (s->inq2[pid >> 3] & (1u << (pid & 7))) {
+            if (n < max)
+                out[n] = (uint16_t)pid;
+            n++;
+        }
+    pthread_mutex_unlock(&s->mx);
+    return n;
+}
+
+int
 mqi_store_tick(mqi_store *s, int64_t now_ms)
 {
     int64_t wait = -1;
@@ -1451,6 +1598,7 @@ mqi_store_unref(mqi_store *s)
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mx);
     free(s->ix.tab);
+    free(s->inq2);
     free(s->cbuf);
     free(s->name);
     free(s->tmpname);

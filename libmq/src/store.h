@@ -1,5 +1,6 @@
 /*
- * store.h - crash-safe persistence of outbound QoS 1/2 messages: an
+ * store.h - crash-safe persistence of outbound QoS 1/2 messages (and of
+ * the ids of inbound QoS 2 messages awaiting PUBREL): an
  * append-only log per client id in a directory, records with a versioned
  * header and a CRC, acknowledged messages removed (tombstones), compaction
  * when the dead part dominates, recovery that keeps every good record and
@@ -76,6 +77,18 @@ MQI_MUST_CHECK int mqi_store_update(mqi_store *s, uint64_t seq, int state,
 
 /* The message is acknowledged: forget it (may trigger compaction). */
 MQI_MUST_CHECK int mqi_store_remove(mqi_store *s, uint64_t seq);
+
+/* Inbound QoS 2 state (MQTT session state): @p on when our PUBREC for
+ * @p packet_id goes out, off when our PUBCOMP did; packet id 0 with
+ * @p on false forgets every id (a new session). Under MQI_SYNC_ALWAYS an
+ * id set is on disk before return. Setting a set id or clearing a clear
+ * one writes nothing. Worker thread. MQ_OK, MQ_ERR_INVAL, MQ_ERR_NOMEM,
+ * MQ_ERR_PERSIST. */
+MQI_MUST_CHECK int mqi_store_qos2_in(mqi_store *s, uint16_t packet_id,
+                                     bool on);
+/* The inbound QoS 2 ids set (from the file at open, then as updated),
+ * ascending: up to @p max written to @p out; returns how many there are. */
+size_t mqi_store_qos2_in_list(mqi_store *s, uint16_t *out, size_t max);
 
 /* Periodic work for MQI_SYNC_BATCH (fsync if dirty and due) and deferred
  * compaction. @p now_ms monotonic. Returns ms until it wants to run again

@@ -11,13 +11,16 @@
  *     at once (PUBACK, PUBREC), the process is killed before the
  *     application took the event, and the broker, told it was delivered,
  *     never sends it again: lost. (Paho C and paho-mqtt acknowledge after
- *     the application's callback returned.)
+ *     the application's callback returned.) Fixed: libmq acknowledges
+ *     when the application frees the event (inack.h); the test checks
+ *     that no PUBACK/PUBREC reached the broker before the kill and that
+ *     the restarted subscriber gets the message.
  *   qos2_taken_twice_after_restart: the application took a QoS 2 message,
  *     the PUBREC never reached the broker (the proxy stalls it), the
  *     process is killed; the broker resends the PUBLISH (DUP) to the new
  *     process, which has no memory of the packet id and delivers it again.
- *     (MQTT counts received QoS 2 ids as session state; libmq's persistence
- *     keeps only outbound state.)
+ *     (MQTT counts received QoS 2 ids as session state.) Fixed: the store
+ *     keeps them (INQ2 records, store.c).
  *
  * and in the fourth the broker is killed:
  *
@@ -29,11 +32,13 @@
  *     the new one as a resend and never delivers it: lost without a trace
  *     in the subscriber. (MQTT says a PUBLISH with an id awaiting PUBREL is
  *     a duplicate; a resend carries DUP 1, so one with DUP 0 could be
- *     taken as new.) Seen once in the 30-minute soak.
+ *     taken as new.) Seen once in the 30-minute soak. Fixed: a DUP 0
+ *     PUBLISH with a pending id is delivered as new (session.c,
+ *     qos2_resend).
  *
  * Each case asserts the promise (the message reaches the application
- * exactly once), so each fails until libmq changes; meson marks them
- * should_fail.
+ * exactly once): a regression test once its fix landed; meson marks those
+ * still open should_fail (repro_open in meson.build).
  *
  * Threading: main thread (libmq's worker and the proxy run their own).
  */
@@ -206,10 +211,15 @@ acked_not_taken(int qos)
     snprintf(topic, sizeof topic, "chaos/k/%d", qos);
     snprintf(payload, sizeof payload, "k|%d|%d|1|", qos, qos);
     publish(topic, payload, qos);
+    FT_CHECK(mqt_broker_wait_log(g_broker, "Sending PUBLISH to subkill",
+                                 10000), "the broker sent it");
+    /* give libmq time to have (wrongly) acknowledged it: now it must not
+     * before the application took it */
     snprintf(ack, sizeof ack, "Received %s from subkill",
              qos == 1 ? "PUBACK" : "PUBREC");
-    FT_CHECK(mqt_broker_wait_log(g_broker, ack, 10000),
-             "the subscriber's libmq acknowledged");
+    FT_CHECK(!mqt_broker_wait_log(g_broker, ack, 1000),
+             "the subscriber's libmq acknowledged before its application "
+             "took the message");
     /* the application is still busy: it never took the event */
     FT_CHECK(count_lines(topic) == 0, "not taken yet");
     kill9(sub);
@@ -254,6 +264,9 @@ qos2_taken_twice_after_restart(void)
     publish(topic, "k|3|2|1|", 2);
     wait_lines(topic, 1, 10000);
     FT_CHECK(count_lines(topic) == 1, "the application took it");
+    /* its PUBREC goes when the application is done with the event */
+    for (int i = 0; i < 250 && px_faults_fired(p) == 0; i++)
+        ft_sleep_ms(20);
     FT_CHECK(px_faults_fired(p) == 1, "the PUBREC was stalled");
     kill9(sub);
     sub = start_sub(px_uri(p), 2, 0);

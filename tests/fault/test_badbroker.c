@@ -722,7 +722,54 @@ static void c_qos0_deaf_broker_bounded(void)
     fb_stop(b);
 }
 
+/* A broker that accepts the connection (CONNACK 0) and closes it at once,
+ * every time (it refuses the session later, or crashes on each connect):
+ * the reconnect backoff must keep growing, not start again at the
+ * minimum after each CONNACK. With 50 ms minimum and 1600 ms maximum the
+ * delays double (25-50, 50-100, ... ms), so about 7 connections fit in
+ * 3 s; resetting on every CONNACK gave one every ~50 ms (60 or more). */
+static void
+storm_script(fb *b, int conn, int fd, void *ud)
+{
+    (void)conn;
+    (void)ud;
+    if (fb_read_connect(b, fd) < 0)
+        return;
+    if (fb_send_connack(fd, 5, 0, 0) != 0)
+        return;
+    shutdown(fd, SHUT_RDWR);
+}
+
+static void c_reconnect_storm_backoff_v5(void)
+{
+    fb *b = fb_start(storm_script, NULL);
+    mq_client *c;
+    mq_event *ev;
+    int n;
+
+    FT_CHECK(b != NULL, "fb_start");
+    c = mq_client_new("badbroker-storm", MQ_PROTO_V5);
+    FT_CHECK(c != NULL, "client");
+    FT_CHECK(mq_set_server(c, fb_uri(b)) == MQ_OK, "server");
+    FT_CHECK(mq_set_int(c, MQ_OPT_RECONNECT_MIN_MS, 50) == MQ_OK &&
+             mq_set_int(c, MQ_OPT_RECONNECT_MAX_MS, 1600) == MQ_OK,
+             "backoff options");
+    FT_CHECK(mq_connect(c) == MQ_OK, "connect");
+    ev = ft_wait(c, MQ_EVENT_CONNECT, 5000);
+    FT_CHECK(ev != NULL, "first CONNACK");
+    mq_event_free(ev);
+    ft_sleep_ms(3000);
+    n = fb_connections(b);
+    printf("  %d connections in 3 s\n", n);
+    FT_CHECK(n >= 3, "only %d connections: the client stopped retrying", n);
+    FT_CHECK(n <= 15, "%d connections in 3 s: the backoff restarts at the "
+             "minimum after every CONNACK", n);
+    mq_client_destroy(c);
+    fb_stop(b);
+}
+
 static const ft_case cases[] = {
+    {"reconnect_storm_backoff_v5", c_reconnect_storm_backoff_v5},
     {"qos0_deaf_broker_bounded", c_qos0_deaf_broker_bounded},
     {"bad_remlen_v3", c_bad_remlen_v3},
     {"bad_remlen_v5", c_bad_remlen_v5},

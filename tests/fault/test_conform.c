@@ -16,6 +16,7 @@
  * what it records is guarded by a mutex.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -661,6 +662,103 @@ c_auth_right_method_v5(void)
     fb_stop(b);
 }
 
+/* Enhanced authentication inside the CONNECT exchange (MQTT 5 §4.12): the
+ * broker answers the CONNECT with AUTH 0x18 Continue authentication and a
+ * challenge; the application gets it as MQ_EVENT_AUTH while connecting,
+ * answers with mq_auth(0x18, its response), and only then comes the
+ * CONNACK. A wrong response gets CONNACK 0x87 Not authorized. */
+/* Does the packet's body contain the 7 bytes @p seq? */
+static bool
+has_bytes(const fb_pkt *p, const char *seq)
+{
+    for (size_t i = 0; i + 7 <= p->len; i++)
+        if (memcmp(p->body + i, seq, 7) == 0)
+            return true;
+    return false;
+}
+
+static void
+challenge_script(fb *b, int conn, int fd, void *ud)
+{
+    static const uint8_t chal[] = "\xf0\x10\x18\x0e\x15\x00\x04SCRM"
+                                  "\x16\x00\x04" "chal";
+    static const uint8_t ok[] = "\x20\x0a\x00\x00\x07\x15\x00\x04SCRM";
+    static const uint8_t no[] = "\x20\x03\x00\x87\x00";
+    fb_pkt pkt;
+    bool good;
+
+    (void)conn;
+    (void)ud;
+    if (fb_read_connect(b, fd) != 5)
+        return;
+    if (fb_send(fd, chal, sizeof chal - 1) != 0)
+        return;
+    if (fb_expect(b, fd, 15, &pkt, 5000) != 1)
+        return; /* no answer: the client's connect timeout ends it */
+    /* reason 0x18, then properties holding the method and "resp" */
+    good = pkt.len > 4 && pkt.body[0] == 0x18 &&
+           has_bytes(&pkt, "\x16\x00\x04resp") &&
+           has_bytes(&pkt, "\x15\x00\x04SCRM");
+    fb_pkt_free(&pkt);
+    if (good)
+        (void)fb_send(fd, ok, sizeof ok - 1);
+    else
+        (void)fb_send(fd, no, sizeof no - 1);
+}
+
+static void
+auth_challenge(const char *response, bool accepted)
+{
+    fb *b = fb_start(challenge_script, NULL);
+    mq_client *c;
+    mq_event *ev;
+    mq_props *pr = mq_props_new();
+    const void *data;
+    size_t len = 0;
+
+    FT_CHECK(b != NULL && pr != NULL, "start");
+    c = mk(b, "conform-challenge", 5);
+    FT_CHECK(mq_props_add_string(pr, MQ_PROP_AUTHENTICATION_METHOD, "SCRM")
+             == MQ_OK, "method");
+    FT_CHECK(mq_set_connect_props(c, pr) == MQ_OK, "connect props");
+    FT_CHECK(mq_connect(c) == MQ_OK, "connect");
+    ev = ft_wait(c, MQ_EVENT_AUTH, 5000);
+    FT_CHECK(ev != NULL, "no AUTH event before the CONNACK");
+    FT_CHECK(mq_event_reason(ev) == 0x18, "reason 0x%02x",
+             mq_event_reason(ev));
+    data = mq_props_get_binary(mq_event_props(ev),
+                               MQ_PROP_AUTHENTICATION_DATA, &len);
+    FT_CHECK(data != NULL && len == 4 && memcmp(data, "chal", 4) == 0,
+             "challenge data");
+    FT_CHECK(!mq_is_connected(c), "connected before the CONNACK");
+    mq_event_free(ev);
+    FT_CHECK(mq_props_add_binary(pr, MQ_PROP_AUTHENTICATION_DATA, response,
+                                 strlen(response)) == MQ_OK, "data");
+    FT_CHECK(mq_auth(c, 0x18, pr) == MQ_OK, "mq_auth");
+    mq_props_free(pr);
+    ev = ft_wait(c, MQ_EVENT_CONNECT, 5000);
+    FT_CHECK(ev != NULL, "no CONNACK after the response");
+    FT_CHECK(mq_event_reason(ev) == (accepted ? 0 : 0x87), "CONNACK 0x%02x",
+             mq_event_reason(ev));
+    mq_event_free(ev);
+    FT_CHECK(mq_is_connected(c) == accepted, "connected %d",
+             mq_is_connected(c));
+    mq_client_destroy(c);
+    fb_stop(b);
+}
+
+static void
+c_auth_challenge_before_connack_v5(void)
+{
+    auth_challenge("resp", true);
+}
+
+static void
+c_auth_challenge_wrong_response_v5(void)
+{
+    auth_challenge("nope", false);
+}
+
 /* ---- 3. Acknowledgements of the wrong kind --------------------------- */
 
 /* Publish at @p qos; the broker answers with what @p k says. The publish
@@ -1194,6 +1292,8 @@ static const ft_case cases[] = {
     {"maxpkt_known_v5", c_maxpkt_known_v5},
     {"maxpkt_unknown_v5", c_maxpkt_unknown_v5},
     {"auth_unsolicited_v5", c_auth_unsolicited_v5},
+    {"auth_challenge_before_connack_v5", c_auth_challenge_before_connack_v5},
+    {"auth_challenge_wrong_response_v5", c_auth_challenge_wrong_response_v5},
     {"auth_wrong_method_v5", c_auth_wrong_method_v5},
     {"auth_right_method_v5", c_auth_right_method_v5},
     {"puback_for_qos2_v5", c_puback_for_qos2_v5},

@@ -68,3 +68,19 @@ Test(backoff, same_seed_same_sequence_and_rand_untouched)
     after = rand();
     cr_assert_eq(before, after, "the library moved the application's rand()");
 }
+
+/* The backoff starts afresh only after a connection that stayed up for a
+ * while (10 s, or one keepalive when shorter): a broker that accepts and
+ * closes at once gets growing delays, not the minimum forever. */
+Test(backoff, reset_only_after_a_stable_connection)
+{
+    cr_assert_eq(mqi_backoff_after_up(5, 200, 60), 5);
+    cr_assert_eq(mqi_backoff_after_up(5, 9999, 60), 5);
+    cr_assert_eq(mqi_backoff_after_up(5, 10000, 60), 0);
+    cr_assert_eq(mqi_backoff_after_up(5, 10000, 0), 0);
+    cr_assert_eq(mqi_backoff_after_up(5, 9999, 0), 5);
+    /* a short keepalive: one interval is enough */
+    cr_assert_eq(mqi_backoff_after_up(3, 2000, 2), 0);
+    cr_assert_eq(mqi_backoff_after_up(3, 1999, 2), 3);
+    cr_assert_eq(mqi_backoff_after_up(0, 0, 60), 0);
+}

@@ -224,8 +224,9 @@ Test(session, qos2_out_pubrec_failure_ends_the_flow)
     mqi_session_add(&S, m);
     send_next();
     cr_assert(ack(MQI_PUBREC, 1, MQ_RC_QUOTA_EXCEEDED));
-    expect_done(0, MQI_ACT_COMPLETE, m, MQ_ERR_REFUSED, MQ_RC_QUOTA_EXCEEDED);
-    cr_assert_eq(R.n, 1); /* no PUBREL after a failed PUBREC */
+    expect(0, MQI_ACT_LOG); /* the window shrinks (quota_exceeded...) */
+    expect_done(1, MQI_ACT_COMPLETE, m, MQ_ERR_REFUSED, MQ_RC_QUOTA_EXCEEDED);
+    cr_assert_eq(R.n, 2); /* no PUBREL after a failed PUBREC */
 }
 
 Test(session, qos0_leaves_at_once_and_keeps_order)
@@ -377,15 +378,19 @@ Test(session, no_session_requeues_everything_as_new)
     ack(MQI_PUBREC, q2c->packet_id, 0);
     mqi_session_add(&S, later);
     mqi_session_add(&S, own_q);
-    mqi_session_on_publish(&S, 2, 77);
-    mqi_session_delivered(&S, 2, 77);
+    mqi_session_on_publish(&S, 2, 77, false);
+    mqi_session_delivered(&S, 2, 77, NULL);
     R.n = 0;
     mqi_session_on_connack(&S, false);
-    /* the PUBREL record goes back to PUBLISH without id */
-    cr_assert_eq(R.n, 1);
-    expect(0, MQI_ACT_STORE);
-    cr_assert_eq(R.a[0].st, MQI_ST_PUBLISH);
+    /* the stored inbound QoS 2 ids are forgotten; the PUBREL record goes
+     * back to PUBLISH without id */
+    cr_assert_eq(R.n, 2);
+    expect(0, MQI_ACT_STORE_IN);
     cr_assert_eq(R.a[0].pid, 0);
+    cr_assert_eq(R.a[0].st, 0);
+    expect(1, MQI_ACT_STORE);
+    cr_assert_eq(R.a[1].st, MQI_ST_PUBLISH);
+    cr_assert_eq(R.a[1].pid, 0);
     cr_assert_eq(S.inflight.n, 0);
     cr_assert_eq(S.inflight_pub, 0);
     /* original order in front of what was waiting; no ids, no DUP */
@@ -399,7 +404,7 @@ Test(session, no_session_requeues_everything_as_new)
     cr_assert_eq(S.ctrl_pending.head, s);
     cr_assert_null(mqi_session_pid_find(&S, 1));
     /* inbound QoS 2 state is gone with the session */
-    cr_assert(mqi_session_on_publish(&S, 2, 77));
+    cr_assert(mqi_session_on_publish(&S, 2, 77, false));
     /* sent again as new: a fresh id, not DUP */
     R.n = 0;
     cr_assert_eq(send_next(), q1);
@@ -410,44 +415,267 @@ Test(session, no_session_requeues_everything_as_new)
 
 Test(session, qos1_in_acknowledged_after_delivery)
 {
-    cr_assert(mqi_session_on_publish(&S, 1, 5));
+    cr_assert(mqi_session_on_publish(&S, 1, 5, false));
     cr_assert_eq(R.n, 0); /* nothing before the event is posted */
-    mqi_session_delivered(&S, 1, 5);
+    mqi_session_delivered(&S, 1, 5, NULL);
     expect_ack(0, MQI_PUBACK, 5, 0);
     /* QoS 1 has no de-duplication: a resend is delivered again */
-    cr_assert(mqi_session_on_publish(&S, 1, 5));
+    cr_assert(mqi_session_on_publish(&S, 1, 5, false));
 }
 
 Test(session, qos0_in_no_ack)
 {
-    cr_assert(mqi_session_on_publish(&S, 0, 0));
-    mqi_session_delivered(&S, 0, 0);
+    cr_assert(mqi_session_on_publish(&S, 0, 0, false));
+    mqi_session_delivered(&S, 0, 0, NULL);
     cr_assert_eq(R.n, 0);
+}
+
+static void
+expect_store_in(size_t i, uint16_t pid, int on)
+{
+    expect(i, MQI_ACT_STORE_IN);
+    cr_assert_eq(R.a[i].pid, pid);
+    cr_assert_eq(R.a[i].st, on);
 }
 
 Test(session, qos2_in_exactly_once)
 {
-    cr_assert(mqi_session_on_publish(&S, 2, 7));
-    mqi_session_delivered(&S, 2, 7);
-    expect_ack(0, MQI_PUBREC, 7, 0);
-    /* the broker resends (DUP) before PUBREL: not delivered again */
-    cr_assert(!mqi_session_on_publish(&S, 2, 7));
+    cr_assert(mqi_session_on_publish(&S, 2, 7, false));
+    mqi_session_delivered(&S, 2, 7, NULL);
+    /* the id is persisted before its PUBREC goes out */
+    expect_store_in(0, 7, 1);
     expect_ack(1, MQI_PUBREC, 7, 0);
+    /* the broker resends (DUP) before PUBREL: not delivered again */
+    cr_assert(!mqi_session_on_publish(&S, 2, 7, true));
+    expect_ack(2, MQI_PUBREC, 7, 0);
     cr_assert(ack(MQI_PUBREL, 7, 0));
-    expect_ack(2, MQI_PUBCOMP, 7, 0);
+    expect_ack(3, MQI_PUBCOMP, 7, 0);
+    expect_store_in(4, 7, 0);
     /* after PUBREL the id may carry a new message */
-    cr_assert(mqi_session_on_publish(&S, 2, 7));
+    cr_assert(mqi_session_on_publish(&S, 2, 7, false));
     /* a PUBREL for an id never received: PUBCOMP "not found" */
     cr_assert(ack(MQI_PUBREL, 8, 0));
-    expect_ack(3, MQI_PUBCOMP, 8, MQ_RC_PACKET_IDENTIFIER_NOT_FOUND);
+    expect_ack(5, MQI_PUBCOMP, 8, MQ_RC_PACKET_IDENTIFIER_NOT_FOUND);
+    cr_assert_eq(R.n, 6);
+}
+
+/* [MQTT-4.3.3-10] with [MQTT-3.3.1-1]: a resend carries DUP 1; a DUP 0
+ * PUBLISH with an id awaiting PUBREL is a new message from a sender that
+ * lost the flow (a broker restarted from an older save): delivered, with
+ * a warning, and PUBREC'd; a later DUP 1 resend of it is not delivered. */
+Test(session, qos2_in_dup0_with_pending_id_is_new)
+{
+    cr_assert(mqi_session_on_publish(&S, 2, 9, false));
+    mqi_session_delivered(&S, 2, 9, NULL);
+    expect_ack(1, MQI_PUBREC, 9, 0);
+    R.n = 0;
+    cr_assert(mqi_session_on_publish(&S, 2, 9, false));
+    cr_assert_eq(R.n, 1);
+    expect(0, MQI_ACT_LOG);
+    cr_assert_eq(R.a[0].level, MQ_LOG_WARNING);
+    cr_assert(strstr(R.a[0].text, "DUP 0") != NULL, "%s", R.a[0].text);
+    mqi_session_delivered(&S, 2, 9, NULL);
+    expect_store_in(1, 9, 1);
+    expect_ack(2, MQI_PUBREC, 9, 0);
+    /* a resend of the new one: PUBREC only */
+    cr_assert(!mqi_session_on_publish(&S, 2, 9, true));
+    expect_ack(3, MQI_PUBREC, 9, 0);
+    cr_assert_eq(R.n, 4);
+    /* one PUBREL ends it */
+    cr_assert(ack(MQI_PUBREL, 9, 0));
+    expect_ack(4, MQI_PUBCOMP, 9, 0);
+    expect_store_in(5, 9, 0);
+    cr_assert(mqi_session_on_publish(&S, 2, 9, true));
+}
+
+/* Ids from the store (an earlier process PUBREC'd them) are resends
+ * until their PUBREL; a new session forgets them, in the store too. */
+Test(session, qos2_in_restored_ids)
+{
+    cr_assert(mqi_session_qos2_in_restore(&S, 300));
+    mqi_session_on_connack(&S, true);
+    cr_assert_eq(R.n, 0);
+    cr_assert(!mqi_session_on_publish(&S, 2, 300, true));
+    expect_ack(0, MQI_PUBREC, 300, 0);
+    cr_assert(ack(MQI_PUBREL, 300, 0));
+    expect_ack(1, MQI_PUBCOMP, 300, 0);
+    expect_store_in(2, 300, 0);
+    cr_assert(mqi_session_qos2_in_restore(&S, 301));
+    R.n = 0;
+    mqi_session_on_connack(&S, false);
+    expect_store_in(0, 0, 0);
+    cr_assert(mqi_session_on_publish(&S, 2, 301, true));
 }
 
 Test(session, qos2_in_session_present_keeps_ids)
 {
-    cr_assert(mqi_session_on_publish(&S, 2, 7));
-    mqi_session_delivered(&S, 2, 7);
+    cr_assert(mqi_session_on_publish(&S, 2, 7, false));
+    mqi_session_delivered(&S, 2, 7, NULL);
     mqi_session_on_connack(&S, true);
-    cr_assert(!mqi_session_on_publish(&S, 2, 7));
+    cr_assert(!mqi_session_on_publish(&S, 2, 7, true));
+}
+
+/* One QoS 1 message out and acknowledged with success. */
+static void
+quota_cycle(size_t *n)
+{
+    mqi_msg *m = pub(1, 0);
+
+    mqi_session_add(&S, m);
+    cr_assert_eq(send_next(), m);
+    R.n = 0;
+    cr_assert(ack(MQI_PUBACK, m->packet_id, 0));
+    (*n)++;
+}
+
+/* ---- 0x97 Quota exceeded ------------------------------------------------- */
+
+/* A refusal with 0x97 halves the in-flight window (from what was in
+ * flight), which stays across a reconnect and grows back by one per
+ * window's worth of completions, up to the broker's Receive Maximum. */
+Test(session, quota_exceeded_shrinks_the_window)
+{
+    mqi_msg *m[12];
+    size_t i, n = 0;
+
+    for (i = 0; i < 12; i++) {
+        m[i] = pub(1, 0);
+        mqi_session_add(&S, m[i]);
+    }
+    for (i = 0; i < 10; i++)
+        cr_assert_not_null(send_next());
+    cr_assert_eq(S.inflight_pub, 10);
+    R.n = 0;
+    cr_assert(ack(MQI_PUBACK, m[0]->packet_id, MQ_RC_QUOTA_EXCEEDED));
+    cr_assert_eq(S.quota_cap, 5);
+    cr_assert_eq(R.a[0].kind, MQI_ACT_LOG);
+    cr_assert_eq(R.a[1].kind, MQI_ACT_COMPLETE);
+    cr_assert_eq(R.a[1].err, MQ_ERR_REFUSED);
+    /* 9 in flight, cap 5: nothing more goes until 4 complete... */
+    cr_assert_null(send_next());
+    for (i = 1; i <= 4; i++)
+        cr_assert(ack(MQI_PUBACK, m[i]->packet_id, 0));
+    cr_assert_null(send_next());
+    cr_assert(ack(MQI_PUBACK, m[5]->packet_id, 0));
+    /* 5 successes: the cap grew to 6; 4 in flight, so two may go */
+    cr_assert_eq(S.quota_cap, 6);
+    cr_assert_not_null(send_next());
+    cr_assert_not_null(send_next());
+    cr_assert_null(send_next()); /* none left */
+    for (i = 6; i < 12; i++)
+        cr_assert(ack(MQI_PUBACK, m[i]->packet_id, 0));
+    cr_assert_eq(S.quota_cap, 7);
+    /* kept across a reconnect */
+    mqi_session_on_connack(&S, true);
+    cr_assert_eq(S.quota_cap, 7);
+    /* grows back to the broker's limit (window 20), then no cap */
+    for (i = 0; i < 200 && S.quota_cap != 0; i++)
+        quota_cycle(&n);
+    cr_assert_eq(S.quota_cap, 0);
+}
+
+/* ---- acknowledgement after the application is done ------------------------ */
+
+static mqi_inack *
+deliver(int qos, uint16_t pid)
+{
+    mqi_inack *a = mqi_inack_new(NULL, qos, pid, 0);
+
+    cr_assert_not_null(a);
+    cr_assert(mqi_session_on_publish(&S, qos, pid, false));
+    mqi_session_delivered(&S, qos, pid, a);
+    return a;
+}
+
+/* Nothing is acknowledged until the application freed the event; then
+ * PUBACK/PUBREC go in the order the PUBLISH packets arrived (MQTT 5
+ * [MQTT-4.6.0-2], [MQTT-4.6.0-3]): a message freed early waits for the
+ * ones before it. */
+Test(session, acks_wait_for_the_application_in_arrival_order)
+{
+    mqi_inack *a = deliver(1, 1), *b = deliver(2, 2), *c = deliver(1, 3);
+
+    cr_assert_eq(R.n, 0);
+    mqi_session_acks(&S, true);
+    cr_assert_eq(R.n, 0);
+    mqi_inack_release(b, true);
+    mqi_session_acks(&S, true);
+    cr_assert_eq(R.n, 0, "acknowledged before an earlier message");
+    mqi_inack_release(a, true);
+    mqi_session_acks(&S, true);
+    cr_assert_eq(R.n, 3);
+    expect_ack(0, MQI_PUBACK, 1, 0);
+    expect_store_in(1, 2, 1);
+    expect_ack(2, MQI_PUBREC, 2, 0);
+    mqi_inack_release(c, true);
+    mqi_session_acks(&S, true);
+    expect_ack(3, MQI_PUBACK, 3, 0);
+    cr_assert_eq(R.n, 4);
+    cr_assert_null(S.ack_head);
+}
+
+/* A QoS 2 resend (DUP) while the application still has the first copy:
+ * not delivered, and no PUBREC before the application is done with it. */
+Test(session, qos2_resend_while_the_application_has_it)
+{
+    mqi_inack *a = deliver(2, 5);
+
+    cr_assert(!mqi_session_on_publish(&S, 2, 5, true));
+    cr_assert_eq(R.n, 0);
+    mqi_inack_release(a, true);
+    mqi_session_acks(&S, true);
+    expect_store_in(0, 5, 1);
+    expect_ack(1, MQI_PUBREC, 5, 0);
+    cr_assert(!mqi_session_on_publish(&S, 2, 5, true));
+    expect_ack(2, MQI_PUBREC, 5, 0);
+}
+
+/* Freed while there is no connection: a QoS 2 PUBREC goes on the next
+ * connection if the broker kept the session, not at all if it started a
+ * new one (it has no such flow; what it sends again is new). A PUBACK
+ * goes only on the connection its PUBLISH came on: the broker resends
+ * the message on the next one (QoS 1 may arrive twice), and a stale
+ * PUBACK could complete another message that now has the id. */
+Test(session, acks_wait_for_the_connection_or_die_with_the_session)
+{
+    mqi_inack *q1 = deliver(1, 6), *a = deliver(2, 7), *b;
+
+    mqi_inack_release(q1, true);
+    mqi_inack_release(a, true);
+    mqi_session_acks(&S, false);
+    cr_assert_eq(R.n, 0);
+    mqi_session_on_connack(&S, true);
+    mqi_session_acks(&S, true);
+    cr_assert_eq(R.n, 2, "%zu actions", R.n);
+    expect_store_in(0, 7, 1);
+    expect_ack(1, MQI_PUBREC, 7, 0);
+    /* the resend of the QoS 1 one is delivered again, and acknowledged */
+    q1 = deliver(1, 6);
+    mqi_inack_release(q1, true);
+    mqi_session_acks(&S, true);
+    expect_ack(2, MQI_PUBACK, 6, 0);
+    b = deliver(2, 8);
+    R.n = 0;
+    mqi_session_on_connack(&S, false);
+    mqi_inack_release(b, true);
+    mqi_session_acks(&S, true);
+    cr_assert_eq(R.n, 1); /* only the store's "forget all" */
+    expect_store_in(0, 0, 0);
+    cr_assert_null(S.ack_head);
+    /* and the id is new in the new session */
+    cr_assert(mqi_session_on_publish(&S, 2, 8, true));
+}
+
+/* An event forgotten (never taken) gives no acknowledgement and holds
+ * back the ones after it only until the session ends. */
+Test(session, forgotten_event_is_not_acknowledged)
+{
+    mqi_inack *a = deliver(1, 9);
+
+    mqi_inack_release(a, false);
+    mqi_session_acks(&S, true);
+    cr_assert_eq(R.n, 0);
+    cr_assert_eq(S.ack_head, a); /* until teardown frees the session */
 }
 
 /* ---- protocol errors of wrong acknowledgements ----------------------------- */

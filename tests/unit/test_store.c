@@ -1450,7 +1450,7 @@ Test(store, reads_the_documented_tagged_format)
 
     /* flags this library does not know: refused, file kept */
     k = 8 + 4;
-    le(f + k, 3, 4);
+    le(f + k, 4 | 1, 4);
     le(f + 20 + 4, ref_crc32c(0, f, 20 + 4), 4);
     write_file(p, f, 28);
     {
@@ -1461,6 +1461,123 @@ Test(store, reads_the_documented_tagged_format)
         cr_assert_not_null(strstr(err, "flags"), "%s", err);
         cr_assert_eq(fsize(p), 28);
     }
+}
+
+/* ---- inbound QoS 2 ids ----------------------------------------------------- */
+
+static void
+expect_inq2(mqi_store *s, const uint16_t *want, size_t n)
+{
+    uint16_t got[16];
+    size_t k = mqi_store_qos2_in_list(s, got, 16);
+
+    cr_assert_eq(k, n, "%zu ids set, not %zu", k, n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(got[i], want[i]);
+}
+
+/* The ids of inbound QoS 2 messages awaiting PUBREL survive a reopen and
+ * a compaction beside the outbound records; the file is marked (header
+ * flag 2) before the first one and not before, so stores without them
+ * stay readable by an older library. */
+Test(store, qos2_in_round_trip_and_mark_the_file)
+{
+    char p[512];
+    mqi_store *s = xopen("inq2", MQI_SYNC_ALWAYS);
+    gotv g = {0};
+    uint64_t s1;
+    static const uint16_t two[] = {5, 65535}, one[] = {9};
+
+    s1 = add_n(s, 1, 10);
+    store_path(p, sizeof p);
+    cr_assert_eq(file_flags(p), 0, "marked before any inbound id");
+    cr_assert_eq(mqi_store_qos2_in(s, 0, true), MQ_ERR_INVAL);
+    cr_assert_eq(mqi_store_qos2_in(s, 700, false), MQ_OK); /* not set */
+    cr_assert_eq(file_flags(p), 0);
+    cr_assert_eq(mqi_store_qos2_in(s, 5, true), MQ_OK);
+    cr_assert_eq(file_flags(p), 2);
+    cr_assert_eq(mqi_store_qos2_in(s, 700, true), MQ_OK);
+    cr_assert_eq(mqi_store_qos2_in(s, 700, true), MQ_OK); /* again */
+    cr_assert_eq(mqi_store_qos2_in(s, 65535, true), MQ_OK);
+    cr_assert_eq(mqi_store_qos2_in(s, 700, false), MQ_OK);
+    expect_inq2(s, two, 2);
+    mqi_store_close(s);
+
+    s = xopen("inq2", MQI_SYNC_NONE);
+    expect_inq2(s, two, 2);
+    cr_assert_eq(recover_all(s, &g), 0);
+    cr_assert_eq(g.n, 1);
+    cr_assert_eq(g.v[0].seq, s1);
+    gotv_free(&g);
+    /* a new session: all forgotten */
+    cr_assert_eq(mqi_store_qos2_in(s, 0, false), MQ_OK);
+    expect_inq2(s, NULL, 0);
+    cr_assert_eq(mqi_store_qos2_in(s, 9, true), MQ_OK);
+    mqi_store_close(s);
+    s = xopen("inq2", MQI_SYNC_NONE);
+    expect_inq2(s, one, 1);
+
+    /* a compaction (many dead records) keeps the ids and the flag */
+    for (unsigned i = 10; i < 400; i++)
+        cr_assert_eq(mqi_store_remove(s, add_n(s, i, 8192)), MQ_OK);
+    cr_assert_lt(fsize(p), 1024 * 1024, "no compaction happened");
+    expect_inq2(s, one, 1);
+    mqi_store_close(s);
+    s = xopen("inq2", MQI_SYNC_NONE);
+    cr_assert_eq(file_flags(p), 2);
+    expect_inq2(s, one, 1);
+    cr_assert_eq(recover_all(s, &g), 0);
+    cr_assert_eq(g.n, 1);
+    cr_assert_eq(g.v[0].seq, s1);
+    gotv_free(&g);
+    mqi_store_close(s);
+}
+
+/* The documented INQ2 record, written by hand: header flag 2, type 4,
+ * seq 0, body u16 packet id | u8 on | u8 0. In a file without the flag
+ * it is corrupt: cut with what follows. */
+Test(store, reads_the_documented_qos2_in_format)
+{
+    char p[512];
+    uint8_t f[512], body[4];
+    size_t k, hdr;
+    mqi_store *s = xopen("fmt3", MQI_SYNC_NONE);
+    static const uint16_t want[] = {0x1234};
+    size_t bad = 0;
+
+    mqi_store_close(s);
+    store_path(p, sizeof p);
+    memcpy(f, "LIBMQST", 8);
+    k = 8;
+    k += le(f + k, 1, 4);
+    k += le(f + k, 2, 4); /* flags: INQ2 records */
+    k += le(f + k, 4, 4);
+    memcpy(f + k, "fmt3", 4);
+    k += 4;
+    k += le(f + k, ref_crc32c(0, f, k), 4);
+    hdr = k;
+    le(body, 0x1234, 2);
+    body[2] = 1;
+    body[3] = 0;
+    k += ref_record(f + k, 4, 0, body, 4);
+    le(body, 0x77, 2);
+    k += ref_record(f + k, 4, 0, body, 4);
+    body[2] = 0; /* 0x77 off again */
+    k += ref_record(f + k, 4, 0, body, 4);
+    write_file(p, f, k);
+    s = xopen("fmt3", MQI_SYNC_NONE);
+    expect_inq2(s, want, 1);
+    mqi_store_close(s);
+
+    /* the same records under a header without the flag */
+    le(f + 12, 0, 4);
+    le(f + hdr - 4, ref_crc32c(0, f, hdr - 4), 4);
+    write_file(p, f, k);
+    s = xopen("fmt3", MQI_SYNC_NONE);
+    expect_inq2(s, NULL, 0);
+    cr_assert_eq(mqi_store_recover(s, NULL, NULL, &bad), MQ_OK);
+    cr_assert_eq(bad, k - hdr);
+    mqi_store_close(s);
 }
 
 /* After mqi_store_close the file is closed (its lock dropped: the store
