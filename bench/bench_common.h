@@ -26,7 +26,13 @@
  *         queued, libmosquitto by ~2x, libmq does not care), timeout=S (give up after S seconds, default 120),
  *         budget=S (pub/e2e: stop publishing after S seconds and measure
  *         what was published; keeps slow libraries from running for
- *         minutes - the result line's count is then the number published)
+ *         minutes - the result line's count is then the number published),
+ *         refill=half (pub/e2e: the application itself keeps at most
+ *         window messages open, counting every completion in its
+ *         callback, and once the window is full waits until half of it is
+ *         completed before publishing again - the way an application that
+ *         reuses buffers or batches its work drives a client; every
+ *         library, libmq included, then runs the same counter)
  *
  * Output: one line on stdout starting with "RESULT", then key=value pairs.
  */
@@ -59,6 +65,7 @@ typedef struct bench_args {
     long window;
     int timeout_s;
     double budget_s;     /* >0: stop publishing after this many seconds */
+    int refill_half;     /* refill=half: wait for half the window */
     char topic[96];
 } bench_args;
 
@@ -136,7 +143,7 @@ bench_usage(const char *prog)
 {
     fprintf(stderr,
             "usage: %s pub|e2e|rtt|idle HOST PORT COUNT SIZE QOS "
-            "[inflight=N] [window=N] [timeout=S] [budget=S]\n",
+            "[inflight=N] [window=N] [timeout=S] [budget=S] [refill=half]\n",
             prog);
     return 2;
 }
@@ -178,6 +185,8 @@ bench_parse(bench_args *a, const char *lib, int argc, char **argv)
             a->timeout_s = atoi(argv[i] + 8);
         else if (strncmp(argv[i], "budget=", 7) == 0)
             a->budget_s = atof(argv[i] + 7);
+        else if (strcmp(argv[i], "refill=half") == 0)
+            a->refill_half = 1;
         else
             return -1;
     }
@@ -293,10 +302,16 @@ bench_window_done(bench_window *w)
 }
 
 /* Publisher side: wait until fewer than @p limit of @p issued are open,
- * or until @p deadline (monotonic seconds). 0 ok, -1 timed out. */
+ * or until @p deadline (monotonic seconds). With @p half (refill=half), a
+ * full window waits until at most limit / 2 are open. 0 ok, -1 timed out. */
 static inline int
-bench_window_wait(bench_window *w, long issued, long limit, double deadline)
+bench_window_wait(bench_window *w, long issued, long limit, int half,
+                  double deadline)
 {
+    if (issued - atomic_load(&w->completed) < limit)
+        return 0;
+    if (half)
+        limit = limit / 2 + 1; /* wait until open <= limit / 2 */
     while (issued - atomic_load(&w->completed) >= limit) {
         struct timespec ts;
         if (bench_now() > deadline)

@@ -14,9 +14,9 @@ typedef struct ctx {
     atomic_int connected;
     atomic_int disconnected;
     atomic_int subscribed;
-    atomic_long published;
     atomic_long received;
     _Atomic double t_last;
+    bench_window win; /* win.completed: MQ_EVENT_PUBLISHED events */
 } ctx;
 
 static void
@@ -47,8 +47,7 @@ on_publish(mq_client *c, const mq_event *ev, void *ud)
 {
     (void)c;
     (void)ev;
-    atomic_fetch_add_explicit(&((ctx *)ud)->published, 1,
-                              memory_order_relaxed);
+    bench_window_done(&((ctx *)ud)->win);
 }
 
 static void
@@ -76,10 +75,14 @@ make_client(const bench_args *a, const char *role, ctx *x, int loop)
         goto fail;
     mq_set_int(c, MQ_OPT_RECONNECT, 0);
     mq_set_int(c, MQ_OPT_MAX_INFLIGHT, a->inflight);
-    mq_set_int(c, MQ_OPT_QUEUE_MAX_MSGS, a->window);
+    /* the window: libmq's own bounded queue, or with refill=half the
+     * application's counter (then the queue only needs room for it) */
+    mq_set_int(c, MQ_OPT_QUEUE_MAX_MSGS,
+               a->refill_half ? a->window + 1 : a->window);
     mq_set_int(c, MQ_OPT_PUBLISH_TIMEOUT_MS, (int64_t)a->timeout_s * 1000);
     mq_set_int(c, MQ_OPT_PUBLISH_EVENTS,
-               a->qos == 0 || a->scenario == SC_RTT ? 0 : 1);
+               a->scenario == SC_RTT ? 0 : a->refill_half ? 2
+               : a->qos == 0 ? 0 : 1);
     if (x != NULL) {
         mq_on_connect(c, on_connect, x);
         mq_on_disconnect(c, on_disconnect, x);
@@ -107,8 +110,8 @@ wait_flag(atomic_int *f, double deadline)
 
 /* Publish a->count messages on @p c. Returns the error text or NULL. */
 static const char *
-publish_all(bench_args *a, mq_client *c, const unsigned char *payload,
-            double t0)
+publish_all(bench_args *a, mq_client *c, ctx *x, const unsigned char *payload,
+            double deadline, double t0)
 {
     long i;
     for (i = 0; i < a->count; i++) {
@@ -117,6 +120,9 @@ publish_all(bench_args *a, mq_client *c, const unsigned char *payload,
             a->count = i; /* measure what was published */
             break;
         }
+        if (a->refill_half &&
+            bench_window_wait(&x->win, i, a->window, 1, deadline) != 0)
+            return "timeout";
         rc = mq_publish(c, a->topic, payload, a->size, a->qos, 0);
         if (rc < 0) {
             fprintf(stderr, "mq_publish #%ld: %s\n", i, mq_strerror(rc));
@@ -135,6 +141,7 @@ run_pub(bench_args *a, bench_result *r)
     double deadline = bench_now() + a->timeout_s, t0;
 
     memset(&x, 0, sizeof x);
+    bench_window_init(&x.win);
     c = make_client(a, "pub", &x, 1);
     if (c == NULL || payload == NULL ||
         wait_flag(&x.connected, deadline) != 0) {
@@ -142,9 +149,9 @@ run_pub(bench_args *a, bench_result *r)
         goto done;
     }
     t0 = bench_now();
-    r->error = publish_all(a, c, payload, t0);
-    if (a->qos > 0) {
-        r->sent = bench_wait_count(&x.published, a->count, 30, deadline);
+    r->error = publish_all(a, c, &x, payload, deadline, t0);
+    if (a->qos > 0 || a->refill_half) {
+        r->sent = bench_wait_count(&x.win.completed, a->count, 30, deadline);
         r->elapsed_s = bench_now() - t0;
         mq_disconnect(c, 0);
         wait_flag(&x.disconnected, deadline);
@@ -173,6 +180,8 @@ run_e2e(bench_args *a, bench_result *r)
 
     memset(&xs, 0, sizeof xs);
     memset(&xp, 0, sizeof xp);
+    bench_window_init(&xs.win);
+    bench_window_init(&xp.win);
     s = make_client(a, "sub", &xs, 1);
     if (s == NULL || wait_flag(&xs.connected, deadline) != 0 ||
         mq_subscribe(s, a->topic, a->qos) < 0 ||
@@ -187,10 +196,11 @@ run_e2e(bench_args *a, bench_result *r)
         goto done;
     }
     t0 = bench_now();
-    r->error = publish_all(a, p, payload, t0);
+    r->error = publish_all(a, p, &xp, payload, deadline, t0);
     r->received = bench_wait_count(&xs.received, a->count, 5, deadline);
     r->elapsed_s = atomic_load(&xs.t_last) - t0;
-    r->sent = a->qos > 0 ? atomic_load(&xp.published) : a->count;
+    r->sent = a->qos > 0 || a->refill_half ? atomic_load(&xp.win.completed)
+                                           : a->count;
     if (r->received < a->count && r->error == NULL)
         r->error = "lost";
     mq_disconnect(p, 0);

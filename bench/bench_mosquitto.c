@@ -134,7 +134,8 @@ publish_all(bench_args *a, struct mosquitto *m, ctx *x,
             a->count = i; /* measure what was published */
             break;
         }
-        if (bench_window_wait(&x->win, i, a->window, deadline) != 0)
+        if (bench_window_wait(&x->win, i, a->window, a->refill_half,
+                              deadline) != 0)
             return "timeout";
         rc = mosquitto_publish(m, NULL, a->topic, (int)a->size, payload,
                                a->qos, false);

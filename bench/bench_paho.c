@@ -199,7 +199,8 @@ publish_all(bench_args *a, MQTTAsync m, ctx *x,
             a->count = i; /* measure what was published */
             break;
         }
-        if (bench_window_wait(&x->win, i, a->window, deadline) != 0)
+        if (bench_window_wait(&x->win, i, a->window, a->refill_half,
+                              deadline) != 0)
             return "timeout";
         rc = send_one(a, m, x, payload, deadline);
         if (rc != MQTTASYNC_SUCCESS) {

@@ -325,7 +325,9 @@ mqi_connect_next_addr(mq_client *c)
             ai = ai->ai_next;
             continue;
         }
-        if (ai->ai_family != AF_UNIX && c->cfg.tcp_nodelay) {
+        c->tcp = ai->ai_family != AF_UNIX;
+        c->ack_due = false;
+        if (c->tcp && c->cfg.tcp_nodelay) {
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         }

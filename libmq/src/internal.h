@@ -392,6 +392,10 @@ struct mq_client {
     void *tls_ctx;
     const mqi_proxy *proxy;     /* this attempt's proxy (in cfg), or NULL */
     int close_reason;           /* DISCONNECT reason we sent */
+    /* performance (issue 20) */
+    bool tcp;                   /* io.fd is a TCP socket (not AF_UNIX) */
+    bool ack_due;               /* bytes read and nothing written since:
+                                   our ACK of them may be delayed */
 };
 
 typedef struct mqi_subrec {
