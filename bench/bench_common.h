@@ -32,7 +32,15 @@
  *         callback, and once the window is full waits until half of it is
  *         completed before publishing again - the way an application that
  *         reuses buffers or batches its work drives a client; every
- *         library, libmq included, then runs the same counter)
+ *         library, libmq included, then runs the same counter),
+ *         nodelay=0|1 (TCP_NODELAY on the client's socket, default 1),
+ *         loop=thread|inline (pub, libmosquitto only: its network loop on
+ *         its own thread, mosquitto_loop_start, the default; or on the
+ *         publishing thread, which then writes each packet itself),
+ *         completions=all (pub, libmq only: MQ_OPT_PUBLISH_EVENTS 2, an
+ *         MQ_EVENT_PUBLISHED counted in on_publish for every QoS 0 message
+ *         too, and the clock stops at the last one - what the peers always
+ *         do; by default libmq reports none for QoS 0)
  *
  * Output: one line on stdout starting with "RESULT", then key=value pairs.
  */
@@ -66,6 +74,11 @@ typedef struct bench_args {
     int timeout_s;
     double budget_s;     /* >0: stop publishing after this many seconds */
     int refill_half;     /* refill=half: wait for half the window */
+    int nodelay;         /* nodelay=0|1: TCP_NODELAY on the client (1) */
+    int loop_inline;     /* loop=inline: the publishing thread runs the
+                            library's network loop (libmosquitto) */
+    int completions_all; /* completions=all: libmq reports and the driver
+                            counts a completion for every QoS 0 message */
     char topic[96];
 } bench_args;
 
@@ -143,7 +156,8 @@ bench_usage(const char *prog)
 {
     fprintf(stderr,
             "usage: %s pub|e2e|rtt|idle HOST PORT COUNT SIZE QOS "
-            "[inflight=N] [window=N] [timeout=S] [budget=S] [refill=half]\n",
+            "[inflight=N] [window=N] [timeout=S] [budget=S] [refill=half] [nodelay=0|1] [loop=thread|inline]\n"
+            "       [completions=all]\n",
             prog);
     return 2;
 }
@@ -176,6 +190,7 @@ bench_parse(bench_args *a, const char *lib, int argc, char **argv)
     a->inflight = 100;
     a->window = 0; /* default below */
     a->timeout_s = 120;
+    a->nodelay = 1;
     for (i = 7; i < argc; i++) {
         if (strncmp(argv[i], "inflight=", 9) == 0)
             a->inflight = atoi(argv[i] + 9);
@@ -187,6 +202,14 @@ bench_parse(bench_args *a, const char *lib, int argc, char **argv)
             a->budget_s = atof(argv[i] + 7);
         else if (strcmp(argv[i], "refill=half") == 0)
             a->refill_half = 1;
+        else if (strncmp(argv[i], "nodelay=", 8) == 0)
+            a->nodelay = atoi(argv[i] + 8) != 0;
+        else if (strcmp(argv[i], "loop=inline") == 0)
+            a->loop_inline = 1;
+        else if (strcmp(argv[i], "loop=thread") == 0)
+            a->loop_inline = 0;
+        else if (strcmp(argv[i], "completions=all") == 0)
+            a->completions_all = 1;
         else
             return -1;
     }
@@ -275,7 +298,8 @@ bench_payload(size_t size)
 
 typedef struct bench_window {
     atomic_long completed;
-    atomic_int waiting;
+    atomic_long wake_at;   /* the publisher sleeps until completed reaches
+                              this (0: nobody waits) */
     pthread_mutex_t lock;
     pthread_cond_t cond;
 } bench_window;
@@ -284,17 +308,21 @@ static inline void
 bench_window_init(bench_window *w)
 {
     atomic_init(&w->completed, 0);
-    atomic_init(&w->waiting, 0);
+    atomic_init(&w->wake_at, 0);
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
 }
 
-/* Completion side: one more message done. */
+/* Completion side: one more message done. The publisher is woken once,
+ * when the count it waits for is reached, not on every completion (a
+ * wakeup per message would cost each library a futex round trip per
+ * message whenever its window is full). */
 static inline void
 bench_window_done(bench_window *w)
 {
-    atomic_fetch_add(&w->completed, 1);
-    if (atomic_load(&w->waiting)) {
+    long done = atomic_fetch_add(&w->completed, 1) + 1;
+    long at = atomic_load(&w->wake_at);
+    if (at != 0 && done >= at) {
         pthread_mutex_lock(&w->lock);
         pthread_cond_broadcast(&w->cond);
         pthread_mutex_unlock(&w->lock);
@@ -308,28 +336,30 @@ static inline int
 bench_window_wait(bench_window *w, long issued, long limit, int half,
                   double deadline)
 {
+    long need; /* completions needed before publishing again */
+
     if (issued - atomic_load(&w->completed) < limit)
         return 0;
-    if (half)
-        limit = limit / 2 + 1; /* wait until open <= limit / 2 */
-    while (issued - atomic_load(&w->completed) >= limit) {
+    need = half ? issued - limit / 2 : issued - limit + 1;
+    pthread_mutex_lock(&w->lock);
+    atomic_store(&w->wake_at, need);
+    while (atomic_load(&w->completed) < need) {
         struct timespec ts;
-        if (bench_now() > deadline)
+        if (bench_now() > deadline) {
+            atomic_store(&w->wake_at, 0);
+            pthread_mutex_unlock(&w->lock);
             return -1;
-        pthread_mutex_lock(&w->lock);
-        atomic_store(&w->waiting, 1);
-        if (issued - atomic_load(&w->completed) >= limit) {
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 5000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&w->cond, &w->lock, &ts);
         }
-        atomic_store(&w->waiting, 0);
-        pthread_mutex_unlock(&w->lock);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 5000000L; /* a safety net only: done() wakes us */
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&w->cond, &w->lock, &ts);
     }
+    atomic_store(&w->wake_at, 0);
+    pthread_mutex_unlock(&w->lock);
     return 0;
 }
 

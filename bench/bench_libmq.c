@@ -74,6 +74,7 @@ make_client(const bench_args *a, const char *role, ctx *x, int loop)
     if (mq_set_server(c, uri) != MQ_OK)
         goto fail;
     mq_set_int(c, MQ_OPT_RECONNECT, 0);
+    mq_set_int(c, MQ_OPT_TCP_NODELAY, a->nodelay);
     mq_set_int(c, MQ_OPT_MAX_INFLIGHT, a->inflight);
     /* the window: libmq's own bounded queue, or with refill=half the
      * application's counter (then the queue only needs room for it) */
@@ -81,7 +82,8 @@ make_client(const bench_args *a, const char *role, ctx *x, int loop)
                a->refill_half ? a->window + 1 : a->window);
     mq_set_int(c, MQ_OPT_PUBLISH_TIMEOUT_MS, (int64_t)a->timeout_s * 1000);
     mq_set_int(c, MQ_OPT_PUBLISH_EVENTS,
-               a->scenario == SC_RTT ? 0 : a->refill_half ? 2
+               a->scenario == SC_RTT ? 0
+               : a->refill_half || a->completions_all ? 2
                : a->qos == 0 ? 0 : 1);
     if (x != NULL) {
         mq_on_connect(c, on_connect, x);
@@ -150,7 +152,7 @@ run_pub(bench_args *a, bench_result *r)
     }
     t0 = bench_now();
     r->error = publish_all(a, c, &x, payload, deadline, t0);
-    if (a->qos > 0 || a->refill_half) {
+    if (a->qos > 0 || a->refill_half || a->completions_all) {
         r->sent = bench_wait_count(&x.win.completed, a->count, 30, deadline);
         r->elapsed_s = bench_now() - t0;
         mq_disconnect(c, 0);
@@ -199,8 +201,9 @@ run_e2e(bench_args *a, bench_result *r)
     r->error = publish_all(a, p, &xp, payload, deadline, t0);
     r->received = bench_wait_count(&xs.received, a->count, 5, deadline);
     r->elapsed_s = atomic_load(&xs.t_last) - t0;
-    r->sent = a->qos > 0 || a->refill_half ? atomic_load(&xp.win.completed)
-                                           : a->count;
+    r->sent = a->qos > 0 || a->refill_half || a->completions_all
+                  ? atomic_load(&xp.win.completed)
+                  : a->count;
     if (r->received < a->count && r->error == NULL)
         r->error = "lost";
     mq_disconnect(p, 0);
