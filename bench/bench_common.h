@@ -40,7 +40,11 @@
  *         completions=all (pub, libmq only: MQ_OPT_PUBLISH_EVENTS 2, an
  *         MQ_EVENT_PUBLISHED counted in on_publish for every QoS 0 message
  *         too, and the clock stops at the last one - what the peers always
- *         do; by default libmq reports none for QoS 0)
+ *         do; by default libmq reports none for QoS 0),
+ *         api=pull|callbacks (rtt, libmq only: take the echoed message
+ *         with mq_next_event on the publishing thread, the default, or in
+ *         an on_message callback on the mq_loop_start thread that wakes
+ *         the publisher - the paho style, as the peers' drivers do)
  *
  * Output: one line on stdout starting with "RESULT", then key=value pairs.
  */
@@ -79,6 +83,8 @@ typedef struct bench_args {
                             library's network loop (libmosquitto) */
     int completions_all; /* completions=all: libmq reports and the driver
                             counts a completion for every QoS 0 message */
+    int callbacks;       /* api=callbacks: libmq's rtt takes its messages
+                            in mq_loop_start callbacks, not mq_next_event */
     char topic[96];
 } bench_args;
 
@@ -157,7 +163,7 @@ bench_usage(const char *prog)
     fprintf(stderr,
             "usage: %s pub|e2e|rtt|idle HOST PORT COUNT SIZE QOS "
             "[inflight=N] [window=N] [timeout=S] [budget=S] [refill=half] [nodelay=0|1] [loop=thread|inline]\n"
-            "       [completions=all]\n",
+            "       [completions=all] [api=pull|callbacks]\n",
             prog);
     return 2;
 }
@@ -210,6 +216,10 @@ bench_parse(bench_args *a, const char *lib, int argc, char **argv)
             a->loop_inline = 0;
         else if (strcmp(argv[i], "completions=all") == 0)
             a->completions_all = 1;
+        else if (strcmp(argv[i], "api=callbacks") == 0)
+            a->callbacks = 1;
+        else if (strcmp(argv[i], "api=pull") == 0)
+            a->callbacks = 0;
         else
             return -1;
     }

@@ -4,7 +4,8 @@
  *
  * Threading: the main thread publishes; completions and messages arrive on
  * the libmq loop thread (mq_loop_start) and are counted with atomics. The
- * rtt scenario pulls events on the main thread with mq_next_event().
+ * rtt scenario pulls events on the main thread with mq_next_event(), or
+ * with api=callbacks takes them in on_message on the loop thread.
  */
 #include "bench_common.h"
 
@@ -17,6 +18,11 @@ typedef struct ctx {
     atomic_long received;
     _Atomic double t_last;
     bench_window win; /* win.completed: MQ_EVENT_PUBLISHED events */
+    /* rtt with api=callbacks */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    uint64_t want_seq;
+    int got;
 } ctx;
 
 static void
@@ -60,6 +66,22 @@ on_message(mq_client *c, const mq_event *ev, void *ud)
     atomic_store_explicit(&x->t_last, bench_now(), memory_order_relaxed);
 }
 
+/* rtt, api=callbacks: the message that came back wakes the publisher */
+static void
+on_message_rtt(mq_client *c, const mq_event *ev, void *ud)
+{
+    ctx *x = ud;
+    size_t n;
+    const void *pl = mq_event_payload(ev, &n);
+    (void)c;
+    pthread_mutex_lock(&x->lock);
+    if (n >= 8 && memcmp(pl, &x->want_seq, 8) == 0) {
+        x->got = 1;
+        pthread_cond_signal(&x->cond);
+    }
+    pthread_mutex_unlock(&x->lock);
+}
+
 static mq_client *
 make_client(const bench_args *a, const char *role, ctx *x, int loop)
 {
@@ -90,7 +112,8 @@ make_client(const bench_args *a, const char *role, ctx *x, int loop)
         mq_on_disconnect(c, on_disconnect, x);
         mq_on_subscribe(c, on_subscribe, x);
         mq_on_publish(c, on_publish, x);
-        mq_on_message(c, on_message, x);
+        mq_on_message(c, a->scenario == SC_RTT ? on_message_rtt : on_message,
+                      x);
     }
     if (loop && mq_loop_start(c) != MQ_OK)
         goto fail;
@@ -233,6 +256,76 @@ wait_event(mq_client *c, int kind, double deadline)
         mq_event_free(ev);
     }
     return NULL;
+}
+
+/* rtt in the paho style: callbacks on the mq_loop_start thread, the
+ * publisher waits on a condition variable (as bench_mosquitto.c does). */
+static void
+run_rtt_callbacks(const bench_args *a, bench_result *r)
+{
+    ctx x;
+    mq_client *c;
+    unsigned char *payload = bench_payload(a->size);
+    double *lat = calloc((size_t)a->count, sizeof *lat);
+    double deadline = bench_now() + a->timeout_s, t0;
+    long i;
+    int ok = 1;
+
+    memset(&x, 0, sizeof x);
+    bench_window_init(&x.win);
+    pthread_mutex_init(&x.lock, NULL);
+    pthread_cond_init(&x.cond, NULL);
+    c = make_client(a, "rtt", &x, 1);
+    if (c == NULL || payload == NULL || lat == NULL ||
+        wait_flag(&x.connected, deadline) != 0) {
+        r->error = "connect_failed";
+        goto done;
+    }
+    if (mq_subscribe(c, a->topic, a->qos) < 0 ||
+        wait_flag(&x.subscribed, deadline) != 0) {
+        r->error = "subscribe_failed";
+        goto done;
+    }
+    t0 = bench_now();
+    for (i = 0; i < a->count; i++) {
+        uint64_t seq = (uint64_t)i;
+        double t;
+        memcpy(payload, &seq, sizeof seq);
+        pthread_mutex_lock(&x.lock);
+        x.want_seq = seq;
+        x.got = 0;
+        pthread_mutex_unlock(&x.lock);
+        t = bench_now();
+        if (mq_publish(c, a->topic, payload, a->size, a->qos, 0) < 0) {
+            r->error = "publish_failed";
+            break;
+        }
+        pthread_mutex_lock(&x.lock);
+        while (!x.got && ok) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&x.cond, &x.lock, &ts);
+            if (bench_now() > deadline)
+                ok = 0;
+        }
+        pthread_mutex_unlock(&x.lock);
+        if (!ok) {
+            r->error = "timeout";
+            break;
+        }
+        lat[i] = bench_now() - t;
+        r->received++;
+    }
+    r->sent = r->received;
+    r->elapsed_s = bench_now() - t0;
+    bench_percentiles(r, lat, r->received);
+    mq_disconnect(c, 0);
+    wait_flag(&x.disconnected, bench_now() + 5);
+done:
+    mq_client_destroy(c);
+    free(payload);
+    free(lat);
 }
 
 static void
@@ -381,7 +474,12 @@ main(int argc, char **argv)
     switch (a.scenario) {
     case SC_PUB: run_pub(&a, &r); break;
     case SC_E2E: run_e2e(&a, &r); break;
-    case SC_RTT: run_rtt(&a, &r); break;
+    case SC_RTT:
+        if (a.callbacks)
+            run_rtt_callbacks(&a, &r);
+        else
+            run_rtt(&a, &r);
+        break;
     case SC_IDLE: run_idle(&a, &r); break;
     }
     bench_print(&a, &r);
