@@ -124,6 +124,7 @@ typedef struct mqi_opts {
     bool tls_insecure;
     bool tls_no_hostname_check;
     char *persist_dir;
+    char *bind_address;         /* MQ_SOPT_BIND_ADDRESS, numeric */
     mqi_xopts x;
 } mqi_opts;
 
