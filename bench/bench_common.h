@@ -44,7 +44,11 @@
  *         api=pull|callbacks (rtt, libmq only: take the echoed message
  *         with mq_next_event on the publishing thread, the default, or in
  *         an on_message callback on the mq_loop_start thread that wakes
- *         the publisher - the paho style, as the peers' drivers do)
+ *         the publisher - the paho style, as the peers' drivers do),
+ *         keepalive=S, hold=S (idle, libmq: the keepalive of every
+ *         connection, and how long to hold them after the memory reading;
+ *         the result then has the CPU used while holding, as a percentage
+ *         of one core, and the RSS change per connection over the hold)
  *
  * Output: one line on stdout starting with "RESULT", then key=value pairs.
  */
@@ -85,6 +89,9 @@ typedef struct bench_args {
                             counts a completion for every QoS 0 message */
     int callbacks;       /* api=callbacks: libmq's rtt takes its messages
                             in mq_loop_start callbacks, not mq_next_event */
+    int keepalive_s;     /* keepalive=S (idle; 0: the library's default) */
+    double hold_s;       /* hold=S (idle): stay connected this long after
+                            the memory reading, measuring CPU and RSS */
     char topic[96];
 } bench_args;
 
@@ -94,6 +101,8 @@ typedef struct bench_result {
     double elapsed_s;
     double p50_us, p99_us, max_us;
     double idle_kb_per_conn;
+    double idle_cpu_pct;     /* hold=S: CPU while holding, % of one core */
+    double hold_kb_per_conn; /* hold=S: RSS change over the hold / conns */
     long conns;
     const char *error;   /* NULL on success */
 } bench_result;
@@ -163,7 +172,7 @@ bench_usage(const char *prog)
     fprintf(stderr,
             "usage: %s pub|e2e|rtt|idle HOST PORT COUNT SIZE QOS "
             "[inflight=N] [window=N] [timeout=S] [budget=S] [refill=half] [nodelay=0|1] [loop=thread|inline]\n"
-            "       [completions=all] [api=pull|callbacks]\n",
+            "       [completions=all] [api=pull|callbacks] [keepalive=S] [hold=S]\n",
             prog);
     return 2;
 }
@@ -220,6 +229,10 @@ bench_parse(bench_args *a, const char *lib, int argc, char **argv)
             a->callbacks = 1;
         else if (strcmp(argv[i], "api=pull") == 0)
             a->callbacks = 0;
+        else if (strncmp(argv[i], "keepalive=", 10) == 0)
+            a->keepalive_s = atoi(argv[i] + 10);
+        else if (strncmp(argv[i], "hold=", 5) == 0)
+            a->hold_s = atof(argv[i] + 5);
         else
             return -1;
     }
@@ -270,7 +283,8 @@ bench_print(const bench_args *a, const bench_result *r)
            "sent=%ld received=%ld elapsed_s=%.4f msgs_per_s=%.0f "
            "mib_per_s=%.2f cpu_s=%.4f cpu_user_s=%.4f cpu_sys_s=%.4f "
            "cpu_s_per_M=%.3f peak_rss_kb=%ld p50_us=%.1f p99_us=%.1f "
-           "max_us=%.1f conns=%ld idle_kb_per_conn=%.2f status=%s\n",
+           "max_us=%.1f conns=%ld idle_kb_per_conn=%.2f idle_cpu_pct=%.3f "
+           "hold_kb_per_conn=%.3f status=%s\n",
            a->lib, a->scenario_name, a->qos, a->count, a->size, r->sent,
            r->received, r->elapsed_s, rate,
            rate * (double)a->size / 1048576.0, cpu,
@@ -278,8 +292,18 @@ bench_print(const bench_args *a, const bench_result *r)
            ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6,
            done > 0 ? cpu * 1e6 / (double)done : 0.0, bench_peak_rss_kb(),
            r->p50_us, r->p99_us, r->max_us, r->conns, r->idle_kb_per_conn,
-           r->error ? r->error : "ok");
+           r->idle_cpu_pct, r->hold_kb_per_conn, r->error ? r->error : "ok");
     fflush(stdout);
+}
+
+/* CPU seconds (user + sys) of this process so far. */
+static inline double
+bench_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
 }
 
 /* True when the publish loop should stop early (budget spent). Checked

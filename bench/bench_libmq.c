@@ -424,6 +424,8 @@ run_idle(const bench_args *a, bench_result *r)
         }
         mq_set_server(cs[i], uri);
         mq_set_int(cs[i], MQ_OPT_RECONNECT, 0);
+        if (a->keepalive_s > 0)
+            mq_set_int(cs[i], MQ_OPT_KEEPALIVE_S, a->keepalive_s);
         if (mq_connect(cs[i]) != MQ_OK) {
             r->error = "connect_failed";
             i++;
@@ -452,6 +454,20 @@ run_idle(const bench_args *a, bench_result *r)
         r->idle_kb_per_conn = (double)(bench_rss_kb() - rss0) / (double)up;
     if (up < a->count && r->error == NULL)
         r->error = "not_all_connected";
+    if (a->hold_s > 0 && up > 0) {
+        /* held idle: keepalive timers run, nothing else; the worker's
+         * CPU over the hold shows what a timer costs at this scale */
+        double c0 = bench_cpu_s(), h0 = bench_now();
+        long k0 = bench_rss_kb();
+        bench_sleep_ms((int)(a->hold_s * 1000));
+        r->idle_cpu_pct = (bench_cpu_s() - c0) * 100.0 / (bench_now() - h0);
+        r->hold_kb_per_conn = (double)(bench_rss_kb() - k0) / (double)up;
+        for (i = 0; i < r->conns; i++)
+            if (cs[i] != NULL && !mq_is_connected(cs[i]))
+                up--;
+        if (up < r->conns && r->error == NULL)
+            r->error = "lost_while_idle";
+    }
     for (i = 0; i < r->conns; i++)
         mq_client_destroy(cs[i]);
     free(cs);

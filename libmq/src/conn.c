@@ -46,10 +46,10 @@ static void disconnect_done(mq_client *c);
 void
 mqi_conn_deadline(mq_client *c, int64_t when)
 {
-    if (when > 0 && (c->deadline_ms == 0 || when < c->deadline_ms))
+    if (when > 0 && (c->deadline_ms == 0 || when < c->deadline_ms)) {
         c->deadline_ms = when;
-    if (when > 0 && (c->w->next_timer_ms == 0 || when < c->w->next_timer_ms))
-        c->w->next_timer_ms = when;
+        mqi_theap_set(&c->w->timers, &c->tnode, when); /* O(log n) */
+    }
 }
 
 /* ---- events ----------------------------------------------------------- */

@@ -30,6 +30,7 @@
 #include "session.h"
 #include "queue.h"
 #include "store.h"
+#include "theap.h"
 #include "transport.h"
 
 /* One mq_wait() call on a token. The waiter allocates it and hands it to
@@ -397,6 +398,7 @@ struct mq_client {
     bool tcp;                   /* io.fd is a TCP socket (not AF_UNIX) */
     bool ack_due;               /* bytes read and nothing written since:
                                    our ACK of them may be delayed */
+    mqi_theap_node tnode;       /* its timer (deadline_ms) in w->timers */
 };
 
 typedef struct mqi_subrec {
