@@ -48,7 +48,16 @@
  *         keepalive=S, hold=S (idle, libmq: the keepalive of every
  *         connection, and how long to hold them after the memory reading;
  *         the result then has the CPU used while holding, as a percentage
- *         of one core, and the RSS change per connection over the hold)
+ *         of one core, and the RSS change per connection over the hold),
+ *         sources=N (idle, libmq: spread the connections over the source
+ *         addresses 127.0.0.2 ... 127.0.0.(N+1), so that neither the
+ *         ephemeral ports of one address nor its TIME_WAITs from an
+ *         earlier run limit the count), ramp=S (idle, libmq: start the
+ *         connects evenly over S seconds, so that their keepalive timers
+ *         are spread as a real fleet's are), stop_pid=PID (idle, libmq:
+ *         after the hold, stop the broker with SIGSTOP and report in
+ *         p50_us/max_us how long the connections took to notice, by
+ *         keepalive; SIGCONT after)
  *
  * Output: one line on stdout starting with "RESULT", then key=value pairs.
  */
@@ -92,6 +101,14 @@ typedef struct bench_args {
     int keepalive_s;     /* keepalive=S (idle; 0: the library's default) */
     double hold_s;       /* hold=S (idle): stay connected this long after
                             the memory reading, measuring CPU and RSS */
+    double ramp_s;       /* ramp=S (idle, libmq): spread the connects over
+                            S seconds (their keepalive timers spread too) */
+    int stop_pid;        /* stop_pid=PID (idle, libmq): after the hold,
+                            SIGSTOP the broker (a dead broker that keeps
+                            its sockets), time how long until every
+                            connection noticed, then SIGCONT it */
+    int sources;         /* sources=N (idle, libmq): connection i leaves
+                            from 127.0.0.(2 + i % N), MQ_SOPT_BIND_ADDRESS */
     char topic[96];
 } bench_args;
 
@@ -172,7 +189,8 @@ bench_usage(const char *prog)
     fprintf(stderr,
             "usage: %s pub|e2e|rtt|idle HOST PORT COUNT SIZE QOS "
             "[inflight=N] [window=N] [timeout=S] [budget=S] [refill=half] [nodelay=0|1] [loop=thread|inline]\n"
-            "       [completions=all] [api=pull|callbacks] [keepalive=S] [hold=S]\n",
+            "       [completions=all] [api=pull|callbacks] [keepalive=S] [hold=S]\n"
+            "       [sources=N] [ramp=S] [stop_pid=PID]\n",
             prog);
     return 2;
 }
@@ -233,6 +251,12 @@ bench_parse(bench_args *a, const char *lib, int argc, char **argv)
             a->keepalive_s = atoi(argv[i] + 10);
         else if (strncmp(argv[i], "hold=", 5) == 0)
             a->hold_s = atof(argv[i] + 5);
+        else if (strncmp(argv[i], "sources=", 8) == 0)
+            a->sources = atoi(argv[i] + 8);
+        else if (strncmp(argv[i], "ramp=", 5) == 0)
+            a->ramp_s = atof(argv[i] + 5);
+        else if (strncmp(argv[i], "stop_pid=", 9) == 0)
+            a->stop_pid = atoi(argv[i] + 9);
         else
             return -1;
     }

@@ -10,6 +10,7 @@
 #include "bench_common.h"
 
 #include <mq.h>
+#include <signal.h>
 
 typedef struct ctx {
     atomic_int connected;
@@ -414,6 +415,9 @@ run_idle(const bench_args *a, bench_result *r)
     t0 = bench_now();
     snprintf(uri, sizeof uri, "tcp://%s:%d", a->host, a->port);
     for (i = 0; i < a->count; i++) {
+        if (a->ramp_s > 0) /* connect i at t0 + i * ramp / count */
+            while (bench_now() < t0 + a->ramp_s * (double)i / (double)a->count)
+                bench_sleep_ms(1);
         snprintf(id, sizeof id, "bench-idle-%ld-%ld", (long)getpid(), i);
         cs[i] = mq_client_new(id, MQ_PROTO_V311);
         if (cs[i] == NULL) {
@@ -426,6 +430,15 @@ run_idle(const bench_args *a, bench_result *r)
         mq_set_int(cs[i], MQ_OPT_RECONNECT, 0);
         if (a->keepalive_s > 0)
             mq_set_int(cs[i], MQ_OPT_KEEPALIVE_S, a->keepalive_s);
+        if (a->sources > 0) {
+            char src[32];
+            snprintf(src, sizeof src, "127.0.0.%d", 2 + (int)(i % a->sources));
+            if (mq_set_str(cs[i], MQ_SOPT_BIND_ADDRESS, src) != MQ_OK) {
+                r->error = "bind_address_failed";
+                i++;
+                break;
+            }
+        }
         if (mq_connect(cs[i]) != MQ_OK) {
             r->error = "connect_failed";
             i++;
@@ -467,6 +480,31 @@ run_idle(const bench_args *a, bench_result *r)
                 up--;
         if (up < r->conns && r->error == NULL)
             r->error = "lost_while_idle";
+    }
+    if (a->stop_pid > 0 && up > 0) {
+        /* a broker that stopped answering but keeps its sockets open:
+         * only keepalive can tell; when did each connection notice? */
+        double s0 = bench_now(), *seen = calloc((size_t)r->conns, sizeof *seen);
+        long left = 0, j;
+        for (j = 0; j < r->conns; j++)
+            left += cs[j] != NULL && mq_is_connected(cs[j]);
+        kill(a->stop_pid, SIGSTOP);
+        while (left > 0 && seen != NULL && bench_now() < s0 + 4.0 *
+               (a->keepalive_s > 0 ? a->keepalive_s : 60) + 10) {
+            bench_sleep_ms(20);
+            for (j = 0; j < r->conns; j++)
+                if (seen[j] == 0 && cs[j] != NULL && !mq_is_connected(cs[j])) {
+                    seen[j] = bench_now() - s0;
+                    left--;
+                }
+        }
+        kill(a->stop_pid, SIGCONT);
+        if (left > 0 && r->error == NULL)
+            r->error = "dead_broker_not_noticed";
+        if (seen != NULL) {
+            bench_percentiles(r, seen, r->conns);
+            free(seen);
+        }
     }
     for (i = 0; i < r->conns; i++)
         mq_client_destroy(cs[i]);
