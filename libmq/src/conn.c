@@ -47,8 +47,14 @@ void
 mqi_conn_deadline(mq_client *c, int64_t when)
 {
     if (when > 0 && (c->deadline_ms == 0 || when < c->deadline_ms)) {
-        c->deadline_ms = when;
-        mqi_theap_set(&c->w->timers, &c->tnode, when); /* O(log n) */
+        if (mqi_theap_set(&c->w->timers, &c->tnode, when) != MQ_OK) {
+            /* out of memory twice (the slot reserved for this client in
+             * phase 2 could not be had either): no timer now; the next
+             * mqi_conn_deadline tries again (deadline_ms stays 0) */
+            mqi_log(c, MQ_LOG_ERROR, "out of memory: a timer is late");
+            return;
+        }
+        c->deadline_ms = when; /* O(log n) above */
     }
 }
 

@@ -70,16 +70,16 @@ sift_down(mqi_theap *h, size_t i)
     place(h, i, x);
 }
 
-void
+int
 mqi_theap_set(mqi_theap *h, mqi_theap_node *x, int64_t when)
 {
     if (x->idx == 0) {
         if (h->n == h->cap && mqi_theap_reserve(h, h->n + 1) != MQ_OK)
-            return; /* not reached: the worker reserved a slot per client */
+            return MQ_ERR_NOMEM;
         x->when = when;
         place(h, h->n++, x);
         sift_up(h, h->n - 1);
-        return;
+        return MQ_OK;
     }
     if (when < x->when) {
         x->when = when;
@@ -88,6 +88,7 @@ mqi_theap_set(mqi_theap *h, mqi_theap_node *x, int64_t when)
         x->when = when;
         sift_down(h, x->idx - 1);
     }
+    return MQ_OK;
 }
 
 void

@@ -30,8 +30,11 @@ typedef struct mqi_theap {
  * MQ_ERR_NOMEM. */
 MQI_MUST_CHECK int mqi_theap_reserve(mqi_theap *h, size_t n);
 
-/* Arm @p x at @p when, or move it there if armed. Needs room (reserve). */
-void mqi_theap_set(mqi_theap *h, mqi_theap_node *x, int64_t when);
+/* Arm @p x at @p when, or move it there if armed. MQ_OK, or
+ * MQ_ERR_NOMEM when arming needed room that could not be had (the worker
+ * reserves a slot per client beforehand, so only if that failed too). */
+MQI_MUST_CHECK int mqi_theap_set(mqi_theap *h, mqi_theap_node *x,
+                                 int64_t when);
 
 /* Disarm @p x (nothing if it is not armed). */
 void mqi_theap_remove(mqi_theap *h, mqi_theap_node *x);

@@ -30,7 +30,7 @@ Test(theap, pops_in_deadline_order)
     cr_assert_eq(mqi_theap_reserve(&h, N), MQ_OK);
     srand(1);
     for (i = 0; i < N; i++)
-        mqi_theap_set(&h, &nodes[i], rand() % 1000);
+        cr_assert_eq(mqi_theap_set(&h, &nodes[i], rand() % 1000), MQ_OK);
     for (i = 0; i < N; i++) {
         mqi_theap_node *x = mqi_theap_pop_due(&h, 1000);
         cr_assert_not_null(x);
@@ -48,8 +48,8 @@ Test(theap, only_due_timers_pop)
     mqi_theap_node a = {0}, b = {0};
 
     cr_assert_eq(mqi_theap_reserve(&h, 2), MQ_OK);
-    mqi_theap_set(&h, &a, 100);
-    mqi_theap_set(&h, &b, 50);
+    cr_assert_eq(mqi_theap_set(&h, &a, 100), MQ_OK);
+    cr_assert_eq(mqi_theap_set(&h, &b, 50), MQ_OK);
     cr_assert_null(mqi_theap_pop_due(&h, 49));
     cr_assert_eq(mqi_theap_pop_due(&h, 50), &b);
     cr_assert_null(mqi_theap_pop_due(&h, 99));
@@ -71,7 +71,7 @@ Test(theap, random_set_move_remove_match_a_model)
         mqi_theap_node *x = &nodes[rand() % N];
         int op = rand() % 4;
         if (op < 2)
-            mqi_theap_set(&h, x, rand() % 100000); /* arm, earlier or later */
+            cr_assert_eq(mqi_theap_set(&h, x, rand() % 100000), MQ_OK);
         else if (op == 2)
             mqi_theap_remove(&h, x);
         else {
