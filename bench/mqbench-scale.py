@@ -216,14 +216,19 @@ def main():
         "failures": [f for r in results for f in r["failures"]],
         "wall_s": wall,
     }
-    # flat RSS while held (issue 20): the clients' memory over the last
-    # (hold - 5) seconds, sampled every 0.5 s while every process runs
+    # flat RSS while held (issue 20): the clients' memory sampled every
+    # 0.5 s from 2 s after the last connect to 5 s before the end (the
+    # processes tear down in the last seconds)
     held = [kb for t, kb in samples
-            if wall - a.hold + 5 <= t <= wall - 1 and kb > 0]
+            if phase + 2 <= t <= wall - 5 and kb > 0]
     if held:
         summary["held_rss_mb_min"] = min(held) / 1024.0
         summary["held_rss_mb_max"] = max(held) / 1024.0
         summary["held_rss_samples"] = len(held)
+        summary["held_rss_mb_first_last"] = [held[0] / 1024.0,
+                                             held[-1] / 1024.0]
+        summary["rss_series_mb"] = [(round(t, 1), round(kb / 1024.0, 1))
+                                    for t, kb in samples[::10]]
     print(json.dumps(summary, indent=2))
     if a.json:
         with open(a.json, "w") as f:
