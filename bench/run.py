@@ -72,7 +72,7 @@ SCENARIOS = [
 ]
 
 # How a careful user drives each peer for throughput (issue 20 item 4;
-# bench/README.md, "Peer drivers", has the sweep that chose these):
+# bench/README.md, "Item 4: peer drivers", has the sweep that chose these):
 # libmosquitto publishes with its network loop on the publishing thread
 # (mosquitto_loop_start's thread costs a socketpair write and a lock
 # hand-off per message) and, at QoS 0, with Nagle on (small packets
