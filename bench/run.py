@@ -448,6 +448,11 @@ def targets(results, libs):
         if a and best:
             check("%s p50 <= best peer" % name, a <= best,
                   "%.1f us vs %.1f us" % (a, best))
+    for name in ("idle", "idle-4k"):
+        a = m(name, "libmq", "idle_kb_per_conn")
+        if a:
+            check("%s <= 1 KiB per idle connection (issue 20)" % name,
+                  a <= 1.0, "%.2f KiB" % a)
     for name in ("pub-q0", "pub-q1"):
         a, b = m(name, "libmq", "cpu_s_per_M"), m(name, "mosquitto", "cpu_s_per_M")
         if a and b:
