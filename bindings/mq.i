@@ -158,14 +158,20 @@ typedef struct mq_filter_list {
  *    str (UTF-8) or None (empty); anything else raises TypeError;
  *  - mq_bytes out: bytes, or None;
  *  - the GIL is released in every call that can wait: mq_next_event,
- *    mq_client_destroy (joins threads), mq_py_publish_nogil (mq_publish_v5
+ *    mq_client_destroy (joins threads, waits for a graceful disconnect),
+ *    mq_wait, mq_wait_connected, mq_wait_disconnected, mq_set_str (opening
+ *    a persistence store reads it), mq_py_publish_nogil (mq_publish_v5
  *    for clients with MQ_OPT_PUBLISH_TIMEOUT_MS set, where publish waits
- *    for queue space; plain mq_publish keeps the GIL, as dropping it per
- *    message would hand it to the loop thread on every call) and the taker
- *    mq_py_take below, so a loop thread never freezes the interpreter;
+ *    for queue space; plain mq_publish and mq_py_publish keep the GIL, as
+ *    dropping it per message would hand it to the loop thread on every
+ *    call) and the taker mq_py_take below, so a loop thread never freezes
+ *    the interpreter;
  *  - mq_py_take() takes up to @p max events in one call and returns them as
- *    a list of tuples (see mq_py_event_tuple), so the Python loop pays one
- *    crossing per batch instead of a dozen accessor calls per event.
+ *    a list of tuples (see mq_py_event_tuple) with a flag saying whether
+ *    any of them changes the Python layer's state, so the Python loop pays
+ *    one crossing per batch instead of a dozen accessor calls per event;
+ *  - mq_py_publish() is Client.publish()'s fast path: paho's argument
+ *    rules checked in C, one crossing per message.
  */
 %{
 #include <poll.h>
@@ -249,6 +255,10 @@ typedef struct mq_filter_list {
 MQ_PY_NOGIL(mq_next_event)
 MQ_PY_NOGIL(mq_client_destroy)
 MQ_PY_NOGIL(mq_py_publish_nogil)
+MQ_PY_NOGIL(mq_wait)
+MQ_PY_NOGIL(mq_wait_connected)
+MQ_PY_NOGIL(mq_wait_disconnected)
+MQ_PY_NOGIL(mq_set_str)
 
 %{
 /* Property ids by type, for turning a received list into Python values. */
@@ -341,61 +351,260 @@ fail:
     return NULL;
 }
 
-/* One event as a tuple. MQ_EVENT_MESSAGE:
- *   (kind, topic, payload, qos, retain, dup, packet_id, props)
- * every other kind:
- *   (kind, token, error, reason, extra, message, props, log_level)
- * where extra is session_present (CONNECT), will_reconnect (DISCONNECTED)
- * or the tuple of reason codes (SUBSCRIBED, UNSUBSCRIBED), else 0; the
- * topic is str (bytes if it is not valid UTF-8), the payload bytes. */
-static PyObject *mq_py_event_tuple(const mq_event *ev)
+/* One event as a tuple (client.py indexes these; keep them in step):
+ *   MESSAGE       (kind, topic, payload, qos, retain, dup, packet_id, props)
+ *   RECOVERED     (kind, topic, payload, qos, retain, tag, token, props)
+ *   PUBLISHED     (kind, token, error, reason, tag, None, props, keep)
+ *   RESUBSCRIBED  (kind, 0, error, reason, qos, filter, props, 0)
+ *   CONNECT       (kind, token, error, reason, session_present, message,
+ *                  props, tls) with tls from mq_py_tls_info()
+ *   other kinds   (kind, token, error, reason, extra, message, props,
+ *                  log_level)
+ * where extra is will_reconnect (DISCONNECTED)
+ * or the tuple of reason codes (SUBSCRIBED, UNSUBSCRIBED), else 0; topics
+ * and filters are str (bytes if not valid UTF-8), payloads bytes. @p keep
+ * is None, or for a tagged message with a persistence store a capsule
+ * that owns the event: the event - and with it the message's store record
+ * (mq_publish_tagged) - is freed when the tuple is, after its callbacks
+ * ran (docs/guide/persistence.md). *owned is set to 1 then, and the
+ * caller must not free the event. New reference, NULL on error. */
+static void mq_py_event_capsule_free(PyObject *cap)
+{
+    mq_event_free((mq_event *)PyCapsule_GetPointer(cap, "libmq.event"));
+}
+
+static PyObject *mq_py_str_or_bytes(const char *s)
+{
+    PyObject *t = PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), NULL);
+    if (t == NULL) {
+        PyErr_Clear();
+        t = PyBytes_FromString(s);
+    }
+    return t;
+}
+
+/* A tuple of @p n items from @p items (references stolen); NULL (and the
+ * items released) if one is NULL or memory is short. */
+static PyObject *mq_py_tuple(PyObject **items, Py_ssize_t n)
+{
+    PyObject *t = NULL;
+    Py_ssize_t i;
+
+    for (i = 0; i < n; i++)
+        if (items[i] == NULL)
+            goto fail;
+    t = PyTuple_New(n);
+    if (t == NULL)
+        goto fail;
+    for (i = 0; i < n; i++)
+        PyTuple_SET_ITEM(t, i, items[i]);
+    return t;
+fail:
+    for (i = 0; i < n; i++)
+        Py_XDECREF(items[i]);
+    return NULL;
+}
+
+/* What the TLS handshake of a CONNECT event negotiated, as
+ * (version, cipher, alpn or None, resumed), or None without TLS. */
+static PyObject *mq_py_tls_info(const mq_event *ev)
+{
+    const char *version = mq_event_tls(ev, MQ_TLS_VERSION);
+    const char *alpn = mq_event_tls(ev, MQ_TLS_ALPN);
+    const char *resumed = mq_event_tls(ev, MQ_TLS_RESUMED);
+    const char *cipher = mq_event_tls(ev, MQ_TLS_CIPHER);
+    PyObject *it[4];
+
+    if (version == NULL)
+        return Py_NewRef(Py_None);
+    it[0] = mq_py_str_or_bytes(version);
+    it[1] = cipher != NULL ? mq_py_str_or_bytes(cipher) : Py_NewRef(Py_None);
+    it[2] = alpn != NULL && alpn[0] != '\0' ? mq_py_str_or_bytes(alpn)
+                                           : Py_NewRef(Py_None);
+    it[3] = PyBool_FromLong(resumed != NULL && resumed[0] == '1');
+    return mq_py_tuple(it, 4);
+}
+
+static PyObject *mq_py_event_tuple(mq_event *ev, int *owned)
 {
     int kind = mq_event_type(ev);
-    PyObject *props = mq_py_props_list(mq_event_props(ev));
+    PyObject *it[8];
     const char *msg;
 
-    if (props == NULL)
-        return NULL;
-    if (kind == MQ_EVENT_MESSAGE) {
+    *owned = 0;
+    it[0] = PyLong_FromLong(kind);
+    if (kind == MQ_EVENT_PUBLISHED) {
+        /* the hot path: no properties on most (QoS 0 has none) */
+        const mq_props *p = mq_event_props(ev);
+        uint64_t tag = mq_event_tag(ev);
+        it[1] = PyLong_FromLong(mq_event_token(ev));
+        it[2] = PyLong_FromLong(mq_event_error(ev));
+        it[3] = PyLong_FromLong(mq_event_reason(ev));
+        it[4] = PyLong_FromUnsignedLongLong(tag);
+        it[5] = Py_NewRef(Py_None);
+        it[6] = p != NULL ? mq_py_props_list(p) : Py_NewRef(Py_None);
+        if (tag != 0) {
+            it[7] = PyCapsule_New(ev, "libmq.event", mq_py_event_capsule_free);
+            if (it[7] != NULL)
+                *owned = 1;
+        } else {
+            it[7] = Py_NewRef(Py_None);
+        }
+        /* if the tuple fails, the capsule frees the event with it */
+        return mq_py_tuple(it, 8);
+    }
+    it[7] = mq_py_props_list(mq_event_props(ev));
+    if (kind == MQ_EVENT_MESSAGE || kind == MQ_EVENT_RECOVERED) {
         size_t len = 0;
         const void *pl = mq_event_payload(ev, &len);
-        const char *topic = mq_event_topic(ev);
-        PyObject *t = PyUnicode_DecodeUTF8(topic, (Py_ssize_t)strlen(topic),
-                                           NULL);
-        if (t == NULL) {
-            PyErr_Clear();
-            t = PyBytes_FromString(topic);
-        }
-        return Py_BuildValue("(iNy#iiiiN)", kind, t,
-                             pl ? (const char *)pl : "", (Py_ssize_t)len,
-                             mq_event_qos(ev), mq_event_retain(ev),
-                             mq_event_dup(ev), mq_event_packet_id(ev), props);
-    }
-    {
-        PyObject *extra;
-        if (kind == MQ_EVENT_SUBSCRIBED || kind == MQ_EVENT_UNSUBSCRIBED) {
-            size_t i, n = mq_event_reason_count(ev);
-            extra = PyTuple_New((Py_ssize_t)n);
-            if (extra == NULL) {
-                Py_DECREF(props);
-                return NULL;
-            }
-            for (i = 0; i < n; i++)
-                PyTuple_SET_ITEM(extra, (Py_ssize_t)i,
-                                 PyLong_FromLong(mq_event_reason_at(ev, i)));
-        } else if (kind == MQ_EVENT_CONNECT) {
-            extra = PyLong_FromLong(mq_event_session_present(ev));
-        } else if (kind == MQ_EVENT_DISCONNECTED) {
-            extra = PyLong_FromLong(mq_event_will_reconnect(ev));
+        it[1] = mq_py_str_or_bytes(mq_event_topic(ev));
+        it[2] = PyBytes_FromStringAndSize(pl ? (const char *)pl : "",
+                                          (Py_ssize_t)len);
+        it[3] = PyLong_FromLong(mq_event_qos(ev));
+        it[4] = PyLong_FromLong(mq_event_retain(ev));
+        if (kind == MQ_EVENT_MESSAGE) {
+            it[5] = PyLong_FromLong(mq_event_dup(ev));
+            it[6] = PyLong_FromLong(mq_event_packet_id(ev));
         } else {
-            extra = PyLong_FromLong(0);
+            it[5] = PyLong_FromUnsignedLongLong(mq_event_tag(ev));
+            it[6] = PyLong_FromLong(mq_event_token(ev));
         }
-        msg = mq_event_message(ev);
-        return Py_BuildValue("(iiiiNzNi)", kind, mq_event_token(ev),
-                             mq_event_error(ev), mq_event_reason(ev), extra,
-                             msg, props, mq_event_log_level(ev));
+        return mq_py_tuple(it, 8);
     }
+    /* props go to index 6 in the remaining layouts */
+    it[6] = it[7];
+    it[1] = PyLong_FromLong(mq_event_token(ev));
+    it[2] = PyLong_FromLong(mq_event_error(ev));
+    it[3] = PyLong_FromLong(mq_event_reason(ev));
+    if (kind == MQ_EVENT_RESUBSCRIBED) {
+        it[4] = PyLong_FromLong(mq_event_qos(ev));
+        it[5] = mq_py_str_or_bytes(mq_event_topic(ev));
+        it[7] = PyLong_FromLong(0);
+        return mq_py_tuple(it, 8);
+    }
+    if (kind == MQ_EVENT_SUBSCRIBED || kind == MQ_EVENT_UNSUBSCRIBED) {
+        size_t i, n = mq_event_reason_count(ev);
+        it[4] = PyTuple_New((Py_ssize_t)n);
+        for (i = 0; it[4] != NULL && i < n; i++)
+            PyTuple_SET_ITEM(it[4], (Py_ssize_t)i,
+                             PyLong_FromLong(mq_event_reason_at(ev, i)));
+    } else if (kind == MQ_EVENT_CONNECT) {
+        it[4] = PyLong_FromLong(mq_event_session_present(ev));
+    } else if (kind == MQ_EVENT_DISCONNECTED) {
+        it[4] = PyLong_FromLong(mq_event_will_reconnect(ev));
+    } else {
+        it[4] = PyLong_FromLong(0);
+    }
+    msg = mq_event_message(ev);
+    it[5] = msg != NULL ? PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg),
+                                               "replace")
+                        : Py_NewRef(Py_None);
+    it[7] = kind == MQ_EVENT_CONNECT ? mq_py_tls_info(ev)
+                                     : PyLong_FromLong(mq_event_log_level(ev));
+    return mq_py_tuple(it, 8);
 }
+%}
+
+%{
+/* The storage of libmq.client.MQTTMessageInfo, which derives from this
+ * type and adds paho's methods in Python. mq_py_publish() creates it in
+ * C, so a publish costs no Python __init__. Fields: mid (int), rc (paho's
+ * MQTTErrorCode; MQTT_ERR_SUCCESS until set, see mq_py_info_setup),
+ * _iterpos (int), _done and _client (objects, None until set). */
+#include <structmember.h>
+
+typedef struct {
+    PyObject_HEAD
+    int mid;
+    int iterpos;
+    PyObject *rc;
+    PyObject *done;
+    PyObject *client;
+} mq_py_info;
+
+static PyObject *mq_py_rc_success; /* MQTTErrorCode.MQTT_ERR_SUCCESS */
+
+static int mq_py_info_traverse(PyObject *o, visitproc visit, void *arg)
+{
+    mq_py_info *self = (mq_py_info *)o;
+    Py_VISIT(self->rc);
+    Py_VISIT(self->done);
+    Py_VISIT(self->client);
+    return 0;
+}
+
+static int mq_py_info_clear(PyObject *o)
+{
+    mq_py_info *self = (mq_py_info *)o;
+    Py_CLEAR(self->rc);
+    Py_CLEAR(self->done);
+    Py_CLEAR(self->client);
+    return 0;
+}
+
+static void mq_py_info_dealloc(PyObject *o)
+{
+    /* a static base: the heap subclass's subtype_dealloc drops the type */
+    PyObject_GC_UnTrack(o);
+    mq_py_info_clear(o);
+    Py_TYPE(o)->tp_free(o);
+}
+
+static PyObject *mq_py_info_get_rc(PyObject *o, void *closure)
+{
+    PyObject *rc = ((mq_py_info *)o)->rc;
+    (void)closure;
+    if (rc == NULL)
+        rc = mq_py_rc_success != NULL ? mq_py_rc_success : Py_None;
+    return Py_NewRef(rc);
+}
+
+static int mq_py_info_set_rc(PyObject *o, PyObject *v, void *closure)
+{
+    (void)closure;
+    if (v == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "rc cannot be deleted");
+        return -1;
+    }
+    Py_XSETREF(((mq_py_info *)o)->rc, Py_NewRef(v));
+    return 0;
+}
+
+static PyMemberDef mq_py_info_members[] = {
+    { "mid", T_INT, offsetof(mq_py_info, mid), 0, NULL },
+    { "_iterpos", T_INT, offsetof(mq_py_info, iterpos), 0, NULL },
+    { "_done", T_OBJECT, offsetof(mq_py_info, done), 0, NULL },
+    { "_client", T_OBJECT, offsetof(mq_py_info, client), 0, NULL },
+    { NULL, 0, 0, 0, NULL }
+};
+
+static PyGetSetDef mq_py_info_getset[] = {
+    { "rc", mq_py_info_get_rc, mq_py_info_set_rc, NULL, NULL },
+    { NULL, NULL, NULL, NULL, NULL }
+};
+
+static PyTypeObject mq_py_info_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "libmq._mq_core.MessageInfoBase",
+    .tp_basicsize = sizeof(mq_py_info),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Storage of libmq.client.MQTTMessageInfo.",
+    .tp_traverse = mq_py_info_traverse,
+    .tp_clear = mq_py_info_clear,
+    .tp_dealloc = mq_py_info_dealloc,
+    .tp_members = mq_py_info_members,
+    .tp_getset = mq_py_info_getset,
+    .tp_alloc = PyType_GenericAlloc,
+    .tp_new = PyType_GenericNew,
+    .tp_free = PyObject_GC_Del,
+};
+%}
+
+%init %{
+    if (PyType_Ready(&mq_py_info_type) < 0 ||
+        PyDict_SetItemString(d, "MessageInfoBase",
+                             (PyObject *)&mq_py_info_type) < 0)
+        return NULL;
 %}
 
 %inline %{
@@ -405,6 +614,121 @@ static int mq_py_publish_nogil(mq_client *c, const char *topic,
                                int retain, const mq_props *props)
 {
     return mq_publish_v5(c, topic, payload, len, qos, retain, props);
+}
+
+/* What mq_py_publish() returns when an argument needs Python's rules. */
+#define MQ_PY_SLOW (-10000)
+
+/* For an event tuple's keep capsule (see mq_py_event_tuple) whose event
+ * the application will never see (its client is being closed with the
+ * event undispatched): the event is not freed, so the store record of
+ * its tagged message stays for the next start, as for events still
+ * queued in a destroyed client. The event's memory is given up. */
+static PyObject *mq_py_event_keep(PyObject *capsule)
+{
+    if (!PyCapsule_IsValid(capsule, "libmq.event")) {
+        PyErr_SetString(PyExc_TypeError, "not an event capsule");
+        return NULL;
+    }
+    if (PyCapsule_SetDestructor(capsule, NULL) != 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* Tell the C side paho's MQTT_ERR_SUCCESS (the rc of a new info). */
+static PyObject *mq_py_info_setup(PyObject *rc_success)
+{
+    Py_XSETREF(mq_py_rc_success, Py_NewRef(rc_success));
+    Py_RETURN_NONE;
+}
+
+/* Client.publish()'s fast path: mq_publish() with paho's arguments as
+ * they come (topic a str without NUL; payload bytes, str, bytearray,
+ * memoryview or None; qos the int 0, 1 or 2; retain any object, by its
+ * truth). Returns a new @p info_type (a subtype of MessageInfoBase) with
+ * mid = the token and _client = @p client when the message was accepted;
+ * otherwise an int: an MQ_ERR_* code of mq_publish(), or MQ_PY_SLOW when
+ * an argument is of another kind (bytes topic, int or float payload, bad
+ * type, bad QoS ...), which the Python path then converts or refuses as
+ * paho does. Keeps the GIL (see above). */
+static PyObject *mq_py_publish(mq_client *c, PyObject *topic,
+                               PyObject *payload, PyObject *qos,
+                               PyObject *retain, PyObject *info_type,
+                               PyObject *client)
+{
+    const char *t, *data = NULL;
+    Py_ssize_t tlen = 0, len = 0;
+    Py_buffer view;
+    mq_py_info *info;
+    long q;
+    int r, rc, have_view = 0;
+
+    if (!PyType_Check(info_type) ||
+        !PyType_IsSubtype((PyTypeObject *)info_type, &mq_py_info_type)) {
+        PyErr_SetString(PyExc_TypeError, "info_type must derive from "
+                                         "MessageInfoBase");
+        return NULL;
+    }
+    if (c == NULL || !PyUnicode_CheckExact(topic) || !PyLong_CheckExact(qos))
+        return PyLong_FromLong(MQ_PY_SLOW);
+    q = PyLong_AsLong(qos);
+    if (q < 0 || q > 2) {
+        PyErr_Clear();
+        return PyLong_FromLong(MQ_PY_SLOW);
+    }
+    t = PyUnicode_AsUTF8AndSize(topic, &tlen);
+    if (t == NULL) {
+        PyErr_Clear();
+        return PyLong_FromLong(MQ_PY_SLOW);
+    }
+    if ((size_t)tlen != strlen(t))
+        return PyLong_FromLong(MQ_PY_SLOW);
+    if (retain == Py_False || retain == Py_None) {
+        r = 0;
+    } else if (retain == Py_True) {
+        r = 1;
+    } else {
+        r = PyObject_IsTrue(retain);
+        if (r < 0) {
+            PyErr_Clear();
+            return PyLong_FromLong(MQ_PY_SLOW);
+        }
+    }
+    if (payload == Py_None) {
+        data = NULL;
+    } else if (PyBytes_CheckExact(payload)) {
+        data = PyBytes_AS_STRING(payload);
+        len = PyBytes_GET_SIZE(payload);
+    } else if (PyUnicode_CheckExact(payload)) {
+        data = PyUnicode_AsUTF8AndSize(payload, &len);
+        if (data == NULL) {
+            PyErr_Clear();
+            return PyLong_FromLong(MQ_PY_SLOW);
+        }
+    } else if (PyByteArray_CheckExact(payload) ||
+               PyMemoryView_Check(payload)) {
+        if (PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE) != 0) {
+            PyErr_Clear();
+            return PyLong_FromLong(MQ_PY_SLOW);
+        }
+        have_view = 1;
+        data = view.buf;
+        len = view.len;
+    } else {
+        return PyLong_FromLong(MQ_PY_SLOW);
+    }
+    rc = mq_publish(c, t, data, (size_t)len, (int)q, r);
+    if (have_view)
+        PyBuffer_Release(&view);
+    if (rc <= 0)
+        return PyLong_FromLong(rc);
+    info = (mq_py_info *)((PyTypeObject *)info_type)->tp_alloc(
+        (PyTypeObject *)info_type, 0);
+    if (info == NULL)
+        return NULL; /* accepted, but no memory to say so: MemoryError */
+    info->mid = rc;
+    info->client = Py_NewRef(client);
+    return (PyObject *)info;
 }
 
 /* SUBSCRIBE several filters in one packet: @p subs is a sequence of
@@ -467,15 +791,68 @@ fail:
     return NULL;
 }
 
+/* UNSUBSCRIBE several filters in one packet (mq_unsubscribe_many):
+ * @p filters is a sequence of str. Returns the token or an MQ_ERR_* code;
+ * TypeError for a malformed sequence. */
+static PyObject *mq_py_unsubscribe_many(mq_client *c, PyObject *filters,
+                                        const mq_props *props)
+{
+    PyObject *seq = PySequence_Fast(filters, "filters must be a sequence");
+    Py_ssize_t i, n;
+    const char **f = NULL;
+    int rc;
+
+    if (seq == NULL)
+        return NULL;
+    n = PySequence_Fast_GET_SIZE(seq);
+    if (n < 1) {
+        Py_DECREF(seq);
+        return PyLong_FromLong(MQ_ERR_INVAL);
+    }
+    f = calloc((size_t)n, sizeof *f);
+    if (f == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *it = PySequence_Fast_GET_ITEM(seq, i);
+        Py_ssize_t len = 0;
+        if (!PyUnicode_Check(it)) {
+            PyErr_SetString(PyExc_TypeError, "each filter must be a str");
+            goto fail;
+        }
+        f[i] = PyUnicode_AsUTF8AndSize(it, &len);
+        if (f[i] == NULL)
+            goto fail;
+        if ((size_t)len != strlen(f[i])) {
+            PyErr_SetString(PyExc_ValueError,
+                            "string contains a NUL character");
+            goto fail;
+        }
+    }
+    rc = mq_unsubscribe_many(c, (size_t)n, f, props);
+    free(f);
+    Py_DECREF(seq);
+    return PyLong_FromLong(rc);
+fail:
+    free(f);
+    Py_DECREF(seq);
+    return NULL;
+}
+
 /* Take up to @p max (1..1024) events, waiting up to @p timeout_ms for the
  * first (-1: forever) with the GIL released. If @p wake_fd >= 0, the wait
  * also ends when wake_fd becomes readable (the caller drains it). Returns
- * a list of event tuples (empty when none came in time). */
+ * (events, state) where events is a list of event tuples (empty when none
+ * came in time) and state is 1 if one of them changes what the Python
+ * layer tracks (any kind but MESSAGE, LOG and a PUBLISHED that succeeded
+ * or was refused by the broker), else 0: the common batch of messages and
+ * completions then needs no look at each event. */
 static PyObject *mq_py_take(mq_client *c, int timeout_ms, int max,
                             int wake_fd)
 {
     mq_event *evs[1024];
-    int n = 0, i;
+    int n = 0, i, state = 0;
     PyObject *list;
 
     if (c == NULL) {
@@ -513,17 +890,26 @@ static PyObject *mq_py_take(mq_client *c, int timeout_ms, int max,
     Py_END_ALLOW_THREADS
     list = PyList_New(n);
     for (i = 0; i < n; i++) {
+        int kind = mq_event_type(evs[i]), owned = 0;
+        if (kind != MQ_EVENT_MESSAGE && kind != MQ_EVENT_LOG &&
+            !(kind == MQ_EVENT_PUBLISHED &&
+              (mq_event_error(evs[i]) == MQ_OK ||
+               mq_event_error(evs[i]) == MQ_ERR_REFUSED)))
+            state = 1;
         if (list != NULL) {
-            PyObject *t = mq_py_event_tuple(evs[i]);
+            PyObject *t = mq_py_event_tuple(evs[i], &owned);
             if (t == NULL) {
                 Py_CLEAR(list);
             } else {
                 PyList_SET_ITEM(list, i, t);
             }
         }
-        mq_event_free(evs[i]);
+        if (!owned)
+            mq_event_free(evs[i]);
     }
-    return list;
+    if (list == NULL)
+        return NULL;
+    return Py_BuildValue("(Ni)", list, state);
 }
 %}
 #endif

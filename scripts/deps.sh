@@ -7,10 +7,18 @@ libcriterion-dev mosquitto mosquitto-clients python3-paho-mqtt \
 swig lua5.4 liblua5.4-dev lua-busted lua-luv golang-go \
 libmosquitto-dev libpaho-mqtt-dev valgrind clang libclang-rt-14-dev \
 python3-dev python3-pytest python3-mesonpy patchelf \
-rabbitmq-server softhsm2 libengine-pkcs11-openssl tinyproxy dante-server"
+rabbitmq-server softhsm2 libengine-pkcs11-openssl tinyproxy dante-server \
+python3-socks"
 # tests/brokers: npm installs aedes (Debian's npm only where no nodejs
 # with its own npm is installed)
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
+# Packaging (scripts/package.sh, tests/packaging): the ABI check, Debian
+# packages, lintian, luarocks, pip's virtual environments; Node's headers
+# (/usr/include/node) for node-libmq and npm's addon build: Debian's are in
+# libnode-dev, another nodejs (NodeSource's) ships them itself.
+PKGS="$PKGS abigail-tools debhelper dh-python lintian luarocks zip unzip fakeroot \
+dpkg-dev python3-venv"
+[ -e /usr/include/node/node.h ] || PKGS="$PKGS libnode-dev"
 [ $# -gt 0 ] && PKGS="$*"
 missing=""
 for p in $PKGS; do

@@ -8,11 +8,13 @@
 #   2. unit, integration, transport, fault and stress again under ASan+UBSan;
 #   3. the threaded stress and fault programs under TSan;
 #   4. the libFuzzer targets for a bounded time (clang);
-#   5. the fault and stress programs under valgrind memcheck.
-# Exit status 0 = all passed. Stages 2-5 can be skipped with MQ_SKIP_ASAN=1,
-# MQ_SKIP_TSAN=1, MQ_SKIP_FUZZ=1, MQ_SKIP_VALGRIND=1; the interop tests
-# against RabbitMQ and aedes (tests/brokers) in stage 1 with
-# MQ_SKIP_BROKERS=1.
+#   5. the fault and stress programs under valgrind memcheck;
+#   6. packaging: every artifact built, installed and used as its ecosystem
+#      does, then removed (tests/packaging/run.sh; needs root).
+# Exit status 0 = all passed. Stages 2-6 can be skipped with MQ_SKIP_ASAN=1,
+# MQ_SKIP_TSAN=1, MQ_SKIP_FUZZ=1, MQ_SKIP_VALGRIND=1, MQ_SKIP_PACKAGING=1;
+# the interop tests against RabbitMQ and aedes (tests/brokers) in stage 1
+# with MQ_SKIP_BROKERS=1.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -89,5 +91,15 @@ if [ "${MQ_SKIP_VALGRIND:-0}" != 1 ] && command -v valgrind >/dev/null; then
     echo "== 5. valgrind memcheck"
     run meson test -C build-test --setup=valgrind --print-errorlogs \
         --num-processes "$jobs" --suite stress --suite fault
+fi
+if [ "${MQ_SKIP_PACKAGING:-0}" != 1 ]; then
+    # Packaging: every package built the way its ecosystem installs it,
+    # installed, used as its users do, removed (tests/packaging/run.sh;
+    # needs root; skipped with MQ_SKIP_PACKAGING=1; exit 77 = skipped, with
+    # the reason printed).
+    echo "== 6. packaging"
+    rc=0
+    tests/packaging/run.sh "$top/build-pkg" || rc=$?
+    [ $rc -eq 0 ] || [ $rc -eq 77 ] || exit $rc
 fi
 echo "libmq: all tests passed"

@@ -994,6 +994,31 @@ parse_config_file(struct tool_cfg *cfg)
 }
 
 int
+cfg_check_tls(const struct tool_cfg *cfg)
+{
+    if ((cfg->certfile != NULL) != (cfg->keyfile != NULL)) {
+        err_printf(NULL, "Error: Both certfile and keyfile must be provided "
+                         "if one of them is set.\n");
+        return CFG_ERR;
+    }
+    if ((cfg->psk != NULL) != (cfg->psk_identity != NULL)) {
+        err_printf(NULL, "Error: --psk-identity required if --psk used, and "
+                         "the reverse.\n");
+        return CFG_ERR;
+    }
+    if (cfg->psk != NULL && (cfg->cafile != NULL || cfg->capath != NULL)) {
+        err_printf(NULL, "Error: Only one of --psk or --cafile/--capath may "
+                         "be used at once.\n");
+        return CFG_ERR;
+    }
+    if (cfg->keyform_engine && cfg->tls_engine == NULL) {
+        err_printf(NULL, "Error: --keyform engine needs --tls-engine.\n");
+        return CFG_ERR;
+    }
+    return CFG_OK;
+}
+
+int
 cfg_parse(struct tool_cfg *cfg, enum tool_kind kind, int argc, char *argv[])
 {
     int i = 1;
@@ -1022,25 +1047,8 @@ cfg_parse(struct tool_cfg *cfg, enum tool_kind kind, int argc, char *argv[])
                          "given.\n");
         return CFG_ERR;
     }
-    if ((cfg->certfile != NULL) != (cfg->keyfile != NULL)) {
-        err_printf(NULL, "Error: Both certfile and keyfile must be provided "
-                         "if one of them is set.\n");
+    if (cfg_check_tls(cfg) != CFG_OK)
         return CFG_ERR;
-    }
-    if ((cfg->psk != NULL) != (cfg->psk_identity != NULL)) {
-        err_printf(NULL, "Error: --psk-identity required if --psk used, and "
-                         "the reverse.\n");
-        return CFG_ERR;
-    }
-    if (cfg->psk != NULL && (cfg->cafile != NULL || cfg->capath != NULL)) {
-        err_printf(NULL, "Error: Only one of --psk or --cafile/--capath may "
-                         "be used at once.\n");
-        return CFG_ERR;
-    }
-    if (cfg->keyform_engine && cfg->tls_engine == NULL) {
-        err_printf(NULL, "Error: --keyform engine needs --tls-engine.\n");
-        return CFG_ERR;
-    }
     if (!cfg->clean && cfg->id == NULL && cfg->id_prefix == NULL) {
         err_printf(NULL, "Error: You must provide a client id if you are "
                          "using the -c option.\n");

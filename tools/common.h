@@ -130,6 +130,12 @@ struct tool_cfg {
 /** Parse the command line (after the options of the config file, if any). */
 int cfg_parse(struct tool_cfg *cfg, enum tool_kind kind, int argc,
               char *argv[]);
+/** The checks across the TLS options (--cert with --key, --psk with
+ *  --psk-identity and without --cafile/--capath, --keyform engine with
+ *  --tls-engine), in mosquitto's wording on stderr: CFG_OK or CFG_ERR.
+ *  cfg_parse() makes them; a tool that takes single options through
+ *  cfg_parse_option() (mqbench) calls it itself. */
+int cfg_check_tls(const struct tool_cfg *cfg);
 /** Free what cfg_parse() allocated. */
 void cfg_free(struct tool_cfg *cfg);
 /** Print "Error: ..." unless --quiet. */

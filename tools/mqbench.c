@@ -52,8 +52,11 @@ usage(void)
         "                         after N received\n"
         "      --duration S       pub, pubsub: publish for S seconds; conn:\n"
         "                         stay connected S seconds; sub: stop after\n"
-        "      --drain S          wait up to S s for what is in flight. "
-        "Default 5\n"
+        "      --drain S          wait up to S s for what is in flight, "
+        "and as long\n"
+        "                         for the graceful disconnects at the end "
+        "(0: at\n"
+        "                         once). Default 5\n"
         "      --idle S           sub: stop after S s without a message\n"
         "      --shared           shared subscriptions ($share/GROUP/filter)\n"
         "      --group NAME       share group. Default mqbench\n"
@@ -79,7 +82,11 @@ usage(void)
         " as failed)\n"
         "  --cafile F --capath D --cert F --key F --ciphers L "
         "--tls-version V\n"
-        "  --tls-alpn P --insecure --tls-use-os-certs   TLS, as mqpub\n"
+        "  --tls-alpn P --insecure --tls-use-os-certs --psk HEX\n"
+        "  --psk-identity ID --keyform pem|engine --tls-engine E\n"
+        "  --tls-provider P --crlfile F   TLS, as mqpub\n"
+        "      --proxy URL        socks5h://[user[:pass]@]host[:port] or\n"
+        "                         http://...: host names go to the proxy\n"
         "Output:\n"
         "      --json             final report as JSON on stdout\n"
         "      --progress tty|lines|none   Default: tty on a terminal\n"
@@ -195,7 +202,8 @@ mqb_subst(const char *pat, long idx, const char *id)
 }
 
 /* Resolve a host name once (libmq would start a resolver per connect) and
- * build the URIs. */
+ * build the URIs. With --proxy, names stay names: the proxy resolves them
+ * (it may know hosts this machine cannot resolve). */
 static int
 build_uris(struct mqb_opts *o, const char *hosts, long port, int ssl, int ws,
            const char *ws_path, const char *unix_path)
@@ -236,6 +244,17 @@ build_uris(struct mqb_opts *o, const char *hosts, long port, int ssl, int ws,
         hints.ai_socktype = SOCK_STREAM;
         hints.ai_flags = AI_NUMERICHOST;
         numeric = getaddrinfo(list[i], NULL, &hints, &res) == 0;
+        if (!numeric && o->tcfg.proxy != NULL) {
+            if (port > 0)
+                snprintf(portpart, sizeof portpart, ":%ld", port);
+            snprintf(buf, sizeof buf, "%s://%s%s%s", scheme, list[i],
+                     portpart, ws ? ws_path : "");
+            o->uris[i] = strdup(buf);
+            o->nuris = i + 1;
+            if (o->uris[i] == NULL)
+                rc = -1;
+            continue;
+        }
         if (!numeric) {
             hints.ai_flags = AI_ADDRCONFIG;
             if (getaddrinfo(list[i], NULL, &hints, &res) != 0 || res == NULL) {
@@ -286,13 +305,16 @@ parse_mode(struct mqb_opts *o, const char *m)
     return -1;
 }
 
-/* TLS options are parsed by common.c, as for mqpub. */
+/* TLS and proxy options are parsed by common.c, as for mqpub (the checks
+ * across them too: cfg_check_tls()). */
 static int
-is_tls_option(const char *a)
+is_common_option(const char *a)
 {
     static const char *const names[] = {
         "--cafile", "--capath", "--cert", "--key", "--ciphers",
         "--tls-version", "--tls-alpn", "--insecure", "--tls-use-os-certs",
+        "--psk", "--psk-identity", "--keyform", "--tls-engine",
+        "--tls-engine-kpass-sha1", "--tls-provider", "--crlfile", "--proxy",
     };
     size_t k;
 
@@ -567,12 +589,12 @@ parse_args(struct mqb_opts *o, int argc, char *argv[])
                 o->events = EVENTS_POLL;
             else
                 return bad("invalid --events '%s' (auto, fd, poll)", val);
-        } else if (is_tls_option(a)) {
+        } else if (is_common_option(a)) {
             int j = i;
 
             rc = cfg_parse_option(&o->tcfg, argc, argv, &j);
             if (rc != CFG_OK)
-                return bad("in TLS option %s", a);
+                return bad("in option %s", a);
             i = j - 1;
         } else {
             return bad("unknown option '%s'", a);
@@ -589,8 +611,10 @@ parse_args(struct mqb_opts *o, int argc, char *argv[])
         return bad("give -i or -R, not both%s", "");
     if (o->tcfg.password != NULL && o->tcfg.username == NULL)
         return bad("password given, but no username%s", "");
-    if ((o->tcfg.certfile != NULL) != (o->tcfg.keyfile != NULL))
-        return bad("--cert and --key go together%s", "");
+    if (cfg_check_tls(&o->tcfg) != CFG_OK)
+        return bad("in the TLS options%s", "");
+    if (o->tcfg.proxy != NULL && unix_path != NULL)
+        return bad("--proxy cannot be used with --unix%s", "");
     if (uri != NULL && (hosts != NULL || port != 0 || ssl || ws ||
                         unix_path != NULL))
         return bad("--uri replaces -h, -p, -S, --ws and --unix%s", "");
@@ -606,8 +630,9 @@ parse_args(struct mqb_opts *o, int argc, char *argv[])
         return bad("-L is not used by conn (use --duration)%s", "");
     if (o->idle_s > 0 && o->mode != MQB_SUB)
         return bad("--idle is for sub%s", "");
-    if (o->tcfg.cafile != NULL || o->tcfg.capath != NULL ||
-        o->tcfg.tls_os_certs || o->tcfg.certfile != NULL)
+    /* an option that means TLS (--cafile, --cert, --psk ...: common.c
+     * notes it) makes -h/-p connections mqtts:// */
+    if (o->tcfg.tls)
         ssl = ssl || (uri == NULL && unix_path == NULL);
     if (o->subs < 0)
         o->subs = o->clients;
@@ -670,7 +695,6 @@ parse_args(struct mqb_opts *o, int argc, char *argv[])
     o->tcfg.session_expiry = o->session_expiry;
     o->tcfg.reconnect = o->reconnect;
     o->tcfg.max_inflight = o->inflight;
-    o->tcfg.tls = ssl;
     if (uri != NULL) {
         int n = split_list(uri, &o->uris), k;
 
@@ -678,6 +702,13 @@ parse_args(struct mqb_opts *o, int argc, char *argv[])
             return bad("no URI in '%s'", uri);
         o->nuris = n;
         o->verify_names = calloc((size_t)n + 1, sizeof(char *));
+        /* TLS options apply when given or when a URI is TLS (for
+         * --insecure); libmq uses them for the mqtts:// and wss:// ones */
+        for (k = 0; k < n; k++)
+            if (strncmp(o->uris[k], "mqtts://", 8) == 0 ||
+                strncmp(o->uris[k], "ssl://", 6) == 0 ||
+                strncmp(o->uris[k], "wss://", 6) == 0)
+                o->tcfg.tls = 1;
         for (k = 0; k < n; k++) {
             mq_client *probe = mq_client_new("probe", o->protocol);
 
@@ -693,6 +724,7 @@ parse_args(struct mqb_opts *o, int argc, char *argv[])
         }
         return 0;
     }
+    o->tcfg.tls = ssl;
     rc = build_uris(o, hosts, port, ssl, ws, ws_path, unix_path);
     return rc < 0 ? EXIT_USAGE : rc;
 }

@@ -689,6 +689,8 @@ on_connect(struct mqb_run *r, struct mqb_client *k, const mq_event *ev,
         mqb_note_reason(r, buf);
         return; /* a DISCONNECTED event follows */
     }
+    if (k->state == ST_CLOSING || k->state == ST_CLOSED)
+        return; /* connected while disconnecting at the end (to deliver) */
     if (k->state == ST_CONNECTING && r->tot.connecting_now > 0)
         r->tot.connecting_now--;
     k->state = ST_CONNECTED;
@@ -741,7 +743,8 @@ on_disconnected(struct mqb_run *r, struct mqb_client *k, const mq_event *ev)
     int retry = mq_event_will_reconnect(ev);
 
     if (k->state == ST_CLOSING || k->state == ST_CLOSED) {
-        k->state = ST_CLOSED;
+        if (!retry)
+            k->state = ST_CLOSED; /* the end of mq_disconnect() */
         return;
     }
     heap_remove(r, k);
@@ -1000,29 +1003,81 @@ finish_receivers(struct mqb_run *r)
     }
 }
 
-/* Graceful disconnect of everything, bounded, then destroy. */
+/* Cut every client still disconnecting short (mq_disconnect_now: a
+ * DISCONNECT if connected, nothing more awaited; what is left is aborted
+ * with events), so that mq_client_destroy() never waits for one. */
+static void
+disconnect_now_all(struct mqb_run *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->ncl; i++)
+        if (r->cl[i].c != NULL && r->cl[i].state == ST_CLOSING &&
+            mq_disconnect_now(r->cl[i].c, 0) != MQ_OK)
+            r->cl[i].state = ST_CLOSED; /* finished meanwhile */
+}
+
+static size_t
+count_closing(const struct mqb_run *r)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < r->ncl; i++)
+        if (r->cl[i].state == ST_CLOSING)
+            n++;
+    return n;
+}
+
+/* The end of the run: every connected client (and one still connecting
+ * with messages queued) disconnects gracefully, so what it accepted is
+ * delivered and the broker sees a DISCONNECT, within --drain seconds
+ * (libmq's MQ_OPT_DISCONNECT_TIMEOUT_MS gets the same bound). A second
+ * signal (before or during this) means "exit now": mq_disconnect_now.
+ * Then the events that say what was given up are counted, and every
+ * client is destroyed. */
 static void
 shutdown_all(struct mqb_run *r)
 {
-    int64_t deadline;
-    size_t i, closing = 0;
+    int64_t deadline, bound_ms = (int64_t)(r->o->drain_s * 1000.0);
+    int fast = r->signals > 1 || bound_ms <= 0;
+    size_t i, closing;
 
+    if (bound_ms > 3600000)
+        bound_ms = 3600000; /* libmq's maximum */
     for (i = 0; i < r->ncl; i++) {
         struct mqb_client *k = &r->cl[i];
 
-        if (k->c != NULL && k->state == ST_CONNECTED &&
-            mq_disconnect(k->c, 0) == MQ_OK) {
-            k->state = ST_CLOSING;
-            closing++;
+        if (k->c == NULL || !(k->state == ST_CONNECTED ||
+                              (k->state == ST_CONNECTING &&
+                               mq_queued_messages(k->c) > 0)))
+            continue;
+        if (!fast)
+            mq_set_int(k->c, MQ_OPT_DISCONNECT_TIMEOUT_MS, bound_ms);
+        if ((fast ? mq_disconnect_now(k->c, 0) : mq_disconnect(k->c, 0)) !=
+            MQ_OK)
+            continue;
+        if (k->state == ST_CONNECTING && r->tot.connecting_now > 0)
+            r->tot.connecting_now--;
+        k->state = ST_CLOSING;
+    }
+    deadline = mqb_now() + bound_ms * NS_PER_MS;
+    closing = count_closing(r);
+    while (!fast && closing > 0 && mqb_now() < deadline) {
+        pump_events(r, 20);
+        closing = count_closing(r);
+        if (g_signals > r->signals) {
+            /* interrupted while disconnecting: stop waiting */
+            r->signals = g_signals;
+            r->interrupted = 1;
+            fast = 1;
         }
     }
-    deadline = mqb_now() + (r->signals > 1 ? 1 : 5) * NS_PER_S;
-    while (closing > 0 && mqb_now() < deadline) {
-        pump_events(r, 20);
-        closing = 0;
-        for (i = 0; i < r->ncl; i++)
-            if (r->cl[i].state == ST_CLOSING)
-                closing++;
+    if (closing > 0) {
+        /* the bound passed, or a signal: the final events follow at once */
+        disconnect_now_all(r);
+        deadline = mqb_now() + 2 * NS_PER_S;
+        while (count_closing(r) > 0 && mqb_now() < deadline)
+            pump_events(r, 20);
     }
     for (i = 0; i < r->ncl; i++) {
         struct mqb_client *k = &r->cl[i];

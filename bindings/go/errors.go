@@ -7,7 +7,7 @@ package mq
 import (
 	"fmt"
 
-	"example.invalid/libmq/bindings/go/internal/cmq"
+	"github.com/libmq/libmq/bindings/go/internal/cmq"
 )
 
 // Error is an error reported by libmq. Op names the call, Code is the

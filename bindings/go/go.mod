@@ -1,3 +1,3 @@
-module example.invalid/libmq/bindings/go
+module github.com/libmq/libmq/bindings/go
 
 go 1.19

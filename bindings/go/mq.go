@@ -21,7 +21,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"example.invalid/libmq/bindings/go/internal/cmq"
+	"github.com/libmq/libmq/bindings/go/internal/cmq"
 )
 
 // Message is a received PUBLISH, or one to send with PublishMessage.

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"example.invalid/libmq/bindings/go/internal/cmq"
+	"github.com/libmq/libmq/bindings/go/internal/cmq"
 )
 
 // Protocol versions for Options.Protocol.

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"example.invalid/libmq/bindings/go/internal/cmq"
+	"github.com/libmq/libmq/bindings/go/internal/cmq"
 )
 
 func TestEveryErrorCodeHasASentinel(t *testing.T) {

@@ -8,7 +8,7 @@ package mq
 import (
 	"strings"
 
-	"example.invalid/libmq/bindings/go/internal/cmq"
+	"github.com/libmq/libmq/bindings/go/internal/cmq"
 )
 
 // UserProperty is an MQTT 5 user property (key, value); they may repeat.

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """parity.py - check the parity table of bindings/README.md against mq.h and
-the Lua, Go and Node layers.
+the Lua, Go, Node and Python layers.
 
   parity.py [SOURCE_ROOT]
 
@@ -32,11 +32,17 @@ LANGS = {
            'bindings/go/errors.go'],
     'Node': ['bindings/node/index.js', 'bindings/node/lib/native.js',
              'bindings/node/lib/options.js', 'bindings/node/lib/props.js'],
+    'Python': ['bindings/python/libmq/' + f for f in (
+        '__init__.py', 'client.py', 'properties.py', 'publish.py', 'subscribe.py',
+        'subscribeoptions.py')],
 }
+# how each layer names the generated module's symbols
+PREFIX = {'Go': 'cmq.', 'Lua': 'core.', 'Node': 'N.', 'Python': '_core.'}
 # words of a cell that are not API names of the layer
 GENERIC = {'c', 'client', 'mq', 'Options', 'opts', 'TLS', 'Properties', 'Message', 'err',
            'e', 'info', 'msg', 'packet', 'true', 'false', 'nil', 'null', 'options', 'Error',
-           'Subscription', 'Will', 'ctx', 'new', 'await', 'properties', 'string', 'number'}
+           'Subscription', 'Will', 'ctx', 'new', 'await', 'properties', 'string', 'number',
+           'libmq', 'mqtt', 'None', 'True', 'False'}
 
 problems = []
 
@@ -58,7 +64,12 @@ def header_symbols():
 
 
 def layer_source(lang):
-    return '\n'.join(read(p) for p in LANGS[lang])
+    src = '\n'.join(read(p) for p in LANGS[lang])
+    if lang == 'Python':
+        # names imported straight from the extension count as _core.name
+        for names in re.findall(r'from \._mq_core import (\([^)]*\)|[^\n]*)', src):
+            src += ''.join('\n_core.' + n for n in re.findall(r'\b(mq_\w+)\b', names))
+    return src
 
 
 def reaches(src, lang, sym):
@@ -67,13 +78,10 @@ def reaches(src, lang, sym):
     if sym.startswith('mq_'):
         if lang == 'Go':
             name = 'cmq.M' + sym[1:]
-        elif lang == 'Lua':
-            name = 'core.' + sym
         else:
-            name = 'N.' + sym
+            name = PREFIX[lang] + sym
         return re.search(re.escape(name) + r'(_\w+)?\b', src) is not None
-    prefix = {'Go': 'cmq.', 'Lua': 'core.', 'Node': 'N.'}[lang]
-    return re.search(re.escape(prefix + sym) + r'\b', src) is not None
+    return re.search(re.escape(PREFIX[lang] + sym) + r'\b', src) is not None
 
 
 def table_rows():

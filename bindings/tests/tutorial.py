@@ -156,12 +156,13 @@ class Program:
 
 
 def step1():
+    cmd = command(1)   # Go: built here, not while mosquitto_sub's -W runs
     for qos in (0, 1):
         topic = f'tutorial/{LANG}/step1/q{qos}'
         sub = Sub(topic, 20)
         failures = 0
         for _ in range(20):
-            r = subprocess.run(command(1), env=env(TUTORIAL_QOS=qos, TUTORIAL_TOPIC=topic),
+            r = subprocess.run(cmd, env=env(TUTORIAL_QOS=qos, TUTORIAL_TOPIC=topic),
                                capture_output=True, text=True, timeout=30)
             failures += r.returncode != 0
         got = sub.wait(timeout=10)

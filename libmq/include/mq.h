@@ -36,12 +36,14 @@ extern "C" {
 
 /* ---- 2. Versions ----------------------------------------------------- */
 
+/* The compile-time version: the one place libmq's version is written (the
+ * build, libmq.pc and the packages read it through scripts/version.sh). */
 #define MQ_VERSION_MAJOR 0
-#define MQ_VERSION_MINOR 1
+#define MQ_VERSION_MINOR 2
 #define MQ_VERSION_PATCH 0
 #define MQ_VERSION_NUM                                                    \
     ((MQ_VERSION_MAJOR << 16) | (MQ_VERSION_MINOR << 8) | MQ_VERSION_PATCH)
-#define MQ_VERSION_STRING "0.1.0"
+#define MQ_VERSION_STRING "0.2.0"
 
 /** Run-time version as MQ_VERSION_NUM (0xMMmmpp). Any thread. */
 MQ_API int mq_version(void);

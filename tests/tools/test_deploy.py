@@ -11,87 +11,15 @@ that mosquitto's tools share (PSK, socks5h proxy) against the reference.
 """
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 
-from toolslib import (MQPUB, MQSUB, REFERENCE, Bg, Broker, check, eq,
-                      free_port, main, make_certs, run, test)
+from toolslib import (MQPUB, MQSUB, REFERENCE, Bg, Broker, Proxy, Skip,
+                      check, eq, free_port, main, make_certs, run, test)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CRL_SH = os.path.join(HERE, "..", "transport", "crl.sh")
 PSK_ID, PSK_KEY = "tools-dev", "00a1b2c3d4e5f60718293a4b5c6d7e8f"
-
-
-class Skip(Exception):
-    pass
-
-
-def wait_port(port, proc):
-    import socket
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-    raise AssertionError("proxy did not start")
-
-
-class Proxy:
-    """dante (SOCKS5, no auth) or tinyproxy (HTTP CONNECT) on loopback."""
-
-    def __init__(self, kind):
-        self.dir = tempfile.mkdtemp(prefix="mqtools-proxy-")
-        self.port = free_port()
-        conf = os.path.join(self.dir, "proxy.conf")
-        if kind == "socks5":
-            prog = shutil.which("danted") or "/usr/sbin/danted"
-            text = ("logoutput: stderr\ninternal: 127.0.0.1 port = %d\n"
-                    "external: 127.0.0.1\nsocksmethod: none\n"
-                    "clientmethod: none\nuser.privileged: root\n"
-                    "user.unprivileged: nobody\n"
-                    "client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }\n"
-                    "socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }\n"
-                    % self.port)
-            args = [prog, "-f", conf, "-N", "1"]
-        else:
-            prog = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
-            text = ("Port %d\nListen 127.0.0.1\nTimeout 60\n"
-                    "Allow 127.0.0.1\nLogLevel Connect\n" % self.port)
-            args = [prog, "-d", "-c", conf]
-        if not os.access(prog, os.X_OK):
-            shutil.rmtree(self.dir, ignore_errors=True)
-            raise Skip("%s not installed" % os.path.basename(prog))
-        with open(conf, "w") as f:
-            f.write(text)
-        self.log = open(os.path.join(self.dir, "log"), "w+")
-        self.proc = subprocess.Popen(args, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        wait_port(self.port, self.proc)
-
-    def text(self):
-        with open(self.log.name, errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        """Stop by PID; returns the proxy's log (complete only now: its
-        stdout to a file is block-buffered)."""
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        text = self.text()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-        return text
 
 
 def skippable(fn):
@@ -122,15 +50,8 @@ def received(s, payload):
 
 @test
 def psk_publish():
-    d = tempfile.mkdtemp(prefix="mqtools-psk-")
-    os.chmod(d, 0o755)
-    pskfile = os.path.join(d, "psk.txt")
-    with open(pskfile, "w") as f:
-        f.write("%s:%s\n" % (PSK_ID, PSK_KEY))
-    os.chmod(pskfile, 0o644)
-    pport = free_port()
-    b = Broker(extra_conf="listener %d 127.0.0.1\npsk_hint tools\n"
-                          "psk_file %s" % (pport, pskfile))
+    b = Broker(psk=(PSK_ID, PSK_KEY))
+    pport, pskfile = b.psk_port, b.psk_file
     try:
         s = sub_bg(b, "psk/t")
         r = run([MQPUB, "-h", "127.0.0.1", "-p", str(pport), "-t", "psk/t",
@@ -151,7 +72,6 @@ def psk_publish():
         eq(r.rc, 1, "--psk with --cafile is a usage error")
     finally:
         b.stop()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @skippable

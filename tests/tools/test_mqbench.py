@@ -3,18 +3,24 @@
 usage errors, counts that add up, loss / duplicate / reorder detection
 through a proxy that really drops, duplicates and swaps PUBLISH packets,
 exit codes, running out of descriptors, TLS / WebSocket / Unix transports,
-shared subscriptions, and a subscriber we did not write (mosquitto_sub)."""
+TLS-PSK and proxies (Debian's tinyproxy) with mqpub's options, shared
+subscriptions, a subscriber we did not write (mosquitto_sub), and the end
+of a run against a broker that stopped answering (bounded by --drain; a
+second signal exits at once)."""
+import contextlib
 import json
 import os
 import resource
+import signal
 import shutil
 import socket
 import subprocess
 import tempfile
 import threading
+import time
 
-from toolslib import (Bg, Broker, M_SUB, MOSQUITTO, check, eq, free_port,
-                      main, make_certs, test)
+from toolslib import (Bg, Broker, M_SUB, MOSQUITTO, Proxy, Skip, check, eq,
+                      free_port, main, make_certs, test)
 
 MQBENCH = os.environ.get("MQBENCH", "mqbench")
 B = None
@@ -198,7 +204,7 @@ def usage_errors_exit_1():
     usage_error(["pub", "-P", "pw"], "no username")
     usage_error(["pub", "--events", "x"], "invalid --events")
     usage_error(["pub", "-c"], "-c needs a value")
-    usage_error(["pub", "--tls-version", "tlsv9"], "TLS option")
+    usage_error(["pub", "--tls-version", "tlsv9"], "in option --tls-version")
     usage_error(["pub", "-h", "no-such-host.invalid"], "cannot resolve host")
     usage_error(["pub", "-x", "10", "-V", "4"], "-x needs MQTT 5")
     rc, out, err = bench("--help")
@@ -533,6 +539,18 @@ def tls_websocket_and_unix_transports():
                                 "-c", "2")
         eq(rc, 2, "TLS with a wrong CA")
         check(d["failures"], d)
+        # --crlfile and --tls-provider reach libmq as in mqpub
+        rc, d, err = bench_json("conn", "-h", "localhost", "-p",
+                                str(tls_port), "--cafile", certs["ca.crt"],
+                                "--crlfile", os.path.join(d0, "none.crl"),
+                                "-c", "1")
+        eq(rc, 2, "a CRL file that is not there")
+        check(any("CRL file" in f["reason"] for f in d["failures"]), d)
+        rc, d, err = bench_json("conn", "-h", "localhost", "-p",
+                                str(tls_port), "--cafile", certs["ca.crt"],
+                                "--tls-provider", "nosuchprovider", "-c", "1")
+        eq(rc, 2, "a TLS provider that is not there")
+        check(any("nosuchprovider" in f["reason"] for f in d["failures"]), d)
     finally:
         b.stop()
 
@@ -551,6 +569,149 @@ def several_destinations_share_the_clients():
            "half on the second broker")
     finally:
         b2.stop()
+
+
+# ---- the end of a run: bounded, and at once on a second signal -------------
+
+@contextlib.contextmanager
+def stalled_broker_run(args, stop_after="conn 2/2"):
+    """Run mqbench with `args` against a private broker and SIGSTOP the
+    broker once the progress shows `stop_after`: connections stay open,
+    nothing is acknowledged any more. Yields the mqbench Popen; afterwards
+    mqbench is killed if still running and the broker resumed and
+    stopped, by PID."""
+    b = Broker()
+    p = subprocess.Popen([MQBENCH] + args + ["-h", "127.0.0.1", "-p",
+                                             str(b.port), "--progress",
+                                             "lines", "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 20
+        seen = b""
+        while time.time() < deadline and stop_after.encode() not in seen:
+            seen += p.stderr.readline()
+        check(stop_after.encode() in seen, "progress: %r" % seen)
+        os.kill(b.proc.pid, signal.SIGSTOP)
+        time.sleep(0.5)              # messages go out, none acknowledged
+        yield p
+    finally:
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+        if b.proc.poll() is None:
+            os.kill(b.proc.pid, signal.SIGCONT)
+        b.stop()
+
+
+def finish(p):
+    """Wait for mqbench's end: (its JSON report, stderr, seconds taken)."""
+    t0 = time.time()
+    out, err = p.communicate(timeout=30)
+    return json.loads(out), err, time.time() - t0
+
+
+@test
+def end_of_run_is_bounded_by_drain_when_the_broker_stalls():
+    """The broker stops answering (SIGSTOP): the drain and the graceful
+    disconnects at the end each take at most --drain, and what was never
+    acknowledged is counted as failed publishes (exit 4), not lost
+    silently; before issue 12's follow-up the end waited for libmq's own
+    disconnect timeout plus destroy (10 s and more)."""
+    with stalled_broker_run(["pub", "-c", "2", "-q", "1", "-I", "20",
+                             "--duration", "3", "--drain", "1"]) as p:
+        d, err, took = finish(p)
+    check(took < 6.5, "ended %.1f s after the broker stalled (at most 1.5 "
+          "s of the duration left, drain 1 + 1)" % took)
+    check(d["publish"]["failed"] > 0, d["publish"])
+    eq(p.returncode, 4, "publishes failed (%s)" % err[-300:])
+
+
+@test
+def second_signal_exits_at_once():
+    """Interrupted while draining towards a stalled broker with a long
+    --drain: a second SIGINT ends the drain and the disconnects at once
+    (mq_disconnect_now) and mqbench still prints its report."""
+    with stalled_broker_run(["pub", "-c", "3", "-q", "1", "-I", "10",
+                             "--drain", "60"], "conn 3/3") as p:
+        os.kill(p.pid, signal.SIGINT)
+        time.sleep(1.0)
+        check(p.poll() is None, "still draining after the first signal")
+        os.kill(p.pid, signal.SIGINT)
+        d, err, took = finish(p)
+    check(took < 3.5, "exit took %.1f s after the second signal" % took)
+    check(d["interrupted"], d)
+    check(d["publish"]["failed"] > 0, d["publish"])
+
+
+# ---- TLS-PSK and proxies, as mqpub takes them ----------------------------
+
+PSK_ID, PSK_KEY = "bench-dev", "00a1b2c3d4e5f60718293a4b5c6d7e8f"
+
+
+@test
+def psk_and_tls_option_checks():
+    b = Broker(psk=(PSK_ID, PSK_KEY))
+    pport = b.psk_port
+    try:
+        # --psk means TLS: -h/-p become mqtts://
+        rc, d, err = bench_json("pubsub", "-h", "127.0.0.1", "-p",
+                                str(pport), "--psk", PSK_KEY,
+                                "--psk-identity", PSK_ID, "-c", "2", "-I",
+                                "5", "-L", "40", "-q", "1")
+        eq(rc, 0, "PSK rc (%s)" % err)
+        check(d["uris"][0].startswith("mqtts://"), d["uris"])
+        eq(d["receive"]["count"], 40, "received over PSK")
+        rc, d, err = bench_json("conn", "--uri", "mqtts://127.0.0.1:%d"
+                                % pport, "--psk", "0badc0de",
+                                "--psk-identity", PSK_ID, "-c", "1")
+        eq(rc, 2, "a wrong key fails to connect")
+        check(any("PSK" in f["reason"] or "psk" in f["reason"]
+                  for f in d["failures"]), d["failures"])
+    finally:
+        b.stop()
+    # the checks across options, in mqpub's (mosquitto's) wording
+    usage_error(["conn", "--psk", PSK_KEY], "--psk-identity required")
+    usage_error(["conn", "--psk", PSK_KEY, "--psk-identity", PSK_ID,
+                 "--cafile", "ca.crt"], "Only one of --psk or --cafile")
+    usage_error(["conn", "--keyform", "engine", "--key", "k", "--cert",
+                 "c"], "--keyform engine needs --tls-engine")
+    usage_error(["conn", "--keyform", "der"], "Invalid keyform")
+    usage_error(["conn", "--tls-engine-kpass-sha1", "x"], "pin-value")
+    usage_error(["conn", "--cert", "c.crt"], "Both certfile and keyfile")
+    usage_error(["conn", "--unix", "/tmp/x.sock", "--proxy",
+                 "socks5h://127.0.0.1:1"], "--proxy cannot be used with")
+
+
+@test
+def proxy_passes_host_names_to_the_proxy():
+    try:
+        px = Proxy("http")
+    except Skip as e:
+        print("# SKIP proxy test: %s" % e)
+        return
+    try:
+        rc, d, err = bench_json("pubsub", "-h", "localhost", "-p",
+                                str(B.port), "--proxy",
+                                "http://127.0.0.1:%d" % px.port, "-c", "2",
+                                "-I", "5", "-L", "40", "-q", "1")
+        eq(rc, 0, "through the proxy (%s)" % err)
+        eq(d["receive"]["count"], 40, "received")
+        check(d["uris"][0].startswith("mqtt://localhost:"), d["uris"])
+        # a proxy nobody listens on: the clients fail, naming the proxy
+        rc, d, err = bench_json("conn", "-h", "127.0.0.1", "-p", str(B.port),
+                                "--proxy", "socks5h://127.0.0.1:%d"
+                                % free_port(), "-c", "1")
+        eq(rc, 2, "dead proxy")
+        check(any("proxy" in f["reason"] for f in d["failures"]),
+              d["failures"])
+        rc, out, err = bench("conn", "-h", "127.0.0.1", "-p", str(B.port),
+                             "--proxy", "ftp://127.0.0.1:1", "-c", "1",
+                             "--progress", "none")
+        check(rc != 0 and "--proxy" in err, "bad proxy URL: %r" % err)
+    finally:
+        log = px.stop()
+    eq(log.count("CONNECT localhost:%d" % B.port), 4,
+       "4 clients tunnelled by name: %s" % log[-1500:])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""Helpers for the mqpub/mqsub/mqrr tests: a private mosquitto broker on a
-free loopback port (stopped by PID), subprocess runners with timeouts, and a
-tiny TAP reporter.
+"""Helpers for the mqpub/mqsub/mqrr/mqbench tests: a private mosquitto
+broker on a free loopback port (stopped by PID), Debian's proxies (dante,
+tinyproxy) likewise, subprocess runners with timeouts, and a tiny TAP
+reporter.
 
 Environment: MQPUB, MQSUB, MQRR name the programs under test; setting them to
 mosquitto_pub/mosquitto_sub/mosquitto_rr runs the same expectations against
@@ -34,9 +35,11 @@ def free_port():
 
 
 class Broker:
-    """mosquitto on 127.0.0.1:<free port>, with a log file we can wait on."""
+    """mosquitto on 127.0.0.1:<free port>, with a log file we can wait on.
+    psk=(identity, hex key): one more listener, on .psk_port, for TLS-PSK
+    with that key (its psk_file is .psk_file)."""
 
-    def __init__(self, extra_conf="", users=None):
+    def __init__(self, extra_conf="", users=None, psk=None):
         self.dir = tempfile.mkdtemp(prefix="mqtools-")
         os.chmod(self.dir, 0o755)
         self.port = free_port()
@@ -62,6 +65,14 @@ class Broker:
             lines += ["allow_anonymous false", "password_file " + pwfile]
         else:
             lines.append("allow_anonymous true")
+        if psk:
+            self.psk_port = free_port()
+            self.psk_file = os.path.join(self.dir, "psk.txt")
+            with open(self.psk_file, "w") as f:
+                f.write("%s:%s\n" % psk)
+            os.chmod(self.psk_file, 0o644)
+            lines += ["listener %d 127.0.0.1" % self.psk_port,
+                      "psk_hint tools", "psk_file " + self.psk_file]
         if extra_conf:
             lines.append(extra_conf)
         with open(conf, "w") as f:
@@ -101,14 +112,88 @@ class Broker:
         self.wait_log("Sending SUBACK to " + client_id, count=count)
 
     def stop(self):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_pid(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Skip(Exception):
+    """A test whose program is not installed (reported "# SKIP")."""
+
+
+def wait_port(port, proc):
+    import socket
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    raise AssertionError("proxy did not start")
+
+
+def stop_pid(proc, timeout=5):
+    """SIGTERM a process we started (by its PID), SIGKILL if it lingers."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+class Proxy:
+    """dante (SOCKS5, no auth) or tinyproxy (HTTP CONNECT; Basic auth when
+    user and password are given: tinyproxy takes only letters, digits and
+    -_. in them) on loopback. Skip if the program is not installed."""
+
+    def __init__(self, kind, user=None, password=None):
+        self.dir = tempfile.mkdtemp(prefix="mqtools-proxy-")
+        os.chmod(self.dir, 0o755)
+        self.port = free_port()
+        conf = os.path.join(self.dir, "proxy.conf")
+        if kind == "socks5":
+            prog = shutil.which("danted") or "/usr/sbin/danted"
+            text = ("logoutput: stderr\ninternal: 127.0.0.1 port = %d\n"
+                    "external: 127.0.0.1\nsocksmethod: none\n"
+                    "clientmethod: none\nuser.privileged: root\n"
+                    "user.unprivileged: nobody\n"
+                    "client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }\n"
+                    "socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }\n"
+                    % self.port)
+            args = [prog, "-f", conf, "-N", "1"]
+        else:
+            prog = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
+            text = ("Port %d\nListen 127.0.0.1\nTimeout 60\n"
+                    "Allow 127.0.0.1\nLogLevel Connect\n" % self.port)
+            if user:
+                text += "BasicAuth %s %s\n" % (user, password)
+            args = [prog, "-d", "-c", conf]
+        if not os.access(prog, os.X_OK):
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise Skip("%s not installed" % os.path.basename(prog))
+        with open(conf, "w") as f:
+            f.write(text)
+        self.log = open(os.path.join(self.dir, "log"), "w+")
+        self.proc = subprocess.Popen(args, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        wait_port(self.port, self.proc)
+
+    def text(self):
+        with open(self.log.name, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        """Stop by PID; returns the proxy's log (complete only now: its
+        stdout to a file is block-buffered). Once only."""
+        stop_pid(self.proc)
+        text = self.text()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return text
 
 
 class Result:

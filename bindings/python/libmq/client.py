@@ -27,16 +27,18 @@ import socket
 import ssl
 import threading
 import time
-import uuid
+from time import monotonic as _monotonic
 
 from . import mq_core as _core
 # hot paths straight from the extension (the shadow module adds a frame)
-from ._mq_core import mq_publish as _mq_publish, mq_py_take as _mq_take
+from ._mq_core import (mq_publish as _mq_publish, mq_py_take as _mq_take,
+                       mq_py_publish as _mq_py_publish,
+                       MessageInfoBase as _MessageInfoBase)
 from .enums import (CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion,
                     LogLevel, ConnackCode, PahoClientMode)
 from .matcher import MQTTMatcher
 from .packettypes import PacketTypes
-from .properties import Properties, MQTTException
+from .properties import Properties, MQTTException, _PROPS
 from .reasoncodes import ReasonCode, ReasonCodes
 from .subscribeoptions import SubscribeOptions
 
@@ -106,6 +108,7 @@ __all__ = [
     "ReasonCodes", "PacketTypes", "SubscribeOptions", "MQTTException",
     "WebsocketConnectionError", "error_string", "connack_string",
     "topic_matches_sub", "MQTTv31", "MQTTv311", "MQTTv5",
+    "set_worker_threads",
 ]
 
 # ---- errors ----------------------------------------------------------------
@@ -161,6 +164,61 @@ class WebsocketConnectionError(ConnectionError):
     """The WebSocket upgrade failed (paho's name; also a ConnectionError)."""
 
 
+try:        # paho-mqtt proxies through PySocks: keep its exceptions working
+    import socks as _socks
+    _PROXY_BASES = (_socks.ProxyError,)
+except Exception:
+    _socks = None
+    _PROXY_BASES = ()
+
+
+class MQProxyError(MQError, ConnectionError, *_PROXY_BASES):
+    """The proxy of proxy_set() refused or failed to open the tunnel
+    (MQ_ERR_PROXY). Also socks.ProxyError when PySocks is installed, as
+    paho-mqtt raises through it."""
+
+    def __init__(self, *args):
+        OSError.__init__(self, *args)
+        self.msg = str(args[-1]) if args else ""   # PySocks' fields
+        self.socket_err = None
+
+    def __str__(self):
+        return self.msg
+
+
+class MQProxyAuthError(MQProxyError, PermissionError):
+    """The proxy refused the credentials of proxy_set() (MQ_ERR_PROXY_AUTH)."""
+
+
+def _file_error(code, path, what):
+    """The OSError paho's ssl calls raise for a TLS file libmq cannot read
+    (MQ_ERR_FILE): FileNotFoundError, IsADirectoryError or PermissionError,
+    each also an MQError."""
+    if not os.path.exists(path):
+        cls, num = MQFileNotFoundError, _errno.ENOENT
+    elif os.path.isdir(path) and what != "CA directory":
+        cls, num = MQIsADirectoryError, _errno.EISDIR
+    else:
+        cls, num = MQPermissionError, _errno.EACCES
+    e = cls(num, "%s %s: %s (%s)" % (what, path, _core.mq_strerror(code),
+                                     _err_name(code)), path)
+    e.code, e.name, e.mq_message = code, _err_name(code), \
+        _core.mq_strerror(code)
+    return e
+
+
+class MQFileNotFoundError(MQError, FileNotFoundError):
+    """A TLS file or directory does not exist (MQ_ERR_FILE)."""
+
+
+class MQIsADirectoryError(MQError, IsADirectoryError):
+    """A directory was given where a TLS file was expected (MQ_ERR_FILE)."""
+
+
+class MQPermissionError(MQError, PermissionError):
+    """A TLS file cannot be read (MQ_ERR_FILE)."""
+
+
 _E = _core
 
 
@@ -201,6 +259,10 @@ def _connect_error(code, text):
         return _make_error(MQDNSError, code, text, socket.EAI_NONAME)
     if code == _E.MQ_ERR_TIMEOUT:
         return _make_error(MQTimeoutError, code, text, _errno.ETIMEDOUT)
+    if code == _E.MQ_ERR_PROXY_AUTH:
+        return _make_error(MQProxyAuthError, code, text)
+    if code == _E.MQ_ERR_PROXY:
+        return _make_error(MQProxyError, code, text)
     if code == _E.MQ_ERR_TLS:
         low = (text or "").lower()
         if "verif" in low or "certificate" in low or "hostname" in low \
@@ -224,11 +286,25 @@ def _disconnect_rc(err):
         return MQTT_ERR_TLS
     if err == _E.MQ_ERR_NOMEM:
         return MQTT_ERR_NOMEM
+    if err == _E.MQ_ERR_PROXY_AUTH:
+        return MQTT_ERR_AUTH
+    if err == _E.MQ_ERR_PROXY:
+        return MQTT_ERR_CONN_REFUSED
     return MQTT_ERR_CONN_LOST
 
 
 # MQTT 5 CONNACK codes as libmq reports them -> MQTT 3.1.1 return codes
 _V311_CONNACK = {0x00: 0, 0x84: 1, 0x85: 2, 0x88: 3, 0x86: 4, 0x87: 5}
+
+
+def set_worker_threads(n):
+    """libmq extra: how many worker threads serve the clients of this
+    process (mq_set_worker_threads; default 1, at most 64). Clients made
+    before the call keep their worker. ValueError out of range."""
+    rc = _core.mq_set_worker_threads(int(n))
+    if rc < 0:
+        _raise_for(rc, "worker threads: 1 to 64")
+    return MQTT_ERR_SUCCESS
 
 
 def error_string(mqtt_errno):
@@ -289,14 +365,28 @@ def base62(num, base="0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNO"
 
 
 class ConnectFlags:
-    """paho-mqtt 2.x: flags of a CONNACK (VERSION2 on_connect)."""
-    __slots__ = ("session_present",)
+    """paho-mqtt 2.x: flags of a CONNACK (VERSION2 on_connect). libmq adds
+    `tls`: what the TLS handshake negotiated (see _tls_info), or None."""
+    __slots__ = ("session_present", "tls")
 
-    def __init__(self, session_present):
+    def __init__(self, session_present, tls=None):
         self.session_present = session_present
+        self.tls = tls
 
     def __repr__(self):
-        return "ConnectFlags(session_present=%r)" % self.session_present
+        return "ConnectFlags(session_present=%r, tls=%r)" % (
+            self.session_present, self.tls)
+
+
+def _tls_info(t):
+    """The TLS details of a CONNECT event (libmq's mq_event_tls) as a dict
+    named after ssl.SSLSocket: version() "TLSv1.3", the cipher name,
+    selected_alpn_protocol() (None when none), session_reused. None
+    without TLS."""
+    if t is None:
+        return None
+    return {"version": t[0], "cipher": t[1], "alpn_protocol": t[2],
+            "session_reused": t[3]}
 
 
 class DisconnectFlags:
@@ -313,31 +403,30 @@ class DisconnectFlags:
 
 # ---- messages ----------------------------------------------------------------
 
-class MQTTMessageInfo:
+class MQTTMessageInfo(_MessageInfoBase):
     """What publish() returns: mid, rc, wait_for_publish(), is_published().
     Iterable as (rc, mid) for old code. A message counts as published when
-    libmq completed it: QoS 0 written to the socket, QoS 1 PUBACK, QoS 2
-    PUBCOMP."""
+    libmq completed it: QoS 0 handed to the open connection, QoS 1 PUBACK,
+    QoS 2 PUBCOMP (a PUBACK/PUBCOMP with a failure reason code too, as in
+    paho: VERSION2 on_publish gets that code). Nothing is tracked per
+    message until one of the two methods is called: they ask libmq
+    (mq_wait), with or without a loop running."""
 
-    __slots__ = ("mid", "rc", "_published", "_failed", "_client",
-                 "_iterpos", "reason_code", "properties")
+    # storage in C (bindings/mq.i, MessageInfoBase): mid, rc, _iterpos,
+    # _done (True published, a str why not, None unknown), _client; the
+    # fast path of publish() creates it there without this __init__
+    __slots__ = ()
 
     def __init__(self, mid, client=None):
         self.mid = mid
-        self.rc = MQTT_ERR_SUCCESS
-        self._published = False
-        self._failed = None      # libmq error text when it was not delivered
         self._client = client
-        self._iterpos = 0
-        self.reason_code = None
-        self.properties = None
 
     def __str__(self):
         return str((int(self.rc), self.mid))
 
     def __repr__(self):
         return "MQTTMessageInfo(mid=%r, rc=%r, published=%r)" % (
-            self.mid, self.rc, self._published)
+            self.mid, self.rc, self._done is True)
 
     def __iter__(self):
         return iter((self.rc, self.mid))
@@ -368,26 +457,32 @@ class MQTTMessageInfo:
             raise RuntimeError("Message publish failed: %s" %
                                error_string(self.rc))
 
+    def _ask(self, timeout):
+        if self._done is None and self._client is not None and self.mid:
+            self._done = self._client._publish_outcome(self.mid, timeout)
+            if self._done is not None:
+                self._client = None          # known for good
+        if self._done is not None and self._done is not True:
+            raise RuntimeError("Message publish failed: %s" % self._done)
+        return self._done is True
+
     def wait_for_publish(self, timeout=None):
         """Block until the message is published or `timeout` seconds pass.
         ValueError if it was refused for a full queue, RuntimeError if it
         was not accepted (e.g. not connected) or libmq could not deliver it
-        (it then says why). Works with or without a running loop."""
+        (it then says why, e.g. abandoned by disconnect()). Works with or
+        without a running loop; the GIL is released while waiting."""
         self._check_rc()
-        if not self._published and self._failed is None and \
-                self._client is not None:
-            self._client._wait_until(
-                lambda: self._published or self._failed is not None,
-                timeout)
-        if self._failed is not None:
-            raise RuntimeError("Message publish failed: %s" % self._failed)
+        self._ask(timeout)
 
     def is_published(self):
-        """True once the message is published (see the class text)."""
+        """True once the message is published (see the class text);
+        RuntimeError if libmq could not deliver it."""
         self._check_rc()
-        if self._failed is not None:
-            raise RuntimeError("Message publish failed: %s" % self._failed)
-        return self._published
+        return self._ask(0)
+
+
+_core.mq_py_info_setup(MQTT_ERR_SUCCESS)
 
 
 class MQTTMessage:
@@ -438,17 +533,28 @@ class MQTTMessage:
         return self._topic_s.encode("utf-8", "surrogateescape")
 
 
+_new_message = MQTTMessage.__new__
+
+
+class RecoveredMessage(MQTTMessage):
+    """A message libmq found in the persistence store when it was opened
+    (libmq extra, see Client.persistence_set()): topic, payload, qos,
+    retain, properties, mid (the mid its on_publish will carry: libmq
+    resends it by itself, do not publish it again) and tag (the tag given
+    to publish_tagged(), 0 if none)."""
+
+    __slots__ = ("tag",)
+
+    def __repr__(self):
+        return ("RecoveredMessage(mid=%r, tag=%r, topic=%r, payload=%r, "
+                "qos=%d)" % (self.mid, self.tag, self._topic_s, self.payload,
+                             self.qos))
+
+
 # ---- helpers -------------------------------------------------------------------
 
-_PROP_KIND = {}
-for _id in (0x01, 0x02, 0x0B, 0x11, 0x13, 0x17, 0x18, 0x19, 0x21, 0x22, 0x23,
-            0x24, 0x25, 0x27, 0x28, 0x29, 0x2A):
-    _PROP_KIND[_id] = "int"
-for _id in (0x03, 0x08, 0x12, 0x15, 0x1A, 0x1C, 0x1F):
-    _PROP_KIND[_id] = "str"
-for _id in (0x09, 0x16):
-    _PROP_KIND[_id] = "bin"
-_PROP_KIND[0x26] = "user"
+# each property id's kind ("int", "str", "bin", "user"), from properties.py
+_PROP_KIND = {ident: spec[1] for ident, spec in _PROPS.items()}
 
 
 class _Props:
@@ -503,6 +609,41 @@ class _Props:
         self.close()
 
 
+def _reason_int(reasoncode):
+    """A reason code given as a ReasonCode, an int or None (0)."""
+    if reasoncode is None:
+        return 0
+    return int(reasoncode.value if isinstance(reasoncode, ReasonCode)
+               else reasoncode)
+
+
+def _sub_result(tok):
+    """subscribe()/unsubscribe()'s (rc, mid) for libmq's token or error."""
+    if tok < 0:
+        if tok in (_E.MQ_ERR_NO_CONN, _E.MQ_ERR_STATE):
+            return (MQTT_ERR_NO_CONN, None)
+        if tok == _E.MQ_ERR_QUEUE_FULL:
+            return (MQTT_ERR_QUEUE_SIZE, None)
+        _raise_for(tok)
+    return (MQTT_ERR_SUCCESS, tok)
+
+
+def _proxy_uri(scheme, host, port, user, password):
+    """A proxy URI for MQ_SOPT_PROXY (user and password percent-encoded)."""
+    from urllib.parse import quote
+    if ":" in host and not host.startswith("["):
+        host = "[%s]" % host
+    auth = ""
+    if user:
+        auth = quote(str(user), safe="")
+        if password:
+            if isinstance(password, bytes):
+                password = password.decode("utf-8")
+            auth += ":" + quote(str(password), safe="")
+        auth += "@"
+    return "%s://%s%s:%d" % (scheme, auth, host, int(port))
+
+
 def _set_will(c, topic, payload, qos, retain, properties):
     """mq_set_will with a Properties object (built and freed here, so a
     Will deferred to the next connect holds no C pointer)."""
@@ -532,12 +673,17 @@ _EV_PUBLISHED = _core.MQ_EVENT_PUBLISHED
 _EV_SUBSCRIBED = _core.MQ_EVENT_SUBSCRIBED
 _EV_UNSUBSCRIBED = _core.MQ_EVENT_UNSUBSCRIBED
 _EV_LOG = _core.MQ_EVENT_LOG
+_EV_RESUBSCRIBED = _core.MQ_EVENT_RESUBSCRIBED
+_EV_RECOVERED = _core.MQ_EVENT_RECOVERED
+_EV_AUTH = _core.MQ_EVENT_AUTH
+_MQ_PY_SLOW = -10000          # mq_py_publish: use the Python path
 
 # libmq log level -> paho's
 _LOG_LEVEL = {1: MQTT_LOG_ERR, 2: MQTT_LOG_WARNING, 3: MQTT_LOG_INFO,
               4: MQTT_LOG_DEBUG}
 
-# Option names for set_option() (libmq extras).
+# Option names for set_option() (libmq extras): mq.h's MQ_OPT_* and
+# MQ_SOPT_* names in lower case without the prefix.
 INT_OPTIONS = {
     "keepalive_s": _core.MQ_OPT_KEEPALIVE_S,
     "clean_start": _core.MQ_OPT_CLEAN_START,
@@ -552,13 +698,21 @@ INT_OPTIONS = {
     "tcp_nodelay": _core.MQ_OPT_TCP_NODELAY,
     "connect_timeout_ms": _core.MQ_OPT_CONNECT_TIMEOUT_MS,
     "max_events": _core.MQ_OPT_MAX_EVENTS,
+    "max_event_bytes": _core.MQ_OPT_MAX_EVENT_BYTES,
     "log_level": _core.MQ_OPT_LOG_LEVEL,
     "max_packet_size": _core.MQ_OPT_MAX_PACKET_SIZE,
     "receive_maximum": _core.MQ_OPT_RECEIVE_MAXIMUM,
     "topic_alias_maximum": _core.MQ_OPT_TOPIC_ALIAS_MAXIMUM,
+    "topic_alias_auto": _core.MQ_OPT_TOPIC_ALIAS_AUTO,
     "publish_timeout_ms": _core.MQ_OPT_PUBLISH_TIMEOUT_MS,
+    "disconnect_timeout_ms": _core.MQ_OPT_DISCONNECT_TIMEOUT_MS,
+    "protocol_fallback": _core.MQ_OPT_PROTOCOL_FALLBACK,
+    "protocol_in_use": _core.MQ_OPT_PROTOCOL_IN_USE,
     "tls_insecure": _core.MQ_OPT_TLS_INSECURE,
     "tls_no_hostname_check": _core.MQ_OPT_TLS_NO_HOSTNAME_CHECK,
+    "tls_session_resume": _core.MQ_OPT_TLS_SESSION_RESUME,
+    "tls_crl_check": _core.MQ_OPT_TLS_CRL_CHECK,
+    "proxy_from_env": _core.MQ_OPT_PROXY_FROM_ENV,
     "persist_sync": _core.MQ_OPT_PERSIST_SYNC,
 }
 STR_OPTIONS = {
@@ -572,12 +726,40 @@ STR_OPTIONS = {
     "tls_alpn": _core.MQ_SOPT_TLS_ALPN,
     "tls_ciphers": _core.MQ_SOPT_TLS_CIPHERS,
     "tls_min_version": _core.MQ_SOPT_TLS_MIN_VERSION,
+    "tls_max_version": _core.MQ_SOPT_TLS_MAX_VERSION,
     "tls_ca_pem": _core.MQ_SOPT_TLS_CA_PEM,
     "tls_cert_pem": _core.MQ_SOPT_TLS_CERT_PEM,
     "tls_key_pem": _core.MQ_SOPT_TLS_KEY_PEM,
     "tls_key_password": _core.MQ_SOPT_TLS_KEY_PASSWORD,
+    "tls_key_uri": _core.MQ_SOPT_TLS_KEY_URI,
+    "tls_cert_uri": _core.MQ_SOPT_TLS_CERT_URI,
+    "tls_providers": _core.MQ_SOPT_TLS_PROVIDERS,
+    "tls_engine": _core.MQ_SOPT_TLS_ENGINE,
+    "tls_psk": _core.MQ_SOPT_TLS_PSK,
+    "tls_psk_identity": _core.MQ_SOPT_TLS_PSK_IDENTITY,
+    "tls_crl_file": _core.MQ_SOPT_TLS_CRL_FILE,
+    "tls_crl_path": _core.MQ_SOPT_TLS_CRL_PATH,
+    "proxy": _core.MQ_SOPT_PROXY,
+    "no_proxy": _core.MQ_SOPT_NO_PROXY,
     "persist_dir": _core.MQ_SOPT_PERSIST_DIR,
+    "bind_address": _core.MQ_SOPT_BIND_ADDRESS,
 }
+# string options naming a file (MQ_ERR_FILE -> FileNotFoundError ...)
+_FILE_OPTIONS = {
+    _core.MQ_SOPT_TLS_CA_FILE: "CA file",
+    _core.MQ_SOPT_TLS_CA_PATH: "CA directory",
+    _core.MQ_SOPT_TLS_CERT_FILE: "certificate file",
+    _core.MQ_SOPT_TLS_KEY_FILE: "key file",
+    _core.MQ_SOPT_TLS_CRL_FILE: "CRL file",
+    _core.MQ_SOPT_TLS_CRL_PATH: "CRL directory",
+    _core.MQ_SOPT_PERSIST_DIR: "persistence directory",
+}
+
+# PySocks' proxy types (socks.SOCKS4, SOCKS5, HTTP), as paho's proxy_set()
+# takes them; libmq needs no PySocks
+PROXY_SOCKS4, PROXY_SOCKS5, PROXY_HTTP = 1, 2, 3
+_PROXY_DEFAULT_PORT = {PROXY_SOCKS4: 1080, PROXY_SOCKS5: 1080,
+                       PROXY_HTTP: 8080}
 
 _BATCH = 256          # events taken per crossing into C
 _SLICE = 0.05         # how often a waiter without the pump re-checks
@@ -682,6 +864,7 @@ class Client:
         self._host = ""
         self._port = 1883
         self._keepalive = 60
+        self._bind_address = ""
         self._clean_start = MQTT_CLEAN_START_FIRST_ONLY
         self._connect_properties = None
         self._ws_path = "/mqtt"
@@ -709,8 +892,8 @@ class Client:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        self._infos = {}                # token -> MQTTMessageInfo | result
-        self._unsub_groups = {}         # token -> [mid, remaining, codes]
+        self._pub_failures = collections.OrderedDict()  # mid -> why
+        self._recovered = []            # RecoveredMessage, persistence_set
         self._dispatching = None        # thread id running callbacks
 
         # loops
@@ -727,16 +910,20 @@ class Client:
         self.on_connect_fail = None
         self.on_disconnect = None
         self.on_message = None
-        self.on_publish = None
+        self._on_publish = None
+        self._on_publish_v1 = None      # on_publish when VERSION1 (fast)
         self.on_subscribe = None
         self.on_unsubscribe = None
+        self.on_auth = None             # libmq extra (MQTT 5 AUTH)
         self.on_socket_open = None
         self.on_socket_close = None
         self.on_socket_register_write = None
         self.on_socket_unregister_write = None
         self.suppress_exceptions = False
 
-        self._check(_core.mq_set_int(self._c, _core.MQ_OPT_PUBLISH_EVENTS, 2))
+        # completion events only while on_publish is set (failures always
+        # come: never silent); see the on_publish property
+        self._check(_core.mq_set_int(self._c, _core.MQ_OPT_PUBLISH_EVENTS, 0))
         if not self._v5:
             self._check(_core.mq_set_int(self._c, _core.MQ_OPT_CLEAN_START,
                                          1 if clean_session else 0))
@@ -744,6 +931,34 @@ class Client:
                                      1 if self._reconnect_on_failure else 0))
         self.reconnect_delay_set(1, 120)
         self._publish_nogil = False
+        self._proxy = None              # proxy_set() arguments
+        self._env_proxy = None          # the mqtt_proxy URI applied
+
+    @property
+    def on_publish(self):
+        """on_publish(client, userdata, mid) (VERSION1) or (client,
+        userdata, mid, reason_code, properties) (VERSION2): called once per
+        message when libmq completed it. While none is set libmq reports
+        no completions at all (only failures, to the log), which keeps
+        publishing cheap; is_published()/wait_for_publish() work either
+        way."""
+        return self._on_publish
+
+    @on_publish.setter
+    def on_publish(self, func):
+        self._on_publish = func
+        self._on_publish_v1 = func if self._api is \
+            CallbackAPIVersion.VERSION1 else None
+        c = getattr(self, "_c", None)
+        if c is not None:
+            _core.mq_set_int(c, _core.MQ_OPT_PUBLISH_EVENTS,
+                             2 if func is not None else 0)
+
+    def publish_callback(self):
+        def decorator(func):
+            self.on_publish = func
+            return func
+        return decorator
 
     # -- small internals -----------------------------------------------------
 
@@ -774,6 +989,12 @@ class Client:
                 self._thread is not threading.current_thread():
             self.loop_stop()
         self._c = None
+        # completions of tagged messages nobody dispatched: their store
+        # records stay for the next start (docs/guide/persistence.md)
+        for ev in list(self._pending):
+            if ev[0] == _EV_PUBLISHED and ev[7] is not None:
+                _core.mq_py_event_keep(ev[7])
+        self._pending.clear()
         _core.mq_client_destroy(c)
         for fd in (self._wake_r, self._wake_w):
             try:
@@ -905,6 +1126,11 @@ class Client:
 
     @property
     def client_id(self):
+        """The client id (bytes). Made with an empty id, the id the broker
+        assigned once it is known (MQTT 5 CONNACK; libmq's mq_client_id)."""
+        c = self._c
+        if not self._client_id and c is not None:
+            return (_core.mq_client_id(c) or "").encode("utf-8")
         return self._client_id
 
     @property
@@ -1008,9 +1234,72 @@ class Client:
         raise _make_error(MQError, _E.MQ_ERR_NOT_SUPPORTED,
                           "bridge mode is not supported by libmq")
 
+    _PROXY_KEYS = ("proxy_type", "proxy_addr", "proxy_port", "proxy_rdns",
+                   "proxy_username", "proxy_password")
+
     def proxy_set(self, **proxy_args):
-        """Not supported: libmq connects directly (no SOCKS/HTTP proxy)."""
-        raise ValueError("proxy_set is not supported by libmq")
+        """Connect through a proxy, with paho's arguments (paho passes them
+        to PySocks; libmq does the proxying itself, PySocks is not needed):
+        proxy_type socks.HTTP (3: HTTP CONNECT, Basic auth) or
+        socks.SOCKS5 (2) - PySocks' constants or the ints -, proxy_addr,
+        proxy_port (default 8080 for HTTP, 1080 for SOCKS5, as PySocks),
+        proxy_username, proxy_password, proxy_rdns (accepted; libmq lets
+        the proxy resolve the broker's name either way). SOCKS4 (1) is not
+        supported (ValueError). Call before connect(). Failures raise from
+        connect() as MQProxyError / MQProxyAuthError (ConnectionError;
+        also socks.ProxyError when PySocks is installed)."""
+        unknown = set(proxy_args) - set(self._PROXY_KEYS)
+        if unknown:
+            raise TypeError("proxy_set() got an unexpected keyword argument "
+                            "'%s'" % sorted(unknown)[0])
+        ptype = proxy_args.get("proxy_type")
+        addr = proxy_args.get("proxy_addr")
+        if isinstance(ptype, bool) or ptype not in (PROXY_SOCKS4,
+                                                    PROXY_SOCKS5,
+                                                    PROXY_HTTP) or not addr:
+            raise ValueError("proxy_type and/or proxy_addr are invalid.")
+        if ptype == PROXY_SOCKS4:
+            raise _make_error(MQValueError, _E.MQ_ERR_NOT_SUPPORTED,
+                              "SOCKS4 proxies are not supported by libmq "
+                              "(use SOCKS5 or HTTP)")
+        port = proxy_args.get("proxy_port") or _PROXY_DEFAULT_PORT[ptype]
+        user = proxy_args.get("proxy_username")
+        password = proxy_args.get("proxy_password")
+        uri = _proxy_uri("http" if ptype == PROXY_HTTP else "socks5h",
+                         addr, port, user, password)
+        self._setopt(_core.mq_set_str, _core.MQ_SOPT_PROXY, uri)
+        self._proxy = dict(proxy_args)
+        self._env_proxy = None
+
+    def _apply_env_proxy(self):
+        """As paho with PySocks: without proxy_set(), a proxy in the
+        environment variable mqtt_proxy (http://host:port or
+        socks://host:port) is used unless no_proxy names the broker."""
+        if self._proxy is not None or self._transport == "unix":
+            return
+        uri = None
+        try:
+            import urllib.request as _ur
+            env = _ur.getproxies().get("mqtt")
+            if env and not _ur.proxy_bypass(self._host):
+                import urllib.parse as _up
+                parts = _up.urlparse(env)
+                scheme = {"http": "http", "socks": "socks5h",
+                          "socks5": "socks5h",
+                          "socks5h": "socks5h"}.get(parts.scheme)
+                if scheme and parts.hostname:
+                    uri = _proxy_uri(scheme, parts.hostname, parts.port or
+                                     (8080 if scheme == "http" else 1080),
+                                     _up.unquote(parts.username or "") or
+                                     None,
+                                     _up.unquote(parts.password or "") or
+                                     None)
+        except Exception:
+            uri = None
+        if uri != self._env_proxy:
+            self._check(_core.mq_set_str(self._handle(),
+                                         _core.MQ_SOPT_PROXY, uri))
+            self._env_proxy = uri
 
     def ws_set_options(self, path="/mqtt", headers=None):
         """WebSocket path for transport="websockets". Extra headers are not
@@ -1022,45 +1311,88 @@ class Client:
     def tls_set(self, ca_certs=None, certfile=None, keyfile=None,
                 cert_reqs=None, tls_version=None, ciphers=None,
                 keyfile_password=None, alpn_protocols=None):
-        """TLS for the next connect: CA file (default: the system's CAs),
-        client certificate and key (PEM files), cert_reqs=ssl.CERT_NONE
-        to skip verification (insecure), tls_version (minimum TLS 1.2 or
-        1.3), ciphers, key password, ALPN protocols. Host name verification
-        is on (see tls_insecure_set)."""
+        """TLS for the next connect, with paho's arguments: ca_certs (CA
+        file; default the system's CAs), certfile/keyfile (client
+        certificate and key, PEM; the key may be in certfile),
+        cert_reqs (ssl.CERT_REQUIRED by default; CERT_OPTIONAL means the
+        same for a client, as in Python's ssl; CERT_NONE skips all
+        verification), tls_version (ssl.PROTOCOL_TLS / PROTOCOL_TLS_CLIENT
+        or None: TLS 1.2 or 1.3; ssl.PROTOCOL_TLSv1_2 or
+        ssl.TLSVersion.TLSv1_2: TLS 1.2 only; ssl.TLSVersion.TLSv1_3: TLS
+        1.3 only; older versions: ValueError), ciphers (OpenSSL cipher list
+        for TLS 1.2), keyfile_password (str, bytes or a callable returning
+        one), alpn_protocols (paho 2.x). Host name verification is on (see
+        tls_insecure_set). A file libmq cannot read raises
+        FileNotFoundError / PermissionError as Python's ssl does."""
         if self._ssl:
             raise ValueError("SSL/TLS has already been configured.")
         self._tls_configure(ca_certs, certfile, keyfile, cert_reqs,
                             tls_version, ciphers, keyfile_password,
                             alpn_protocols)
 
+    def _set_tls_file(self, opt, path):
+        path = os.fspath(path)
+        try:
+            self._setopt(_core.mq_set_str, opt, path)
+        except MQError as e:
+            if e.code == _E.MQ_ERR_FILE:
+                raise _file_error(e.code, path, _FILE_OPTIONS[opt]) from None
+            raise
+
+    @staticmethod
+    def _tls_versions(tls_version):
+        """paho's tls_version -> (minimum, maximum) for libmq (None: the
+        default)."""
+        if tls_version is None:
+            return None, None
+        exact12 = [ssl.TLSVersion.TLSv1_2]
+        p12 = getattr(ssl, "PROTOCOL_TLSv1_2", None)
+        if p12 is not None:
+            exact12.append(p12)
+        default = [ssl.PROTOCOL_TLS_CLIENT, getattr(ssl, "PROTOCOL_TLS", None),
+                   ssl.TLSVersion.MINIMUM_SUPPORTED,
+                   ssl.TLSVersion.MAXIMUM_SUPPORTED]
+        if any(tls_version is v or (type(tls_version) is type(v) and
+                                    tls_version == v) for v in exact12):
+            return "tlsv1.2", "tlsv1.2"
+        if type(tls_version) is type(ssl.TLSVersion.TLSv1_3) and \
+                tls_version == ssl.TLSVersion.TLSv1_3:
+            return "tlsv1.3", None
+        if any(v is not None and type(tls_version) is type(v) and
+               tls_version == v for v in default):
+            return None, None
+        raise _make_error(MQValueError, _E.MQ_ERR_NOT_SUPPORTED,
+                          "tls_version %r is not supported by libmq (TLS 1.2 "
+                          "or 1.3 only)" % (tls_version,))
+
     def _tls_configure(self, ca_certs, certfile, keyfile, cert_reqs,
                        tls_version, ciphers, keyfile_password, alpn,
                        ca_pem=None):
         S = _core
-        for opt, val in ((S.MQ_SOPT_TLS_CA_FILE, ca_certs),
-                         (S.MQ_SOPT_TLS_CERT_FILE, certfile),
-                         (S.MQ_SOPT_TLS_KEY_FILE, keyfile or (
-                             certfile if certfile and not keyfile else None)),
-                         (S.MQ_SOPT_TLS_CIPHERS, ciphers),
-                         (S.MQ_SOPT_TLS_CA_PEM, ca_pem)):
+        if cert_reqs not in (None, ssl.CERT_NONE, ssl.CERT_OPTIONAL,
+                             ssl.CERT_REQUIRED):
+            raise ValueError("invalid cert_reqs %r" % (cert_reqs,))
+        vmin, vmax = self._tls_versions(tls_version)
+        if ca_certs is not None:
+            self._set_tls_file(S.MQ_SOPT_TLS_CA_FILE, ca_certs)
+        if certfile is not None:
+            self._set_tls_file(S.MQ_SOPT_TLS_CERT_FILE, certfile)
+            self._set_tls_file(S.MQ_SOPT_TLS_KEY_FILE, keyfile or certfile)
+        elif keyfile is not None:
+            raise ValueError("keyfile needs a certfile")
+        for opt, val in ((S.MQ_SOPT_TLS_CIPHERS, ciphers),
+                         (S.MQ_SOPT_TLS_CA_PEM, ca_pem),
+                         (S.MQ_SOPT_TLS_MIN_VERSION, vmin),
+                         (S.MQ_SOPT_TLS_MAX_VERSION, vmax)):
             if val is not None:
-                self._setopt(S.mq_set_str, opt, os.fspath(val)
-                             if not isinstance(val, str) else val)
+                self._setopt(S.mq_set_str, opt, val)
         if keyfile_password is not None:
-            if isinstance(keyfile_password, bytes):
-                keyfile_password = keyfile_password.decode("utf-8")
             if callable(keyfile_password):
                 keyfile_password = keyfile_password()
+            if isinstance(keyfile_password, (bytes, bytearray)):
+                keyfile_password = bytes(keyfile_password).decode("utf-8")
             self._setopt(S.mq_set_str, S.MQ_SOPT_TLS_KEY_PASSWORD,
                          keyfile_password)
-        if tls_version is not None:
-            v = getattr(ssl, "PROTOCOL_TLSv1_2", None)
-            if tls_version == ssl.TLSVersion.TLSv1_3:
-                self._setopt(S.mq_set_str, S.MQ_SOPT_TLS_MIN_VERSION,
-                             "tlsv1.3")
-            elif tls_version in (v, ssl.TLSVersion.TLSv1_2):
-                self._setopt(S.mq_set_str, S.MQ_SOPT_TLS_MIN_VERSION,
-                             "tlsv1.2")
         if alpn:
             self._setopt(S.mq_set_str, S.MQ_SOPT_TLS_ALPN, ",".join(alpn))
         self._ssl = True
@@ -1072,22 +1404,87 @@ class Client:
 
     def tls_set_context(self, context=None):
         """TLS from an ssl.SSLContext (default ssl.create_default_context()).
-        libmq does its own TLS with OpenSSL, so only what the context can
-        tell is taken: the CA certificates it loaded from a file
-        (get_ca_certs), verify_mode and check_hostname. A client
-        certificate inside a context cannot be read back: use
-        tls_set(certfile=..., keyfile=...) for mutual TLS."""
+        libmq does its own TLS with OpenSSL (Python's SSL_CTX cannot be
+        handed to it), so it takes what the context can tell: the CA
+        certificates it loaded from a file or data (get_ca_certs(); none:
+        the system's CAs), verify_mode (CERT_NONE: no verification),
+        check_hostname, minimum_version/maximum_version and a changed
+        cipher list (get_ciphers()). Not readable from a context, so not
+        used: a client certificate (load_cert_chain), CAs of a capath
+        directory, CRLs, ALPN, PSK callbacks - give those with
+        set_option("tls_cert_file", ...), ("tls_key_file", ...),
+        ("tls_ca_path", ...), ("tls_crl_file", ...), ("tls_alpn", ...) or
+        tls_set_psk() after this call."""
         if self._ssl:
             raise ValueError("SSL/TLS has already been configured.")
         if context is None:
             context = ssl.create_default_context()
         pems = "".join(ssl.DER_cert_to_PEM_cert(der) for der in
                        context.get_ca_certs(binary_form=True))
+        vmin = vmax = None
+        lo, hi = context.minimum_version, context.maximum_version
+        if hi != ssl.TLSVersion.MAXIMUM_SUPPORTED and \
+                hi < ssl.TLSVersion.TLSv1_2:
+            raise _make_error(MQValueError, _E.MQ_ERR_NOT_SUPPORTED,
+                              "the context allows only TLS versions below "
+                              "1.2, which libmq does not speak")
+        if lo == ssl.TLSVersion.TLSv1_3:
+            vmin = "tlsv1.3"
+        if hi == ssl.TLSVersion.TLSv1_2:
+            vmax = "tlsv1.2"
+        ciphers = None
+        try:
+            names = [c["name"] for c in context.get_ciphers()
+                     if c.get("protocol") != "TLSv1.3"]
+            base = [c["name"] for c in
+                    ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).get_ciphers()
+                    if c.get("protocol") != "TLSv1.3"]
+            if names and names != base:
+                ciphers = ":".join(names)
+        except (ssl.SSLError, AttributeError):
+            ciphers = None
+        check_hostname = context.check_hostname
+        self._tls_configure(None, None, None, context.verify_mode, None,
+                            ciphers, None, None, ca_pem=pems or None)
         self._ssl_context = context
-        self._tls_configure(None, None, None, context.verify_mode, None, None,
-                            None, None, ca_pem=pems or None)
-        if context.verify_mode != ssl.CERT_NONE and not context.check_hostname:
+        for opt, val in ((_core.MQ_SOPT_TLS_MIN_VERSION, vmin),
+                         (_core.MQ_SOPT_TLS_MAX_VERSION, vmax)):
+            if val is not None:
+                self._setopt(_core.mq_set_str, opt, val)
+        if context.verify_mode != ssl.CERT_NONE and not check_hostname:
             self.tls_insecure_set(True)
+
+    def tls_set_psk(self, identity, psk, tls_version=None, ciphers=None):
+        """TLS with a pre-shared key instead of certificates (libmq extra:
+        paho-mqtt has no PSK API; like mosquitto_pub --psk/--psk-identity):
+        identity (str), psk (the key: bytes, or a str of hex digits as in
+        mosquitto's psk_file), tls_version and ciphers as tls_set() (e.g.
+        ssl.PROTOCOL_TLSv1_2 with "PSK-AES128-GCM-SHA256" for a TLS 1.2
+        PSK suite; the default offers a TLS 1.3 external PSK)."""
+        if self._ssl:
+            raise ValueError("SSL/TLS has already been configured.")
+        if isinstance(psk, (bytes, bytearray)):
+            key = bytes(psk).hex()
+        elif isinstance(psk, str):
+            key = psk
+            try:
+                bytes.fromhex(key)
+            except ValueError:
+                raise ValueError("psk must be bytes or hex digits") from None
+        else:
+            raise TypeError("psk must be bytes or a str of hex digits")
+        if not key or not identity:
+            raise ValueError("psk and identity must not be empty")
+        vmin, vmax = self._tls_versions(tls_version)
+        self._setopt(_core.mq_set_str, _core.MQ_SOPT_TLS_PSK, key)
+        self._setopt(_core.mq_set_str, _core.MQ_SOPT_TLS_PSK_IDENTITY,
+                     identity)
+        for opt, val in ((_core.MQ_SOPT_TLS_CIPHERS, ciphers),
+                         (_core.MQ_SOPT_TLS_MIN_VERSION, vmin),
+                         (_core.MQ_SOPT_TLS_MAX_VERSION, vmax)):
+            if val is not None:
+                self._setopt(_core.mq_set_str, opt, val)
+        self._ssl = True
 
     def tls_insecure_set(self, value):
         """True: verify the certificate chain but not the host name (as
@@ -1108,25 +1505,38 @@ class Client:
     # -- libmq extras --------------------------------------------------------------
 
     def set_option(self, name, value):
-        """Set a libmq option by name (INT_OPTIONS / STR_OPTIONS keys) or
-        number, e.g. set_option("queue_max_bytes", 1 << 20). Raises
-        MQError subclasses with libmq's code on refusal."""
+        """Set a libmq option by name (INT_OPTIONS / STR_OPTIONS keys: mq.h's
+        names in lower case without MQ_OPT_/MQ_SOPT_) or number, e.g.
+        set_option("queue_max_bytes", 1 << 20),
+        set_option("disconnect_timeout_ms", 1000),
+        set_option("topic_alias_auto", 10). Raises MQError subclasses with
+        libmq's code on refusal (FileNotFoundError/PermissionError for a
+        file option libmq cannot read)."""
         ident = INT_OPTIONS.get(name, STR_OPTIONS.get(name, name))
-        if not isinstance(ident, int):
+        if not isinstance(ident, int) or isinstance(ident, bool):
             raise ValueError("unknown option %r" % (name,))
+        c = self._handle()
         if ident >= 100:
-            if ident == _core.MQ_SOPT_PERSIST_DIR and value is not None:
+            if ident in _FILE_OPTIONS and value is not None:
                 value = os.fspath(value)
-            self._check(_core.mq_set_str(self._handle(), ident, value))
+            rc = _core.mq_set_str(c, ident, value)
+            if rc == _E.MQ_ERR_FILE and ident in _FILE_OPTIONS:
+                raise _file_error(rc, value, _FILE_OPTIONS[ident])
+            self._check(rc)
+            if ident == _core.MQ_SOPT_PROXY:
+                self._proxy = {"uri": value} if value else None
+                self._env_proxy = None
         else:
             if isinstance(value, bool):
                 value = int(value)
-            self._check(_core.mq_set_int(self._handle(), ident, value))
+            self._check(_core.mq_set_int(c, ident, value))
             if ident == _core.MQ_OPT_PUBLISH_TIMEOUT_MS:
                 self._publish_nogil = value > 0
 
     def get_option(self, name):
-        """Read back an integer libmq option (None if unknown)."""
+        """Read back an integer libmq option (None if unknown), e.g.
+        get_option("protocol_in_use") after a connect with
+        protocol_fallback."""
         ident = INT_OPTIONS.get(name, name)
         sentinel = -(1 << 62)
         v = _core.mq_get_int_value(self._handle(), ident, sentinel)
@@ -1138,10 +1548,22 @@ class Client:
         the message is on disk, and a client with the same id and directory
         resends what was not acknowledged, after a crash too. sync: 0 fsync
         each message (default), 1 batched, 2 left to the OS. Needs a client
-        id; call before publishing."""
+        id; call once, before connect() and before publishing. Returns the
+        messages found in the store (RecoveredMessage: topic, payload, qos,
+        retain, properties, mid, tag), in their original order: libmq
+        resends them by itself, so they must not be published again; their
+        on_publish carries that mid."""
         if sync is not None:
             self.set_option("persist_sync", sync)
         self.set_option("persist_dir", directory)
+        # libmq posted one MQ_EVENT_RECOVERED per message before mq_set_str
+        # returned: take what is queued (kept in order for the loop)
+        self._wake()
+        with self._pump:
+            while self._take(0):
+                pass
+        rec, self._recovered = self._recovered, []
+        return rec
 
     def queue_limits_set(self, max_messages=None, max_bytes=None):
         """Bound the outbound queue (messages and/or bytes)."""
@@ -1191,14 +1613,15 @@ class Client:
             raise ValueError("Invalid port number.")
         if keepalive < 0:
             raise ValueError("Keepalive must be >=0.")
-        if bind_address or bind_port:
-            raise ValueError("bind_address/bind_port are not supported by "
-                             "libmq")
+        if bind_port:
+            raise ValueError("bind_port is not supported by libmq (the "
+                             "local port is chosen at connect)")
         if properties is not None and not isinstance(properties, Properties):
             raise ValueError("properties must be a Properties instance")
         self._host = host
         self._port = port
         self._keepalive = keepalive
+        self._bind_address = bind_address or ""
         self._clean_start = clean_start
         self._connect_properties = properties
         self._state = mqtt_cs_connect_async
@@ -1228,6 +1651,10 @@ class Client:
         if len(self._host) == 0:
             raise ValueError("Invalid host.")
         self._check(_core.mq_set_server(c, self._uri()))
+        self._apply_env_proxy()
+        if self._bind_address:  # connect(..., bind_address=): numeric
+            self._check(_core.mq_set_str(c, _core.MQ_SOPT_BIND_ADDRESS,
+                                         self._bind_address))
         self._check(_core.mq_set_int(c, _core.MQ_OPT_KEEPALIVE_S,
                                      self._keepalive))
         if self._v5:
@@ -1287,12 +1714,12 @@ class Client:
         return exc
 
     def _stop_connection(self):
-        """Stop the connection or the retries at once (no drain), and
-        consume the events that say so."""
+        """Stop the connection or the retries at once (mq_disconnect_now:
+        nothing more is awaited), and consume the events that say so."""
         c = self._handle()
         with self._cv:
             final = self._final_seq
-        rc = _core.mq_disconnect(c, 0)
+        rc = _core.mq_disconnect_now(c, 0)
         if rc == 0:
             self._wait_until(lambda: self._final_seq > final, 5.0)
         self._active = False
@@ -1313,25 +1740,23 @@ class Client:
         return c is not None and _core.mq_is_connected(c) == 1
 
     def disconnect(self, reasoncode=None, properties=None):
-        """Graceful disconnect: what publish() accepted before is sent
-        first, then DISCONNECT (v5: with reasoncode and properties).
+        """Graceful disconnect (libmq's mq_disconnect): what publish(),
+        subscribe() and unsubscribe() accepted before is delivered first -
+        also while still connecting or reconnecting -, QoS 1/2
+        acknowledgements are awaited, then DISCONNECT goes out (v5: with
+        reasoncode and properties). All of it within the disconnect
+        timeout (set_option("disconnect_timeout_ms", ms), default 5000);
+        what is not delivered by then is reported, never dropped silently
+        (wait_for_publish() raises, VERSION2 on_publish gets a failure
+        code, a log line), unless kept for the next connect (QoS 1/2 with
+        persistence_set(), or in a session the broker keeps).
         Without a loop thread it returns when the connection is closed (so
         a program may exit right after); with loop_start() it returns at
-        once and loop_stop() waits. MQTT_ERR_NO_CONN if not connected."""
-        c = self._c
-        if c is None or not self._active:
-            self._state = mqtt_cs_disconnecting
+        once and loop_stop() waits; from a callback it returns at once.
+        MQTT_ERR_NO_CONN if not connected."""
+        c, reason, final = self._begin_disconnect(reasoncode)
+        if c is None:
             return MQTT_ERR_NO_CONN
-        reason = 0
-        if reasoncode is not None:
-            reason = int(reasoncode.value if isinstance(reasoncode,
-                                                        ReasonCode)
-                         else reasoncode)
-        with self._cv:
-            final = self._final_seq
-            self._user_disconnect = True
-        self._state = mqtt_cs_disconnecting
-        self._drain_outstanding()
         with _Props(properties) as p:
             if p is not None:
                 rc = _core.mq_disconnect_v5(c, reason, p)
@@ -1340,31 +1765,84 @@ class Client:
         if rc == _E.MQ_ERR_NO_CONN:
             self._active = False
             return MQTT_ERR_NO_CONN
+        if rc == _E.MQ_ERR_STATE:
+            rc = 0                     # a disconnect is already under way
         if rc < 0:
             _raise_for(rc)
-        if not self._loop_running_elsewhere():
-            self._wait_until(lambda: self._final_seq > final, 15.0)
+        if self._may_block_for_loop():
+            ms = _core.mq_get_int_value(c, _core.MQ_OPT_DISCONNECT_TIMEOUT_MS,
+                                        5000)
+            # libmq ends it within the timeout (plus writing DISCONNECT)
+            self._wait_until(lambda: self._final_seq > final,
+                             ms / 1000.0 + 10.0)
         return MQTT_ERR_SUCCESS
 
-    def _drain_outstanding(self, timeout=10.0):
-        """Wait until every message publish() accepted is completed, while
-        connected or connecting. Interim: libmq's graceful disconnect
-        (issue 12) does this itself once merged."""
-        if not self._infos:
-            return
-        self._wait_until(lambda: not any(
-            isinstance(v, MQTTMessageInfo) for v in list(
-                self._infos.values())) or not self._active, timeout)
+    def disconnect_now(self, reasoncode=None):
+        """libmq extra (MQTT.js end(true)): end the connection or the
+        retries at once (mq_disconnect_now), also a graceful disconnect()
+        still under way. Nothing more is delivered: DISCONNECT follows
+        what was already written; what was not delivered is reported at
+        once as disconnect() reports what its timeout cuts off, or kept
+        for the next connect (persistence_set(), a session the broker
+        keeps). Then on_disconnect, from the loop. Without a loop thread
+        it returns once the connection is closed. MQTT_ERR_NO_CONN if not
+        connected."""
+        c, reason, final = self._begin_disconnect(reasoncode)
+        if c is None:
+            return MQTT_ERR_NO_CONN
+        rc = _core.mq_disconnect_now(c, reason)
+        if rc == _E.MQ_ERR_NO_CONN:
+            self._active = False
+            return MQTT_ERR_NO_CONN
+        if rc < 0:
+            _raise_for(rc)
+        if self._may_block_for_loop():
+            self._wait_until(lambda: self._final_seq > final, 10.0)
+        return MQTT_ERR_SUCCESS
 
-    def _loop_running_elsewhere(self):
+    def auth(self, reasoncode, properties=None):
+        """libmq extra (paho-mqtt has no enhanced authentication API): send
+        an MQTT 5 AUTH packet (mq_auth) with reasoncode (0x18 continue,
+        0x19 re-authenticate; an int or ReasonCode) and properties
+        (PacketTypes.AUTH: AuthenticationMethod, AuthenticationData, ...).
+        Only on a connection whose connect(properties=) carried an
+        AuthenticationMethod (libmq logs and drops it otherwise); queued
+        until the connection is up. The broker's AUTH packets reach
+        on_auth(client, userdata, reasoncode, properties). ValueError for
+        a bad reason code or property, MQError(MQ_ERR_NOT_SUPPORTED) on
+        MQTT 3.1.1."""
+        reason = _reason_int(reasoncode)
+        with _Props(properties) as p:
+            rc = _core.mq_auth(self._handle(), reason, p)
+        if rc < 0:
+            _raise_for(rc)
+        return MQTT_ERR_SUCCESS
+
+    def _begin_disconnect(self, reasoncode):
+        """The common start of disconnect() and disconnect_now(): (client,
+        reason, final_seq before the call), client None when there is no
+        connection to end."""
+        c = self._c
+        if c is None or not self._active:
+            self._state = mqtt_cs_disconnecting
+            return None, 0, 0
+        reason = _reason_int(reasoncode)
+        with self._cv:
+            final = self._final_seq
+            self._user_disconnect = True
+        self._state = mqtt_cs_disconnecting
+        return c, reason, final
+
+    def _may_block_for_loop(self):
+        """True if a blocking call may wait for events here: no loop
+        thread runs elsewhere and this thread is not inside a callback."""
+        if self._dispatching == threading.get_ident():
+            return False
         t = self._thread
         if t is not None and t.is_alive() and \
                 t is not threading.current_thread():
-            return True
-        if self._loop_forever_running and \
-                self._dispatching != threading.get_ident():
-            return True
-        return False
+            return False
+        return not self._loop_forever_running
 
     # -- publish / subscribe ----------------------------------------------------
 
@@ -1377,6 +1855,38 @@ class Client:
         disconnect(), or never connected: not queued), MQTT_ERR_QUEUE_SIZE
         (outbound queue full). ValueError for a bad topic, QoS or size,
         TypeError for a bad payload, as paho."""
+        c = self._c
+        if properties is None and c is not None and \
+                not self._user_disconnect and not self._publish_nogil:
+            # the common case in one crossing (bindings/mq.i): the info,
+            # or an error code
+            r = _mq_py_publish(c, topic, payload, qos, retain,
+                               MQTTMessageInfo, self)
+            if r.__class__ is not int:
+                return r
+            if r != _MQ_PY_SLOW:
+                return self._publish_failed(topic, payload, r)
+        return self._publish(topic, payload, qos, retain, properties, 0)
+
+    def publish_tagged(self, tag, topic, payload=None, qos=0, retain=False,
+                       properties=None):
+        """publish() with an application tag (libmq extra,
+        mq_publish_tagged): any int 1..2**64-1 naming the message, e.g. a
+        row id of the application's own log. With persistence_set() the
+        tag is stored with the message and comes back on the
+        RecoveredMessage that persistence_set() returns after a restart,
+        and the stored message stays until its on_publish callback has
+        returned (so an application that notes completion there never
+        loses track of it across a crash; the exactly-once recipe of
+        docs/guide/persistence.md). Returns an MQTTMessageInfo."""
+        if isinstance(tag, bool) or not isinstance(tag, int) or \
+                tag <= 0 or tag >= 1 << 64:
+            raise ValueError("tag must be an int from 1 to 2**64-1")
+        return self._publish(topic, payload, qos, retain, properties, tag)
+
+    def _publish(self, topic, payload, qos, retain, properties, tag):
+        """publish() with every argument checked and converted in Python
+        (and properties or a tag)."""
         if qos not in (0, 1, 2):
             raise ValueError("Invalid QoS level.")
         if not isinstance(payload, (bytes, str)) and payload is not None:
@@ -1389,24 +1899,23 @@ class Client:
         c = self._c
         if c is None or self._user_disconnect:
             return self._publish_refused(topic, payload, MQTT_ERR_NO_CONN)
-        if properties is None:
+        r = 1 if retain else 0
+        if properties is None and not tag:
             if self._publish_nogil:
-                tok = _core.mq_py_publish_nogil(c, topic, payload, qos,
-                                                1 if retain else 0, None)
+                tok = _core.mq_py_publish_nogil(c, topic, payload, int(qos),
+                                                r, None)
             else:
-                tok = _mq_publish(c, topic, payload, qos,
-                                  1 if retain else 0)
+                tok = _mq_publish(c, topic, payload, int(qos), r)
         else:
             with _Props(properties) as p:
-                tok = _core.mq_py_publish_nogil(c, topic, payload, qos,
-                                                1 if retain else 0, p)
+                if tag:
+                    tok = _core.mq_publish_tagged(c, topic, payload,
+                                                  int(qos), r, p, tag)
+                else:
+                    tok = _core.mq_py_publish_nogil(c, topic, payload,
+                                                    int(qos), r, p)
         if tok > 0:
-            info = MQTTMessageInfo(tok, self)
-            other = self._infos.setdefault(tok, info)
-            if other is not info:        # completed before we got here
-                del self._infos[tok]
-                self._complete_info(info, other[0], other[1], other[2])
-            return info
+            return MQTTMessageInfo(tok, self)
         return self._publish_failed(topic, payload, tok)
 
     def _publish_refused(self, topic, payload, rc):
@@ -1419,6 +1928,8 @@ class Client:
 
     def _publish_failed(self, topic, payload, code):
         if code in (_E.MQ_ERR_TOPIC, _E.MQ_ERR_UTF8):
+            if isinstance(topic, bytes):
+                topic = topic.decode("utf-8", "replace")
             if topic and ("+" in topic or "#" in topic):
                 raise ValueError("Publish topic cannot contain wildcards.")
             raise ValueError("Invalid topic.")
@@ -1440,17 +1951,40 @@ class Client:
             _raise_for(code)
         return info
 
-    def _complete_info(self, info, err, reason, props):
-        if err == _E.MQ_OK or err == _E.MQ_ERR_REFUSED:
-            if self._v5 or err == _E.MQ_OK:
-                info.reason_code = ReasonCode(PacketTypes.PUBACK,
-                                              identifier=reason) \
-                    if reason in (0, 16) or reason >= 0x80 else None
-            info._published = True
-            info.properties = props
+    def _publish_outcome(self, mid, timeout):
+        """For MQTTMessageInfo: True if message `mid` is published, a text
+        saying why it was not, or None if it is not finished within
+        `timeout` seconds (None: no limit). Asks libmq (mq_wait, the GIL
+        released): with or without a loop, no event is taken."""
+        c = self._c
+        if c is None:
+            return self._pub_failures.get(
+                mid, "the client was closed before the outcome was known")
+        if timeout is None:
+            ms = -1
         else:
-            info._failed = "%s (%s)" % (_core.mq_strerror(err),
-                                        _err_name(err))
+            ms = min(max(0, int(timeout * 1000)), 0x7fffffff)
+        err = _core.mq_wait(c, mid, ms)
+        if err == _E.MQ_OK or err == _E.MQ_ERR_REFUSED:
+            return True                # acknowledged (paho: published)
+        if err == _E.MQ_ERR_TIMEOUT:
+            return None
+        if err == _E.MQ_ERR_STATE:
+            # inside a callback of this client while libmq's event queue is
+            # full: the answer could only come after the callback returns
+            if timeout is None:
+                return ("cannot wait inside a callback while libmq's event "
+                        "queue is full (MQ_ERR_STATE)")
+            self._easy_log(MQTT_LOG_WARNING, "wait_for_publish(mid=%d) in a "
+                           "callback while the event queue is full: not "
+                           "waiting", mid)
+            return None
+        if err == _E.MQ_ERR_NOT_FOUND:
+            return self._pub_failures.get(
+                mid, "outcome no longer known (MQ_ERR_NOT_FOUND: more than "
+                "64 later messages failed)")
+        return self._pub_failures.get(mid, "%s (%s)" % (
+            _core.mq_strerror(err), _err_name(err)))
 
     @staticmethod
     def _sub_list(topic, qos, options, v5):
@@ -1522,17 +2056,11 @@ class Client:
                 tok = _core.mq_subscribe_v5(c, subs[0][0], subs[0][1], p)
             else:
                 tok = _core.mq_py_subscribe_many(c, subs, p)
-        if tok < 0:
-            if tok in (_E.MQ_ERR_NO_CONN, _E.MQ_ERR_STATE):
-                return (MQTT_ERR_NO_CONN, None)
-            if tok == _E.MQ_ERR_QUEUE_FULL:
-                return (MQTT_ERR_QUEUE_SIZE, None)
-            _raise_for(tok)
-        return (MQTT_ERR_SUCCESS, tok)
+        return _sub_result(tok)
 
     def unsubscribe(self, topic, properties=None):
-        """Unsubscribe from a filter or a list of filters; (rc, mid) as
-        subscribe()."""
+        """Unsubscribe from a filter or a list of filters (one UNSUBSCRIBE
+        packet, one mid, as paho); (rc, mid) as subscribe()."""
         if topic is None:
             raise ValueError("Invalid topic.")
         if isinstance(topic, (str, bytes)):
@@ -1556,23 +2084,13 @@ class Client:
         if self._offline():
             return (MQTT_ERR_NO_CONN, None)
         c = self._handle()
-        toks = []
         with _Props(properties) as p:
-            for t in flts:
-                tok = _core.mq_unsubscribe_v5(c, t, p)
-                if tok < 0:
-                    if not toks and tok in (_E.MQ_ERR_NO_CONN,
-                                            _E.MQ_ERR_STATE):
-                        return (MQTT_ERR_NO_CONN, None)
-                    _raise_for(tok)
-                toks.append(tok)
-        if len(toks) > 1:
-            # one UNSUBSCRIBE per filter underneath; reported as one mid
-            group = [toks[0], len(toks), [None] * len(toks), None]
-            with self._cv:
-                for i, tk in enumerate(toks):
-                    self._unsub_groups[tk] = (group, i)
-        return (MQTT_ERR_SUCCESS, toks[0])
+            if len(flts) == 1:
+                tok = _core.mq_unsubscribe_v5(c, flts[0], p)
+            else:
+                # one UNSUBSCRIBE packet, one mid (as paho)
+                tok = _core.mq_py_unsubscribe_many(c, flts, p)
+        return _sub_result(tok)
 
     # -- message callbacks by filter ------------------------------------------
 
@@ -1612,9 +2130,9 @@ class Client:
     connect_fail_callback = _decorator("on_connect_fail")
     disconnect_callback = _decorator("on_disconnect")
     message_callback = _decorator("on_message")
-    publish_callback = _decorator("on_publish")
     subscribe_callback = _decorator("on_subscribe")
     unsubscribe_callback = _decorator("on_unsubscribe")
+    auth_callback = _decorator("on_auth")
     socket_open_callback = _decorator("on_socket_open")
     socket_close_callback = _decorator("on_socket_close")
     del _decorator
@@ -1628,33 +2146,36 @@ class Client:
         if c is None:
             return 0
         ms = -1 if timeout is None else max(0, int(timeout * 1000))
-        evs = _mq_take(c, ms, _BATCH, self._wake_r)
+        evs, state = _mq_take(c, ms, _BATCH, self._wake_r)
         if not evs:
             self._drain_wake()
             return 0
         notify = False
-        for ev in evs:
-            if ev[0] != _EV_MESSAGE and self._process(ev):
-                notify = True
+        if state:                   # else only messages and completions
+            for ev in evs:
+                if self._process(ev):
+                    notify = True
         self._pending.extend(evs)
         if notify or self._waiters:
             with self._cv:
                 self._cv.notify_all()
         return len(evs)
 
+    _PUB_FAILURES_KEPT = 100000
+
     def _process(self, ev):
         """Update state from an event as soon as it is taken (before its
         callbacks run). True if a waiter may care."""
         kind = ev[0]
         if kind == _EV_PUBLISHED:
-            tok = ev[1]
-            res = (ev[2], ev[3], ev[6])
-            info = self._infos.setdefault(tok, res)
-            if info is not res:
-                del self._infos[tok]
-                self._complete_info(info, ev[2], ev[3],
-                                    self._props(PacketTypes.PUBACK, ev[6]))
-                return self._waiters > 0
+            err = ev[2]
+            if err != _E.MQ_OK and err != _E.MQ_ERR_REFUSED:
+                # remembered for is_published() beyond mq_wait's 64
+                f = self._pub_failures
+                f[ev[1]] = "%s (%s)" % (_core.mq_strerror(err),
+                                        _err_name(err))
+                if len(f) > self._PUB_FAILURES_KEPT:
+                    f.popitem(last=False)
             return False
         if kind == _EV_CONNECT:
             self._attempt_acked = True
@@ -1678,7 +2199,14 @@ class Client:
             elif self._state == mqtt_cs_connected:
                 self._state = mqtt_cs_connect_async
             return True
-        return kind in (_EV_SUBSCRIBED, _EV_UNSUBSCRIBED)
+        if kind == _EV_RECOVERED:
+            m = RecoveredMessage(ev[6], ev[1])
+            m.payload, m.qos, m.retain, m.tag = ev[2], ev[3], ev[4], ev[5]
+            if self._v5:
+                m.properties = Properties._from_list(PacketTypes.PUBLISH,
+                                                     ev[7] or ())
+            self._recovered.append(m)
+        return False
 
     def _wait_until(self, pred, timeout):
         """Wait for pred() (set by _process), taking events ourselves when
@@ -1719,22 +2247,40 @@ class Client:
 
     def _run_callbacks(self):
         """Dispatch the events taken so far, in order. Returns (count,
-        final) where final is the rc of a final disconnect seen, or None."""
+        final) where final is the rc of a final disconnect seen, or None.
+        Messages and successful completions, the bulk, go the short way."""
         n = 0
         final = None
         pending = self._pending
+        if not pending:
+            return 0, None
+        popleft = pending.popleft
+        on_message = self._on_message_event
         prev = self._dispatching
         self._dispatching = threading.get_ident()
         try:
             while pending:
                 try:
-                    ev = pending.popleft()
+                    ev = popleft()
                 except IndexError:
                     break
                 n += 1
-                r = self._dispatch(ev)
-                if r is not None:
-                    final = r
+                kind = ev[0]
+                if kind == _EV_MESSAGE:
+                    on_message(ev)
+                elif kind == _EV_PUBLISHED and ev[2] == 0:
+                    cb = self._on_publish_v1
+                    if cb is not None:
+                        try:
+                            cb(self, self._userdata, ev[1])
+                        except Exception as err:
+                            self._callback_failed("on_publish", err)
+                    elif self._on_publish is not None:
+                        self._on_published_event(ev)
+                else:
+                    r = self._dispatch(ev)
+                    if r is not None:
+                        final = r
         finally:
             self._dispatching = prev
         return n, final
@@ -1743,10 +2289,14 @@ class Client:
         try:
             cb(self, self._userdata, *args)
         except Exception as err:
-            self._easy_log(MQTT_LOG_ERR, "Caught exception in %s: %s",
-                           name, err)
-            if not self.suppress_exceptions:
-                raise
+            self._callback_failed(name, err)
+
+    def _callback_failed(self, name, err):
+        """A callback raised: log it, and re-raise unless
+        suppress_exceptions (as paho)."""
+        self._easy_log(MQTT_LOG_ERR, "Caught exception in %s: %s", name, err)
+        if not self.suppress_exceptions:
+            raise err
 
     def _dispatch(self, ev):
         kind = ev[0]
@@ -1766,19 +2316,50 @@ class Client:
         elif kind == _EV_LOG:
             self._easy_log(_LOG_LEVEL.get(ev[7], MQTT_LOG_DEBUG), "%s",
                            ev[5] or "")
+        elif kind == _EV_RESUBSCRIBED:
+            self._on_resubscribed_event(ev)
+        elif kind == _EV_AUTH:
+            cb = self.on_auth
+            if cb is not None:
+                self._call("on_auth", cb,
+                           ReasonCode(PacketTypes.AUTH, identifier=ev[3]),
+                           Properties._from_list(PacketTypes.AUTH,
+                                                 ev[6] or ()))
+        # _EV_RECOVERED: collected when taken (see persistence_set)
         return None
 
+    def _on_resubscribed_event(self, ev):
+        """libmq renewed a subscription after a reconnect where the broker
+        kept no session. paho has no such event (it never resubscribes by
+        itself): a paho user sees a log line only - DEBUG when granted,
+        ERR when the broker refused it. The application's own subscribe()
+        of that filter from on_connect (the tutorial's way) still gets its
+        on_subscribe, answered by libmq from this SUBACK."""
+        err, reason, qos, flt = ev[2], ev[3], ev[4], ev[5]
+        if err == _E.MQ_OK:
+            self._easy_log(MQTT_LOG_DEBUG, "libmq resubscribed to %s "
+                           "(QoS %d asked, %d granted)", flt, qos, reason)
+        else:
+            self._easy_log(MQTT_LOG_ERR, "libmq's resubscribe to %s was "
+                           "refused: %s (0x%02x)", flt,
+                           _core.mq_reason_string(reason), reason)
+
     def _on_message_event(self, ev):
-        msg = MQTTMessage(ev[6], ev[1])
+        msg = _new_message(MQTTMessage)
+        msg._topic_s = ev[1] if ev[1].__class__ is str else \
+            ev[1].decode("utf-8", "surrogateescape")
         msg.payload = ev[2]
         msg.qos = ev[3]
         msg.retain = ev[4]          # 0/1 as paho (an int, not a bool)
         msg.dup = ev[5]
-        msg.timestamp = time.monotonic()
-        if self._v5:
-            msg.properties = Properties._from_list(PacketTypes.PUBLISH,
-                                                   ev[7] or ())
-        if len(self._on_message_filtered):
+        msg.mid = ev[6]
+        msg.timestamp = _monotonic()
+        msg.state = 0
+        msg.info = None
+        msg.properties = Properties._from_list(PacketTypes.PUBLISH,
+                                               ev[7] or ()) \
+            if self._v5 else None
+        if self._on_message_filtered._items:
             with self._callback_mutex:
                 cbs = list(self._on_message_filtered.iter_match(msg.topic))
             if cbs:
@@ -1788,7 +2369,10 @@ class Client:
                 return
         cb = self.on_message
         if cb is not None:
-            self._call("on_message", cb, msg)
+            try:
+                cb(self, self._userdata, msg)
+            except Exception as err:
+                self._callback_failed("on_message", err)
 
     def _on_published_event(self, ev):
         err, reason = ev[2], ev[3]
@@ -1801,7 +2385,8 @@ class Client:
                            _err_name(err))
             if cb is not None and self._api is CallbackAPIVersion.VERSION2:
                 self._call("on_publish", cb, ev[1],
-                           ReasonCode(PacketTypes.PUBACK, identifier=0x80),
+                           ReasonCode(PacketTypes.PUBACK, identifier=reason
+                                      if reason >= 0x80 else 0x80),
                            self._props(PacketTypes.PUBACK, None) or
                            Properties(PacketTypes.PUBACK))
             return
@@ -1823,17 +2408,23 @@ class Client:
         cb = self.on_connect
         if cb is None:
             return
+        tls = _tls_info(ev[7])
         if self._api is CallbackAPIVersion.VERSION2:
-            self._call("on_connect", cb, ConnectFlags(bool(sp)),
+            self._call("on_connect", cb, ConnectFlags(bool(sp), tls),
                        ReasonCode(PacketTypes.CONNACK, identifier=reason),
                        Properties._from_list(PacketTypes.CONNACK,
                                              ev[6] or ()))
-        elif self._v5:
-            self._call("on_connect", cb, {"session present": sp},
+            return
+        # paho 1.x's flags dict; libmq adds "tls" on a TLS connection
+        flags = {"session present": sp}
+        if tls is not None:
+            flags["tls"] = tls
+        if self._v5:
+            self._call("on_connect", cb, flags,
                        ReasonCode(PacketTypes.CONNACK, identifier=reason),
                        self._props(PacketTypes.CONNACK, ev[6]))
         else:
-            self._call("on_connect", cb, {"session present": sp},
+            self._call("on_connect", cb, flags,
                        _V311_CONNACK.get(reason, 5))
 
     def _on_disconnected_event(self, ev):
@@ -1916,17 +2507,6 @@ class Client:
 
     def _on_unsubscribed_event(self, ev):
         tok, codes, props = ev[1], list(ev[4]), ev[6]
-        with self._cv:
-            g = self._unsub_groups.pop(tok, None)
-        if g is not None:
-            group, i = g
-            group[2][i] = codes[0] if codes else 0
-            group[1] -= 1
-            if props:
-                group[3] = props
-            if group[1] > 0:
-                return
-            tok, codes, props = group[0], group[2], group[3]
         cb = self.on_unsubscribe
         if cb is None:
             return

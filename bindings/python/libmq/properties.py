@@ -7,6 +7,7 @@ turned into libmq's property list when a call sends it; received properties
 arrive as Properties objects on messages and callbacks. Not thread-safe:
 do not change one object from two threads at once.
 """
+from . import mq_core as _core
 from .packettypes import PacketTypes
 
 __all__ = ["Properties", "MQTTException"]
@@ -18,42 +19,69 @@ class MQTTException(Exception):
 
 
 P = PacketTypes
-# id: (name, kind, packet types); kind: "int", "str", "bin", "user"
+# mq.h's property id: (paho's name, kind, packet types); kind: "int",
+# "str", "bin", "user"
 _PROPS = {
-    0x01: ("PayloadFormatIndicator", "int", (P.PUBLISH, P.WILLMESSAGE)),
-    0x02: ("MessageExpiryInterval", "int", (P.PUBLISH, P.WILLMESSAGE)),
-    0x03: ("ContentType", "str", (P.PUBLISH, P.WILLMESSAGE)),
-    0x08: ("ResponseTopic", "str", (P.PUBLISH, P.WILLMESSAGE)),
-    0x09: ("CorrelationData", "bin", (P.PUBLISH, P.WILLMESSAGE)),
-    0x0B: ("SubscriptionIdentifier", "int", (P.PUBLISH, P.SUBSCRIBE)),
-    0x11: ("SessionExpiryInterval", "int", (P.CONNECT, P.CONNACK,
-                                            P.DISCONNECT)),
-    0x12: ("AssignedClientIdentifier", "str", (P.CONNACK,)),
-    0x13: ("ServerKeepAlive", "int", (P.CONNACK,)),
-    0x15: ("AuthenticationMethod", "str", (P.CONNECT, P.CONNACK, P.AUTH)),
-    0x16: ("AuthenticationData", "bin", (P.CONNECT, P.CONNACK, P.AUTH)),
-    0x17: ("RequestProblemInformation", "int", (P.CONNECT,)),
-    0x18: ("WillDelayInterval", "int", (P.WILLMESSAGE,)),
-    0x19: ("RequestResponseInformation", "int", (P.CONNECT,)),
-    0x1A: ("ResponseInformation", "str", (P.CONNACK,)),
-    0x1C: ("ServerReference", "str", (P.CONNACK, P.DISCONNECT)),
-    0x1F: ("ReasonString", "str", (P.CONNACK, P.PUBACK, P.PUBREC, P.PUBREL,
-                                   P.PUBCOMP, P.SUBACK, P.UNSUBACK,
-                                   P.DISCONNECT, P.AUTH)),
-    0x21: ("ReceiveMaximum", "int", (P.CONNECT, P.CONNACK)),
-    0x22: ("TopicAliasMaximum", "int", (P.CONNECT, P.CONNACK)),
-    0x23: ("TopicAlias", "int", (P.PUBLISH,)),
-    0x24: ("MaximumQoS", "int", (P.CONNACK,)),
-    0x25: ("RetainAvailable", "int", (P.CONNACK,)),
-    0x26: ("UserProperty", "user", (P.CONNECT, P.CONNACK, P.PUBLISH,
-                                    P.WILLMESSAGE, P.PUBACK, P.PUBREC,
-                                    P.PUBREL, P.PUBCOMP, P.SUBSCRIBE,
-                                    P.SUBACK, P.UNSUBSCRIBE, P.UNSUBACK,
-                                    P.DISCONNECT, P.AUTH)),
-    0x27: ("MaximumPacketSize", "int", (P.CONNECT, P.CONNACK)),
-    0x28: ("WildcardSubscriptionAvailable", "int", (P.CONNACK,)),
-    0x29: ("SubscriptionIdentifierAvailable", "int", (P.CONNACK,)),
-    0x2A: ("SharedSubscriptionAvailable", "int", (P.CONNACK,)),
+    _core.MQ_PROP_PAYLOAD_FORMAT_INDICATOR:
+        ("PayloadFormatIndicator", "int", (P.PUBLISH, P.WILLMESSAGE)),
+    _core.MQ_PROP_MESSAGE_EXPIRY_INTERVAL:
+        ("MessageExpiryInterval", "int", (P.PUBLISH, P.WILLMESSAGE)),
+    _core.MQ_PROP_CONTENT_TYPE:
+        ("ContentType", "str", (P.PUBLISH, P.WILLMESSAGE)),
+    _core.MQ_PROP_RESPONSE_TOPIC:
+        ("ResponseTopic", "str", (P.PUBLISH, P.WILLMESSAGE)),
+    _core.MQ_PROP_CORRELATION_DATA:
+        ("CorrelationData", "bin", (P.PUBLISH, P.WILLMESSAGE)),
+    _core.MQ_PROP_SUBSCRIPTION_IDENTIFIER:
+        ("SubscriptionIdentifier", "int", (P.PUBLISH, P.SUBSCRIBE)),
+    _core.MQ_PROP_SESSION_EXPIRY_INTERVAL:
+        ("SessionExpiryInterval", "int", (P.CONNECT, P.CONNACK, P.DISCONNECT)),
+    _core.MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER:
+        ("AssignedClientIdentifier", "str", (P.CONNACK,)),
+    _core.MQ_PROP_SERVER_KEEP_ALIVE:
+        ("ServerKeepAlive", "int", (P.CONNACK,)),
+    _core.MQ_PROP_AUTHENTICATION_METHOD:
+        ("AuthenticationMethod", "str", (P.CONNECT, P.CONNACK, P.AUTH)),
+    _core.MQ_PROP_AUTHENTICATION_DATA:
+        ("AuthenticationData", "bin", (P.CONNECT, P.CONNACK, P.AUTH)),
+    _core.MQ_PROP_REQUEST_PROBLEM_INFORMATION:
+        ("RequestProblemInformation", "int", (P.CONNECT,)),
+    _core.MQ_PROP_WILL_DELAY_INTERVAL:
+        ("WillDelayInterval", "int", (P.WILLMESSAGE,)),
+    _core.MQ_PROP_REQUEST_RESPONSE_INFORMATION:
+        ("RequestResponseInformation", "int", (P.CONNECT,)),
+    _core.MQ_PROP_RESPONSE_INFORMATION:
+        ("ResponseInformation", "str", (P.CONNACK,)),
+    _core.MQ_PROP_SERVER_REFERENCE:
+        ("ServerReference", "str", (P.CONNACK, P.DISCONNECT)),
+    _core.MQ_PROP_REASON_STRING:
+        ("ReasonString", "str", (P.CONNACK, P.PUBACK, P.PUBREC, P.PUBREL,
+                                 P.PUBCOMP, P.SUBACK, P.UNSUBACK, P.DISCONNECT,
+                                 P.AUTH)),
+    _core.MQ_PROP_RECEIVE_MAXIMUM:
+        ("ReceiveMaximum", "int", (P.CONNECT, P.CONNACK)),
+    _core.MQ_PROP_TOPIC_ALIAS_MAXIMUM:
+        ("TopicAliasMaximum", "int", (P.CONNECT, P.CONNACK)),
+    _core.MQ_PROP_TOPIC_ALIAS:
+        ("TopicAlias", "int", (P.PUBLISH,)),
+    _core.MQ_PROP_MAXIMUM_QOS:
+        ("MaximumQoS", "int", (P.CONNACK,)),
+    _core.MQ_PROP_RETAIN_AVAILABLE:
+        ("RetainAvailable", "int", (P.CONNACK,)),
+    _core.MQ_PROP_USER_PROPERTY:
+        ("UserProperty", "user", (P.CONNECT, P.CONNACK, P.PUBLISH,
+                                  P.WILLMESSAGE, P.PUBACK, P.PUBREC, P.PUBREL,
+                                  P.PUBCOMP, P.SUBSCRIBE, P.SUBACK,
+                                  P.UNSUBSCRIBE, P.UNSUBACK, P.DISCONNECT,
+                                  P.AUTH)),
+    _core.MQ_PROP_MAXIMUM_PACKET_SIZE:
+        ("MaximumPacketSize", "int", (P.CONNECT, P.CONNACK)),
+    _core.MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE:
+        ("WildcardSubscriptionAvailable", "int", (P.CONNACK,)),
+    _core.MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE:
+        ("SubscriptionIdentifierAvailable", "int", (P.CONNACK,)),
+    _core.MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE:
+        ("SharedSubscriptionAvailable", "int", (P.CONNACK,)),
 }
 _BY_NAME = {v[0]: k for k, v in _PROPS.items()}
 # Subscription Identifier repeats in a received PUBLISH: kept as a list.
@@ -72,7 +100,8 @@ class Properties:
         self.properties = {k: (v[1], v[2]) for k, v in _PROPS.items()}
 
     def allowsMultipleInstances(self, compressedName):
-        return self.getIdentFromName(compressedName) in (0x26, 0x0B)
+        return self.getIdentFromName(compressedName) in (
+            _core.MQ_PROP_USER_PROPERTY, _core.MQ_PROP_SUBSCRIPTION_IDENTIFIER)
 
     def getIdentFromName(self, compressedName):
         try:

@@ -13,10 +13,10 @@ __all__ = ["single", "multiple"]
 
 def _client(hostname, port, client_id, keepalive, will, auth, tls, protocol,
             transport, proxy_args):
-    if proxy_args:
-        raise ValueError("proxy_args is not supported by libmq")
     c = mqtt.Client(client_id=client_id, userdata=None, protocol=protocol,
                     transport=transport)
+    if proxy_args:
+        c.proxy_set(**proxy_args)
     if auth:
         username = auth.get("username")
         if not username:

@@ -51,10 +51,10 @@ def callback(callback, topics, qos=0, userdata=None, hostname="localhost",
 
 def _configure(_old, client_id, clean_session, protocol, transport, will,
                auth, tls, proxy_args):
-    if proxy_args:
-        raise ValueError("proxy_args is not supported by libmq")
     c = mqtt.Client(client_id=client_id, clean_session=clean_session,
                     protocol=protocol, transport=transport)
+    if proxy_args:
+        c.proxy_set(**proxy_args)
     if auth:
         c.username_pw_set(auth["username"], auth.get("password"))
     if will:

@@ -49,7 +49,8 @@ class Broker:
     .tls_port (server cert for localhost/127.0.0.1) and .wrong_port (cert
     for wrong.example.invalid only). stop()/start() keep the ports."""
 
-    def __init__(self, tmp, tls=False, certs=None, persistence=False):
+    def __init__(self, tmp, tls=False, certs=None, persistence=False,
+                 extra=""):
         self.dir = tempfile.mkdtemp(prefix="mqpy-broker-", dir=tmp)
         os.chmod(self.dir, 0o755)
         self.port = free_port()
@@ -72,10 +73,16 @@ class Broker:
                 _has_user("mosquitto") else None
         self.conf = os.path.join(self.dir, "mosquitto.conf")
         with open(self.conf, "w") as f:
-            f.write("\n".join(lines) + "\n")
+            f.write("\n".join(lines) + "\n" + extra)
         self.log = os.path.join(self.dir, "broker.log")
+        self.extra_ports = [int(w.split()[1]) for w in extra.splitlines()
+                            if w.startswith("listener ")]
         self.proc = None
         self.start()
+
+    def log_text(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
 
     def start(self):
         for _ in range(50):
@@ -84,7 +91,7 @@ class Broker:
                                          stdout=logf, stderr=logf)
             logf.close()
             ports = [p for p in (self.port, self.tls_port, self.wrong_port)
-                     if p]
+                     if p] + list(self.extra_ports)
             if wait_for(lambda: self.proc.poll() is not None or
                         all(_listening(p) for p in ports), 10):
                 if self.proc.poll() is None:
@@ -258,3 +265,30 @@ def start_program(path, lib, env, args=(), tmp=None):
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True)
     return p, script
+
+
+
+# Debian's proxies as the tools' tests start them (tests/tools/toolslib.py)
+sys.path.insert(0, os.path.join(SOURCE_ROOT, "tests", "tools"))
+import toolslib  # noqa: E402
+
+
+@pytest.fixture
+def proxy():
+    """make(kind, user=None, password=None): tinyproxy ("http") or dante
+    ("socks5") on a free loopback port, stopped by PID at the end (or by
+    the test's px.stop(), which returns the proxy's log); pytest.skip()
+    when the program is not installed."""
+    made = []
+
+    def make(kind, **kw):
+        try:
+            px = toolslib.Proxy(kind, **kw)
+        except toolslib.Skip as e:
+            pytest.skip(str(e))
+        made.append(px)
+        return px
+    yield make
+    for px in made:
+        if not px.log.closed:
+            px.stop()

@@ -117,9 +117,13 @@ def test_mqtt5_properties_both_ways(shared_broker):
     lp.ResponseTopic = "v5/r2"
     lp.UserProperty = ("a", "b")
     lp.CorrelationData = b"cd"
+    acks = []
+    sub.on_publish = lambda c, u, mid, rc, props: acks.append((mid, rc))
     info = sub.publish("v5/back", b"x", qos=1, properties=lp)
     info.wait_for_publish(5)
-    assert info.reason_code == 0
+    assert info.is_published()
+    assert wait_for(lambda: acks, 10)
+    assert acks[0][0] == info.mid and not acks[0][1].is_failure
     assert wait_for(lambda: seen, 10)
     assert seen[0].properties.ResponseTopic == "v5/r2"
     assert seen[0].properties.UserProperty == [("a", "b")]

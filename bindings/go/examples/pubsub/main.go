@@ -11,7 +11,7 @@ import (
 	"os"
 	"time"
 
-	mq "example.invalid/libmq/bindings/go"
+	mq "github.com/libmq/libmq/bindings/go"
 )
 
 func main() {

@@ -14,7 +14,7 @@ import (
 	"strconv"
 	"time"
 
-	mq "example.invalid/libmq/bindings/go"
+	mq "github.com/libmq/libmq/bindings/go"
 )
 
 func env(name, def string) string {

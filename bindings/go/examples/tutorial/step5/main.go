@@ -12,7 +12,7 @@ import (
 	"os"
 	"time"
 
-	mq "example.invalid/libmq/bindings/go"
+	mq "github.com/libmq/libmq/bindings/go"
 )
 
 func env(name, def string) string {
