@@ -2553,6 +2553,18 @@ intgo _wrap_MQ_SOPT_TLS_MAX_VERSION_cmq_8da45077f65ff176() {
 }
 
 
+intgo _wrap_MQ_SOPT_BIND_ADDRESS_cmq_8da45077f65ff176() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_SOPT_BIND_ADDRESS;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 intgo _wrap_MQ_SOPT_PERSIST_DIR_cmq_8da45077f65ff176() {
   int result;
   intgo _swig_go_result;
