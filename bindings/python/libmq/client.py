@@ -1806,8 +1806,11 @@ class Client:
         0x19 re-authenticate; an int or ReasonCode) and properties
         (PacketTypes.AUTH: AuthenticationMethod, AuthenticationData, ...).
         Only on a connection whose connect(properties=) carried an
-        AuthenticationMethod (libmq logs and drops it otherwise); queued
-        until the connection is up. The broker's AUTH packets reach
+        AuthenticationMethod (libmq logs and drops it otherwise). While
+        connecting it answers the broker's challenge (AUTH 0x18 before the
+        CONNACK) at once, so call it from on_auth with a loop running
+        (loop_start() before connect(), or connect_async()); otherwise it
+        goes out once connected (re-authentication, 0x19). The broker's AUTH packets reach
         on_auth(client, userdata, reasoncode, properties). ValueError for
         a bad reason code or property, MQError(MQ_ERR_NOT_SUPPORTED) on
         MQTT 3.1.1."""

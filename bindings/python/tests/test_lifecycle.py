@@ -706,6 +706,76 @@ def test_auth_and_on_auth_reauthenticate():
     c.close()
     t.join(5)
     srv.close()
+
+
+@pytest.mark.parametrize("how", ["connect_async", "connect"])
+def test_auth_challenge_before_connack(how):
+    """A broker that challenges (AUTH 0x18) before its CONNACK: on_auth,
+    run by the loop thread, answers with auth(0x18, ...) and the CONNACK
+    follows - with connect_async() and with a blocking connect() while a
+    loop_start() thread runs."""
+    import socket
+    from libmq.packettypes import PacketTypes
+    from libmq.properties import Properties
+    srv = socket.socket()
+    srv.bind((HOST, 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    seen = {}
+
+    def broker():
+        conn, _ = srv.accept()
+        with conn:
+            seen["connect"] = _read_packet(conn)
+            # AUTH: continue authentication, method "SCRM", data "nonce"
+            conn.sendall(b"\xf0\x11\x18\x0f\x15\x00\x04SCRM"
+                         b"\x16\x00\x05nonce")
+            seen["auth"] = _read_packet(conn)
+            # CONNACK: success, Authentication Method "SCRM"
+            conn.sendall(b"\x20\x0a\x00\x00\x07\x15\x00\x04SCRM")
+            try:
+                _read_packet(conn)      # DISCONNECT
+            except EOFError:
+                pass
+    t = threading.Thread(target=broker, daemon=True)
+    t.start()
+    got, connected = [], []
+
+    def on_auth(cl, u, rc, props):
+        got.append((rc.value, props.AuthenticationData))
+        ap = Properties(PacketTypes.AUTH)
+        ap.AuthenticationMethod = "SCRM"
+        ap.AuthenticationData = b"answer"
+        cl.auth(0x18, ap)
+
+    c = mqtt.Client("auth-early-py", protocol=mqtt.MQTTv5)
+    c.on_auth = on_auth
+    c.on_connect = lambda cl, u, flags, rc, props=None: connected.append(rc)
+    cp = Properties(PacketTypes.CONNECT)
+    cp.AuthenticationMethod = "SCRM"
+    cp.AuthenticationData = b"first"
+    c.loop_start()
+    try:
+        if how == "connect":
+            assert c.connect(HOST, port, properties=cp) == 0
+        else:
+            c.connect_async(HOST, port, properties=cp)
+        assert wait_for(lambda: connected, 10), (got, seen)
+        assert got == [(0x18, b"nonce")]
+        assert connected == [0]
+        first, body = seen["auth"]
+        assert first == 0xF0 and body[0] == 0x18 and b"answer" in body
+        c.disconnect()
+    finally:
+        c.loop_stop()
+        c.close()
+        t.join(5)
+        srv.close()
+
+
+def test_auth_bad_input():
+    from libmq.packettypes import PacketTypes
+    from libmq.properties import Properties
     # bad input: a property AUTH cannot carry, MQTT 3.1.1
     c5 = mqtt.Client("auth-bad", protocol=mqtt.MQTTv5)
     bad = Properties(PacketTypes.PUBLISH)
