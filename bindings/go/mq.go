@@ -699,7 +699,9 @@ func (c *Client) DisconnectNow(ctx context.Context) error {
 // Close destroys the client at once (no DISCONNECT: call Disconnect first
 // for a graceful close; the broker then publishes the Will). Pending calls
 // return ErrDestroyed; messages still queued for handlers or in Messages()
-// are dropped. Safe to call more than once, and from a handler.
+// are dropped - the QoS 1/2 ones still queued for handlers unacknowledged,
+// so a session the broker keeps gets them again. Safe to call more than
+// once, and from a handler.
 func (c *Client) Close() error {
 	c.life.Lock()
 	if c.closed {
