@@ -352,7 +352,8 @@ fail:
 }
 
 /* One event as a tuple (client.py indexes these; keep them in step):
- *   MESSAGE       (kind, topic, payload, qos, retain, dup, packet_id, props)
+ *   MESSAGE       (kind, topic, payload, qos, retain, dup, packet_id, props,
+ *                  keep)
  *   RECOVERED     (kind, topic, payload, qos, retain, tag, token, props)
  *   PUBLISHED     (kind, token, error, reason, tag, None, props, keep)
  *   RESUBSCRIBED  (kind, 0, error, reason, qos, filter, props, 0)
@@ -363,11 +364,14 @@ fail:
  * where extra is will_reconnect (DISCONNECTED)
  * or the tuple of reason codes (SUBSCRIBED, UNSUBSCRIBED), else 0; topics
  * and filters are str (bytes if not valid UTF-8), payloads bytes. @p keep
- * is None, or for a tagged message with a persistence store a capsule
- * that owns the event: the event - and with it the message's store record
- * (mq_publish_tagged) - is freed when the tuple is, after its callbacks
- * ran (docs/guide/persistence.md). *owned is set to 1 then, and the
- * caller must not free the event. New reference, NULL on error. */
+ * is None, or a capsule that owns the event, freed with the tuple or
+ * earlier by mq_py_event_done(), after its callbacks ran: for a tagged
+ * completion with a persistence store (the event holds the message's
+ * store record, mq_publish_tagged; docs/guide/persistence.md) and for a
+ * received QoS 1/2 message (libmq acknowledges it - PUBACK/PUBREC - when
+ * the event is freed, so only after on_message returned, as paho-mqtt).
+ * *owned is set to 1 then, and the caller must not free the event. New
+ * reference, NULL on error. */
 static void mq_py_event_capsule_free(PyObject *cap)
 {
     mq_event_free((mq_event *)PyCapsule_GetPointer(cap, "libmq.event"));
@@ -463,8 +467,20 @@ static PyObject *mq_py_event_tuple(mq_event *ev, int *owned)
         it[3] = PyLong_FromLong(mq_event_qos(ev));
         it[4] = PyLong_FromLong(mq_event_retain(ev));
         if (kind == MQ_EVENT_MESSAGE) {
+            PyObject *m[9];
             it[5] = PyLong_FromLong(mq_event_dup(ev));
             it[6] = PyLong_FromLong(mq_event_packet_id(ev));
+            memcpy(m, it, sizeof it);
+            if (mq_event_qos(ev) > 0) {
+                m[8] = PyCapsule_New(ev, "libmq.event",
+                                     mq_py_event_capsule_free);
+                if (m[8] != NULL)
+                    *owned = 1;
+            } else {
+                m[8] = Py_NewRef(Py_None);
+            }
+            /* if the tuple fails, the capsule frees the event with it */
+            return mq_py_tuple(m, 9);
         } else {
             it[5] = PyLong_FromUnsignedLongLong(mq_event_tag(ev));
             it[6] = PyLong_FromLong(mq_event_token(ev));
@@ -632,6 +648,26 @@ static PyObject *mq_py_event_keep(PyObject *capsule)
     }
     if (PyCapsule_SetDestructor(capsule, NULL) != 0)
         return NULL;
+    Py_RETURN_NONE;
+}
+
+/* Free the event of a keep capsule now (its callbacks returned): for a
+ * received QoS 1/2 message this is what acknowledges it. The capsule
+ * stays valid but owns nothing any more; a second call does nothing. */
+static PyObject *mq_py_event_done(PyObject *capsule)
+{
+    PyCapsule_Destructor d;
+
+    if (!PyCapsule_IsValid(capsule, "libmq.event")) {
+        PyErr_SetString(PyExc_TypeError, "not an event capsule");
+        return NULL;
+    }
+    d = PyCapsule_GetDestructor(capsule);
+    if (d != NULL) {
+        if (PyCapsule_SetDestructor(capsule, NULL) != 0)
+            return NULL;
+        d(capsule);
+    }
     Py_RETURN_NONE;
 }
 

@@ -134,6 +134,14 @@ type Client struct {
 	qmax      int   // longest the queue has been (tests)
 	waiting   int32 // goroutines waiting for an acknowledgement (atomic)
 
+	// Received QoS 1/2 messages whose C event is kept until their handler
+	// returned: libmq acknowledges (PUBACK/PUBREC) when the event is freed.
+	// Bounded by the queue above. Close frees what is left after
+	// destroying the client, so those are not acknowledged.
+	heldMu   sync.Mutex
+	held     map[uintptr]cmq.Struct_SS_mq_event
+	heldGone bool
+
 	stop     chan struct{}
 	pollDone chan struct{}
 	opts     Options
@@ -168,6 +176,7 @@ func NewClient(opts Options) (*Client, error) {
 	c := &Client{
 		h:        h,
 		waiters:  make(map[int]chan result),
+		held:     make(map[uintptr]cmq.Struct_SS_mq_event),
 		msgs:     make(chan *Message, buf),
 		qlimit:   qlimit,
 		stop:     make(chan struct{}),
@@ -194,7 +203,10 @@ func (c *Client) call(op string, f func(h cmq.Struct_SS_mq_client) int) (int, er
 // Messages delivers the messages that no handler took (no subscription
 // handler matched and there is no Options.DefaultHandler). Drain it if you
 // use it: while it is full, handlers wait too, and then libmq stops
-// reading from the broker.
+// reading from the broker. A QoS 1/2 message is acknowledged when it goes
+// into the channel (its buffer, Options.MessageBuffer, is the
+// application's: a process that dies with messages there loses them);
+// with a handler it is acknowledged after the handler returned.
 func (c *Client) Messages() <-chan *Message { return c.msgs }
 
 // ClientID is the client id (the broker-assigned one once known).
@@ -687,7 +699,9 @@ func (c *Client) DisconnectNow(ctx context.Context) error {
 // Close destroys the client at once (no DISCONNECT: call Disconnect first
 // for a graceful close; the broker then publishes the Will). Pending calls
 // return ErrDestroyed; messages still queued for handlers or in Messages()
-// are dropped. Safe to call more than once, and from a handler.
+// are dropped - the QoS 1/2 ones still queued for handlers unacknowledged,
+// so a session the broker keeps gets them again. Safe to call more than
+// once, and from a handler.
 func (c *Client) Close() error {
 	c.life.Lock()
 	if c.closed {
@@ -705,6 +719,16 @@ func (c *Client) Close() error {
 	// The handler goroutine is told to stop but not waited for: it never
 	// touches the C handle, and Close may be called from a handler.
 	cmq.Mq_client_destroy(c.h)
+	// Messages queued but not handed over: freed only now, with the
+	// client gone, so unacknowledged; the broker sends them again to the
+	// session's next connection.
+	c.heldMu.Lock()
+	c.heldGone = true
+	for k, ev := range c.held {
+		cmq.Mq_event_free(ev)
+		delete(c.held, k)
+	}
+	c.heldMu.Unlock()
 	c.mu.Lock()
 	errD := &Error{Op: "Close", Code: cmq.MQ_ERR_DESTROYED}
 	for t, ch := range c.waiters {
@@ -744,8 +768,10 @@ func (c *Client) poll() {
 			c.life.RUnlock()
 			continue
 		}
-		work := c.handle(ev)
-		cmq.Mq_event_free(ev)
+		work, kept := c.handle(ev)
+		if !kept {
+			cmq.Mq_event_free(ev)
+		}
 		c.life.RUnlock()
 		if work != nil && !c.enqueue(work) {
 			return
@@ -816,7 +842,23 @@ func (c *Client) user(f func()) {
 	f()
 }
 
-func (c *Client) deliver(m *Message) {
+// release frees the kept event of a received QoS 1/2 message once its
+// handler returned (handed is true) or the message went into Messages():
+// that sends its acknowledgement. A message not handed over because the
+// client is closing stays for Close, which frees it unacknowledged.
+func (c *Client) release(ev cmq.Struct_SS_mq_event, handed bool) {
+	c.heldMu.Lock()
+	defer c.heldMu.Unlock()
+	if c.heldGone || !handed {
+		return
+	}
+	delete(c.held, ev.Swigcptr())
+	cmq.Mq_event_free(ev)
+}
+
+// deliver runs the handlers of m, or puts it into Messages(); false if the
+// client closed first.
+func (c *Client) deliver(m *Message) bool {
 	c.mu.Lock()
 	var hs []MessageHandler
 	for _, r := range c.routes {
@@ -834,17 +876,21 @@ func (c *Client) deliver(m *Message) {
 				h(c, m)
 			}
 		})
-		return
+		return true
 	}
 	select {
 	case c.msgs <- m:
+		return true
 	case <-c.stop:
+		return false
 	}
 }
 
 // handle converts one event (on the poll goroutine, with life held) and
-// returns the work for the handler goroutine, if any.
-func (c *Client) handle(ev cmq.Struct_SS_mq_event) func() {
+// returns the work for the handler goroutine, if any, and whether that
+// work keeps the event (a QoS 1/2 message: freed by release once its
+// handler returned, so acknowledged after it); else the caller frees it.
+func (c *Client) handle(ev cmq.Struct_SS_mq_event) (func(), bool) {
 	kind := cmq.Mq_event_type(ev)
 	code := cmq.Mq_event_error(ev)
 	reason := cmq.Mq_event_reason(ev)
@@ -863,7 +909,13 @@ func (c *Client) handle(ev cmq.Struct_SS_mq_event) func() {
 		if m.Payload == nil {
 			m.Payload = []byte{}
 		}
-		return func() { c.deliver(m) }
+		if m.QoS > 0 {
+			c.heldMu.Lock()
+			c.held[ev.Swigcptr()] = ev
+			c.heldMu.Unlock()
+			return func() { c.release(ev, c.deliver(m)) }, true
+		}
+		return func() { c.deliver(m) }, false
 	case cmq.MQ_EVENT_CONNECT:
 		var err error
 		props := goProps(cmq.Mq_event_props(ev))
@@ -884,7 +936,7 @@ func (c *Client) handle(ev cmq.Struct_SS_mq_event) func() {
 			w <- err
 		}
 		if err == nil && c.opts.OnConnect != nil {
-			return func() { c.user(func() { c.opts.OnConnect(c, info) }) }
+			return func() { c.user(func() { c.opts.OnConnect(c, info) }) }, false
 		}
 	case cmq.MQ_EVENT_DISCONNECTED:
 		var err error
@@ -923,7 +975,7 @@ func (c *Client) handle(ev cmq.Struct_SS_mq_event) func() {
 			d <- err
 		}
 		if c.opts.OnConnectionLost != nil {
-			return func() { c.user(func() { c.opts.OnConnectionLost(c, err, again) }) }
+			return func() { c.user(func() { c.opts.OnConnectionLost(c, err, again) }) }, false
 		}
 	case cmq.MQ_EVENT_PUBLISHED, cmq.MQ_EVENT_SUBSCRIBED, cmq.MQ_EVENT_UNSUBSCRIBED:
 		var res result
@@ -945,7 +997,7 @@ func (c *Client) handle(ev cmq.Struct_SS_mq_event) func() {
 	case cmq.MQ_EVENT_LOG:
 		level, msg := cmq.Mq_event_log_level(ev), cmq.Mq_event_message(ev)
 		if c.opts.OnLog != nil {
-			return func() { c.user(func() { c.opts.OnLog(c, level, msg) }) }
+			return func() { c.user(func() { c.opts.OnLog(c, level, msg) }) }, false
 		}
 	case cmq.MQ_EVENT_RECOVERED:
 		m := &Message{
@@ -958,20 +1010,20 @@ func (c *Client) handle(ev cmq.Struct_SS_mq_event) func() {
 			Tag:        cmq.Mq_event_tag(ev),
 		}
 		if c.opts.OnRecovered != nil {
-			return func() { c.user(func() { c.opts.OnRecovered(c, m) }) }
+			return func() { c.user(func() { c.opts.OnRecovered(c, m) }) }, false
 		}
 	case cmq.MQ_EVENT_RESUBSCRIBED:
 		filter, props := cmq.Mq_event_topic(ev), goProps(cmq.Mq_event_props(ev))
 		if c.opts.OnResubscribe != nil {
-			return func() { c.user(func() { c.opts.OnResubscribe(c, filter, reason, props) }) }
+			return func() { c.user(func() { c.opts.OnResubscribe(c, filter, reason, props) }) }, false
 		}
 	case cmq.MQ_EVENT_AUTH:
 		props := goProps(cmq.Mq_event_props(ev))
 		if c.opts.OnAuth != nil {
-			return func() { c.user(func() { c.opts.OnAuth(c, reason, props) }) }
+			return func() { c.user(func() { c.opts.OnAuth(c, reason, props) }) }, false
 		}
 	}
-	return nil
+	return nil, false
 }
 
 // fatal: connection errors that retrying will not fix; Connect returns

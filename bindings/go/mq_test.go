@@ -295,3 +295,133 @@ func TestReconnect(t *testing.T) {
 		t.Fatal("no message after reconnect (resubscribe?)")
 	}
 }
+
+// The child of TestAckAfterHandler: subscribes with a handler that blocks
+// (the parent kills the process there). Runs only with MQ_ACK_CHILD set.
+func TestAckChildProcess(t *testing.T) {
+	id, topic := os.Getenv("MQ_ACK_CHILD"), os.Getenv("MQ_ACK_TOPIC")
+	if id == "" {
+		t.Skip("the child of TestAckAfterHandler")
+	}
+	var qos int
+	fmt.Sscan(os.Getenv("MQ_ACK_QOS"), &qos)
+	mode := os.Getenv("MQ_ACK_MODE")
+	handler := func(c *Client, m *Message) {
+		fmt.Printf("HANDLER %s\n", m.Payload)
+		time.Sleep(time.Minute) // killed in here
+	}
+	opts := Options{ClientID: id, NoCleanStart: true}
+	if mode == "default" {
+		opts.DefaultHandler = handler
+	}
+	c := connected(t, opts)
+	ctx := context.Background()
+	var h MessageHandler
+	if mode == "route" {
+		h = handler
+	}
+	if err := c.Subscribe(ctx, topic, qos, h); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("SUBSCRIBED")
+	time.Sleep(time.Minute)
+}
+
+// A received QoS 1/2 message is acknowledged only after its handler
+// returned: a process killed inside the handler gets the message again
+// from its session (tests/chaos/test_repro.c in C).
+func TestAckAfterHandler(t *testing.T) {
+	uri := brokerURI(t)
+	for _, tc := range []struct {
+		mode string
+		qos  int
+	}{{"route", 1}, {"route", 2}, {"default", 1}} {
+		t.Run(fmt.Sprintf("%s-qos%d", tc.mode, tc.qos), func(t *testing.T) {
+			id, topic := uniqueID("ackkill"), uniqueID("go/ackkill")
+			cmd := exec.Command(os.Args[0], "-test.run=^TestAckChildProcess$", "-test.v")
+			cmd.Env = append(os.Environ(), "MQ_ACK_CHILD="+id, "MQ_ACK_TOPIC="+topic,
+				fmt.Sprintf("MQ_ACK_QOS=%d", tc.qos), "MQ_ACK_MODE="+tc.mode)
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			lines := make(chan string, 16)
+			go func() {
+				buf := make([]byte, 4096)
+				var acc []byte
+				for {
+					n, err := out.Read(buf)
+					acc = append(acc, buf[:n]...)
+					for {
+						i := bytes.IndexByte(acc, '\n')
+						if i < 0 {
+							break
+						}
+						lines <- string(acc[:i])
+						acc = acc[i+1:]
+					}
+					if err != nil {
+						close(lines)
+						return
+					}
+				}
+			}()
+			expect := func(want string) {
+				t.Helper()
+				deadline := time.After(15 * time.Second)
+				for {
+					select {
+					case l, ok := <-lines:
+						if !ok {
+							t.Fatalf("child ended before %q", want)
+						}
+						if l == want {
+							return
+						}
+					case <-deadline:
+						t.Fatalf("no %q from the child", want)
+					}
+				}
+			}
+			func() {
+				defer func() {
+					cmd.Process.Kill()
+					cmd.Wait()
+				}()
+				expect("SUBSCRIBED")
+				pub := connected(t, Options{})
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if err := pub.Publish(ctx, topic, []byte("keep-me"), tc.qos, false); err != nil {
+					t.Fatal(err)
+				}
+				expect("HANDLER keep-me")
+				time.Sleep(300 * time.Millisecond) // an early ack would be out
+			}()
+			got := make(chan *Message, 4)
+			again, err := NewClient(Options{Servers: uri, ClientID: id, NoCleanStart: true,
+				DefaultHandler: func(c *Client, m *Message) { got <- m }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer again.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := again.Connect(ctx); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case m := <-got:
+				if m.Topic != topic || string(m.Payload) != "keep-me" || m.QoS != tc.qos {
+					t.Fatalf("got %s %q QoS %d", m.Topic, m.Payload, m.QoS)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the broker did not send the message again")
+			}
+			again.Disconnect(ctx)
+		})
+	}
+}

@@ -953,18 +953,43 @@ function Client:_dispatch(e)
     end
 end
 
---- Take one event as a table (or nil), waiting up to timeout seconds
---- (nil or negative: forever). For users who prefer pulling to callbacks.
-function Client:next_event(timeout)
-    local c = handle(self, "next_event")
+-- Take one event: the C event and its table (nil if none came in
+-- timeout seconds; nil or negative: forever). The caller frees the event.
+local function take(c, timeout)
     local ms = -1
     if timeout and timeout >= 0 then ms = math.floor(timeout * 1000) end
     local ev = core.mq_next_event(c, ms)
     if ev == nil then return nil end
     local ok, e = pcall(event_table, ev)
+    if not ok then
+        core.mq_event_free(ev)
+        error(e, 3)
+    end
+    return ev, e
+end
+
+--[[
+client:next_event(timeout) -> table or nil
+  Take one event as a table, waiting up to timeout seconds (nil or negative:
+  forever). For users who prefer pulling to callbacks. The C event is freed
+  here, so a received QoS 1/2 message is acknowledged (PUBACK/PUBREC) once
+  the table is returned: the application has it then. loop() and
+  loop_forever() acknowledge only after on_message returned.
+]]
+function Client:next_event(timeout)
+    local ev, e = take(handle(self, "next_event"), timeout)
+    if ev == nil then return nil end
     core.mq_event_free(ev)
-    if not ok then error(e, 2) end
     return e
+end
+
+-- Dispatch one taken event, then free it, also when a callback raises:
+-- freeing a received QoS 1/2 message is what acknowledges it, so a process
+-- that dies inside on_message gets the message again from the broker.
+local function dispatch_free(self, ev, e)
+    local ok, err = pcall(self._dispatch, self, e)
+    core.mq_event_free(ev)
+    if not ok then error(err, 0) end
 end
 
 --[[
@@ -972,17 +997,19 @@ client:loop(timeout) -> n
   Wait up to `timeout` seconds (default 1.0; 0 = do not wait) for an event,
   then dispatch it and every other pending event to the callbacks. Returns
   the number of events dispatched. An error raised by a callback propagates.
+  A received QoS 1/2 message is acknowledged after its on_message returned
+  (or raised), as paho-mqtt does.
 ]]
 function Client:loop(timeout)
     if timeout == nil then timeout = 1.0 end
     argcheck(type(timeout) == "number", 1, "loop", "number expected")
     local n = 0
-    local e = self:next_event(timeout)
-    while e do
+    local ev, e = take(handle(self, "loop"), timeout)
+    while ev do
         n = n + 1
-        self:_dispatch(e)
+        dispatch_free(self, ev, e)
         if rawget(self, "_c") == nil then break end -- closed by a callback
-        e = self:next_event(0)
+        ev, e = take(handle(self, "loop"), 0)
     end
     return n
 end

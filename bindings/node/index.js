@@ -211,13 +211,15 @@ class Client extends EventEmitter {
             const ev = N.mq_next_event(this._h, 0);
             if (!ev)
                 return;
-            let e;
+            // freed after the handlers ran (they are synchronous), also
+            // when one throws: freeing a received QoS 1/2 message is what
+            // sends its PUBACK/PUBREC, so a process that dies inside a
+            // 'message' handler gets the message again from the broker
             try {
-                e = this._convert(ev);
+                this._dispatch(this._convert(ev));
             } finally {
                 N.mq_event_free(ev);
             }
-            this._dispatch(e);
         }
         setImmediate(() => this._drain()); // more pending: yield to the loop
     }

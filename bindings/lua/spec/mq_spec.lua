@@ -346,6 +346,65 @@ describe("persistence", function()
     end)
 end)
 
+describe("acknowledgement after on_message", function()
+    for _, qos in ipairs({ 1, 2 }) do
+        it("QoS " .. qos .. ": a process killed inside on_message gets the message again", function()
+            -- the broker must not have the PUBACK/PUBREC before on_message
+            -- returned (tests/chaos/test_repro.c in C)
+            local id, topic = unique("lua-ackkill"), unique("lua/ackkill")
+            local dir = os.tmpname()
+            os.remove(dir)
+            assert.is_true(os.execute("mkdir -p " .. dir))
+            local child = string.format([[
+                local mq = require "mq"
+                local c = mq.Client(%q, { clean_session = false })
+                c.on_connect = function(cl) cl:subscribe(%q, %d) end
+                c.on_subscribe = function() io.write("SUBSCRIBED\n") io.flush() end
+                c.on_message = function(_, _, m)
+                    io.write("HANDLER " .. m.payload .. "\n") io.flush()
+                    local t = os.time()
+                    while os.time() - t < 60 do end  -- busy until killed
+                end
+                c:connect(%q, %d)
+                c:loop_forever()
+            ]], id, topic, qos, HOST, PORT)
+            local script = dir .. "/child.lua"
+            local f = assert(io.open(script, "w"))
+            f:write(child)
+            f:close()
+            local p = assert(io.popen("echo $$; exec lua5.4 " .. script, "r"))
+            local pid = p:read("l")
+            local ok, err = pcall(function()
+                assert.are.equal("SUBSCRIBED", p:read("l"))
+                local pub = new_connected()
+                local done = false
+                pub.on_publish = function() done = true end
+                pub:publish(topic, "keep-me", qos)
+                assert.is_true(wait_for({ pub }, function() return done end))
+                pub:close()
+                assert.are.equal("HANDLER keep-me", p:read("l"))
+                local t0 = os.clock()
+                while os.clock() - t0 < 0.3 do end  -- an early ack would be out
+            end)
+            os.execute("kill -9 " .. pid)
+            p:close()
+            os.execute("rm -rf " .. dir)
+            assert(ok, err)
+            local got = {}
+            local again = mq.Client(id, { clean_session = false })
+            again.on_message = function(_, _, m)
+                got[#got + 1] = { m.topic, m.payload, m.qos }
+            end
+            again:connect(HOST, PORT)
+            assert.is_true(wait_for({ again }, function() return #got == 1 end))
+            assert.are.same({ { topic, "keep-me", qos } }, got)
+            again:disconnect()
+            wait_for({ again }, function() return not again:is_connected() end, 5)
+            again:close()
+        end)
+    end
+end)
+
 describe("back-pressure", function()
     local function rss_kib()
         for line in io.lines("/proc/self/status") do

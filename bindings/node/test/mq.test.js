@@ -303,6 +303,64 @@ test('persistence across SIGKILL of the process', async () => {
     assert.deepStrictEqual(resubscribed, []);
 });
 
+for (const qos of [1, 2]) {
+    test(`a QoS ${qos} message is acknowledged after its 'message' handler returned`, async () => {
+        // the child blocks inside its handler and is killed there: the
+        // broker must not have the PUBACK/PUBREC, so the session's next
+        // connection gets the message again (tests/chaos/test_repro.c in C)
+        const id = uid('ackkill');
+        const topic = `node/ackkill/${uid('t')}`;
+        const child = spawn(process.execPath, ['-e', `
+            const mq = require(${JSON.stringify(path.join(__dirname, '..'))});
+            const c = mq.connect(${JSON.stringify(URI)}, { clientId: ${JSON.stringify(id)}, clean: false });
+            c.on('connect', () => c.subscribe(${JSON.stringify(topic)}, { qos: ${qos} },
+                                              () => console.log('SUBSCRIBED')));
+            c.on('message', (t, p) => {
+                console.log('HANDLER ' + p);
+                Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000);
+            });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        const seen = (what) => withTimeout(new Promise((r) => {
+            if (out.includes(what))
+                return r();
+            child.stdout.on('data', function on(d) {
+                out += d;
+                if (out.includes(what)) {
+                    child.stdout.off('data', on);
+                    r();
+                }
+            });
+        }), 10000, what);
+        try {
+            await seen('SUBSCRIBED');
+            const pub = await connected();
+            await withTimeout(pub.publishAsync(topic, 'keep-me', { qos }), 5000, 'published');
+            await pub.endAsync();
+            await seen('HANDLER keep-me');
+            await new Promise((r) => setTimeout(r, 300)); // an early ack would be out by now
+        } finally {
+            child.kill('SIGKILL');
+            await once(child, 'exit');
+        }
+        const again = mq.connect(URI, { clientId: id, clean: false });
+        const got = [];
+        again.on('message', (t, p, pk) => got.push([t, p.toString(), pk.qos]));
+        const t0 = Date.now();
+        while (got.length < 1 && Date.now() - t0 < 10000)
+            await new Promise((r) => setTimeout(r, 20));
+        await again.endAsync();
+        assert.deepStrictEqual(got, [[topic, 'keep-me', qos]]);
+        // acknowledged this time: the session has nothing more
+        const third = mq.connect(URI, { clientId: id, clean: false });
+        const more = [];
+        third.on('message', (t, p) => more.push(p.toString()));
+        await once(third, 'connect');
+        await new Promise((r) => setTimeout(r, 700));
+        await third.endAsync();
+        assert.deepStrictEqual(more, []);
+    });
+}
+
 test('back-pressure: a paused client keeps memory bounded, then gets everything', async () => {
     const sub = await connected({ maxEvents: 16 });
     const pub = await connected();

@@ -33,6 +33,7 @@ from . import mq_core as _core
 # hot paths straight from the extension (the shadow module adds a frame)
 from ._mq_core import (mq_publish as _mq_publish, mq_py_take as _mq_take,
                        mq_py_publish as _mq_py_publish,
+                       mq_py_event_done as _mq_event_done,
                        MessageInfoBase as _MessageInfoBase)
 from .enums import (CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion,
                     LogLevel, ConnackCode, PahoClientMode)
@@ -991,11 +992,16 @@ class Client:
         self._c = None
         # completions of tagged messages nobody dispatched: their store
         # records stay for the next start (docs/guide/persistence.md)
-        for ev in list(self._pending):
+        undispatched = list(self._pending)
+        for ev in undispatched:
             if ev[0] == _EV_PUBLISHED and ev[7] is not None:
                 _core.mq_py_event_keep(ev[7])
         self._pending.clear()
         _core.mq_client_destroy(c)
+        # received QoS 1/2 messages nobody dispatched are freed only now,
+        # with the client gone: unacknowledged, so the broker sends them
+        # again to the session's next connection instead of losing them
+        del undispatched
         for fd in (self._wake_r, self._wake_w):
             try:
                 os.close(fd)
@@ -1806,8 +1812,11 @@ class Client:
         0x19 re-authenticate; an int or ReasonCode) and properties
         (PacketTypes.AUTH: AuthenticationMethod, AuthenticationData, ...).
         Only on a connection whose connect(properties=) carried an
-        AuthenticationMethod (libmq logs and drops it otherwise); queued
-        until the connection is up. The broker's AUTH packets reach
+        AuthenticationMethod (libmq logs and drops it otherwise). While
+        connecting it answers the broker's challenge (AUTH 0x18 before the
+        CONNACK) at once, so call it from on_auth with a loop running
+        (loop_start() before connect(), or connect_async()); otherwise it
+        goes out once connected (re-authentication, 0x19). The broker's AUTH packets reach
         on_auth(client, userdata, reasoncode, properties). ValueError for
         a bad reason code or property, MQError(MQ_ERR_NOT_SUPPORTED) on
         MQTT 3.1.1."""
@@ -2345,6 +2354,19 @@ class Client:
                            _core.mq_reason_string(reason), reason)
 
     def _on_message_event(self, ev):
+        """on_message (or the message_callback_add handlers) for one
+        MESSAGE event. A QoS 1/2 message holds its libmq event (ev[8]):
+        freeing it is what sends the PUBACK/PUBREC, so it is freed here
+        after the callbacks returned or raised, as paho acknowledges after
+        on_message - a process killed inside the callback gets the message
+        again from the broker."""
+        try:
+            self._deliver_message(ev)
+        finally:
+            if ev[8] is not None:
+                _mq_event_done(ev[8])
+
+    def _deliver_message(self, ev):
         msg = _new_message(MQTTMessage)
         msg._topic_s = ev[1] if ev[1].__class__ is str else \
             ev[1].decode("utf-8", "surrogateescape")

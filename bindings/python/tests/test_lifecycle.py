@@ -395,6 +395,137 @@ def test_recovered_after_sigkill(shared_broker, recorder, tmp_path,
     c2.close()
 
 
+# ---- a received QoS 1/2 message is acknowledged after on_message ----------
+
+
+ACK_CHILD = r"""
+import sys, time
+import libmq.client as mqtt
+qos, mode = int(sys.argv[2]), sys.argv[3]
+c = mqtt.Client("ackkill-%s-%d" % (mode, qos), clean_session=False)
+def on_connect(cl, u, flags, rc):
+    cl.subscribe("ackkill/%s/%d" % (mode, qos), qos)
+def on_subscribe(cl, u, mid, granted):
+    print("subscribed", flush=True)
+def on_message(cl, u, m):
+    print("handler", m.payload.decode(), flush=True)
+    time.sleep(60)              # killed in here: not done with the message
+c.on_connect, c.on_subscribe, c.on_message = on_connect, on_subscribe, \
+    on_message
+c.connect("127.0.0.1", int(sys.argv[1]))
+if mode == "forever":
+    c.loop_forever()
+elif mode == "thread":
+    c.loop_start()
+    time.sleep(120)
+else:
+    while True:
+        c.loop(0.5)
+"""
+
+
+@pytest.mark.parametrize("mode,qos", [("forever", 1), ("forever", 2),
+                                      ("thread", 1), ("loop", 2)])
+def test_message_acked_after_on_message(shared_broker, mode, qos):
+    """The PUBACK/PUBREC of a received QoS 1/2 message goes only after
+    on_message returned (libmq acknowledges when the event is freed, as
+    paho-mqtt after on_message): a subscriber killed inside its callback
+    gets the message again from the broker when its session reconnects,
+    instead of losing it (the C check: tests/chaos/test_repro.c)."""
+    port = shared_broker.port
+    topic = "ackkill/%s/%d" % (mode, qos)
+    p = subprocess.Popen([PYTHON, "-c", ACK_CHILD, str(port), str(qos), mode],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        assert p.stdout.readline().strip() == "subscribed", p.stderr.read()
+        pub = paho.Client("ackkill-pub")
+        pub.connect(HOST, port)
+        pub.loop_start()
+        pub.publish(topic, b"keep-me", qos=qos).wait_for_publish(5)
+        pub.disconnect()
+        pub.loop_stop()
+        assert p.stdout.readline().strip() == "handler keep-me"
+        time.sleep(0.3)         # time enough for an early ack to go out
+    finally:
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+    got = []
+    c = mqtt.Client("ackkill-%s-%d" % (mode, qos), clean_session=False)
+    c.on_message = lambda cl, u, m: got.append((m.topic, m.payload, m.qos))
+    c.connect(HOST, port)
+    c.loop_start()
+    try:
+        assert wait_for(lambda: got, 10), "the broker did not send it again"
+        assert got[0] == (topic, b"keep-me", qos)
+        c.disconnect()          # acknowledged now: not sent a third time
+    finally:
+        c.loop_stop()
+        c.close()
+    again = []
+    c = mqtt.Client("ackkill-%s-%d" % (mode, qos), clean_session=False)
+    c.on_message = lambda cl, u, m: again.append(m.payload)
+    c.connect(HOST, port)
+    c.loop_start()
+    time.sleep(1)
+    c.disconnect()
+    c.loop_stop()
+    c.close()
+    assert again == []
+
+
+def test_message_acked_when_on_message_raises(shared_broker):
+    """A callback that raises still lets go of its message: it is
+    acknowledged (as paho), not held for ever (which would stall the
+    broker's in-flight window)."""
+    port = shared_broker.port
+    got = []
+
+    def boom(cl, u, m):
+        got.append(m.payload)
+        raise RuntimeError("handler failed")
+
+    c = mqtt.Client("ackraise", clean_session=False)
+    c.on_message = boom
+    c.suppress_exceptions = True
+    subbed = []
+    c.on_subscribe = lambda cl, u, mid, granted: subbed.append(mid)
+    c.connect(HOST, port)
+    c.subscribe("ackraise/t", 1)
+    deadline = time.monotonic() + 10
+    while not subbed and time.monotonic() < deadline:
+        c.loop(0.2)
+    pub = paho.Client("ackraise-pub")
+    pub.connect(HOST, port)
+    pub.loop_start()
+    for i in range(3):
+        pub.publish("ackraise/t", b"%d" % i, qos=1).wait_for_publish(5)
+    pub.disconnect()
+    pub.loop_stop()
+    deadline = time.monotonic() + 10
+    while len(got) < 3 and time.monotonic() < deadline:
+        c.loop(0.2)
+    assert got == [b"0", b"1", b"2"]
+    c.suppress_exceptions = False
+    with pytest.raises(RuntimeError):
+        # without suppress_exceptions the error reaches the caller
+        c.publish("ackraise/t", b"3", qos=1)
+        while True:
+            c.loop(0.2)
+    c.disconnect()
+    c.close()
+    again = []
+    c = mqtt.Client("ackraise", clean_session=False)
+    c.on_message = lambda cl, u, m: again.append(m.payload)
+    c.connect(HOST, port)
+    c.loop_start()
+    time.sleep(1)
+    c.disconnect()
+    c.loop_stop()
+    c.close()
+    assert again == []
+
+
 def test_tagged_completion_nobody_saw_stays_in_store(shared_broker,
                                                      tmp_path):
     """A tagged message's record stays in the store until its on_publish
@@ -575,6 +706,76 @@ def test_auth_and_on_auth_reauthenticate():
     c.close()
     t.join(5)
     srv.close()
+
+
+@pytest.mark.parametrize("how", ["connect_async", "connect"])
+def test_auth_challenge_before_connack(how):
+    """A broker that challenges (AUTH 0x18) before its CONNACK: on_auth,
+    run by the loop thread, answers with auth(0x18, ...) and the CONNACK
+    follows - with connect_async() and with a blocking connect() while a
+    loop_start() thread runs."""
+    import socket
+    from libmq.packettypes import PacketTypes
+    from libmq.properties import Properties
+    srv = socket.socket()
+    srv.bind((HOST, 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    seen = {}
+
+    def broker():
+        conn, _ = srv.accept()
+        with conn:
+            seen["connect"] = _read_packet(conn)
+            # AUTH: continue authentication, method "SCRM", data "nonce"
+            conn.sendall(b"\xf0\x11\x18\x0f\x15\x00\x04SCRM"
+                         b"\x16\x00\x05nonce")
+            seen["auth"] = _read_packet(conn)
+            # CONNACK: success, Authentication Method "SCRM"
+            conn.sendall(b"\x20\x0a\x00\x00\x07\x15\x00\x04SCRM")
+            try:
+                _read_packet(conn)      # DISCONNECT
+            except EOFError:
+                pass
+    t = threading.Thread(target=broker, daemon=True)
+    t.start()
+    got, connected = [], []
+
+    def on_auth(cl, u, rc, props):
+        got.append((rc.value, props.AuthenticationData))
+        ap = Properties(PacketTypes.AUTH)
+        ap.AuthenticationMethod = "SCRM"
+        ap.AuthenticationData = b"answer"
+        cl.auth(0x18, ap)
+
+    c = mqtt.Client("auth-early-py", protocol=mqtt.MQTTv5)
+    c.on_auth = on_auth
+    c.on_connect = lambda cl, u, flags, rc, props=None: connected.append(rc)
+    cp = Properties(PacketTypes.CONNECT)
+    cp.AuthenticationMethod = "SCRM"
+    cp.AuthenticationData = b"first"
+    c.loop_start()
+    try:
+        if how == "connect":
+            assert c.connect(HOST, port, properties=cp) == 0
+        else:
+            c.connect_async(HOST, port, properties=cp)
+        assert wait_for(lambda: connected, 10), (got, seen)
+        assert got == [(0x18, b"nonce")]
+        assert connected == [0]
+        first, body = seen["auth"]
+        assert first == 0xF0 and body[0] == 0x18 and b"answer" in body
+        c.disconnect()
+    finally:
+        c.loop_stop()
+        c.close()
+        t.join(5)
+        srv.close()
+
+
+def test_auth_bad_input():
+    from libmq.packettypes import PacketTypes
+    from libmq.properties import Properties
     # bad input: a property AUTH cannot carry, MQTT 3.1.1
     c5 = mqtt.Client("auth-bad", protocol=mqtt.MQTTv5)
     bad = Properties(PacketTypes.PUBLISH)

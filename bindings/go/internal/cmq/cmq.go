@@ -83,279 +83,279 @@ typedef _gostring_ swig_type_53;
 typedef _gostring_ swig_type_54;
 typedef _gostring_ swig_type_55;
 typedef _gostring_ swig_type_56;
-extern void _wrap_Swig_free_cmq_8da45077f65ff176(uintptr_t arg1);
-extern uintptr_t _wrap_Swig_malloc_cmq_8da45077f65ff176(swig_intgo arg1);
-extern void _wrap_mq_bytes_data_set_cmq_8da45077f65ff176(swig_voidp arg1, uintptr_t arg2);
-extern uintptr_t _wrap_mq_bytes_data_get_cmq_8da45077f65ff176(swig_voidp arg1);
-extern void _wrap_mq_bytes_len_set_cmq_8da45077f65ff176(swig_voidp arg1, swig_type_1 arg2);
-extern swig_type_2 _wrap_mq_bytes_len_get_cmq_8da45077f65ff176(swig_voidp arg1);
-extern swig_voidp _wrap_new_mq_bytes_cmq_8da45077f65ff176(void);
-extern void _wrap_delete_mq_bytes_cmq_8da45077f65ff176(swig_voidp arg1);
-extern swig_type_3 _wrap_mq_event_payload_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_type_4 _wrap_mq_props_get_binary_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_5 _wrap_mq_get_int_value_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2, swig_type_6 arg3);
-extern swig_type_7 _wrap_mq_props_get_int_value_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2, swig_type_8 arg3);
-extern swig_intgo _wrap_mq_event_fd_dup_cmq_8da45077f65ff176(uintptr_t arg1);
-extern uintptr_t _wrap_mq_filter_list_new_cmq_8da45077f65ff176(void);
-extern void _wrap_mq_filter_list_free_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_filter_list_add_cmq_8da45077f65ff176(uintptr_t arg1, swig_type_9 arg2, swig_intgo arg3);
-extern swig_type_10 _wrap_mq_filter_list_count_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_subscribe_many_list_cmq_8da45077f65ff176(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3);
-extern swig_intgo _wrap_mq_unsubscribe_many_list_cmq_8da45077f65ff176(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3);
-extern swig_intgo _wrap_MQ_VERSION_NUM_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_mq_version_cmq_8da45077f65ff176(void);
-extern swig_type_11 _wrap_mq_version_string_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OK_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_NOMEM_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_INVAL_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_STATE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_QUEUE_FULL_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_TOO_LARGE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_TOPIC_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_QOS_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_UTF8_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_PROPERTY_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_URI_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_AGAIN_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_TIMEOUT_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_NO_CONN_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_DNS_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_CONNREFUSED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_IO_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_CLOSED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_MALFORMED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_PROTOCOL_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_REFUSED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_KEEPALIVE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_TLS_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_NOT_SUPPORTED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_NOT_FOUND_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_SYSTEM_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_DESTROYED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_PERSIST_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_ABORTED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_FILE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_PROXY_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_ERR_PROXY_AUTH_cmq_8da45077f65ff176(void);
-extern swig_type_12 _wrap_mq_strerror_cmq_8da45077f65ff176(swig_intgo arg1);
-extern swig_type_13 _wrap_mq_err_name_cmq_8da45077f65ff176(swig_intgo arg1);
-extern swig_intgo _wrap_MQ_RC_SUCCESS_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_NORMAL_DISCONNECTION_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_GRANTED_QOS_0_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_GRANTED_QOS_1_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_GRANTED_QOS_2_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_DISCONNECT_WITH_WILL_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_NO_MATCHING_SUBSCRIBERS_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_NO_SUBSCRIPTION_EXISTED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_CONTINUE_AUTHENTICATION_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_REAUTHENTICATE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_UNSPECIFIED_ERROR_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_MALFORMED_PACKET_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_PROTOCOL_ERROR_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_IMPLEMENTATION_SPECIFIC_ERROR_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_UNSUPPORTED_PROTOCOL_VERSION_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_CLIENT_IDENTIFIER_NOT_VALID_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_BAD_USER_NAME_OR_PASSWORD_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_NOT_AUTHORIZED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_SERVER_UNAVAILABLE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_SERVER_BUSY_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_BANNED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_SERVER_SHUTTING_DOWN_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_BAD_AUTHENTICATION_METHOD_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_KEEP_ALIVE_TIMEOUT_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_SESSION_TAKEN_OVER_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_TOPIC_FILTER_INVALID_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_TOPIC_NAME_INVALID_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_PACKET_IDENTIFIER_IN_USE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_PACKET_IDENTIFIER_NOT_FOUND_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_RECEIVE_MAXIMUM_EXCEEDED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_TOPIC_ALIAS_INVALID_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_PACKET_TOO_LARGE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_MESSAGE_RATE_TOO_HIGH_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_QUOTA_EXCEEDED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_ADMINISTRATIVE_ACTION_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_PAYLOAD_FORMAT_INVALID_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_RETAIN_NOT_SUPPORTED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_QOS_NOT_SUPPORTED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_USE_ANOTHER_SERVER_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_SERVER_MOVED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_CONNECTION_RATE_EXCEEDED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_MAXIMUM_CONNECT_TIME_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_8da45077f65ff176(void);
-extern swig_type_14 _wrap_mq_reason_string_cmq_8da45077f65ff176(swig_intgo arg1);
-extern swig_intgo _wrap_MQ_PROTO_V311_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROTO_V5_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_EVENT_NONE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_EVENT_CONNECT_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_EVENT_DISCONNECTED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_EVENT_MESSAGE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_EVENT_PUBLISHED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_EVENT_SUBSCRIBED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_EVENT_UNSUBSCRIBED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_EVENT_LOG_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_EVENT_AUTH_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_EVENT_RESUBSCRIBED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_EVENT_RECOVERED_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_LOG_NONE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_LOG_ERROR_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_LOG_WARNING_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_LOG_INFO_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_LOG_DEBUG_cmq_8da45077f65ff176(void);
-extern uintptr_t _wrap_mq_client_new_cmq_8da45077f65ff176(swig_type_15 arg1, swig_intgo arg2);
-extern void _wrap_mq_client_destroy_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_set_worker_threads_cmq_8da45077f65ff176(swig_intgo arg1);
-extern swig_type_16 _wrap_mq_client_id_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_MQ_OPT_KEEPALIVE_S_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_CLEAN_START_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_SESSION_EXPIRY_S_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_RECONNECT_MIN_MS_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_RECONNECT_MAX_MS_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_RECONNECT_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_MAX_INFLIGHT_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_QUEUE_MAX_MSGS_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_QUEUE_MAX_BYTES_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_OFFLINE_QOS0_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_TCP_NODELAY_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_CONNECT_TIMEOUT_MS_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_MAX_EVENTS_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_PUBLISH_EVENTS_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_LOG_LEVEL_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_MAX_PACKET_SIZE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_RECEIVE_MAXIMUM_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_AUTO_ACK_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_DISCONNECT_TIMEOUT_MS_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_PROTOCOL_FALLBACK_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_PROTOCOL_IN_USE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_TOPIC_ALIAS_AUTO_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_MAX_EVENT_BYTES_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_TLS_SESSION_RESUME_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_TLS_CRL_CHECK_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_OPT_PROXY_FROM_ENV_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_USERNAME_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_PASSWORD_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_CA_FILE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_CA_PATH_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_CERT_FILE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_KEY_FILE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_VERIFY_NAME_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_ALPN_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_CIPHERS_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_MIN_VERSION_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_CA_PEM_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_CERT_PEM_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_KEY_PEM_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_KEY_PASSWORD_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_KEY_URI_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_CERT_URI_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_PROVIDERS_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_ENGINE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_PSK_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_PSK_IDENTITY_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_CRL_FILE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_CRL_PATH_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_PROXY_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_NO_PROXY_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_TLS_MAX_VERSION_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_BIND_ADDRESS_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_SOPT_PERSIST_DIR_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_mq_set_int_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2, swig_type_17 arg3);
-extern swig_intgo _wrap_mq_set_str_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2, swig_type_18 arg3);
-extern swig_intgo _wrap_mq_set_password_cmq_8da45077f65ff176(uintptr_t arg1, swig_type_19 arg2);
-extern swig_intgo _wrap_mq_set_server_cmq_8da45077f65ff176(uintptr_t arg1, swig_type_20 arg2);
-extern swig_intgo _wrap_mq_set_will_cmq_8da45077f65ff176(uintptr_t arg1, swig_type_21 arg2, swig_type_22 arg3, swig_intgo arg4, swig_intgo arg5, uintptr_t arg6);
-extern swig_intgo _wrap_mq_set_connect_props_cmq_8da45077f65ff176(uintptr_t arg1, uintptr_t arg2);
-extern swig_intgo _wrap_mq_connect_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_disconnect_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2);
-extern swig_intgo _wrap_mq_disconnect_v5_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3);
-extern swig_intgo _wrap_mq_disconnect_now_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2);
-extern swig_intgo _wrap_mq_publish_cmq_8da45077f65ff176(uintptr_t arg1, swig_type_23 arg2, swig_type_24 arg3, swig_intgo arg4, swig_intgo arg5);
-extern swig_intgo _wrap_mq_publish_v5_cmq_8da45077f65ff176(uintptr_t arg1, swig_type_25 arg2, swig_type_26 arg3, swig_intgo arg4, swig_intgo arg5, uintptr_t arg6);
-extern swig_intgo _wrap_mq_publish_tagged_cmq_8da45077f65ff176(uintptr_t arg1, swig_type_27 arg2, swig_type_28 arg3, swig_intgo arg4, swig_intgo arg5, uintptr_t arg6, swig_type_29 arg7);
-extern swig_intgo _wrap_mq_subscribe_cmq_8da45077f65ff176(uintptr_t arg1, swig_type_30 arg2, swig_intgo arg3);
-extern swig_intgo _wrap_mq_subscribe_v5_cmq_8da45077f65ff176(uintptr_t arg1, swig_type_31 arg2, swig_intgo arg3, uintptr_t arg4);
-extern swig_intgo _wrap_mq_unsubscribe_cmq_8da45077f65ff176(uintptr_t arg1, swig_type_32 arg2);
-extern swig_intgo _wrap_mq_unsubscribe_v5_cmq_8da45077f65ff176(uintptr_t arg1, swig_type_33 arg2, uintptr_t arg3);
-extern swig_intgo _wrap_mq_auth_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3);
-extern swig_type_34 _wrap_mq_queued_messages_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_is_connected_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_event_fd_cmq_8da45077f65ff176(uintptr_t arg1);
-extern uintptr_t _wrap_mq_next_event_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2);
-extern void _wrap_mq_event_free_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_event_type_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_event_error_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_event_reason_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_event_token_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_type_35 _wrap_mq_event_tag_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_type_36 _wrap_mq_event_topic_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_type_37 _wrap_mq_event_payload_len_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_event_qos_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_event_retain_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_event_dup_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_event_packet_id_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_event_session_present_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_event_will_reconnect_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_type_38 _wrap_mq_event_reason_count_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_event_reason_at_cmq_8da45077f65ff176(uintptr_t arg1, swig_type_39 arg2);
-extern swig_intgo _wrap_mq_event_log_level_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_type_40 _wrap_mq_event_message_cmq_8da45077f65ff176(uintptr_t arg1);
-extern uintptr_t _wrap_mq_event_props_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_MQ_TLS_VERSION_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_TLS_CIPHER_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_TLS_ALPN_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_TLS_RESUMED_cmq_8da45077f65ff176(void);
-extern swig_type_41 _wrap_mq_event_tls_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2);
-extern swig_intgo _wrap_MQ_PROP_PAYLOAD_FORMAT_INDICATOR_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_MESSAGE_EXPIRY_INTERVAL_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_CONTENT_TYPE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_RESPONSE_TOPIC_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_CORRELATION_DATA_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_SESSION_EXPIRY_INTERVAL_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_SERVER_KEEP_ALIVE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_AUTHENTICATION_METHOD_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_AUTHENTICATION_DATA_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_REQUEST_PROBLEM_INFORMATION_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_WILL_DELAY_INTERVAL_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_REQUEST_RESPONSE_INFORMATION_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_RESPONSE_INFORMATION_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_SERVER_REFERENCE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_REASON_STRING_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_RECEIVE_MAXIMUM_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_TOPIC_ALIAS_MAXIMUM_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_TOPIC_ALIAS_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_MAXIMUM_QOS_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_RETAIN_AVAILABLE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_USER_PROPERTY_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_MAXIMUM_PACKET_SIZE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE_cmq_8da45077f65ff176(void);
-extern swig_intgo _wrap_MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE_cmq_8da45077f65ff176(void);
-extern uintptr_t _wrap_mq_props_new_cmq_8da45077f65ff176(void);
-extern void _wrap_mq_props_free_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_props_add_int_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3);
-extern swig_intgo _wrap_mq_props_add_string_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2, swig_type_42 arg3);
-extern swig_intgo _wrap_mq_props_add_binary_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2, swig_type_43 arg3);
-extern swig_intgo _wrap_mq_props_add_user_cmq_8da45077f65ff176(uintptr_t arg1, swig_type_44 arg2, swig_type_45 arg3);
-extern swig_type_46 _wrap_mq_props_count_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_intgo _wrap_mq_props_has_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_47 _wrap_mq_props_get_string_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2);
-extern swig_type_48 _wrap_mq_props_user_count_cmq_8da45077f65ff176(uintptr_t arg1);
-extern swig_type_49 _wrap_mq_props_user_key_cmq_8da45077f65ff176(uintptr_t arg1, swig_type_50 arg2);
-extern swig_type_51 _wrap_mq_props_user_value_cmq_8da45077f65ff176(uintptr_t arg1, swig_type_52 arg2);
-extern swig_intgo _wrap_mq_topic_check_cmq_8da45077f65ff176(swig_type_53 arg1);
-extern swig_intgo _wrap_mq_filter_check_cmq_8da45077f65ff176(swig_type_54 arg1);
-extern swig_intgo _wrap_mq_topic_matches_cmq_8da45077f65ff176(swig_type_55 arg1, swig_type_56 arg2);
-extern swig_intgo _wrap_mq_wait_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3);
-extern swig_intgo _wrap_mq_wait_connected_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2);
-extern swig_intgo _wrap_mq_wait_disconnected_cmq_8da45077f65ff176(uintptr_t arg1, swig_intgo arg2);
+extern void _wrap_Swig_free_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern uintptr_t _wrap_Swig_malloc_cmq_a26a25edf9fcc3bd(swig_intgo arg1);
+extern void _wrap_mq_bytes_data_set_cmq_a26a25edf9fcc3bd(swig_voidp arg1, uintptr_t arg2);
+extern uintptr_t _wrap_mq_bytes_data_get_cmq_a26a25edf9fcc3bd(swig_voidp arg1);
+extern void _wrap_mq_bytes_len_set_cmq_a26a25edf9fcc3bd(swig_voidp arg1, swig_type_1 arg2);
+extern swig_type_2 _wrap_mq_bytes_len_get_cmq_a26a25edf9fcc3bd(swig_voidp arg1);
+extern swig_voidp _wrap_new_mq_bytes_cmq_a26a25edf9fcc3bd(void);
+extern void _wrap_delete_mq_bytes_cmq_a26a25edf9fcc3bd(swig_voidp arg1);
+extern swig_type_3 _wrap_mq_event_payload_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_type_4 _wrap_mq_props_get_binary_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_5 _wrap_mq_get_int_value_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2, swig_type_6 arg3);
+extern swig_type_7 _wrap_mq_props_get_int_value_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2, swig_type_8 arg3);
+extern swig_intgo _wrap_mq_event_fd_dup_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern uintptr_t _wrap_mq_filter_list_new_cmq_a26a25edf9fcc3bd(void);
+extern void _wrap_mq_filter_list_free_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_filter_list_add_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_type_9 arg2, swig_intgo arg3);
+extern swig_type_10 _wrap_mq_filter_list_count_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_subscribe_many_list_cmq_a26a25edf9fcc3bd(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3);
+extern swig_intgo _wrap_mq_unsubscribe_many_list_cmq_a26a25edf9fcc3bd(uintptr_t arg1, uintptr_t arg2, uintptr_t arg3);
+extern swig_intgo _wrap_MQ_VERSION_NUM_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_mq_version_cmq_a26a25edf9fcc3bd(void);
+extern swig_type_11 _wrap_mq_version_string_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OK_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_NOMEM_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_INVAL_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_STATE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_QUEUE_FULL_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_TOO_LARGE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_TOPIC_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_QOS_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_UTF8_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_PROPERTY_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_URI_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_AGAIN_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_TIMEOUT_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_NO_CONN_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_DNS_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_CONNREFUSED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_IO_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_CLOSED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_MALFORMED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_PROTOCOL_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_REFUSED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_KEEPALIVE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_TLS_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_NOT_SUPPORTED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_NOT_FOUND_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_SYSTEM_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_DESTROYED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_PERSIST_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_ABORTED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_FILE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_PROXY_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_ERR_PROXY_AUTH_cmq_a26a25edf9fcc3bd(void);
+extern swig_type_12 _wrap_mq_strerror_cmq_a26a25edf9fcc3bd(swig_intgo arg1);
+extern swig_type_13 _wrap_mq_err_name_cmq_a26a25edf9fcc3bd(swig_intgo arg1);
+extern swig_intgo _wrap_MQ_RC_SUCCESS_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_NORMAL_DISCONNECTION_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_GRANTED_QOS_0_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_GRANTED_QOS_1_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_GRANTED_QOS_2_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_DISCONNECT_WITH_WILL_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_NO_MATCHING_SUBSCRIBERS_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_NO_SUBSCRIPTION_EXISTED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_CONTINUE_AUTHENTICATION_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_REAUTHENTICATE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_UNSPECIFIED_ERROR_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_MALFORMED_PACKET_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_PROTOCOL_ERROR_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_IMPLEMENTATION_SPECIFIC_ERROR_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_UNSUPPORTED_PROTOCOL_VERSION_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_CLIENT_IDENTIFIER_NOT_VALID_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_BAD_USER_NAME_OR_PASSWORD_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_NOT_AUTHORIZED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_SERVER_UNAVAILABLE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_SERVER_BUSY_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_BANNED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_SERVER_SHUTTING_DOWN_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_BAD_AUTHENTICATION_METHOD_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_KEEP_ALIVE_TIMEOUT_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_SESSION_TAKEN_OVER_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_TOPIC_FILTER_INVALID_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_TOPIC_NAME_INVALID_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_PACKET_IDENTIFIER_IN_USE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_PACKET_IDENTIFIER_NOT_FOUND_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_RECEIVE_MAXIMUM_EXCEEDED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_TOPIC_ALIAS_INVALID_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_PACKET_TOO_LARGE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_MESSAGE_RATE_TOO_HIGH_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_QUOTA_EXCEEDED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_ADMINISTRATIVE_ACTION_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_PAYLOAD_FORMAT_INVALID_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_RETAIN_NOT_SUPPORTED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_QOS_NOT_SUPPORTED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_USE_ANOTHER_SERVER_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_SERVER_MOVED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_CONNECTION_RATE_EXCEEDED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_MAXIMUM_CONNECT_TIME_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_a26a25edf9fcc3bd(void);
+extern swig_type_14 _wrap_mq_reason_string_cmq_a26a25edf9fcc3bd(swig_intgo arg1);
+extern swig_intgo _wrap_MQ_PROTO_V311_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROTO_V5_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_EVENT_NONE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_EVENT_CONNECT_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_EVENT_DISCONNECTED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_EVENT_MESSAGE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_EVENT_PUBLISHED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_EVENT_SUBSCRIBED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_EVENT_UNSUBSCRIBED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_EVENT_LOG_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_EVENT_AUTH_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_EVENT_RESUBSCRIBED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_EVENT_RECOVERED_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_LOG_NONE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_LOG_ERROR_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_LOG_WARNING_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_LOG_INFO_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_LOG_DEBUG_cmq_a26a25edf9fcc3bd(void);
+extern uintptr_t _wrap_mq_client_new_cmq_a26a25edf9fcc3bd(swig_type_15 arg1, swig_intgo arg2);
+extern void _wrap_mq_client_destroy_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_set_worker_threads_cmq_a26a25edf9fcc3bd(swig_intgo arg1);
+extern swig_type_16 _wrap_mq_client_id_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_MQ_OPT_KEEPALIVE_S_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_CLEAN_START_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_SESSION_EXPIRY_S_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_RECONNECT_MIN_MS_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_RECONNECT_MAX_MS_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_RECONNECT_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_MAX_INFLIGHT_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_QUEUE_MAX_MSGS_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_QUEUE_MAX_BYTES_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_OFFLINE_QOS0_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_TCP_NODELAY_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_CONNECT_TIMEOUT_MS_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_MAX_EVENTS_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_PUBLISH_EVENTS_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_LOG_LEVEL_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_MAX_PACKET_SIZE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_RECEIVE_MAXIMUM_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_AUTO_ACK_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_DISCONNECT_TIMEOUT_MS_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_PROTOCOL_FALLBACK_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_PROTOCOL_IN_USE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_TOPIC_ALIAS_AUTO_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_MAX_EVENT_BYTES_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_TLS_SESSION_RESUME_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_TLS_CRL_CHECK_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_PROXY_FROM_ENV_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_USERNAME_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_PASSWORD_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_CA_FILE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_CA_PATH_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_CERT_FILE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_KEY_FILE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_VERIFY_NAME_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_ALPN_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_CIPHERS_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_MIN_VERSION_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_CA_PEM_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_CERT_PEM_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_KEY_PEM_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_KEY_PASSWORD_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_KEY_URI_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_CERT_URI_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_PROVIDERS_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_ENGINE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_PSK_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_PSK_IDENTITY_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_CRL_FILE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_CRL_PATH_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_PROXY_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_NO_PROXY_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_TLS_MAX_VERSION_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_BIND_ADDRESS_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_PERSIST_DIR_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_mq_set_int_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2, swig_type_17 arg3);
+extern swig_intgo _wrap_mq_set_str_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2, swig_type_18 arg3);
+extern swig_intgo _wrap_mq_set_password_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_type_19 arg2);
+extern swig_intgo _wrap_mq_set_server_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_type_20 arg2);
+extern swig_intgo _wrap_mq_set_will_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_type_21 arg2, swig_type_22 arg3, swig_intgo arg4, swig_intgo arg5, uintptr_t arg6);
+extern swig_intgo _wrap_mq_set_connect_props_cmq_a26a25edf9fcc3bd(uintptr_t arg1, uintptr_t arg2);
+extern swig_intgo _wrap_mq_connect_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_disconnect_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_mq_disconnect_v5_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3);
+extern swig_intgo _wrap_mq_disconnect_now_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_mq_publish_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_type_23 arg2, swig_type_24 arg3, swig_intgo arg4, swig_intgo arg5);
+extern swig_intgo _wrap_mq_publish_v5_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_type_25 arg2, swig_type_26 arg3, swig_intgo arg4, swig_intgo arg5, uintptr_t arg6);
+extern swig_intgo _wrap_mq_publish_tagged_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_type_27 arg2, swig_type_28 arg3, swig_intgo arg4, swig_intgo arg5, uintptr_t arg6, swig_type_29 arg7);
+extern swig_intgo _wrap_mq_subscribe_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_type_30 arg2, swig_intgo arg3);
+extern swig_intgo _wrap_mq_subscribe_v5_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_type_31 arg2, swig_intgo arg3, uintptr_t arg4);
+extern swig_intgo _wrap_mq_unsubscribe_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_type_32 arg2);
+extern swig_intgo _wrap_mq_unsubscribe_v5_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_type_33 arg2, uintptr_t arg3);
+extern swig_intgo _wrap_mq_auth_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3);
+extern swig_type_34 _wrap_mq_queued_messages_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_is_connected_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_event_fd_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern uintptr_t _wrap_mq_next_event_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2);
+extern void _wrap_mq_event_free_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_event_type_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_event_error_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_event_reason_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_event_token_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_type_35 _wrap_mq_event_tag_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_type_36 _wrap_mq_event_topic_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_type_37 _wrap_mq_event_payload_len_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_event_qos_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_event_retain_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_event_dup_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_event_packet_id_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_event_session_present_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_event_will_reconnect_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_type_38 _wrap_mq_event_reason_count_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_event_reason_at_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_type_39 arg2);
+extern swig_intgo _wrap_mq_event_log_level_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_type_40 _wrap_mq_event_message_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern uintptr_t _wrap_mq_event_props_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_MQ_TLS_VERSION_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_TLS_CIPHER_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_TLS_ALPN_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_TLS_RESUMED_cmq_a26a25edf9fcc3bd(void);
+extern swig_type_41 _wrap_mq_event_tls_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_MQ_PROP_PAYLOAD_FORMAT_INDICATOR_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_MESSAGE_EXPIRY_INTERVAL_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_CONTENT_TYPE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_RESPONSE_TOPIC_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_CORRELATION_DATA_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_SESSION_EXPIRY_INTERVAL_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_SERVER_KEEP_ALIVE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_AUTHENTICATION_METHOD_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_AUTHENTICATION_DATA_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_REQUEST_PROBLEM_INFORMATION_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_WILL_DELAY_INTERVAL_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_REQUEST_RESPONSE_INFORMATION_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_RESPONSE_INFORMATION_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_SERVER_REFERENCE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_REASON_STRING_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_RECEIVE_MAXIMUM_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_TOPIC_ALIAS_MAXIMUM_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_TOPIC_ALIAS_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_MAXIMUM_QOS_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_RETAIN_AVAILABLE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_USER_PROPERTY_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_MAXIMUM_PACKET_SIZE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE_cmq_a26a25edf9fcc3bd(void);
+extern uintptr_t _wrap_mq_props_new_cmq_a26a25edf9fcc3bd(void);
+extern void _wrap_mq_props_free_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_props_add_int_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3);
+extern swig_intgo _wrap_mq_props_add_string_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2, swig_type_42 arg3);
+extern swig_intgo _wrap_mq_props_add_binary_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2, swig_type_43 arg3);
+extern swig_intgo _wrap_mq_props_add_user_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_type_44 arg2, swig_type_45 arg3);
+extern swig_type_46 _wrap_mq_props_count_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_intgo _wrap_mq_props_has_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_47 _wrap_mq_props_get_string_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2);
+extern swig_type_48 _wrap_mq_props_user_count_cmq_a26a25edf9fcc3bd(uintptr_t arg1);
+extern swig_type_49 _wrap_mq_props_user_key_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_type_50 arg2);
+extern swig_type_51 _wrap_mq_props_user_value_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_type_52 arg2);
+extern swig_intgo _wrap_mq_topic_check_cmq_a26a25edf9fcc3bd(swig_type_53 arg1);
+extern swig_intgo _wrap_mq_filter_check_cmq_a26a25edf9fcc3bd(swig_type_54 arg1);
+extern swig_intgo _wrap_mq_topic_matches_cmq_a26a25edf9fcc3bd(swig_type_55 arg1, swig_type_56 arg2);
+extern swig_intgo _wrap_mq_wait_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2, swig_intgo arg3);
+extern swig_intgo _wrap_mq_wait_connected_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_mq_wait_disconnected_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2);
 #undef intgo
 */
 import "C"
@@ -398,13 +398,13 @@ func swigCopyString(s string) string {
 
 func Swig_free(arg1 uintptr) {
 	_swig_i_0 := arg1
-	C._wrap_Swig_free_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0))
+	C._wrap_Swig_free_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0))
 }
 
 func Swig_malloc(arg1 int) (_swig_ret uintptr) {
 	var swig_r uintptr
 	_swig_i_0 := arg1
-	swig_r = (uintptr)(C._wrap_Swig_malloc_cmq_8da45077f65ff176(C.swig_intgo(_swig_i_0)))
+	swig_r = (uintptr)(C._wrap_Swig_malloc_cmq_a26a25edf9fcc3bd(C.swig_intgo(_swig_i_0)))
 	return swig_r
 }
 
@@ -420,38 +420,38 @@ func (p SwigcptrMq_bytes) SwigIsMq_bytes() {
 func (arg1 SwigcptrMq_bytes) SetData(arg2 uintptr) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_mq_bytes_data_set_cmq_8da45077f65ff176(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1))
+	C._wrap_mq_bytes_data_set_cmq_a26a25edf9fcc3bd(C.swig_voidp(_swig_i_0), C.uintptr_t(_swig_i_1))
 }
 
 func (arg1 SwigcptrMq_bytes) GetData() (_swig_ret uintptr) {
 	var swig_r uintptr
 	_swig_i_0 := arg1
-	swig_r = (uintptr)(C._wrap_mq_bytes_data_get_cmq_8da45077f65ff176(C.swig_voidp(_swig_i_0)))
+	swig_r = (uintptr)(C._wrap_mq_bytes_data_get_cmq_a26a25edf9fcc3bd(C.swig_voidp(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrMq_bytes) SetLen(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_mq_bytes_len_set_cmq_8da45077f65ff176(C.swig_voidp(_swig_i_0), C.swig_type_1(_swig_i_1))
+	C._wrap_mq_bytes_len_set_cmq_a26a25edf9fcc3bd(C.swig_voidp(_swig_i_0), C.swig_type_1(_swig_i_1))
 }
 
 func (arg1 SwigcptrMq_bytes) GetLen() (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := arg1
-	swig_r = (int64)(C._wrap_mq_bytes_len_get_cmq_8da45077f65ff176(C.swig_voidp(_swig_i_0)))
+	swig_r = (int64)(C._wrap_mq_bytes_len_get_cmq_a26a25edf9fcc3bd(C.swig_voidp(_swig_i_0)))
 	return swig_r
 }
 
 func NewMq_bytes() (_swig_ret Mq_bytes) {
 	var swig_r Mq_bytes
-	swig_r = (Mq_bytes)(SwigcptrMq_bytes(C._wrap_new_mq_bytes_cmq_8da45077f65ff176()))
+	swig_r = (Mq_bytes)(SwigcptrMq_bytes(C._wrap_new_mq_bytes_cmq_a26a25edf9fcc3bd()))
 	return swig_r
 }
 
 func DeleteMq_bytes(arg1 Mq_bytes) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_delete_mq_bytes_cmq_8da45077f65ff176(C.swig_voidp(_swig_i_0))
+	C._wrap_delete_mq_bytes_cmq_a26a25edf9fcc3bd(C.swig_voidp(_swig_i_0))
 }
 
 type Mq_bytes interface {
@@ -466,7 +466,7 @@ type Mq_bytes interface {
 func Mq_event_payload(arg1 Struct_SS_mq_event) (_swig_ret []byte) {
 	var swig_r uint64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (uint64)(C._wrap_mq_event_payload_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_mq_event_payload_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	var swig_r_1 []byte
 
     {
@@ -493,7 +493,7 @@ func Mq_props_get_binary(arg1 Struct_SS_mq_props, arg2 int) (_swig_ret []byte) {
 	var swig_r uint64
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (uint64)(C._wrap_mq_props_get_binary_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	swig_r = (uint64)(C._wrap_mq_props_get_binary_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
 	var swig_r_1 []byte
 
     {
@@ -521,7 +521,7 @@ func Mq_get_int_value(arg1 Struct_SS_mq_client, arg2 int, arg3 int64) (_swig_ret
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int64)(C._wrap_mq_get_int_value_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_type_6(_swig_i_2)))
+	swig_r = (int64)(C._wrap_mq_get_int_value_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_type_6(_swig_i_2)))
 	return swig_r
 }
 
@@ -530,26 +530,26 @@ func Mq_props_get_int_value(arg1 Struct_SS_mq_props, arg2 int, arg3 int64) (_swi
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int64)(C._wrap_mq_props_get_int_value_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_type_8(_swig_i_2)))
+	swig_r = (int64)(C._wrap_mq_props_get_int_value_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_type_8(_swig_i_2)))
 	return swig_r
 }
 
 func Mq_event_fd_dup(arg1 Struct_SS_mq_client) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_mq_event_fd_dup_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_mq_event_fd_dup_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Mq_filter_list_new() (_swig_ret Struct_SS_mq_filter_list) {
 	var swig_r Struct_SS_mq_filter_list
-	swig_r = (Struct_SS_mq_filter_list)(SwigcptrStruct_SS_mq_filter_list(C._wrap_mq_filter_list_new_cmq_8da45077f65ff176()))
+	swig_r = (Struct_SS_mq_filter_list)(SwigcptrStruct_SS_mq_filter_list(C._wrap_mq_filter_list_new_cmq_a26a25edf9fcc3bd()))
 	return swig_r
 }
 
 func Mq_filter_list_free(arg1 Struct_SS_mq_filter_list) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_mq_filter_list_free_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0))
+	C._wrap_mq_filter_list_free_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0))
 }
 
 func Mq_filter_list_add(arg1 Struct_SS_mq_filter_list, arg2 string, arg3 int) (_swig_ret int) {
@@ -557,7 +557,7 @@ func Mq_filter_list_add(arg1 Struct_SS_mq_filter_list, arg2 string, arg3 int) (_
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_mq_filter_list_add_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), *(*C.swig_type_9)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2)))
+	swig_r = (int)(C._wrap_mq_filter_list_add_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), *(*C.swig_type_9)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -567,7 +567,7 @@ func Mq_filter_list_add(arg1 Struct_SS_mq_filter_list, arg2 string, arg3 int) (_
 func Mq_filter_list_count(arg1 Struct_SS_mq_filter_list) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_mq_filter_list_count_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_mq_filter_list_count_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -576,7 +576,7 @@ func Mq_subscribe_many_list(arg1 Struct_SS_mq_client, arg2 Struct_SS_mq_filter_l
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := getSwigcptr(arg3)
-	swig_r = (int)(C._wrap_mq_subscribe_many_list_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2)))
+	swig_r = (int)(C._wrap_mq_subscribe_many_list_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2)))
 	return swig_r
 }
 
@@ -585,7 +585,7 @@ func Mq_unsubscribe_many_list(arg1 Struct_SS_mq_client, arg2 Struct_SS_mq_filter
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := getSwigcptr(arg3)
-	swig_r = (int)(C._wrap_mq_unsubscribe_many_list_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2)))
+	swig_r = (int)(C._wrap_mq_unsubscribe_many_list_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1), C.uintptr_t(_swig_i_2)))
 	return swig_r
 }
 
@@ -594,7 +594,7 @@ const MQ_VERSION_MINOR int = 2
 const MQ_VERSION_PATCH int = 0
 func _swig_getMQ_VERSION_NUM() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_VERSION_NUM_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_VERSION_NUM_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
@@ -602,13 +602,13 @@ var MQ_VERSION_NUM int = _swig_getMQ_VERSION_NUM()
 const MQ_VERSION_STRING string = "0.2.0"
 func Mq_version() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_mq_version_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_mq_version_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 func Mq_version_string() (_swig_ret string) {
 	var swig_r string
-	swig_r_p := C._wrap_mq_version_string_cmq_8da45077f65ff176()
+	swig_r_p := C._wrap_mq_version_string_cmq_a26a25edf9fcc3bd()
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -618,224 +618,224 @@ func Mq_version_string() (_swig_ret string) {
 type Mq_err int
 func _swig_getMQ_OK() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OK_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OK_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OK int = _swig_getMQ_OK()
 func _swig_getMQ_ERR_NOMEM() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_NOMEM_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_NOMEM_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_NOMEM int = _swig_getMQ_ERR_NOMEM()
 func _swig_getMQ_ERR_INVAL() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_INVAL_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_INVAL_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_INVAL int = _swig_getMQ_ERR_INVAL()
 func _swig_getMQ_ERR_STATE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_STATE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_STATE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_STATE int = _swig_getMQ_ERR_STATE()
 func _swig_getMQ_ERR_QUEUE_FULL() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_QUEUE_FULL_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_QUEUE_FULL_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_QUEUE_FULL int = _swig_getMQ_ERR_QUEUE_FULL()
 func _swig_getMQ_ERR_TOO_LARGE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_TOO_LARGE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_TOO_LARGE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_TOO_LARGE int = _swig_getMQ_ERR_TOO_LARGE()
 func _swig_getMQ_ERR_TOPIC() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_TOPIC_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_TOPIC_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_TOPIC int = _swig_getMQ_ERR_TOPIC()
 func _swig_getMQ_ERR_QOS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_QOS_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_QOS_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_QOS int = _swig_getMQ_ERR_QOS()
 func _swig_getMQ_ERR_UTF8() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_UTF8_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_UTF8_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_UTF8 int = _swig_getMQ_ERR_UTF8()
 func _swig_getMQ_ERR_PROPERTY() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_PROPERTY_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_PROPERTY_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_PROPERTY int = _swig_getMQ_ERR_PROPERTY()
 func _swig_getMQ_ERR_URI() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_URI_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_URI_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_URI int = _swig_getMQ_ERR_URI()
 func _swig_getMQ_ERR_AGAIN() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_AGAIN_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_AGAIN_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_AGAIN int = _swig_getMQ_ERR_AGAIN()
 func _swig_getMQ_ERR_TIMEOUT() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_TIMEOUT_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_TIMEOUT_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_TIMEOUT int = _swig_getMQ_ERR_TIMEOUT()
 func _swig_getMQ_ERR_NO_CONN() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_NO_CONN_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_NO_CONN_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_NO_CONN int = _swig_getMQ_ERR_NO_CONN()
 func _swig_getMQ_ERR_DNS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_DNS_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_DNS_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_DNS int = _swig_getMQ_ERR_DNS()
 func _swig_getMQ_ERR_CONNREFUSED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_CONNREFUSED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_CONNREFUSED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_CONNREFUSED int = _swig_getMQ_ERR_CONNREFUSED()
 func _swig_getMQ_ERR_IO() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_IO_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_IO_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_IO int = _swig_getMQ_ERR_IO()
 func _swig_getMQ_ERR_CLOSED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_CLOSED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_CLOSED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_CLOSED int = _swig_getMQ_ERR_CLOSED()
 func _swig_getMQ_ERR_MALFORMED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_MALFORMED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_MALFORMED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_MALFORMED int = _swig_getMQ_ERR_MALFORMED()
 func _swig_getMQ_ERR_PROTOCOL() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_PROTOCOL_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_PROTOCOL_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_PROTOCOL int = _swig_getMQ_ERR_PROTOCOL()
 func _swig_getMQ_ERR_REFUSED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_REFUSED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_REFUSED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_REFUSED int = _swig_getMQ_ERR_REFUSED()
 func _swig_getMQ_ERR_KEEPALIVE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_KEEPALIVE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_KEEPALIVE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_KEEPALIVE int = _swig_getMQ_ERR_KEEPALIVE()
 func _swig_getMQ_ERR_TLS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_TLS_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_TLS_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_TLS int = _swig_getMQ_ERR_TLS()
 func _swig_getMQ_ERR_NOT_SUPPORTED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_NOT_SUPPORTED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_NOT_SUPPORTED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_NOT_SUPPORTED int = _swig_getMQ_ERR_NOT_SUPPORTED()
 func _swig_getMQ_ERR_NOT_FOUND() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_NOT_FOUND_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_NOT_FOUND_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_NOT_FOUND int = _swig_getMQ_ERR_NOT_FOUND()
 func _swig_getMQ_ERR_SYSTEM() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_SYSTEM_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_SYSTEM_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_SYSTEM int = _swig_getMQ_ERR_SYSTEM()
 func _swig_getMQ_ERR_DESTROYED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_DESTROYED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_DESTROYED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_DESTROYED int = _swig_getMQ_ERR_DESTROYED()
 func _swig_getMQ_ERR_PERSIST() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_PERSIST_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_PERSIST_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_PERSIST int = _swig_getMQ_ERR_PERSIST()
 func _swig_getMQ_ERR_ABORTED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_ABORTED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_ABORTED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_ABORTED int = _swig_getMQ_ERR_ABORTED()
 func _swig_getMQ_ERR_FILE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_FILE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_FILE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_FILE int = _swig_getMQ_ERR_FILE()
 func _swig_getMQ_ERR_PROXY() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_PROXY_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_PROXY_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_ERR_PROXY int = _swig_getMQ_ERR_PROXY()
 func _swig_getMQ_ERR_PROXY_AUTH() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_ERR_PROXY_AUTH_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_ERR_PROXY_AUTH_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
@@ -843,7 +843,7 @@ var MQ_ERR_PROXY_AUTH int = _swig_getMQ_ERR_PROXY_AUTH()
 func Mq_strerror(arg1 int) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := arg1
-	swig_r_p := C._wrap_mq_strerror_cmq_8da45077f65ff176(C.swig_intgo(_swig_i_0))
+	swig_r_p := C._wrap_mq_strerror_cmq_a26a25edf9fcc3bd(C.swig_intgo(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -853,7 +853,7 @@ func Mq_strerror(arg1 int) (_swig_ret string) {
 func Mq_err_name(arg1 int) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := arg1
-	swig_r_p := C._wrap_mq_err_name_cmq_8da45077f65ff176(C.swig_intgo(_swig_i_0))
+	swig_r_p := C._wrap_mq_err_name_cmq_a26a25edf9fcc3bd(C.swig_intgo(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -863,315 +863,315 @@ func Mq_err_name(arg1 int) (_swig_ret string) {
 type Mq_reason int
 func _swig_getMQ_RC_SUCCESS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_SUCCESS_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_SUCCESS_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_SUCCESS int = _swig_getMQ_RC_SUCCESS()
 func _swig_getMQ_RC_NORMAL_DISCONNECTION() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_NORMAL_DISCONNECTION_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_NORMAL_DISCONNECTION_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_NORMAL_DISCONNECTION int = _swig_getMQ_RC_NORMAL_DISCONNECTION()
 func _swig_getMQ_RC_GRANTED_QOS_0() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_GRANTED_QOS_0_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_GRANTED_QOS_0_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_GRANTED_QOS_0 int = _swig_getMQ_RC_GRANTED_QOS_0()
 func _swig_getMQ_RC_GRANTED_QOS_1() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_GRANTED_QOS_1_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_GRANTED_QOS_1_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_GRANTED_QOS_1 int = _swig_getMQ_RC_GRANTED_QOS_1()
 func _swig_getMQ_RC_GRANTED_QOS_2() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_GRANTED_QOS_2_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_GRANTED_QOS_2_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_GRANTED_QOS_2 int = _swig_getMQ_RC_GRANTED_QOS_2()
 func _swig_getMQ_RC_DISCONNECT_WITH_WILL() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_DISCONNECT_WITH_WILL_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_DISCONNECT_WITH_WILL_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_DISCONNECT_WITH_WILL int = _swig_getMQ_RC_DISCONNECT_WITH_WILL()
 func _swig_getMQ_RC_NO_MATCHING_SUBSCRIBERS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_NO_MATCHING_SUBSCRIBERS_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_NO_MATCHING_SUBSCRIBERS_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_NO_MATCHING_SUBSCRIBERS int = _swig_getMQ_RC_NO_MATCHING_SUBSCRIBERS()
 func _swig_getMQ_RC_NO_SUBSCRIPTION_EXISTED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_NO_SUBSCRIPTION_EXISTED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_NO_SUBSCRIPTION_EXISTED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_NO_SUBSCRIPTION_EXISTED int = _swig_getMQ_RC_NO_SUBSCRIPTION_EXISTED()
 func _swig_getMQ_RC_CONTINUE_AUTHENTICATION() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_CONTINUE_AUTHENTICATION_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_CONTINUE_AUTHENTICATION_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_CONTINUE_AUTHENTICATION int = _swig_getMQ_RC_CONTINUE_AUTHENTICATION()
 func _swig_getMQ_RC_REAUTHENTICATE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_REAUTHENTICATE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_REAUTHENTICATE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_REAUTHENTICATE int = _swig_getMQ_RC_REAUTHENTICATE()
 func _swig_getMQ_RC_UNSPECIFIED_ERROR() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_UNSPECIFIED_ERROR_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_UNSPECIFIED_ERROR_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_UNSPECIFIED_ERROR int = _swig_getMQ_RC_UNSPECIFIED_ERROR()
 func _swig_getMQ_RC_MALFORMED_PACKET() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_MALFORMED_PACKET_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_MALFORMED_PACKET_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_MALFORMED_PACKET int = _swig_getMQ_RC_MALFORMED_PACKET()
 func _swig_getMQ_RC_PROTOCOL_ERROR() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_PROTOCOL_ERROR_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_PROTOCOL_ERROR_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_PROTOCOL_ERROR int = _swig_getMQ_RC_PROTOCOL_ERROR()
 func _swig_getMQ_RC_IMPLEMENTATION_SPECIFIC_ERROR() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_IMPLEMENTATION_SPECIFIC_ERROR_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_IMPLEMENTATION_SPECIFIC_ERROR_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_IMPLEMENTATION_SPECIFIC_ERROR int = _swig_getMQ_RC_IMPLEMENTATION_SPECIFIC_ERROR()
 func _swig_getMQ_RC_UNSUPPORTED_PROTOCOL_VERSION() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_UNSUPPORTED_PROTOCOL_VERSION_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_UNSUPPORTED_PROTOCOL_VERSION_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_UNSUPPORTED_PROTOCOL_VERSION int = _swig_getMQ_RC_UNSUPPORTED_PROTOCOL_VERSION()
 func _swig_getMQ_RC_CLIENT_IDENTIFIER_NOT_VALID() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_CLIENT_IDENTIFIER_NOT_VALID_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_CLIENT_IDENTIFIER_NOT_VALID_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_CLIENT_IDENTIFIER_NOT_VALID int = _swig_getMQ_RC_CLIENT_IDENTIFIER_NOT_VALID()
 func _swig_getMQ_RC_BAD_USER_NAME_OR_PASSWORD() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_BAD_USER_NAME_OR_PASSWORD_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_BAD_USER_NAME_OR_PASSWORD_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_BAD_USER_NAME_OR_PASSWORD int = _swig_getMQ_RC_BAD_USER_NAME_OR_PASSWORD()
 func _swig_getMQ_RC_NOT_AUTHORIZED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_NOT_AUTHORIZED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_NOT_AUTHORIZED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_NOT_AUTHORIZED int = _swig_getMQ_RC_NOT_AUTHORIZED()
 func _swig_getMQ_RC_SERVER_UNAVAILABLE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_SERVER_UNAVAILABLE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_SERVER_UNAVAILABLE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_SERVER_UNAVAILABLE int = _swig_getMQ_RC_SERVER_UNAVAILABLE()
 func _swig_getMQ_RC_SERVER_BUSY() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_SERVER_BUSY_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_SERVER_BUSY_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_SERVER_BUSY int = _swig_getMQ_RC_SERVER_BUSY()
 func _swig_getMQ_RC_BANNED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_BANNED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_BANNED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_BANNED int = _swig_getMQ_RC_BANNED()
 func _swig_getMQ_RC_SERVER_SHUTTING_DOWN() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_SERVER_SHUTTING_DOWN_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_SERVER_SHUTTING_DOWN_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_SERVER_SHUTTING_DOWN int = _swig_getMQ_RC_SERVER_SHUTTING_DOWN()
 func _swig_getMQ_RC_BAD_AUTHENTICATION_METHOD() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_BAD_AUTHENTICATION_METHOD_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_BAD_AUTHENTICATION_METHOD_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_BAD_AUTHENTICATION_METHOD int = _swig_getMQ_RC_BAD_AUTHENTICATION_METHOD()
 func _swig_getMQ_RC_KEEP_ALIVE_TIMEOUT() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_KEEP_ALIVE_TIMEOUT_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_KEEP_ALIVE_TIMEOUT_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_KEEP_ALIVE_TIMEOUT int = _swig_getMQ_RC_KEEP_ALIVE_TIMEOUT()
 func _swig_getMQ_RC_SESSION_TAKEN_OVER() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_SESSION_TAKEN_OVER_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_SESSION_TAKEN_OVER_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_SESSION_TAKEN_OVER int = _swig_getMQ_RC_SESSION_TAKEN_OVER()
 func _swig_getMQ_RC_TOPIC_FILTER_INVALID() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_TOPIC_FILTER_INVALID_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_TOPIC_FILTER_INVALID_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_TOPIC_FILTER_INVALID int = _swig_getMQ_RC_TOPIC_FILTER_INVALID()
 func _swig_getMQ_RC_TOPIC_NAME_INVALID() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_TOPIC_NAME_INVALID_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_TOPIC_NAME_INVALID_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_TOPIC_NAME_INVALID int = _swig_getMQ_RC_TOPIC_NAME_INVALID()
 func _swig_getMQ_RC_PACKET_IDENTIFIER_IN_USE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_PACKET_IDENTIFIER_IN_USE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_PACKET_IDENTIFIER_IN_USE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_PACKET_IDENTIFIER_IN_USE int = _swig_getMQ_RC_PACKET_IDENTIFIER_IN_USE()
 func _swig_getMQ_RC_PACKET_IDENTIFIER_NOT_FOUND() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_PACKET_IDENTIFIER_NOT_FOUND_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_PACKET_IDENTIFIER_NOT_FOUND_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_PACKET_IDENTIFIER_NOT_FOUND int = _swig_getMQ_RC_PACKET_IDENTIFIER_NOT_FOUND()
 func _swig_getMQ_RC_RECEIVE_MAXIMUM_EXCEEDED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_RECEIVE_MAXIMUM_EXCEEDED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_RECEIVE_MAXIMUM_EXCEEDED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_RECEIVE_MAXIMUM_EXCEEDED int = _swig_getMQ_RC_RECEIVE_MAXIMUM_EXCEEDED()
 func _swig_getMQ_RC_TOPIC_ALIAS_INVALID() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_TOPIC_ALIAS_INVALID_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_TOPIC_ALIAS_INVALID_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_TOPIC_ALIAS_INVALID int = _swig_getMQ_RC_TOPIC_ALIAS_INVALID()
 func _swig_getMQ_RC_PACKET_TOO_LARGE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_PACKET_TOO_LARGE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_PACKET_TOO_LARGE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_PACKET_TOO_LARGE int = _swig_getMQ_RC_PACKET_TOO_LARGE()
 func _swig_getMQ_RC_MESSAGE_RATE_TOO_HIGH() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_MESSAGE_RATE_TOO_HIGH_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_MESSAGE_RATE_TOO_HIGH_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_MESSAGE_RATE_TOO_HIGH int = _swig_getMQ_RC_MESSAGE_RATE_TOO_HIGH()
 func _swig_getMQ_RC_QUOTA_EXCEEDED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_QUOTA_EXCEEDED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_QUOTA_EXCEEDED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_QUOTA_EXCEEDED int = _swig_getMQ_RC_QUOTA_EXCEEDED()
 func _swig_getMQ_RC_ADMINISTRATIVE_ACTION() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_ADMINISTRATIVE_ACTION_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_ADMINISTRATIVE_ACTION_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_ADMINISTRATIVE_ACTION int = _swig_getMQ_RC_ADMINISTRATIVE_ACTION()
 func _swig_getMQ_RC_PAYLOAD_FORMAT_INVALID() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_PAYLOAD_FORMAT_INVALID_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_PAYLOAD_FORMAT_INVALID_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_PAYLOAD_FORMAT_INVALID int = _swig_getMQ_RC_PAYLOAD_FORMAT_INVALID()
 func _swig_getMQ_RC_RETAIN_NOT_SUPPORTED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_RETAIN_NOT_SUPPORTED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_RETAIN_NOT_SUPPORTED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_RETAIN_NOT_SUPPORTED int = _swig_getMQ_RC_RETAIN_NOT_SUPPORTED()
 func _swig_getMQ_RC_QOS_NOT_SUPPORTED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_QOS_NOT_SUPPORTED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_QOS_NOT_SUPPORTED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_QOS_NOT_SUPPORTED int = _swig_getMQ_RC_QOS_NOT_SUPPORTED()
 func _swig_getMQ_RC_USE_ANOTHER_SERVER() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_USE_ANOTHER_SERVER_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_USE_ANOTHER_SERVER_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_USE_ANOTHER_SERVER int = _swig_getMQ_RC_USE_ANOTHER_SERVER()
 func _swig_getMQ_RC_SERVER_MOVED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_SERVER_MOVED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_SERVER_MOVED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_SERVER_MOVED int = _swig_getMQ_RC_SERVER_MOVED()
 func _swig_getMQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED int = _swig_getMQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED()
 func _swig_getMQ_RC_CONNECTION_RATE_EXCEEDED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_CONNECTION_RATE_EXCEEDED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_CONNECTION_RATE_EXCEEDED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_CONNECTION_RATE_EXCEEDED int = _swig_getMQ_RC_CONNECTION_RATE_EXCEEDED()
 func _swig_getMQ_RC_MAXIMUM_CONNECT_TIME() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_MAXIMUM_CONNECT_TIME_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_MAXIMUM_CONNECT_TIME_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_MAXIMUM_CONNECT_TIME int = _swig_getMQ_RC_MAXIMUM_CONNECT_TIME()
 func _swig_getMQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED int = _swig_getMQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED()
 func _swig_getMQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
@@ -1179,7 +1179,7 @@ var MQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED int = _swig_getMQ_RC_WILDCARD_SUB
 func Mq_reason_string(arg1 int) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := arg1
-	swig_r_p := C._wrap_mq_reason_string_cmq_8da45077f65ff176(C.swig_intgo(_swig_i_0))
+	swig_r_p := C._wrap_mq_reason_string_cmq_a26a25edf9fcc3bd(C.swig_intgo(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -1189,14 +1189,14 @@ func Mq_reason_string(arg1 int) (_swig_ret string) {
 type Mq_protocol int
 func _swig_getMQ_PROTO_V311() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROTO_V311_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROTO_V311_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROTO_V311 int = _swig_getMQ_PROTO_V311()
 func _swig_getMQ_PROTO_V5() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROTO_V5_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROTO_V5_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
@@ -1204,77 +1204,77 @@ var MQ_PROTO_V5 int = _swig_getMQ_PROTO_V5()
 type Mq_event_kind int
 func _swig_getMQ_EVENT_NONE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_EVENT_NONE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_EVENT_NONE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_EVENT_NONE int = _swig_getMQ_EVENT_NONE()
 func _swig_getMQ_EVENT_CONNECT() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_EVENT_CONNECT_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_EVENT_CONNECT_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_EVENT_CONNECT int = _swig_getMQ_EVENT_CONNECT()
 func _swig_getMQ_EVENT_DISCONNECTED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_EVENT_DISCONNECTED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_EVENT_DISCONNECTED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_EVENT_DISCONNECTED int = _swig_getMQ_EVENT_DISCONNECTED()
 func _swig_getMQ_EVENT_MESSAGE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_EVENT_MESSAGE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_EVENT_MESSAGE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_EVENT_MESSAGE int = _swig_getMQ_EVENT_MESSAGE()
 func _swig_getMQ_EVENT_PUBLISHED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_EVENT_PUBLISHED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_EVENT_PUBLISHED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_EVENT_PUBLISHED int = _swig_getMQ_EVENT_PUBLISHED()
 func _swig_getMQ_EVENT_SUBSCRIBED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_EVENT_SUBSCRIBED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_EVENT_SUBSCRIBED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_EVENT_SUBSCRIBED int = _swig_getMQ_EVENT_SUBSCRIBED()
 func _swig_getMQ_EVENT_UNSUBSCRIBED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_EVENT_UNSUBSCRIBED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_EVENT_UNSUBSCRIBED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_EVENT_UNSUBSCRIBED int = _swig_getMQ_EVENT_UNSUBSCRIBED()
 func _swig_getMQ_EVENT_LOG() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_EVENT_LOG_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_EVENT_LOG_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_EVENT_LOG int = _swig_getMQ_EVENT_LOG()
 func _swig_getMQ_EVENT_AUTH() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_EVENT_AUTH_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_EVENT_AUTH_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_EVENT_AUTH int = _swig_getMQ_EVENT_AUTH()
 func _swig_getMQ_EVENT_RESUBSCRIBED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_EVENT_RESUBSCRIBED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_EVENT_RESUBSCRIBED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_EVENT_RESUBSCRIBED int = _swig_getMQ_EVENT_RESUBSCRIBED()
 func _swig_getMQ_EVENT_RECOVERED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_EVENT_RECOVERED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_EVENT_RECOVERED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
@@ -1282,35 +1282,35 @@ var MQ_EVENT_RECOVERED int = _swig_getMQ_EVENT_RECOVERED()
 type Mq_log_level int
 func _swig_getMQ_LOG_NONE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_LOG_NONE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_LOG_NONE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_LOG_NONE int = _swig_getMQ_LOG_NONE()
 func _swig_getMQ_LOG_ERROR() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_LOG_ERROR_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_LOG_ERROR_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_LOG_ERROR int = _swig_getMQ_LOG_ERROR()
 func _swig_getMQ_LOG_WARNING() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_LOG_WARNING_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_LOG_WARNING_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_LOG_WARNING int = _swig_getMQ_LOG_WARNING()
 func _swig_getMQ_LOG_INFO() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_LOG_INFO_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_LOG_INFO_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_LOG_INFO int = _swig_getMQ_LOG_INFO()
 func _swig_getMQ_LOG_DEBUG() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_LOG_DEBUG_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_LOG_DEBUG_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
@@ -1323,7 +1323,7 @@ func Mq_client_new(arg1 string, arg2 int) (_swig_ret Struct_SS_mq_client) {
 	var swig_r Struct_SS_mq_client
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_mq_client)(SwigcptrStruct_SS_mq_client(C._wrap_mq_client_new_cmq_8da45077f65ff176(*(*C.swig_type_15)(unsafe.Pointer(&_swig_i_0)), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_mq_client)(SwigcptrStruct_SS_mq_client(C._wrap_mq_client_new_cmq_a26a25edf9fcc3bd(*(*C.swig_type_15)(unsafe.Pointer(&_swig_i_0)), C.swig_intgo(_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -1332,20 +1332,20 @@ func Mq_client_new(arg1 string, arg2 int) (_swig_ret Struct_SS_mq_client) {
 
 func Mq_client_destroy(arg1 Struct_SS_mq_client) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_mq_client_destroy_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0))
+	C._wrap_mq_client_destroy_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0))
 }
 
 func Mq_set_worker_threads(arg1 int) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := arg1
-	swig_r = (int)(C._wrap_mq_set_worker_threads_cmq_8da45077f65ff176(C.swig_intgo(_swig_i_0)))
+	swig_r = (int)(C._wrap_mq_set_worker_threads_cmq_a26a25edf9fcc3bd(C.swig_intgo(_swig_i_0)))
 	return swig_r
 }
 
 func Mq_client_id(arg1 Struct_SS_mq_client) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_mq_client_id_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_mq_client_id_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -1355,217 +1355,217 @@ func Mq_client_id(arg1 Struct_SS_mq_client) (_swig_ret string) {
 type Mq_option int
 func _swig_getMQ_OPT_KEEPALIVE_S() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_KEEPALIVE_S_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_KEEPALIVE_S_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_KEEPALIVE_S int = _swig_getMQ_OPT_KEEPALIVE_S()
 func _swig_getMQ_OPT_CLEAN_START() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_CLEAN_START_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_CLEAN_START_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_CLEAN_START int = _swig_getMQ_OPT_CLEAN_START()
 func _swig_getMQ_OPT_SESSION_EXPIRY_S() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_SESSION_EXPIRY_S_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_SESSION_EXPIRY_S_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_SESSION_EXPIRY_S int = _swig_getMQ_OPT_SESSION_EXPIRY_S()
 func _swig_getMQ_OPT_RECONNECT_MIN_MS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_RECONNECT_MIN_MS_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_RECONNECT_MIN_MS_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_RECONNECT_MIN_MS int = _swig_getMQ_OPT_RECONNECT_MIN_MS()
 func _swig_getMQ_OPT_RECONNECT_MAX_MS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_RECONNECT_MAX_MS_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_RECONNECT_MAX_MS_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_RECONNECT_MAX_MS int = _swig_getMQ_OPT_RECONNECT_MAX_MS()
 func _swig_getMQ_OPT_RECONNECT() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_RECONNECT_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_RECONNECT_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_RECONNECT int = _swig_getMQ_OPT_RECONNECT()
 func _swig_getMQ_OPT_MAX_INFLIGHT() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_MAX_INFLIGHT_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_MAX_INFLIGHT_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_MAX_INFLIGHT int = _swig_getMQ_OPT_MAX_INFLIGHT()
 func _swig_getMQ_OPT_QUEUE_MAX_MSGS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_QUEUE_MAX_MSGS_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_QUEUE_MAX_MSGS_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_QUEUE_MAX_MSGS int = _swig_getMQ_OPT_QUEUE_MAX_MSGS()
 func _swig_getMQ_OPT_QUEUE_MAX_BYTES() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_QUEUE_MAX_BYTES_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_QUEUE_MAX_BYTES_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_QUEUE_MAX_BYTES int = _swig_getMQ_OPT_QUEUE_MAX_BYTES()
 func _swig_getMQ_OPT_OFFLINE_QOS0() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_OFFLINE_QOS0_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_OFFLINE_QOS0_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_OFFLINE_QOS0 int = _swig_getMQ_OPT_OFFLINE_QOS0()
 func _swig_getMQ_OPT_TCP_NODELAY() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_TCP_NODELAY_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_TCP_NODELAY_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_TCP_NODELAY int = _swig_getMQ_OPT_TCP_NODELAY()
 func _swig_getMQ_OPT_CONNECT_TIMEOUT_MS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_CONNECT_TIMEOUT_MS_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_CONNECT_TIMEOUT_MS_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_CONNECT_TIMEOUT_MS int = _swig_getMQ_OPT_CONNECT_TIMEOUT_MS()
 func _swig_getMQ_OPT_MAX_EVENTS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_MAX_EVENTS_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_MAX_EVENTS_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_MAX_EVENTS int = _swig_getMQ_OPT_MAX_EVENTS()
 func _swig_getMQ_OPT_PUBLISH_EVENTS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_PUBLISH_EVENTS_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_PUBLISH_EVENTS_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_PUBLISH_EVENTS int = _swig_getMQ_OPT_PUBLISH_EVENTS()
 func _swig_getMQ_OPT_LOG_LEVEL() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_LOG_LEVEL_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_LOG_LEVEL_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_LOG_LEVEL int = _swig_getMQ_OPT_LOG_LEVEL()
 func _swig_getMQ_OPT_MAX_PACKET_SIZE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_MAX_PACKET_SIZE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_MAX_PACKET_SIZE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_MAX_PACKET_SIZE int = _swig_getMQ_OPT_MAX_PACKET_SIZE()
 func _swig_getMQ_OPT_RECEIVE_MAXIMUM() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_RECEIVE_MAXIMUM_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_RECEIVE_MAXIMUM_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_RECEIVE_MAXIMUM int = _swig_getMQ_OPT_RECEIVE_MAXIMUM()
 func _swig_getMQ_OPT_TOPIC_ALIAS_MAXIMUM() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_TOPIC_ALIAS_MAXIMUM int = _swig_getMQ_OPT_TOPIC_ALIAS_MAXIMUM()
 func _swig_getMQ_OPT_PUBLISH_TIMEOUT_MS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_PUBLISH_TIMEOUT_MS int = _swig_getMQ_OPT_PUBLISH_TIMEOUT_MS()
 func _swig_getMQ_OPT_AUTO_ACK() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_AUTO_ACK_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_AUTO_ACK_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_AUTO_ACK int = _swig_getMQ_OPT_AUTO_ACK()
 func _swig_getMQ_OPT_TLS_INSECURE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_TLS_INSECURE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_TLS_INSECURE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_TLS_INSECURE int = _swig_getMQ_OPT_TLS_INSECURE()
 func _swig_getMQ_OPT_TLS_NO_HOSTNAME_CHECK() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_TLS_NO_HOSTNAME_CHECK int = _swig_getMQ_OPT_TLS_NO_HOSTNAME_CHECK()
 func _swig_getMQ_OPT_PERSIST_SYNC() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_PERSIST_SYNC_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_PERSIST_SYNC_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_PERSIST_SYNC int = _swig_getMQ_OPT_PERSIST_SYNC()
 func _swig_getMQ_OPT_DISCONNECT_TIMEOUT_MS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_DISCONNECT_TIMEOUT_MS_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_DISCONNECT_TIMEOUT_MS_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_DISCONNECT_TIMEOUT_MS int = _swig_getMQ_OPT_DISCONNECT_TIMEOUT_MS()
 func _swig_getMQ_OPT_PROTOCOL_FALLBACK() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_PROTOCOL_FALLBACK_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_PROTOCOL_FALLBACK_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_PROTOCOL_FALLBACK int = _swig_getMQ_OPT_PROTOCOL_FALLBACK()
 func _swig_getMQ_OPT_PROTOCOL_IN_USE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_PROTOCOL_IN_USE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_PROTOCOL_IN_USE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_PROTOCOL_IN_USE int = _swig_getMQ_OPT_PROTOCOL_IN_USE()
 func _swig_getMQ_OPT_TOPIC_ALIAS_AUTO() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_TOPIC_ALIAS_AUTO_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_TOPIC_ALIAS_AUTO_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_TOPIC_ALIAS_AUTO int = _swig_getMQ_OPT_TOPIC_ALIAS_AUTO()
 func _swig_getMQ_OPT_MAX_EVENT_BYTES() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_MAX_EVENT_BYTES_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_MAX_EVENT_BYTES_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_MAX_EVENT_BYTES int = _swig_getMQ_OPT_MAX_EVENT_BYTES()
 func _swig_getMQ_OPT_TLS_SESSION_RESUME() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_TLS_SESSION_RESUME_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_TLS_SESSION_RESUME_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_TLS_SESSION_RESUME int = _swig_getMQ_OPT_TLS_SESSION_RESUME()
 func _swig_getMQ_OPT_TLS_CRL_CHECK() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_TLS_CRL_CHECK_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_TLS_CRL_CHECK_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_OPT_TLS_CRL_CHECK int = _swig_getMQ_OPT_TLS_CRL_CHECK()
 func _swig_getMQ_OPT_PROXY_FROM_ENV() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_OPT_PROXY_FROM_ENV_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_OPT_PROXY_FROM_ENV_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
@@ -1573,189 +1573,189 @@ var MQ_OPT_PROXY_FROM_ENV int = _swig_getMQ_OPT_PROXY_FROM_ENV()
 type Mq_str_option int
 func _swig_getMQ_SOPT_USERNAME() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_USERNAME_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_USERNAME_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_USERNAME int = _swig_getMQ_SOPT_USERNAME()
 func _swig_getMQ_SOPT_PASSWORD() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_PASSWORD_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_PASSWORD_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_PASSWORD int = _swig_getMQ_SOPT_PASSWORD()
 func _swig_getMQ_SOPT_TLS_CA_FILE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_CA_FILE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_CA_FILE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_CA_FILE int = _swig_getMQ_SOPT_TLS_CA_FILE()
 func _swig_getMQ_SOPT_TLS_CA_PATH() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_CA_PATH_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_CA_PATH_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_CA_PATH int = _swig_getMQ_SOPT_TLS_CA_PATH()
 func _swig_getMQ_SOPT_TLS_CERT_FILE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_CERT_FILE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_CERT_FILE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_CERT_FILE int = _swig_getMQ_SOPT_TLS_CERT_FILE()
 func _swig_getMQ_SOPT_TLS_KEY_FILE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_KEY_FILE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_KEY_FILE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_KEY_FILE int = _swig_getMQ_SOPT_TLS_KEY_FILE()
 func _swig_getMQ_SOPT_TLS_VERIFY_NAME() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_VERIFY_NAME_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_VERIFY_NAME_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_VERIFY_NAME int = _swig_getMQ_SOPT_TLS_VERIFY_NAME()
 func _swig_getMQ_SOPT_TLS_ALPN() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_ALPN_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_ALPN_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_ALPN int = _swig_getMQ_SOPT_TLS_ALPN()
 func _swig_getMQ_SOPT_TLS_CIPHERS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_CIPHERS_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_CIPHERS_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_CIPHERS int = _swig_getMQ_SOPT_TLS_CIPHERS()
 func _swig_getMQ_SOPT_TLS_MIN_VERSION() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_MIN_VERSION_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_MIN_VERSION_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_MIN_VERSION int = _swig_getMQ_SOPT_TLS_MIN_VERSION()
 func _swig_getMQ_SOPT_TLS_CA_PEM() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_CA_PEM_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_CA_PEM_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_CA_PEM int = _swig_getMQ_SOPT_TLS_CA_PEM()
 func _swig_getMQ_SOPT_TLS_CERT_PEM() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_CERT_PEM_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_CERT_PEM_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_CERT_PEM int = _swig_getMQ_SOPT_TLS_CERT_PEM()
 func _swig_getMQ_SOPT_TLS_KEY_PEM() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_KEY_PEM_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_KEY_PEM_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_KEY_PEM int = _swig_getMQ_SOPT_TLS_KEY_PEM()
 func _swig_getMQ_SOPT_TLS_KEY_PASSWORD() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_KEY_PASSWORD_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_KEY_PASSWORD_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_KEY_PASSWORD int = _swig_getMQ_SOPT_TLS_KEY_PASSWORD()
 func _swig_getMQ_SOPT_TLS_KEY_URI() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_KEY_URI_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_KEY_URI_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_KEY_URI int = _swig_getMQ_SOPT_TLS_KEY_URI()
 func _swig_getMQ_SOPT_TLS_CERT_URI() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_CERT_URI_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_CERT_URI_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_CERT_URI int = _swig_getMQ_SOPT_TLS_CERT_URI()
 func _swig_getMQ_SOPT_TLS_PROVIDERS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_PROVIDERS_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_PROVIDERS_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_PROVIDERS int = _swig_getMQ_SOPT_TLS_PROVIDERS()
 func _swig_getMQ_SOPT_TLS_ENGINE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_ENGINE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_ENGINE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_ENGINE int = _swig_getMQ_SOPT_TLS_ENGINE()
 func _swig_getMQ_SOPT_TLS_PSK() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_PSK_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_PSK_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_PSK int = _swig_getMQ_SOPT_TLS_PSK()
 func _swig_getMQ_SOPT_TLS_PSK_IDENTITY() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_PSK_IDENTITY_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_PSK_IDENTITY_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_PSK_IDENTITY int = _swig_getMQ_SOPT_TLS_PSK_IDENTITY()
 func _swig_getMQ_SOPT_TLS_CRL_FILE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_CRL_FILE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_CRL_FILE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_CRL_FILE int = _swig_getMQ_SOPT_TLS_CRL_FILE()
 func _swig_getMQ_SOPT_TLS_CRL_PATH() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_CRL_PATH_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_CRL_PATH_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_CRL_PATH int = _swig_getMQ_SOPT_TLS_CRL_PATH()
 func _swig_getMQ_SOPT_PROXY() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_PROXY_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_PROXY_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_PROXY int = _swig_getMQ_SOPT_PROXY()
 func _swig_getMQ_SOPT_NO_PROXY() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_NO_PROXY_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_NO_PROXY_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_NO_PROXY int = _swig_getMQ_SOPT_NO_PROXY()
 func _swig_getMQ_SOPT_TLS_MAX_VERSION() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_TLS_MAX_VERSION_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_TLS_MAX_VERSION_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_TLS_MAX_VERSION int = _swig_getMQ_SOPT_TLS_MAX_VERSION()
 func _swig_getMQ_SOPT_BIND_ADDRESS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_BIND_ADDRESS_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_BIND_ADDRESS_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_SOPT_BIND_ADDRESS int = _swig_getMQ_SOPT_BIND_ADDRESS()
 func _swig_getMQ_SOPT_PERSIST_DIR() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_SOPT_PERSIST_DIR_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_SOPT_PERSIST_DIR_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
@@ -1765,7 +1765,7 @@ func Mq_set_int(arg1 Struct_SS_mq_client, arg2 int, arg3 int64) (_swig_ret int) 
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_mq_set_int_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_type_17(_swig_i_2)))
+	swig_r = (int)(C._wrap_mq_set_int_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_type_17(_swig_i_2)))
 	return swig_r
 }
 
@@ -1774,7 +1774,7 @@ func Mq_set_str(arg1 Struct_SS_mq_client, arg2 int, arg3 string) (_swig_ret int)
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_mq_set_str_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_18)(unsafe.Pointer(&_swig_i_2))))
+	swig_r = (int)(C._wrap_mq_set_str_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_18)(unsafe.Pointer(&_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
 	}
@@ -1785,7 +1785,7 @@ func Mq_set_password(arg1 Struct_SS_mq_client, arg2 []byte) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_mq_set_password_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), *(*C.swig_type_19)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_mq_set_password_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), *(*C.swig_type_19)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1796,7 +1796,7 @@ func Mq_set_server(arg1 Struct_SS_mq_client, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_mq_set_server_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), *(*C.swig_type_20)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_mq_set_server_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), *(*C.swig_type_20)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1811,7 +1811,7 @@ func Mq_set_will(arg1 Struct_SS_mq_client, arg2 string, arg3 []byte, arg4 int, a
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
 	_swig_i_5 := getSwigcptr(arg6)
-	swig_r = (int)(C._wrap_mq_set_will_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), *(*C.swig_type_21)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_22)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.swig_intgo(_swig_i_4), C.uintptr_t(_swig_i_5)))
+	swig_r = (int)(C._wrap_mq_set_will_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), *(*C.swig_type_21)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_22)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.swig_intgo(_swig_i_4), C.uintptr_t(_swig_i_5)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1825,14 +1825,14 @@ func Mq_set_connect_props(arg1 Struct_SS_mq_client, arg2 Struct_SS_mq_props) (_s
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
-	swig_r = (int)(C._wrap_mq_set_connect_props_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1)))
+	swig_r = (int)(C._wrap_mq_set_connect_props_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1)))
 	return swig_r
 }
 
 func Mq_connect(arg1 Struct_SS_mq_client) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_mq_connect_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_mq_connect_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -1840,7 +1840,7 @@ func Mq_disconnect(arg1 Struct_SS_mq_client, arg2 int) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_mq_disconnect_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	swig_r = (int)(C._wrap_mq_disconnect_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
 	return swig_r
 }
 
@@ -1849,7 +1849,7 @@ func Mq_disconnect_v5(arg1 Struct_SS_mq_client, arg2 int, arg3 Struct_SS_mq_prop
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
-	swig_r = (int)(C._wrap_mq_disconnect_v5_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2)))
+	swig_r = (int)(C._wrap_mq_disconnect_v5_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2)))
 	return swig_r
 }
 
@@ -1857,7 +1857,7 @@ func Mq_disconnect_now(arg1 Struct_SS_mq_client, arg2 int) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_mq_disconnect_now_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	swig_r = (int)(C._wrap_mq_disconnect_now_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
 	return swig_r
 }
 
@@ -1868,7 +1868,7 @@ func Mq_publish(arg1 Struct_SS_mq_client, arg2 string, arg3 []byte, arg4 int, ar
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_mq_publish_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), *(*C.swig_type_23)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_24)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.swig_intgo(_swig_i_4)))
+	swig_r = (int)(C._wrap_mq_publish_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), *(*C.swig_type_23)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_24)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.swig_intgo(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1886,7 +1886,7 @@ func Mq_publish_v5(arg1 Struct_SS_mq_client, arg2 string, arg3 []byte, arg4 int,
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
 	_swig_i_5 := getSwigcptr(arg6)
-	swig_r = (int)(C._wrap_mq_publish_v5_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), *(*C.swig_type_25)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_26)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.swig_intgo(_swig_i_4), C.uintptr_t(_swig_i_5)))
+	swig_r = (int)(C._wrap_mq_publish_v5_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), *(*C.swig_type_25)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_26)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.swig_intgo(_swig_i_4), C.uintptr_t(_swig_i_5)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1905,7 +1905,7 @@ func Mq_publish_tagged(arg1 Struct_SS_mq_client, arg2 string, arg3 []byte, arg4 
 	_swig_i_4 := arg5
 	_swig_i_5 := getSwigcptr(arg6)
 	_swig_i_6 := arg7
-	swig_r = (int)(C._wrap_mq_publish_tagged_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), *(*C.swig_type_27)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_28)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.swig_intgo(_swig_i_4), C.uintptr_t(_swig_i_5), C.swig_type_29(_swig_i_6)))
+	swig_r = (int)(C._wrap_mq_publish_tagged_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), *(*C.swig_type_27)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_28)(unsafe.Pointer(&_swig_i_2)), C.swig_intgo(_swig_i_3), C.swig_intgo(_swig_i_4), C.uintptr_t(_swig_i_5), C.swig_type_29(_swig_i_6)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1920,7 +1920,7 @@ func Mq_subscribe(arg1 Struct_SS_mq_client, arg2 string, arg3 int) (_swig_ret in
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_mq_subscribe_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), *(*C.swig_type_30)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2)))
+	swig_r = (int)(C._wrap_mq_subscribe_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), *(*C.swig_type_30)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1933,7 +1933,7 @@ func Mq_subscribe_v5(arg1 Struct_SS_mq_client, arg2 string, arg3 int, arg4 Struc
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := getSwigcptr(arg4)
-	swig_r = (int)(C._wrap_mq_subscribe_v5_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), *(*C.swig_type_31)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2), C.uintptr_t(_swig_i_3)))
+	swig_r = (int)(C._wrap_mq_subscribe_v5_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), *(*C.swig_type_31)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2), C.uintptr_t(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1944,7 +1944,7 @@ func Mq_unsubscribe(arg1 Struct_SS_mq_client, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_mq_unsubscribe_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), *(*C.swig_type_32)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_mq_unsubscribe_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), *(*C.swig_type_32)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1956,7 +1956,7 @@ func Mq_unsubscribe_v5(arg1 Struct_SS_mq_client, arg2 string, arg3 Struct_SS_mq_
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
-	swig_r = (int)(C._wrap_mq_unsubscribe_v5_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), *(*C.swig_type_33)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2)))
+	swig_r = (int)(C._wrap_mq_unsubscribe_v5_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), *(*C.swig_type_33)(unsafe.Pointer(&_swig_i_1)), C.uintptr_t(_swig_i_2)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -1968,28 +1968,28 @@ func Mq_auth(arg1 Struct_SS_mq_client, arg2 int, arg3 Struct_SS_mq_props) (_swig
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
-	swig_r = (int)(C._wrap_mq_auth_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2)))
+	swig_r = (int)(C._wrap_mq_auth_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2)))
 	return swig_r
 }
 
 func Mq_queued_messages(arg1 Struct_SS_mq_client) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_mq_queued_messages_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_mq_queued_messages_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Mq_is_connected(arg1 Struct_SS_mq_client) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_mq_is_connected_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_mq_is_connected_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Mq_event_fd(arg1 Struct_SS_mq_client) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_mq_event_fd_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_mq_event_fd_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -1997,54 +1997,54 @@ func Mq_next_event(arg1 Struct_SS_mq_client, arg2 int) (_swig_ret Struct_SS_mq_e
 	var swig_r Struct_SS_mq_event
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (Struct_SS_mq_event)(SwigcptrStruct_SS_mq_event(C._wrap_mq_next_event_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
+	swig_r = (Struct_SS_mq_event)(SwigcptrStruct_SS_mq_event(C._wrap_mq_next_event_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))))
 	return swig_r
 }
 
 func Mq_event_free(arg1 Struct_SS_mq_event) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_mq_event_free_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0))
+	C._wrap_mq_event_free_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0))
 }
 
 func Mq_event_type(arg1 Struct_SS_mq_event) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_mq_event_type_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_mq_event_type_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Mq_event_error(arg1 Struct_SS_mq_event) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_mq_event_error_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_mq_event_error_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Mq_event_reason(arg1 Struct_SS_mq_event) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_mq_event_reason_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_mq_event_reason_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Mq_event_token(arg1 Struct_SS_mq_event) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_mq_event_token_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_mq_event_token_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Mq_event_tag(arg1 Struct_SS_mq_event) (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (uint64)(C._wrap_mq_event_tag_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_mq_event_tag_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Mq_event_topic(arg1 Struct_SS_mq_event) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_mq_event_topic_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_mq_event_topic_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -2054,56 +2054,56 @@ func Mq_event_topic(arg1 Struct_SS_mq_event) (_swig_ret string) {
 func Mq_event_payload_len(arg1 Struct_SS_mq_event) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_mq_event_payload_len_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_mq_event_payload_len_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Mq_event_qos(arg1 Struct_SS_mq_event) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_mq_event_qos_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_mq_event_qos_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Mq_event_retain(arg1 Struct_SS_mq_event) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_mq_event_retain_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_mq_event_retain_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Mq_event_dup(arg1 Struct_SS_mq_event) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_mq_event_dup_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_mq_event_dup_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Mq_event_packet_id(arg1 Struct_SS_mq_event) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_mq_event_packet_id_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_mq_event_packet_id_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Mq_event_session_present(arg1 Struct_SS_mq_event) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_mq_event_session_present_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_mq_event_session_present_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Mq_event_will_reconnect(arg1 Struct_SS_mq_event) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_mq_event_will_reconnect_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_mq_event_will_reconnect_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Mq_event_reason_count(arg1 Struct_SS_mq_event) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_mq_event_reason_count_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_mq_event_reason_count_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -2111,21 +2111,21 @@ func Mq_event_reason_at(arg1 Struct_SS_mq_event, arg2 int64) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_mq_event_reason_at_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_type_39(_swig_i_1)))
+	swig_r = (int)(C._wrap_mq_event_reason_at_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_type_39(_swig_i_1)))
 	return swig_r
 }
 
 func Mq_event_log_level(arg1 Struct_SS_mq_event) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_mq_event_log_level_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_mq_event_log_level_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Mq_event_message(arg1 Struct_SS_mq_event) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r_p := C._wrap_mq_event_message_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0))
+	swig_r_p := C._wrap_mq_event_message_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -2135,35 +2135,35 @@ func Mq_event_message(arg1 Struct_SS_mq_event) (_swig_ret string) {
 func Mq_event_props(arg1 Struct_SS_mq_event) (_swig_ret Struct_SS_mq_props) {
 	var swig_r Struct_SS_mq_props
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (Struct_SS_mq_props)(SwigcptrStruct_SS_mq_props(C._wrap_mq_event_props_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0))))
+	swig_r = (Struct_SS_mq_props)(SwigcptrStruct_SS_mq_props(C._wrap_mq_event_props_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0))))
 	return swig_r
 }
 
 type Mq_tls_item int
 func _swig_getMQ_TLS_VERSION() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_TLS_VERSION_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_TLS_VERSION_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_TLS_VERSION int = _swig_getMQ_TLS_VERSION()
 func _swig_getMQ_TLS_CIPHER() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_TLS_CIPHER_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_TLS_CIPHER_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_TLS_CIPHER int = _swig_getMQ_TLS_CIPHER()
 func _swig_getMQ_TLS_ALPN() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_TLS_ALPN_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_TLS_ALPN_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_TLS_ALPN int = _swig_getMQ_TLS_ALPN()
 func _swig_getMQ_TLS_RESUMED() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_TLS_RESUMED_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_TLS_RESUMED_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
@@ -2172,7 +2172,7 @@ func Mq_event_tls(arg1 Struct_SS_mq_event, arg2 int) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_mq_event_tls_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
+	swig_r_p := C._wrap_mq_event_tls_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -2182,202 +2182,202 @@ func Mq_event_tls(arg1 Struct_SS_mq_event, arg2 int) (_swig_ret string) {
 type Mq_property_id int
 func _swig_getMQ_PROP_PAYLOAD_FORMAT_INDICATOR() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_PAYLOAD_FORMAT_INDICATOR_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_PAYLOAD_FORMAT_INDICATOR_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_PAYLOAD_FORMAT_INDICATOR int = _swig_getMQ_PROP_PAYLOAD_FORMAT_INDICATOR()
 func _swig_getMQ_PROP_MESSAGE_EXPIRY_INTERVAL() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_MESSAGE_EXPIRY_INTERVAL_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_MESSAGE_EXPIRY_INTERVAL_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_MESSAGE_EXPIRY_INTERVAL int = _swig_getMQ_PROP_MESSAGE_EXPIRY_INTERVAL()
 func _swig_getMQ_PROP_CONTENT_TYPE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_CONTENT_TYPE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_CONTENT_TYPE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_CONTENT_TYPE int = _swig_getMQ_PROP_CONTENT_TYPE()
 func _swig_getMQ_PROP_RESPONSE_TOPIC() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_RESPONSE_TOPIC_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_RESPONSE_TOPIC_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_RESPONSE_TOPIC int = _swig_getMQ_PROP_RESPONSE_TOPIC()
 func _swig_getMQ_PROP_CORRELATION_DATA() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_CORRELATION_DATA_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_CORRELATION_DATA_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_CORRELATION_DATA int = _swig_getMQ_PROP_CORRELATION_DATA()
 func _swig_getMQ_PROP_SUBSCRIPTION_IDENTIFIER() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_SUBSCRIPTION_IDENTIFIER int = _swig_getMQ_PROP_SUBSCRIPTION_IDENTIFIER()
 func _swig_getMQ_PROP_SESSION_EXPIRY_INTERVAL() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_SESSION_EXPIRY_INTERVAL_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_SESSION_EXPIRY_INTERVAL_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_SESSION_EXPIRY_INTERVAL int = _swig_getMQ_PROP_SESSION_EXPIRY_INTERVAL()
 func _swig_getMQ_PROP_ASSIGNED_CLIENT_IDENTIFIER() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER int = _swig_getMQ_PROP_ASSIGNED_CLIENT_IDENTIFIER()
 func _swig_getMQ_PROP_SERVER_KEEP_ALIVE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_SERVER_KEEP_ALIVE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_SERVER_KEEP_ALIVE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_SERVER_KEEP_ALIVE int = _swig_getMQ_PROP_SERVER_KEEP_ALIVE()
 func _swig_getMQ_PROP_AUTHENTICATION_METHOD() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_AUTHENTICATION_METHOD_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_AUTHENTICATION_METHOD_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_AUTHENTICATION_METHOD int = _swig_getMQ_PROP_AUTHENTICATION_METHOD()
 func _swig_getMQ_PROP_AUTHENTICATION_DATA() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_AUTHENTICATION_DATA_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_AUTHENTICATION_DATA_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_AUTHENTICATION_DATA int = _swig_getMQ_PROP_AUTHENTICATION_DATA()
 func _swig_getMQ_PROP_REQUEST_PROBLEM_INFORMATION() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_REQUEST_PROBLEM_INFORMATION_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_REQUEST_PROBLEM_INFORMATION_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_REQUEST_PROBLEM_INFORMATION int = _swig_getMQ_PROP_REQUEST_PROBLEM_INFORMATION()
 func _swig_getMQ_PROP_WILL_DELAY_INTERVAL() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_WILL_DELAY_INTERVAL_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_WILL_DELAY_INTERVAL_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_WILL_DELAY_INTERVAL int = _swig_getMQ_PROP_WILL_DELAY_INTERVAL()
 func _swig_getMQ_PROP_REQUEST_RESPONSE_INFORMATION() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_REQUEST_RESPONSE_INFORMATION_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_REQUEST_RESPONSE_INFORMATION_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_REQUEST_RESPONSE_INFORMATION int = _swig_getMQ_PROP_REQUEST_RESPONSE_INFORMATION()
 func _swig_getMQ_PROP_RESPONSE_INFORMATION() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_RESPONSE_INFORMATION_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_RESPONSE_INFORMATION_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_RESPONSE_INFORMATION int = _swig_getMQ_PROP_RESPONSE_INFORMATION()
 func _swig_getMQ_PROP_SERVER_REFERENCE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_SERVER_REFERENCE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_SERVER_REFERENCE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_SERVER_REFERENCE int = _swig_getMQ_PROP_SERVER_REFERENCE()
 func _swig_getMQ_PROP_REASON_STRING() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_REASON_STRING_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_REASON_STRING_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_REASON_STRING int = _swig_getMQ_PROP_REASON_STRING()
 func _swig_getMQ_PROP_RECEIVE_MAXIMUM() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_RECEIVE_MAXIMUM_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_RECEIVE_MAXIMUM_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_RECEIVE_MAXIMUM int = _swig_getMQ_PROP_RECEIVE_MAXIMUM()
 func _swig_getMQ_PROP_TOPIC_ALIAS_MAXIMUM() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_TOPIC_ALIAS_MAXIMUM_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_TOPIC_ALIAS_MAXIMUM_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_TOPIC_ALIAS_MAXIMUM int = _swig_getMQ_PROP_TOPIC_ALIAS_MAXIMUM()
 func _swig_getMQ_PROP_TOPIC_ALIAS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_TOPIC_ALIAS_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_TOPIC_ALIAS_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_TOPIC_ALIAS int = _swig_getMQ_PROP_TOPIC_ALIAS()
 func _swig_getMQ_PROP_MAXIMUM_QOS() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_MAXIMUM_QOS_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_MAXIMUM_QOS_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_MAXIMUM_QOS int = _swig_getMQ_PROP_MAXIMUM_QOS()
 func _swig_getMQ_PROP_RETAIN_AVAILABLE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_RETAIN_AVAILABLE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_RETAIN_AVAILABLE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_RETAIN_AVAILABLE int = _swig_getMQ_PROP_RETAIN_AVAILABLE()
 func _swig_getMQ_PROP_USER_PROPERTY() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_USER_PROPERTY_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_USER_PROPERTY_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_USER_PROPERTY int = _swig_getMQ_PROP_USER_PROPERTY()
 func _swig_getMQ_PROP_MAXIMUM_PACKET_SIZE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_MAXIMUM_PACKET_SIZE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_MAXIMUM_PACKET_SIZE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_MAXIMUM_PACKET_SIZE int = _swig_getMQ_PROP_MAXIMUM_PACKET_SIZE()
 func _swig_getMQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE int = _swig_getMQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE()
 func _swig_getMQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE int = _swig_getMQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE()
 func _swig_getMQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE_cmq_8da45077f65ff176())
+	swig_r = (int)(C._wrap_MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE_cmq_a26a25edf9fcc3bd())
 	return swig_r
 }
 
 var MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE int = _swig_getMQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE()
 func Mq_props_new() (_swig_ret Struct_SS_mq_props) {
 	var swig_r Struct_SS_mq_props
-	swig_r = (Struct_SS_mq_props)(SwigcptrStruct_SS_mq_props(C._wrap_mq_props_new_cmq_8da45077f65ff176()))
+	swig_r = (Struct_SS_mq_props)(SwigcptrStruct_SS_mq_props(C._wrap_mq_props_new_cmq_a26a25edf9fcc3bd()))
 	return swig_r
 }
 
 func Mq_props_free(arg1 Struct_SS_mq_props) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_mq_props_free_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0))
+	C._wrap_mq_props_free_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0))
 }
 
 func Mq_props_add_int(arg1 Struct_SS_mq_props, arg2 int, arg3 uint) (_swig_ret int) {
@@ -2385,7 +2385,7 @@ func Mq_props_add_int(arg1 Struct_SS_mq_props, arg2 int, arg3 uint) (_swig_ret i
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_mq_props_add_int_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2)))
+	swig_r = (int)(C._wrap_mq_props_add_int_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2)))
 	return swig_r
 }
 
@@ -2394,7 +2394,7 @@ func Mq_props_add_string(arg1 Struct_SS_mq_props, arg2 int, arg3 string) (_swig_
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_mq_props_add_string_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_42)(unsafe.Pointer(&_swig_i_2))))
+	swig_r = (int)(C._wrap_mq_props_add_string_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_42)(unsafe.Pointer(&_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
 	}
@@ -2406,7 +2406,7 @@ func Mq_props_add_binary(arg1 Struct_SS_mq_props, arg2 int, arg3 []byte) (_swig_
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_mq_props_add_binary_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_43)(unsafe.Pointer(&_swig_i_2))))
+	swig_r = (int)(C._wrap_mq_props_add_binary_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), *(*C.swig_type_43)(unsafe.Pointer(&_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg3
 	}
@@ -2418,7 +2418,7 @@ func Mq_props_add_user(arg1 Struct_SS_mq_props, arg2 string, arg3 string) (_swig
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_mq_props_add_user_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), *(*C.swig_type_44)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_45)(unsafe.Pointer(&_swig_i_2))))
+	swig_r = (int)(C._wrap_mq_props_add_user_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), *(*C.swig_type_44)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_45)(unsafe.Pointer(&_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -2431,7 +2431,7 @@ func Mq_props_add_user(arg1 Struct_SS_mq_props, arg2 string, arg3 string) (_swig
 func Mq_props_count(arg1 Struct_SS_mq_props) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_mq_props_count_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_mq_props_count_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -2439,7 +2439,7 @@ func Mq_props_has(arg1 Struct_SS_mq_props, arg2 int) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_mq_props_has_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	swig_r = (int)(C._wrap_mq_props_has_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
 	return swig_r
 }
 
@@ -2447,7 +2447,7 @@ func Mq_props_get_string(arg1 Struct_SS_mq_props, arg2 int) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_mq_props_get_string_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
+	swig_r_p := C._wrap_mq_props_get_string_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -2457,7 +2457,7 @@ func Mq_props_get_string(arg1 Struct_SS_mq_props, arg2 int) (_swig_ret string) {
 func Mq_props_user_count(arg1 Struct_SS_mq_props) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_mq_props_user_count_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_mq_props_user_count_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -2465,7 +2465,7 @@ func Mq_props_user_key(arg1 Struct_SS_mq_props, arg2 int64) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_mq_props_user_key_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_type_50(_swig_i_1))
+	swig_r_p := C._wrap_mq_props_user_key_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_type_50(_swig_i_1))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -2476,7 +2476,7 @@ func Mq_props_user_value(arg1 Struct_SS_mq_props, arg2 int64) (_swig_ret string)
 	var swig_r string
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r_p := C._wrap_mq_props_user_value_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_type_52(_swig_i_1))
+	swig_r_p := C._wrap_mq_props_user_value_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_type_52(_swig_i_1))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -2486,7 +2486,7 @@ func Mq_props_user_value(arg1 Struct_SS_mq_props, arg2 int64) (_swig_ret string)
 func Mq_topic_check(arg1 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := arg1
-	swig_r = (int)(C._wrap_mq_topic_check_cmq_8da45077f65ff176(*(*C.swig_type_53)(unsafe.Pointer(&_swig_i_0))))
+	swig_r = (int)(C._wrap_mq_topic_check_cmq_a26a25edf9fcc3bd(*(*C.swig_type_53)(unsafe.Pointer(&_swig_i_0))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -2496,7 +2496,7 @@ func Mq_topic_check(arg1 string) (_swig_ret int) {
 func Mq_filter_check(arg1 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := arg1
-	swig_r = (int)(C._wrap_mq_filter_check_cmq_8da45077f65ff176(*(*C.swig_type_54)(unsafe.Pointer(&_swig_i_0))))
+	swig_r = (int)(C._wrap_mq_filter_check_cmq_a26a25edf9fcc3bd(*(*C.swig_type_54)(unsafe.Pointer(&_swig_i_0))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -2507,7 +2507,7 @@ func Mq_topic_matches(arg1 string, arg2 string) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_mq_topic_matches_cmq_8da45077f65ff176(*(*C.swig_type_55)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_56)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_mq_topic_matches_cmq_a26a25edf9fcc3bd(*(*C.swig_type_55)(unsafe.Pointer(&_swig_i_0)), *(*C.swig_type_56)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -2522,7 +2522,7 @@ func Mq_wait(arg1 Struct_SS_mq_client, arg2 int, arg3 int) (_swig_ret int) {
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_mq_wait_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2)))
+	swig_r = (int)(C._wrap_mq_wait_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.swig_intgo(_swig_i_2)))
 	return swig_r
 }
 
@@ -2530,7 +2530,7 @@ func Mq_wait_connected(arg1 Struct_SS_mq_client, arg2 int) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_mq_wait_connected_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	swig_r = (int)(C._wrap_mq_wait_connected_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
 	return swig_r
 }
 
@@ -2538,7 +2538,7 @@ func Mq_wait_disconnected(arg1 Struct_SS_mq_client, arg2 int) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_mq_wait_disconnected_cmq_8da45077f65ff176(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	swig_r = (int)(C._wrap_mq_wait_disconnected_cmq_a26a25edf9fcc3bd(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
 	return swig_r
 }
 

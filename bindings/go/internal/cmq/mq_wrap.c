@@ -330,7 +330,7 @@ static int mq_unsubscribe_many_list(mq_client *c, const mq_filter_list *l,
 extern "C" {
 #endif
 
-void _wrap_Swig_free_cmq_8da45077f65ff176(void *_swig_go_0) {
+void _wrap_Swig_free_cmq_a26a25edf9fcc3bd(void *_swig_go_0) {
   void *arg1 = (void *) 0 ;
   
   arg1 = *(void **)&_swig_go_0; 
@@ -340,7 +340,7 @@ void _wrap_Swig_free_cmq_8da45077f65ff176(void *_swig_go_0) {
 }
 
 
-void *_wrap_Swig_malloc_cmq_8da45077f65ff176(intgo _swig_go_0) {
+void *_wrap_Swig_malloc_cmq_a26a25edf9fcc3bd(intgo _swig_go_0) {
   int arg1 ;
   void *result = 0 ;
   void *_swig_go_result;
@@ -353,7 +353,7 @@ void *_wrap_Swig_malloc_cmq_8da45077f65ff176(intgo _swig_go_0) {
 }
 
 
-void _wrap_mq_bytes_data_set_cmq_8da45077f65ff176(_goslice_* _swig_go_0, void *_swig_go_1) {
+void _wrap_mq_bytes_data_set_cmq_a26a25edf9fcc3bd(_goslice_* _swig_go_0, void *_swig_go_1) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   void *arg2 = (void *) 0 ;
   
@@ -365,7 +365,7 @@ void _wrap_mq_bytes_data_set_cmq_8da45077f65ff176(_goslice_* _swig_go_0, void *_
 }
 
 
-void *_wrap_mq_bytes_data_get_cmq_8da45077f65ff176(_goslice_* _swig_go_0) {
+void *_wrap_mq_bytes_data_get_cmq_a26a25edf9fcc3bd(_goslice_* _swig_go_0) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   void *result = 0 ;
   void *_swig_go_result;
@@ -378,7 +378,7 @@ void *_wrap_mq_bytes_data_get_cmq_8da45077f65ff176(_goslice_* _swig_go_0) {
 }
 
 
-void _wrap_mq_bytes_len_set_cmq_8da45077f65ff176(_goslice_* _swig_go_0, long long _swig_go_1) {
+void _wrap_mq_bytes_len_set_cmq_a26a25edf9fcc3bd(_goslice_* _swig_go_0, long long _swig_go_1) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   size_t arg2 ;
   
@@ -390,7 +390,7 @@ void _wrap_mq_bytes_len_set_cmq_8da45077f65ff176(_goslice_* _swig_go_0, long lon
 }
 
 
-long long _wrap_mq_bytes_len_get_cmq_8da45077f65ff176(_goslice_* _swig_go_0) {
+long long _wrap_mq_bytes_len_get_cmq_a26a25edf9fcc3bd(_goslice_* _swig_go_0) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -403,7 +403,7 @@ long long _wrap_mq_bytes_len_get_cmq_8da45077f65ff176(_goslice_* _swig_go_0) {
 }
 
 
-_goslice_* _wrap_new_mq_bytes_cmq_8da45077f65ff176() {
+_goslice_* _wrap_new_mq_bytes_cmq_a26a25edf9fcc3bd() {
   mq_bytes *result = 0 ;
   _goslice_* _swig_go_result;
   
@@ -414,7 +414,7 @@ _goslice_* _wrap_new_mq_bytes_cmq_8da45077f65ff176() {
 }
 
 
-void _wrap_delete_mq_bytes_cmq_8da45077f65ff176(_goslice_* _swig_go_0) {
+void _wrap_delete_mq_bytes_cmq_a26a25edf9fcc3bd(_goslice_* _swig_go_0) {
   mq_bytes *arg1 = (mq_bytes *) 0 ;
   
   arg1 = *(mq_bytes **)&_swig_go_0; 
@@ -424,7 +424,7 @@ void _wrap_delete_mq_bytes_cmq_8da45077f65ff176(_goslice_* _swig_go_0) {
 }
 
 
-long long _wrap_mq_event_payload_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+long long _wrap_mq_event_payload_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   mq_bytes result;
   long long _swig_go_result;
@@ -449,7 +449,7 @@ long long _wrap_mq_event_payload_cmq_8da45077f65ff176(struct mq_event *_swig_go_
 }
 
 
-long long _wrap_mq_props_get_binary_cmq_8da45077f65ff176(struct mq_props *_swig_go_0, intgo _swig_go_1) {
+long long _wrap_mq_props_get_binary_cmq_a26a25edf9fcc3bd(struct mq_props *_swig_go_0, intgo _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   mq_bytes result;
@@ -476,7 +476,7 @@ long long _wrap_mq_props_get_binary_cmq_8da45077f65ff176(struct mq_props *_swig_
 }
 
 
-long long _wrap_mq_get_int_value_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
+long long _wrap_mq_get_int_value_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int64_t arg3 ;
@@ -493,7 +493,7 @@ long long _wrap_mq_get_int_value_cmq_8da45077f65ff176(struct mq_client *_swig_go
 }
 
 
-long long _wrap_mq_props_get_int_value_cmq_8da45077f65ff176(struct mq_props *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
+long long _wrap_mq_props_get_int_value_cmq_a26a25edf9fcc3bd(struct mq_props *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   size_t arg3 ;
@@ -510,7 +510,7 @@ long long _wrap_mq_props_get_int_value_cmq_8da45077f65ff176(struct mq_props *_sw
 }
 
 
-intgo _wrap_mq_event_fd_dup_cmq_8da45077f65ff176(struct mq_client *_swig_go_0) {
+intgo _wrap_mq_event_fd_dup_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -523,7 +523,7 @@ intgo _wrap_mq_event_fd_dup_cmq_8da45077f65ff176(struct mq_client *_swig_go_0) {
 }
 
 
-struct mq_filter_list *_wrap_mq_filter_list_new_cmq_8da45077f65ff176() {
+struct mq_filter_list *_wrap_mq_filter_list_new_cmq_a26a25edf9fcc3bd() {
   mq_filter_list *result = 0 ;
   struct mq_filter_list *_swig_go_result;
   
@@ -534,7 +534,7 @@ struct mq_filter_list *_wrap_mq_filter_list_new_cmq_8da45077f65ff176() {
 }
 
 
-void _wrap_mq_filter_list_free_cmq_8da45077f65ff176(struct mq_filter_list *_swig_go_0) {
+void _wrap_mq_filter_list_free_cmq_a26a25edf9fcc3bd(struct mq_filter_list *_swig_go_0) {
   mq_filter_list *arg1 = (mq_filter_list *) 0 ;
   
   arg1 = *(mq_filter_list **)&_swig_go_0; 
@@ -544,7 +544,7 @@ void _wrap_mq_filter_list_free_cmq_8da45077f65ff176(struct mq_filter_list *_swig
 }
 
 
-intgo _wrap_mq_filter_list_add_cmq_8da45077f65ff176(struct mq_filter_list *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+intgo _wrap_mq_filter_list_add_cmq_a26a25edf9fcc3bd(struct mq_filter_list *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
   mq_filter_list *arg1 = (mq_filter_list *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -566,7 +566,7 @@ intgo _wrap_mq_filter_list_add_cmq_8da45077f65ff176(struct mq_filter_list *_swig
 }
 
 
-long long _wrap_mq_filter_list_count_cmq_8da45077f65ff176(struct mq_filter_list *_swig_go_0) {
+long long _wrap_mq_filter_list_count_cmq_a26a25edf9fcc3bd(struct mq_filter_list *_swig_go_0) {
   mq_filter_list *arg1 = (mq_filter_list *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -579,7 +579,7 @@ long long _wrap_mq_filter_list_count_cmq_8da45077f65ff176(struct mq_filter_list 
 }
 
 
-intgo _wrap_mq_subscribe_many_list_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, struct mq_filter_list *_swig_go_1, struct mq_props *_swig_go_2) {
+intgo _wrap_mq_subscribe_many_list_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, struct mq_filter_list *_swig_go_1, struct mq_props *_swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   mq_filter_list *arg2 = (mq_filter_list *) 0 ;
   mq_props *arg3 = (mq_props *) 0 ;
@@ -596,7 +596,7 @@ intgo _wrap_mq_subscribe_many_list_cmq_8da45077f65ff176(struct mq_client *_swig_
 }
 
 
-intgo _wrap_mq_unsubscribe_many_list_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, struct mq_filter_list *_swig_go_1, struct mq_props *_swig_go_2) {
+intgo _wrap_mq_unsubscribe_many_list_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, struct mq_filter_list *_swig_go_1, struct mq_props *_swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   mq_filter_list *arg2 = (mq_filter_list *) 0 ;
   mq_props *arg3 = (mq_props *) 0 ;
@@ -613,7 +613,7 @@ intgo _wrap_mq_unsubscribe_many_list_cmq_8da45077f65ff176(struct mq_client *_swi
 }
 
 
-intgo _wrap_MQ_VERSION_NUM_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_VERSION_NUM_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -624,7 +624,7 @@ intgo _wrap_MQ_VERSION_NUM_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_mq_version_cmq_8da45077f65ff176() {
+intgo _wrap_mq_version_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -635,7 +635,7 @@ intgo _wrap_mq_version_cmq_8da45077f65ff176() {
 }
 
 
-_gostring_ _wrap_mq_version_string_cmq_8da45077f65ff176() {
+_gostring_ _wrap_mq_version_string_cmq_a26a25edf9fcc3bd() {
   char *result = 0 ;
   _gostring_ _swig_go_result;
   
@@ -646,7 +646,7 @@ _gostring_ _wrap_mq_version_string_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OK_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OK_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -658,7 +658,7 @@ intgo _wrap_MQ_OK_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_NOMEM_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_NOMEM_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -670,7 +670,7 @@ intgo _wrap_MQ_ERR_NOMEM_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_INVAL_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_INVAL_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -682,7 +682,7 @@ intgo _wrap_MQ_ERR_INVAL_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_STATE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_STATE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -694,7 +694,7 @@ intgo _wrap_MQ_ERR_STATE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_QUEUE_FULL_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_QUEUE_FULL_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -706,7 +706,7 @@ intgo _wrap_MQ_ERR_QUEUE_FULL_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_TOO_LARGE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_TOO_LARGE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -718,7 +718,7 @@ intgo _wrap_MQ_ERR_TOO_LARGE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_TOPIC_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_TOPIC_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -730,7 +730,7 @@ intgo _wrap_MQ_ERR_TOPIC_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_QOS_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_QOS_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -742,7 +742,7 @@ intgo _wrap_MQ_ERR_QOS_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_UTF8_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_UTF8_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -754,7 +754,7 @@ intgo _wrap_MQ_ERR_UTF8_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_PROPERTY_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_PROPERTY_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -766,7 +766,7 @@ intgo _wrap_MQ_ERR_PROPERTY_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_URI_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_URI_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -778,7 +778,7 @@ intgo _wrap_MQ_ERR_URI_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_AGAIN_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_AGAIN_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -790,7 +790,7 @@ intgo _wrap_MQ_ERR_AGAIN_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_TIMEOUT_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_TIMEOUT_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -802,7 +802,7 @@ intgo _wrap_MQ_ERR_TIMEOUT_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_NO_CONN_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_NO_CONN_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -814,7 +814,7 @@ intgo _wrap_MQ_ERR_NO_CONN_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_DNS_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_DNS_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -826,7 +826,7 @@ intgo _wrap_MQ_ERR_DNS_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_CONNREFUSED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_CONNREFUSED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -838,7 +838,7 @@ intgo _wrap_MQ_ERR_CONNREFUSED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_IO_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_IO_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -850,7 +850,7 @@ intgo _wrap_MQ_ERR_IO_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_CLOSED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_CLOSED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -862,7 +862,7 @@ intgo _wrap_MQ_ERR_CLOSED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_MALFORMED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_MALFORMED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -874,7 +874,7 @@ intgo _wrap_MQ_ERR_MALFORMED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_PROTOCOL_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_PROTOCOL_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -886,7 +886,7 @@ intgo _wrap_MQ_ERR_PROTOCOL_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_REFUSED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_REFUSED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -898,7 +898,7 @@ intgo _wrap_MQ_ERR_REFUSED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_KEEPALIVE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_KEEPALIVE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -910,7 +910,7 @@ intgo _wrap_MQ_ERR_KEEPALIVE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_TLS_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_TLS_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -922,7 +922,7 @@ intgo _wrap_MQ_ERR_TLS_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_NOT_SUPPORTED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_NOT_SUPPORTED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -934,7 +934,7 @@ intgo _wrap_MQ_ERR_NOT_SUPPORTED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_NOT_FOUND_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_NOT_FOUND_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -946,7 +946,7 @@ intgo _wrap_MQ_ERR_NOT_FOUND_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_SYSTEM_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_SYSTEM_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -958,7 +958,7 @@ intgo _wrap_MQ_ERR_SYSTEM_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_DESTROYED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_DESTROYED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -970,7 +970,7 @@ intgo _wrap_MQ_ERR_DESTROYED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_PERSIST_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_PERSIST_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -982,7 +982,7 @@ intgo _wrap_MQ_ERR_PERSIST_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_ABORTED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_ABORTED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -994,7 +994,7 @@ intgo _wrap_MQ_ERR_ABORTED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_FILE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_FILE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1006,7 +1006,7 @@ intgo _wrap_MQ_ERR_FILE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_PROXY_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_PROXY_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1018,7 +1018,7 @@ intgo _wrap_MQ_ERR_PROXY_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_ERR_PROXY_AUTH_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_ERR_PROXY_AUTH_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1030,7 +1030,7 @@ intgo _wrap_MQ_ERR_PROXY_AUTH_cmq_8da45077f65ff176() {
 }
 
 
-_gostring_ _wrap_mq_strerror_cmq_8da45077f65ff176(intgo _swig_go_0) {
+_gostring_ _wrap_mq_strerror_cmq_a26a25edf9fcc3bd(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1043,7 +1043,7 @@ _gostring_ _wrap_mq_strerror_cmq_8da45077f65ff176(intgo _swig_go_0) {
 }
 
 
-_gostring_ _wrap_mq_err_name_cmq_8da45077f65ff176(intgo _swig_go_0) {
+_gostring_ _wrap_mq_err_name_cmq_a26a25edf9fcc3bd(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1056,7 +1056,7 @@ _gostring_ _wrap_mq_err_name_cmq_8da45077f65ff176(intgo _swig_go_0) {
 }
 
 
-intgo _wrap_MQ_RC_SUCCESS_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_SUCCESS_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1068,7 +1068,7 @@ intgo _wrap_MQ_RC_SUCCESS_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_NORMAL_DISCONNECTION_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_NORMAL_DISCONNECTION_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1080,7 +1080,7 @@ intgo _wrap_MQ_RC_NORMAL_DISCONNECTION_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_GRANTED_QOS_0_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_GRANTED_QOS_0_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1092,7 +1092,7 @@ intgo _wrap_MQ_RC_GRANTED_QOS_0_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_GRANTED_QOS_1_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_GRANTED_QOS_1_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1104,7 +1104,7 @@ intgo _wrap_MQ_RC_GRANTED_QOS_1_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_GRANTED_QOS_2_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_GRANTED_QOS_2_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1116,7 +1116,7 @@ intgo _wrap_MQ_RC_GRANTED_QOS_2_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_DISCONNECT_WITH_WILL_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_DISCONNECT_WITH_WILL_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1128,7 +1128,7 @@ intgo _wrap_MQ_RC_DISCONNECT_WITH_WILL_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_NO_MATCHING_SUBSCRIBERS_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_NO_MATCHING_SUBSCRIBERS_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1140,7 +1140,7 @@ intgo _wrap_MQ_RC_NO_MATCHING_SUBSCRIBERS_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_NO_SUBSCRIPTION_EXISTED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_NO_SUBSCRIPTION_EXISTED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1152,7 +1152,7 @@ intgo _wrap_MQ_RC_NO_SUBSCRIPTION_EXISTED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_CONTINUE_AUTHENTICATION_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_CONTINUE_AUTHENTICATION_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1164,7 +1164,7 @@ intgo _wrap_MQ_RC_CONTINUE_AUTHENTICATION_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_REAUTHENTICATE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_REAUTHENTICATE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1176,7 +1176,7 @@ intgo _wrap_MQ_RC_REAUTHENTICATE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_UNSPECIFIED_ERROR_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_UNSPECIFIED_ERROR_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1188,7 +1188,7 @@ intgo _wrap_MQ_RC_UNSPECIFIED_ERROR_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_MALFORMED_PACKET_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_MALFORMED_PACKET_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1200,7 +1200,7 @@ intgo _wrap_MQ_RC_MALFORMED_PACKET_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_PROTOCOL_ERROR_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_PROTOCOL_ERROR_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1212,7 +1212,7 @@ intgo _wrap_MQ_RC_PROTOCOL_ERROR_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_IMPLEMENTATION_SPECIFIC_ERROR_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_IMPLEMENTATION_SPECIFIC_ERROR_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1224,7 +1224,7 @@ intgo _wrap_MQ_RC_IMPLEMENTATION_SPECIFIC_ERROR_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_UNSUPPORTED_PROTOCOL_VERSION_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_UNSUPPORTED_PROTOCOL_VERSION_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1236,7 +1236,7 @@ intgo _wrap_MQ_RC_UNSUPPORTED_PROTOCOL_VERSION_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_CLIENT_IDENTIFIER_NOT_VALID_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_CLIENT_IDENTIFIER_NOT_VALID_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1248,7 +1248,7 @@ intgo _wrap_MQ_RC_CLIENT_IDENTIFIER_NOT_VALID_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_BAD_USER_NAME_OR_PASSWORD_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_BAD_USER_NAME_OR_PASSWORD_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1260,7 +1260,7 @@ intgo _wrap_MQ_RC_BAD_USER_NAME_OR_PASSWORD_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_NOT_AUTHORIZED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_NOT_AUTHORIZED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1272,7 +1272,7 @@ intgo _wrap_MQ_RC_NOT_AUTHORIZED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_SERVER_UNAVAILABLE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_SERVER_UNAVAILABLE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1284,7 +1284,7 @@ intgo _wrap_MQ_RC_SERVER_UNAVAILABLE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_SERVER_BUSY_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_SERVER_BUSY_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1296,7 +1296,7 @@ intgo _wrap_MQ_RC_SERVER_BUSY_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_BANNED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_BANNED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1308,7 +1308,7 @@ intgo _wrap_MQ_RC_BANNED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_SERVER_SHUTTING_DOWN_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_SERVER_SHUTTING_DOWN_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1320,7 +1320,7 @@ intgo _wrap_MQ_RC_SERVER_SHUTTING_DOWN_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_BAD_AUTHENTICATION_METHOD_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_BAD_AUTHENTICATION_METHOD_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1332,7 +1332,7 @@ intgo _wrap_MQ_RC_BAD_AUTHENTICATION_METHOD_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_KEEP_ALIVE_TIMEOUT_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_KEEP_ALIVE_TIMEOUT_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1344,7 +1344,7 @@ intgo _wrap_MQ_RC_KEEP_ALIVE_TIMEOUT_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_SESSION_TAKEN_OVER_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_SESSION_TAKEN_OVER_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1356,7 +1356,7 @@ intgo _wrap_MQ_RC_SESSION_TAKEN_OVER_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_TOPIC_FILTER_INVALID_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_TOPIC_FILTER_INVALID_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1368,7 +1368,7 @@ intgo _wrap_MQ_RC_TOPIC_FILTER_INVALID_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_TOPIC_NAME_INVALID_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_TOPIC_NAME_INVALID_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1380,7 +1380,7 @@ intgo _wrap_MQ_RC_TOPIC_NAME_INVALID_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_PACKET_IDENTIFIER_IN_USE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_PACKET_IDENTIFIER_IN_USE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1392,7 +1392,7 @@ intgo _wrap_MQ_RC_PACKET_IDENTIFIER_IN_USE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_PACKET_IDENTIFIER_NOT_FOUND_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_PACKET_IDENTIFIER_NOT_FOUND_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1404,7 +1404,7 @@ intgo _wrap_MQ_RC_PACKET_IDENTIFIER_NOT_FOUND_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_RECEIVE_MAXIMUM_EXCEEDED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_RECEIVE_MAXIMUM_EXCEEDED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1416,7 +1416,7 @@ intgo _wrap_MQ_RC_RECEIVE_MAXIMUM_EXCEEDED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_TOPIC_ALIAS_INVALID_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_TOPIC_ALIAS_INVALID_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1428,7 +1428,7 @@ intgo _wrap_MQ_RC_TOPIC_ALIAS_INVALID_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_PACKET_TOO_LARGE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_PACKET_TOO_LARGE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1440,7 +1440,7 @@ intgo _wrap_MQ_RC_PACKET_TOO_LARGE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_MESSAGE_RATE_TOO_HIGH_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_MESSAGE_RATE_TOO_HIGH_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1452,7 +1452,7 @@ intgo _wrap_MQ_RC_MESSAGE_RATE_TOO_HIGH_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_QUOTA_EXCEEDED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_QUOTA_EXCEEDED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1464,7 +1464,7 @@ intgo _wrap_MQ_RC_QUOTA_EXCEEDED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_ADMINISTRATIVE_ACTION_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_ADMINISTRATIVE_ACTION_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1476,7 +1476,7 @@ intgo _wrap_MQ_RC_ADMINISTRATIVE_ACTION_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_PAYLOAD_FORMAT_INVALID_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_PAYLOAD_FORMAT_INVALID_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1488,7 +1488,7 @@ intgo _wrap_MQ_RC_PAYLOAD_FORMAT_INVALID_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_RETAIN_NOT_SUPPORTED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_RETAIN_NOT_SUPPORTED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1500,7 +1500,7 @@ intgo _wrap_MQ_RC_RETAIN_NOT_SUPPORTED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_QOS_NOT_SUPPORTED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_QOS_NOT_SUPPORTED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1512,7 +1512,7 @@ intgo _wrap_MQ_RC_QOS_NOT_SUPPORTED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_USE_ANOTHER_SERVER_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_USE_ANOTHER_SERVER_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1524,7 +1524,7 @@ intgo _wrap_MQ_RC_USE_ANOTHER_SERVER_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_SERVER_MOVED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_SERVER_MOVED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1536,7 +1536,7 @@ intgo _wrap_MQ_RC_SERVER_MOVED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1548,7 +1548,7 @@ intgo _wrap_MQ_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_CONNECTION_RATE_EXCEEDED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_CONNECTION_RATE_EXCEEDED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1560,7 +1560,7 @@ intgo _wrap_MQ_RC_CONNECTION_RATE_EXCEEDED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_MAXIMUM_CONNECT_TIME_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_MAXIMUM_CONNECT_TIME_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1572,7 +1572,7 @@ intgo _wrap_MQ_RC_MAXIMUM_CONNECT_TIME_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1584,7 +1584,7 @@ intgo _wrap_MQ_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED_cmq_8da45077f65ff176() 
 }
 
 
-intgo _wrap_MQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1596,7 +1596,7 @@ intgo _wrap_MQ_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED_cmq_8da45077f65ff176() {
 }
 
 
-_gostring_ _wrap_mq_reason_string_cmq_8da45077f65ff176(intgo _swig_go_0) {
+_gostring_ _wrap_mq_reason_string_cmq_a26a25edf9fcc3bd(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1609,7 +1609,7 @@ _gostring_ _wrap_mq_reason_string_cmq_8da45077f65ff176(intgo _swig_go_0) {
 }
 
 
-intgo _wrap_MQ_PROTO_V311_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROTO_V311_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1621,7 +1621,7 @@ intgo _wrap_MQ_PROTO_V311_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROTO_V5_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROTO_V5_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1633,7 +1633,7 @@ intgo _wrap_MQ_PROTO_V5_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_EVENT_NONE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_EVENT_NONE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1645,7 +1645,7 @@ intgo _wrap_MQ_EVENT_NONE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_EVENT_CONNECT_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_EVENT_CONNECT_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1657,7 +1657,7 @@ intgo _wrap_MQ_EVENT_CONNECT_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_EVENT_DISCONNECTED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_EVENT_DISCONNECTED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1669,7 +1669,7 @@ intgo _wrap_MQ_EVENT_DISCONNECTED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_EVENT_MESSAGE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_EVENT_MESSAGE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1681,7 +1681,7 @@ intgo _wrap_MQ_EVENT_MESSAGE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_EVENT_PUBLISHED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_EVENT_PUBLISHED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1693,7 +1693,7 @@ intgo _wrap_MQ_EVENT_PUBLISHED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_EVENT_SUBSCRIBED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_EVENT_SUBSCRIBED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1705,7 +1705,7 @@ intgo _wrap_MQ_EVENT_SUBSCRIBED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_EVENT_UNSUBSCRIBED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_EVENT_UNSUBSCRIBED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1717,7 +1717,7 @@ intgo _wrap_MQ_EVENT_UNSUBSCRIBED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_EVENT_LOG_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_EVENT_LOG_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1729,7 +1729,7 @@ intgo _wrap_MQ_EVENT_LOG_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_EVENT_AUTH_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_EVENT_AUTH_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1741,7 +1741,7 @@ intgo _wrap_MQ_EVENT_AUTH_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_EVENT_RESUBSCRIBED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_EVENT_RESUBSCRIBED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1753,7 +1753,7 @@ intgo _wrap_MQ_EVENT_RESUBSCRIBED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_EVENT_RECOVERED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_EVENT_RECOVERED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1765,7 +1765,7 @@ intgo _wrap_MQ_EVENT_RECOVERED_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_LOG_NONE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_LOG_NONE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1777,7 +1777,7 @@ intgo _wrap_MQ_LOG_NONE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_LOG_ERROR_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_LOG_ERROR_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1789,7 +1789,7 @@ intgo _wrap_MQ_LOG_ERROR_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_LOG_WARNING_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_LOG_WARNING_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1801,7 +1801,7 @@ intgo _wrap_MQ_LOG_WARNING_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_LOG_INFO_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_LOG_INFO_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1813,7 +1813,7 @@ intgo _wrap_MQ_LOG_INFO_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_LOG_DEBUG_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_LOG_DEBUG_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1825,7 +1825,7 @@ intgo _wrap_MQ_LOG_DEBUG_cmq_8da45077f65ff176() {
 }
 
 
-struct mq_client *_wrap_mq_client_new_cmq_8da45077f65ff176(_gostring_ _swig_go_0, intgo _swig_go_1) {
+struct mq_client *_wrap_mq_client_new_cmq_a26a25edf9fcc3bd(_gostring_ _swig_go_0, intgo _swig_go_1) {
   char *arg1 = (char *) 0 ;
   int arg2 ;
   mq_client *result = 0 ;
@@ -1845,7 +1845,7 @@ struct mq_client *_wrap_mq_client_new_cmq_8da45077f65ff176(_gostring_ _swig_go_0
 }
 
 
-void _wrap_mq_client_destroy_cmq_8da45077f65ff176(struct mq_client *_swig_go_0) {
+void _wrap_mq_client_destroy_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   
   arg1 = *(mq_client **)&_swig_go_0; 
@@ -1855,7 +1855,7 @@ void _wrap_mq_client_destroy_cmq_8da45077f65ff176(struct mq_client *_swig_go_0) 
 }
 
 
-intgo _wrap_mq_set_worker_threads_cmq_8da45077f65ff176(intgo _swig_go_0) {
+intgo _wrap_mq_set_worker_threads_cmq_a26a25edf9fcc3bd(intgo _swig_go_0) {
   int arg1 ;
   int result;
   intgo _swig_go_result;
@@ -1868,7 +1868,7 @@ intgo _wrap_mq_set_worker_threads_cmq_8da45077f65ff176(intgo _swig_go_0) {
 }
 
 
-_gostring_ _wrap_mq_client_id_cmq_8da45077f65ff176(struct mq_client *_swig_go_0) {
+_gostring_ _wrap_mq_client_id_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -1881,7 +1881,7 @@ _gostring_ _wrap_mq_client_id_cmq_8da45077f65ff176(struct mq_client *_swig_go_0)
 }
 
 
-intgo _wrap_MQ_OPT_KEEPALIVE_S_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_KEEPALIVE_S_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1893,7 +1893,7 @@ intgo _wrap_MQ_OPT_KEEPALIVE_S_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_CLEAN_START_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_CLEAN_START_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1905,7 +1905,7 @@ intgo _wrap_MQ_OPT_CLEAN_START_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_SESSION_EXPIRY_S_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_SESSION_EXPIRY_S_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1917,7 +1917,7 @@ intgo _wrap_MQ_OPT_SESSION_EXPIRY_S_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_RECONNECT_MIN_MS_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_RECONNECT_MIN_MS_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1929,7 +1929,7 @@ intgo _wrap_MQ_OPT_RECONNECT_MIN_MS_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_RECONNECT_MAX_MS_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_RECONNECT_MAX_MS_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1941,7 +1941,7 @@ intgo _wrap_MQ_OPT_RECONNECT_MAX_MS_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_RECONNECT_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_RECONNECT_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1953,7 +1953,7 @@ intgo _wrap_MQ_OPT_RECONNECT_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_MAX_INFLIGHT_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_MAX_INFLIGHT_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1965,7 +1965,7 @@ intgo _wrap_MQ_OPT_MAX_INFLIGHT_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_QUEUE_MAX_MSGS_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_QUEUE_MAX_MSGS_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1977,7 +1977,7 @@ intgo _wrap_MQ_OPT_QUEUE_MAX_MSGS_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_QUEUE_MAX_BYTES_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_QUEUE_MAX_BYTES_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -1989,7 +1989,7 @@ intgo _wrap_MQ_OPT_QUEUE_MAX_BYTES_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_OFFLINE_QOS0_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_OFFLINE_QOS0_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2001,7 +2001,7 @@ intgo _wrap_MQ_OPT_OFFLINE_QOS0_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_TCP_NODELAY_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_TCP_NODELAY_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2013,7 +2013,7 @@ intgo _wrap_MQ_OPT_TCP_NODELAY_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_CONNECT_TIMEOUT_MS_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_CONNECT_TIMEOUT_MS_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2025,7 +2025,7 @@ intgo _wrap_MQ_OPT_CONNECT_TIMEOUT_MS_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_MAX_EVENTS_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_MAX_EVENTS_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2037,7 +2037,7 @@ intgo _wrap_MQ_OPT_MAX_EVENTS_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_PUBLISH_EVENTS_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_PUBLISH_EVENTS_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2049,7 +2049,7 @@ intgo _wrap_MQ_OPT_PUBLISH_EVENTS_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_LOG_LEVEL_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_LOG_LEVEL_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2061,7 +2061,7 @@ intgo _wrap_MQ_OPT_LOG_LEVEL_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_MAX_PACKET_SIZE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_MAX_PACKET_SIZE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2073,7 +2073,7 @@ intgo _wrap_MQ_OPT_MAX_PACKET_SIZE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_RECEIVE_MAXIMUM_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_RECEIVE_MAXIMUM_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2085,7 +2085,7 @@ intgo _wrap_MQ_OPT_RECEIVE_MAXIMUM_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2097,7 +2097,7 @@ intgo _wrap_MQ_OPT_TOPIC_ALIAS_MAXIMUM_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2109,7 +2109,7 @@ intgo _wrap_MQ_OPT_PUBLISH_TIMEOUT_MS_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_AUTO_ACK_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_AUTO_ACK_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2121,7 +2121,7 @@ intgo _wrap_MQ_OPT_AUTO_ACK_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2133,7 +2133,7 @@ intgo _wrap_MQ_OPT_TLS_INSECURE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2145,7 +2145,7 @@ intgo _wrap_MQ_OPT_TLS_NO_HOSTNAME_CHECK_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2157,7 +2157,7 @@ intgo _wrap_MQ_OPT_PERSIST_SYNC_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_DISCONNECT_TIMEOUT_MS_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_DISCONNECT_TIMEOUT_MS_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2169,7 +2169,7 @@ intgo _wrap_MQ_OPT_DISCONNECT_TIMEOUT_MS_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_PROTOCOL_FALLBACK_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_PROTOCOL_FALLBACK_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2181,7 +2181,7 @@ intgo _wrap_MQ_OPT_PROTOCOL_FALLBACK_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_PROTOCOL_IN_USE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_PROTOCOL_IN_USE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2193,7 +2193,7 @@ intgo _wrap_MQ_OPT_PROTOCOL_IN_USE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_TOPIC_ALIAS_AUTO_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_TOPIC_ALIAS_AUTO_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2205,7 +2205,7 @@ intgo _wrap_MQ_OPT_TOPIC_ALIAS_AUTO_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_MAX_EVENT_BYTES_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_MAX_EVENT_BYTES_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2217,7 +2217,7 @@ intgo _wrap_MQ_OPT_MAX_EVENT_BYTES_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_TLS_SESSION_RESUME_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_TLS_SESSION_RESUME_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2229,7 +2229,7 @@ intgo _wrap_MQ_OPT_TLS_SESSION_RESUME_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_TLS_CRL_CHECK_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_TLS_CRL_CHECK_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2241,7 +2241,7 @@ intgo _wrap_MQ_OPT_TLS_CRL_CHECK_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_OPT_PROXY_FROM_ENV_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_OPT_PROXY_FROM_ENV_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2253,7 +2253,7 @@ intgo _wrap_MQ_OPT_PROXY_FROM_ENV_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_USERNAME_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_USERNAME_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2265,7 +2265,7 @@ intgo _wrap_MQ_SOPT_USERNAME_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_PASSWORD_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_PASSWORD_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2277,7 +2277,7 @@ intgo _wrap_MQ_SOPT_PASSWORD_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CA_FILE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_CA_FILE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2289,7 +2289,7 @@ intgo _wrap_MQ_SOPT_TLS_CA_FILE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CA_PATH_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_CA_PATH_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2301,7 +2301,7 @@ intgo _wrap_MQ_SOPT_TLS_CA_PATH_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CERT_FILE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_CERT_FILE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2313,7 +2313,7 @@ intgo _wrap_MQ_SOPT_TLS_CERT_FILE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_KEY_FILE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_KEY_FILE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2325,7 +2325,7 @@ intgo _wrap_MQ_SOPT_TLS_KEY_FILE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_VERIFY_NAME_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_VERIFY_NAME_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2337,7 +2337,7 @@ intgo _wrap_MQ_SOPT_TLS_VERIFY_NAME_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_ALPN_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_ALPN_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2349,7 +2349,7 @@ intgo _wrap_MQ_SOPT_TLS_ALPN_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CIPHERS_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_CIPHERS_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2361,7 +2361,7 @@ intgo _wrap_MQ_SOPT_TLS_CIPHERS_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_MIN_VERSION_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_MIN_VERSION_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2373,7 +2373,7 @@ intgo _wrap_MQ_SOPT_TLS_MIN_VERSION_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CA_PEM_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_CA_PEM_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2385,7 +2385,7 @@ intgo _wrap_MQ_SOPT_TLS_CA_PEM_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CERT_PEM_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_CERT_PEM_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2397,7 +2397,7 @@ intgo _wrap_MQ_SOPT_TLS_CERT_PEM_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_KEY_PEM_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_KEY_PEM_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2409,7 +2409,7 @@ intgo _wrap_MQ_SOPT_TLS_KEY_PEM_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_KEY_PASSWORD_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_KEY_PASSWORD_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2421,7 +2421,7 @@ intgo _wrap_MQ_SOPT_TLS_KEY_PASSWORD_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_KEY_URI_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_KEY_URI_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2433,7 +2433,7 @@ intgo _wrap_MQ_SOPT_TLS_KEY_URI_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CERT_URI_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_CERT_URI_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2445,7 +2445,7 @@ intgo _wrap_MQ_SOPT_TLS_CERT_URI_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_PROVIDERS_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_PROVIDERS_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2457,7 +2457,7 @@ intgo _wrap_MQ_SOPT_TLS_PROVIDERS_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_ENGINE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_ENGINE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2469,7 +2469,7 @@ intgo _wrap_MQ_SOPT_TLS_ENGINE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_PSK_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_PSK_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2481,7 +2481,7 @@ intgo _wrap_MQ_SOPT_TLS_PSK_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_PSK_IDENTITY_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_PSK_IDENTITY_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2493,7 +2493,7 @@ intgo _wrap_MQ_SOPT_TLS_PSK_IDENTITY_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CRL_FILE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_CRL_FILE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2505,7 +2505,7 @@ intgo _wrap_MQ_SOPT_TLS_CRL_FILE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_CRL_PATH_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_CRL_PATH_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2517,7 +2517,7 @@ intgo _wrap_MQ_SOPT_TLS_CRL_PATH_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_PROXY_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_PROXY_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2529,7 +2529,7 @@ intgo _wrap_MQ_SOPT_PROXY_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_NO_PROXY_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_NO_PROXY_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2541,7 +2541,7 @@ intgo _wrap_MQ_SOPT_NO_PROXY_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_TLS_MAX_VERSION_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_TLS_MAX_VERSION_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2553,7 +2553,7 @@ intgo _wrap_MQ_SOPT_TLS_MAX_VERSION_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_BIND_ADDRESS_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_BIND_ADDRESS_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2565,7 +2565,7 @@ intgo _wrap_MQ_SOPT_BIND_ADDRESS_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_SOPT_PERSIST_DIR_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_SOPT_PERSIST_DIR_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -2577,7 +2577,7 @@ intgo _wrap_MQ_SOPT_PERSIST_DIR_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_mq_set_int_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
+intgo _wrap_mq_set_int_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, intgo _swig_go_1, long long _swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int64_t arg3 ;
@@ -2594,7 +2594,7 @@ intgo _wrap_mq_set_int_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, intgo 
 }
 
 
-intgo _wrap_mq_set_str_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2) {
+intgo _wrap_mq_set_str_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   char *arg3 = (char *) 0 ;
@@ -2616,7 +2616,7 @@ intgo _wrap_mq_set_str_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, intgo 
 }
 
 
-intgo _wrap_mq_set_password_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, _goslice_ _swig_go_1) {
+intgo _wrap_mq_set_password_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, _goslice_ _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -2635,7 +2635,7 @@ intgo _wrap_mq_set_password_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, _
 }
 
 
-intgo _wrap_mq_set_server_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_mq_set_server_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, _gostring_ _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -2655,7 +2655,7 @@ intgo _wrap_mq_set_server_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, _go
 }
 
 
-intgo _wrap_mq_set_will_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5) {
+intgo _wrap_mq_set_will_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   void *arg3 = (void *) 0 ;
@@ -2687,7 +2687,7 @@ intgo _wrap_mq_set_will_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, _gost
 }
 
 
-intgo _wrap_mq_set_connect_props_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, struct mq_props *_swig_go_1) {
+intgo _wrap_mq_set_connect_props_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, struct mq_props *_swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   mq_props *arg2 = (mq_props *) 0 ;
   int result;
@@ -2702,7 +2702,7 @@ intgo _wrap_mq_set_connect_props_cmq_8da45077f65ff176(struct mq_client *_swig_go
 }
 
 
-intgo _wrap_mq_connect_cmq_8da45077f65ff176(struct mq_client *_swig_go_0) {
+intgo _wrap_mq_connect_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2715,7 +2715,7 @@ intgo _wrap_mq_connect_cmq_8da45077f65ff176(struct mq_client *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_disconnect_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_mq_disconnect_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, intgo _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int result;
@@ -2730,7 +2730,7 @@ intgo _wrap_mq_disconnect_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, int
 }
 
 
-intgo _wrap_mq_disconnect_v5_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, intgo _swig_go_1, struct mq_props *_swig_go_2) {
+intgo _wrap_mq_disconnect_v5_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, intgo _swig_go_1, struct mq_props *_swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   mq_props *arg3 = (mq_props *) 0 ;
@@ -2747,7 +2747,7 @@ intgo _wrap_mq_disconnect_v5_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, 
 }
 
 
-intgo _wrap_mq_disconnect_now_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_mq_disconnect_now_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, intgo _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int result;
@@ -2762,7 +2762,7 @@ intgo _wrap_mq_disconnect_now_cmq_8da45077f65ff176(struct mq_client *_swig_go_0,
 }
 
 
-intgo _wrap_mq_publish_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4) {
+intgo _wrap_mq_publish_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   void *arg3 = (void *) 0 ;
@@ -2792,7 +2792,7 @@ intgo _wrap_mq_publish_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, _gostr
 }
 
 
-intgo _wrap_mq_publish_v5_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5) {
+intgo _wrap_mq_publish_v5_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   void *arg3 = (void *) 0 ;
@@ -2824,7 +2824,7 @@ intgo _wrap_mq_publish_v5_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, _go
 }
 
 
-intgo _wrap_mq_publish_tagged_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5, long long _swig_go_6) {
+intgo _wrap_mq_publish_tagged_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, _goslice_ _swig_go_2, intgo _swig_go_3, intgo _swig_go_4, struct mq_props *_swig_go_5, long long _swig_go_6) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   void *arg3 = (void *) 0 ;
@@ -2858,7 +2858,7 @@ intgo _wrap_mq_publish_tagged_cmq_8da45077f65ff176(struct mq_client *_swig_go_0,
 }
 
 
-intgo _wrap_mq_subscribe_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
+intgo _wrap_mq_subscribe_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -2880,7 +2880,7 @@ intgo _wrap_mq_subscribe_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, _gos
 }
 
 
-intgo _wrap_mq_subscribe_v5_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2, struct mq_props *_swig_go_3) {
+intgo _wrap_mq_subscribe_v5_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, intgo _swig_go_2, struct mq_props *_swig_go_3) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   int arg3 ;
@@ -2904,7 +2904,7 @@ intgo _wrap_mq_subscribe_v5_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, _
 }
 
 
-intgo _wrap_mq_unsubscribe_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_mq_unsubscribe_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, _gostring_ _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -2924,7 +2924,7 @@ intgo _wrap_mq_unsubscribe_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, _g
 }
 
 
-intgo _wrap_mq_unsubscribe_v5_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, struct mq_props *_swig_go_2) {
+intgo _wrap_mq_unsubscribe_v5_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, _gostring_ _swig_go_1, struct mq_props *_swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   char *arg2 = (char *) 0 ;
   mq_props *arg3 = (mq_props *) 0 ;
@@ -2946,7 +2946,7 @@ intgo _wrap_mq_unsubscribe_v5_cmq_8da45077f65ff176(struct mq_client *_swig_go_0,
 }
 
 
-intgo _wrap_mq_auth_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, intgo _swig_go_1, struct mq_props *_swig_go_2) {
+intgo _wrap_mq_auth_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, intgo _swig_go_1, struct mq_props *_swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   mq_props *arg3 = (mq_props *) 0 ;
@@ -2963,7 +2963,7 @@ intgo _wrap_mq_auth_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, intgo _sw
 }
 
 
-long long _wrap_mq_queued_messages_cmq_8da45077f65ff176(struct mq_client *_swig_go_0) {
+long long _wrap_mq_queued_messages_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -2976,7 +2976,7 @@ long long _wrap_mq_queued_messages_cmq_8da45077f65ff176(struct mq_client *_swig_
 }
 
 
-intgo _wrap_mq_is_connected_cmq_8da45077f65ff176(struct mq_client *_swig_go_0) {
+intgo _wrap_mq_is_connected_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -2989,7 +2989,7 @@ intgo _wrap_mq_is_connected_cmq_8da45077f65ff176(struct mq_client *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_fd_cmq_8da45077f65ff176(struct mq_client *_swig_go_0) {
+intgo _wrap_mq_event_fd_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0) {
   mq_client *arg1 = (mq_client *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3002,7 +3002,7 @@ intgo _wrap_mq_event_fd_cmq_8da45077f65ff176(struct mq_client *_swig_go_0) {
 }
 
 
-struct mq_event *_wrap_mq_next_event_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+struct mq_event *_wrap_mq_next_event_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, intgo _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   mq_event *result = 0 ;
@@ -3017,7 +3017,7 @@ struct mq_event *_wrap_mq_next_event_cmq_8da45077f65ff176(struct mq_client *_swi
 }
 
 
-void _wrap_mq_event_free_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+void _wrap_mq_event_free_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   
   arg1 = *(mq_event **)&_swig_go_0; 
@@ -3027,7 +3027,7 @@ void _wrap_mq_event_free_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_type_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_type_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3040,7 +3040,7 @@ intgo _wrap_mq_event_type_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_error_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_error_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3053,7 +3053,7 @@ intgo _wrap_mq_event_error_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_reason_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_reason_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3066,7 +3066,7 @@ intgo _wrap_mq_event_reason_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_token_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_token_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3079,7 +3079,7 @@ intgo _wrap_mq_event_token_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
 }
 
 
-long long _wrap_mq_event_tag_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+long long _wrap_mq_event_tag_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -3092,7 +3092,7 @@ long long _wrap_mq_event_tag_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
 }
 
 
-_gostring_ _wrap_mq_event_topic_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+_gostring_ _wrap_mq_event_topic_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -3105,7 +3105,7 @@ _gostring_ _wrap_mq_event_topic_cmq_8da45077f65ff176(struct mq_event *_swig_go_0
 }
 
 
-long long _wrap_mq_event_payload_len_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+long long _wrap_mq_event_payload_len_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -3118,7 +3118,7 @@ long long _wrap_mq_event_payload_len_cmq_8da45077f65ff176(struct mq_event *_swig
 }
 
 
-intgo _wrap_mq_event_qos_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_qos_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3131,7 +3131,7 @@ intgo _wrap_mq_event_qos_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_retain_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_retain_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3144,7 +3144,7 @@ intgo _wrap_mq_event_retain_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_dup_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_dup_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3157,7 +3157,7 @@ intgo _wrap_mq_event_dup_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_event_packet_id_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_packet_id_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3170,7 +3170,7 @@ intgo _wrap_mq_event_packet_id_cmq_8da45077f65ff176(struct mq_event *_swig_go_0)
 }
 
 
-intgo _wrap_mq_event_session_present_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_session_present_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3183,7 +3183,7 @@ intgo _wrap_mq_event_session_present_cmq_8da45077f65ff176(struct mq_event *_swig
 }
 
 
-intgo _wrap_mq_event_will_reconnect_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_will_reconnect_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3196,7 +3196,7 @@ intgo _wrap_mq_event_will_reconnect_cmq_8da45077f65ff176(struct mq_event *_swig_
 }
 
 
-long long _wrap_mq_event_reason_count_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+long long _wrap_mq_event_reason_count_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -3209,7 +3209,7 @@ long long _wrap_mq_event_reason_count_cmq_8da45077f65ff176(struct mq_event *_swi
 }
 
 
-intgo _wrap_mq_event_reason_at_cmq_8da45077f65ff176(struct mq_event *_swig_go_0, long long _swig_go_1) {
+intgo _wrap_mq_event_reason_at_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0, long long _swig_go_1) {
   mq_event *arg1 = (mq_event *) 0 ;
   size_t arg2 ;
   int result;
@@ -3224,7 +3224,7 @@ intgo _wrap_mq_event_reason_at_cmq_8da45077f65ff176(struct mq_event *_swig_go_0,
 }
 
 
-intgo _wrap_mq_event_log_level_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+intgo _wrap_mq_event_log_level_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3237,7 +3237,7 @@ intgo _wrap_mq_event_log_level_cmq_8da45077f65ff176(struct mq_event *_swig_go_0)
 }
 
 
-_gostring_ _wrap_mq_event_message_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+_gostring_ _wrap_mq_event_message_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -3250,7 +3250,7 @@ _gostring_ _wrap_mq_event_message_cmq_8da45077f65ff176(struct mq_event *_swig_go
 }
 
 
-struct mq_props *_wrap_mq_event_props_cmq_8da45077f65ff176(struct mq_event *_swig_go_0) {
+struct mq_props *_wrap_mq_event_props_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0) {
   mq_event *arg1 = (mq_event *) 0 ;
   mq_props *result = 0 ;
   struct mq_props *_swig_go_result;
@@ -3263,7 +3263,7 @@ struct mq_props *_wrap_mq_event_props_cmq_8da45077f65ff176(struct mq_event *_swi
 }
 
 
-intgo _wrap_MQ_TLS_VERSION_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_TLS_VERSION_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3275,7 +3275,7 @@ intgo _wrap_MQ_TLS_VERSION_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_TLS_CIPHER_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_TLS_CIPHER_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3287,7 +3287,7 @@ intgo _wrap_MQ_TLS_CIPHER_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_TLS_ALPN_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_TLS_ALPN_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3299,7 +3299,7 @@ intgo _wrap_MQ_TLS_ALPN_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_TLS_RESUMED_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_TLS_RESUMED_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3311,7 +3311,7 @@ intgo _wrap_MQ_TLS_RESUMED_cmq_8da45077f65ff176() {
 }
 
 
-_gostring_ _wrap_mq_event_tls_cmq_8da45077f65ff176(struct mq_event *_swig_go_0, intgo _swig_go_1) {
+_gostring_ _wrap_mq_event_tls_cmq_a26a25edf9fcc3bd(struct mq_event *_swig_go_0, intgo _swig_go_1) {
   mq_event *arg1 = (mq_event *) 0 ;
   int arg2 ;
   char *result = 0 ;
@@ -3326,7 +3326,7 @@ _gostring_ _wrap_mq_event_tls_cmq_8da45077f65ff176(struct mq_event *_swig_go_0, 
 }
 
 
-intgo _wrap_MQ_PROP_PAYLOAD_FORMAT_INDICATOR_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_PAYLOAD_FORMAT_INDICATOR_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3338,7 +3338,7 @@ intgo _wrap_MQ_PROP_PAYLOAD_FORMAT_INDICATOR_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_MESSAGE_EXPIRY_INTERVAL_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_MESSAGE_EXPIRY_INTERVAL_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3350,7 +3350,7 @@ intgo _wrap_MQ_PROP_MESSAGE_EXPIRY_INTERVAL_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_CONTENT_TYPE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_CONTENT_TYPE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3362,7 +3362,7 @@ intgo _wrap_MQ_PROP_CONTENT_TYPE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_RESPONSE_TOPIC_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_RESPONSE_TOPIC_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3374,7 +3374,7 @@ intgo _wrap_MQ_PROP_RESPONSE_TOPIC_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_CORRELATION_DATA_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_CORRELATION_DATA_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3386,7 +3386,7 @@ intgo _wrap_MQ_PROP_CORRELATION_DATA_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3398,7 +3398,7 @@ intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_SESSION_EXPIRY_INTERVAL_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_SESSION_EXPIRY_INTERVAL_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3410,7 +3410,7 @@ intgo _wrap_MQ_PROP_SESSION_EXPIRY_INTERVAL_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3422,7 +3422,7 @@ intgo _wrap_MQ_PROP_ASSIGNED_CLIENT_IDENTIFIER_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_SERVER_KEEP_ALIVE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_SERVER_KEEP_ALIVE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3434,7 +3434,7 @@ intgo _wrap_MQ_PROP_SERVER_KEEP_ALIVE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_AUTHENTICATION_METHOD_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_AUTHENTICATION_METHOD_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3446,7 +3446,7 @@ intgo _wrap_MQ_PROP_AUTHENTICATION_METHOD_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_AUTHENTICATION_DATA_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_AUTHENTICATION_DATA_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3458,7 +3458,7 @@ intgo _wrap_MQ_PROP_AUTHENTICATION_DATA_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_REQUEST_PROBLEM_INFORMATION_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_REQUEST_PROBLEM_INFORMATION_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3470,7 +3470,7 @@ intgo _wrap_MQ_PROP_REQUEST_PROBLEM_INFORMATION_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_WILL_DELAY_INTERVAL_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_WILL_DELAY_INTERVAL_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3482,7 +3482,7 @@ intgo _wrap_MQ_PROP_WILL_DELAY_INTERVAL_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_REQUEST_RESPONSE_INFORMATION_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_REQUEST_RESPONSE_INFORMATION_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3494,7 +3494,7 @@ intgo _wrap_MQ_PROP_REQUEST_RESPONSE_INFORMATION_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_RESPONSE_INFORMATION_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_RESPONSE_INFORMATION_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3506,7 +3506,7 @@ intgo _wrap_MQ_PROP_RESPONSE_INFORMATION_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_SERVER_REFERENCE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_SERVER_REFERENCE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3518,7 +3518,7 @@ intgo _wrap_MQ_PROP_SERVER_REFERENCE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_REASON_STRING_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_REASON_STRING_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3530,7 +3530,7 @@ intgo _wrap_MQ_PROP_REASON_STRING_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_RECEIVE_MAXIMUM_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_RECEIVE_MAXIMUM_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3542,7 +3542,7 @@ intgo _wrap_MQ_PROP_RECEIVE_MAXIMUM_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_TOPIC_ALIAS_MAXIMUM_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_TOPIC_ALIAS_MAXIMUM_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3554,7 +3554,7 @@ intgo _wrap_MQ_PROP_TOPIC_ALIAS_MAXIMUM_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_TOPIC_ALIAS_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_TOPIC_ALIAS_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3566,7 +3566,7 @@ intgo _wrap_MQ_PROP_TOPIC_ALIAS_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_MAXIMUM_QOS_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_MAXIMUM_QOS_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3578,7 +3578,7 @@ intgo _wrap_MQ_PROP_MAXIMUM_QOS_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_RETAIN_AVAILABLE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_RETAIN_AVAILABLE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3590,7 +3590,7 @@ intgo _wrap_MQ_PROP_RETAIN_AVAILABLE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_USER_PROPERTY_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_USER_PROPERTY_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3602,7 +3602,7 @@ intgo _wrap_MQ_PROP_USER_PROPERTY_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_MAXIMUM_PACKET_SIZE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_MAXIMUM_PACKET_SIZE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3614,7 +3614,7 @@ intgo _wrap_MQ_PROP_MAXIMUM_PACKET_SIZE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3626,7 +3626,7 @@ intgo _wrap_MQ_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3638,7 +3638,7 @@ intgo _wrap_MQ_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE_cmq_8da45077f65ff176() {
 }
 
 
-intgo _wrap_MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE_cmq_8da45077f65ff176() {
+intgo _wrap_MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
   
@@ -3650,7 +3650,7 @@ intgo _wrap_MQ_PROP_SHARED_SUBSCRIPTION_AVAILABLE_cmq_8da45077f65ff176() {
 }
 
 
-struct mq_props *_wrap_mq_props_new_cmq_8da45077f65ff176() {
+struct mq_props *_wrap_mq_props_new_cmq_a26a25edf9fcc3bd() {
   mq_props *result = 0 ;
   struct mq_props *_swig_go_result;
   
@@ -3661,7 +3661,7 @@ struct mq_props *_wrap_mq_props_new_cmq_8da45077f65ff176() {
 }
 
 
-void _wrap_mq_props_free_cmq_8da45077f65ff176(struct mq_props *_swig_go_0) {
+void _wrap_mq_props_free_cmq_a26a25edf9fcc3bd(struct mq_props *_swig_go_0) {
   mq_props *arg1 = (mq_props *) 0 ;
   
   arg1 = *(mq_props **)&_swig_go_0; 
@@ -3671,7 +3671,7 @@ void _wrap_mq_props_free_cmq_8da45077f65ff176(struct mq_props *_swig_go_0) {
 }
 
 
-intgo _wrap_mq_props_add_int_cmq_8da45077f65ff176(struct mq_props *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+intgo _wrap_mq_props_add_int_cmq_a26a25edf9fcc3bd(struct mq_props *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   uint32_t arg3 ;
@@ -3688,7 +3688,7 @@ intgo _wrap_mq_props_add_int_cmq_8da45077f65ff176(struct mq_props *_swig_go_0, i
 }
 
 
-intgo _wrap_mq_props_add_string_cmq_8da45077f65ff176(struct mq_props *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2) {
+intgo _wrap_mq_props_add_string_cmq_a26a25edf9fcc3bd(struct mq_props *_swig_go_0, intgo _swig_go_1, _gostring_ _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   char *arg3 = (char *) 0 ;
@@ -3710,7 +3710,7 @@ intgo _wrap_mq_props_add_string_cmq_8da45077f65ff176(struct mq_props *_swig_go_0
 }
 
 
-intgo _wrap_mq_props_add_binary_cmq_8da45077f65ff176(struct mq_props *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2) {
+intgo _wrap_mq_props_add_binary_cmq_a26a25edf9fcc3bd(struct mq_props *_swig_go_0, intgo _swig_go_1, _goslice_ _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   void *arg3 = (void *) 0 ;
@@ -3731,7 +3731,7 @@ intgo _wrap_mq_props_add_binary_cmq_8da45077f65ff176(struct mq_props *_swig_go_0
 }
 
 
-intgo _wrap_mq_props_add_user_cmq_8da45077f65ff176(struct mq_props *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
+intgo _wrap_mq_props_add_user_cmq_a26a25edf9fcc3bd(struct mq_props *_swig_go_0, _gostring_ _swig_go_1, _gostring_ _swig_go_2) {
   mq_props *arg1 = (mq_props *) 0 ;
   char *arg2 = (char *) 0 ;
   char *arg3 = (char *) 0 ;
@@ -3758,7 +3758,7 @@ intgo _wrap_mq_props_add_user_cmq_8da45077f65ff176(struct mq_props *_swig_go_0, 
 }
 
 
-long long _wrap_mq_props_count_cmq_8da45077f65ff176(struct mq_props *_swig_go_0) {
+long long _wrap_mq_props_count_cmq_a26a25edf9fcc3bd(struct mq_props *_swig_go_0) {
   mq_props *arg1 = (mq_props *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -3771,7 +3771,7 @@ long long _wrap_mq_props_count_cmq_8da45077f65ff176(struct mq_props *_swig_go_0)
 }
 
 
-intgo _wrap_mq_props_has_cmq_8da45077f65ff176(struct mq_props *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_mq_props_has_cmq_a26a25edf9fcc3bd(struct mq_props *_swig_go_0, intgo _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   int result;
@@ -3786,7 +3786,7 @@ intgo _wrap_mq_props_has_cmq_8da45077f65ff176(struct mq_props *_swig_go_0, intgo
 }
 
 
-_gostring_ _wrap_mq_props_get_string_cmq_8da45077f65ff176(struct mq_props *_swig_go_0, intgo _swig_go_1) {
+_gostring_ _wrap_mq_props_get_string_cmq_a26a25edf9fcc3bd(struct mq_props *_swig_go_0, intgo _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   int arg2 ;
   char *result = 0 ;
@@ -3801,7 +3801,7 @@ _gostring_ _wrap_mq_props_get_string_cmq_8da45077f65ff176(struct mq_props *_swig
 }
 
 
-long long _wrap_mq_props_user_count_cmq_8da45077f65ff176(struct mq_props *_swig_go_0) {
+long long _wrap_mq_props_user_count_cmq_a26a25edf9fcc3bd(struct mq_props *_swig_go_0) {
   mq_props *arg1 = (mq_props *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -3814,7 +3814,7 @@ long long _wrap_mq_props_user_count_cmq_8da45077f65ff176(struct mq_props *_swig_
 }
 
 
-_gostring_ _wrap_mq_props_user_key_cmq_8da45077f65ff176(struct mq_props *_swig_go_0, long long _swig_go_1) {
+_gostring_ _wrap_mq_props_user_key_cmq_a26a25edf9fcc3bd(struct mq_props *_swig_go_0, long long _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   size_t arg2 ;
   char *result = 0 ;
@@ -3829,7 +3829,7 @@ _gostring_ _wrap_mq_props_user_key_cmq_8da45077f65ff176(struct mq_props *_swig_g
 }
 
 
-_gostring_ _wrap_mq_props_user_value_cmq_8da45077f65ff176(struct mq_props *_swig_go_0, long long _swig_go_1) {
+_gostring_ _wrap_mq_props_user_value_cmq_a26a25edf9fcc3bd(struct mq_props *_swig_go_0, long long _swig_go_1) {
   mq_props *arg1 = (mq_props *) 0 ;
   size_t arg2 ;
   char *result = 0 ;
@@ -3844,7 +3844,7 @@ _gostring_ _wrap_mq_props_user_value_cmq_8da45077f65ff176(struct mq_props *_swig
 }
 
 
-intgo _wrap_mq_topic_check_cmq_8da45077f65ff176(_gostring_ _swig_go_0) {
+intgo _wrap_mq_topic_check_cmq_a26a25edf9fcc3bd(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3862,7 +3862,7 @@ intgo _wrap_mq_topic_check_cmq_8da45077f65ff176(_gostring_ _swig_go_0) {
 }
 
 
-intgo _wrap_mq_filter_check_cmq_8da45077f65ff176(_gostring_ _swig_go_0) {
+intgo _wrap_mq_filter_check_cmq_a26a25edf9fcc3bd(_gostring_ _swig_go_0) {
   char *arg1 = (char *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -3880,7 +3880,7 @@ intgo _wrap_mq_filter_check_cmq_8da45077f65ff176(_gostring_ _swig_go_0) {
 }
 
 
-intgo _wrap_mq_topic_matches_cmq_8da45077f65ff176(_gostring_ _swig_go_0, _gostring_ _swig_go_1) {
+intgo _wrap_mq_topic_matches_cmq_a26a25edf9fcc3bd(_gostring_ _swig_go_0, _gostring_ _swig_go_1) {
   char *arg1 = (char *) 0 ;
   char *arg2 = (char *) 0 ;
   int result;
@@ -3905,7 +3905,7 @@ intgo _wrap_mq_topic_matches_cmq_8da45077f65ff176(_gostring_ _swig_go_0, _gostri
 }
 
 
-intgo _wrap_mq_wait_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
+intgo _wrap_mq_wait_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, intgo _swig_go_1, intgo _swig_go_2) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int arg3 ;
@@ -3922,7 +3922,7 @@ intgo _wrap_mq_wait_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, intgo _sw
 }
 
 
-intgo _wrap_mq_wait_connected_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_mq_wait_connected_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, intgo _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int result;
@@ -3937,7 +3937,7 @@ intgo _wrap_mq_wait_connected_cmq_8da45077f65ff176(struct mq_client *_swig_go_0,
 }
 
 
-intgo _wrap_mq_wait_disconnected_cmq_8da45077f65ff176(struct mq_client *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_mq_wait_disconnected_cmq_a26a25edf9fcc3bd(struct mq_client *_swig_go_0, intgo _swig_go_1) {
   mq_client *arg1 = (mq_client *) 0 ;
   int arg2 ;
   int result;
