@@ -8,7 +8,7 @@ medians with ratios against libmosquitto, then checks the issue's targets.
 
   /usr/bin/python3 bench/run.py [--quick | --full] [--reps N]
       [--bindir DIR] [--libs libmq,mosquitto,paho] [--only a,b]
-      [--json FILE] [--markdown FILE] [--untuned]
+      [--json FILE] [--markdown FILE]
 
 --quick   a smoke run (about a minute), one round
 default   a few minutes, 3 rounds
@@ -33,18 +33,10 @@ import time
 
 LIBS = ["libmq", "mosquitto", "paho"]
 
-# name, broker, driver scenario, size, qos, counts per mode (quick,
-# default, full), budget seconds per mode, what the table shows, and
-# optionally extra driver arguments. Brokers: fake (TCP_NODELAY on its
-# sockets), fakenagle (the fake broker with Nagle on), mosq (the tuned
-# configuration below), mosqdef (mosquitto's default configuration, which
-# leaves Nagle on: set_tcp_nodelay false).
+# name, broker (fake|mosq), driver scenario, size, qos, counts per mode
+# (quick, default, full), budget seconds per mode, what the table shows
 SCENARIOS = [
     ("pub-q0", "fake", "pub", 64, 0, (100000, 1000000, 1000000), (5, 10, 20), "rate"),
-    # libmq with a completion event counted for every QoS 0 message, as
-    # the peers always count theirs (pub-q0 is libmq with its defaults)
-    ("pub-q0-cb", "fake", "pub", 64, 0, (100000, 1000000, 1000000), (5, 10, 20), "rate",
-     {"libmq": ["completions=all"]}),
     ("pub-q1", "fake", "pub", 64, 1, (20000, 200000, 200000), (5, 10, 20), "rate"),
     ("pub-q2", "fake", "pub", 64, 2, (10000, 50000, 50000), (5, 10, 20), "rate"),
     ("e2e-q0", "mosq", "e2e", 64, 0, (20000, 200000, 1000000), (5, 10, 30), "rate"),
@@ -53,44 +45,9 @@ SCENARIOS = [
     ("e2e-1mib", "mosq", "e2e", 1048576, 1, (20, 300, 1000), (5, 10, 30), "rate"),
     ("rtt-q0", "mosq", "rtt", 64, 0, (500, 5000, 20000), (0, 0, 0), "lat"),
     ("rtt-q1", "mosq", "rtt", 64, 1, (500, 5000, 20000), (0, 0, 0), "lat"),
-    # issue 20 item 2: the paho style - libmq's echo taken in an on_message
-    # callback on the mq_loop_start thread, which wakes the publisher (the
-    # peers' rtt drivers always work this way)
-    ("rtt-cb-q0", "mosq", "rtt", 64, 0, (500, 5000, 20000), (0, 0, 0), "lat",
-     {"libmq": ["api=callbacks"]}),
-    ("rtt-cb-q1", "mosq", "rtt", 64, 1, (500, 5000, 20000), (0, 0, 0), "lat",
-     {"libmq": ["api=callbacks"]}),
-    # issue 20 item 1: QoS 1 against brokers that leave Nagle's algorithm
-    # on, with a publisher that refills its window of 100 at half (an
-    # application-side counter in every driver, libmq's included)
-    ("pub-q1-nagle", "fakenagle", "pub", 64, 1, (20000, 200000, 200000), (5, 10, 20), "rate",
-     {"*": ["window=100", "refill=half"]}),
-    ("pub-q1-mosqdef", "mosqdef", "pub", 64, 1, (5000, 50000, 200000), (5, 10, 20), "rate",
-     {"*": ["window=100", "refill=half"]}),
     ("idle", "fake", "idle", 0, 0, (200, 2000, 10000), (0, 0, 0), "idle"),
     ("idle-4k", "fake", "idle", 0, 0, (0, 0, 4000), (0, 0, 0), "idle"),
 ]
-
-# How a careful user drives each peer for throughput (issue 20 item 4;
-# bench/README.md, "Item 4: peer drivers", has the sweep that chose these):
-# libmosquitto publishes with its network loop on the publishing thread
-# (mosquitto_loop_start's thread costs a socketpair write and a lock
-# hand-off per message) and, at QoS 0, with Nagle on (small packets
-# coalesce); Paho C's MQTTAsync with Nagle on and, at QoS 0, a window of
-# 1,000 (its command list slows down when thousands are queued). Added
-# after the scenario's own arguments; --untuned leaves them out.
-TUNING = {
-    "mosquitto": {"pub-q0": ["loop=inline", "nodelay=0"],
-                  "pub-q0-cb": ["loop=inline", "nodelay=0"],
-                  "pub-q1": ["loop=inline", "nodelay=0"],
-                  "pub-q2": ["loop=inline", "nodelay=0"],
-                  "pub-q1-nagle": ["loop=inline"],
-                  "pub-q1-mosqdef": ["loop=inline"]},
-    "paho": {"pub-q0": ["window=1000", "nodelay=0"],
-             "pub-q0-cb": ["window=1000", "nodelay=0"],
-             "pub-q1": ["nodelay=0"],
-             "pub-q2": ["nodelay=0"]},
-}
 
 # Short scenarios are split into several runs per round, the libraries
 # interleaved run by run (ABCABC...), so that a passing disturbance on the
@@ -100,8 +57,7 @@ TUNING = {
 # the time budget is always divided. A library slower than a tenth of the
 # fastest in a scenario's first pass (Paho with 1 MiB payloads) is not
 # repeated in that round: its median is that run.
-SPLITS = {"rtt-q0": (5, True), "rtt-q1": (5, True), "rtt-cb-q0": (5, True),
-          "rtt-cb-q1": (5, True), "e2e-q0": (3, True),
+SPLITS = {"rtt-q0": (5, True), "rtt-q1": (5, True), "e2e-q0": (3, True),
           "e2e-q1": (3, True), "e2e-q2": (3, True), "e2e-1mib": (3, False)}
 
 MOSQ_CONF = """\
@@ -112,17 +68,6 @@ max_queued_messages 0
 max_inflight_messages 100
 persistence false
 set_tcp_nodelay true
-log_dest stderr
-log_type error
-log_type warning
-"""
-
-# mosquitto as installed: only the listener and anonymous access, every
-# other setting (set_tcp_nodelay false, max_inflight_messages 20, ...) at
-# its default.
-MOSQ_DEFAULT_CONF = """\
-listener {port} 127.0.0.1
-allow_anonymous true
 log_dest stderr
 log_type error
 log_type warning
@@ -159,39 +104,34 @@ def wait_port(port, proc, timeout=10.0):
 class Brokers:
     """mosquitto and the fake broker, each stopped by PID on close()."""
 
-    def __init__(self, bindir, kinds):
+    def __init__(self, bindir, need_mosq, need_fake):
         self.procs = []
         self.tmp = tempfile.mkdtemp(prefix="mqbench-")
-        self.ports = {}
-        for kind, conf_text in (("mosq", MOSQ_CONF), ("mosqdef", MOSQ_DEFAULT_CONF)):
-            if kind not in kinds:
-                continue
+        self.mosq_port = self.fake_port = None
+        if need_mosq:
             mosq = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-            port = free_port()
-            conf = os.path.join(self.tmp, kind + ".conf")
+            self.mosq_port = free_port()
+            conf = os.path.join(self.tmp, "mosquitto.conf")
             with open(conf, "w") as f:
-                f.write(conf_text.format(port=port))
-            log = open(os.path.join(self.tmp, kind + ".log"), "w")
+                f.write(MOSQ_CONF.format(port=self.mosq_port))
+            log = open(os.path.join(self.tmp, "mosquitto.log"), "w")
             p = subprocess.Popen([mosq, "-c", conf], stdout=log, stderr=log,
                                  preexec_fn=raise_nofile)
             self.procs.append(p)
-            if not wait_port(port, p):
+            if not wait_port(self.mosq_port, p):
                 self.close()
                 sys.exit("mosquitto did not start (see %s)" % self.tmp)
-            self.ports[kind] = port
-        for kind, flags in (("fake", []), ("fakenagle", ["--nagle"])):
-            if kind not in kinds:
-                continue
-            p = subprocess.Popen([os.path.join(bindir, "fakebroker")] + flags + ["0"],
+        if need_fake:
+            p = subprocess.Popen([os.path.join(bindir, "fakebroker"), "0"],
                                  stdout=subprocess.PIPE,
-                                 stderr=open(os.path.join(self.tmp, kind + ".log"), "w"),
+                                 stderr=open(os.path.join(self.tmp, "fake.log"), "w"),
                                  preexec_fn=raise_nofile, text=True)
             self.procs.append(p)
             line = p.stdout.readline().split()
             if len(line) != 2 or line[0] != "READY":
                 self.close()
                 sys.exit("fakebroker did not start")
-            self.ports[kind] = int(line[1])
+            self.fake_port = int(line[1])
 
     def close(self):
         for p in self.procs:
@@ -220,16 +160,12 @@ def parse_result(text):
     return None
 
 
-def run_one(bindir, lib, sc, port, count, budget, timeout, tuned=True):
+def run_one(bindir, lib, sc, port, count, budget, timeout):
     name, _, scen, size, qos = sc[:5]
     cmd = [os.path.join(bindir, "bench_" + lib), scen, "127.0.0.1", str(port),
            str(count), str(size), str(qos), "timeout=%d" % timeout]
     if budget:
         cmd.append("budget=%g" % budget)
-    extra = sc[8] if len(sc) > 8 else {}
-    cmd.extend(extra.get("*", []) + extra.get(lib, []))
-    if tuned:
-        cmd.extend(TUNING.get(lib, {}).get(name, []))
     try:
         p = subprocess.run(cmd, capture_output=True, text=True,
                            timeout=timeout + 60, preexec_fn=raise_nofile)
@@ -280,8 +216,6 @@ def main():
     ap.add_argument("--json", help="write all raw results here")
     ap.add_argument("--markdown", help="write the table here too")
     ap.add_argument("--timeout", type=int, default=180)
-    ap.add_argument("--untuned", action="store_true",
-                    help="run the peers without TUNING (as before issue 20)")
     args = ap.parse_args()
 
     mode = 0 if args.quick else 2 if args.full else 1
@@ -296,14 +230,15 @@ def main():
         if not os.access(exe, os.X_OK):
             sys.exit("missing driver %s (build with -Dbench=true)" % exe)
 
-    brokers = Brokers(args.bindir, {s[1] for s in scs})
+    brokers = Brokers(args.bindir, any(s[1] == "mosq" for s in scs),
+                      any(s[1] == "fake" for s in scs))
     results = {s[0]: {lib: [] for lib in libs} for s in scs}
     started = time.time()
     try:
         for rep in range(reps):
             order = libs[rep % len(libs):] + libs[:rep % len(libs)]
             for sc in scs:
-                port = brokers.ports[sc[1]]
+                port = brokers.fake_port if sc[1] == "fake" else brokers.mosq_port
                 splits, divide = SPLITS.get(sc[0], (1, False))
                 if mode == 0:
                     splits = 1
@@ -317,7 +252,7 @@ def main():
                     if lib in slow:
                         continue
                     r = run_one(args.bindir, lib, sc, port, count,
-                                budget, args.timeout, not args.untuned)
+                                budget, args.timeout)
                     if i < len(order):
                         firstpass[lib] = r.get("msgs_per_s") or 0
                     if splits > 1 and i == len(order) - 1 and sc[7] == "rate":
@@ -422,7 +357,7 @@ def report(scs, libs, results, mode, reps, secs):
 def targets(results, libs):
     if "libmq" not in libs or "mosquitto" not in libs:
         return []
-    out = ["Targets (issues 7 and 20):", ""]
+    out = ["Targets (issue 7):", ""]
 
     def m(name, lib, key="msgs_per_s"):
         return med(results.get(name, {}).get(lib, []), key) if name in results else None
@@ -431,8 +366,7 @@ def targets(results, libs):
         out.append("- [%s] %s: %s" % ("x" if ok else " ", label, detail))
 
     peers = [l for l in libs if l != "libmq"]
-    for name, factor in (("pub-q0", 4), ("pub-q1", 3), ("pub-q1-nagle", 3),
-                         ("pub-q1-mosqdef", 20)):
+    for name, factor in (("pub-q0", 4), ("pub-q1", 3)):
         a, b = m(name, "libmq"), m(name, "mosquitto")
         if a and b:
             check("%s >= %dx libmosquitto" % (name, factor), a >= factor * b,
@@ -442,17 +376,12 @@ def targets(results, libs):
         best = max([m(name, l) or 0 for l in peers] or [0])
         if a and best:
             check("%s >= best peer" % name, a >= best, "%.2fx" % (a / best))
-    for name in ("rtt-q0", "rtt-q1", "rtt-cb-q0", "rtt-cb-q1"):
+    for name in ("rtt-q0", "rtt-q1"):
         a = m(name, "libmq", "p50_us")
         best = min([x for x in (m(name, l, "p50_us") for l in peers) if x] or [0])
         if a and best:
             check("%s p50 <= best peer" % name, a <= best,
                   "%.1f us vs %.1f us" % (a, best))
-    for name in ("idle", "idle-4k"):
-        a = m(name, "libmq", "idle_kb_per_conn")
-        if a:
-            check("%s <= 1 KiB per idle connection (issue 20)" % name,
-                  a <= 1.0, "%.2f KiB" % a)
     for name in ("pub-q0", "pub-q1"):
         a, b = m(name, "libmq", "cpu_s_per_M"), m(name, "mosquitto", "cpu_s_per_M")
         if a and b:

@@ -484,22 +484,6 @@ typedef enum {
                                      newest OpenSSL offers); e.g. to use
                                      TLS 1.2 PSK with a server that also
                                      speaks TLS 1.3 */
-    MQ_SOPT_BIND_ADDRESS = 140,   /* local (source) address of the TCP
-                                     connection, a numeric IPv4 or IPv6
-                                     address ("127.0.0.2", "::1"), like
-                                     mosquitto_sub --bind-address. Only
-                                     the server's addresses of the same
-                                     family are tried; the local port is
-                                     chosen at connect time (Linux
-                                     IP_BIND_ADDRESS_NO_PORT), so many
-                                     connections can share one source
-                                     address. With a proxy it is the
-                                     source of the connection to the
-                                     proxy; unix:// ignores it. NULL or "":
-                                     the kernel chooses. MQ_ERR_INVAL if
-                                     not a numeric address; a bind that
-                                     fails (address not local) fails the
-                                     attempt like a refused connect */
     MQ_SOPT_PERSIST_DIR = 111  /* directory for crash-safe persistence of
                                   outbound QoS 1/2 messages: mq_publish
                                   returns success only once the message is

@@ -539,11 +539,6 @@ mq_set_str(mq_client *c, int option, const char *v)
         (rc = check_path(c, path_what(option), v,
                          (d->flags & MQI_OF_DIR) != 0)) != MQ_OK)
         return rc;
-    if (v != NULL && *v != '\0' && (d->flags & MQI_OF_ADDR) &&
-        !mqi_numeric_addr(v, NULL))
-        return MQ_ERR_INVAL;
-    if (v != NULL && *v == '\0' && (d->flags & MQI_OF_ADDR))
-        v = NULL; /* "": the kernel chooses */
     pthread_mutex_lock(&c->lock);
     if (c->active) {
         rc = MQ_ERR_STATE;

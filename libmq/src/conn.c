@@ -12,8 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,16 +44,10 @@ static void disconnect_done(mq_client *c);
 void
 mqi_conn_deadline(mq_client *c, int64_t when)
 {
-    if (when > 0 && (c->deadline_ms == 0 || when < c->deadline_ms)) {
-        if (mqi_theap_set(&c->w->timers, &c->tnode, when) != MQ_OK) {
-            /* out of memory twice (the slot reserved for this client in
-             * phase 2 could not be had either): no timer now; the next
-             * mqi_conn_deadline tries again (deadline_ms stays 0) */
-            mqi_log(c, MQ_LOG_ERROR, "out of memory: a timer is late");
-            return;
-        }
-        c->deadline_ms = when; /* O(log n) above */
-    }
+    if (when > 0 && (c->deadline_ms == 0 || when < c->deadline_ms))
+        c->deadline_ms = when;
+    if (when > 0 && (c->w->next_timer_ms == 0 || when < c->w->next_timer_ms))
+        c->w->next_timer_ms = when;
 }
 
 /* ---- events ----------------------------------------------------------- */
@@ -612,7 +604,6 @@ mqi_conn_flush(mq_client *c)
         }
         if (rc == MQ_OK) {
             c->last_send_ms = mqi_now_ms();
-            c->ack_due = false; /* our ACK went with these bytes */
             continue;
         }
         if (rc == MQ_ERR_AGAIN) {
@@ -1803,7 +1794,6 @@ read_some(mq_client *c, uint8_t *buf, size_t cap, size_t *out_n)
 
     if (rc == MQ_OK) {
         c->last_recv_ms = mqi_now_ms(); /* bytes prove the link alive */
-        c->ack_due = true;
         return true;
     }
     if (rc == MQ_ERR_CLOSED && c->cs == MQI_CS_CONNACK &&
@@ -1906,31 +1896,6 @@ handle_read(mq_client *c)
     }
 }
 
-/* Acknowledge at once what was read when nothing we wrote carried the
- * ACK. A broker that leaves Nagle's algorithm on (mosquitto's default,
- * set_tcp_nodelay false) holds every acknowledgement after the first
- * until the first is ACKed; the kernel's delayed ACK (40 ms on Linux)
- * then stalls an application that waits for several completions before
- * it publishes again: one stall per window, ~50x fewer messages.
- * TCP_QUICKACK sends the pending ACK now; Linux clears it again by
- * itself, so it is set after every read that left an ACK owed (one
- * setsockopt per read round, only when this round wrote nothing).
- * Platforms without TCP_QUICKACK keep their delayed ACKs. */
-static void
-ack_now(mq_client *c)
-{
-    c->ack_due = false;
-#ifdef TCP_QUICKACK
-    if (c->tcp && c->io.fd >= 0) {
-        int one = 1;
-        if (setsockopt(c->io.fd, IPPROTO_TCP, TCP_QUICKACK, &one,
-                       sizeof one) != 0) {
-            /* not fatal: the ACK is only later */
-        }
-    }
-#endif
-}
-
 void
 mqi_conn_io(mq_client *c, uint32_t events)
 {
@@ -1978,8 +1943,6 @@ mqi_conn_io(mq_client *c, uint32_t events)
             pump(c); /* room again: messages held back by a full socket */
         mqi_conn_flush(c);
     }
-    if (c->ack_due)
-        ack_now(c);
 }
 
 /* ---- commands ------------------------------------------------------------ */

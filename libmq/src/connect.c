@@ -315,36 +315,6 @@ mqi_connect_addr_failed(mq_client *c, int err)
     mqi_connect_fail(c, err == ECONNREFUSED ? MQ_ERR_CONNREFUSED : MQ_ERR_IO, msg);
 }
 
-/* MQ_SOPT_BIND_ADDRESS: bind @p fd to the source address before
- * connect(). 0, or the errno (EAFNOSUPPORT: the server's address is of
- * the other family, so this one is skipped). The port is left to connect()
- * where the kernel supports it, so connections to different servers or
- * ports can share a source port and one source address is good for more
- * than the ~28,000 ports of the ephemeral range. */
-static int
-bind_source(int fd, int family, const char *addr)
-{
-    struct sockaddr_storage ss;
-    int fam = mqi_numeric_addr(addr, &ss);
-
-    if (fam != family)
-        return EAFNOSUPPORT;
-#ifdef IP_BIND_ADDRESS_NO_PORT
-    {
-        int one = 1;
-        if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
-                       sizeof one) != 0) {
-            /* an older kernel: bind() then chooses the port */
-        }
-    }
-#endif
-    if (bind(fd, (struct sockaddr *)&ss,
-             fam == AF_INET ? sizeof(struct sockaddr_in)
-                            : sizeof(struct sockaddr_in6)) != 0)
-        return errno;
-    return 0;
-}
-
 void
 mqi_connect_next_addr(mq_client *c)
 {
@@ -361,17 +331,9 @@ mqi_connect_next_addr(mq_client *c)
             ai = ai->ai_next;
             continue;
         }
-        c->tcp = ai->ai_family != AF_UNIX;
-        c->ack_due = false;
-        if (c->tcp && c->cfg.tcp_nodelay) {
+        if (ai->ai_family != AF_UNIX && c->cfg.tcp_nodelay) {
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        }
-        if (c->tcp && c->cfg.bind_address != NULL &&
-            (err = bind_source(fd, ai->ai_family, c->cfg.bind_address)) != 0) {
-            close(fd);
-            ai = ai->ai_next;
-            continue;
         }
         c->io.fd = fd;
         c->epoll_mask = 0;

@@ -31,7 +31,6 @@
 #include "session.h"
 #include "queue.h"
 #include "store.h"
-#include "theap.h"
 #include "transport.h"
 
 /* One mq_wait() call on a token. The waiter allocates it and hands it to
@@ -126,7 +125,6 @@ typedef struct mqi_opts {
     bool tls_insecure;
     bool tls_no_hostname_check;
     char *persist_dir;
-    char *bind_address;         /* MQ_SOPT_BIND_ADDRESS, numeric */
     mqi_xopts x;
 } mqi_opts;
 
@@ -402,11 +400,6 @@ struct mq_client {
     void *tls_ctx;
     const mqi_proxy *proxy;     /* this attempt's proxy (in cfg), or NULL */
     int close_reason;           /* DISCONNECT reason we sent */
-    /* performance (issue 20) */
-    bool tcp;                   /* io.fd is a TCP socket (not AF_UNIX) */
-    bool ack_due;               /* bytes read and nothing written since:
-                                   our ACK of them may be delayed */
-    mqi_theap_node tnode;       /* its timer (deadline_ms) in w->timers */
 };
 
 typedef struct mqi_subrec {

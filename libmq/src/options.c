@@ -6,12 +6,9 @@
  * Threading: the table is constant; callers hold c->lock for the
  * non-atomic storage.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "internal.h"
 #include "options.h"
@@ -130,7 +127,6 @@ static const mqi_optdef g_opts[] = {
     SROW(MQ_SOPT_PROXY,             IDLE, 0, XOPTS, 0),
     SROW(MQ_SOPT_NO_PROXY,          IDLE, 0, XOPTS, 0),
     SROW(MQ_SOPT_TLS_MAX_VERSION,   IDLE, 0, XOPTS, 0),
-    SROW(MQ_SOPT_BIND_ADDRESS,      IDLE, MQI_OF_ADDR, OPT_STR, OPT(bind_address)),
 };
 
 #define NOPTS (sizeof g_opts / sizeof g_opts[0])
@@ -453,27 +449,4 @@ bad:
     free(s->path);
     s->path = NULL;
     return MQ_ERR_URI;
-}
-
-int
-mqi_numeric_addr(const char *s, struct sockaddr_storage *out)
-{
-    struct sockaddr_storage ss;
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-    int fam = 0;
-
-    memset(&ss, 0, sizeof ss);
-    if (s == NULL)
-        return 0;
-    if (inet_pton(AF_INET, s, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        fam = AF_INET;
-    } else if (inet_pton(AF_INET6, s, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        fam = AF_INET6;
-    }
-    if (fam != 0 && out != NULL)
-        *out = ss;
-    return fam;
 }

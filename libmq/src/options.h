@@ -45,8 +45,7 @@ enum {
     MQI_OF_FILE = 8,  /* a file that must be readable when set */
     MQI_OF_DIR = 16,  /* a directory that must be readable when set */
     MQI_OF_BYTES = 32, /* any bytes (a path), not checked as UTF-8 */
-    MQI_OF_SECRET = 64, /* zeroed before it is freed */
-    MQI_OF_ADDR = 128 /* a numeric IPv4/IPv6 address, checked when set */
+    MQI_OF_SECRET = 64 /* zeroed before it is freed */
 };
 
 /* Where the value lives. */
@@ -103,11 +102,5 @@ void *mqi_memdup(const void *p, size_t n);
 MQI_MUST_CHECK int mqi_uri_parse(const char *u, size_t len,
                                  struct mqi_server *s);
 void mqi_servers_free(struct mqi_server *s, size_t n);
-
-/* A numeric IPv4 or IPv6 address (MQ_SOPT_BIND_ADDRESS) as a socket
- * address with port 0 in *out (may be NULL: only check). Returns its
- * family (AF_INET, AF_INET6), or 0 if @p s is not one. */
-struct sockaddr_storage;
-int mqi_numeric_addr(const char *s, struct sockaddr_storage *out);
 
 #endif

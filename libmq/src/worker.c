@@ -48,23 +48,24 @@ mq_set_worker_threads(int n)
 
 
 
-/* Phase 4: the clients whose deadline has come, earliest first, from the
- * worker's timer heap: O(log n) per due timer, nothing for the others (an
- * idle connection costs one timer per keepalive interval). Each one's
- * mqi_conn_timer arms its next deadline (always later than now). */
 static void
 run_timers(mqi_worker *w, int64_t now)
 {
-    mqi_theap_node *t;
+    mq_client *c;
 
-    while ((t = mqi_theap_pop_due(&w->timers, now)) != NULL) {
-        mq_client *c = MQI_CONTAINER_OF(t, mq_client, tnode);
-        c->deadline_ms = 0;
+    w->next_timer_ms = 0;
+    pthread_mutex_lock(&w->lock);
+    for (c = w->clients; c != NULL; c = c->wnext) {
         if (c->cs == MQI_CS_IDLE && c->store == NULL)
             continue;
-        mqi_conn_timer(c, now);
-        mqi_conn_post_flush(c);
+        if (c->deadline_ms == 0 || now >= c->deadline_ms ||
+            c->cs == MQI_CS_UP) {
+            mqi_conn_timer(c, now);
+            mqi_conn_post_flush(c);
+        } else
+            mqi_conn_deadline(c, c->deadline_ms);
     }
+    pthread_mutex_unlock(&w->lock);
 }
 
 
@@ -101,12 +102,11 @@ end_round(mq_client *c)
 static int
 loop_timeout(const mqi_worker *w, int64_t now)
 {
-    const mqi_theap_node *t = mqi_theap_top(&w->timers);
     int64_t d;
 
-    if (t == NULL)
+    if (w->next_timer_ms == 0)
         return -1;
-    d = t->when - now;
+    d = w->next_timer_ms - now;
     return d < 0 ? 0 : (d > 60000 ? 60000 : (int)d);
 }
 
@@ -118,8 +118,6 @@ unlink_destroyed(mq_client *c)
 {
     mqi_worker *w = c->w;
 
-    mqi_theap_remove(&w->timers, &c->tnode);
-    c->deadline_ms = 0;
     pthread_mutex_lock(&w->lock);
     if (c->wprev != NULL)
         c->wprev->wnext = c->wnext;
@@ -145,20 +143,11 @@ run_wakeups(mqi_worker *w)
         /* EAGAIN: a spurious wakeup */
     }
     atomic_store(&w->wake_pending, 0);
-    /* a timer slot for every attached client before any of them arms one
-     * (a new client's first command comes through here); a failure is
-     * retried next round, and arming grows the heap itself if it must */
-    if (mqi_theap_reserve(&w->timers, atomic_load(&w->nattached)) != MQ_OK) {
-        /* decided: retried; mqi_theap_set grows on demand */
-    }
     while ((rn = mqi_mpsc_pop(&w->ready)) != NULL) {
         mq_client *rc = MQI_CONTAINER_OF(rn, mq_client, ready_node);
         atomic_store(&rc->wake_pending, 0);
         if (!rc->dead) {
             mqi_conn_commands(rc);
-            if (rc->store != NULL && !rc->dead)
-                mqi_conn_deadline(rc, mqi_now_ms() + 1); /* store tick:
-                    a deferred sync of what was just stored */
             end_round(rc);
             if (rc->dead)
                 unlink_destroyed(rc); /* it took MQI_CMD_DESTROY */
@@ -210,8 +199,7 @@ worker_main(void *arg)
             }
         }
         now = mqi_now_ms();
-        if (mqi_theap_top(&w->timers) != NULL &&
-            now >= mqi_theap_top(&w->timers)->when) {
+        if (w->next_timer_ms != 0 && now >= w->next_timer_ms) {
             run_timers(w, now);
             mqi_big_trim(now, false);
         }
@@ -270,7 +258,6 @@ mqi_worker_attach(mq_client *c)
     }
     w = g_workers[slot];
     w->refs++;
-    atomic_fetch_add(&w->nattached, 1);
     c->w = w;
     mqi_conn_init(c);
     c->sock_src.kind = MQI_SRC_SOCK;
@@ -313,7 +300,6 @@ mqi_worker_detach(mq_client *c)
     pthread_mutex_unlock(&w->lock);
 
     pthread_mutex_lock(&g_lock);
-    atomic_fetch_sub(&w->nattached, 1);
     if (--w->refs == 0) {
         uint64_t one = 1;
         (void)one;
@@ -324,7 +310,6 @@ mqi_worker_detach(mq_client *c)
         close(w->wake_fd);
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->cond);
-        mqi_theap_free(&w->timers);
         g_workers[w->slot] = NULL;
         free(w);
         if (--g_live == 0)

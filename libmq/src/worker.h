@@ -27,10 +27,7 @@ struct mqi_worker {
     pthread_mutex_t lock; /* clients list, detach handshake */
     pthread_cond_t cond;
     mq_client *clients;
-    mqi_theap timers;     /* clients' deadlines (c->tnode), earliest first;
-                             worker thread only */
-    atomic_size_t nattached; /* clients attached: the heap keeps room for
-                                one timer each (grown on the worker) */
+    int64_t next_timer_ms;
     mq_client *release;
     uint8_t rbuf[READ_CHUNK]; /* shared read buffer */ /* destroyed this round, signalled after */
 };

@@ -20,8 +20,6 @@ _Static_assert(MQ_SOPT_TLS_KEY_URI == 120 && MQ_SOPT_TLS_CERT_URI == 121
                && MQ_SOPT_TLS_CRL_FILE == 126 && MQ_SOPT_TLS_CRL_PATH == 127
                && MQ_SOPT_PROXY == 128 && MQ_SOPT_NO_PROXY == 129
                && MQ_SOPT_TLS_MAX_VERSION == 130, "string options");
-/* issue 20's numbers (never reused or moved) */
-_Static_assert(MQ_SOPT_BIND_ADDRESS == 140, "string option number");
 _Static_assert(MQ_TLS_VERSION == 1 && MQ_TLS_CIPHER == 2 && MQ_TLS_ALPN == 3
                && MQ_TLS_RESUMED == 4, "mq_event_tls items");
 

@@ -1,7 +1,6 @@
 /*
  * test_connect.c - integration: connect/disconnect events, refused
- * connections (CONNACK reason codes, v3 mapping), unreachable broker,
- * the source address (MQ_SOPT_BIND_ADDRESS).
+ * connections (CONNACK reason codes, v3 mapping), unreachable broker.
  * Threading: single-threaded Criterion tests, one process (and broker) each.
  */
 #include "integ.h"
@@ -138,50 +137,4 @@ Test(connect, broker_assigned_client_id_v5)
     const char *id = mq_client_id(c);
     CHECK(id != NULL && id[0] != '\0', "no assigned client id");
     integ_disconnect(c);
-}
-
-/* MQ_SOPT_BIND_ADDRESS (issue 20): the connection leaves from the chosen
- * loopback address, and the broker sees it there. */
-Test(connect, bind_address)
-{
-    mqt_broker *b = integ_broker(NULL);
-    mq_client *c = integ_client(b, "bind", MQ_PROTO_V311);
-    char needle[160];
-
-    CHECK_RC(mq_set_str(c, MQ_SOPT_BIND_ADDRESS, "localhost"), MQ_ERR_INVAL);
-    CHECK_RC(mq_set_str(c, MQ_SOPT_BIND_ADDRESS, "127.0.0.1:5"),
-             MQ_ERR_INVAL);
-    CHECK_RC(mq_set_str(c, MQ_SOPT_BIND_ADDRESS, ""), MQ_OK);
-    CHECK_RC(mq_set_str(c, MQ_SOPT_BIND_ADDRESS, "::1"), MQ_OK);
-    CHECK_RC(mq_set_str(c, MQ_SOPT_BIND_ADDRESS, "127.0.0.3"), MQ_OK);
-    integ_connect(c);
-    snprintf(needle, sizeof needle, "from 127.0.0.3:");
-    CHECK(mqt_broker_wait_log(b, needle, 2000), "no \"%s\" in broker log",
-          needle);
-    CHECK_RC(mq_set_str(c, MQ_SOPT_BIND_ADDRESS, "127.0.0.4"), MQ_ERR_STATE);
-    integ_disconnect(c);
-
-    /* a second connection from another address, same handle */
-    CHECK_RC(mq_set_str(c, MQ_SOPT_BIND_ADDRESS, "127.0.0.4"), MQ_OK);
-    integ_connect(c);
-    CHECK(mqt_broker_wait_log(b, "from 127.0.0.4:", 2000),
-          "no 127.0.0.4 in broker log");
-    integ_disconnect(c);
-}
-
-/* An IPv6 source for an IPv4-only server: no address of the server can be
- * used; the attempt fails with an event, not a hang. */
-Test(connect, bind_address_wrong_family)
-{
-    mqt_broker *b = integ_broker(NULL);
-    mq_client *c = integ_client(b, "bindfam", MQ_PROTO_V311);
-
-    CHECK_RC(mq_set_str(c, MQ_SOPT_BIND_ADDRESS, "::1"), MQ_OK);
-    CHECK_RC(mq_set_int(c, MQ_OPT_RECONNECT, 0), MQ_OK);
-    CHECK_RC(mq_connect(c), MQ_OK);
-    mq_event *ev = integ_wait(c, MQ_EVENT_DISCONNECTED, INTEG_WAIT_MS);
-    CHECK(mq_event_error(ev) == MQ_ERR_IO, "error %s",
-          mq_err_name(mq_event_error(ev)));
-    CHECK(mq_event_will_reconnect(ev) == 0, "reconnect is off");
-    mq_event_free(ev);
 }

@@ -122,12 +122,6 @@ Test(options, string_rows)
     cr_assert_eq(mq_set_str(v5, MQ_SOPT_TLS_ALPN, "mqtt"), MQ_OK);
 #endif
     cr_assert_eq(mq_set_str(v5, MQ_SOPT_NO_PROXY, "localhost"), MQ_OK);
-    cr_assert_eq(mq_set_str(v5, MQ_SOPT_BIND_ADDRESS, "127.0.0.2"), MQ_OK);
-    cr_assert_eq(mq_set_str(v5, MQ_SOPT_BIND_ADDRESS, "fe80::1"), MQ_OK);
-    cr_assert_eq(mq_set_str(v5, MQ_SOPT_BIND_ADDRESS, "host.example"),
-                 MQ_ERR_INVAL);
-    cr_assert_eq(mq_set_str(v5, MQ_SOPT_BIND_ADDRESS, ""), MQ_OK);
-    cr_assert_eq(mq_set_str(v5, MQ_SOPT_BIND_ADDRESS, NULL), MQ_OK);
 }
 
 /* The option set is copied at mq_connect (the snapshot) and freed: every

@@ -2553,18 +2553,6 @@ intgo _wrap_MQ_SOPT_TLS_MAX_VERSION_cmq_a26a25edf9fcc3bd() {
 }
 
 
-intgo _wrap_MQ_SOPT_BIND_ADDRESS_cmq_a26a25edf9fcc3bd() {
-  int result;
-  intgo _swig_go_result;
-  
-  
-  result = MQ_SOPT_BIND_ADDRESS;
-  
-  _swig_go_result = result; 
-  return _swig_go_result;
-}
-
-
 intgo _wrap_MQ_SOPT_PERSIST_DIR_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
