@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -215,7 +216,7 @@ fb_main(void *arg)
             continue;
         if (pf[1].revents)
             break;
-        fd = accept(b->lfd, NULL, NULL);
+        fd = accept4(b->lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
         pthread_mutex_lock(&b->lock);
@@ -261,7 +262,7 @@ fb_start(fb_script script, void *ud)
     if (b->lfd < 0 || bind(b->lfd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
         listen(b->lfd, 8) != 0 ||
         getsockname(b->lfd, (struct sockaddr *)&sa, &sl) != 0 ||
-        pipe(b->stop_pipe) != 0) {
+        pipe2(b->stop_pipe, O_CLOEXEC) != 0) {
         if (b->lfd >= 0)
             close(b->lfd);
         free(b);

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -256,7 +257,7 @@ px_main(void *arg)
         if (stall && p->cfd >= 0)
             p->stalled = 1;
         if (pf[1].revents & POLLIN) {
-            int fd = accept(p->lfd, NULL, NULL);
+            int fd = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC);
             if (fd >= 0) {
                 int one = 1;
                 if (half_open && p->stalled && p->ufd >= 0) {
@@ -312,7 +313,7 @@ px_start(int upstream_port)
     if (p->lfd < 0 || bind(p->lfd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
         listen(p->lfd, 8) != 0 ||
         getsockname(p->lfd, (struct sockaddr *)&sa, &sl) != 0 ||
-        pipe(p->stop_pipe) != 0) {
+        pipe2(p->stop_pipe, O_CLOEXEC) != 0) {
         if (p->lfd >= 0)
             close(p->lfd);
         free(p);
