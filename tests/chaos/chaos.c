@@ -256,6 +256,16 @@ spawn(child *c)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(126);
+        {
+            /* the end signals wait (pending) until the child installed its
+             * handlers (cc_signals unblocks them): a child restarted just
+             * before the end is not killed by SIGUSR1's default action */
+            sigset_t ss;
+            sigemptyset(&ss);
+            sigaddset(&ss, SIGUSR1);
+            sigaddset(&ss, SIGUSR2);
+            sigprocmask(SIG_BLOCK, &ss, NULL);
+        }
         execve(prog, argv, env);
         _exit(127);
     }
