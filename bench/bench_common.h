@@ -26,7 +26,41 @@
  *         queued, libmosquitto by ~2x, libmq does not care), timeout=S (give up after S seconds, default 120),
  *         budget=S (pub/e2e: stop publishing after S seconds and measure
  *         what was published; keeps slow libraries from running for
- *         minutes - the result line's count is then the number published)
+ *         minutes - the result line's count is then the number published),
+ *         refill=half (pub/e2e: the application itself keeps at most
+ *         window messages open, counting every completion in its
+ *         callback, and once the window is full waits until half of it is
+ *         completed before publishing again - the way an application that
+ *         reuses buffers or batches its work drives a client; every
+ *         library, libmq included, then runs the same counter),
+ *         nodelay=0|1 (TCP_NODELAY on the client's socket, default 1),
+ *         loop=thread|inline (pub, libmosquitto only: its network loop on
+ *         its own thread, mosquitto_loop_start, the default; or on the
+ *         publishing thread, which then writes each packet itself),
+ *         completions=all (pub, libmq only: MQ_OPT_PUBLISH_EVENTS 2, an
+ *         MQ_EVENT_PUBLISHED counted in on_publish for every QoS 0 message
+ *         too, and the clock stops at the last one - what the peers always
+ *         do; by default libmq reports none for QoS 0),
+ *         api=pull|callbacks (rtt, libmq only: take the echoed message
+ *         with mq_next_event on the publishing thread, the default, or in
+ *         an on_message callback on the mq_loop_start thread that wakes
+ *         the publisher - the paho style, as the peers' drivers do),
+ *         iothread=0|1 (libmq: MQ_OPT_LOOP_IO_THREAD, whether the
+ *         mq_loop_start thread is the client's I/O thread; default the
+ *         library's, 1),
+ *         keepalive=S, hold=S (idle, libmq: the keepalive of every
+ *         connection, and how long to hold them after the memory reading;
+ *         the result then has the CPU used while holding, as a percentage
+ *         of one core, and the RSS change per connection over the hold),
+ *         sources=N (idle, libmq: spread the connections over the source
+ *         addresses 127.0.0.2 ... 127.0.0.(N+1), so that neither the
+ *         ephemeral ports of one address nor its TIME_WAITs from an
+ *         earlier run limit the count), ramp=S (idle, libmq: start the
+ *         connects evenly over S seconds, so that their keepalive timers
+ *         are spread as a real fleet's are), stop_pid=PID (idle, libmq:
+ *         after the hold, stop the broker with SIGSTOP and report in
+ *         p50_us/max_us how long the connections took to notice, by
+ *         keepalive; SIGCONT after)
  *
  * Output: one line on stdout starting with "RESULT", then key=value pairs.
  */
@@ -59,6 +93,26 @@ typedef struct bench_args {
     long window;
     int timeout_s;
     double budget_s;     /* >0: stop publishing after this many seconds */
+    int refill_half;     /* refill=half: wait for half the window */
+    int nodelay;         /* nodelay=0|1: TCP_NODELAY on the client (1) */
+    int loop_inline;     /* loop=inline: the publishing thread runs the
+                            library's network loop (libmosquitto) */
+    int completions_all; /* completions=all: libmq reports and the driver
+                            counts a completion for every QoS 0 message */
+    int callbacks;       /* api=callbacks: libmq's rtt takes its messages
+                            in mq_loop_start callbacks, not mq_next_event */
+    int iothread;        /* iothread=0|1 (libmq), -1: the default */
+    int keepalive_s;     /* keepalive=S (idle; 0: the library's default) */
+    double hold_s;       /* hold=S (idle): stay connected this long after
+                            the memory reading, measuring CPU and RSS */
+    double ramp_s;       /* ramp=S (idle, libmq): spread the connects over
+                            S seconds (their keepalive timers spread too) */
+    int stop_pid;        /* stop_pid=PID (idle, libmq): after the hold,
+                            SIGSTOP the broker (a dead broker that keeps
+                            its sockets), time how long until every
+                            connection noticed, then SIGCONT it */
+    int sources;         /* sources=N (idle, libmq): connection i leaves
+                            from 127.0.0.(2 + i % N), MQ_SOPT_BIND_ADDRESS */
     char topic[96];
 } bench_args;
 
@@ -68,6 +122,8 @@ typedef struct bench_result {
     double elapsed_s;
     double p50_us, p99_us, max_us;
     double idle_kb_per_conn;
+    double idle_cpu_pct;     /* hold=S: CPU while holding, % of one core */
+    double hold_kb_per_conn; /* hold=S: RSS change over the hold / conns */
     long conns;
     const char *error;   /* NULL on success */
 } bench_result;
@@ -136,7 +192,9 @@ bench_usage(const char *prog)
 {
     fprintf(stderr,
             "usage: %s pub|e2e|rtt|idle HOST PORT COUNT SIZE QOS "
-            "[inflight=N] [window=N] [timeout=S] [budget=S]\n",
+            "[inflight=N] [window=N] [timeout=S] [budget=S] [refill=half] [nodelay=0|1] [loop=thread|inline]\n"
+            "       [completions=all] [api=pull|callbacks] [iothread=0|1] [keepalive=S] [hold=S]\n"
+            "       [sources=N] [ramp=S] [stop_pid=PID]\n",
             prog);
     return 2;
 }
@@ -169,6 +227,8 @@ bench_parse(bench_args *a, const char *lib, int argc, char **argv)
     a->inflight = 100;
     a->window = 0; /* default below */
     a->timeout_s = 120;
+    a->nodelay = 1;
+    a->iothread = -1;
     for (i = 7; i < argc; i++) {
         if (strncmp(argv[i], "inflight=", 9) == 0)
             a->inflight = atoi(argv[i] + 9);
@@ -178,6 +238,34 @@ bench_parse(bench_args *a, const char *lib, int argc, char **argv)
             a->timeout_s = atoi(argv[i] + 8);
         else if (strncmp(argv[i], "budget=", 7) == 0)
             a->budget_s = atof(argv[i] + 7);
+        else if (strcmp(argv[i], "refill=half") == 0)
+            a->refill_half = 1;
+        else if (strncmp(argv[i], "nodelay=", 8) == 0)
+            a->nodelay = atoi(argv[i] + 8) != 0;
+        else if (strcmp(argv[i], "loop=inline") == 0)
+            a->loop_inline = 1;
+        else if (strcmp(argv[i], "loop=thread") == 0)
+            a->loop_inline = 0;
+        else if (strcmp(argv[i], "completions=all") == 0)
+            a->completions_all = 1;
+        else if (strcmp(argv[i], "api=callbacks") == 0)
+            a->callbacks = 1;
+        else if (strcmp(argv[i], "api=pull") == 0)
+            a->callbacks = 0;
+        else if (strcmp(argv[i], "iothread=0") == 0)
+            a->iothread = 0;
+        else if (strcmp(argv[i], "iothread=1") == 0)
+            a->iothread = 1;
+        else if (strncmp(argv[i], "keepalive=", 10) == 0)
+            a->keepalive_s = atoi(argv[i] + 10);
+        else if (strncmp(argv[i], "hold=", 5) == 0)
+            a->hold_s = atof(argv[i] + 5);
+        else if (strncmp(argv[i], "sources=", 8) == 0)
+            a->sources = atoi(argv[i] + 8);
+        else if (strncmp(argv[i], "ramp=", 5) == 0)
+            a->ramp_s = atof(argv[i] + 5);
+        else if (strncmp(argv[i], "stop_pid=", 9) == 0)
+            a->stop_pid = atoi(argv[i] + 9);
         else
             return -1;
     }
@@ -228,7 +316,8 @@ bench_print(const bench_args *a, const bench_result *r)
            "sent=%ld received=%ld elapsed_s=%.4f msgs_per_s=%.0f "
            "mib_per_s=%.2f cpu_s=%.4f cpu_user_s=%.4f cpu_sys_s=%.4f "
            "cpu_s_per_M=%.3f peak_rss_kb=%ld p50_us=%.1f p99_us=%.1f "
-           "max_us=%.1f conns=%ld idle_kb_per_conn=%.2f status=%s\n",
+           "max_us=%.1f conns=%ld idle_kb_per_conn=%.2f idle_cpu_pct=%.3f "
+           "hold_kb_per_conn=%.3f status=%s\n",
            a->lib, a->scenario_name, a->qos, a->count, a->size, r->sent,
            r->received, r->elapsed_s, rate,
            rate * (double)a->size / 1048576.0, cpu,
@@ -236,8 +325,18 @@ bench_print(const bench_args *a, const bench_result *r)
            ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6,
            done > 0 ? cpu * 1e6 / (double)done : 0.0, bench_peak_rss_kb(),
            r->p50_us, r->p99_us, r->max_us, r->conns, r->idle_kb_per_conn,
-           r->error ? r->error : "ok");
+           r->idle_cpu_pct, r->hold_kb_per_conn, r->error ? r->error : "ok");
     fflush(stdout);
+}
+
+/* CPU seconds (user + sys) of this process so far. */
+static inline double
+bench_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
 }
 
 /* True when the publish loop should stop early (budget spent). Checked
@@ -266,7 +365,8 @@ bench_payload(size_t size)
 
 typedef struct bench_window {
     atomic_long completed;
-    atomic_int waiting;
+    atomic_long wake_at;   /* the publisher sleeps until completed reaches
+                              this (0: nobody waits) */
     pthread_mutex_t lock;
     pthread_cond_t cond;
 } bench_window;
@@ -275,17 +375,21 @@ static inline void
 bench_window_init(bench_window *w)
 {
     atomic_init(&w->completed, 0);
-    atomic_init(&w->waiting, 0);
+    atomic_init(&w->wake_at, 0);
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
 }
 
-/* Completion side: one more message done. */
+/* Completion side: one more message done. The publisher is woken once,
+ * when the count it waits for is reached, not on every completion (a
+ * wakeup per message would cost each library a futex round trip per
+ * message whenever its window is full). */
 static inline void
 bench_window_done(bench_window *w)
 {
-    atomic_fetch_add(&w->completed, 1);
-    if (atomic_load(&w->waiting)) {
+    long done = atomic_fetch_add(&w->completed, 1) + 1;
+    long at = atomic_load(&w->wake_at);
+    if (at != 0 && done >= at) {
         pthread_mutex_lock(&w->lock);
         pthread_cond_broadcast(&w->cond);
         pthread_mutex_unlock(&w->lock);
@@ -293,28 +397,36 @@ bench_window_done(bench_window *w)
 }
 
 /* Publisher side: wait until fewer than @p limit of @p issued are open,
- * or until @p deadline (monotonic seconds). 0 ok, -1 timed out. */
+ * or until @p deadline (monotonic seconds). With @p half (refill=half), a
+ * full window waits until at most limit / 2 are open. 0 ok, -1 timed out. */
 static inline int
-bench_window_wait(bench_window *w, long issued, long limit, double deadline)
+bench_window_wait(bench_window *w, long issued, long limit, int half,
+                  double deadline)
 {
-    while (issued - atomic_load(&w->completed) >= limit) {
+    long need; /* completions needed before publishing again */
+
+    if (issued - atomic_load(&w->completed) < limit)
+        return 0;
+    need = half ? issued - limit / 2 : issued - limit + 1;
+    pthread_mutex_lock(&w->lock);
+    atomic_store(&w->wake_at, need);
+    while (atomic_load(&w->completed) < need) {
         struct timespec ts;
-        if (bench_now() > deadline)
+        if (bench_now() > deadline) {
+            atomic_store(&w->wake_at, 0);
+            pthread_mutex_unlock(&w->lock);
             return -1;
-        pthread_mutex_lock(&w->lock);
-        atomic_store(&w->waiting, 1);
-        if (issued - atomic_load(&w->completed) >= limit) {
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 5000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&w->cond, &w->lock, &ts);
         }
-        atomic_store(&w->waiting, 0);
-        pthread_mutex_unlock(&w->lock);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 5000000L; /* a safety net only: done() wakes us */
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&w->cond, &w->lock, &ts);
     }
+    atomic_store(&w->wake_at, 0);
+    pthread_mutex_unlock(&w->lock);
     return 0;
 }
 

@@ -4,19 +4,26 @@
  *
  * Threading: the main thread publishes; completions and messages arrive on
  * the libmq loop thread (mq_loop_start) and are counted with atomics. The
- * rtt scenario pulls events on the main thread with mq_next_event().
+ * rtt scenario pulls events on the main thread with mq_next_event(), or
+ * with api=callbacks takes them in on_message on the loop thread.
  */
 #include "bench_common.h"
 
 #include <mq.h>
+#include <signal.h>
 
 typedef struct ctx {
     atomic_int connected;
     atomic_int disconnected;
     atomic_int subscribed;
-    atomic_long published;
     atomic_long received;
     _Atomic double t_last;
+    bench_window win; /* win.completed: MQ_EVENT_PUBLISHED events */
+    /* rtt with api=callbacks */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    uint64_t want_seq;
+    int got;
 } ctx;
 
 static void
@@ -47,8 +54,7 @@ on_publish(mq_client *c, const mq_event *ev, void *ud)
 {
     (void)c;
     (void)ev;
-    atomic_fetch_add_explicit(&((ctx *)ud)->published, 1,
-                              memory_order_relaxed);
+    bench_window_done(&((ctx *)ud)->win);
 }
 
 static void
@@ -59,6 +65,22 @@ on_message(mq_client *c, const mq_event *ev, void *ud)
     (void)ev;
     atomic_fetch_add_explicit(&x->received, 1, memory_order_relaxed);
     atomic_store_explicit(&x->t_last, bench_now(), memory_order_relaxed);
+}
+
+/* rtt, api=callbacks: the message that came back wakes the publisher */
+static void
+on_message_rtt(mq_client *c, const mq_event *ev, void *ud)
+{
+    ctx *x = ud;
+    size_t n;
+    const void *pl = mq_event_payload(ev, &n);
+    (void)c;
+    pthread_mutex_lock(&x->lock);
+    if (n >= 8 && memcmp(pl, &x->want_seq, 8) == 0) {
+        x->got = 1;
+        pthread_cond_signal(&x->cond);
+    }
+    pthread_mutex_unlock(&x->lock);
 }
 
 static mq_client *
@@ -75,17 +97,26 @@ make_client(const bench_args *a, const char *role, ctx *x, int loop)
     if (mq_set_server(c, uri) != MQ_OK)
         goto fail;
     mq_set_int(c, MQ_OPT_RECONNECT, 0);
+    mq_set_int(c, MQ_OPT_TCP_NODELAY, a->nodelay);
+    if (a->iothread >= 0)
+        mq_set_int(c, MQ_OPT_LOOP_IO_THREAD, a->iothread);
     mq_set_int(c, MQ_OPT_MAX_INFLIGHT, a->inflight);
-    mq_set_int(c, MQ_OPT_QUEUE_MAX_MSGS, a->window);
+    /* the window: libmq's own bounded queue, or with refill=half the
+     * application's counter (then the queue only needs room for it) */
+    mq_set_int(c, MQ_OPT_QUEUE_MAX_MSGS,
+               a->refill_half ? a->window + 1 : a->window);
     mq_set_int(c, MQ_OPT_PUBLISH_TIMEOUT_MS, (int64_t)a->timeout_s * 1000);
     mq_set_int(c, MQ_OPT_PUBLISH_EVENTS,
-               a->qos == 0 || a->scenario == SC_RTT ? 0 : 1);
+               a->scenario == SC_RTT ? 0
+               : a->refill_half || a->completions_all ? 2
+               : a->qos == 0 ? 0 : 1);
     if (x != NULL) {
         mq_on_connect(c, on_connect, x);
         mq_on_disconnect(c, on_disconnect, x);
         mq_on_subscribe(c, on_subscribe, x);
         mq_on_publish(c, on_publish, x);
-        mq_on_message(c, on_message, x);
+        mq_on_message(c, a->scenario == SC_RTT ? on_message_rtt : on_message,
+                      x);
     }
     if (loop && mq_loop_start(c) != MQ_OK)
         goto fail;
@@ -107,8 +138,8 @@ wait_flag(atomic_int *f, double deadline)
 
 /* Publish a->count messages on @p c. Returns the error text or NULL. */
 static const char *
-publish_all(bench_args *a, mq_client *c, const unsigned char *payload,
-            double t0)
+publish_all(bench_args *a, mq_client *c, ctx *x, const unsigned char *payload,
+            double deadline, double t0)
 {
     long i;
     for (i = 0; i < a->count; i++) {
@@ -117,6 +148,9 @@ publish_all(bench_args *a, mq_client *c, const unsigned char *payload,
             a->count = i; /* measure what was published */
             break;
         }
+        if (a->refill_half &&
+            bench_window_wait(&x->win, i, a->window, 1, deadline) != 0)
+            return "timeout";
         rc = mq_publish(c, a->topic, payload, a->size, a->qos, 0);
         if (rc < 0) {
             fprintf(stderr, "mq_publish #%ld: %s\n", i, mq_strerror(rc));
@@ -135,6 +169,7 @@ run_pub(bench_args *a, bench_result *r)
     double deadline = bench_now() + a->timeout_s, t0;
 
     memset(&x, 0, sizeof x);
+    bench_window_init(&x.win);
     c = make_client(a, "pub", &x, 1);
     if (c == NULL || payload == NULL ||
         wait_flag(&x.connected, deadline) != 0) {
@@ -142,9 +177,9 @@ run_pub(bench_args *a, bench_result *r)
         goto done;
     }
     t0 = bench_now();
-    r->error = publish_all(a, c, payload, t0);
-    if (a->qos > 0) {
-        r->sent = bench_wait_count(&x.published, a->count, 30, deadline);
+    r->error = publish_all(a, c, &x, payload, deadline, t0);
+    if (a->qos > 0 || a->refill_half || a->completions_all) {
+        r->sent = bench_wait_count(&x.win.completed, a->count, 30, deadline);
         r->elapsed_s = bench_now() - t0;
         mq_disconnect(c, 0);
         wait_flag(&x.disconnected, deadline);
@@ -173,6 +208,8 @@ run_e2e(bench_args *a, bench_result *r)
 
     memset(&xs, 0, sizeof xs);
     memset(&xp, 0, sizeof xp);
+    bench_window_init(&xs.win);
+    bench_window_init(&xp.win);
     s = make_client(a, "sub", &xs, 1);
     if (s == NULL || wait_flag(&xs.connected, deadline) != 0 ||
         mq_subscribe(s, a->topic, a->qos) < 0 ||
@@ -187,10 +224,12 @@ run_e2e(bench_args *a, bench_result *r)
         goto done;
     }
     t0 = bench_now();
-    r->error = publish_all(a, p, payload, t0);
+    r->error = publish_all(a, p, &xp, payload, deadline, t0);
     r->received = bench_wait_count(&xs.received, a->count, 5, deadline);
     r->elapsed_s = atomic_load(&xs.t_last) - t0;
-    r->sent = a->qos > 0 ? atomic_load(&xp.published) : a->count;
+    r->sent = a->qos > 0 || a->refill_half || a->completions_all
+                  ? atomic_load(&xp.win.completed)
+                  : a->count;
     if (r->received < a->count && r->error == NULL)
         r->error = "lost";
     mq_disconnect(p, 0);
@@ -220,6 +259,76 @@ wait_event(mq_client *c, int kind, double deadline)
         mq_event_free(ev);
     }
     return NULL;
+}
+
+/* rtt in the paho style: callbacks on the mq_loop_start thread, the
+ * publisher waits on a condition variable (as bench_mosquitto.c does). */
+static void
+run_rtt_callbacks(const bench_args *a, bench_result *r)
+{
+    ctx x;
+    mq_client *c;
+    unsigned char *payload = bench_payload(a->size);
+    double *lat = calloc((size_t)a->count, sizeof *lat);
+    double deadline = bench_now() + a->timeout_s, t0;
+    long i;
+    int ok = 1;
+
+    memset(&x, 0, sizeof x);
+    bench_window_init(&x.win);
+    pthread_mutex_init(&x.lock, NULL);
+    pthread_cond_init(&x.cond, NULL);
+    c = make_client(a, "rtt", &x, 1);
+    if (c == NULL || payload == NULL || lat == NULL ||
+        wait_flag(&x.connected, deadline) != 0) {
+        r->error = "connect_failed";
+        goto done;
+    }
+    if (mq_subscribe(c, a->topic, a->qos) < 0 ||
+        wait_flag(&x.subscribed, deadline) != 0) {
+        r->error = "subscribe_failed";
+        goto done;
+    }
+    t0 = bench_now();
+    for (i = 0; i < a->count; i++) {
+        uint64_t seq = (uint64_t)i;
+        double t;
+        memcpy(payload, &seq, sizeof seq);
+        pthread_mutex_lock(&x.lock);
+        x.want_seq = seq;
+        x.got = 0;
+        pthread_mutex_unlock(&x.lock);
+        t = bench_now();
+        if (mq_publish(c, a->topic, payload, a->size, a->qos, 0) < 0) {
+            r->error = "publish_failed";
+            break;
+        }
+        pthread_mutex_lock(&x.lock);
+        while (!x.got && ok) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&x.cond, &x.lock, &ts);
+            if (bench_now() > deadline)
+                ok = 0;
+        }
+        pthread_mutex_unlock(&x.lock);
+        if (!ok) {
+            r->error = "timeout";
+            break;
+        }
+        lat[i] = bench_now() - t;
+        r->received++;
+    }
+    r->sent = r->received;
+    r->elapsed_s = bench_now() - t0;
+    bench_percentiles(r, lat, r->received);
+    mq_disconnect(c, 0);
+    wait_flag(&x.disconnected, bench_now() + 5);
+done:
+    mq_client_destroy(c);
+    free(payload);
+    free(lat);
 }
 
 static void
@@ -308,6 +417,9 @@ run_idle(const bench_args *a, bench_result *r)
     t0 = bench_now();
     snprintf(uri, sizeof uri, "tcp://%s:%d", a->host, a->port);
     for (i = 0; i < a->count; i++) {
+        if (a->ramp_s > 0) /* connect i at t0 + i * ramp / count */
+            while (bench_now() < t0 + a->ramp_s * (double)i / (double)a->count)
+                bench_sleep_ms(1);
         snprintf(id, sizeof id, "bench-idle-%ld-%ld", (long)getpid(), i);
         cs[i] = mq_client_new(id, MQ_PROTO_V311);
         if (cs[i] == NULL) {
@@ -318,6 +430,17 @@ run_idle(const bench_args *a, bench_result *r)
         }
         mq_set_server(cs[i], uri);
         mq_set_int(cs[i], MQ_OPT_RECONNECT, 0);
+        if (a->keepalive_s > 0)
+            mq_set_int(cs[i], MQ_OPT_KEEPALIVE_S, a->keepalive_s);
+        if (a->sources > 0) {
+            char src[32];
+            snprintf(src, sizeof src, "127.0.0.%d", 2 + (int)(i % a->sources));
+            if (mq_set_str(cs[i], MQ_SOPT_BIND_ADDRESS, src) != MQ_OK) {
+                r->error = "bind_address_failed";
+                i++;
+                break;
+            }
+        }
         if (mq_connect(cs[i]) != MQ_OK) {
             r->error = "connect_failed";
             i++;
@@ -346,6 +469,45 @@ run_idle(const bench_args *a, bench_result *r)
         r->idle_kb_per_conn = (double)(bench_rss_kb() - rss0) / (double)up;
     if (up < a->count && r->error == NULL)
         r->error = "not_all_connected";
+    if (a->hold_s > 0 && up > 0) {
+        /* held idle: keepalive timers run, nothing else; the worker's
+         * CPU over the hold shows what a timer costs at this scale */
+        double c0 = bench_cpu_s(), h0 = bench_now();
+        long k0 = bench_rss_kb();
+        bench_sleep_ms((int)(a->hold_s * 1000));
+        r->idle_cpu_pct = (bench_cpu_s() - c0) * 100.0 / (bench_now() - h0);
+        r->hold_kb_per_conn = (double)(bench_rss_kb() - k0) / (double)up;
+        for (i = 0; i < r->conns; i++)
+            if (cs[i] != NULL && !mq_is_connected(cs[i]))
+                up--;
+        if (up < r->conns && r->error == NULL)
+            r->error = "lost_while_idle";
+    }
+    if (a->stop_pid > 0 && up > 0) {
+        /* a broker that stopped answering but keeps its sockets open:
+         * only keepalive can tell; when did each connection notice? */
+        double s0 = bench_now(), *seen = calloc((size_t)r->conns, sizeof *seen);
+        long left = 0, j;
+        for (j = 0; j < r->conns; j++)
+            left += cs[j] != NULL && mq_is_connected(cs[j]);
+        kill(a->stop_pid, SIGSTOP);
+        while (left > 0 && seen != NULL && bench_now() < s0 + 4.0 *
+               (a->keepalive_s > 0 ? a->keepalive_s : 60) + 10) {
+            bench_sleep_ms(20);
+            for (j = 0; j < r->conns; j++)
+                if (seen[j] == 0 && cs[j] != NULL && !mq_is_connected(cs[j])) {
+                    seen[j] = bench_now() - s0;
+                    left--;
+                }
+        }
+        kill(a->stop_pid, SIGCONT);
+        if (left > 0 && r->error == NULL)
+            r->error = "dead_broker_not_noticed";
+        if (seen != NULL) {
+            bench_percentiles(r, seen, r->conns);
+            free(seen);
+        }
+    }
     for (i = 0; i < r->conns; i++)
         mq_client_destroy(cs[i]);
     free(cs);
@@ -368,7 +530,12 @@ main(int argc, char **argv)
     switch (a.scenario) {
     case SC_PUB: run_pub(&a, &r); break;
     case SC_E2E: run_e2e(&a, &r); break;
-    case SC_RTT: run_rtt(&a, &r); break;
+    case SC_RTT:
+        if (a.callbacks)
+            run_rtt_callbacks(&a, &r);
+        else
+            run_rtt(&a, &r);
+        break;
     case SC_IDLE: run_idle(&a, &r); break;
     }
     bench_print(&a, &r);

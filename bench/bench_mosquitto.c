@@ -4,7 +4,7 @@
  *
  * Threading: the main thread publishes; each client runs its network loop
  * on a libmosquitto thread (mosquitto_loop_start), whose callbacks count
- * completions. libmosquitto has no bound on its outbound queue, so the
+ * completions - or, for pub with loop=inline, on the publishing thread. libmosquitto has no bound on its outbound queue, so the
  * driver keeps at most window=N messages open (published, on_publish not
  * yet called) - the same limit libmq gets through MQ_OPT_QUEUE_MAX_MSGS.
  * The idle scenario drives all sockets from one epoll loop instead of one
@@ -99,8 +99,9 @@ make_client(const bench_args *a, const char *role, ctx *x, int loop)
         return NULL;
     mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
     mosquitto_max_inflight_messages_set(m, (unsigned)a->inflight);
-    /* libmq sets TCP_NODELAY by default; give libmosquitto the same. */
-    mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
+    /* libmq sets TCP_NODELAY by default; libmosquitto gets the same
+     * unless nodelay=0 */
+    mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, a->nodelay);
     mosquitto_connect_callback_set(m, on_connect);
     mosquitto_subscribe_callback_set(m, on_subscribe);
     mosquitto_publish_callback_set(m, on_publish);
@@ -134,7 +135,8 @@ publish_all(bench_args *a, struct mosquitto *m, ctx *x,
             a->count = i; /* measure what was published */
             break;
         }
-        if (bench_window_wait(&x->win, i, a->window, deadline) != 0)
+        if (bench_window_wait(&x->win, i, a->window, a->refill_half,
+                              deadline) != 0)
             return "timeout";
         rc = mosquitto_publish(m, NULL, a->topic, (int)a->size, payload,
                                a->qos, false);
@@ -181,6 +183,77 @@ run_pub(bench_args *a, bench_result *r)
         r->error = "incomplete";
 done:
     finish(m);
+    free(payload);
+}
+
+/* pub with loop=inline: no network thread. mosquitto_publish writes the
+ * packet on this thread at once (libmosquitto does so when no loop thread
+ * runs), and mosquitto_loop() here reads the acknowledgements and calls
+ * on_publish, whenever the window is full and at the end. */
+static void
+run_pub_inline(bench_args *a, bench_result *r)
+{
+    ctx x;
+    struct mosquitto *m;
+    unsigned char *payload = bench_payload(a->size);
+    double deadline = bench_now() + a->timeout_s, t0, last;
+    long i, low, done;
+
+    ctx_init(&x);
+    m = make_client(a, "pub", &x, 0);
+    while (m != NULL && atomic_load(&x.connected) == 0 &&
+           bench_now() < deadline)
+        mosquitto_loop(m, 100, 1);
+    if (m == NULL || payload == NULL || atomic_load(&x.connected) != 1) {
+        r->error = "connect_failed";
+        goto done;
+    }
+    /* refill=half: once full, read until half the window is done */
+    low = a->refill_half ? a->window / 2 : a->window - 1;
+    t0 = bench_now();
+    for (i = 0; i < a->count && r->error == NULL; i++) {
+        int rc;
+        if (bench_over_budget(a, i, t0)) {
+            a->count = i;
+            break;
+        }
+        if (i - atomic_load(&x.win.completed) >= a->window) {
+            while (i - atomic_load(&x.win.completed) > low &&
+                   bench_now() < deadline)
+                if (mosquitto_loop(m, 1000, 1) != MOSQ_ERR_SUCCESS) {
+                    r->error = "loop_failed";
+                    break;
+                }
+            if (i - atomic_load(&x.win.completed) > low)
+                r->error = "timeout";
+        }
+        rc = mosquitto_publish(m, NULL, a->topic, (int)a->size, payload,
+                               a->qos, false);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            fprintf(stderr, "mosquitto_publish #%ld: %s\n", i,
+                    mosquitto_strerror(rc));
+            r->error = "publish_failed";
+        }
+    }
+    last = bench_now();
+    done = atomic_load(&x.win.completed);
+    while (done < a->count && bench_now() < deadline &&
+           bench_now() - last < 30) {
+        if (mosquitto_loop(m, 100, 1) != MOSQ_ERR_SUCCESS)
+            break;
+        if (atomic_load(&x.win.completed) != done) {
+            done = atomic_load(&x.win.completed);
+            last = bench_now();
+        }
+    }
+    r->sent = done;
+    r->elapsed_s = bench_now() - t0;
+    if (r->sent < a->count && r->error == NULL)
+        r->error = "incomplete";
+    mosquitto_disconnect(m);
+done:
+    if (m != NULL)
+        mosquitto_destroy(m);
     free(payload);
 }
 
@@ -366,7 +439,12 @@ main(int argc, char **argv)
     mosquitto_lib_init();
     memset(&r, 0, sizeof r);
     switch (a.scenario) {
-    case SC_PUB: run_pub(&a, &r); break;
+    case SC_PUB:
+        if (a.loop_inline)
+            run_pub_inline(&a, &r);
+        else
+            run_pub(&a, &r);
+        break;
     case SC_E2E: run_e2e(&a, &r); break;
     case SC_RTT: run_rtt(&a, &r); break;
     case SC_IDLE: run_idle(&a, &r); break;

@@ -19,8 +19,10 @@
 /* Paho C has no TCP_NODELAY option, and without it every QoS 1 round trip
  * waits ~40 ms (Nagle against delayed ACK). libmq and libmosquitto get
  * TCP_NODELAY, so for a fair comparison this driver interposes connect()
- * (Paho calls it through the PLT) and sets it on TCP sockets. */
+ * (Paho calls it through the PLT) and sets it on TCP sockets, unless
+ * nodelay=0 (or BENCH_PAHO_NAGLE is set). */
 typedef int (*connect_fn)(int, __CONST_SOCKADDR_ARG, socklen_t);
+static int g_nodelay = 1;
 
 int
 connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
@@ -33,7 +35,7 @@ connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
         memcpy(&real, &sym, sizeof real);
     }
     if (sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
-        getenv("BENCH_PAHO_NAGLE") == NULL)
+        g_nodelay && getenv("BENCH_PAHO_NAGLE") == NULL)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return real(fd, addr, len);
 }
@@ -199,7 +201,8 @@ publish_all(bench_args *a, MQTTAsync m, ctx *x,
             a->count = i; /* measure what was published */
             break;
         }
-        if (bench_window_wait(&x->win, i, a->window, deadline) != 0)
+        if (bench_window_wait(&x->win, i, a->window, a->refill_half,
+                              deadline) != 0)
             return "timeout";
         rc = send_one(a, m, x, payload, deadline);
         if (rc != MQTTASYNC_SUCCESS) {
@@ -424,6 +427,7 @@ main(int argc, char **argv)
 
     if (bench_parse(&a, "paho", argc, argv) != 0)
         return bench_usage(argv[0]);
+    g_nodelay = a.nodelay;
     memset(&r, 0, sizeof r);
     switch (a.scenario) {
     case SC_PUB: run_pub(&a, &r); break;

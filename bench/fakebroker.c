@@ -8,7 +8,13 @@
  *
  * Threading: single-threaded epoll loop.
  *
- * Usage: fakebroker [PORT [HOST]]   (PORT 0 or absent: pick a free one)
+ * Usage: fakebroker [--nagle] [PORT [HOST]]   (PORT 0 or absent: pick a
+ *        free one). By default each accepted socket gets TCP_NODELAY;
+ *        --nagle leaves Nagle's algorithm on, as mosquitto's default
+ *        configuration does (set_tcp_nodelay false), so a client's delayed
+ *        ACKs hold back the acknowledgements written after the first.
+ *        Either way all acknowledgements produced by one read are written
+ *        with one send().
  * Prints "READY <port>" on stdout once listening. On SIGTERM/SIGINT prints
  * totals to stderr and exits 0.
  */
@@ -312,15 +318,21 @@ do_read(conn *c)
 int
 main(int argc, char **argv)
 {
-    int port = argc > 1 ? atoi(argv[1]) : 0;
-    const char *host = argc > 2 ? argv[2] : "127.0.0.1";
-    int lfd, ep, one = 1;
+    int nagle = argc > 1 && strcmp(argv[1], "--nagle") == 0;
+    int port, lfd, ep, one = 1;
+    const char *host;
     struct sockaddr_in sa;
     socklen_t sl = sizeof sa;
     struct epoll_event ev, evs[256];
     struct sigaction sact;
     struct rlimit rl;
 
+    if (nagle) {
+        argc--;
+        argv++;
+    }
+    port = argc > 1 ? atoi(argv[1]) : 0;
+    host = argc > 2 ? argv[2] : "127.0.0.1";
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
@@ -373,8 +385,9 @@ main(int argc, char **argv)
                         close(fd);
                         continue;
                     }
-                    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-                               sizeof one);
+                    if (!nagle)
+                        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+                                   sizeof one);
                     c->fd = fd;
                     c->mask = EPOLLIN;
                     memset(&ev, 0, sizeof ev);

@@ -168,8 +168,12 @@ def main():
                 preexec_fn=lambda: raise_nofile(per_proc + 1000)))
         # sample the brokers' memory while the connections are held
         peak_broker = 0
+        samples = []  # (seconds since start, mqbench RSS KiB summed)
         while any(p.poll() is None for p in runs):
             peak_broker = max(peak_broker, b.rss_kb())
+            samples.append((time.time() - t0,
+                            sum(rss_kb(p.pid) for p in runs
+                                if p.poll() is None)))
             time.sleep(0.5)
         wall = time.time() - t0
         for p in runs:
@@ -212,6 +216,19 @@ def main():
         "failures": [f for r in results for f in r["failures"]],
         "wall_s": wall,
     }
+    # flat RSS while held (issue 20): the clients' memory sampled every
+    # 0.5 s from 2 s after the last connect to 5 s before the end (the
+    # processes tear down in the last seconds)
+    held = [kb for t, kb in samples
+            if phase + 2 <= t <= wall - 5 and kb > 0]
+    if held:
+        summary["held_rss_mb_min"] = min(held) / 1024.0
+        summary["held_rss_mb_max"] = max(held) / 1024.0
+        summary["held_rss_samples"] = len(held)
+        summary["held_rss_mb_first_last"] = [held[0] / 1024.0,
+                                             held[-1] / 1024.0]
+        summary["rss_series_mb"] = [(round(t, 1), round(kb / 1024.0, 1))
+                                    for t, kb in samples[::10]]
     print(json.dumps(summary, indent=2))
     if a.json:
         with open(a.json, "w") as f:

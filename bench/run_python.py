@@ -50,16 +50,14 @@ def main():
            s[0] in args.only.split(",")]
     env = dict(os.environ, PYTHONPATH=args.pythonpath)
     driver = os.path.join(here, "bench_python.py")
-    brokers = Brokers(args.bindir, any(s[1] == "mosq" for s in scs),
-                      any(s[1] == "fake" for s in scs))
+    brokers = Brokers(args.bindir, {s[1] for s in scs})
     results = {s[0]: {lib: [] for lib in LIBS} for s in scs}
     started = time.time()
     try:
         for rep in range(reps):
             order = LIBS if rep % 2 == 0 else LIBS[::-1]
             for sc in scs:
-                port = brokers.fake_port if sc[1] == "fake" \
-                    else brokers.mosq_port
+                port = brokers.ports[sc[1]]
                 for lib in order:
                     cmd = ["/usr/bin/python3", driver, lib, sc[2],
                            "127.0.0.1", str(port), str(sc[5][mode]),

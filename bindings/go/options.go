@@ -145,6 +145,10 @@ type Options struct {
 	// Proxy to reach the servers through (none by default).
 	Proxy Proxy
 
+	// BindAddress is the local (source) address of the connection, a
+	// numeric IP address ("127.0.0.2"), like net.Dialer's LocalAddr.
+	BindAddress string
+
 	// PersistDir turns on crash-safe persistence of outbound QoS 1/2
 	// messages (needs a ClientID): Publish returns only once the message
 	// is stored, and a client with the same ClientID and PersistDir
@@ -388,6 +392,7 @@ func (o *Options) apply(h cmq.Struct_SS_mq_client) error {
 		setInt("PersistSync", cmq.MQ_OPT_PERSIST_SYNC, int64(o.PersistSync))
 	}
 	setStr("PersistDir", cmq.MQ_SOPT_PERSIST_DIR, o.PersistDir)
+	setStr("BindAddress", cmq.MQ_SOPT_BIND_ADDRESS, o.BindAddress)
 	if o.Servers != "" {
 		if strings.IndexByte(o.Servers, 0) >= 0 {
 			try(&Error{Op: "Servers", Code: cmq.MQ_ERR_URI})

@@ -103,6 +103,7 @@ local str_options = {
     proxy = core.MQ_SOPT_PROXY,
     no_proxy = core.MQ_SOPT_NO_PROXY,
     persist_dir = core.MQ_SOPT_PERSIST_DIR,
+    bind_address = core.MQ_SOPT_BIND_ADDRESS,
 }
 M.options = int_options
 M.string_options = str_options

@@ -2,8 +2,10 @@
  * step3_loops.c - tutorial step 3: the three ways to run the callbacks,
  * as in paho-mqtt: loop_forever() (this thread, until disconnect),
  * loop() (call it yourself, e.g. from your own main loop), and
- * loop_start() (a background thread). The network is always handled by
- * libmq's own thread: a loop only runs your callbacks.
+ * loop_start() (a background thread). With loop() and loop_forever() the
+ * network is handled by libmq's own thread and the loop only runs your
+ * callbacks; the loop_start() thread, as in paho-mqtt, also does this
+ * client's network I/O.
  *
  *     def on_connect(client, userdata, flags, rc):
  *         client.subscribe("tutorial/#")

@@ -10,7 +10,8 @@
  * mq_publish() and friends only queue work for it and never block on the
  * network. Results come back as events that the application pulls with
  * mq_next_event() (or through the callback helpers mq_loop*()), on the thread
- * of its choice.
+ * of its choice. A client whose callbacks run from mq_loop_start() gets its
+ * own I/O thread, which is that loop thread (see mq_loop_start()).
  *
  * Errors: functions return 0 (MQ_OK) or a negative MQ_ERR_* code;
  * mq_strerror() explains a code. MQTT reason codes sent by the broker are kept
@@ -270,7 +271,9 @@ MQ_API mq_client *mq_client_new(const char *client_id, int protocol);
  * messages stay in the store and the next client opening it resends them.
  * NULL is a no-op. Must not race with other calls on the same client.
  * May be called from a callback running on the mq_loop_start() thread (the
- * thread then ends after the callback returns); never use @p c afterwards.
+ * thread finishes the destroy - waiting for a graceful disconnect as above
+ * - and ends after the callback returns; no further callback runs); never
+ * use @p c afterwards.
  * Not from callbacks dispatched by mq_loop() or mq_loop_forever(): return
  * from the loop first.
  */
@@ -315,7 +318,13 @@ typedef enum {
     MQ_OPT_OFFLINE_QOS0 = 10,      /* 1 queue QoS 0 while offline (default),
                                       0 refuse with MQ_ERR_NO_CONN */
     MQ_OPT_TCP_NODELAY = 11,       /* 0/1, default 1 */
-    MQ_OPT_CONNECT_TIMEOUT_MS = 12,/* default 10000 (TCP+TLS+CONNACK) */
+    MQ_OPT_CONNECT_TIMEOUT_MS = 12,/* default 10000 (TCP+TLS+CONNACK).
+                                      Thousands of clients connecting at
+                                      once can overflow the broker's listen
+                                      backlog (mosquitto: 100); the kernel's
+                                      retransmissions may then land after
+                                      this: keep MQ_OPT_RECONNECT on or
+                                      spread the connects */
     MQ_OPT_MAX_EVENTS = 13,        /* default 10000 undrained events before
                                       the worker stops reading (see also
                                       MQ_OPT_MAX_EVENT_BYTES); any time */
@@ -405,7 +414,7 @@ typedef enum {
                                       (default) every certificate of the
                                       chain needs a valid CRL from its
                                       issuer; 1 only the server's own */
-    MQ_OPT_PROXY_FROM_ENV = 42     /* 1: with no MQ_SOPT_PROXY, take the
+    MQ_OPT_PROXY_FROM_ENV = 42,    /* 1: with no MQ_SOPT_PROXY, take the
                                       proxy from the environment at
                                       mq_connect(): https_proxy (or
                                       HTTPS_PROXY) for mqtts:// and wss://,
@@ -414,6 +423,17 @@ typedef enum {
                                       no_proxy (NO_PROXY) go direct, unless
                                       MQ_SOPT_NO_PROXY is set. Default 0:
                                       the environment is never read */
+    MQ_OPT_LOOP_IO_THREAD = 80     /* 1 (default): the mq_loop_start()
+                                      thread is also the client's I/O
+                                      thread (as libmosquitto's and
+                                      paho-mqtt's loop threads): it reads
+                                      and writes the socket and calls the
+                                      callbacks, one thread hop less per
+                                      message; see mq_loop_start(). 0: the
+                                      shared worker does the I/O and the
+                                      loop thread only dispatches (libmq
+                                      0.1). Read by mq_loop_start(); any
+                                      time */
 } mq_option;
 
 /* String options, set with mq_set_str(). */
@@ -484,6 +504,22 @@ typedef enum {
                                      newest OpenSSL offers); e.g. to use
                                      TLS 1.2 PSK with a server that also
                                      speaks TLS 1.3 */
+    MQ_SOPT_BIND_ADDRESS = 140,   /* local (source) address of the TCP
+                                     connection, a numeric IPv4 or IPv6
+                                     address ("127.0.0.2", "::1"), like
+                                     mosquitto_sub --bind-address. Only
+                                     the server's addresses of the same
+                                     family are tried; the local port is
+                                     chosen at connect time (Linux
+                                     IP_BIND_ADDRESS_NO_PORT), so many
+                                     connections can share one source
+                                     address. With a proxy it is the
+                                     source of the connection to the
+                                     proxy; unix:// ignores it. NULL or "":
+                                     the kernel chooses. MQ_ERR_INVAL if
+                                     not a numeric address; a bind that
+                                     fails (address not local) fails the
+                                     attempt like a refused connect */
     MQ_SOPT_PERSIST_DIR = 111  /* directory for crash-safe persistence of
                                   outbound QoS 1/2 messages: mq_publish
                                   returns success only once the message is
@@ -504,7 +540,8 @@ typedef enum {
 /** Set an integer option. MQ_ERR_INVAL for an unknown option or a value out
  *  of range, MQ_ERR_STATE when connected and the option is not "any time",
  *  MQ_ERR_NOT_SUPPORTED for a v5-only option on a v3.1.1 client (accepted
- *  silently when the value is the default). Any thread. */
+ *  silently when the value is the default), MQ_ERR_NOMEM (nothing
+ *  changed). Any thread. */
 MQ_API int mq_set_int(mq_client *c, int option, int64_t value);
 /** Read back an integer option. MQ_ERR_INVAL for unknown options. */
 MQ_API int mq_get_int(mq_client *c, int option, int64_t *out_value);
@@ -512,7 +549,8 @@ MQ_API int mq_get_int(mq_client *c, int option, int64_t *out_value);
  *  MQ_ERR_UTF8, MQ_ERR_NOT_SUPPORTED (e.g. TLS options without TLS),
  *  MQ_ERR_FILE when MQ_SOPT_TLS_CA_FILE, _CERT_FILE or _KEY_FILE is not a
  *  readable regular file, or MQ_SOPT_TLS_CA_PATH not a readable directory
- *  (checked when set, and again by TLS at connect). Any thread. */
+ *  (checked when set, and again by TLS at connect), MQ_ERR_NOMEM (nothing
+ *  changed). Any thread. */
 MQ_API int mq_set_str(mq_client *c, int option, const char *value);
 
 /** Called (on the worker thread, at connect) for the password of an
@@ -522,7 +560,8 @@ typedef int (*mq_tls_password_cb)(char *buf, int size, void *userdata);
 
 /** Set (or with cb NULL clear) the key password callback; it takes
  *  precedence over MQ_SOPT_TLS_KEY_PASSWORD. MQ_ERR_STATE,
- *  MQ_ERR_NOT_SUPPORTED without TLS. C only. */
+ *  MQ_ERR_NOT_SUPPORTED without TLS, MQ_ERR_NOMEM (nothing changed).
+ *  C only. */
 MQ_API int mq_set_tls_password_cb(mq_client *c, mq_tls_password_cb cb,
                                   void *userdata);
 
@@ -563,7 +602,7 @@ MQ_API int mq_set_server(mq_client *c, const char *uris);
 /**
  * Set (or, with topic NULL, clear) the Last Will. Copies everything.
  * props: v5 Will properties (may be NULL). MQ_ERR_TOPIC, MQ_ERR_QOS,
- * MQ_ERR_PROPERTY, MQ_ERR_STATE.
+ * MQ_ERR_PROPERTY, MQ_ERR_STATE, MQ_ERR_NOMEM (nothing changed).
  */
 MQ_API int mq_set_will(mq_client *c, const char *topic, const void *payload,
                        size_t len, int qos, int retain,
@@ -793,7 +832,9 @@ typedef void (*mq_event_cb)(mq_client *c, const mq_event *ev, void *userdata);
 
 /** Set (or with cb NULL clear) the callback for events of @p kind
  *  (mq_event_kind; MQ_EVENT_RECOVERED has no shorthand). Events with no
- *  callback are dropped by mq_loop*(). MQ_ERR_INVAL. Any thread. */
+ *  callback are dropped by mq_loop*(). MQ_ERR_INVAL; MQ_ERR_NOMEM (a
+ *  client's first callback allocates its table; nothing changed). Any
+ *  thread. */
 MQ_API int mq_set_callback(mq_client *c, int kind, mq_event_cb cb,
                            void *userdata);
 
@@ -820,12 +861,39 @@ MQ_API int mq_loop(mq_client *c, int timeout_ms);
  */
 MQ_API int mq_loop_forever(mq_client *c);
 
-/** Start a thread of libmq's that dispatches events to the callbacks.
- *  MQ_ERR_STATE if one runs already. */
+/**
+ * Start a thread of libmq's that dispatches events to the callbacks.
+ * With MQ_OPT_LOOP_IO_THREAD (default 1) that thread is also the client's
+ * I/O thread, as libmosquitto's and paho-mqtt's loop threads are: it reads
+ * and writes this client's socket, runs its timers and, after each round,
+ * calls its callbacks, so a message reaches on_message without a hand-off
+ * between threads. The client moves there from the shared worker (also
+ * when mq_connect() came first, the usual order) and back to it at
+ * mq_loop_stop(). So a callback that blocks delays this client's I/O -
+ * keepalive, acknowledgements, its queued publishes - but no other
+ * client's. From a callback on that thread, the calls that wait for the
+ * I/O do it themselves while they wait (no callback runs meanwhile):
+ * mq_wait(), mq_wait_connected(), mq_wait_disconnected(), mq_next_event()
+ * with a timeout, and mq_publish() waiting for queue space
+ * (MQ_OPT_PUBLISH_TIMEOUT_MS); mq_wait() and mq_wait_connected() still
+ * fail with MQ_ERR_STATE where reading has stopped because the event
+ * queue is full (MQ_OPT_MAX_EVENTS). mq_disconnect()
+ * returns at once; mq_loop_stop() and mq_client_destroy() take effect when
+ * the callback returns. With MQ_OPT_LOOP_IO_THREAD 0 the shared worker
+ * keeps the I/O and this thread only dispatches: fewer threads doing I/O,
+ * which suits a process with several busy clients that all use
+ * mq_loop_start (each one's I/O is then batched with the others' on the
+ * shared worker instead of waking a thread of its own). MQ_ERR_STATE if
+ * a loop runs already, MQ_ERR_SYSTEM if no thread could be started. Any
+ * thread.
+ */
 MQ_API int mq_loop_start(mq_client *c);
 
 /** Stop mq_loop_forever() or the mq_loop_start() thread (joined unless
- *  called from a callback on it). MQ_ERR_STATE if none runs. */
+ *  called from a callback on it; then the thread ends when the callback
+ *  returns). The client's I/O goes back to the shared worker; events not
+ *  yet dispatched stay queued for mq_next_event() or the next loop.
+ *  MQ_ERR_STATE if none runs. */
 MQ_API int mq_loop_stop(mq_client *c);
 
 /* ---- 11. MQTT 5 properties ------------------------------------------ */

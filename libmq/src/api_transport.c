@@ -215,6 +215,41 @@ mqi_xopts_clear(mqi_xopts *x)
     memset(x, 0, sizeof *x);
 }
 
+static const mqi_xopts g_xnone; /* every transport option at its default */
+
+const mqi_xopts *
+mqi_xopts_of(const mqi_opts *o)
+{
+    return o->x != NULL ? o->x : &g_xnone;
+}
+
+mqi_xopts *
+mqi_xopts_mut(mqi_opts *o)
+{
+    if (o->x == NULL)
+        o->x = calloc(1, sizeof *o->x);
+    return o->x;
+}
+
+bool
+mqi_xopts_picks_proxy(const mqi_xopts *x)
+{
+    return nonempty(x->proxy) != NULL || x->proxy_from_env;
+}
+
+void
+mqi_xopts_drop_proxies(mqi_xopts *x)
+{
+    if (x->px_tls == x->px_plain)
+        x->px_tls = NULL;
+    proxy_drop(&x->px_plain);
+    proxy_drop(&x->px_tls);
+    free(x->px_no);
+    free(x->px_err_plain);
+    free(x->px_err_tls);
+    x->px_no = x->px_err_plain = x->px_err_tls = NULL;
+}
+
 /* Parse @p val into a new proxy; on failure *err gets the reason. */
 static int
 proxy_new(const char *val, bool bare_http, const char *from,
@@ -387,18 +422,25 @@ mq_set_tls_ctx(mq_client *c, void *ssl_ctx)
 #else
     {
         void *old;
+        int rc;
 
         if (ssl_ctx != NULL && mqi_tls_app_ctx_ref(ssl_ctx) != MQ_OK)
             return MQ_ERR_INVAL;
         pthread_mutex_lock(&c->lock);
-        if (c->active) {
+        if ((rc = mqi_opts_writable(c)) != MQ_OK) {
             pthread_mutex_unlock(&c->lock);
             if (ssl_ctx != NULL)
                 mqi_tls_app_ctx_release(ssl_ctx);
-            return MQ_ERR_STATE;
+            return rc;
         }
-        old = c->opt.x.tls_app_ctx;
-        c->opt.x.tls_app_ctx = ssl_ctx;
+        if (mqi_xopts_mut(c->opt) == NULL) {
+            pthread_mutex_unlock(&c->lock);
+            if (ssl_ctx != NULL)
+                mqi_tls_app_ctx_release(ssl_ctx);
+            return MQ_ERR_NOMEM;
+        }
+        old = c->opt->x->tls_app_ctx;
+        c->opt->x->tls_app_ctx = ssl_ctx;
         pthread_mutex_unlock(&c->lock);
         if (old != NULL)
             mqi_tls_app_ctx_release(old);

@@ -54,21 +54,18 @@ mq_client_new(const char *client_id, int protocol)
     c->client_id = mqi_strdup(client_id ? client_id : "");
     if (c->client_id == NULL)
         goto fail_early;
+    c->opt = mqi_opts_new();
+    if (c->opt == NULL)
+        goto fail_early;
     if (mqi_events_init(&c->ev) != MQ_OK)
         goto fail_early;
     pthread_mutex_init(&c->lock, NULL);
-    pthread_mutex_init(&c->space_lock, NULL);
-    mqi_cond_init_mono(&c->space_cond); /* waits immune to clock changes */
-    mqi_cond_init_mono(&c->state_cond);
     mqi_mpsc_init(&c->cmdq);
     mqi_opt_defaults(c); /* every option's default, from options.c */
     atomic_init(&c->next_token, 1);
-    atomic_init(&c->max_packet, c->opt.max_packet_size);
+    atomic_init(&c->max_packet, c->opt->max_packet_size);
     atomic_init(&c->alias_max_out, -1); /* unknown until a CONNACK */
     c->proto = protocol;
-    c->destroy_cmd = calloc(1, sizeof *c->destroy_cmd);
-    if (c->destroy_cmd == NULL)
-        goto fail;
     if (mqi_worker_attach(c) != MQ_OK)
         goto fail;
     return c;
@@ -76,6 +73,7 @@ fail:
     mqi_client_unref(c); /* the only reference: frees what is made */
     return NULL;
 fail_early:
+    mqi_opts_unref(c->opt);
     free(c->client_id);
     free(c);
     return NULL;
@@ -138,7 +136,7 @@ wait_disconnect_done(mq_client *c)
         }
         mqi_deadline_after(&ts, deadline - now < 50 ? (int)(deadline - now)
                                                      : 50);
-        pthread_cond_timedwait(&c->state_cond, &c->lock, &ts);
+        (void)mqi_cond_lazy_wait(&c->state_cond, &c->lock, &ts);
     }
     atomic_fetch_sub(&c->state_waiters, 1);
     pthread_mutex_unlock(&c->lock);
@@ -163,8 +161,8 @@ report_destroy_losses(mq_client *c)
                  "persistence store and are resent by the next client "
                  "opening it)", c->destroy_stored);
     pthread_mutex_lock(&c->lock);
-    cb = c->cbs[MQ_EVENT_LOG].cb;
-    ud = c->cbs[MQ_EVENT_LOG].ud;
+    cb = c->cbs != NULL ? c->cbs[MQ_EVENT_LOG].cb : NULL;
+    ud = c->cbs != NULL ? c->cbs[MQ_EVENT_LOG].ud : NULL;
     pthread_mutex_unlock(&c->lock);
     if (cb != NULL) {
         size_t len = strlen(buf) + 1;
@@ -189,6 +187,20 @@ mq_client_destroy(mq_client *c)
 
     if (c == NULL)
         return;
+    if (mqi_worker_on_io_thread(c)) {
+        /* from a callback on its own I/O thread (mq_loop_start): waiting
+         * here would wait for this thread, so the thread finishes the
+         * destroy after the callback returns (mqi_loop_thread_end) */
+        pthread_mutex_lock(&c->lock);
+        c->destroy_deferred = true;
+        if (c->loop_running)
+            pthread_detach(c->loop_thread);
+        c->loop_running = false;
+        atomic_store(&c->loop_stop, true);
+        pthread_mutex_unlock(&c->lock);
+        mqi_worker_private_stop(c);
+        return;
+    }
     /* before "destroyed" is set: the disconnect may still need a resolver
      * thread's answer, which a destroyed client drops */
     wait_disconnect_done(c);
@@ -205,13 +217,17 @@ mq_client_destroy(mq_client *c)
     c->loop_running = false;
     atomic_store(&c->loop_stop, true);
     pthread_mutex_unlock(&c->lock);
+    mqi_worker_private_stop(c); /* it hands c back to the shared worker */
     mqi_events_wake_all(&c->ev);
     if (join)
         pthread_join(th, NULL);
     /* Wake anyone blocked in mq_publish waiting for space. */
-    pthread_mutex_lock(&c->space_lock);
-    pthread_cond_broadcast(&c->space_cond);
-    pthread_mutex_unlock(&c->space_lock);
+    pthread_mutex_lock(&c->lock);
+    mqi_state_broadcast(c);
+    pthread_mutex_unlock(&c->lock);
+    /* a loop thread stopped from its own callback may still be handing
+     * c back to the shared worker: that ends first */
+    mqi_worker_private_free(c);
     mqi_worker_detach(c); /* blocks until the worker let go of c */
     if (c->destroy_lost > 0)
         report_destroy_losses(c);
@@ -259,10 +275,8 @@ mq_set_int(mq_client *c, int option, int64_t v)
         return MQ_OK;
     }
     pthread_mutex_lock(&c->lock);
-    if (c->active) {
-        rc = MQ_ERR_STATE;
+    if ((rc = mqi_opts_writable(c)) != MQ_OK)
         goto out;
-    }
 #ifndef MQ_HAVE_TLS
     if (d->flags & MQI_OF_TLS) {
         rc = MQ_ERR_NOT_SUPPORTED;
@@ -291,7 +305,12 @@ mq_set_int(mq_client *c, int option, int64_t v)
         break;
     }
     if (d->store == MQI_OS_XOPTS)
-        rc = mqi_xopts_set_int(&c->opt.x, option, v);
+        rc = mqi_xopts_mut(c->opt) == NULL
+                 ? MQ_ERR_NOMEM
+                 : mqi_xopts_set_int(c->opt->x, option, v);
+    else if (d->store == MQI_OS_T_BOOL && v != 0 &&
+             mqi_topts_mut(c->opt) == NULL)
+        rc = MQ_ERR_NOMEM; /* 0 needs no block: it is the default */
     else
         mqi_opt_store_int(c, d, v);
 out:
@@ -313,7 +332,7 @@ mq_get_int(mq_client *c, int option, int64_t *out)
     }
     pthread_mutex_lock(&c->lock);
     if (d->store == MQI_OS_XOPTS)
-        rc = mqi_xopts_get_int(&c->opt.x, option, out);
+        rc = mqi_xopts_get_int(mqi_xopts_of(c->opt), option, out);
     else
         *out = mqi_opt_load_int(c, d);
     pthread_mutex_unlock(&c->lock);
@@ -365,6 +384,7 @@ post_recovered(mq_client *c, const mqi_msg *m, const mqi_store_rec *r)
     ev->payload_len = m->payload_len;
     ev->acct = m->topic_len + m->payload_len + r->props_len;
     mqi_events_post(&c->ev, ev);
+    mqi_worker_posted(c);
 }
 
 /* Replay one stored message as a queued publish (called under c->lock). */
@@ -442,8 +462,8 @@ open_store(mq_client *c, const char *dir)
         mqi_log(c, MQ_LOG_ERROR, "persistence: recovery failed");
         return rc;
     }
-    free(c->opt.persist_dir);
-    c->opt.persist_dir = mqi_strdup(dir);
+    free(c->opt->persist_dir);
+    c->opt->persist_dir = mqi_strdup(dir);
     return MQ_OK;
 }
 
@@ -491,28 +511,35 @@ set_special_str(mq_client *c, int option, const char *v)
 {
     switch (option) {
     case MQ_SOPT_PASSWORD:
-        free(c->opt.password);
-        c->opt.password = NULL;
-        c->opt.has_password = false;
-        c->opt.password_len = 0;
+        free(c->opt->password);
+        c->opt->password = NULL;
+        c->opt->has_password = false;
+        c->opt->password_len = 0;
         if (v != NULL) {
-            c->opt.password = mqi_memdup(v, strlen(v));
-            if (c->opt.password == NULL)
+            c->opt->password = mqi_memdup(v, strlen(v));
+            if (c->opt->password == NULL)
                 return MQ_ERR_NOMEM;
-            c->opt.password_len = strlen(v);
-            c->opt.has_password = true;
+            c->opt->password_len = strlen(v);
+            c->opt->has_password = true;
         }
         return MQ_OK;
-    case MQ_SOPT_TLS_MIN_VERSION:
+    case MQ_SOPT_TLS_MIN_VERSION: {
+        int ver;
+
         if (v == NULL)
-            c->opt.tls_min_version = 0;
+            ver = 0;
         else if (strcmp(v, "tlsv1.2") == 0)
-            c->opt.tls_min_version = 12;
+            ver = 12;
         else if (strcmp(v, "tlsv1.3") == 0)
-            c->opt.tls_min_version = 13;
+            ver = 13;
         else
             return MQ_ERR_INVAL;
+        if (ver != 0 && mqi_topts_mut(c->opt) == NULL)
+            return MQ_ERR_NOMEM;
+        if (c->opt->t != NULL)
+            c->opt->t->tls_min_version = ver;
         return MQ_OK;
+    }
     case MQ_SOPT_PERSIST_DIR:
         return open_store(c, v);
     default:
@@ -539,17 +566,28 @@ mq_set_str(mq_client *c, int option, const char *v)
         (rc = check_path(c, path_what(option), v,
                          (d->flags & MQI_OF_DIR) != 0)) != MQ_OK)
         return rc;
+    if (v != NULL && *v != '\0' && (d->flags & MQI_OF_ADDR) &&
+        !mqi_numeric_addr(v, NULL))
+        return MQ_ERR_INVAL;
+    if (v != NULL && *v == '\0' && (d->flags & MQI_OF_ADDR))
+        v = NULL; /* "": the kernel chooses */
     pthread_mutex_lock(&c->lock);
-    if (c->active) {
-        rc = MQ_ERR_STATE;
+    if ((rc = mqi_opts_writable(c)) != MQ_OK)
         goto out;
-    }
     switch (d->store) {
     case MQI_OS_OPT_STR:
-        rc = set_strfield(mqi_opt_str_field(&c->opt, d), v);
+        rc = set_strfield(mqi_opt_str_field(c->opt, d), v);
+        break;
+    case MQI_OS_T_STR: /* the block is made by the first value */
+        if (v != NULL && mqi_topts_mut(c->opt) == NULL)
+            rc = MQ_ERR_NOMEM;
+        else if (c->opt->t != NULL)
+            rc = set_strfield(mqi_opt_str_field(c->opt, d), v);
         break;
     case MQI_OS_XOPTS:
-        rc = mqi_xopts_set_str(&c->opt.x, option, v);
+        rc = mqi_xopts_mut(c->opt) == NULL
+                 ? MQ_ERR_NOMEM
+                 : mqi_xopts_set_str(c->opt->x, option, v);
         break;
     default: /* MQI_OS_SPECIAL */
         rc = set_special_str(c, option, v);
@@ -570,13 +608,21 @@ mq_set_tls_password_cb(mq_client *c, mq_tls_password_cb cb, void *userdata)
     (void)userdata;
     return MQ_ERR_NOT_SUPPORTED;
 #else
+    int rc;
+
     pthread_mutex_lock(&c->lock);
-    if (c->active) {
+    if ((rc = mqi_opts_writable(c)) != MQ_OK) {
         pthread_mutex_unlock(&c->lock);
-        return MQ_ERR_STATE;
+        return rc;
     }
-    c->opt.tls_password_cb = cb;
-    c->opt.tls_password_ud = cb ? userdata : NULL;
+    if (cb != NULL && mqi_topts_mut(c->opt) == NULL) {
+        pthread_mutex_unlock(&c->lock);
+        return MQ_ERR_NOMEM;
+    }
+    if (c->opt->t != NULL) {
+        c->opt->t->tls_password_cb = cb;
+        c->opt->t->tls_password_ud = cb ? userdata : NULL;
+    }
     pthread_mutex_unlock(&c->lock);
     return MQ_OK;
 #endif
@@ -586,21 +632,22 @@ MQ_API int
 mq_set_password(mq_client *c, const void *pw, size_t len)
 {
     uint8_t *d = NULL;
+    int rc;
 
     if (c == NULL || (pw == NULL && len > 0) || len > 65535)
         return MQ_ERR_INVAL;
     if (pw != NULL && (d = mqi_memdup(pw, len)) == NULL)
         return MQ_ERR_NOMEM;
     pthread_mutex_lock(&c->lock);
-    if (c->active) {
+    if ((rc = mqi_opts_writable(c)) != MQ_OK) {
         pthread_mutex_unlock(&c->lock);
         free(d);
-        return MQ_ERR_STATE;
+        return rc;
     }
-    free(c->opt.password);
-    c->opt.password = d;
-    c->opt.password_len = pw ? len : 0;
-    c->opt.has_password = pw != NULL;
+    free(c->opt->password);
+    c->opt->password = d;
+    c->opt->password_len = pw ? len : 0;
+    c->opt->has_password = pw != NULL;
     pthread_mutex_unlock(&c->lock);
     return MQ_OK;
 }
@@ -639,14 +686,13 @@ mq_set_server(mq_client *c, const char *uris)
         goto fail;
     }
     pthread_mutex_lock(&c->lock);
-    if (c->active) {
+    if ((rc = mqi_opts_writable(c)) != MQ_OK) {
         pthread_mutex_unlock(&c->lock);
-        rc = MQ_ERR_STATE;
         goto fail;
     }
-    mqi_servers_free(c->opt.servers, c->opt.nservers);
-    c->opt.servers = list;
-    c->opt.nservers = n;
+    mqi_servers_free(c->opt->servers, c->opt->nservers);
+    c->opt->servers = list;
+    c->opt->nservers = n;
     pthread_mutex_unlock(&c->lock);
     return MQ_OK;
 fail:
@@ -671,6 +717,7 @@ mq_set_will(mq_client *c, const char *topic, const void *payload, size_t len,
     char *t = NULL;
     uint8_t *pl = NULL;
     mq_props *pp = NULL;
+    mqi_topts *w;
     int rc;
 
     if (c == NULL || (payload == NULL && len > 0) || len > 65535)
@@ -696,23 +743,28 @@ mq_set_will(mq_client *c, const char *topic, const void *payload, size_t len,
         }
     }
     pthread_mutex_lock(&c->lock);
-    if (c->active) {
+    if ((rc = mqi_opts_writable(c)) == MQ_OK && topic != NULL &&
+        mqi_topts_mut(c->opt) == NULL)
+        rc = MQ_ERR_NOMEM; /* the will's block: made by the first will */
+    if (rc != MQ_OK) {
         pthread_mutex_unlock(&c->lock);
         free(t);
         free(pl);
         mq_props_free(pp);
-        return MQ_ERR_STATE;
+        return rc;
     }
-    free(c->opt.will_topic);
-    free(c->opt.will_payload);
-    mq_props_free(c->opt.will_props);
-    c->opt.will = topic != NULL;
-    c->opt.will_topic = t;
-    c->opt.will_payload = pl;
-    c->opt.will_len = topic ? len : 0;
-    c->opt.will_qos = qos;
-    c->opt.will_retain = retain ? 1 : 0;
-    c->opt.will_props = pp;
+    if ((w = c->opt->t) != NULL) { /* NULL: no will to clear */
+        free(w->will_topic);
+        free(w->will_payload);
+        mq_props_free(w->will_props);
+        w->will = topic != NULL;
+        w->will_topic = t;
+        w->will_payload = pl;
+        w->will_len = topic ? len : 0;
+        w->will_qos = qos;
+        w->will_retain = retain ? 1 : 0;
+        w->will_props = pp;
+    }
     pthread_mutex_unlock(&c->lock);
     return MQ_OK;
 }
@@ -721,6 +773,7 @@ MQ_API int
 mq_set_connect_props(mq_client *c, const mq_props *props)
 {
     mq_props *pp = NULL;
+    int rc;
 
     if (c == NULL)
         return MQ_ERR_INVAL;
@@ -733,13 +786,13 @@ mq_set_connect_props(mq_client *c, const mq_props *props)
     if (mqi_props_dup(props, &pp) != MQ_OK)
         return MQ_ERR_NOMEM;
     pthread_mutex_lock(&c->lock);
-    if (c->active) {
+    if ((rc = mqi_opts_writable(c)) != MQ_OK) {
         pthread_mutex_unlock(&c->lock);
         mq_props_free(pp);
-        return MQ_ERR_STATE;
+        return rc;
     }
-    mq_props_free(c->opt.connect_props);
-    c->opt.connect_props = pp;
+    mq_props_free(c->opt->connect_props);
+    c->opt->connect_props = pp;
     pthread_mutex_unlock(&c->lock);
     return MQ_OK;
 }
@@ -788,13 +841,13 @@ mq_connect(mq_client *c)
         free(m);
         return MQ_ERR_STATE;
     }
-    if (c->opt.nservers == 0) {
+    if (c->opt->nservers == 0) {
         pthread_mutex_unlock(&c->lock);
         free(m);
         return MQ_ERR_URI;
     }
     if (c->version == MQ_PROTO_V311 && c->client_id[0] == '\0' &&
-        !c->opt.clean_start) {
+        !c->opt->clean_start) {
         pthread_mutex_unlock(&c->lock);
         free(m);
         return MQ_ERR_INVAL;
@@ -804,12 +857,10 @@ mq_connect(mq_client *c)
     m->generation = ++c->connect_seq;
     /* The snapshot is taken here, under the lock, so that later option
      * changes cannot race with the worker. */
-    m->resolved = malloc(sizeof(mqi_opts));
-    if (m->resolved == NULL ||
-        mqi_opts_copy((mqi_opts *)m->resolved, &c->opt) != MQ_OK) {
+    m->resolved = mqi_opts_snapshot(c->opt);
+    if (m->resolved == NULL) {
         c->active = false;
         pthread_mutex_unlock(&c->lock);
-        free(m->resolved);
         free(m);
         return MQ_ERR_NOMEM;
     }
@@ -924,7 +975,7 @@ explicit_alias(mq_client *c, const mq_props *props)
         return 0;
     bmax = atomic_load_explicit(&c->alias_max_out, memory_order_relaxed);
     pthread_mutex_lock(&c->lock);
-    auto_on = c->opt.topic_alias_auto > 0;
+    auto_on = c->opt->topic_alias_auto > 0;
     pthread_mutex_unlock(&c->lock);
     if (a == 0 || a > 65535 || (bmax >= 0 && a > (uint32_t)bmax) || auto_on)
         return MQ_ERR_PROPERTY;
@@ -1002,7 +1053,8 @@ publish_common(mq_client *c, const char *topic, const void *payload,
     }
     m->token = new_token(c);
     rc = m->token;
-    push_cmd(c, m);
+    if (!mqi_conn_direct_publish(c, m)) /* written now, or by the worker */
+        push_cmd(c, m);
     return rc;
 }
 
@@ -1214,7 +1266,19 @@ mq_next_event(mq_client *c, int timeout_ms)
 
     if (c == NULL)
         return NULL;
-    ev = take_events(c, timeout_ms, 1);
+    if (timeout_ms != 0 && mqi_worker_on_io_thread(c)) {
+        /* in a callback on its I/O thread: the events come from this
+         * thread's own rounds */
+        int64_t end = timeout_ms < 0 ? INT64_MAX : mqi_now_ms() + timeout_ms;
+        while ((ev = take_events(c, 0, 1)) == NULL) {
+            int64_t left = end - mqi_now_ms();
+            if (left <= 0)
+                break;
+            mqi_worker_pump(c, left > 100 ? 100 : (int)left);
+        }
+    } else {
+        ev = take_events(c, timeout_ms, 1);
+    }
     if (ev != NULL)
         final_seen(c, ev);
     return ev;
@@ -1226,8 +1290,17 @@ mq_set_callback(mq_client *c, int kind, mq_event_cb cb, void *ud)
     if (c == NULL || kind < MQ_EVENT_CONNECT || kind >= MQI_EVENT_KINDS)
         return MQ_ERR_INVAL;
     pthread_mutex_lock(&c->lock);
-    c->cbs[kind].cb = cb;
-    c->cbs[kind].ud = ud;
+    if (c->cbs == NULL && cb != NULL) {
+        c->cbs = calloc(MQI_EVENT_KINDS, sizeof *c->cbs);
+        if (c->cbs == NULL) {
+            pthread_mutex_unlock(&c->lock);
+            return MQ_ERR_NOMEM;
+        }
+    }
+    if (c->cbs != NULL) {
+        c->cbs[kind].cb = cb;
+        c->cbs[kind].ud = cb != NULL ? ud : NULL;
+    }
     pthread_mutex_unlock(&c->lock);
     return MQ_OK;
 }
@@ -1287,8 +1360,9 @@ dispatch(mq_client *c, mq_event *ev)
     int k = ev->type;
 
     pthread_mutex_lock(&c->lock);
-    cb = (k >= 0 && k < MQI_EVENT_KINDS) ? c->cbs[k].cb : NULL;
-    ud = (k >= 0 && k < MQI_EVENT_KINDS) ? c->cbs[k].ud : NULL;
+    cb = (c->cbs != NULL && k >= 0 && k < MQI_EVENT_KINDS) ? c->cbs[k].cb
+                                                           : NULL;
+    ud = cb != NULL ? c->cbs[k].ud : NULL;
     pthread_mutex_unlock(&c->lock);
     if (cb != NULL) {
         mq_client *outer = tl_dispatching;
@@ -1315,7 +1389,7 @@ final_seen(mq_client *c, const mq_event *ev)
         return;
     pthread_mutex_lock(&c->lock);
     c->final_pending = false;
-    pthread_cond_broadcast(&c->state_cond);
+    mqi_state_broadcast(c);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -1423,6 +1497,33 @@ loop_thread_main(void *arg)
     return NULL;
 }
 
+/* The private worker's thread (worker.c) after each round: dispatch what
+ * is queued, until the queue is empty or the loop is stopped. */
+void
+mqi_loop_dispatch(mq_client *c)
+{
+    mq_event *ev;
+
+    while (!atomic_load(&c->loop_stop) &&
+           (ev = take_events(c, 0, LOOP_BATCH)) != NULL)
+        dispatch_chain(c, ev, NULL);
+}
+
+/* The private worker's thread ends (c is back on its shared worker): a
+ * destroy called from one of its callbacks is finished here. */
+void
+mqi_loop_thread_end(mq_client *c)
+{
+    bool deferred;
+
+    pthread_mutex_lock(&c->lock);
+    deferred = c->destroy_deferred;
+    pthread_mutex_unlock(&c->lock);
+    if (deferred)
+        mq_client_destroy(c);
+    mqi_client_unref(c); /* the reference taken by mq_loop_start() */
+}
+
 MQ_API int
 mq_loop_start(mq_client *c)
 {
@@ -1436,7 +1537,13 @@ mq_loop_start(mq_client *c)
     } else {
         atomic_store(&c->loop_stop, false);
         atomic_fetch_add(&c->refs, 1); /* dropped by the thread at exit */
-        if (pthread_create(&c->loop_thread, NULL, loop_thread_main, c) != 0) {
+        if (atomic_load(&c->loop_io_thread) &&
+            mqi_worker_private_start(c, &c->loop_thread) == MQ_OK) {
+            /* the thread is the client's I/O thread (worker.c); a
+             * previous one still ending falls back to the plain loop */
+            c->loop_running = true;
+        } else if (pthread_create(&c->loop_thread, NULL, loop_thread_main,
+                                  c) != 0) {
             atomic_fetch_sub(&c->refs, 1);
             rc = MQ_ERR_SYSTEM;
         } else {
@@ -1465,6 +1572,8 @@ mq_loop_stop(mq_client *c)
     pthread_mutex_unlock(&c->lock);
     if (!running && !forever)
         return MQ_ERR_STATE;
+    if (running)
+        mqi_worker_private_stop(c); /* hands c back, then ends */
     mqi_events_wake_all(&c->ev);
     if (!running)
         return MQ_OK; /* mq_loop_forever() on some thread ends */
@@ -1517,10 +1626,24 @@ wait_leave(mq_client *c)
 static bool
 state_wait(mq_client *c, const struct timespec *until)
 {
-    if (until == NULL)
-        return pthread_cond_wait(&c->state_cond, &c->lock) == 0;
-    return pthread_cond_timedwait(&c->state_cond, &c->lock, until) !=
-           ETIMEDOUT;
+    if (mqi_worker_on_io_thread(c)) {
+        /* a callback on the client's own I/O thread: what we wait for
+         * is this thread's work, so do a round of it (no callbacks) */
+        int64_t left = 100;
+        struct timespec now;
+        if (until != NULL) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            left = (int64_t)(until->tv_sec - now.tv_sec) * 1000 +
+                   (until->tv_nsec - now.tv_nsec) / 1000000;
+            if (left <= 0)
+                return false;
+        }
+        pthread_mutex_unlock(&c->lock);
+        mqi_worker_pump(c, left > 100 ? 100 : (int)left);
+        pthread_mutex_lock(&c->lock);
+        return true;
+    }
+    return mqi_cond_lazy_wait(&c->state_cond, &c->lock, until) != ETIMEDOUT;
 }
 
 MQ_API int

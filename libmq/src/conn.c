@@ -6,12 +6,16 @@
  * of a round. The loop that calls in here is worker.c; connecting
  * (resolve, transports, CONNECT, backoff, failover) is connect.c.
  *
- * Threading: the client's worker thread only, except where a function
- * says it takes the client's lock to hand something to an API thread.
+ * Threading: the client's worker thread, holding the client's owner lock
+ * (worker.h, mqi_own_lock), except where a function says it takes the
+ * client's lock to hand something to an API thread; and the API thread
+ * that won the owner lock for a direct write ("direct writes" below).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,13 +45,24 @@ static void protocol_error(mq_client *c, int err, uint8_t reason,
 static void drain_check(mq_client *c);
 static void disconnect_done(mq_client *c);
 
+/* True while this thread writes directly from mq_publish or
+ * mq_event_free ("direct writes" below): a failed write is then left to
+ * the worker. */
+static _Thread_local bool tl_direct;
+
 void
 mqi_conn_deadline(mq_client *c, int64_t when)
 {
-    if (when > 0 && (c->deadline_ms == 0 || when < c->deadline_ms))
-        c->deadline_ms = when;
-    if (when > 0 && (c->w->next_timer_ms == 0 || when < c->w->next_timer_ms))
-        c->w->next_timer_ms = when;
+    if (when > 0 && (c->deadline_ms == 0 || when < c->deadline_ms)) {
+        if (mqi_theap_set(&c->w->timers, &c->tnode, when) != MQ_OK) {
+            /* out of memory twice (the slot reserved for this client in
+             * phase 2 could not be had either): no timer now; the next
+             * mqi_conn_deadline tries again (deadline_ms stays 0) */
+            mqi_log(c, MQ_LOG_ERROR, "out of memory: a timer is late");
+            return;
+        }
+        c->deadline_ms = when; /* O(log n) above */
+    }
 }
 
 /* ---- events ----------------------------------------------------------- */
@@ -60,7 +75,7 @@ state_signal(mq_client *c)
     if (atomic_load(&c->state_waiters) == 0)
         return;
     pthread_mutex_lock(&c->lock);
-    pthread_cond_broadcast(&c->state_cond);
+    mqi_state_broadcast(c);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -72,7 +87,7 @@ mqi_conn_note_attempt(mq_client *c, int err)
     pthread_mutex_lock(&c->lock);
     c->attempts_done++;
     c->attempt_err = err;
-    pthread_cond_broadcast(&c->state_cond);
+    mqi_state_broadcast(c);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -98,7 +113,7 @@ watch_reply(mq_client *c, mqi_waitreq *r, int state, int err)
     } else {
         r->state = state;
         r->err = err;
-        pthread_cond_broadcast(&c->state_cond);
+        mqi_state_broadcast(c);
     }
     pthread_mutex_unlock(&c->lock);
 }
@@ -295,7 +310,7 @@ fail_sub(mq_client *c, mqi_msg *m, int err, uint8_t reason)
 static size_t
 send_limit(const mq_client *c)
 {
-    uint32_t lim = c->cfg.max_packet_size;
+    uint32_t lim = c->cfg->max_packet_size;
 
     if (c->server_max_packet != 0 && c->server_max_packet < lim)
         lim = c->server_max_packet;
@@ -335,7 +350,7 @@ static void
 choose_alias(mq_client *c, const mqi_msg *m, mqi_publish *p)
 {
     int bmax = atomic_load_explicit(&c->alias_max_out, memory_order_relaxed);
-    int auto_n = c->cfg.topic_alias_auto;
+    int auto_n = c->cfg->topic_alias_auto;
     size_t n = auto_n > 0 ? (size_t)(auto_n < bmax ? auto_n : bmax)
                           : (size_t)bmax;
     bool omit = false, fits;
@@ -604,19 +619,33 @@ mqi_conn_flush(mq_client *c)
         }
         if (rc == MQ_OK) {
             c->last_send_ms = mqi_now_ms();
+            c->ack_due = false; /* our ACK went with these bytes */
             continue;
         }
         if (rc == MQ_ERR_AGAIN) {
             c->write_blocked = true;
             break;
         }
-        connection_lost(c, rc, 0, c->io.err);
+        if (tl_direct) {
+            /* not on the worker: the bytes stay, and the worker, woken by
+             * the socket's error or EPOLLOUT, writes again and sees it
+             * (with its own error text: this thread's is dropped) */
+            mqi_io_err_clear();
+            mqi_conn_update_mask(c);
+            return;
+        }
+        connection_lost(c, rc, 0, mqi_io_err);
         return;
     }
     if (out_pending(c) == 0) {
         c->out.len = 0;
         c->out_off = 0;
         c->io.want = 0;
+        /* an idle connection holds no write buffer (issue 20: memory per
+         * idle connection): one that never grew past its first size goes
+         * back once written; a busy one keeps what it grew to */
+        if (c->out.cap <= MQI_BUF_FIRST)
+            mqi_buf_free(&c->out);
         if (c->cs == MQI_CS_CLOSING) {
             disconnect_done(c); /* DISCONNECT is out */
             return;
@@ -633,6 +662,116 @@ mqi_conn_flush(mq_client *c)
             c->spl[i].at -= shift;
     }
     mqi_conn_update_mask(c);
+}
+
+/* ---- direct writes ------------------------------------------------------ *
+ *
+ * mq_publish on a connection with nothing waiting writes the PUBLISH itself
+ * instead of waking the worker to do it (issue 20: the thread hop
+ * publish -> worker -> socket, which libmosquitto does not have), and
+ * freeing a QoS 1/2 message event writes its PUBACK/PUBREC the same way
+ * (mqi_inack_release). Only when it changes nothing but the thread that
+ * writes:
+ *   - the caller holds the client's owner lock (mqi_own_try: never waits;
+ *     the worker holds it whenever it works on the client);
+ *   - the connection is up on a plain socket (no TLS/WebSocket layer,
+ *     whose state a write may change), not being handed over;
+ *   - nothing queued before it: the command queue is empty (earlier calls
+ *     of this thread are there; publishes only), nothing is encoded and
+ *     unwritten, the socket was not full;
+ *   - no persistence (its store tick is the worker's timer) and no
+ *     spliced payload;
+ *   - for a publish: the client's I/O is on the shared worker, or the
+ *     caller is its loop thread (mq_loop_start's I/O thread);
+ *   - for a publish: the socket was read since the last direct publish
+ *     (read_since_direct), as in a round trip; a loop publishing faster
+ *     than answers come leaves its messages to the worker, which writes
+ *     them in batches (one write per message would cost it throughput).
+ * The message then takes the worker's path through the session (window,
+ * receive maximum, packet ids, aliases, QoS 2 state) and pump(). The write
+ * is non-blocking: what the socket does not take stays in the output buffer
+ * and EPOLLOUT gives the rest to the worker; a write error is left to the
+ * worker too (mqi_conn_flush under tl_direct), which sees it on its next
+ * write or read and handles the lost connection as always. */
+
+/* Under the owner lock: may this thread write now? */
+static bool
+direct_ok(const mq_client *c)
+{
+    return c->cs == MQI_CS_UP && !c->dead && !c->adopt && c->store == NULL &&
+           !c->draining && !c->want_disconnect &&
+           c->io.fd >= 0 && c->io.ops != NULL && c->io.layer == NULL &&
+           !c->write_blocked && out_pending(c) == 0 && c->ses_err == MQ_OK;
+}
+
+/* After a direct write: hand over what it produced as the worker's
+ * end of round would (events, queue space), and let go of the client.
+ * False when the worker must end the connection (an action that could
+ * not be carried out here: session_check); it is woken for that. */
+static bool
+direct_end(mq_client *c)
+{
+    bool posted = c->bat_head != NULL, freed = c->space_freed;
+    bool ok = c->ses_err == MQ_OK;
+
+    mqi_conn_post_flush(c);
+    c->space_freed = false;
+    mqi_own_unlock(c);
+    if (freed)
+        mqi_space_released(c);
+    if (posted)
+        mqi_worker_posted(c); /* a loop thread doing the I/O dispatches */
+    if (!ok)
+        mqi_wake(c); /* mqi_conn_commands looks at ses_err */
+    return ok;
+}
+
+bool
+mqi_conn_direct_publish(mq_client *c, mqi_msg *m)
+{
+    if (m->payload_len >= SPLICE_MIN || !mqi_own_try(c))
+        return false;
+    /* a client whose loop thread does its I/O (mq_loop_start) is left
+     * to that thread unless it is the caller: with direct publishes from
+     * another thread its paho-style round trip at QoS 0 was slow (~70 us
+     * instead of ~18) about twice as often (bench/README.md, item 2
+     * continued) */
+    if (!direct_ok(c) || !c->read_since_direct ||
+        (c->w != c->home && mqi_worker_current() != c->w) ||
+        !mqi_mpsc_empty(&c->cmdq)) {
+        mqi_own_unlock(c);
+        return false;
+    }
+    c->read_since_direct = false;
+    tl_direct = true;
+    mqi_session_add(&c->ses, m);
+    pump(c);
+    if (c->ses_err == MQ_OK)
+        mqi_conn_flush(c);
+    tl_direct = false;
+    (void)direct_end(c); /* m is in the session either way */
+    return true;
+}
+
+bool
+mqi_conn_direct_acks(mq_client *c)
+{
+    if (!mqi_own_try(c))
+        return false;
+    if (!direct_ok(c)) {
+        mqi_own_unlock(c);
+        return false;
+    }
+    tl_direct = true;
+    if (mqi_ackch_due(c->ackch))
+        mqi_session_acks(&c->ses, true);
+    /* an ack that could not be encoded (no memory) ends the connection:
+     * the worker's part (direct_end wakes it) */
+    if (c->ses_err == MQ_OK)
+        mqi_conn_flush(c);
+    tl_direct = false;
+    (void)direct_end(c);
+    return true;
 }
 
 /* ---- session ---------------------------------------------------------- */
@@ -793,9 +932,9 @@ queue_resubscribe(mq_client *c)
 static const char *
 auth_method(const mq_client *c)
 {
-    if (c->proto != MQ_PROTO_V5 || c->cfg.connect_props == NULL)
+    if (c->proto != MQ_PROTO_V5 || c->cfg->connect_props == NULL)
         return NULL;
-    return mq_props_get_string(c->cfg.connect_props,
+    return mq_props_get_string(c->cfg->connect_props,
                                MQ_PROP_AUTHENTICATION_METHOD);
 }
 
@@ -980,7 +1119,7 @@ send_limits(const mq_client *c, mqi_send_limits *lim)
     lim->retain = c->server_retain;
     lim->alias_max = atomic_load_explicit(&c->alias_max_out,
                                           memory_order_relaxed);
-    lim->alias_auto = c->cfg.topic_alias_auto > 0;
+    lim->alias_auto = c->cfg->topic_alias_auto > 0;
 }
 
 /* Send what the session lets out now: control packets first, then
@@ -1115,10 +1254,17 @@ session_act(void *ud, const mqi_act *a)
         mqi_log(c, a->level, "%s", a->text);
         break;
     case MQI_ACT_PROTOCOL_ERROR:
-        protocol_error(c, a->err, a->reason, a->text);
-        break;
     case MQI_ACT_NOMEM:
-        connection_lost(c, MQ_ERR_NOMEM, 0, a->text);
+        if (tl_direct) {
+            /* not on the worker: it ends the connection (session_check
+             * after the direct write wakes it) */
+            rc = MQ_ERR_NOMEM;
+            break;
+        }
+        if (a->kind == MQI_ACT_NOMEM)
+            connection_lost(c, MQ_ERR_NOMEM, 0, a->text);
+        else
+            protocol_error(c, a->err, a->reason, a->text);
         break;
     }
     if (rc != MQ_OK && c->ses_err == MQ_OK)
@@ -1197,6 +1343,7 @@ connection_lost(mq_client *c, int err, int reason, const char *msg)
     if (c->cs != MQI_CS_UP)
         mqi_conn_note_attempt(c, err); /* lost before CONNACK: the attempt failed */
     mqi_connect_lost(c, err, reason, msg && *msg ? msg : mq_strerror(err));
+    mqi_io_err_clear(); /* reported: the next failure starts afresh */
 }
 
 static void
@@ -1247,7 +1394,7 @@ fallback_to_v311(mq_client *c, bool sure, const char *why)
             "trying MQTT 3.1.1", why);
     mqi_conn_close_socket(c);
     atomic_store(&c->connected, 0);
-    c->fallback[c->server_idx % c->cfg.nservers] =
+    c->fallback[c->server_idx % c->cfg->nservers] =
         sure ? MQI_FB_V311 : MQI_FB_TRY;
     c->cs = MQI_CS_BACKOFF;
     c->backoff_until_ms = mqi_now_ms();
@@ -1270,7 +1417,7 @@ on_connack(mq_client *c, const mqi_connack *p)
                        "unexpected CONNACK");
         return;
     }
-    if (p->v311_refusal && c->cfg.protocol_fallback && c->fallback != NULL) {
+    if (p->v311_refusal && c->cfg->protocol_fallback && c->fallback != NULL) {
         mq_props_free(props);
         fallback_to_v311(c, true, "it answered with a 3.1.1 CONNACK");
         return;
@@ -1320,15 +1467,15 @@ on_connack(mq_client *c, const mqi_connack *p)
         return;
     }
     if (c->fallback_try && c->fallback != NULL)
-        c->fallback[c->server_idx % c->cfg.nservers] = MQI_FB_V311;
+        c->fallback[c->server_idx % c->cfg->nservers] = MQI_FB_V311;
     atomic_store(&c->proto_in_use, c->proto);
     c->session_present = p->session_present;
-    c->ses.window = (size_t)c->cfg.max_inflight;
+    c->ses.window = (size_t)c->cfg->max_inflight;
     c->server_max_packet = 0;
     c->server_max_qos = 2;
     c->server_retain = true;
-    c->server_keepalive = (uint16_t)c->cfg.keepalive;
-    atomic_store(&c->max_packet, c->cfg.max_packet_size);
+    c->server_keepalive = (uint16_t)c->cfg->keepalive;
+    atomic_store(&c->max_packet, c->cfg->max_packet_size);
     if (props != NULL) {
         const char *id;
         if (mq_props_get_int(props, MQ_PROP_RECEIVE_MAXIMUM, 0, &v) == MQ_OK &&
@@ -1337,7 +1484,7 @@ on_connack(mq_client *c, const mqi_connack *p)
         if (mq_props_get_int(props, MQ_PROP_MAXIMUM_PACKET_SIZE, 0, &v) ==
             MQ_OK) {
             c->server_max_packet = v;
-            if (v < c->cfg.max_packet_size)
+            if (v < c->cfg->max_packet_size)
                 atomic_store(&c->max_packet, v);
         }
         if (mq_props_get_int(props, MQ_PROP_MAXIMUM_QOS, 0, &v) == MQ_OK)
@@ -1718,7 +1865,7 @@ parse_buf(mq_client *c, const uint8_t *data, size_t len, bool *closed,
             *closed = true;
             break;
         }
-        if ((uint64_t)rem + hl > c->cfg.max_packet_size) {
+        if ((uint64_t)rem + hl > c->cfg->max_packet_size) {
             protocol_error(c, MQ_ERR_TOO_LARGE, MQ_RC_PACKET_TOO_LARGE,
                            "packet larger than the maximum packet size");
             *closed = true;
@@ -1794,12 +1941,13 @@ read_some(mq_client *c, uint8_t *buf, size_t cap, size_t *out_n)
 
     if (rc == MQ_OK) {
         c->last_recv_ms = mqi_now_ms(); /* bytes prove the link alive */
+        c->ack_due = true;
         return true;
     }
     if (rc == MQ_ERR_CLOSED && c->cs == MQI_CS_CONNACK &&
         c->proto == MQ_PROTO_V5) {
         /* what a broker without MQTT 5 may do with a v5 CONNECT */
-        if (c->cfg.protocol_fallback && c->fallback != NULL)
+        if (c->cfg->protocol_fallback && c->fallback != NULL)
             fallback_to_v311(c, false, "it closed the connection before "
                              "CONNACK");
         else
@@ -1809,7 +1957,7 @@ read_some(mq_client *c, uint8_t *buf, size_t cap, size_t *out_n)
     } else if (rc == MQ_ERR_CLOSED)
         connection_lost(c, MQ_ERR_CLOSED, 0, "connection closed by broker");
     else if (rc != MQ_ERR_AGAIN)
-        connection_lost(c, rc, 0, c->io.err);
+        connection_lost(c, rc, 0, mqi_io_err);
     return false;
 }
 
@@ -1896,6 +2044,31 @@ handle_read(mq_client *c)
     }
 }
 
+/* Acknowledge at once what was read when nothing we wrote carried the
+ * ACK. A broker that leaves Nagle's algorithm on (mosquitto's default,
+ * set_tcp_nodelay false) holds every acknowledgement after the first
+ * until the first is ACKed; the kernel's delayed ACK (40 ms on Linux)
+ * then stalls an application that waits for several completions before
+ * it publishes again: one stall per window, ~50x fewer messages.
+ * TCP_QUICKACK sends the pending ACK now; Linux clears it again by
+ * itself, so it is set after every read that left an ACK owed (one
+ * setsockopt per read round, only when this round wrote nothing).
+ * Platforms without TCP_QUICKACK keep their delayed ACKs. */
+static void
+ack_now(mq_client *c)
+{
+    c->ack_due = false;
+#ifdef TCP_QUICKACK
+    if (c->tcp && c->io.fd >= 0) {
+        int one = 1;
+        if (setsockopt(c->io.fd, IPPROTO_TCP, TCP_QUICKACK, &one,
+                       sizeof one) != 0) {
+            /* not fatal: the ACK is only later */
+        }
+    }
+#endif
+}
+
 void
 mqi_conn_io(mq_client *c, uint32_t events)
 {
@@ -1931,6 +2104,7 @@ mqi_conn_io(mq_client *c, uint32_t events)
     if (c->write_blocked && (events & EPOLLIN) && c->io.layer != NULL)
         c->write_blocked = false; /* TLS/WebSocket may write on a read */
     if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+        c->read_since_direct = true; /* the next publish may write itself */
         handle_read(c);
         /* hand what was read to the application before writing the acks:
          * on loopback a write runs the peer's receive path inline, and the
@@ -1943,6 +2117,8 @@ mqi_conn_io(mq_client *c, uint32_t events)
             pump(c); /* room again: messages held back by a full socket */
         mqi_conn_flush(c);
     }
+    if (c->ack_due)
+        ack_now(c);
 }
 
 /* ---- commands ------------------------------------------------------------ */
@@ -1953,9 +2129,9 @@ mqi_conn_io(mq_client *c, uint32_t events)
 static bool
 session_resumable(const mq_client *c)
 {
-    uint32_t expiry = c->cfg.session_expiry;
+    uint32_t expiry = c->cfg->session_expiry;
 
-    if (c->cfg.clean_start)
+    if (c->cfg->clean_start)
         return false;
     if (c->proto != MQ_PROTO_V5)
         return true;
@@ -2100,7 +2276,7 @@ disconnect_done(mq_client *c)
     c->closing = false;
     c->final_pending = true;
     atomic_store(&c->closing_flag, false);
-    pthread_cond_broadcast(&c->state_cond);
+    mqi_state_broadcast(c);
     pthread_mutex_unlock(&c->lock);
     mqi_conn_post_disconnected(c, MQ_OK, c->close_reason, false, msg);
 }
@@ -2156,10 +2332,8 @@ cmd_connect(mq_client *c, mqi_msg *m)
         c->close_reason = 0;
         disconnect_done(c);
     }
-    if (c->cfg_valid)
-        mqi_opts_clear(&c->cfg);
-    c->cfg = *snap;
-    free(snap);
+    mqi_opts_unref(c->cfg);
+    c->cfg = snap;
     c->cfg_valid = true;
     c->cfg_seq = m->generation;
 #ifdef MQ_HAVE_TLS
@@ -2169,13 +2343,13 @@ cmd_connect(mq_client *c, mqi_msg *m)
 #endif
     free(c->fallback);
     c->fallback = NULL;
-    if (c->version == MQ_PROTO_V5 && c->cfg.protocol_fallback)
-        c->fallback = calloc(c->cfg.nservers, 1); /* all MQI_FB_V5 */
-    mqi_session_in_alias_max(&c->ses, c->cfg.topic_alias_maximum);
+    if (c->version == MQ_PROTO_V5 && c->cfg->protocol_fallback)
+        c->fallback = calloc(c->cfg->nservers, 1); /* all MQI_FB_V5 */
+    mqi_session_in_alias_max(&c->ses, c->cfg->topic_alias_maximum);
     c->server_idx = 0;
     c->attempt = 0;
     c->up_since_ms = 0;
-    c->ses.window = (size_t)c->cfg.max_inflight;
+    c->ses.window = (size_t)c->cfg->max_inflight;
     mqi_connect_start(c);
     mqi_msg_free(m);
 }
@@ -2244,8 +2418,9 @@ mqi_conn_commands(mq_client *c)
 {
     mqi_qnode *n;
 
-    if (mqi_ackch_due(c->ackch)) {
-        /* the application freed messages: their PUBACK/PUBREC */
+    if (mqi_ackch_due(c->ackch) || c->ses_err != MQ_OK) {
+        /* the application freed messages: their PUBACK/PUBREC (or a
+         * direct write of them could not encode one: session_check) */
         mqi_session_acks(&c->ses, c->cs == MQI_CS_UP ||
                                       c->cs == MQI_CS_CLOSING);
         if (!session_check(c))
@@ -2253,7 +2428,12 @@ mqi_conn_commands(mq_client *c)
     }
 
     while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL) {
-        mqi_msg *m = MQI_CONTAINER_OF(n, mqi_msg, qn);
+        mqi_msg *m;
+        if (n == &c->destroy_node) { /* mqi_worker_detach */
+            drop_client_state(c);
+            return;
+        }
+        m = MQI_CONTAINER_OF(n, mqi_msg, qn);
         switch (m->kind) {
         case MQI_CMD_PUBLISH:
             mqi_session_add(&c->ses, m);
@@ -2292,7 +2472,7 @@ mqi_conn_commands(mq_client *c)
             if (m->resolve_err != 0 || m->resolved == NULL) {
                 char msg[160];
                 snprintf(msg, sizeof msg, "%s: %s",
-                         c->cfg.servers[c->server_idx % c->cfg.nservers].host,
+                         c->cfg->servers[c->server_idx % c->cfg->nservers].host,
                          gai_strerror(m->resolve_err));
                 mqi_msg_free(m);
                 mqi_connect_fail(c, MQ_ERR_DNS, msg);
@@ -2310,10 +2490,6 @@ mqi_conn_commands(mq_client *c)
             m->resolved = NULL;
             mqi_msg_free(m);
             break;
-        case MQI_CMD_DESTROY:
-            mqi_msg_free(m);
-            drop_client_state(c);
-            return;
         default:
             mqi_msg_free(m);
         }
@@ -2406,7 +2582,12 @@ mqi_conn_timer(mq_client *c, int64_t now)
             }
             c->ping_sent_ms = 0;
             c->last_recv_ms = now;
-            mqi_conn_deadline(c, now + ka);
+            /* from the last write, whose clock was read after @p now: timed
+             * from now, the next check could come a moment short of a
+             * keepalive, skip the PINGREQ and leave 2 keepalives of silence
+             * (the broker allows 1.5) */
+            mqi_conn_deadline(c, c->last_send_ms + ka > now
+                                     ? c->last_send_ms + ka : now + ka);
             break;
         }
         if (c->ping_sent_ms != 0) {
@@ -2478,7 +2659,10 @@ drop_client_state(mq_client *c)
     c->bat_n = 0;
     c->bat_bytes = 0;
     while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL) {
-        mqi_msg *m = MQI_CONTAINER_OF(n, mqi_msg, qn);
+        mqi_msg *m;
+        if (n == &c->destroy_node)
+            continue;
+        m = MQI_CONTAINER_OF(n, mqi_msg, qn);
         if (m->kind == MQI_CMD_WAIT) {
             watch_reply(c, m->resolved, MQI_WS_DONE, MQ_ERR_DESTROYED);
             m->resolved = NULL;
@@ -2518,8 +2702,8 @@ drop_client_state(mq_client *c)
     free(c->spl);
     c->spl = NULL;
     c->spl_cap = 0;
-    if (c->cfg_valid)
-        mqi_opts_clear(&c->cfg);
+    mqi_opts_unref(c->cfg);
+    c->cfg = NULL;
     c->cfg_valid = false;
 #ifdef MQ_HAVE_TLS
     if (c->tls_ctx != NULL)

@@ -1,14 +1,15 @@
 /*
- * connect.c - connecting a client: resolving the server's name (a thread
- * per lookup), TCP, the transport layers (proxy, TLS, WebSocket), the
- * CONNECT packet, and what happens when an attempt fails or a connection
- * is lost: the next address, the next server of the list (failover), the
- * 3.1.1 fallback, or a reconnect after a backoff with jitter from the
- * client's own generator (backoff.c). The CONNACK itself is conn.c's.
+ * connect.c - connecting a client: resolving the server's name (on the
+ * process's resolver pool, resolver.c), TCP, the transport layers (proxy,
+ * TLS, WebSocket), the CONNECT packet, and what happens when an attempt
+ * fails or a connection is lost: the next address, the next server of the
+ * list (failover), the 3.1.1 fallback, or a reconnect after a backoff with
+ * jitter from the client's own generator (backoff.c). The CONNACK
+ * itself is conn.c's.
  *
- * Threading: the client's worker thread, except resolver_main (a detached
- * thread per lookup, getaddrinfo only; its result comes back through the
- * client's command queue).
+ * Threading: the client's worker thread, except resolve_wanted and
+ * resolve_done (a thread of the resolver pool, resolver.c; the result
+ * comes back through the client's command queue).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "resolver.h"
 #include "worker.h"
 
 /* ---- connecting ------------------------------------------------------- */
@@ -36,7 +38,7 @@ clear_active_if_current(mq_client *c)
         c->closing = false;
         atomic_store(&c->closing_flag, false);
     }
-    pthread_cond_broadcast(&c->state_cond); /* mq_wait_disconnected */
+    mqi_state_broadcast(c); /* mq_wait_disconnected */
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -53,13 +55,13 @@ schedule_retry(mq_client *c)
         c->up_since_ms = 0;
     }
     c->server_idx++;
-    if (c->cfg.nservers > 1 && c->server_idx % c->cfg.nservers != 0) {
+    if (c->cfg->nservers > 1 && c->server_idx % c->cfg->nservers != 0) {
         c->backoff_until_ms = now; /* next server in the list at once */
     } else {
         c->attempt++;
         c->backoff_until_ms =
-            now + mqi_backoff_delay_ms(c->cfg.reconnect_min_ms,
-                                       c->cfg.reconnect_max_ms, c->attempt,
+            now + mqi_backoff_delay_ms(c->cfg->reconnect_min_ms,
+                                       c->cfg->reconnect_max_ms, c->attempt,
                                        &c->rng);
     }
     c->cs = MQI_CS_BACKOFF;
@@ -72,7 +74,7 @@ schedule_retry(mq_client *c)
 void
 mqi_connect_lost(mq_client *c, int err, int reason, const char *msg)
 {
-    bool retry = c->cfg.reconnect != 0;
+    bool retry = c->cfg->reconnect != 0;
 
     if (c->draining && (!retry || mqi_now_ms() >= c->drain_deadline_ms ||
                         !mqi_conn_outstanding(c))) {
@@ -101,6 +103,7 @@ mqi_connect_fail(mq_client *c, int err, const char *msg)
     atomic_store(&c->connected, 0);
     mqi_conn_note_attempt(c, err);
     mqi_connect_lost(c, err, 0, msg && *msg ? msg : mq_strerror(err));
+    mqi_io_err_clear(); /* reported: the next failure starts afresh */
 }
 
 static mq_props *
@@ -110,26 +113,26 @@ connect_props(mq_client *c)
 
     if (c->proto != MQ_PROTO_V5)
         return NULL;
-    if (mqi_props_dup(c->cfg.connect_props, &p) != MQ_OK)
+    if (mqi_props_dup(c->cfg->connect_props, &p) != MQ_OK)
         return NULL;
     if (p == NULL && (p = mq_props_new()) == NULL)
         return NULL;
-    if (c->cfg.session_expiry != 0 &&
+    if (c->cfg->session_expiry != 0 &&
         !mq_props_has(p, MQ_PROP_SESSION_EXPIRY_INTERVAL))
         mq_props_add_int(p, MQ_PROP_SESSION_EXPIRY_INTERVAL,
-                         c->cfg.session_expiry);
-    if (c->cfg.receive_maximum != 65535 &&
+                         c->cfg->session_expiry);
+    if (c->cfg->receive_maximum != 65535 &&
         !mq_props_has(p, MQ_PROP_RECEIVE_MAXIMUM))
         mq_props_add_int(p, MQ_PROP_RECEIVE_MAXIMUM,
-                         (uint32_t)c->cfg.receive_maximum);
-    if (c->cfg.topic_alias_maximum != 0 &&
+                         (uint32_t)c->cfg->receive_maximum);
+    if (c->cfg->topic_alias_maximum != 0 &&
         !mq_props_has(p, MQ_PROP_TOPIC_ALIAS_MAXIMUM))
         mq_props_add_int(p, MQ_PROP_TOPIC_ALIAS_MAXIMUM,
-                         (uint32_t)c->cfg.topic_alias_maximum);
-    if (c->cfg.max_packet_size < 268435460u &&
+                         (uint32_t)c->cfg->topic_alias_maximum);
+    if (c->cfg->max_packet_size < 268435460u &&
         !mq_props_has(p, MQ_PROP_MAXIMUM_PACKET_SIZE))
         mq_props_add_int(p, MQ_PROP_MAXIMUM_PACKET_SIZE,
-                         c->cfg.max_packet_size);
+                         c->cfg->max_packet_size);
     return p;
 }
 
@@ -142,30 +145,32 @@ send_connect(mq_client *c)
 
     memset(&p, 0, sizeof p);
     p.version = (uint8_t)c->proto;
-    p.clean_start = c->cfg.clean_start != 0;
-    p.keepalive = (uint16_t)c->cfg.keepalive;
+    p.clean_start = c->cfg->clean_start != 0;
+    p.keepalive = (uint16_t)c->cfg->keepalive;
     pthread_mutex_lock(&c->lock);
     p.client_id.ptr = (const uint8_t *)c->client_id;
     p.client_id.len = strlen(c->client_id);
-    if (c->cfg.will) {
+    if (mqi_topts_of(c->cfg)->will) {
+        const mqi_topts *w = mqi_topts_of(c->cfg);
+
         p.will.present = true;
-        p.will.qos = (uint8_t)c->cfg.will_qos;
-        p.will.retain = c->cfg.will_retain != 0;
-        p.will.topic.ptr = (const uint8_t *)c->cfg.will_topic;
-        p.will.topic.len = strlen(c->cfg.will_topic);
-        p.will.payload.ptr = c->cfg.will_payload;
-        p.will.payload.len = c->cfg.will_len;
-        p.will.props = c->cfg.will_props;
+        p.will.qos = (uint8_t)w->will_qos;
+        p.will.retain = w->will_retain != 0;
+        p.will.topic.ptr = (const uint8_t *)w->will_topic;
+        p.will.topic.len = strlen(w->will_topic);
+        p.will.payload.ptr = w->will_payload;
+        p.will.payload.len = w->will_len;
+        p.will.props = w->will_props;
     }
-    if (c->cfg.username != NULL) {
+    if (c->cfg->username != NULL) {
         p.has_username = true;
-        p.username.ptr = (const uint8_t *)c->cfg.username;
-        p.username.len = strlen(c->cfg.username);
+        p.username.ptr = (const uint8_t *)c->cfg->username;
+        p.username.len = strlen(c->cfg->username);
     }
-    if (c->cfg.has_password) {
+    if (c->cfg->has_password) {
         p.has_password = true;
-        p.password.ptr = c->cfg.password;
-        p.password.len = c->cfg.password_len;
+        p.password.ptr = c->cfg->password;
+        p.password.len = c->cfg->password_len;
     }
     props = connect_props(c);
     p.props = props;
@@ -201,14 +206,14 @@ mqi_connect_handshake(mq_client *c)
     } else if (rc == MQ_ERR_AGAIN) {
         mqi_conn_update_mask(c);
     } else {
-        mqi_connect_fail(c, rc, c->io.err);
+        mqi_connect_fail(c, rc, mqi_io_err);
     }
 }
 
 void
 mqi_connect_tcp_done(mq_client *c)
 {
-    mqi_server *s = &c->cfg.servers[c->server_idx % c->cfg.nservers];
+    mqi_server *s = &c->cfg->servers[c->server_idx % c->cfg->nservers];
 
     if (c->addrs != NULL) {
         freeaddrinfo(c->addrs);
@@ -217,12 +222,12 @@ mqi_connect_tcp_done(mq_client *c)
     }
     c->io.ops = &mqi_io_plain_ops;
     c->io.want = 0;
-    c->io.err[0] = '\0';
+    mqi_io_err_clear();
     if (c->proxy != NULL) {
         /* first a tunnel to the broker; then start_transport */
         int rc = mqi_io_proxy_start(&c->io, c->proxy, s->host, s->port);
         if (rc != MQ_OK) {
-            mqi_connect_fail(c, rc, c->io.err);
+            mqi_connect_fail(c, rc, mqi_io_err);
             return;
         }
         c->cs = MQI_CS_HANDSHAKE;
@@ -236,48 +241,49 @@ mqi_connect_tcp_done(mq_client *c)
 static void
 start_transport(mq_client *c)
 {
-    mqi_server *s = &c->cfg.servers[c->server_idx % c->cfg.nservers];
+    mqi_server *s = &c->cfg->servers[c->server_idx % c->cfg->nservers];
 
     if (s->scheme == MQI_SCHEME_TLS || s->scheme == MQI_SCHEME_WSS) {
 #ifdef MQ_HAVE_TLS
+        const mqi_topts *t = mqi_topts_of(c->cfg);
         mqi_tls_opts o;
         int rc;
         memset(&o, 0, sizeof o);
-        o.ca_file = c->cfg.tls_ca_file;
-        o.ca_path = c->cfg.tls_ca_path;
-        o.cert_file = c->cfg.tls_cert_file;
-        o.key_file = c->cfg.tls_key_file;
-        o.verify_name = c->cfg.tls_verify_name;
-        o.alpn = c->cfg.tls_alpn;
-        o.ciphers = c->cfg.tls_ciphers;
-        o.min_version = c->cfg.tls_min_version;
-        o.insecure = c->cfg.tls_insecure;
-        o.no_hostname_check = c->cfg.tls_no_hostname_check;
-        o.ca_pem = c->cfg.tls_ca_pem;
-        o.cert_pem = c->cfg.tls_cert_pem;
-        o.key_pem = c->cfg.tls_key_pem;
-        o.key_password = c->cfg.tls_key_password;
-        o.key_password_cb = c->cfg.tls_password_cb;
-        o.key_password_userdata = c->cfg.tls_password_ud;
+        o.ca_file = t->tls_ca_file;
+        o.ca_path = t->tls_ca_path;
+        o.cert_file = t->tls_cert_file;
+        o.key_file = t->tls_key_file;
+        o.verify_name = t->tls_verify_name;
+        o.alpn = t->tls_alpn;
+        o.ciphers = t->tls_ciphers;
+        o.min_version = t->tls_min_version;
+        o.insecure = t->tls_insecure;
+        o.no_hostname_check = t->tls_no_hostname_check;
+        o.ca_pem = t->tls_ca_pem;
+        o.cert_pem = t->tls_cert_pem;
+        o.key_pem = t->tls_key_pem;
+        o.key_password = t->tls_key_password;
+        o.key_password_cb = t->tls_password_cb;
+        o.key_password_userdata = t->tls_password_ud;
         o.port = s->port;
-        mqi_xopts_tls(&c->cfg.x, &o);
+        mqi_xopts_tls(mqi_xopts_of(c->cfg), &o);
         if (o.insecure)
             mqi_log(c, MQ_LOG_WARNING, "TLS verification is off "
                     "(MQ_OPT_TLS_INSECURE): the broker is not authenticated");
         if (c->tls_ctx == NULL || mqi_tls_ctx_stale(c->tls_ctx)) {
             void *fresh = NULL;
-            rc = mqi_tls_ctx_new(&o, &fresh, c->io.err, sizeof c->io.err);
+            rc = mqi_tls_ctx_new(&o, &fresh, mqi_io_err, sizeof mqi_io_err);
             mqi_tls_ctx_inherit(fresh, c->tls_ctx);
             mqi_tls_ctx_free(c->tls_ctx);
             c->tls_ctx = fresh;
             if (rc != MQ_OK) {
-                mqi_connect_fail(c, rc, c->io.err);
+                mqi_connect_fail(c, rc, mqi_io_err);
                 return;
             }
         }
         rc = mqi_io_tls_start(&c->io, c->tls_ctx, s->host, &o);
         if (rc != MQ_OK) {
-            mqi_connect_fail(c, rc, c->io.err);
+            mqi_connect_fail(c, rc, mqi_io_err);
             return;
         }
 #else
@@ -288,7 +294,7 @@ start_transport(mq_client *c)
     if (s->scheme == MQI_SCHEME_WS || s->scheme == MQI_SCHEME_WSS) {
         int rc = mqi_io_ws_start(&c->io, s->host, s->port, s->path);
         if (rc != MQ_OK) {
-            mqi_connect_fail(c, rc, c->io.err);
+            mqi_connect_fail(c, rc, mqi_io_err);
             return;
         }
     }
@@ -315,6 +321,36 @@ mqi_connect_addr_failed(mq_client *c, int err)
     mqi_connect_fail(c, err == ECONNREFUSED ? MQ_ERR_CONNREFUSED : MQ_ERR_IO, msg);
 }
 
+/* MQ_SOPT_BIND_ADDRESS: bind @p fd to the source address before
+ * connect(). 0, or the errno (EAFNOSUPPORT: the server's address is of
+ * the other family, so this one is skipped). The port is left to connect()
+ * where the kernel supports it, so connections to different servers or
+ * ports can share a source port and one source address is good for more
+ * than the ~28,000 ports of the ephemeral range. */
+static int
+bind_source(int fd, int family, const char *addr)
+{
+    struct sockaddr_storage ss;
+    int fam = mqi_numeric_addr(addr, &ss);
+
+    if (fam != family)
+        return EAFNOSUPPORT;
+#ifdef IP_BIND_ADDRESS_NO_PORT
+    {
+        int one = 1;
+        if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+                       sizeof one) != 0) {
+            /* an older kernel: bind() then chooses the port */
+        }
+    }
+#endif
+    if (bind(fd, (struct sockaddr *)&ss,
+             fam == AF_INET ? sizeof(struct sockaddr_in)
+                            : sizeof(struct sockaddr_in6)) != 0)
+        return errno;
+    return 0;
+}
+
 void
 mqi_connect_next_addr(mq_client *c)
 {
@@ -331,9 +367,17 @@ mqi_connect_next_addr(mq_client *c)
             ai = ai->ai_next;
             continue;
         }
-        if (ai->ai_family != AF_UNIX && c->cfg.tcp_nodelay) {
+        c->tcp = ai->ai_family != AF_UNIX;
+        c->ack_due = false;
+        if (c->tcp && c->cfg->tcp_nodelay) {
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        if (c->tcp && c->cfg->bind_address != NULL &&
+            (err = bind_source(fd, ai->ai_family, c->cfg->bind_address)) != 0) {
+            close(fd);
+            ai = ai->ai_next;
+            continue;
         }
         c->io.fd = fd;
         c->epoll_mask = 0;
@@ -364,48 +408,42 @@ mqi_connect_resolved(mq_client *c, struct addrinfo *res)
     mqi_connect_next_addr(c);
 }
 
-struct resolve_job {
-    mq_client *c;
-    unsigned generation;
-    char port[8];
-    char host[];
-};
-
-static void *
-resolver_main(void *arg)
+/* Resolver pool jobs (resolver.c) hold a reference on their client. */
+static bool
+resolve_wanted(const mqi_rjob *j)
 {
-    struct resolve_job *j = arg;
-    struct addrinfo hints, *res = NULL;
-    mqi_msg *m;
-    int rc;
+    mq_client *c = j->ud;
 
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    rc = getaddrinfo(j->host, j->port, &hints, &res);
-    m = mqi_msg_new(0);
+    /* a newer attempt or a destroy made the answer useless */
+    return !atomic_load(&c->destroyed) && atomic_load(&c->generation) == j->gen;
+}
+
+static void
+resolve_done(mqi_rjob *j, int err, struct addrinfo *res)
+{
+    mq_client *c = j->ud;
+    mqi_msg *m = err == MQI_RESOLVE_SKIPPED ? NULL : mqi_msg_new(0);
+
     /* under the client's lock: mq_client_destroy sets destroyed under it,
-     * so no wake can follow the destroy command */
-    pthread_mutex_lock(&j->c->lock);
-    if (m != NULL && !atomic_load(&j->c->destroyed)) {
+     * so no wake can follow the destroy command. Without memory for the
+     * message the attempt ends at its connect timeout. */
+    pthread_mutex_lock(&c->lock);
+    if (m != NULL && !atomic_load(&c->destroyed)) {
         m->kind = MQI_CMD_RESOLVED;
-        m->generation = j->generation;
-        m->resolve_err = rc;
-        m->resolved = rc == 0 ? res : NULL;
-        mqi_mpsc_push(&j->c->cmdq, &m->qn);
-        mqi_wake(j->c);
+        m->generation = j->gen;
+        m->resolve_err = err;
+        m->resolved = err == 0 ? res : NULL;
+        mqi_mpsc_push(&c->cmdq, &m->qn);
+        mqi_wake(c);
         m = NULL;
         res = NULL;
     }
-    pthread_mutex_unlock(&j->c->lock);
-    if (m != NULL || res != NULL) {
-        free(m);
-        if (res != NULL)
-            freeaddrinfo(res);
-    }
-    mqi_client_unref(j->c);
+    pthread_mutex_unlock(&c->lock);
+    free(m);
+    if (res != NULL)
+        freeaddrinfo(res);
+    mqi_client_unref(c);
     free(j);
-    return NULL;
 }
 
 void
@@ -417,25 +455,25 @@ mqi_connect_start(mq_client *c)
     int64_t now = mqi_now_ms();
 
     mqi_conn_close_socket(c);
-    c->connect_deadline_ms = now + c->cfg.connect_timeout_ms;
+    c->connect_deadline_ms = now + c->cfg->connect_timeout_ms;
     mqi_conn_deadline(c, c->connect_deadline_ms);
-    s = &c->cfg.servers[c->server_idx % c->cfg.nservers];
+    s = &c->cfg->servers[c->server_idx % c->cfg->nservers];
     /* the protocol of this attempt (MQ_OPT_PROTOCOL_FALLBACK) */
     c->proto = c->version;
     c->fallback_try = false;
     if (c->fallback != NULL &&
-        c->fallback[c->server_idx % c->cfg.nservers] != MQI_FB_V5) {
+        c->fallback[c->server_idx % c->cfg->nservers] != MQI_FB_V5) {
         c->proto = MQ_PROTO_V311;
-        if (c->fallback[c->server_idx % c->cfg.nservers] == MQI_FB_TRY) {
+        if (c->fallback[c->server_idx % c->cfg->nservers] == MQI_FB_TRY) {
             c->fallback_try = true; /* kept only if it succeeds */
-            c->fallback[c->server_idx % c->cfg.nservers] = MQI_FB_V5;
+            c->fallback[c->server_idx % c->cfg->nservers] = MQI_FB_V5;
         }
     }
     mqi_log(c, MQ_LOG_INFO, "connecting to %s port %u", s->host,
             (unsigned)s->port);
     {
         const char *perr;
-        c->proxy = mqi_xopts_proxy(&c->cfg.x, s->scheme, s->host, s->port,
+        c->proxy = mqi_xopts_proxy(mqi_xopts_of(c->cfg), s->scheme, s->host, s->port,
                                    &perr);
         if (perr != NULL) {
             mqi_connect_fail(c, MQ_ERR_PROXY, perr);
@@ -476,32 +514,25 @@ mqi_connect_start(mq_client *c)
         mqi_connect_resolved(c, res);
         return;
     }
-    /* A name: resolve on a helper thread so the worker never blocks. */
+    /* A name: resolve on the shared pool so the worker never blocks. */
     {
-        const char *name = c->proxy != NULL ? c->proxy->host : s->host;
-        size_t hl = strlen(name) + 1;
-        struct resolve_job *j = malloc(sizeof *j + hl);
-        pthread_t th;
-        pthread_attr_t attr;
+        mqi_rjob *j = mqi_rjob_new(c->proxy != NULL ? c->proxy->host
+                                                    : s->host, port);
         if (j == NULL) {
             mqi_connect_fail(c, MQ_ERR_NOMEM, NULL);
             return;
         }
-        j->c = c;
-        j->generation = ++c->generation;
-        memcpy(j->port, port, sizeof port);
-        memcpy(j->host, name, hl);
+        j->ud = c;
+        j->gen = ++c->generation;
+        j->wanted = resolve_wanted;
+        j->done = resolve_done;
         atomic_fetch_add(&c->refs, 1);
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&th, &attr, resolver_main, j) != 0) {
+        if (mqi_resolve(j) != MQ_OK) {
             atomic_fetch_sub(&c->refs, 1);
             free(j);
-            pthread_attr_destroy(&attr);
             mqi_connect_fail(c, MQ_ERR_SYSTEM, "cannot start resolver");
             return;
         }
-        pthread_attr_destroy(&attr);
         c->cs = MQI_CS_RESOLVING;
     }
 }

@@ -6,7 +6,9 @@
  * Threading: any thread; a mutex guards the list. The pipe holds at most one
  * byte: written when the queue goes from empty to non-empty, read back when
  * the last event is taken, under the mutex, so the fd is level-triggered and
- * no wakeup is lost even when libuv also watches it.
+ * no wakeup is lost even when libuv also watches it. The condition
+ * variable blocking takers sleep on is made by the first one that waits
+ * (an idle client that polls or uses callbacks never needs it).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -27,7 +29,6 @@ mqi_events_init(mqi_events *q)
      * use mq_next_event()/loops pay no descriptors and no pipe writes. */
     q->pipe_rd = q->pipe_wr = -1;
     pthread_mutex_init(&q->lock, NULL);
-    mqi_cond_init_mono(&q->cond);
     return MQ_OK;
 }
 
@@ -47,7 +48,7 @@ mqi_events_destroy(mqi_events *q)
         close(q->pipe_wr);
     q->pipe_rd = q->pipe_wr = -1;
     pthread_mutex_destroy(&q->lock);
-    pthread_cond_destroy(&q->cond);
+    mqi_cond_lazy_free(&q->cond);
 }
 
 /* Make the pipe (if one was asked for) readable (lock held). */
@@ -69,10 +70,12 @@ static void
 notify_locked(mqi_events *q, size_t count)
 {
     signal_pipe_locked(q);
+    if (q->cond == NULL)
+        return; /* no waiter ever slept on it (or they poll) */
     if (q->waiters > 1 && count > 1)
-        pthread_cond_broadcast(&q->cond);
+        pthread_cond_broadcast(q->cond);
     else if (q->waiters > 0)
-        pthread_cond_signal(&q->cond);
+        pthread_cond_signal(q->cond);
 }
 
 int
@@ -128,7 +131,8 @@ void
 mqi_events_wake_all(mqi_events *q)
 {
     pthread_mutex_lock(&q->lock);
-    pthread_cond_broadcast(&q->cond);
+    if (q->cond != NULL)
+        pthread_cond_broadcast(q->cond);
     pthread_mutex_unlock(&q->lock);
 }
 
@@ -164,11 +168,11 @@ mqi_events_take_some(mqi_events *q, int timeout_ms, size_t max,
     while (q->head == NULL && timeout_ms != 0 &&
            !(stop != NULL && atomic_load(stop))) {
         int rc;
+        /* the cond is made by the first waiting take; without memory
+         * for it the take polls (clock.h) */
         q->waiters++;
-        if (timeout_ms < 0)
-            rc = pthread_cond_wait(&q->cond, &q->lock);
-        else
-            rc = pthread_cond_timedwait(&q->cond, &q->lock, &until);
+        rc = mqi_cond_lazy_wait(&q->cond, &q->lock,
+                                timeout_ms < 0 ? NULL : &until);
         q->waiters--;
         if (rc == ETIMEDOUT)
             break;
@@ -381,4 +385,5 @@ mqi_log(mq_client *c, int level, const char *fmt, ...)
     ev->message = (char *)(ev + 1);
     memcpy(ev->message, buf, n);
     mqi_events_post(&c->ev, ev);
+    mqi_worker_posted(c); /* a loop thread doing the I/O dispatches it */
 }

@@ -107,7 +107,9 @@ mqi_inack_release(mqi_inack *a, bool taken)
          * mark done after its look sets it again and wakes it */
         if (ch != NULL && !atomic_exchange(&ch->due, true)) {
             pthread_mutex_lock(&ch->lock);
-            if (ch->c != NULL)
+            /* written on this thread when the connection is idle
+             * (conn.c, "direct writes"), else by the worker */
+            if (ch->c != NULL && !mqi_conn_direct_acks(ch->c))
                 mqi_wake(ch->c);
             pthread_mutex_unlock(&ch->lock);
         }

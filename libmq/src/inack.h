@@ -9,7 +9,8 @@
  * binding's dispatch) marks it done and wakes the worker through the
  * client's ack channel; the worker (session.c, mqi_session_acks) then sends
  * PUBACK/PUBREC for the done ones at the head of the queue, in arrival
- * order. An event freed without being taken (the client destroyed with
+ * order. When the connection is idle the freeing thread sends them itself
+ * instead (conn.c, "direct writes": mqi_conn_direct_acks). An event freed without being taken (the client destroyed with
  * it still queued) releases its mark without acknowledging: the broker
  * sends the message again to the next connection of the session.
  *

@@ -31,6 +31,7 @@
 #include "session.h"
 #include "queue.h"
 #include "store.h"
+#include "theap.h"
 #include "transport.h"
 
 /* One mq_wait() call on a token. The waiter allocates it and hands it to
@@ -85,7 +86,32 @@ typedef struct mqi_xopts {
     char *px_err_tls;           /* either kind is unusable, or NULL */
 } mqi_xopts;
 
+/* The TLS options and the will: a block made by the first setter of one
+ * (mqi_topts_mut), so a client with neither carries none (issue 20 item
+ * 3). Read through mqi_topts_of, which gives all defaults (zero) when the
+ * block was never made. */
+typedef struct mqi_topts {
+    /* will (mq_set_will) */
+    char *will_topic;
+    uint8_t *will_payload;
+    size_t will_len;
+    mq_props *will_props;
+    /* tls */
+    char *tls_ca_file, *tls_ca_path, *tls_cert_file, *tls_key_file;
+    char *tls_verify_name, *tls_alpn, *tls_ciphers;
+    char *tls_ca_pem, *tls_cert_pem, *tls_key_pem, *tls_key_password;
+    mq_tls_password_cb tls_password_cb;
+    void *tls_password_ud;
+    int will_qos;
+    int will_retain;
+    int tls_min_version;
+    bool will;                  /* a will is set */
+    bool tls_insecure;
+    bool tls_no_hostname_check;
+} mqi_topts;
+
 typedef struct mqi_opts {
+    atomic_int refs;            /* mqi_opts_new / mqi_opts_unref */
     int keepalive;
     int clean_start;
     uint32_t session_expiry;
@@ -100,36 +126,49 @@ typedef struct mqi_opts {
     int topic_alias_maximum;
     int protocol_fallback;      /* v5: retry a 3.1.1-only broker in 3.1.1 */
     int topic_alias_auto;       /* v5: outbound aliases assigned by libmq */
+    bool has_password;
     char *username;
     uint8_t *password;
     size_t password_len;
-    bool has_password;
     mqi_server *servers;
     size_t nservers;
-    /* will */
-    bool will;
-    char *will_topic;
-    uint8_t *will_payload;
-    size_t will_len;
-    int will_qos;
-    int will_retain;
-    mq_props *will_props;
     mq_props *connect_props;
-    /* tls */
-    char *tls_ca_file, *tls_ca_path, *tls_cert_file, *tls_key_file;
-    char *tls_verify_name, *tls_alpn, *tls_ciphers;
-    char *tls_ca_pem, *tls_cert_pem, *tls_key_pem, *tls_key_password;
-    mq_tls_password_cb tls_password_cb;
-    void *tls_password_ud;
-    int tls_min_version;
-    bool tls_insecure;
-    bool tls_no_hostname_check;
     char *persist_dir;
-    mqi_xopts x;
+    char *bind_address;         /* MQ_SOPT_BIND_ADDRESS, numeric */
+    mqi_topts *t;               /* NULL until a TLS option or a will is
+                                   set: all defaults (mqi_topts_of,
+                                   mqi_topts_mut) */
+    mqi_xopts *x;               /* NULL until one is set: all defaults
+                                   (mqi_xopts_of, mqi_xopts_mut) */
 } mqi_opts;
 
 int mqi_opts_copy(mqi_opts *dst, const mqi_opts *src);
+/* The TLS options and the will of @p o for reading: all defaults when
+ * none was ever set (o->t NULL). */
+const mqi_topts *mqi_topts_of(const mqi_opts *o);
+/* For changing them (under c->lock, after mqi_opts_writable): made on
+ * first use; NULL without memory (o unchanged). */
+mqi_topts *mqi_topts_mut(mqi_opts *o);
 void mqi_opts_clear(mqi_opts *o);
+/* A heap option set with one reference, zeroed (NULL without memory);
+ * the last mqi_opts_unref clears and frees it (any thread; NULL is
+ * ignored). */
+mqi_opts *mqi_opts_new(void);
+void mqi_opts_unref(mqi_opts *o);
+/* Before a change to *o (c->opt, under c->lock): when a connect snapshot
+ * shares it (mq_connect takes a reference instead of a copy when the
+ * snapshot would equal the options), replace *o by a private copy.
+ * MQ_OK, or MQ_ERR_NOMEM with *o unchanged. */
+MQI_MUST_CHECK int mqi_opts_own(mqi_opts **o);
+/* The connect snapshot of @p o (under c->lock): @p o itself with one more
+ * reference when no proxy is chosen (one option set per idle client),
+ * else a copy with the proxies chosen. NULL without memory. */
+mqi_opts *mqi_opts_snapshot(mqi_opts *o);
+/* Under c->lock, before a change to c->opt: MQ_ERR_STATE while active
+ * (between mq_connect() and the end of the connection), else
+ * mqi_opts_own(&c->opt). */
+struct mq_client;
+MQI_MUST_CHECK int mqi_opts_writable(struct mq_client *c);
 
 /* api_transport.c: the mqi_xopts part of the options. set/get return
  * MQ_ERR_INVAL for an option that is not theirs. */
@@ -140,6 +179,17 @@ int mqi_xopts_set_str(mqi_xopts *x, int option, const char *v);
  * the proxies chosen; reads the environment when asked. */
 int mqi_xopts_snapshot(mqi_xopts *dst, const mqi_xopts *src);
 void mqi_xopts_clear(mqi_xopts *x);
+/* The transport options of @p o for reading: all defaults when none was
+ * ever set (o->x NULL). */
+const mqi_xopts *mqi_xopts_of(const mqi_opts *o);
+/* For changing them (under c->lock, after mqi_opts_writable): allocated
+ * on first use; NULL without memory. */
+mqi_xopts *mqi_xopts_mut(mqi_opts *o);
+/* Whether a snapshot of @p x chooses proxies (from the options or the
+ * environment): only then does it differ from the options themselves. */
+bool mqi_xopts_picks_proxy(const mqi_xopts *x);
+/* Free the snapshot-only proxy fields (px_*). */
+void mqi_xopts_drop_proxies(mqi_xopts *x);
 /* The TLS fields of @p o from a snapshot. */
 void mqi_xopts_tls(const mqi_xopts *x, mqi_tls_opts *o);
 /* The proxy for a server of a snapshot, or NULL to go direct; NULL with
@@ -186,7 +236,9 @@ struct mq_event {
 
 typedef struct mqi_events {
     pthread_mutex_t lock;
-    pthread_cond_t cond;
+    pthread_cond_t *cond; /* made by the first waiting take (most clients
+                             poll or use callbacks; issue 20 item 3);
+                             NULL if that failed: waiters then poll */
     mq_event *head, *tail;
     size_t count;
     atomic_size_t bytes; /* sum of ->acct; changed under the lock, read
@@ -251,35 +303,43 @@ enum {
     MQI_CS_BACKOFF         /* waiting to reconnect */
 };
 
+/* Field order: within each section, 8-byte members first, then 4-byte,
+ * then 2- and 1-byte ones, so the compiler adds no padding between them
+ * (issue 20 item 3: the struct is per connection; `gcc -Wpadded` on
+ * client.c lists what is left). Keep this order when adding a field. */
 struct mq_client {
     atomic_int refs;
     int version;
 
     /* ---- api (c->lock) ---- */
     pthread_mutex_t lock;
-    mqi_opts opt;
+    mqi_opts *opt;              /* never NULL */
     char *client_id;            /* as configured (immutable) */
     struct mqi_idnode {         /* broker-assigned ids, newest first */
         struct mqi_idnode *next;
         char id[];
     } *assigned_ids;
-    bool active;                /* mq_connect() called, no mq_disconnect() */
+    struct mqi_cbslot {         /* callbacks by event kind: NULL until */
+        mq_event_cb cb;         /* the first mq_set_callback (most */
+        void *ud;               /* clients use the pull API) */
+    } *cbs;                     /* [MQI_EVENT_KINDS] */
+    size_t destroy_lost;        /* undelivered messages freed by destroy */
+    size_t destroy_stored;      /* ... of which kept in the store */
+    pthread_cond_t *state_cond; /* broadcast (mqi_state_broadcast) on the
+                                   changes below, on mq_wait outcomes, on a
+                                   pause, and when queue space frees up for
+                                   a waiting mq_publish (msg.c); made by
+                                   the first wait (mqi_cond_lazy_wait:
+                                   most clients never wait), NULL before */
+    pthread_t loop_thread;
     unsigned connect_seq;       /* bumped by each mq_connect() */
-    struct {
-        mq_event_cb cb;
-        void *ud;
-    } cbs[MQI_EVENT_KINDS];
+    unsigned attempts_done;     /* connect attempts finished (worker) */
+    int attempt_err;            /* the outcome of the latest one */
+    bool active;                /* mq_connect() called, no mq_disconnect() */
     bool closing;               /* mq_disconnect() queued, not finished
                                    (c->closing_flag mirrors it) */
     bool final_pending;         /* its final DISCONNECTED event is queued,
                                    not yet taken or dispatched */
-    unsigned attempts_done;     /* connect attempts finished (worker) */
-    int attempt_err;            /* the outcome of the latest one */
-    size_t destroy_lost;        /* undelivered messages freed by destroy */
-    size_t destroy_stored;      /* ... of which kept in the store */
-    pthread_cond_t state_cond;  /* signalled on the changes above, on
-                                   mq_wait outcomes, and on a pause */
-    pthread_t loop_thread;
     bool loop_running;
     bool forever_running;       /* mq_loop_forever() is running */
     atomic_bool loop_stop;
@@ -287,20 +347,21 @@ struct mq_client {
     /* ---- shared (atomics) ---- */
     mqi_mpsc cmdq;
     mqi_qnode ready_node;       /* on the worker's ready list */
-    atomic_int wake_pending;    /* on the ready list, not yet taken */
-    mqi_msg *destroy_cmd;       /* preallocated DESTROY command */
-    bool released;              /* worker let go (w->lock) */
+    mqi_qnode destroy_node;     /* the DESTROY command: queued by
+                                   mqi_worker_detach, so destroy needs no
+                                   memory (not an mqi_msg) */
     atomic_size_t q_msgs;       /* accepted, not completed */
     atomic_size_t q_bytes;
     atomic_size_t max_msgs;
     atomic_size_t max_bytes;
-    atomic_int next_token;
-    atomic_bool tokens_wrapped; /* every positive token was issued once */
-    atomic_int connected;
-    atomic_bool destroyed;
-    atomic_int log_level;
     atomic_size_t max_events;
     atomic_size_t max_event_bytes;
+    mqi_events ev;
+    mqi_store *store;           /* set once (api), used by api and worker */
+    atomic_int wake_pending;    /* on the ready list, not yet taken */
+    atomic_int next_token;
+    atomic_int connected;
+    atomic_int log_level;
     atomic_int publish_events;
     atomic_int offline_qos0;
     atomic_int publish_timeout_ms;
@@ -308,34 +369,26 @@ struct mq_client {
     atomic_int alias_max_out;   /* broker's Topic Alias Maximum, -1 unknown */
     atomic_int proto_in_use;    /* protocol of the last CONNACK, 0 none */
     atomic_int disconnect_timeout_ms;
-    atomic_bool closing_flag;   /* c->closing, read without the lock */
     atomic_uint state_waiters;  /* threads blocked on state_cond */
-    atomic_bool paused;         /* worker stopped reading: events full */
     atomic_uint space_waiters;
-    pthread_mutex_t space_lock;
-    pthread_cond_t space_cond;
-    mqi_events ev;
-    mqi_store *store;           /* set once (api), used by api and worker */
     int persist_sync;           /* api: policy for the store */
+    bool destroy_sent;          /* destroy_node was queued */
+    bool released;              /* worker let go (w->lock) */
+    atomic_bool tokens_wrapped; /* every positive token was issued once */
+    atomic_bool destroyed;
+    atomic_bool closing_flag;   /* c->closing, read without the lock */
+    atomic_bool paused;         /* worker stopped reading: events full */
 
     /* ---- worker ---- */
-    mqi_worker *w;              /* its worker (set once at creation) */
+    mqi_worker *w;              /* its owner: c->home, or c->pw while a
+                                   mq_loop_start thread does its I/O */
     mqi_src sock_src;
     struct mq_client *wnext, *wprev; /* worker's client list */
-    mqi_opts cfg;               /* snapshot taken at CMD_CONNECT */
-    bool cfg_valid;
-    unsigned cfg_seq;           /* connect_seq of the snapshot */
-    int cs;                     /* MQI_CS_* */
-    int proto;                  /* protocol of this connection: version,
-                                   or 3.1.1 after a fallback */
+    mqi_opts *cfg;              /* snapshot taken at CMD_CONNECT */
     uint8_t *fallback;          /* per server: MQI_FB_* (cfg.nservers) */
-    bool fallback_try;          /* this attempt is a tentative 3.1.1 one */
-    bool v5_drop_logged;        /* "v5 feature dropped" said once */
     mqi_io io;
-    uint32_t epoll_mask;        /* what the socket is registered for */
     mqi_buf out;                /* bytes to write, from out_off */
     size_t out_off;             /* bytes of out already written */
-    bool write_blocked;         /* last write hit EAGAIN; wait for EPOLLOUT */
     struct mqi_splice {         /* large payloads sent from their message */
         size_t at;              /* offset in out where the payload goes */
         struct mqi_msg *m;
@@ -344,62 +397,98 @@ struct mq_client {
     size_t spl_first, spl_n, spl_cap;
     size_t spl_bytes;           /* payload bytes of splices not written */
     mqi_buf in;                 /* a partial packet, or input kept while paused */
-    bool dead;                  /* destroyed; skip its remaining epoll events */
-    bool space_freed;           /* queue space released this round */
     mq_event *bat_head, *bat_tail; /* events of this round, posted at once */
     size_t bat_n;
     size_t ev_known;            /* queue length seen at the last post */
     size_t evb_known;           /* queued event bytes seen then */
     size_t bat_bytes;           /* event bytes in bat_head */
-    bool in_stolen;             /* on_publish took c->in's buffer */
-    bool in_steal_ok;           /* the packet being handled is in c->in */
     mqi_session ses;            /* the MQTT session: queues, flight window,
                                    packet ids, QoS 2 ids, inbound aliases
                                    (session.c) */
-    bool qos2_in_loaded;        /* the store's inbound QoS 2 ids are in ses */
     mqi_ackch *ackch;           /* freed events wake us to acknowledge
                                    (inack.h); made on the first QoS 1/2
                                    message */
-    int ses_err;                /* a session action could not be carried
-                                   out (MQ_ERR_NOMEM): close after the
-                                   transition */
     struct mqi_subrec *subs;    /* subscription registry for resubscribe */
     size_t nsubs, capsubs;
-    unsigned server_idx;
-    unsigned attempt;           /* consecutive failed attempts */
     int64_t up_since_ms;        /* CONNACK of this connection, 0 none */
     mqi_rng rng;                /* reconnect jitter (backoff.h) */
-    unsigned generation;        /* resolve generation */
     void *addrs;                /* struct addrinfo * for this attempt */
     void *addr_cur;
     int64_t deadline_ms;        /* next timer for this client, 0 none */
     int64_t connect_deadline_ms;
     int64_t last_send_ms, last_recv_ms, ping_sent_ms;
     int64_t backoff_until_ms;
-    bool want_disconnect;       /* CMD_DISCONNECT seen */
-    bool draining;              /* graceful disconnect in progress */
     int64_t drain_deadline_ms;
     mq_props *drain_props;      /* for the DISCONNECT packet */
     size_t drain_aborted, drain_kept; /* for the final event's message */
     mqi_waitreq *watch;         /* mq_wait() calls waiting for a token */
-    unsigned conn_no;           /* connections made (CONNACK 0) */
     mqi_list parked;            /* application SUBSCRIBEs waiting for the
                                    SUBACK of libmq's own resubscribe */
     struct mqi_outcome {        /* recent failed operations, for mq_wait */
         int token, err;
     } *fails;
-    unsigned nfails, fail_next;
-    int fail_horizon;           /* newest token pushed out of fails */
-    bool fail_evicted;
-    bool session_present;
-    uint16_t server_keepalive;
-    uint32_t server_max_packet;
-    int server_max_qos;
-    bool server_retain;
     struct mqi_alias_out *aout; /* outbound topic aliases (v5) */
     void *tls_ctx;
     const mqi_proxy *proxy;     /* this attempt's proxy (in cfg), or NULL */
+    /* performance (issue 20) */
+    mqi_theap_node tnode;       /* its timer (deadline_ms) in w->timers */
+    /* the mq_loop_start() thread as the client's I/O thread (issue 20,
+     * worker.c "private workers"): c->w is then the private worker; it
+     * changes only on its owner's thread (__atomic, read by mqi_wake) */
+    mqi_worker *home;           /* the shared worker it joined at creation */
+    mqi_worker *pw;             /* private worker, made by the first
+                                   mq_loop_start(); freed by destroy */
+    _Atomic(mqi_worker *) move_to; /* asked of the owner: hand c over */
+    int64_t adopt_deadline;     /* its timer across the hand-over */
+    /* 4-byte worker fields */
+    unsigned cfg_seq;           /* connect_seq of the snapshot */
+    int cs;                     /* MQI_CS_* */
+    int proto;                  /* protocol of this connection: version,
+                                   or 3.1.1 after a fallback */
+    uint32_t epoll_mask;        /* what the socket is registered for */
+    int ses_err;                /* a session action could not be carried
+                                   out (MQ_ERR_NOMEM): close after the
+                                   transition */
+    unsigned server_idx;
+    unsigned attempt;           /* consecutive failed attempts */
+    atomic_uint generation;     /* resolve generation (the worker bumps
+                                   it; resolver threads read it) */
+    unsigned conn_no;           /* connections made (CONNACK 0) */
+    unsigned nfails, fail_next;
+    int fail_horizon;           /* newest token pushed out of fails */
+    uint32_t server_max_packet;
+    int server_max_qos;
     int close_reason;           /* DISCONNECT reason we sent */
+    atomic_int loop_io_thread;  /* MQ_OPT_LOOP_IO_THREAD */
+    atomic_uint wakers;         /* threads inside mqi_wake (a hand-over
+                                   waits until none read the old worker) */
+    atomic_int own;             /* the worker works on it, or an API
+                                   thread writes directly (worker.h) */
+    uint16_t server_keepalive;
+    /* 1-byte worker fields */
+    bool cfg_valid;             /* cfg != NULL */
+    bool fallback_try;          /* this attempt is a tentative 3.1.1 one */
+    bool v5_drop_logged;        /* "v5 feature dropped" said once */
+    bool write_blocked;         /* last write hit EAGAIN; wait for EPOLLOUT */
+    bool dead;                  /* destroyed; skip its remaining epoll events */
+    bool space_freed;           /* queue space released this round */
+    bool in_stolen;             /* on_publish took c->in's buffer */
+    bool in_steal_ok;           /* the packet being handled is in c->in */
+    bool qos2_in_loaded;        /* the store's inbound QoS 2 ids are in ses */
+    bool want_disconnect;       /* CMD_DISCONNECT seen */
+    bool draining;              /* graceful disconnect in progress */
+    bool fail_evicted;
+    bool session_present;
+    bool server_retain;
+    bool tcp;                   /* io.fd is a TCP socket (not AF_UNIX) */
+    bool ack_due;               /* bytes read and nothing written since:
+                                   our ACK of them may be delayed */
+    bool adopt;                 /* handed over: the new owner registers
+                                   its socket and timer (owner thread) */
+    bool destroy_deferred;      /* destroyed from a callback on its I/O
+                                   thread: that thread finishes it (lock) */
+    bool read_since_direct;     /* the socket was read since the last
+                                   direct publish (conn.c; c->own) */
 };
 
 typedef struct mqi_subrec {
@@ -411,10 +500,46 @@ typedef struct mqi_subrec {
                                    it arrives */
 } mqi_subrec;
 
+/* Wake every thread waiting on c's state (c->lock held); none when no
+ * wait ever made the condition variable. */
+static inline void
+mqi_state_broadcast(mq_client *c)
+{
+    if (c->state_cond != NULL)
+        pthread_cond_broadcast(c->state_cond);
+}
+
 /* worker.c */
 int mqi_worker_attach(mq_client *c);   /* join the shared worker */
 void mqi_worker_detach(mq_client *c);  /* leave it (blocks until done) */
 void mqi_wake(mq_client *c);           /* wake.c; any thread */
+/* worker.c, private workers (the mq_loop_start() thread does the I/O and
+ * dispatches; client.c's loop functions call these, under c->lock where
+ * noted). */
+int mqi_worker_private_start(mq_client *c, pthread_t *th); /* c->lock */
+void mqi_worker_private_stop(mq_client *c);  /* ask its thread to end */
+bool mqi_worker_private_busy(mq_client *c);  /* its thread still runs */
+void mqi_worker_private_free(mq_client *c);  /* destroy: before detach */
+/* True on c's private I/O thread while it owns c: a wait there must
+ * pump rather than sleep. */
+bool mqi_worker_on_io_thread(mq_client *c);
+/* On c's I/O thread: run one round of its loop (I/O, commands, timers;
+ * no callbacks), waiting up to @p max_ms; false elsewhere. */
+bool mqi_worker_pump(mq_client *c, int max_ms);
+/* An event was posted from outside the worker (a log line, a recovered
+ * message): a private worker's thread is woken to dispatch it. */
+void mqi_worker_posted(mq_client *c);
+/* conn.c, for mq_publish: write the new publish @p m on the calling
+ * thread when the connection is up and idle (conn.c, "direct writes");
+ * false leaves m to the caller, which queues it for the worker. */
+bool mqi_conn_direct_publish(mq_client *c, mqi_msg *m);
+/* inack.c, for a freed QoS 1/2 message event: write the due
+ * PUBACK/PUBREC on the calling thread the same way; false: wake the
+ * worker for them. */
+bool mqi_conn_direct_acks(mq_client *c);
+/* client.c, for the private worker's thread */
+void mqi_loop_dispatch(mq_client *c);        /* queued events, callbacks */
+void mqi_loop_thread_end(mq_client *c);      /* last thing it does */
 
 /* lifetime.c: drop a reference; the last one frees the client. The
  * broker-assigned ids are freed with it (also by each mq_connect). */

@@ -30,19 +30,16 @@ mqi_client_unref(mq_client *c)
     if (atomic_fetch_sub(&c->refs, 1) != 1)
         return;
     /* Commands that never reached the worker (e.g. a late RESOLVED). */
-    while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL) {
-        mqi_msg *m = MQI_CONTAINER_OF(n, mqi_msg, qn);
-        mqi_msg_free(m);
-    }
-    free(c->destroy_cmd);
+    while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL)
+        if (n != &c->destroy_node)
+            mqi_msg_free(MQI_CONTAINER_OF(n, mqi_msg, qn));
     mqi_store_close(c->store);
     mqi_client_free_ids(c);
     mqi_events_destroy(&c->ev);
-    mqi_opts_clear(&c->opt);
+    mqi_opts_unref(c->opt);
     pthread_mutex_destroy(&c->lock);
-    pthread_mutex_destroy(&c->space_lock);
-    pthread_cond_destroy(&c->space_cond);
-    pthread_cond_destroy(&c->state_cond);
+    mqi_cond_lazy_free(&c->state_cond);
+    free(c->cbs);
     free(c->client_id);
     free(c);
 }

@@ -4,7 +4,9 @@
  * reserved by the publishing thread, released by the worker (see msg.h).
  *
  * Threading: a message belongs to one thread at a time; the space counters
- * are atomics, and waiting publishers sleep on c->space_cond.
+ * are atomics, and waiting publishers sleep on c->state_cond under c->lock
+ * (shared with the state waits: every wake of it is a broadcast and every
+ * waiter re-checks its own condition; one pair per client, issue 20).
  */
 #include <errno.h>
 #include <netdb.h>
@@ -113,10 +115,8 @@ mqi_msg_free(mqi_msg *m)
         mq_props_free(m->props);
     if (m->kind == MQI_CMD_RESOLVED && m->resolved != NULL)
         freeaddrinfo(m->resolved);
-    if (m->kind == MQI_CMD_CONNECT && m->resolved != NULL) {
-        mqi_opts_clear(m->resolved);
-        free(m->resolved);
-    }
+    if (m->kind == MQI_CMD_CONNECT)
+        mqi_opts_unref(m->resolved);
     if (m->kind == MQI_CMD_WAIT)
         free(m->resolved); /* never reached the worker */
     if (m->filters != NULL) {
@@ -156,22 +156,36 @@ mqi_space_reserve(mq_client *c, size_t bytes)
             mqi_deadline_after(&until, wait_ms);
             have_deadline = true;
         }
-        pthread_mutex_lock(&c->space_lock);
+        if (mqi_worker_on_io_thread(c)) {
+            /* in a callback on the client's own I/O thread: space comes
+             * from this thread's writes and acknowledgements, so do a
+             * round of its loop instead of sleeping (worker.c) */
+            struct timespec now;
+            int64_t left;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            left = (int64_t)(until.tv_sec - now.tv_sec) * 1000 +
+                   (until.tv_nsec - now.tv_nsec) / 1000000;
+            if (left <= 0)
+                wait_ms = 0; /* one last try */
+            else
+                mqi_worker_pump(c, left > 100 ? 100 : (int)left);
+            continue;
+        }
+        pthread_mutex_lock(&c->lock);
         atomic_fetch_add(&c->space_waiters, 1);
         /* re-check under the lock to avoid a lost wakeup */
         if (atomic_load(&c->q_msgs) >= atomic_load(&c->max_msgs) ||
             atomic_load(&c->q_bytes) + bytes > atomic_load(&c->max_bytes)) {
-            int rc = pthread_cond_timedwait(&c->space_cond, &c->space_lock,
-                                            &until);
+            int rc = mqi_cond_lazy_wait(&c->state_cond, &c->lock, &until);
             atomic_fetch_sub(&c->space_waiters, 1);
-            pthread_mutex_unlock(&c->space_lock);
+            pthread_mutex_unlock(&c->lock);
             if (atomic_load(&c->destroyed))
                 return MQ_ERR_DESTROYED;
             if (rc == ETIMEDOUT)
                 wait_ms = 0; /* one last try */
         } else {
             atomic_fetch_sub(&c->space_waiters, 1);
-            pthread_mutex_unlock(&c->space_lock);
+            pthread_mutex_unlock(&c->lock);
         }
     }
 }
@@ -190,8 +204,8 @@ mqi_space_released(mq_client *c)
         ((atomic_load(&c->q_msgs) <= max_m - max_m / 4 &&
           atomic_load(&c->q_bytes) <= max_b - max_b / 4) ||
          atomic_load(&c->q_msgs) == 0)) {
-        pthread_mutex_lock(&c->space_lock);
-        pthread_cond_broadcast(&c->space_cond);
-        pthread_mutex_unlock(&c->space_lock);
+        pthread_mutex_lock(&c->lock);
+        mqi_state_broadcast(c);
+        pthread_mutex_unlock(&c->lock);
     }
 }

@@ -29,7 +29,7 @@ enum {
     MQI_CMD_CONNECT,
     MQI_CMD_DISCONNECT,
     MQI_CMD_RESOLVED, /* a resolver thread finished */
-    MQI_CMD_DESTROY,
+    MQI_CMD_DESTROY,  /* unused: the DESTROY command is c->destroy_node */
     MQI_CMD_WAIT      /* mq_wait(): resolved points at an mqi_waitreq */
 };
 

@@ -6,9 +6,12 @@
  * Threading: the table is constant; callers hold c->lock for the
  * non-atomic storage.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "internal.h"
 #include "options.h"
@@ -54,6 +57,7 @@ mqi_servers_free(mqi_server *s, size_t n)
 
 #define OPT(f) offsetof(mqi_opts, f)
 #define CLI(f) offsetof(struct mq_client, f)
+#define TOPT(f) offsetof(mqi_topts, f)
 #define ROW(id, type, when, flags, store, off, lo, hi, def)                \
     { id, #id, MQI_OT_##type, MQI_OW_##when, flags, MQI_OS_##store, off,   \
       lo, hi, def }
@@ -66,7 +70,8 @@ mqi_servers_free(mqi_server *s, size_t n)
 #define ANYINT INT64_MAX
 
 /* One row per option, by number. A string row's off is its char * in
- * mqi_opts; copy and free of the option set follow the rows too. */
+ * mqi_opts (OPT_STR) or in its mqi_topts block (T_STR); copy and free of
+ * the option set follow the rows too. */
 static const mqi_optdef g_opts[] = {
     /* id                          type when flags store  where                      lo  hi                 default */
     ROW(MQ_OPT_KEEPALIVE_S,         INT, IDLE, 0, OPT_INT, OPT(keepalive),          0, 65535,            60),
@@ -89,9 +94,9 @@ static const mqi_optdef g_opts[] = {
     ROW(MQ_OPT_TOPIC_ALIAS_MAXIMUM, INT, IDLE, V5, OPT_INT, OPT(topic_alias_maximum), 0, 65535,          0),
     ROW(MQ_OPT_PUBLISH_TIMEOUT_MS,  INT, ANY, 0, ATOM_INT, CLI(publish_timeout_ms), 0, INT32_MAX,        0),
     ROW(MQ_OPT_AUTO_ACK,            INT, ANY, 0, CONST, 0,                          1, 1,                1),
-    ROW(MQ_OPT_TLS_INSECURE,        INT, IDLE, TLS, OPT_BOOL, OPT(tls_insecure),    0, 1,                0),
+    ROW(MQ_OPT_TLS_INSECURE,        INT, IDLE, TLS, T_BOOL, TOPT(tls_insecure),    0, 1,                0),
     ROW(MQ_OPT_PERSIST_SYNC,        INT, IDLE, 0, CLI_INT, CLI(persist_sync),       0, 2,                0),
-    ROW(MQ_OPT_TLS_NO_HOSTNAME_CHECK, INT, IDLE, TLS, OPT_BOOL, OPT(tls_no_hostname_check), 0, 1,        0),
+    ROW(MQ_OPT_TLS_NO_HOSTNAME_CHECK, INT, IDLE, TLS, T_BOOL, TOPT(tls_no_hostname_check), 0, 1,        0),
     ROW(MQ_OPT_DISCONNECT_TIMEOUT_MS, INT, ANY, 0, ATOM_INT, CLI(disconnect_timeout_ms), 0, 3600000,     5000),
     ROW(MQ_OPT_PROTOCOL_FALLBACK,   INT, IDLE, V5, OPT_INT, OPT(protocol_fallback), 0, 1,                0),
     ROW(MQ_OPT_PROTOCOL_IN_USE,     INT, READ, 0, ATOM_INT, CLI(proto_in_use),      0, MQ_PROTO_V5,      0),
@@ -100,22 +105,23 @@ static const mqi_optdef g_opts[] = {
     ROW(MQ_OPT_TLS_SESSION_RESUME,  INT, IDLE, TLS, XOPTS, 0,                       0, 1,                1),
     ROW(MQ_OPT_TLS_CRL_CHECK,       INT, IDLE, TLS, XOPTS, 0,                       1, 2,                2),
     ROW(MQ_OPT_PROXY_FROM_ENV,      INT, IDLE, 0, XOPTS, 0,                         0, 1,                0),
+    ROW(MQ_OPT_LOOP_IO_THREAD,      INT, ANY, 0, ATOM_INT, CLI(loop_io_thread),     0, 1,                1),
 
     SROW(MQ_SOPT_USERNAME,          IDLE, 0, OPT_STR, OPT(username)),
     SROW(MQ_SOPT_PASSWORD,          IDLE, 0, SPECIAL, 0),
-    SROW(MQ_SOPT_TLS_CA_FILE,       IDLE, TLS | MQI_OF_FILE, OPT_STR, OPT(tls_ca_file)),
-    SROW(MQ_SOPT_TLS_CA_PATH,       IDLE, TLS | MQI_OF_DIR, OPT_STR, OPT(tls_ca_path)),
-    SROW(MQ_SOPT_TLS_CERT_FILE,     IDLE, TLS | MQI_OF_FILE, OPT_STR, OPT(tls_cert_file)),
-    SROW(MQ_SOPT_TLS_KEY_FILE,      IDLE, TLS | MQI_OF_FILE, OPT_STR, OPT(tls_key_file)),
-    SROW(MQ_SOPT_TLS_VERIFY_NAME,   IDLE, TLS, OPT_STR, OPT(tls_verify_name)),
-    SROW(MQ_SOPT_TLS_ALPN,          IDLE, TLS, OPT_STR, OPT(tls_alpn)),
-    SROW(MQ_SOPT_TLS_CIPHERS,       IDLE, TLS, OPT_STR, OPT(tls_ciphers)),
+    SROW(MQ_SOPT_TLS_CA_FILE,       IDLE, TLS | MQI_OF_FILE, T_STR, TOPT(tls_ca_file)),
+    SROW(MQ_SOPT_TLS_CA_PATH,       IDLE, TLS | MQI_OF_DIR, T_STR, TOPT(tls_ca_path)),
+    SROW(MQ_SOPT_TLS_CERT_FILE,     IDLE, TLS | MQI_OF_FILE, T_STR, TOPT(tls_cert_file)),
+    SROW(MQ_SOPT_TLS_KEY_FILE,      IDLE, TLS | MQI_OF_FILE, T_STR, TOPT(tls_key_file)),
+    SROW(MQ_SOPT_TLS_VERIFY_NAME,   IDLE, TLS, T_STR, TOPT(tls_verify_name)),
+    SROW(MQ_SOPT_TLS_ALPN,          IDLE, TLS, T_STR, TOPT(tls_alpn)),
+    SROW(MQ_SOPT_TLS_CIPHERS,       IDLE, TLS, T_STR, TOPT(tls_ciphers)),
     SROW(MQ_SOPT_TLS_MIN_VERSION,   IDLE, TLS, SPECIAL, 0),
     SROW(MQ_SOPT_PERSIST_DIR,       IDLE, MQI_OF_BYTES, SPECIAL, 0),
-    SROW(MQ_SOPT_TLS_CA_PEM,        IDLE, TLS, OPT_STR, OPT(tls_ca_pem)),
-    SROW(MQ_SOPT_TLS_CERT_PEM,      IDLE, TLS, OPT_STR, OPT(tls_cert_pem)),
-    SROW(MQ_SOPT_TLS_KEY_PEM,       IDLE, TLS | MQI_OF_SECRET, OPT_STR, OPT(tls_key_pem)),
-    SROW(MQ_SOPT_TLS_KEY_PASSWORD,  IDLE, TLS | MQI_OF_SECRET, OPT_STR, OPT(tls_key_password)),
+    SROW(MQ_SOPT_TLS_CA_PEM,        IDLE, TLS, T_STR, TOPT(tls_ca_pem)),
+    SROW(MQ_SOPT_TLS_CERT_PEM,      IDLE, TLS, T_STR, TOPT(tls_cert_pem)),
+    SROW(MQ_SOPT_TLS_KEY_PEM,       IDLE, TLS | MQI_OF_SECRET, T_STR, TOPT(tls_key_pem)),
+    SROW(MQ_SOPT_TLS_KEY_PASSWORD,  IDLE, TLS | MQI_OF_SECRET, T_STR, TOPT(tls_key_password)),
     SROW(MQ_SOPT_TLS_KEY_URI,       IDLE, 0, XOPTS, 0),
     SROW(MQ_SOPT_TLS_CERT_URI,      IDLE, 0, XOPTS, 0),
     SROW(MQ_SOPT_TLS_PROVIDERS,     IDLE, 0, XOPTS, 0),
@@ -127,13 +133,18 @@ static const mqi_optdef g_opts[] = {
     SROW(MQ_SOPT_PROXY,             IDLE, 0, XOPTS, 0),
     SROW(MQ_SOPT_NO_PROXY,          IDLE, 0, XOPTS, 0),
     SROW(MQ_SOPT_TLS_MAX_VERSION,   IDLE, 0, XOPTS, 0),
+    SROW(MQ_SOPT_BIND_ADDRESS,      IDLE, MQI_OF_ADDR, OPT_STR, OPT(bind_address)),
 };
 
 #define NOPTS (sizeof g_opts / sizeof g_opts[0])
 
 /* Strings of the option set that are not options of their own (set by
- * mq_set_will, mq_set_str(PERSIST_DIR)): copied and freed with the rows. */
-static const size_t g_more_strs[] = { OPT(will_topic), OPT(persist_dir) };
+ * mq_set_str(PERSIST_DIR), mq_set_will): copied and freed with the rows. */
+static const size_t g_more_strs[] = { OPT(persist_dir) };
+static const size_t g_more_tstrs[] = { TOPT(will_topic) };
+
+/* What a client that never set a TLS option or a will reads. */
+static const mqi_topts g_tnone;
 
 const mqi_optdef *
 mqi_opt_find(int id)
@@ -155,13 +166,36 @@ mqi_opt_at(size_t i)
 char **
 mqi_opt_str_field(mqi_opts *o, const mqi_optdef *d)
 {
+    if (d->store == MQI_OS_T_STR)
+        return o->t != NULL ? (char **)(void *)((char *)o->t + d->off) : NULL;
     return (char **)(void *)((char *)o + d->off);
+}
+
+const mqi_topts *
+mqi_topts_of(const mqi_opts *o)
+{
+    return o->t != NULL ? o->t : &g_tnone;
+}
+
+mqi_topts *
+mqi_topts_mut(mqi_opts *o)
+{
+    if (o->t == NULL)
+        o->t = calloc(1, sizeof *o->t);
+    return o->t;
 }
 
 static void *
 opt_at(struct mq_client *c, const mqi_optdef *d)
 {
-    return (char *)&c->opt + d->off;
+    return (char *)c->opt + d->off;
+}
+
+/* A T_BOOL row's value (the block is there: mqi_opt_store_int's rule) */
+static bool *
+topt_bool(struct mq_client *c, const mqi_optdef *d)
+{
+    return (bool *)(void *)((char *)c->opt->t + d->off);
 }
 
 static void *
@@ -182,6 +216,10 @@ mqi_opt_store_int(struct mq_client *c, const mqi_optdef *d, int64_t v)
         break;
     case MQI_OS_OPT_BOOL:
         *(bool *)opt_at(c, d) = v != 0;
+        break;
+    case MQI_OS_T_BOOL:
+        if (c->opt->t != NULL)
+            *topt_bool(c, d) = v != 0;
         break;
     case MQI_OS_CLI_INT:
         *(int *)cli_at(c, d) = (int)v;
@@ -207,6 +245,8 @@ mqi_opt_load_int(struct mq_client *c, const mqi_optdef *d)
         return *(uint32_t *)opt_at(c, d);
     case MQI_OS_OPT_BOOL:
         return *(bool *)opt_at(c, d);
+    case MQI_OS_T_BOOL:
+        return c->opt->t != NULL ? *topt_bool(c, d) : d->def;
     case MQI_OS_CLI_INT:
         return *(int *)cli_at(c, d);
     case MQI_OS_ATOM_INT:
@@ -223,8 +263,10 @@ mqi_opt_defaults(struct mq_client *c)
 {
     size_t i;
 
+    /* T_BOOL rows: default 0, what a missing block reads */
     for (i = 0; i < NOPTS; i++)
-        if (g_opts[i].type == MQI_OT_INT && g_opts[i].when != MQI_OW_READ)
+        if (g_opts[i].type == MQI_OT_INT && g_opts[i].when != MQI_OW_READ &&
+            g_opts[i].store != MQI_OS_T_BOOL)
             mqi_opt_store_int(c, &g_opts[i], g_opts[i].def);
 }
 
@@ -237,6 +279,24 @@ free_str(char **p, bool secret)
         memset(*p, 0, strlen(*p));
     free(*p);
     *p = NULL;
+}
+
+static void
+topts_free(mqi_topts *t)
+{
+    size_t i;
+
+    if (t == NULL)
+        return;
+    for (i = 0; i < NOPTS; i++)
+        if (g_opts[i].store == MQI_OS_T_STR)
+            free_str((char **)(void *)((char *)t + g_opts[i].off),
+                     (g_opts[i].flags & MQI_OF_SECRET) != 0);
+    for (i = 0; i < sizeof g_more_tstrs / sizeof g_more_tstrs[0]; i++)
+        free_str((char **)(void *)((char *)t + g_more_tstrs[i]), false);
+    free(t->will_payload);
+    mq_props_free(t->will_props);
+    free(t);
 }
 
 void
@@ -255,16 +315,81 @@ mqi_opts_clear(mqi_opts *o)
     mqi_servers_free(o->servers, o->nservers);
     o->servers = NULL;
     o->nservers = 0;
-    free(o->will_payload);
-    o->will_payload = NULL;
-    mq_props_free(o->will_props);
     mq_props_free(o->connect_props);
-    o->will_props = o->connect_props = NULL;
-    mqi_xopts_clear(&o->x);
+    o->connect_props = NULL;
+    topts_free(o->t);
+    o->t = NULL;
+    if (o->x != NULL) {
+        mqi_xopts_clear(o->x);
+        free(o->x);
+        o->x = NULL;
+    }
+}
+
+mqi_opts *
+mqi_opts_new(void)
+{
+    mqi_opts *o = calloc(1, sizeof *o);
+
+    if (o != NULL)
+        atomic_init(&o->refs, 1);
+    return o;
+}
+
+void
+mqi_opts_unref(mqi_opts *o)
+{
+    if (o == NULL || atomic_fetch_sub(&o->refs, 1) != 1)
+        return;
+    mqi_opts_clear(o);
+    free(o);
+}
+
+int
+mqi_opts_own(mqi_opts **o)
+{
+    mqi_opts *n;
+
+    /* only mq_connect adds references, under the caller's lock: 1 stays 1 */
+    if (atomic_load(&(*o)->refs) == 1)
+        return MQ_OK;
+    n = malloc(sizeof *n);
+    if (n == NULL || mqi_opts_copy(n, *o) != MQ_OK) {
+        free(n);
+        return MQ_ERR_NOMEM;
+    }
+    if (n->x != NULL)
+        mqi_xopts_drop_proxies(n->x); /* snapshot-only */
+    mqi_opts_unref(*o);
+    *o = n;
+    return MQ_OK;
+}
+
+int
+mqi_opts_writable(struct mq_client *c)
+{
+    return c->active ? MQ_ERR_STATE : mqi_opts_own(&c->opt);
+}
+
+mqi_opts *
+mqi_opts_snapshot(mqi_opts *o)
+{
+    mqi_opts *n;
+
+    if (!mqi_xopts_picks_proxy(mqi_xopts_of(o))) {
+        atomic_fetch_add(&o->refs, 1);
+        return o;
+    }
+    n = malloc(sizeof *n);
+    if (n == NULL || mqi_opts_copy(n, o) != MQ_OK) {
+        free(n);
+        return NULL;
+    }
+    return n;
 }
 
 static int
-dup_str(mqi_opts *dst, const mqi_opts *src, size_t off)
+dup_str(void *dst, const void *src, size_t off)
 {
     const char *s = *(char *const *)(const void *)((const char *)src + off);
     char **d = (char **)(void *)((char *)dst + off);
@@ -272,6 +397,50 @@ dup_str(mqi_opts *dst, const mqi_opts *src, size_t off)
     *d = NULL;
     if (s != NULL && (*d = mqi_strdup(s)) == NULL)
         return MQ_ERR_NOMEM;
+    return MQ_OK;
+}
+
+/* A deep copy of @p src in *dst (NULL stays NULL); MQ_ERR_NOMEM with
+ * *dst NULL. */
+static int
+topts_copy(mqi_topts **dst, const mqi_topts *src)
+{
+    mqi_topts *t;
+    size_t i;
+    int rc = MQ_OK;
+
+    *dst = NULL;
+    if (src == NULL)
+        return MQ_OK;
+    if ((t = malloc(sizeof *t)) == NULL)
+        return MQ_ERR_NOMEM;
+    /* the plain values, then every pointer made the copy's own (all NULL
+     * first, so a failure part-way can be freed) */
+    *t = *src;
+    for (i = 0; i < NOPTS; i++)
+        if (g_opts[i].store == MQI_OS_T_STR)
+            *(char **)(void *)((char *)t + g_opts[i].off) = NULL;
+    for (i = 0; i < sizeof g_more_tstrs / sizeof g_more_tstrs[0]; i++)
+        *(char **)(void *)((char *)t + g_more_tstrs[i]) = NULL;
+    t->will_payload = NULL;
+    t->will_props = NULL;
+    for (i = 0; i < NOPTS && rc == MQ_OK; i++)
+        if (g_opts[i].store == MQI_OS_T_STR)
+            rc = dup_str(t, src, g_opts[i].off);
+    for (i = 0; i < sizeof g_more_tstrs / sizeof g_more_tstrs[0] && rc == MQ_OK;
+         i++)
+        rc = dup_str(t, src, g_more_tstrs[i]);
+    if (rc == MQ_OK && src->will &&
+        (t->will_payload = mqi_memdup(src->will_payload, src->will_len)) ==
+            NULL)
+        rc = MQ_ERR_NOMEM;
+    if (rc == MQ_OK && mqi_props_dup(src->will_props, &t->will_props) != MQ_OK)
+        rc = MQ_ERR_NOMEM;
+    if (rc != MQ_OK) {
+        topts_free(t);
+        return rc;
+    }
+    *dst = t;
     return MQ_OK;
 }
 
@@ -284,6 +453,7 @@ mqi_opts_copy(mqi_opts *dst, const mqi_opts *src)
     /* the plain values, then every pointer made the copy's own (all
      * NULL first, so a failure part-way can be cleared) */
     *dst = *src;
+    atomic_init(&dst->refs, 1);
     for (i = 0; i < NOPTS; i++)
         if (g_opts[i].store == MQI_OS_OPT_STR)
             *mqi_opt_str_field(dst, &g_opts[i]) = NULL;
@@ -292,11 +462,15 @@ mqi_opts_copy(mqi_opts *dst, const mqi_opts *src)
     dst->password = NULL;
     dst->servers = NULL;
     dst->nservers = 0;
-    dst->will_payload = NULL;
-    dst->will_props = dst->connect_props = NULL;
-    memset(&dst->x, 0, sizeof dst->x);
+    dst->connect_props = NULL;
+    dst->t = NULL;
+    dst->x = NULL;
 
-    if (mqi_xopts_snapshot(&dst->x, &src->x) != MQ_OK)
+    if (src->x != NULL &&
+        ((dst->x = calloc(1, sizeof *dst->x)) == NULL ||
+         mqi_xopts_snapshot(dst->x, src->x) != MQ_OK))
+        goto fail;
+    if (topts_copy(&dst->t, src->t) != MQ_OK)
         goto fail;
     for (i = 0; i < NOPTS && rc == MQ_OK; i++)
         if (g_opts[i].store == MQI_OS_OPT_STR)
@@ -308,12 +482,6 @@ mqi_opts_copy(mqi_opts *dst, const mqi_opts *src)
         goto fail;
     if (src->has_password &&
         (dst->password = mqi_memdup(src->password, src->password_len)) == NULL)
-        goto fail;
-    if (src->will &&
-        (dst->will_payload = mqi_memdup(src->will_payload, src->will_len)) ==
-            NULL)
-        goto fail;
-    if (mqi_props_dup(src->will_props, &dst->will_props) != MQ_OK)
         goto fail;
     if (mqi_props_dup(src->connect_props, &dst->connect_props) != MQ_OK)
         goto fail;
@@ -449,4 +617,27 @@ bad:
     free(s->path);
     s->path = NULL;
     return MQ_ERR_URI;
+}
+
+int
+mqi_numeric_addr(const char *s, struct sockaddr_storage *out)
+{
+    struct sockaddr_storage ss;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    int fam = 0;
+
+    memset(&ss, 0, sizeof ss);
+    if (s == NULL)
+        return 0;
+    if (inet_pton(AF_INET, s, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        fam = AF_INET;
+    } else if (inet_pton(AF_INET6, s, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        fam = AF_INET6;
+    }
+    if (fam != 0 && out != NULL)
+        *out = ss;
+    return fam;
 }

@@ -45,7 +45,8 @@ enum {
     MQI_OF_FILE = 8,  /* a file that must be readable when set */
     MQI_OF_DIR = 16,  /* a directory that must be readable when set */
     MQI_OF_BYTES = 32, /* any bytes (a path), not checked as UTF-8 */
-    MQI_OF_SECRET = 64 /* zeroed before it is freed */
+    MQI_OF_SECRET = 64, /* zeroed before it is freed */
+    MQI_OF_ADDR = 128 /* a numeric IPv4/IPv6 address, checked when set */
 };
 
 /* Where the value lives. */
@@ -54,6 +55,9 @@ enum {
     MQI_OS_OPT_U32,     /* uint32_t in mqi_opts */
     MQI_OS_OPT_BOOL,    /* bool in mqi_opts */
     MQI_OS_OPT_STR,     /* char * in mqi_opts */
+    MQI_OS_T_BOOL,      /* bool in mqi_topts (c->opt->t, made when a
+                           value is set; default 0) */
+    MQI_OS_T_STR,       /* char * in mqi_topts */
     MQI_OS_CLI_INT,     /* int in mq_client at off */
     MQI_OS_ATOM_INT,    /* atomic_int in mq_client at off */
     MQI_OS_ATOM_SIZE,   /* atomic_size_t in mq_client at off */
@@ -84,10 +88,12 @@ const mqi_optdef *mqi_opt_at(size_t i);
 void mqi_opt_defaults(struct mq_client *c);
 /* Store / read an integer option whose row says where (not XOPTS,
  * SPECIAL): the caller checked range and state, and holds c->lock for
- * the non-atomic ones. */
+ * the non-atomic ones; for a T_BOOL row it made c->opt->t first
+ * (mqi_topts_mut). */
 void mqi_opt_store_int(struct mq_client *c, const mqi_optdef *d, int64_t v);
 int64_t mqi_opt_load_int(struct mq_client *c, const mqi_optdef *d);
-/* The char * field of an MQI_OS_OPT_STR row in @p o. */
+/* The char * field of a string row in @p o: MQI_OS_OPT_STR in o itself,
+ * MQI_OS_T_STR in o->t (NULL when o->t is NULL). */
 char **mqi_opt_str_field(struct mqi_opts *o, const mqi_optdef *d);
 
 /* A copy of @p s (NULL stays NULL), or of @p n bytes; NULL without
@@ -102,5 +108,11 @@ void *mqi_memdup(const void *p, size_t n);
 MQI_MUST_CHECK int mqi_uri_parse(const char *u, size_t len,
                                  struct mqi_server *s);
 void mqi_servers_free(struct mqi_server *s, size_t n);
+
+/* A numeric IPv4 or IPv6 address (MQ_SOPT_BIND_ADDRESS) as a socket
+ * address with port 0 in *out (may be NULL: only check). Returns its
+ * family (AF_INET, AF_INET6), or 0 if @p s is not one. */
+struct sockaddr_storage;
+int mqi_numeric_addr(const char *s, struct sockaddr_storage *out);
 
 #endif

@@ -96,8 +96,9 @@ typedef struct mqi_session {
                                session: older marks are void */
     unsigned conn;          /* bumped at every CONNACK */
     int proto;              /* MQ_PROTO_* of this connection */
+    int nalias;             /* slots in aliases (next to the other ints:
+                               no padding) */
     char **aliases;         /* inbound Topic Aliases (v5), nalias slots */
-    int nalias;
     mqi_act_sink sink;
     void *sink_ud;
 } mqi_session;

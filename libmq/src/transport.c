@@ -13,6 +13,8 @@
 #include "mq.h"
 #include "transport.h"
 
+_Thread_local char mqi_io_err[MQI_IO_ERR_LEN];
+
 static int
 plain_handshake(mqi_io *io)
 {
@@ -40,7 +42,7 @@ plain_read(mqi_io *io, uint8_t *buf, size_t cap, size_t *out_n)
             io->want = EPOLLIN;
             return MQ_ERR_AGAIN;
         }
-        snprintf(io->err, sizeof io->err, "recv: %s", strerror(errno));
+        snprintf(mqi_io_err, sizeof mqi_io_err, "recv: %s", strerror(errno));
         return MQ_ERR_IO;
     }
 }
@@ -67,7 +69,7 @@ plain_write(mqi_io *io, const uint8_t *buf, size_t len, size_t *out_n)
             io->want = EPOLLOUT;
             return MQ_ERR_AGAIN;
         }
-        snprintf(io->err, sizeof io->err, "send: %s", strerror(errno));
+        snprintf(mqi_io_err, sizeof mqi_io_err, "send: %s", strerror(errno));
         return MQ_ERR_IO;
     }
 }

@@ -8,6 +8,11 @@
  * bytes. All calls are non-blocking.
  *
  * Threading: worker thread only (an mqi_io belongs to one connection).
+ * The text of a failure is per thread (mqi_io_err), not per connection:
+ * a failing call writes it and its caller reads it on the same thread
+ * before that thread touches another connection (the worker reports it at
+ * once: mqi_connect_fail, connection_lost), so an idle connection carries
+ * no error buffer (issue 20 item 3).
  */
 #ifndef MQI_TRANSPORT_H
 #define MQI_TRANSPORT_H
@@ -23,7 +28,7 @@ typedef struct mqi_io mqi_io;
 typedef struct mqi_io_ops {
     /* MQ_OK when the layer is ready for data; MQ_ERR_AGAIN with io->want
      * set to what to wait for; or an error (MQ_ERR_TLS, MQ_ERR_IO, ...) with
-     * io->err describing it. */
+     * mqi_io_err describing it. */
     int (*handshake)(mqi_io *io);
     /* MQ_OK with *out_n > 0; MQ_ERR_AGAIN (io->want says what to wait
      * for); MQ_ERR_CLOSED on orderly EOF; MQ_ERR_IO / MQ_ERR_TLS. */
@@ -43,8 +48,15 @@ struct mqi_io {
     int fd;
     uint32_t want;   /* EPOLLIN/EPOLLOUT the layer waits for */
     void *layer;     /* layer state, e.g. an SSL * */
-    char err[160];   /* detail of the last error, for logs and events */
 };
+
+/* The detail of the last transport error on this thread, for logs and
+ * events ("" when none): written by the failing call (any layer, any
+ * connection), read by its caller before it runs another connection's
+ * I/O, cleared once reported (mqi_io_err_clear). */
+#define MQI_IO_ERR_LEN 160
+extern _Thread_local char mqi_io_err[MQI_IO_ERR_LEN];
+static inline void mqi_io_err_clear(void) { mqi_io_err[0] = '\0'; }
 
 /* Plain stream socket ops (TCP, Unix). */
 extern const mqi_io_ops mqi_io_plain_ops;
@@ -120,7 +132,7 @@ bool mqi_no_proxy_match(const char *list, const char *host, uint16_t port);
  * the proxy). Once the handshake returns MQ_OK the socket is a clean
  * tunnel: call mqi_io_proxy_done() and start the broker's transport on it.
  * Handshake errors: MQ_ERR_PROXY (refused, closed, bad answer) or
- * MQ_ERR_PROXY_AUTH (credentials missing or rejected), with io->err. */
+ * MQ_ERR_PROXY_AUTH (credentials missing or rejected), with mqi_io_err. */
 MQI_MUST_CHECK int mqi_io_proxy_start(mqi_io *io, const mqi_proxy *px, const char *host,
                        uint16_t port);
 /* True if @p io is in the proxy layer. */

@@ -376,8 +376,9 @@ px_fail(mqi_io *io, px_layer *x, int rc, const char *fmt, const char *detail)
 {
     char msg[120];
 
+    (void)io; /* the text goes to mqi_io_err */
     snprintf(msg, sizeof msg, fmt, detail);
-    snprintf(io->err, sizeof io->err, "%.60s: %.95s", x->where, msg);
+    snprintf(mqi_io_err, sizeof mqi_io_err, "%.60s: %.95s", x->where, msg);
     return rc;
 }
 
@@ -532,7 +533,7 @@ http_step(mqi_io *io, px_layer *x)
 }
 
 /* One recv() from the proxy: MQ_OK with *got > 0, MQ_ERR_AGAIN, or
- * MQ_ERR_PROXY with io->err (@p eof says what a closed connection means). */
+ * MQ_ERR_PROXY with mqi_io_err (@p eof says what a closed connection means). */
 static int
 px_recv(mqi_io *io, px_layer *x, void *buf, size_t len, int flags,
         const char *eof, size_t *got)
@@ -650,20 +651,22 @@ px_handshake(mqi_io *io)
 static int
 px_read(mqi_io *io, uint8_t *buf, size_t cap, size_t *out_n)
 {
+    (void)io; /* the text goes to mqi_io_err */
     (void)buf;
     (void)cap;
     *out_n = 0;
-    snprintf(io->err, sizeof io->err, "proxy tunnel not open");
+    snprintf(mqi_io_err, sizeof mqi_io_err, "proxy tunnel not open");
     return MQ_ERR_IO;
 }
 
 static int
 px_write(mqi_io *io, const uint8_t *buf, size_t len, size_t *out_n)
 {
+    (void)io; /* the text goes to mqi_io_err */
     (void)buf;
     (void)len;
     *out_n = 0;
-    snprintf(io->err, sizeof io->err, "proxy tunnel not open");
+    snprintf(mqi_io_err, sizeof mqi_io_err, "proxy tunnel not open");
     return MQ_ERR_IO;
 }
 
@@ -694,12 +697,12 @@ mqi_io_proxy_start(mqi_io *io, const mqi_proxy *px, const char *host,
     if (io == NULL || px == NULL || host == NULL || io->fd < 0)
         return MQ_ERR_INVAL;
     if (strlen(host) > 255 || strpbrk(host, "\r\n ") != NULL) {
-        snprintf(io->err, sizeof io->err, "proxy: bad broker host name");
+        snprintf(mqi_io_err, sizeof mqi_io_err, "proxy: bad broker host name");
         return MQ_ERR_INVAL;
     }
     x = calloc(1, sizeof *x);
     if (x == NULL) {
-        snprintf(io->err, sizeof io->err, "proxy: out of memory");
+        snprintf(mqi_io_err, sizeof mqi_io_err, "proxy: out of memory");
         return MQ_ERR_NOMEM;
     }
     x->kind = px->kind;

@@ -1327,40 +1327,41 @@ mqi_tls_app_ctx_release(void *ssl_ctx)
 
 /* ---- io ops ------------------------------------------------------------- */
 
-/* Fill io->err for a failed SSL call whose SSL_get_error() was @p e. */
+/* Fill mqi_io_err for a failed SSL call whose SSL_get_error() was @p e. */
 static void
 describe_failure(mqi_io *io, tls_layer *t, int e, const char *what)
 {
     unsigned long top = ERR_peek_error();
     long vr;
 
+    (void)io; /* the text goes to mqi_io_err */
     if (e == SSL_ERROR_SSL && ERR_GET_LIB(top) == ERR_LIB_SSL
         && ERR_GET_REASON(top) == SSL_R_CERTIFICATE_VERIFY_FAILED
         && (vr = SSL_get_verify_result(t->ssl)) != X509_V_OK) {
         ERR_clear_error();
         if (vr == X509_V_ERR_HOSTNAME_MISMATCH
             || vr == X509_V_ERR_IP_ADDRESS_MISMATCH)
-            snprintf(io->err, sizeof io->err,
+            snprintf(mqi_io_err, sizeof mqi_io_err,
                      "certificate verify failed: %s (expected %.64s)",
                      X509_verify_cert_error_string(vr), t->name);
         else
-            snprintf(io->err, sizeof io->err, "certificate verify failed: %s",
+            snprintf(mqi_io_err, sizeof mqi_io_err, "certificate verify failed: %s",
                      X509_verify_cert_error_string(vr));
         return;
     }
     if (e == SSL_ERROR_SYSCALL || (e == SSL_ERROR_SSL && top == 0)) {
         ERR_clear_error();
         if (t->sys_errno != 0)
-            snprintf(io->err, sizeof io->err, "%s: %s%s", what,
+            snprintf(mqi_io_err, sizeof mqi_io_err, "%s: %s%s", what,
                      strerror(t->sys_errno),
                      t->ready ? "" : " (is this a TLS port?)");
         else
-            snprintf(io->err, sizeof io->err,
+            snprintf(mqi_io_err, sizeof mqi_io_err,
                      "%s: connection closed by the peer%s", what,
                      t->ready ? "" : " (is this a TLS port?)");
         return;
     }
-    drain_errors(io->err, sizeof io->err, what);
+    drain_errors(mqi_io_err, sizeof mqi_io_err, what);
 }
 
 /* True when the queued error is "peer closed without close_notify". */
@@ -1413,7 +1414,7 @@ tls_handshake(mqi_io *io)
     int r, e;
 
     if (t == NULL) {
-        snprintf(io->err, sizeof io->err, "TLS layer is closed");
+        snprintf(mqi_io_err, sizeof mqi_io_err, "TLS layer is closed");
         return MQ_ERR_TLS;
     }
     if (t->ready)
@@ -1441,16 +1442,16 @@ tls_handshake(mqi_io *io)
     t->fatal = true;
     forget_session(t); /* never offer it again after a failure */
     if (is_unexpected_eof(t, e))
-        snprintf(io->err, sizeof io->err,
+        snprintf(mqi_io_err, sizeof mqi_io_err,
                  "TLS handshake: connection closed by the peer%s",
                  t->owner->psk_len > 0 ? " (wrong PSK identity or key?)"
                                        : " (is this a TLS port?)");
     else
         describe_failure(io, t, e, "TLS handshake");
-    if (t->owner->psk_len > 0 && strstr(io->err, "alert") != NULL) {
-        size_t n = strlen(io->err);
+    if (t->owner->psk_len > 0 && strstr(mqi_io_err, "alert") != NULL) {
+        size_t n = strlen(mqi_io_err);
 
-        snprintf(io->err + n, sizeof io->err - n,
+        snprintf(mqi_io_err + n, sizeof mqi_io_err - n,
                  " (wrong PSK identity or key?)");
     }
     ERR_clear_error();
@@ -1466,7 +1467,7 @@ tls_read(mqi_io *io, uint8_t *buf, size_t cap, size_t *out_n)
 
     *out_n = 0;
     if (t == NULL || !t->ready || t->fatal) {
-        snprintf(io->err, sizeof io->err, "TLS read: session not usable");
+        snprintf(mqi_io_err, sizeof mqi_io_err, "TLS read: session not usable");
         return MQ_ERR_TLS;
     }
     if (cap == 0)
@@ -1489,18 +1490,18 @@ tls_read(mqi_io *io, uint8_t *buf, size_t cap, size_t *out_n)
         return MQ_ERR_AGAIN;
     case SSL_ERROR_ZERO_RETURN:
         /* close_notify received: orderly close. We may still answer it. */
-        snprintf(io->err, sizeof io->err, "TLS close_notify from the peer");
+        snprintf(mqi_io_err, sizeof mqi_io_err, "TLS close_notify from the peer");
         return MQ_ERR_CLOSED;
     default:
         break;
     }
     t->fatal = true;
     if (is_unexpected_eof(t, e)) {
-        snprintf(io->err, sizeof io->err,
+        snprintf(mqi_io_err, sizeof mqi_io_err,
                  "connection closed without TLS close_notify");
         rc = MQ_ERR_CLOSED;
     } else if (e == SSL_ERROR_SYSCALL && t->sys_errno != 0) {
-        snprintf(io->err, sizeof io->err, "recv: %s", strerror(t->sys_errno));
+        snprintf(mqi_io_err, sizeof mqi_io_err, "recv: %s", strerror(t->sys_errno));
         rc = MQ_ERR_IO;
     } else {
         describe_failure(io, t, e, "TLS read");
@@ -1519,7 +1520,7 @@ tls_write(mqi_io *io, const uint8_t *buf, size_t len, size_t *out_n)
 
     *out_n = 0;
     if (t == NULL || !t->ready || t->fatal) {
-        snprintf(io->err, sizeof io->err, "TLS write: session not usable");
+        snprintf(mqi_io_err, sizeof mqi_io_err, "TLS write: session not usable");
         return MQ_ERR_TLS;
     }
     if (len == 0)
@@ -1539,7 +1540,7 @@ tls_write(mqi_io *io, const uint8_t *buf, size_t len, size_t *out_n)
         io->want = EPOLLIN;
         return MQ_ERR_AGAIN;
     case SSL_ERROR_ZERO_RETURN:
-        snprintf(io->err, sizeof io->err, "TLS session closed by the peer");
+        snprintf(mqi_io_err, sizeof mqi_io_err, "TLS session closed by the peer");
         return MQ_ERR_CLOSED;
     default:
         break;
@@ -1565,7 +1566,7 @@ tls_write(mqi_io *io, const uint8_t *buf, size_t len, size_t *out_n)
         }
         t->fatal = true;
         ERR_clear_error();
-        snprintf(io->err, sizeof io->err, "send: %s", strerror(err));
+        snprintf(mqi_io_err, sizeof mqi_io_err, "send: %s", strerror(err));
         return MQ_ERR_IO;
     }
     t->fatal = true;
@@ -1656,9 +1657,9 @@ mqi_io_tls_start(mqi_io *io, void *ctx, const char *host,
 
     if (io == NULL)
         return MQ_ERR_INVAL;
-    io->err[0] = '\0';
+    mqi_io_err[0] = '\0';
     if (ctx == NULL || io->fd < 0) {
-        snprintf(io->err, sizeof io->err, "TLS start: no context or socket");
+        snprintf(mqi_io_err, sizeof mqi_io_err, "TLS start: no context or socket");
         return MQ_ERR_INVAL;
     }
     name = o != NULL && o->verify_name != NULL && o->verify_name[0] != '\0'
@@ -1666,13 +1667,13 @@ mqi_io_tls_start(mqi_io *io, void *ctx, const char *host,
                : host;
     if ((name == NULL || name[0] == '\0') &&
         !(o != NULL && (o->insecure || o->no_hostname_check))) {
-        snprintf(io->err, sizeof io->err,
+        snprintf(mqi_io_err, sizeof mqi_io_err,
                  "TLS: no host name to verify the certificate against");
         return MQ_ERR_TLS;
     }
     pthread_once(&sock_method_once, sock_method_init);
     if (sock_method == NULL) {
-        snprintf(io->err, sizeof io->err, "TLS: cannot create socket BIO");
+        snprintf(mqi_io_err, sizeof mqi_io_err, "TLS: cannot create socket BIO");
         return MQ_ERR_NOMEM;
     }
 
@@ -1689,7 +1690,7 @@ mqi_io_tls_start(mqi_io *io, void *ctx, const char *host,
     w->refs++;
     bio = BIO_new(sock_method);
     if (t->ssl == NULL || bio == NULL) {
-        drain_errors(io->err, sizeof io->err, "TLS: SSL_new");
+        drain_errors(mqi_io_err, sizeof mqi_io_err, "TLS: SSL_new");
         rc = MQ_ERR_NOMEM;
         goto fail;
     }
@@ -1702,7 +1703,7 @@ mqi_io_tls_start(mqi_io *io, void *ctx, const char *host,
         is_ip = parse_host(name, t->name, sizeof t->name);
         /* SNI carries the name we verify; never an IP literal (RFC 6066). */
         if (!is_ip && !SSL_set_tlsext_host_name(t->ssl, t->name)) {
-            drain_errors(io->err, sizeof io->err, "TLS: server name");
+            drain_errors(mqi_io_err, sizeof mqi_io_err, "TLS: server name");
             goto fail;
         }
     }
@@ -1710,13 +1711,13 @@ mqi_io_tls_start(mqi_io *io, void *ctx, const char *host,
         if (is_ip) {
             if (!X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl),
                                                t->name)) {
-                drain_errors(io->err, sizeof io->err, "TLS: IP address");
+                drain_errors(mqi_io_err, sizeof mqi_io_err, "TLS: IP address");
                 goto fail;
             }
         } else {
             SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
             if (!SSL_set1_host(t->ssl, t->name)) {
-                drain_errors(io->err, sizeof io->err, "TLS: host name");
+                drain_errors(mqi_io_err, sizeof mqi_io_err, "TLS: host name");
                 goto fail;
             }
         }

@@ -353,7 +353,7 @@ put_frame(ws_layer *w, uint8_t op, const uint8_t *data, size_t len)
 }
 
 /* Send queued bytes. MQ_OK when the queue is empty, else MQ_ERR_AGAIN or an
- * error from the inner layer (io->err set). */
+ * error from the inner layer (mqi_io_err set). */
 static int
 out_flush(mqi_io *io, ws_layer *w)
 {
@@ -430,10 +430,11 @@ check_response(mqi_io *io, ws_layer *w, char *resp, size_t len)
     size_t proto_len = 0;
     int status = 0;
 
+    (void)io; /* the text goes to mqi_io_err */
     eol = memchr(line, '\n', (size_t)(end - line));
     if (eol == NULL || strncmp(line, "HTTP/1.", 7) != 0
         || sscanf(line + 8, " %3d", &status) != 1) {
-        snprintf(io->err, sizeof io->err, "WebSocket handshake: the server "
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket handshake: the server "
                  "did not answer with HTTP (is this a WebSocket port?)");
         return MQ_ERR_PROTOCOL;
     }
@@ -446,7 +447,7 @@ check_response(mqi_io *io, ws_layer *w, char *resp, size_t len)
         n = n > 8 ? n - 8 : 0;
         if (n > 80)
             n = 80;
-        snprintf(io->err, sizeof io->err, "WebSocket handshake refused: "
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket handshake refused: "
                  "HTTP%.*s", (int)n, reason);
         return MQ_ERR_PROTOCOL;
     }
@@ -484,19 +485,19 @@ check_response(mqi_io *io, ws_layer *w, char *resp, size_t len)
 #undef HDR_IS
     }
     if (!upgrade || !connection) {
-        snprintf(io->err, sizeof io->err, "WebSocket handshake: 101 answer "
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket handshake: 101 answer "
                  "without \"Upgrade: websocket\" and \"Connection: Upgrade\"");
         return MQ_ERR_PROTOCOL;
     }
     if (!accept) {
-        snprintf(io->err, sizeof io->err, "WebSocket handshake: missing or "
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket handshake: missing or "
                  "wrong Sec-WebSocket-Accept");
         return MQ_ERR_PROTOCOL;
     }
     /* RFC 6455: a subprotocol we did not offer fails the connection. No
      * header at all is tolerated (some brokers omit it). */
     if (proto != NULL && !(proto_len == 4 && strncmp(proto, "mqtt", 4) == 0)) {
-        snprintf(io->err, sizeof io->err, "WebSocket handshake: server chose "
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket handshake: server chose "
                  "subprotocol \"%.*s\", not \"mqtt\"",
                  (int)(proto_len > 40 ? 40 : proto_len), proto);
         return MQ_ERR_PROTOCOL;
@@ -520,7 +521,7 @@ ws_handshake(mqi_io *io)
     int rc;
 
     if (w == NULL) {
-        snprintf(io->err, sizeof io->err, "WebSocket layer is closed");
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket layer is closed");
         return MQ_ERR_IO;
     }
     switch (w->state) {
@@ -536,10 +537,10 @@ ws_handshake(mqi_io *io)
             return rc;
         if (rc != MQ_OK) {
             if (rc == MQ_ERR_CLOSED || rc == MQ_ERR_IO) {
-                char why[sizeof io->err];
+                char why[sizeof mqi_io_err];
 
-                memcpy(why, io->err, sizeof why);
-                snprintf(io->err, sizeof io->err, "WebSocket handshake: "
+                memcpy(why, mqi_io_err, sizeof why);
+                snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket handshake: "
                          "cannot send the request (%.100s)", why);
             }
             return ws_fail(io, w, rc);
@@ -556,7 +557,7 @@ ws_handshake(mqi_io *io)
             char *hend;
 
             if (w->resp_len >= WS_RESP_MAX) {
-                snprintf(io->err, sizeof io->err, "WebSocket handshake: "
+                snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket handshake: "
                          "response head over %d bytes", WS_RESP_MAX);
                 return ws_fail(io, w, MQ_ERR_PROTOCOL);
             }
@@ -565,16 +566,16 @@ ws_handshake(mqi_io *io)
             if (rc == MQ_ERR_AGAIN)
                 return rc;
             if (rc == MQ_ERR_CLOSED) {
-                snprintf(io->err, sizeof io->err, "WebSocket handshake: "
+                snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket handshake: "
                          "connection closed by the server (is this a "
                          "WebSocket port?)");
                 return ws_fail(io, w, MQ_ERR_CLOSED);
             }
             if (rc == MQ_ERR_IO) {
-                char why[sizeof io->err];
+                char why[sizeof mqi_io_err];
 
-                memcpy(why, io->err, sizeof why);
-                snprintf(io->err, sizeof io->err, "WebSocket handshake: "
+                memcpy(why, mqi_io_err, sizeof why);
+                snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket handshake: "
                          "%.100s (is this a WebSocket port?)", why);
             }
             if (rc != MQ_OK)
@@ -583,7 +584,7 @@ ws_handshake(mqi_io *io)
             w->resp_len += n;
             w->resp[w->resp_len] = '\0';
             if (w->resp_len >= 5 && strncmp(w->resp, "HTTP/", 5) != 0) {
-                snprintf(io->err, sizeof io->err, "WebSocket handshake: "
+                snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket handshake: "
                          "the server did not answer with HTTP (is this a "
                          "WebSocket port?)");
                 return ws_fail(io, w, MQ_ERR_PROTOCOL);
@@ -612,8 +613,8 @@ ws_handshake(mqi_io *io)
     case WS_OPEN:
         return MQ_OK;
     default:
-        if (io->err[0] == '\0')
-            snprintf(io->err, sizeof io->err, "WebSocket connection failed");
+        if (mqi_io_err[0] == '\0')
+            snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket connection failed");
         return w->dead_rc;
     }
 }
@@ -632,20 +633,20 @@ on_control(mqi_io *io, ws_layer *w)
         return MQ_OK;
     /* close: answer with the same status code, then end the stream */
     if (w->ctl_len == 1) {
-        snprintf(io->err, sizeof io->err, "WebSocket close frame with a "
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket close frame with a "
                  "1-byte payload");
         return MQ_ERR_PROTOCOL;
     }
     if (w->ctl_len >= 2) {
         unsigned code = (unsigned)w->ctl[0] << 8 | w->ctl[1];
 
-        snprintf(io->err, sizeof io->err, "WebSocket closed by the server "
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket closed by the server "
                  "(code %u%s%.*s)", code, w->ctl_len > 2 ? ": " : "",
                  (int)(w->ctl_len > 82 ? 80 : w->ctl_len - 2), w->ctl + 2);
         if (!w->close_sent)
             queue_control(w, WS_OP_CLOSE, w->ctl, 2);
     } else {
-        snprintf(io->err, sizeof io->err, "WebSocket closed by the server");
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket closed by the server");
         if (!w->close_sent)
             queue_control(w, WS_OP_CLOSE, NULL, 0);
     }
@@ -661,13 +662,14 @@ start_frame(mqi_io *io, ws_layer *w)
     uint64_t len = b1 & 0x7F;
     int i;
 
+    (void)io; /* the text goes to mqi_io_err */
     if (b0 & 0x70) {
-        snprintf(io->err, sizeof io->err, "WebSocket frame with reserved "
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket frame with reserved "
                  "bits set (0x%02x)", b0);
         return MQ_ERR_PROTOCOL;
     }
     if (b1 & 0x80) {
-        snprintf(io->err, sizeof io->err, "WebSocket: masked frame from the "
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket: masked frame from the "
                  "server");
         return MQ_ERR_PROTOCOL;
     }
@@ -682,7 +684,7 @@ start_frame(mqi_io *io, ws_layer *w)
     switch (w->op) {
     case WS_OP_BINARY:
         if (w->in_msg) {
-            snprintf(io->err, sizeof io->err, "WebSocket: new message inside "
+            snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket: new message inside "
                      "a fragmented one");
             return MQ_ERR_PROTOCOL;
         }
@@ -690,7 +692,7 @@ start_frame(mqi_io *io, ws_layer *w)
         break;
     case WS_OP_CONT:
         if (!w->in_msg) {
-            snprintf(io->err, sizeof io->err, "WebSocket: continuation frame "
+            snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket: continuation frame "
                      "without a message");
             return MQ_ERR_PROTOCOL;
         }
@@ -700,18 +702,18 @@ start_frame(mqi_io *io, ws_layer *w)
     case WS_OP_PING:
     case WS_OP_PONG:
         if (!w->fin || len > 125) {
-            snprintf(io->err, sizeof io->err, "WebSocket: fragmented or "
+            snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket: fragmented or "
                      "oversized control frame");
             return MQ_ERR_PROTOCOL;
         }
         w->ctl_len = 0;
         break;
     case WS_OP_TEXT:
-        snprintf(io->err, sizeof io->err, "WebSocket: text frame (MQTT uses "
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket: text frame (MQTT uses "
                  "binary frames)");
         return MQ_ERR_PROTOCOL;
     default:
-        snprintf(io->err, sizeof io->err, "WebSocket: unknown opcode 0x%x",
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket: unknown opcode 0x%x",
                  w->op);
         return MQ_ERR_PROTOCOL;
     }
@@ -787,7 +789,7 @@ ws_read(mqi_io *io, uint8_t *buf, size_t cap, size_t *out_n)
     if (w == NULL || w->state != WS_OPEN) {
         if (w != NULL && w->state == WS_DEAD)
             return w->dead_rc;
-        snprintf(io->err, sizeof io->err, "WebSocket read: not open");
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket read: not open");
         return MQ_ERR_IO;
     }
     if (cap == 0)
@@ -816,10 +818,10 @@ ws_read(mqi_io *io, uint8_t *buf, size_t cap, size_t *out_n)
             rc = inner_read(io, w, buf, cap, &n);
             if (rc == MQ_ERR_CLOSED) {
                 if (w->in_frame || w->hdr_len > 0 || w->in_msg)
-                    snprintf(io->err, sizeof io->err, "connection closed "
+                    snprintf(mqi_io_err, sizeof mqi_io_err, "connection closed "
                              "inside a WebSocket frame");
-                else if (io->err[0] == '\0')
-                    snprintf(io->err, sizeof io->err, "connection closed "
+                else if (mqi_io_err[0] == '\0')
+                    snprintf(mqi_io_err, sizeof mqi_io_err, "connection closed "
                              "without a WebSocket close frame");
                 return ws_fail(io, w, MQ_ERR_CLOSED);
             }
@@ -862,7 +864,7 @@ ws_write(mqi_io *io, const uint8_t *buf, size_t len, size_t *out_n)
     if (w == NULL || w->state != WS_OPEN) {
         if (w != NULL && w->state == WS_DEAD)
             return w->dead_rc;
-        snprintf(io->err, sizeof io->err, "WebSocket write: not open");
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket write: not open");
         return MQ_ERR_IO;
     }
     if (len == 0)
@@ -876,14 +878,14 @@ ws_write(mqi_io *io, const uint8_t *buf, size_t len, size_t *out_n)
             queue_control(w, WS_OP_PONG, w->ping, w->ping_len);
         }
         if (out_reserve(w, 14 + k) != MQ_OK) {
-            snprintf(io->err, sizeof io->err, "WebSocket: out of memory");
+            snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket: out of memory");
             return MQ_ERR_NOMEM;
         }
         put_frame(w, WS_OP_BINARY, buf, k);
         w->pend = k;
     } else if (len < w->pend) {
         /* transport.h: after AGAIN the caller offers the same bytes */
-        snprintf(io->err, sizeof io->err, "WebSocket write: retried with "
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket write: retried with "
                  "fewer bytes than the queued frame");
         return MQ_ERR_INVAL;
     }
@@ -957,12 +959,12 @@ mqi_io_ws_start(mqi_io *io, const char *host, uint16_t port, const char *path)
     if (path == NULL || path[0] != '/')
         path = "/mqtt";
     if (strpbrk(host, "\r\n ") != NULL || strpbrk(path, "\r\n ") != NULL) {
-        snprintf(io->err, sizeof io->err, "WebSocket: bad host or path");
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket: bad host or path");
         return MQ_ERR_INVAL;
     }
     w = calloc(1, sizeof *w);
     if (w == NULL) {
-        snprintf(io->err, sizeof io->err, "WebSocket: out of memory");
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket: out of memory");
         return MQ_ERR_NOMEM;
     }
     w->rnd_pos = sizeof w->rnd; /* empty pool */
@@ -988,7 +990,7 @@ mqi_io_ws_start(mqi_io *io, const char *host, uint16_t port, const char *path)
     if (len < 0 || out_reserve(w, (size_t)len + 1) != MQ_OK) {
         free(w->obuf);
         free(w);
-        snprintf(io->err, sizeof io->err, "WebSocket: out of memory");
+        snprintf(mqi_io_err, sizeof mqi_io_err, "WebSocket: out of memory");
         return MQ_ERR_NOMEM;
     }
     snprintf((char *)w->obuf, (size_t)len + 1,

@@ -26,10 +26,16 @@ mqi_worker_kick(mqi_worker *w)
 void
 mqi_wake(mq_client *c)
 {
-    mqi_worker *w = c->w;
+    mqi_worker *w;
 
-    if (w == NULL)
+    /* counted while c->w is used: a hand-over to another worker waits
+     * until no thread holds the old one (worker.c, private workers) */
+    atomic_fetch_add(&c->wakers, 1);
+    w = __atomic_load_n(&c->w, __ATOMIC_SEQ_CST);
+    if (w == NULL) {
+        atomic_fetch_sub(&c->wakers, 1);
         return; /* detached: mq_client_destroy is finishing */
+    }
     /* Two levels of "only when needed": a client goes on the worker's
      * ready list once until the worker takes it, and the worker's one
      * eventfd is written once until the worker wakes. So a burst of
@@ -38,7 +44,12 @@ mqi_wake(mq_client *c)
     if (atomic_exchange(&c->wake_pending, 1) == 0) {
         atomic_fetch_add(&c->refs, 1); /* held by the ready list */
         mqi_mpsc_push(&w->ready, &c->ready_node);
-        if (atomic_exchange(&w->wake_pending, 1) == 0)
-            mqi_worker_kick(w);
+        if (atomic_exchange(&w->wake_pending, 1) == 0) {
+            if (w == mqi_worker_current())
+                mqi_worker_self_wake(w); /* no syscall: it looks itself */
+            else
+                mqi_worker_kick(w);
+        }
     }
+    atomic_fetch_sub(&c->wakers, 1);
 }

@@ -38,7 +38,7 @@ mqi_buf_reserve(mqi_buf *b, size_t extra)
     need = b->len + extra;
     if (need <= b->cap)
         return MQ_OK;
-    ncap = b->cap ? b->cap : 256;
+    ncap = b->cap ? b->cap : MQI_BUF_FIRST;
     while (ncap < need) {
         if (ncap > SIZE_MAX / 2) {
             ncap = need;

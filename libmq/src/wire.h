@@ -44,7 +44,9 @@ typedef struct mqi_span {
     size_t len;
 } mqi_span;
 
-/* A growable output buffer. Zero-initialise, or mqi_buf_init(). */
+/* A growable output buffer. Zero-initialise, or mqi_buf_init(). Its
+ * first allocation is MQI_BUF_FIRST bytes, doubled as needed. */
+#define MQI_BUF_FIRST 256
 typedef struct mqi_buf {
     uint8_t *data;
     size_t len;

@@ -9,6 +9,7 @@
 #define MQI_WORKER_H
 
 #include <netdb.h>
+#include <sched.h>
 
 #include "internal.h"
 
@@ -27,13 +28,56 @@ struct mqi_worker {
     pthread_mutex_t lock; /* clients list, detach handshake */
     pthread_cond_t cond;
     mq_client *clients;
-    int64_t next_timer_ms;
+    mqi_theap timers;     /* clients' deadlines (c->tnode), earliest first;
+                             worker thread only */
+    atomic_size_t nattached; /* clients attached: the heap keeps room for
+                                one timer each (grown on the worker) */
     mq_client *release;
     uint8_t rbuf[READ_CHUNK]; /* shared read buffer */ /* destroyed this round, signalled after */
+    /* a private worker (mq_loop_start): one client, whose callbacks its
+     * thread dispatches after each round */
+    mq_client *solo;      /* that client; NULL for a shared worker */
+    atomic_bool pstop;    /* mq_loop_stop/destroy: hand it back, end */
+    bool adopted;         /* it owns solo now (its thread) */
+    atomic_bool running;  /* its thread has not finished */
+    bool self_woken;      /* mqi_worker_self_wake: run_wakeups due (its
+                             thread only) */
 };
+
+/* The client's owner lock (issue 20, direct writes): the worker holds it
+ * while it works on the client (its commands, socket, timer, hand-over).
+ * Another thread only tries it (mqi_conn_direct_publish/_acks, conn.c
+ * "direct writes") and holds it for one non-blocking write, so the worker's wait for it is that short; a
+ * thread that fails the try leaves the work to the worker as before. Never
+ * held while application code runs or while waiting for anything. */
+static inline void
+mqi_own_lock(mq_client *c)
+{
+    while (atomic_exchange_explicit(&c->own, 1, memory_order_acquire) != 0)
+        sched_yield(); /* a direct write is in progress: it ends soon */
+}
+
+static inline bool
+mqi_own_try(mq_client *c)
+{
+    return atomic_load_explicit(&c->own, memory_order_relaxed) == 0 &&
+           atomic_exchange_explicit(&c->own, 1, memory_order_acquire) == 0;
+}
+
+static inline void
+mqi_own_unlock(mq_client *c)
+{
+    atomic_store_explicit(&c->own, 0, memory_order_release);
+}
 
 /* wake.c: write the worker's eventfd (any thread). */
 void mqi_worker_kick(mqi_worker *w);
+/* The worker this thread runs, or NULL. */
+mqi_worker *mqi_worker_current(void);
+/* On w's own thread (a callback on a private worker's thread freed an
+ * event, or published): its next round looks at the ready list without
+ * sleeping, instead of writing its own eventfd. */
+void mqi_worker_self_wake(mqi_worker *w);
 
 /* conn.c, called by the loop */
 void mqi_conn_init(mq_client *c);                /* joining the worker */

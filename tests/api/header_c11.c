@@ -14,12 +14,16 @@ _Static_assert(MQ_EVENT_RESUBSCRIBED == 9, "event kind number");
 _Static_assert(MQ_ERR_PROXY == -32 && MQ_ERR_PROXY_AUTH == -33, "errors");
 _Static_assert(MQ_OPT_TLS_SESSION_RESUME == 40 && MQ_OPT_TLS_CRL_CHECK == 41
                && MQ_OPT_PROXY_FROM_ENV == 42, "int options");
+/* issue 20's loop thread as the I/O thread */
+_Static_assert(MQ_OPT_LOOP_IO_THREAD == 80, "int option");
 _Static_assert(MQ_SOPT_TLS_KEY_URI == 120 && MQ_SOPT_TLS_CERT_URI == 121
                && MQ_SOPT_TLS_PROVIDERS == 122 && MQ_SOPT_TLS_ENGINE == 123
                && MQ_SOPT_TLS_PSK == 124 && MQ_SOPT_TLS_PSK_IDENTITY == 125
                && MQ_SOPT_TLS_CRL_FILE == 126 && MQ_SOPT_TLS_CRL_PATH == 127
                && MQ_SOPT_PROXY == 128 && MQ_SOPT_NO_PROXY == 129
                && MQ_SOPT_TLS_MAX_VERSION == 130, "string options");
+/* issue 20's numbers (never reused or moved) */
+_Static_assert(MQ_SOPT_BIND_ADDRESS == 140, "string option number");
 _Static_assert(MQ_TLS_VERSION == 1 && MQ_TLS_CIPHER == 2 && MQ_TLS_ALPN == 3
                && MQ_TLS_RESUMED == 4, "mq_event_tls items");
 

@@ -155,17 +155,30 @@ cc_qos(long seq)
 }
 
 size_t
-cc_message(const cc_opts *o, long seq, char *topic, char *payload)
+cc_payload_len(const char *name, long seq, int inc, int max_size)
 {
     /* a length that wanders over [head, max_size] with seq */
     unsigned long h = (unsigned long)seq * 2654435761u;
+    char head[200];
+    int n = snprintf(head, sizeof head, "%s|%ld|%d|%d|", name, seq,
+                     cc_qos(seq), inc);
+
+    if (n < 0 || n > max_size)
+        return 0;
+    return (size_t)n + (h >> 8) % (unsigned long)(max_size - n + 1);
+}
+
+size_t
+cc_message(const cc_opts *o, long seq, char *topic, char *payload)
+{
+    size_t len = cc_payload_len(o->name, seq, o->inc, o->max_size);
     int n;
-    size_t len;
 
     snprintf(topic, 160, CC_TOPIC_PREFIX "%s/%ld", o->name, seq);
     n = snprintf(payload, CC_MAX_PAYLOAD, "%s|%ld|%d|%d|", o->name, seq,
                  cc_qos(seq), o->inc);
-    len = (size_t)n + (h >> 8) % (unsigned long)(o->max_size - n + 1);
+    if (len < (size_t)n)
+        len = (size_t)n; /* a name longer than max_size */
     memset(payload + n, 'x', len - (size_t)n);
     return len;
 }
@@ -188,11 +201,29 @@ cc_log_drained(int fd, int inc, long left)
     cc_write_line(fd, line);
 }
 
+size_t
+cc_sanitize(const void *data, size_t len, char *out, size_t cap)
+{
+    const unsigned char *p = data;
+    size_t o = 0;
+
+    for (size_t i = 0; i < len && o + 5 <= cap; i++) {
+        if (p[i] > 0x20 && p[i] < 0x7f && p[i] != '\\')
+            out[o++] = (char)p[i];
+        else
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", p[i]);
+    }
+    if (cap > 0)
+        out[o < cap ? o : cap - 1] = '\0';
+    return o;
+}
+
 void
 cc_log_receive(int fd, int inc, int qos, int dup, const char *topic,
                const void *payload, size_t len)
 {
-    char line[400], want[200];
+    char line[160 + 4 * CC_LOG_PREFIX + 96], want[200], prefix[
+        4 * CC_LOG_PREFIX + 1];
     const char *rest = strncmp(topic, CC_TOPIC_PREFIX,
                                strlen(CC_TOPIC_PREFIX)) == 0
                            ? topic + strlen(CC_TOPIC_PREFIX) : NULL;
@@ -205,8 +236,16 @@ cc_log_receive(int fd, int inc, int qos, int dup, const char *topic,
                          rest, slash + 1);
         ok = n > 0 && (size_t)n <= len && memcmp(payload, want, (size_t)n) == 0;
     }
-    snprintf(line, sizeof line, "R %d %d %d %s %d\n", inc, qos, dup, topic,
-             ok);
+    if (ok) {
+        snprintf(line, sizeof line, "R %d %d %d %.160s 1 %zu\n", inc, qos, dup,
+                 topic, len);
+    } else {
+        /* what arrived instead, for the report and the verdict */
+        cc_sanitize(payload, len < CC_LOG_PREFIX ? len : CC_LOG_PREFIX,
+                    prefix, sizeof prefix);
+        snprintf(line, sizeof line, "R %d %d %d %.160s 0 %zu %s\n", inc, qos,
+                 dup, topic, len, len > 0 ? prefix : "-");
+    }
     cc_write_line(fd, line);
 }
 

@@ -17,9 +17,13 @@
  * restarted publisher goes on at the last logged SEQ + 2, so that an
  * unlogged message never shares its SEQ with a new one.
  *
- * Receive log (one per subscriber): "R INC QOS DUP TOPIC OK" for every
- * message the application took (OK: the payload matches the topic), and
- * "# subscribed INC" once the SUBACK arrived.
+ * Receive log (one per subscriber): "R INC QOS DUP TOPIC OK LEN [PREFIX]"
+ * for every message the application took (OK: 1 if the payload starts
+ * with the "NAME|SEQ|" of its topic; LEN: the payload's length in bytes;
+ * PREFIX, only when OK is 0: its first CC_LOG_PREFIX bytes with every byte
+ * that is not printable ASCII, a space or a backslash written as \xHH, or
+ * "-" for an empty payload), and "# subscribed INC" once the SUBACK
+ * arrived.
  *
  * Signals: SIGUSR1 asks a publisher to stop publishing and wait until its
  * library has completed everything it accepted (also what an earlier
@@ -39,6 +43,7 @@
 
 #define CC_TOPIC_PREFIX "chaos/"
 #define CC_MAX_PAYLOAD 4096
+#define CC_LOG_PREFIX 48   /* payload bytes a receive log line shows */
 
 typedef struct cc_opts {
     const char *uri;      /* -u mqtt://127.0.0.1:PORT (required) */
@@ -77,14 +82,23 @@ void cc_write_line(int fd, const char *line);
 /* Topic and payload of message @p seq of @p name; returns the payload
  * length. topic needs 160 bytes, payload CC_MAX_PAYLOAD. */
 size_t cc_message(const cc_opts *o, long seq, char *topic, char *payload);
+/* The payload length of message @p seq of publisher @p name in its
+ * incarnation @p inc with payloads up to @p max_size bytes (what
+ * cc_message() makes; the verdict checks the broker's lengths with it). */
+size_t cc_payload_len(const char *name, long seq, int inc, int max_size);
 int cc_qos(long seq);
 /* "A INC SEQ QOS" to the accept log. */
 void cc_log_accept(int fd, int inc, long seq);
 /* "# drained INC LEFT" to the accept log. */
 void cc_log_drained(int fd, int inc, long left);
-/* "R INC QOS DUP TOPIC OK" to the receive log; checks the payload. */
+/* "R INC QOS DUP TOPIC OK LEN [PREFIX]" to the receive log; checks the
+ * payload. */
 void cc_log_receive(int fd, int inc, int qos, int dup, const char *topic,
                     const void *payload, size_t len);
+/* @p len bytes of @p data as printable ASCII without spaces (others as
+ * \xHH) into @p out (@p cap bytes, always terminated; 4 * len + 1 holds
+ * all); returns the length written. */
+size_t cc_sanitize(const void *data, size_t len, char *out, size_t cap);
 /* 1 when publishing may start (no -G, or its file exists). */
 int cc_go(const cc_opts *o);
 /* Sleep until the next send slot at o->rate per second (monotonic). */

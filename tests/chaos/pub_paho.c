@@ -2,6 +2,7 @@
  * pub_paho.c - the Paho C publisher of the chaos test (MQTTAsync with its
  * default file persistence), for comparison with libmq (protocol:
  * chaos_child.h). MQTT 3.1.1, cleansession 0, automatic reconnect (1-2 s),
+ * at most 20 messages in flight (mosquitto's limit, below),
  * sendWhileDisconnected with buffered commands restored after a restart.
  * A message counts as accepted once MQTTAsync_sendMessage succeeded (Paho
  * has then written it to its persistence directory).
@@ -21,6 +22,15 @@
 #include "chaos_child.h"
 
 #define DRAIN_MS 120000
+/* Paho's default window is 65535 messages in flight; mosquitto (2.0.11,
+ * default max_inflight_messages) takes at most 20 unfinished QoS 1/2
+ * messages from a client, also from an MQTT 3.1.1 client, which cannot
+ * learn that limit (libmosquitto's own default is 20; MQTT 5 clients such
+ * as libmq get it as Receive Maximum in the CONNACK). Above it the broker
+ * refuses the message (quota exceeded), and with the chaos broker's
+ * max_queued_messages 0 it also drops the connection; Paho then resends
+ * everything, first what the full quota refuses again (README.md). */
+#define PAHO_MAX_INFLIGHT 20
 
 static atomic_int g_connect_failed;
 
@@ -82,6 +92,7 @@ start_connect(MQTTAsync c, const cc_opts *o)
     MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
 
     co.keepAliveInterval = o->keepalive;
+    co.maxInflight = PAHO_MAX_INFLIGHT;
     co.MQTTVersion = MQTTVERSION_3_1_1; /* no fallback to 3.1 */
     co.cleansession = 0;
     co.automaticReconnect = 1;
@@ -166,6 +177,7 @@ main(int argc, char **argv)
             cc_log_accept(afd, o.inc, seq);
             seq++;
         } else if (rc != MQTTASYNC_MAX_BUFFERED_MESSAGES &&
+                   rc != MQTTASYNC_MAX_MESSAGES_INFLIGHT &&
                    rc != MQTTASYNC_DISCONNECTED &&
                    rc != MQTTASYNC_NO_MORE_MSGIDS) {
             fprintf(stderr, "sendMessage %ld: %d\n", seq, rc);

@@ -61,8 +61,14 @@
 #define CHAOS_CLIENT_LIBMQ "./chaos_client_libmq"
 #endif
 
+/* mkdtemp() fills the template in: every case starts from it again
+ * (setup) and teardown puts it back, so "XXXXXX" in g_dir means "no temp
+ * dir now" and all cases can run in one process (test_repro with no
+ * argument). */
+#define DIR_TEMPLATE "/tmp/mq-subkill-XXXXXX"
+
 static mqt_broker *g_broker;
-static char g_dir[] = "/tmp/mq-subkill-XXXXXX";
+static char g_dir[] = DIR_TEMPLATE;
 static char g_rlog[300], g_store[300];
 
 /* On a failed check: the logs to stderr, then remove the temp dir (the
@@ -156,6 +162,7 @@ setup(void)
 {
     mqt_broker_opts bo = {0};
 
+    memcpy(g_dir, DIR_TEMPLATE, sizeof g_dir);
     FT_CHECK(mkdtemp(g_dir) != NULL, "mkdtemp");
     snprintf(g_rlog, sizeof g_rlog, "%s/sub.received", g_dir);
     snprintf(g_store, sizeof g_store, "%s/store", g_dir);
@@ -177,6 +184,7 @@ teardown(void)
     if (system(cmd) != 0) {
         /* best effort */
     }
+    memcpy(g_dir, DIR_TEMPLATE, sizeof g_dir);
 }
 
 /* Publish one message from this process, directly to the broker, and

@@ -1,8 +1,9 @@
 /*
  * test_verdict.c - the chaos verdict (verdict.c) on hand-made logs: one
  * message for each attribution rule, in a broker log written the way
- * mosquitto 2.0.11 writes it with log_type all, plus the harness markers.
- * Plain main(); exit 1 on the first wrong count.
+ * mosquitto 2.0.11 writes it with log_type all, plus the harness markers;
+ * and the receive log line a child writes for a corrupt payload
+ * (chaos_child.c). Plain main(); exit 1 after any wrong count.
  *
  * Threading: main thread only.
  */
@@ -11,6 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
+#include "chaos_child.h"
 #include "verdict.h"
 
 static char g_dir[] = "/tmp/mq-verdict-XXXXXX";
@@ -154,19 +158,150 @@ static const char sub_log[] =
     "R 2 1 0 chaos/p/24 1\n"
     "R 2 1 0 chaos/p/22 1\n"
     "R 2 1 0 chaos/p/28 1\n"
-    "R 2 1 0 chaos/p/26 1\n";
+    "R 2 1 0 chaos/p/26 1\n"
+    /* corrupt, with lengths (the broker's lines: corrupt_lines()) */
+    "R 2 1 0 chaos/p/40 0 7 garbage\n"
+    "R 2 1 0 chaos/p/42 0 5 p|41|\n"
+    "R 2 1 0 chaos/p/44 0 3 p|4\n"
+    "R 2 1 0 chaos/p/46 0 %ld p|45|2|1|xxxx\n"
+    "R 2 1 1 chaos/p/48 0 %ld \\xb1\\x07|1|1|xxxx\n"
+    "R 2 2 0 chaos/p/52 0 %ld p|51|2|1|xxxx\n"
+    "R 2 1 0 chaos/m/4 0 5 m|3|2\n";
+
+#define MAX_SIZE 64
+
+/* A PUBLISH through the broker: received from @p pid (DUP @p d, QoS @p q)
+ * with @p in_len payload bytes, sent to sid with @p out_len (the acks are
+ * left out: they do not matter here). */
+static void
+pub_len(FILE *f, const char *pid, const char *name, int d, int q, int mid,
+        int smid, long seq, long in_len, long out_len)
+{
+    fprintf(f,
+            T "Received PUBLISH from %s (d%d, q%d, r0, m%d, 'chaos/%s/%ld', "
+              "... (%ld bytes))\n"
+            T "Sending PUBLISH to sid (d0, q%d, r0, m%d, 'chaos/%s/%ld', ... "
+              "(%ld bytes))\n",
+            pid, d, q, mid, name, seq, in_len, q, smid, name, seq, out_len);
+}
+
+static void
+q1_len(FILE *f, const char *pid, const char *name, int mid, int smid,
+       long seq, long in_len, long out_len)
+{
+    pub_len(f, pid, name, 0, 1, mid, smid, seq, in_len, out_len);
+}
+
+/* The broker's side of the corrupt receptions in sub_log (max_size
+ * MAX_SIZE, incarnation 1): */
+static void
+corrupt_lines(const char *path)
+{
+    FILE *f = fopen(path, "a");
+    long e40 = (long)cc_payload_len("p", 40, 1, MAX_SIZE);
+    long e44 = (long)cc_payload_len("p", 44, 1, MAX_SIZE);
+    long e46 = (long)cc_payload_len("p", 46, 1, MAX_SIZE);
+    long e48 = (long)cc_payload_len("p", 48, 1, MAX_SIZE);
+    long e50 = (long)cc_payload_len("p", 50, 1, MAX_SIZE);
+    long e52 = (long)cc_payload_len("p", 52, 1, MAX_SIZE);
+
+    if (f == NULL) {
+        perror(path);
+        exit(2);
+    }
+    /* 40: the broker got and sent the right length; the subscriber's
+     * application got 7 bytes: the subscriber's */
+    q1_len(f, "pid", "p", 70, 140, 40, e40, e40);
+    /* 42: the publisher sent 5 bytes, a length no incarnation of p makes
+     * for 42 ("p|42|1|1|" alone is 9), and the broker forwarded them */
+    q1_len(f, "pid", "p", 71, 141, 42, 5, 5);
+    /* 44: the broker got the right length and sent 3 bytes */
+    q1_len(f, "pid", "p", 72, 142, 44, e44, 3);
+    /* 46: the right length all the way, the wrong content: unexplained */
+    q1_len(f, "pid", "p", 73, 143, 46, e46, e46);
+    /* 48: the right length, but resent (DUP) with packet id 74, which the
+     * same process had sent with 50 (a resend built from another message's
+     * memory: Paho C 1.3.12 in tests/chaos/README.md) */
+    fprintf(f, T "Received PUBLISH from pid (d0, q1, r0, m74, 'chaos/p/50', "
+                 "... (%ld bytes))\n", e50);
+    pub_len(f, "pid", "p", 1, 1, 74, 144, 48, e48, e48);
+    /* 52: the right length, but QoS 2 where an even SEQ is QoS 1 */
+    pub_len(f, "pid", "p", 0, 2, 75, 145, 52, e52, e52);
+    /* PUBLISH packets from pid that are not p's messages, then a packet
+     * the broker could not parse */
+    fputs(T "Received PUBLISH from pid (d1, q1, r0, m76, 'xc', ... "
+            "(420 bytes))\n"
+          T "Received PUBLISH from pid (d0, q1, r0, m77, 'chaos/m/9', ... "
+            "(10 bytes))\n"
+          T "Client pid disconnected due to malformed packet.\n"
+          T "Client pid closed its connection.\n", f);
+    /* m 4: libmosquitto's publisher sent 5 bytes: not libmq's */
+    q1_len(f, "mid", "m", 80, 150, 4, 5, 5);
+    if (fclose(f) != 0) {
+        perror(path);
+        exit(2);
+    }
+}
+
+/* The line a child writes for a payload that does not match its topic:
+ * length and the first bytes, sanitized (no spaces, \xHH). */
+static void
+check_receive_line(void)
+{
+    char path[300], line[512] = "";
+    static const char payload[] = "p|49|a b\\\x01";
+    char big[200];
+    int fd;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/line.received", g_dir);
+    fd = cc_open_log(path);
+    cc_log_receive(fd, 3, 1, 0, "chaos/p/50", payload, sizeof payload - 1);
+    cc_log_receive(fd, 3, 1, 0, "chaos/p/50", "p|50|1|3|xx", 11);
+    cc_log_receive(fd, 3, 1, 0, "chaos/p/50", "", 0);
+    memset(big, 0, sizeof big);
+    cc_log_receive(fd, 3, 1, 0, "chaos/p/50", big, sizeof big);
+    close(fd);
+    f = fopen(path, "r");
+    if (f == NULL || fgets(line, sizeof line, f) == NULL ||
+        strcmp(line, "R 3 1 0 chaos/p/50 0 10 p|49|a\\x20b\\x5c\\x01\n") != 0) {
+        fprintf(stderr, "receive line: %s", line);
+        g_bad = 1;
+    }
+    if (f == NULL || fgets(line, sizeof line, f) == NULL ||
+        strcmp(line, "R 3 1 0 chaos/p/50 1 11\n") != 0) {
+        fprintf(stderr, "receive line (ok): %s", line);
+        g_bad = 1;
+    }
+    if (f == NULL || fgets(line, sizeof line, f) == NULL ||
+        strcmp(line, "R 3 1 0 chaos/p/50 0 0 -\n") != 0) {
+        fprintf(stderr, "receive line (empty): %s", line);
+        g_bad = 1;
+    }
+    /* at most CC_LOG_PREFIX bytes, each at most 4 characters */
+    if (f == NULL || fgets(line, sizeof line, f) == NULL ||
+        strlen(line) != strlen("R 3 1 0 chaos/p/50 0 200 \n") +
+                           4 * CC_LOG_PREFIX) {
+        fprintf(stderr, "receive line (long): %s", line);
+        g_bad = 1;
+    }
+    if (f != NULL)
+        fclose(f);
+    unlink(path);
+}
 
 int
 main(void)
 {
     char blog[300], slog[300], alog_p[300], alog_m[300], acc[1024] = "";
+    char sub_text[sizeof sub_log + 64];
     cv_config cfg;
     cv_result r;
     const cv_pub_result *p, *m;
     static const int accepted[] = {0,  1,  2,  3,  4,  5,  6,  7,  8, 9,
                                    10, 11, 12, 13, 15, 16, 18, 20,
                                    22, 24, 26, 28, 30, 32, 34, 35, 37,
-                                   39};
+                                   39, 40, 42, 44, 46, 48, 52};
 
     if (mkdtemp(g_dir) == NULL) {
         perror("mkdtemp");
@@ -180,15 +315,22 @@ main(void)
     }
     strcat(acc, "E 1 3 7 -5 128\n# drained 1 0\n");
     put("broker.log", broker_log, blog, sizeof blog);
-    put("sub.received", (const char *const[]){sub_log, NULL}, slog,
+    corrupt_lines(blog);
+    snprintf(sub_text, sizeof sub_text, sub_log,
+             (long)cc_payload_len("p", 46, 1, MAX_SIZE),
+             (long)cc_payload_len("p", 48, 1, MAX_SIZE),
+             (long)cc_payload_len("p", 52, 1, MAX_SIZE));
+    put("sub.received", (const char *const[]){sub_text, NULL}, slog,
         sizeof slog);
     put("p.accepted", (const char *const[]){acc, NULL}, alog_p,
         sizeof alog_p);
-    put("m.accepted", (const char *const[]){"A 1 0 1\nA 2 2 1\n", NULL},
-        alog_m, sizeof alog_m);
+    put("m.accepted",
+        (const char *const[]){"A 1 0 1\nA 2 2 1\nA 2 4 1\n", NULL}, alog_m,
+        sizeof alog_m);
 
     memset(&cfg, 0, sizeof cfg);
     cfg.broker_log = blog;
+    cfg.max_size = MAX_SIZE;
     cfg.pubs[0] = (cv_pub){"p", "pid", alog_p, "libmq", 1};
     cfg.pubs[1] = (cv_pub){"m", "mid", alog_m, "libmosquitto", 0};
     cfg.npubs = 2;
@@ -201,8 +343,8 @@ main(void)
     cv_print(&cfg, &r, stdout, 0);
     p = &r.pub[0];
     m = &r.pub[1];
-    EXPECT("p accepted", p->accepted, 28);
-    EXPECT("p received", p->received, 15);
+    EXPECT("p accepted", p->accepted, 34);
+    EXPECT("p received", p->received, 21);
     EXPECT("p missing", p->missing, 13);
     EXPECT("p broker_reused", p->miss[CV_MISS_BROKER_REUSED], 1);
     EXPECT("p broker_nosub", p->miss[CV_MISS_BROKER_NOSUB], 3);
@@ -224,20 +366,39 @@ main(void)
     EXPECT("p reordered by publisher", p->reord[CV_ORD_PUB], 1);
     EXPECT("p reordered by broker", p->reord[CV_ORD_BROKER], 1);
     EXPECT("p reordered by subscriber", p->reord[CV_ORD_SUB], 1);
-    EXPECT("p corrupt", p->corrupt, 1);
+    /* 16 (a log line without length), 40, 42, 44, 46, 48, 52 */
+    EXPECT("p corrupt", p->corrupt, 7);
+    EXPECT("p corrupt by subscriber", p->corr[CV_CORR_SUB], 1);
+    EXPECT("p corrupt by publisher", p->corr[CV_CORR_PUB], 3);
+    EXPECT("p corrupt by broker", p->corr[CV_CORR_BROKER], 1);
+    EXPECT("p corrupt unexplained", p->corr[CV_CORR_UNEXPL], 2);
+    EXPECT("p corrupt listed", p->nfirst_corrupt, CV_FIRST);
+    EXPECT("p first corrupt seq", p->first_corrupt[0].seq, 16);
+    EXPECT("p first corrupt len", p->first_corrupt[0].len, -1);
+    EXPECT("p 2nd corrupt seq", p->first_corrupt[1].seq, 40);
+    EXPECT("p 2nd corrupt kind", p->first_corrupt[1].kind, CV_CORR_SUB);
+    EXPECT("p 2nd corrupt len", p->first_corrupt[1].len, 7);
+    EXPECT("p 2nd corrupt prefix",
+           strcmp(p->first_corrupt[1].prefix, "garbage"), 0);
     EXPECT("p unaccepted received", p->unaccepted_received, 1);
     EXPECT("p left", p->left, 0);
     EXPECT("m left (never said)", m->left, -1);
-    EXPECT("m accepted", m->accepted, 2);
+    EXPECT("p foreign PUBLISH", p->foreign, 2);
+    EXPECT("p malformed", p->malformed, 1);
+    EXPECT("m foreign PUBLISH", m->foreign, 0);
+    EXPECT("m accepted", m->accepted, 3);
+    EXPECT("m corrupt by publisher", m->corr[CV_CORR_PUB], 1);
     EXPECT("m no_persist", m->miss[CV_MISS_NO_PERSIST], 1);
     EXPECT("m unexpl_pub", m->miss[CV_MISS_UNEXPL_PUB], 1);
     EXPECT("m kills", m->kills, 1);
     EXPECT("broker kills", r.broker_kills, 1);
     EXPECT("broker saves", r.broker_saves, 2);
     EXPECT("sub kills", r.sub_kills[0], 1);
-    EXPECT("sub took", r.sub_received[0], 22);
-    /* libmosquitto's unexplained loss is not libmq's */
-    EXPECT("libmq failures", cv_libmq_failures(&cfg, &r), 7);
+    EXPECT("sub took", r.sub_received[0], 29);
+    /* libmosquitto's unexplained loss and corrupt payload are not libmq's;
+     * corrupt: by subscriber 1, unexplained 2, by (libmq) publisher 3 */
+    EXPECT("libmq failures", cv_libmq_failures(&cfg, &r), 12);
+    check_receive_line();
 
     unlink(blog);
     unlink(slog);

@@ -3,8 +3,11 @@
  *
  * The broker log is read once, in order; every line that concerns a
  * message "chaos/NAME/SEQ" becomes an event on that message (line number,
- * kind, which subscriber, DUP flag): received from the publisher, acked to
- * it, PUBREL from it, sent to a subscriber, acked by a subscriber. Packet
+ * kind, which subscriber, DUP flag, payload length): received from the
+ * publisher, acked to it, PUBREL from it, sent to a subscriber, acked by a
+ * subscriber. A payload that does not match its topic is attributed by
+ * comparing the length the subscriber's application got with the lengths
+ * the broker logged and with what the publisher makes (chaos_child.c). Packet
  * ids are mapped back to messages per client (the broker logs the topic
  * only with PUBLISH). Acks to publishers since the last completed save of
  * the broker's database are remembered; a broker kill marks them LOST. A
@@ -40,10 +43,16 @@ enum { ACK_OK, ACK_ERROR, ACK_NOSUB };
 typedef struct ev {
     int pos;
     unsigned char type, who, dup;
+    unsigned char alien; /* E_IN: not a packet of this message (below) */
+    int len;             /* E_IN, E_SEND: payload bytes the broker logged
+                            (-1 unknown) */
 } ev;
 
 typedef struct msg {
-    unsigned char accepted, reported, corrupt;
+    unsigned char accepted, reported;
+    unsigned char corrupt; /* 1 + the highest CV_CORR_* of its corrupt
+                              receptions (enum order: the most libmq's
+                              last), 0 if none */
     int acc_inc;
     int nrecv;
     int recv_sub[2], recv_inc[2];
@@ -75,9 +84,11 @@ typedef struct state {
     msg *m[CV_MAX_PUBS];
     long nm[CV_MAX_PUBS];
     long *pub_mid[CV_MAX_PUBS]; /* mid -> seq, -1 none */
+    int *pub_mid_pos[CV_MAX_PUBS]; /* mid -> line of that PUBLISH */
     smid *sub_mid[CV_MAX_SUBS];
     posv broker_kills, pub_kills[CV_MAX_PUBS], sub_kills[CV_MAX_SUBS];
     posv sub_conns[CV_MAX_SUBS];
+    int max_inc[CV_MAX_PUBS];  /* highest "start" incarnation per publisher */
     /* broker runs in which it acked with 0x10 (no matching subscribers)
      * before any SUBSCRIBE: [epoch start, first SUBSCRIBE) */
     posv nosub;             /* pos: window start, inc: window end */
@@ -162,23 +173,38 @@ get_msg(state *s, int pub, long seq)
     return &s->m[pub][seq];
 }
 
-static void
-add_ev(state *s, msg *m, int pos, int type, int who, int dup)
+/* Add an event; @p len: the payload length logged with a PUBLISH, or -1.
+ * Returns it (NULL if there is no message or no memory). */
+static ev *
+add_ev(state *s, msg *m, int pos, int type, int who, int dup, long len)
 {
     if (m == NULL)
-        return;
+        return NULL;
     if (m->nev == m->cap) {
         int nc = m->cap ? m->cap * 2 : 4;
         ev *ne = realloc(m->evs, (size_t)nc * sizeof *ne);
         if (ne == NULL) {
             s->oom = 1;
-            return;
+            return NULL;
         }
         m->evs = ne;
         m->cap = nc;
     }
-    m->evs[m->nev++] = (ev){pos, (unsigned char)type, (unsigned char)who,
-                            (unsigned char)dup};
+    m->evs[m->nev] = (ev){pos, (unsigned char)type, (unsigned char)who,
+                          (unsigned char)dup, 0,
+                          len >= 0 && len <= INT32_MAX ? (int)len : -1};
+    return &m->evs[m->nev++];
+}
+
+/* The payload length at the end of a mosquitto PUBLISH line
+ * "... (N bytes))", -1 if there is none. */
+static long
+logged_len(const char *body)
+{
+    const char *p = strrchr(body, '(');
+    long n;
+
+    return p != NULL && sscanf(p, "(%ld bytes)", &n) == 1 ? n : -1;
 }
 
 static int
@@ -270,10 +296,10 @@ broker_killed(state *s, int pos)
 {
     for (long i = 0; i < s->ndirty; i++)
         add_ev(s, get_msg(s, s->dirty[i].pub, s->dirty[i].seq), pos, E_LOST,
-               0, 0);
+               0, 0, -1);
     for (long i = 0; i < s->nsaving; i++)
         add_ev(s, get_msg(s, s->saving[i].pub, s->saving[i].seq), pos,
-               E_LOST, 0, 0);
+               E_LOST, 0, 0, -1);
     s->ndirty = s->nsaving = 0;
     s->save_open = 0;
     posv_add(s, &s->broker_kills, pos, 0);
@@ -313,6 +339,9 @@ broker_line(state *s, char *line, int pos)
         } else if (strstr(line, "[mqt-harness] stopped") != NULL) {
             s->ndirty = s->nsaving = 0; /* a clean exit saves everything */
             s->save_open = 0;
+        } else if (sscanf(line, "=== [chaos] start %127s %d", id, &inc) == 2) {
+            if ((pub = find_pub_id(s, id)) >= 0 && inc > s->max_inc[pub])
+                s->max_inc[pub] = inc;
         } else if (sscanf(line, "=== [chaos] kill %127s %d", id, &inc) == 2) {
             if ((pub = find_pub_id(s, id)) >= 0)
                 posv_add(s, &s->pub_kills[pub], pos, inc);
@@ -339,30 +368,57 @@ broker_line(state *s, char *line, int pos)
         subscribed(s, pos);
         return;
     }
+    if (strstr(body, " disconnected due to malformed packet") != NULL &&
+        sscanf(body, "Client %127s disconnected", id) == 1) {
+        if ((pub = find_pub_id(s, id)) >= 0)
+            s->r->pub[pub].malformed++;
+        return;
+    }
     if (strncmp(body, "Outgoing messages are being dropped", 35) == 0) {
         s->r->broker_drops++;
         return;
     }
     if (sscanf(body, "Received PUBLISH from %127s (d%d, q%d, r%d, m%d, '%255[^']'",
                id, &d, &q, &rr, &mid, topic) == 6) {
-        if ((pub = find_pub_id(s, id)) < 0 || parse_topic(s, topic, &pub, &seq))
+        int alien, client = find_pub_id(s, id);
+        ev *e;
+        if (client < 0)
             return;
-        if (mid >= 0 && mid < NMID)
+        if (parse_topic(s, topic, &pub, &seq) != 0 || pub != client) {
+            /* not one of its messages: a library that built a PUBLISH
+             * from something else (tests/chaos/README.md, Paho C) */
+            s->r->pub[client].foreign++;
+            return;
+        }
+        alien = q != cc_qos(seq);
+        if (mid >= 0 && mid < NMID) {
+            /* a DUP PUBLISH re-delivers an earlier attempt of the same
+             * message (MQTT 3.1.1 3.3.1.1); with a packet id that the
+             * same process sent with another message, it is not one */
+            long prev = s->pub_mid[pub][mid];
+            if (d && prev >= 0 && prev != seq &&
+                !posv_between(&s->pub_kills[pub], s->pub_mid_pos[pub][mid],
+                              pos))
+                alien = 1;
             s->pub_mid[pub][mid] = seq;
-        add_ev(s, get_msg(s, pub, seq), pos, E_IN, 0, d);
+            s->pub_mid_pos[pub][mid] = pos;
+        }
+        e = add_ev(s, get_msg(s, pub, seq), pos, E_IN, 0, d, logged_len(body));
+        if (e != NULL)
+            e->alien = (unsigned char)alien;
         return;
     }
     if (sscanf(body, "Sending PUBLISH to %127s (d%d, q%d, r%d, m%d, '%255[^']'",
                id, &d, &q, &rr, &mid, topic) == 6) {
         if ((sub = find_sub_id(s, id)) < 0 || parse_topic(s, topic, &pub, &seq))
             return;
-        add_ev(s, get_msg(s, pub, seq), pos, E_SEND, sub, d);
+        add_ev(s, get_msg(s, pub, seq), pos, E_SEND, sub, d, logged_len(body));
         if (mid >= 0 && mid < NMID) {
             smid *o = &s->sub_mid[sub][mid];
             if (d == 0 && o->pub >= 0 && o->qos == 2 && !o->acked &&
                 (o->pub != pub || o->seq != seq) &&
                 posv_between(&s->broker_kills, o->pos, pos))
-                add_ev(s, get_msg(s, pub, seq), pos, E_REUSED, sub, 0);
+                add_ev(s, get_msg(s, pub, seq), pos, E_REUSED, sub, 0, -1);
             *o = (smid){pub, seq, pos, q, 0};
         }
         return;
@@ -377,7 +433,7 @@ broker_line(state *s, char *line, int pos)
         seq = s->pub_mid[pub][mid];
         m = get_msg(s, pub, seq);
         add_ev(s, m, pos, E_ACK, 0,
-               rc >= 0x80 ? ACK_ERROR : rc == 0x10 ? ACK_NOSUB : ACK_OK);
+               rc >= 0x80 ? ACK_ERROR : rc == 0x10 ? ACK_NOSUB : ACK_OK, -1);
         if (rc == 0x10 && !s->epoch_subscribed)
             s->epoch_nosub = 1;
         dirty_add(s, pub, seq);
@@ -387,7 +443,7 @@ broker_line(state *s, char *line, int pos)
         if ((pub = find_pub_id(s, id)) < 0 || mid < 0 || mid >= NMID ||
             s->pub_mid[pub][mid] < 0)
             return;
-        add_ev(s, get_msg(s, pub, s->pub_mid[pub][mid]), pos, E_REL, 0, 0);
+        add_ev(s, get_msg(s, pub, s->pub_mid[pub][mid]), pos, E_REL, 0, 0, -1);
         return;
     }
     if (sscanf(body, "Received PUBACK from %127s (Mid: %d", id, &mid) == 2 ||
@@ -397,7 +453,7 @@ broker_line(state *s, char *line, int pos)
             return;
         s->sub_mid[sub][mid].acked = 1;
         add_ev(s, get_msg(s, s->sub_mid[sub][mid].pub, s->sub_mid[sub][mid].seq),
-               pos, E_SACK, sub, 0);
+               pos, E_SACK, sub, 0, -1);
     }
 }
 
@@ -491,11 +547,74 @@ classify_order(const msg *late, const msg *early, int qos, int sub)
     return CV_ORD_SUB;
 }
 
+/* @p len is a payload length publisher @p pub could have sent as message
+ * @p seq (cc_message() in any of its incarnations); 1 when the run's
+ * largest payload is not known. */
+static int
+plausible_len(const state *s, int pub, long seq, const msg *m, long len)
+{
+    int last = s->max_inc[pub] > m->acc_inc ? s->max_inc[pub] : m->acc_inc;
+
+    if (s->cfg->max_size <= 0)
+        return 1;
+    for (int inc = 1; inc <= last || inc == 1; inc++)
+        if ((long)cc_payload_len(s->cfg->pubs[pub].name, seq, inc,
+                                 s->cfg->max_size) == len)
+            return 1;
+    return 0;
+}
+
+/* Subscriber @p sub took message @p seq with a payload of @p len bytes
+ * (-1 unknown) that does not match its topic: whose? (verdict.h) */
+static int
+classify_corrupt(const state *s, int pub, long seq, const msg *m, int sub,
+                 long len)
+{
+    int sent = 0, sent_len = 0, in = 0, in_len = 0, alien = 0;
+
+    if (len < 0)
+        return CV_CORR_UNEXPL;
+    for (int i = 0; i < m->nev; i++) {
+        const ev *e = &m->evs[i];
+        if (e->type == E_SEND && e->who == sub) {
+            sent = 1;
+            sent_len |= e->len == len;
+        } else if (e->type == E_IN) {
+            in = 1;
+            in_len |= e->len == len;
+            alien |= e->len == len && e->alien;
+        }
+    }
+    if (sent && !sent_len)
+        return CV_CORR_SUB;
+    if (sent_len && in_len && (alien || !plausible_len(s, pub, seq, m, len)))
+        return CV_CORR_PUB;
+    if (sent_len && in && !in_len)
+        return CV_CORR_BROKER;
+    return CV_CORR_UNEXPL;
+}
+
+static void
+note_corrupt(cv_pub_result *pr, long seq, int sub, int kind, long len,
+             const char *prefix)
+{
+    cv_corrupt *c;
+
+    if (pr->nfirst_corrupt >= CV_FIRST)
+        return;
+    c = &pr->first_corrupt[pr->nfirst_corrupt++];
+    c->seq = seq;
+    c->sub = sub;
+    c->kind = kind;
+    c->len = len;
+    snprintf(c->prefix, sizeof c->prefix, "%s", prefix);
+}
+
 static int
 read_receives(state *s, int sub)
 {
     FILE *f = open_log(s->cfg->subs[sub].rlog);
-    char line[512], topic[256];
+    char line[1024], topic[256], prefix[4 * CC_LOG_PREFIX + 1];
     long maxseq[CV_MAX_PUBS][3];
 
     if (f == NULL)
@@ -503,16 +622,26 @@ read_receives(state *s, int sub)
     for (int p = 0; p < CV_MAX_PUBS; p++)
         maxseq[p][0] = maxseq[p][1] = maxseq[p][2] = -1;
     while (fgets(line, sizeof line, f) != NULL) {
-        int inc, q, d, ok, pub;
-        long seq;
+        int inc, q, d, ok, pub, n;
+        long seq, len = -1;
         msg *m;
-        if (sscanf(line, "R %d %d %d %255s %d", &inc, &q, &d, topic, &ok) != 5 ||
+        /* LEN and PREFIX are missing in logs from before they were added */
+        _Static_assert(sizeof prefix == 193, "the %192s below");
+        snprintf(prefix, sizeof prefix, "?");
+        if ((n = sscanf(line, "R %d %d %d %255s %d %ld %192s", &inc, &q, &d,
+                        topic, &ok, &len, prefix)) < 5 ||
             parse_topic(s, topic, &pub, &seq) != 0 ||
             (m = get_msg(s, pub, seq)) == NULL)
             continue;
+        if (n < 6)
+            len = -1;
         s->r->sub_received[sub]++;
-        if (!ok)
-            m->corrupt = 1;
+        if (!ok) {
+            int k = classify_corrupt(s, pub, seq, m, sub, len);
+            if (k + 1 > m->corrupt)
+                m->corrupt = (unsigned char)(k + 1);
+            note_corrupt(&s->r->pub[pub], seq, sub, k, len, prefix);
+        }
         if (m->nrecv < 2) {
             m->recv_sub[m->nrecv] = sub;
             m->recv_inc[m->nrecv] = inc;
@@ -618,7 +747,7 @@ classify_dup(const state *s, const msg *m)
 static void
 note_unexpl(cv_pub_result *pr, long seq)
 {
-    if (pr->nfirst_unexpl < 4)
+    if (pr->nfirst_unexpl < CV_FIRST)
         pr->first_unexpl[pr->nfirst_unexpl++] = seq;
 }
 
@@ -630,8 +759,10 @@ tally(state *s)
         pr->kills = s->pub_kills[p].n;
         for (long seq = 0; seq < s->nm[p]; seq++) {
             const msg *m = &s->m[p][seq];
-            if (m->corrupt)
+            if (m->corrupt) {
                 pr->corrupt++;
+                pr->corr[m->corrupt - 1]++;
+            }
             if (!m->accepted) {
                 if (m->nrecv > 0)
                     pr->unaccepted_received++;
@@ -670,6 +801,7 @@ free_state(state *s)
             free(s->m[p][i].evs);
         free(s->m[p]);
         free(s->pub_mid[p]);
+        free(s->pub_mid_pos[p]);
         free(s->pub_kills[p].pos);
         free(s->pub_kills[p].inc);
     }
@@ -702,7 +834,8 @@ cv_analyze(const cv_config *cfg, cv_result *r)
         return -1;
     for (int p = 0; p < cfg->npubs; p++) {
         s.pub_mid[p] = malloc(NMID * sizeof *s.pub_mid[p]);
-        if (s.pub_mid[p] == NULL)
+        s.pub_mid_pos[p] = calloc(NMID, sizeof *s.pub_mid_pos[p]);
+        if (s.pub_mid[p] == NULL || s.pub_mid_pos[p] == NULL)
             s.oom = 1;
         else
             for (int i = 0; i < NMID; i++)
@@ -741,6 +874,8 @@ static const char *const miss_names[CV_MISS_KINDS] = {
 static const char *const dup_names[CV_DUP_KINDS] = {
     "broker_session", "broker_resend", "sub_restart", "unexpl_pub",
     "unexpl_sub"};
+static const char *const corr_names[CV_CORR_KINDS] = {
+    "by publisher", "by broker", "by subscriber", "unexplained"};
 
 void
 cv_print(const cv_config *cfg, const cv_result *r, FILE *out, int md)
@@ -803,7 +938,14 @@ cv_print(const cv_config *cfg, const cv_result *r, FILE *out, int md)
     ROW("  by broker", pr->reord[CV_ORD_BROKER]);
     ROW("  by subscriber", pr->reord[CV_ORD_SUB]);
     ROW("recv unaccepted", pr->unaccepted_received);
+    ROW("foreign PUBLISH", pr->foreign);
+    ROW("malformed", pr->malformed);
     ROW("corrupt", pr->corrupt);
+    for (int k = 0; k < CV_CORR_KINDS; k++) {
+        char label[40];
+        snprintf(label, sizeof label, "  %s", corr_names[k]);
+        ROW(label, pr->corr[k]);
+    }
 #undef ROW
     fprintf(out, "%sbroker: %ld kills, %ld saves, %ld drop notices, %ld log "
                  "lines; subscribers:",
@@ -824,6 +966,17 @@ cv_print(const cv_config *cfg, const cv_result *r, FILE *out, int md)
             fprintf(out, " %ld", pr->first_unexpl[i]);
         fprintf(out, "\n");
     }
+    for (int p = 0; p < cfg->npubs; p++) {
+        const cv_pub_result *pr = &r->pub[p];
+        for (int i = 0; i < pr->nfirst_corrupt; i++) {
+            const cv_corrupt *c = &pr->first_corrupt[i];
+            fprintf(out, "%scorrupt (%s, %s): chaos/%s/%ld taken by %s, %ld "
+                         "bytes, starting %s\n",
+                    md ? "\n" : "", cfg->pubs[p].name, corr_names[c->kind],
+                    cfg->pubs[p].name, c->seq, cfg->subs[c->sub].client_id,
+                    c->len, c->prefix);
+        }
+    }
 }
 
 long
@@ -834,11 +987,12 @@ cv_libmq_failures(const cv_config *cfg, const cv_result *r)
     for (int p = 0; p < cfg->npubs; p++) {
         const cv_pub_result *pr = &r->pub[p];
         int libmq = strcmp(cfg->pubs[p].lib, "libmq") == 0;
-        n += pr->corrupt + pr->miss[CV_MISS_UNEXPL_SUB] +
-             pr->dup[CV_DUP_UNEXPL_SUB] + pr->reord[CV_ORD_SUB];
+        n += pr->corr[CV_CORR_SUB] + pr->corr[CV_CORR_UNEXPL] +
+             pr->miss[CV_MISS_UNEXPL_SUB] + pr->dup[CV_DUP_UNEXPL_SUB] +
+             pr->reord[CV_ORD_SUB];
         if (libmq)
-            n += pr->miss[CV_MISS_UNEXPL_PUB] + pr->dup[CV_DUP_UNEXPL_PUB] +
-                 pr->reord[CV_ORD_PUB];
+            n += pr->corr[CV_CORR_PUB] + pr->miss[CV_MISS_UNEXPL_PUB] +
+                 pr->dup[CV_DUP_UNEXPL_PUB] + pr->reord[CV_ORD_PUB];
     }
     return n;
 }

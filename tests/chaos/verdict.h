@@ -46,6 +46,27 @@
  *                   QoS 2 state lives in the killed process)
  *   unexpl_pub      the broker got it twice as new without a kill between
  *   unexpl_sub      anything else (e.g. taken twice by one process)
+ * corrupt (a message taken with a payload that does not start with the
+ * "NAME|SEQ|" of its topic; the receive log gives its length; the broker
+ * logs the length of every PUBLISH it received and sent):
+ *   by subscriber the broker sent it to that subscriber, never with the
+ *                 length the subscriber's application got: libmq's
+ *                 subscriber changed it
+ *   by publisher  the broker received it from the publisher with the
+ *                 length the subscriber got and sent it so, and that
+ *                 PUBLISH was not this message's: no incarnation of the
+ *                 publisher makes a payload of that length for it
+ *                 (chaos_child.h), or its QoS is not the one of its SEQ,
+ *                 or it was a DUP resend with a packet id that the same
+ *                 publisher process had sent with another message (a DUP
+ *                 PUBLISH re-delivers the same message, MQTT 3.1.1
+ *                 3.3.1.1): the publisher's library built it from
+ *                 something else (libmq's only for libmq publishers)
+ *   by broker     the broker sent it with the length the subscriber got
+ *                 but never received it with that length
+ *   unexplained   anything else (e.g. the right length with wrong content,
+ *                 which the broker log cannot tell apart; or a receive log
+ *                 without lengths): counted as libmq's
  * reordering (a message taken for the first time after a later one of the
  * same publisher and QoS, per subscriber):
  *   publisher     it reached the broker after the later one (QoS 1:
@@ -62,8 +83,11 @@
 
 #include <stdio.h>
 
+#include "chaos_child.h"
+
 #define CV_MAX_PUBS 8
 #define CV_MAX_SUBS 8
+#define CV_FIRST 4      /* unexplained seqs and corrupt receptions listed */
 
 enum {
     CV_MISS_REPORTED,
@@ -91,6 +115,8 @@ enum {
     CV_DUP_KINDS
 };
 
+enum { CV_CORR_PUB, CV_CORR_BROKER, CV_CORR_SUB, CV_CORR_UNEXPL, CV_CORR_KINDS };
+
 typedef struct cv_pub {
     const char *name;      /* topic level: chaos/NAME/SEQ */
     const char *client_id;
@@ -112,7 +138,19 @@ typedef struct cv_config {
     int nsubs;             /* every publisher's messages go to exactly one of
                               these (one subscriber, or a shared group) */
     const char *broker_log;
+    int max_size;          /* largest payload of the run (chaos --max-size);
+                              0: unknown, no length is implausible */
 } cv_config;
+
+/* A corrupt reception, as the receive log shows it. */
+typedef struct cv_corrupt {
+    long seq;
+    int sub;               /* index in cv_config.subs */
+    int kind;              /* CV_CORR_* */
+    long len;              /* payload bytes, -1 if the log does not say */
+    char prefix[4 * CC_LOG_PREFIX + 1]; /* its first bytes, sanitized as
+                                           in the receive log */
+} cv_corrupt;
 
 typedef struct cv_pub_result {
     long accepted, received;     /* received: distinct accepted ones taken */
@@ -125,12 +163,21 @@ typedef struct cv_pub_result {
     long reordered;              /* first arrivals after a later seq */
     long reord[CV_ORD_KINDS];
     long corrupt;                /* payload did not match the topic */
+    long corr[CV_CORR_KINDS];    /* ... whose, per message: the most
+                                    libmq's of its corrupt receptions */
     long kills;                  /* publisher processes killed */
+    long foreign;                /* PUBLISH packets the broker received from
+                                    this publisher's client with a topic
+                                    that is not chaos/NAME/SEQ of it */
+    long malformed;              /* its connections the broker closed for a
+                                    malformed packet */
     long left;                   /* not completed when the last publisher
                                     process stopped ("# drained"), -1 if it
                                     never said */
-    long first_unexpl[4];        /* a few seqs behind unexplained counts */
+    long first_unexpl[CV_FIRST]; /* a few seqs behind unexplained counts */
     int nfirst_unexpl;
+    cv_corrupt first_corrupt[CV_FIRST]; /* the first corrupt receptions */
+    int nfirst_corrupt;
 } cv_pub_result;
 
 typedef struct cv_result {
@@ -149,9 +196,9 @@ int cv_analyze(const cv_config *cfg, cv_result *r);
 void cv_print(const cv_config *cfg, const cv_result *r, FILE *out, int md);
 
 /* Counts that break libmq's promise: unexplained losses and QoS 2
- * duplicates and reordering on the subscriber side (the subscribers are
- * libmq) and, for the publishers whose lib is "libmq", on the publisher
- * side; corrupt payloads anywhere. */
+ * duplicates, reordering and corrupt payloads on the subscriber side (the
+ * subscribers are libmq), unexplained corrupt payloads, and, for the
+ * publishers whose lib is "libmq", on the publisher side. */
 long cv_libmq_failures(const cv_config *cfg, const cv_result *r);
 
 #endif

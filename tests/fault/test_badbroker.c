@@ -8,6 +8,7 @@
  *
  * Threading: cases run on the main thread; the fake broker on its own.
  */
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -598,6 +599,225 @@ qos2_dup(int version)
 static void c_qos2_dup_v3(void) { qos2_dup(4); }
 static void c_qos2_dup_v5(void) { qos2_dup(5); }
 
+/* ---- inbound QoS 2 exactly once across a lost connection ------------ */
+
+/* One QoS 2 message (packet id 5) on connection 0, the connection lost,
+ * and the broker's resend (DUP 1) on connection 1 with the session kept,
+ * for every order of "the application frees the event" and "the PUBREC
+ * reaches the broker" (MQTT 5 §4.3.3, [MQTT-4.3.3-10]): delivered once,
+ * PUBREC'd only once the application freed the event. The last mode is
+ * the other side of the rule: after PUBREL and PUBCOMP the flow is over,
+ * and a PUBLISH with the id is a new message ([MQTT-4.3.3-12]), also when
+ * a broker sends it with DUP 1 against [MQTT-4.3.3-6] (mosquitto 2.0.11
+ * after back-to-back cuts, tests/fault/README.md): delivered again. */
+enum {
+    Q2_HELD,        /* the application holds the event over the drop and
+                       past the resend */
+    Q2_FREED_GAP,   /* freed while there is no connection */
+    Q2_PUBREC_LOST, /* freed at once; the PUBREC dies with connection 0 */
+    Q2_AFTER_COMP   /* PUBREL/PUBCOMP done on connection 0 */
+};
+
+typedef struct q2scen {
+    int version, mode;
+    atomic_int got;         /* main: the first MESSAGE arrived */
+    atomic_int freed;       /* main: its event was freed */
+    atomic_int resent;      /* broker: DUP 1 resend written */
+    atomic_int rec_early;   /* broker: PUBREC before the event was freed */
+    atomic_int done;        /* broker: PUBCOMP for the last flow */
+} q2scen;
+
+static int
+q2_poll(atomic_int *flag, int timeout_ms)
+{
+    long long until = ft_now_ms() + timeout_ms;
+
+    while (!atomic_load(flag)) {
+        if (ft_now_ms() > until)
+            return 0;
+        ft_sleep_ms(5);
+    }
+    return 1;
+}
+
+/* PUBLISH QoS 2, packet id 5, topic "q", payload "A1", DUP as given. */
+static int
+q2_send_publish(int fd, int version, int dup)
+{
+    uint8_t p[16];
+    size_t n = 0;
+
+    p[n++] = (uint8_t)(0x34 | (dup ? 0x08 : 0));
+    p[n++] = version == 5 ? 8 : 7;
+    memcpy(p + n, "\x00\x01q\x00\x05", 5);
+    n += 5;
+    if (version == 5)
+        p[n++] = 0; /* no properties */
+    memcpy(p + n, "A1", 2);
+    return fb_send(fd, p, n + 2);
+}
+
+/* PUBREL 5, then its PUBCOMP (PUBRECs before it are skipped). */
+static int
+q2_release(fb *b, int fd)
+{
+    return fb_send(fd, "\x62\x02\x00\x05", 4) == 0 &&
+           fb_expect(b, fd, 7, NULL, 15000) == 1;
+}
+
+static void
+s_q2_drop(fb *b, int conn, int fd, void *ud)
+{
+    q2scen *s = ud;
+
+    if (fb_read_connect(b, fd) < 0)
+        return;
+    if (conn == 0) {
+        if (fb_send_connack(fd, s->version, 0, 0) != 0 ||
+            q2_send_publish(fd, s->version, 0) != 0)
+            return;
+        if (s->mode == Q2_HELD || s->mode == Q2_FREED_GAP) {
+            q2_poll(&s->got, 15000); /* delivered, not freed: drop */
+        } else {
+            if (fb_expect(b, fd, 5, NULL, 15000) != 1)
+                return;
+            if (s->mode == Q2_AFTER_COMP && !q2_release(b, fd))
+                return;
+        }
+        shutdown(fd, SHUT_RDWR);
+        return;
+    }
+    if (conn != 1)
+        return;
+    if (s->mode == Q2_FREED_GAP)
+        q2_poll(&s->freed, 15000); /* freed before the CONNACK */
+    if (fb_send_connack(fd, s->version, 1, 0) != 0 ||
+        q2_send_publish(fd, s->version, 1) != 0)
+        return;
+    atomic_store(&s->resent, 1);
+    if (fb_expect(b, fd, 5, NULL, 15000) != 1)
+        return;
+    if (!atomic_load(&s->freed))
+        atomic_store(&s->rec_early, 1);
+    if (q2_release(b, fd))
+        atomic_store(&s->done, 1);
+}
+
+/* Events until @p timeout_ms pass: MESSAGE events are kept (not freed:
+ * freeing acknowledges) in held[], the others counted and freed. */
+static void
+q2_pump(mq_client *c, int timeout_ms, mq_event **held, int *nheld,
+        int *connects, int *discs)
+{
+    long long until = ft_now_ms() + timeout_ms;
+    mq_event *ev;
+
+    for (;;) {
+        long long left = until - ft_now_ms();
+        if (left <= 0 || (ev = mq_next_event(c, (int)left)) == NULL)
+            return;
+        switch (mq_event_type(ev)) {
+        case MQ_EVENT_MESSAGE:
+            FT_CHECK(*nheld < 4, "more than 4 deliveries");
+            held[(*nheld)++] = ev;
+            continue;
+        case MQ_EVENT_CONNECT:
+            (*connects)++;
+            break;
+        case MQ_EVENT_DISCONNECTED:
+            (*discs)++;
+            break;
+        }
+        mq_event_free(ev);
+        if (*nheld > 0 && (*connects > 1 || *discs > 0))
+            return; /* something for the caller to look at */
+    }
+}
+
+static void
+q2_drop(int version, int mode)
+{
+    q2scen s = {.version = version, .mode = mode};
+    fb *b = fb_start(s_q2_drop, &s);
+    mq_client *c;
+    mq_event *held[4];
+    int nheld = 0, nfreed = 1, connects = 0, discs = 0, dup2 = -1, pid2 = -1;
+    int want = mode == Q2_AFTER_COMP ? 2 : 1;
+    long long until;
+
+    FT_CHECK(b != NULL, "fb_start");
+    c = mq_client_new("badbroker-q2drop", version);
+    FT_CHECK(c != NULL, "client");
+    FT_CHECK(mq_set_server(c, fb_uri(b)) == MQ_OK, "server");
+    FT_CHECK(mq_set_int(c, MQ_OPT_CLEAN_START, 0) == MQ_OK, "clean");
+    if (version == 5)
+        FT_CHECK(mq_set_int(c, MQ_OPT_SESSION_EXPIRY_S, 600) == MQ_OK, "se");
+    FT_CHECK(mq_set_int(c, MQ_OPT_RECONNECT, 1) == MQ_OK &&
+             mq_set_int(c, MQ_OPT_RECONNECT_MIN_MS, 50) == MQ_OK &&
+             mq_set_int(c, MQ_OPT_RECONNECT_MAX_MS, 200) == MQ_OK,
+             "reconnect");
+    FT_CHECK(mq_connect(c) == MQ_OK, "connect");
+    until = ft_now_ms() + 15000;
+    while (nheld == 0 && ft_now_ms() < until)
+        q2_pump(c, 50, held, &nheld, &connects, &discs);
+    FT_CHECK(nheld == 1, "the message was not delivered");
+    atomic_store(&s.got, 1);
+    switch (mode) {
+    case Q2_HELD:
+        /* the resend arrives while the application has the message */
+        FT_CHECK(q2_poll(&s.resent, 15000), "no reconnect");
+        q2_pump(c, 500, held, &nheld, &connects, &discs);
+        FT_CHECK(nheld == 1, "the resend (DUP 1) was delivered again");
+        FT_CHECK(fb_count(b, 5) == 0, "PUBREC before the event was freed");
+        break;
+    case Q2_FREED_GAP:
+        until = ft_now_ms() + 15000;
+        while (discs == 0 && ft_now_ms() < until)
+            q2_pump(c, 50, held, &nheld, &connects, &discs);
+        FT_CHECK(discs == 1, "no DISCONNECTED");
+        break;
+    default:
+        break;
+    }
+    /* freed is set first: freeing may write the PUBREC on this thread
+     * before mq_event_free returns (conn.c, "direct writes") */
+    atomic_store(&s.freed, 1);
+    mq_event_free(held[0]);
+    /* from now on the application frees each message at once */
+    until = ft_now_ms() + 20000;
+    while (!atomic_load(&s.done) && ft_now_ms() < until) {
+        q2_pump(c, 20, held, &nheld, &connects, &discs);
+        for (; nfreed < nheld; nfreed++) {
+            dup2 = mq_event_dup(held[nfreed]);
+            pid2 = mq_event_packet_id(held[nfreed]);
+            mq_event_free(held[nfreed]);
+        }
+    }
+    FT_CHECK(atomic_load(&s.done), "the flow did not end in PUBCOMP "
+             "(%d PUBREC, %d PUBCOMP)", fb_count(b, 5), fb_count(b, 7));
+    q2_pump(c, 300, held, &nheld, &connects, &discs);
+    printf("  %d deliveries, %d PUBREC, %d PUBCOMP, %d connections\n",
+           nheld, fb_count(b, 5), fb_count(b, 7), fb_connections(b));
+    FT_CHECK(nheld == want, "%d deliveries, expected %d", nheld, want);
+    if (want == 2)
+        FT_CHECK(dup2 == 1 && pid2 == 5, "second delivery: DUP %d, packet "
+                 "id %d", dup2, pid2);
+    FT_CHECK(!atomic_load(&s.rec_early), "PUBREC before the event was "
+             "freed");
+    FT_CHECK(fb_count(b, 7) == want, "%d PUBCOMP", fb_count(b, 7));
+    FT_CHECK(fb_connections(b) == 2, "%d connections", fb_connections(b));
+    for (; nfreed < nheld; nfreed++)
+        mq_event_free(held[nfreed]);
+    mq_client_destroy(c);
+    fb_stop(b);
+}
+static void c_qos2_held_over_drop_v5(void) { q2_drop(5, Q2_HELD); }
+static void c_qos2_held_over_drop_v3(void) { q2_drop(4, Q2_HELD); }
+static void c_qos2_freed_while_down_v5(void) { q2_drop(5, Q2_FREED_GAP); }
+static void c_qos2_pubrec_lost_v5(void) { q2_drop(5, Q2_PUBREC_LOST); }
+static void c_qos2_resent_after_pubcomp_is_new_v5(void)
+{ q2_drop(5, Q2_AFTER_COMP); }
+
 /* The broker stops answering (no PINGRESP): keepalive 1 s detects it. */
 static void
 s_stall(fb *b, int conn, int fd, void *ud)
@@ -768,6 +988,134 @@ static void c_reconnect_storm_backoff_v5(void)
     fb_stop(b);
 }
 
+/* ---- a direct write that the socket takes only in part (issue 20) ----
+ *
+ * The broker sends a small PUBLISH every millisecond and reads nothing for
+ * 2.5 s; the client answers each with a 48 KiB QoS 0 PUBLISH. Each answer
+ * follows a read, so mq_publish writes it on the calling thread (conn.c,
+ * "direct writes") until the socket buffers are full: one of them is
+ * taken in part, the worker writes the rest on EPOLLOUT, and the later
+ * ones wait in the queue. mq_publish never blocks, and the broker, reading
+ * at last, gets every message whole and in order. */
+
+#define PW_N 300
+#define PW_SIZE (48 * 1024)
+
+struct pw {
+    atomic_int got, bad, order, done;
+};
+
+static void
+pw_fill(uint8_t *p, uint32_t seq)
+{
+    size_t i;
+    memcpy(p, &seq, sizeof seq);
+    for (i = sizeof seq; i < PW_SIZE; i++)
+        p[i] = (uint8_t)(seq * 31 + i);
+}
+
+static void
+s_partial(fb *b, int conn, int fd, void *ud)
+{
+    struct pw *w = ud;
+    static const uint8_t pub[] = {0x30, 0x04, 0x00, 0x01, 't', 'x'};
+    long long until = ft_now_ms() + 2500;
+    uint8_t *want = malloc(PW_SIZE);
+    uint32_t next = 0;
+
+    (void)conn;
+    if (want == NULL || fb_read_connect(b, fd) < 0 ||
+        fb_send_connack(fd, 4, 0, 0)) {
+        free(want);
+        atomic_store(&w->done, 1);
+        return;
+    }
+    while (ft_now_ms() < until) {
+        if (fb_send(fd, pub, sizeof pub) != 0)
+            break;
+        ft_sleep_ms(1);
+    }
+    while (next < PW_N) {
+        fb_pkt p;
+        if (fb_recv(b, fd, &p, 10000) != 1)
+            break;
+        if ((p.b0 >> 4) == 3) {
+            /* QoS 0: topic length, topic, payload */
+            size_t tl = p.len >= 2 ? (size_t)(p.body[0] << 8 | p.body[1]) : 0;
+            uint32_t seq;
+            if (p.len != 2 + tl + PW_SIZE) {
+                atomic_fetch_add(&w->bad, 1);
+            } else {
+                memcpy(&seq, p.body + 2 + tl, sizeof seq);
+                pw_fill(want, next);
+                if (seq != next)
+                    atomic_fetch_add(&w->order, 1);
+                else if (memcmp(want, p.body + 2 + tl, PW_SIZE) != 0)
+                    atomic_fetch_add(&w->bad, 1);
+                next++;
+                atomic_store(&w->got, (int)next);
+            }
+        }
+        fb_pkt_free(&p);
+    }
+    free(want);
+    atomic_store(&w->done, 1);
+}
+
+static void
+c_direct_partial_write_v3(void)
+{
+    struct pw w;
+    fb *b;
+    mq_client *c;
+    uint8_t *msg = malloc(PW_SIZE);
+    uint32_t sent = 0;
+    long long worst = 0, until;
+
+    memset(&w, 0, sizeof w);
+    FT_CHECK(msg != NULL, "memory");
+    b = fb_start(s_partial, &w);
+    c = mq_client_new("badbroker-partial", MQ_PROTO_V311);
+    FT_CHECK(c != NULL, "client");
+    mq_set_server(c, fb_uri(b));
+    mq_set_int(c, MQ_OPT_RECONNECT, 0);
+    FT_CHECK(mq_connect(c) == MQ_OK, "connect");
+    until = ft_now_ms() + 20000;
+    while (!atomic_load(&w.done) && ft_now_ms() < until) {
+        mq_event *ev = mq_next_event(c, 100);
+        if (ev == NULL)
+            continue;
+        FT_CHECK(mq_event_type(ev) != MQ_EVENT_DISCONNECTED,
+                 "disconnected: %s", mq_err_name(mq_event_error(ev)));
+        if (mq_event_type(ev) == MQ_EVENT_MESSAGE && sent < PW_N) {
+            long long t0 = ft_now_ms(), d;
+            int rc;
+            pw_fill(msg, sent);
+            rc = mq_publish(c, "direct/partial", msg, PW_SIZE, 0, 0);
+            FT_CHECK(rc > 0, "publish %u: %s", sent, mq_err_name(rc));
+            d = ft_now_ms() - t0;
+            if (d > worst)
+                worst = d;
+            sent++;
+        }
+        mq_event_free(ev);
+    }
+    printf("  %u sent, %d received whole and in order, slowest "
+           "mq_publish %lld ms\n", sent, atomic_load(&w.got), worst);
+    FT_CHECK(sent == PW_N, "only %u published", sent);
+    FT_CHECK(atomic_load(&w.got) == PW_N, "broker got %d of %d",
+             atomic_load(&w.got), PW_N);
+    FT_CHECK(atomic_load(&w.bad) == 0 && atomic_load(&w.order) == 0,
+             "%d damaged, %d out of order", atomic_load(&w.bad),
+             atomic_load(&w.order));
+    /* the broker read nothing for 2.5 s: a publish that waited for the
+     * socket would have taken about that long */
+    FT_CHECK(worst < 1500, "mq_publish blocked %lld ms", worst);
+    mq_client_destroy(c);
+    fb_stop(b);
+    free(msg);
+}
+
 static const ft_case cases[] = {
     {"reconnect_storm_backoff_v5", c_reconnect_storm_backoff_v5},
     {"qos0_deaf_broker_bounded", c_qos0_deaf_broker_bounded},
@@ -821,10 +1169,17 @@ static const ft_case cases[] = {
     {"qos2_puback_v3", c_qos2_puback_v3},
     {"qos2_dup_v3", c_qos2_dup_v3},
     {"qos2_dup_v5", c_qos2_dup_v5},
+    {"qos2_held_over_drop_v5", c_qos2_held_over_drop_v5},
+    {"qos2_held_over_drop_v3", c_qos2_held_over_drop_v3},
+    {"qos2_freed_while_down_v5", c_qos2_freed_while_down_v5},
+    {"qos2_pubrec_lost_v5", c_qos2_pubrec_lost_v5},
+    {"qos2_resent_after_pubcomp_is_new_v5",
+     c_qos2_resent_after_pubcomp_is_new_v5},
     {"stall_keepalive_v3", c_stall_keepalive_v3},
     {"stall_keepalive_v5", c_stall_keepalive_v5},
     {"server_keepalive_v5", c_server_keepalive_v5},
     {"huge_announced_v3", c_huge_announced_v3},
+    {"direct_partial_write_v3", c_direct_partial_write_v3},
 };
 
 FT_MAIN(cases)

@@ -10,6 +10,16 @@
  * at a subscriber. Faults hit the publisher's connection ("pub") or the
  * subscriber's ("sub": then the publisher goes direct).
  *
+ * One exception, checked in the broker's log: a QoS 2 message the broker
+ * sends again after it received the subscriber's PUBREC for it breaks
+ * [MQTT-4.3.3-6] (the sender never resends the PUBLISH once it sent the
+ * PUBREL). mosquitto 2.0.11 does so after back-to-back cuts (its
+ * resend_pubrel quirk, tests/fault/README.md); if the subscriber had
+ * already answered that PUBREL, the PUBLISH is a new message to it
+ * ([MQTT-4.3.3-12]) and is delivered again. Such a second delivery, with
+ * DUP 1 and the same packet id, is counted as the broker's and printed;
+ * any other second delivery fails the test.
+ *
  * Threading: main thread only (the proxy and libmq run their own).
  */
 #include <poll.h>
@@ -66,6 +76,46 @@ mk(const char *uri, const char *id, const pscen *s)
     return c;
 }
 
+/* Packet ids (1..65535) the broker sent to @p client_id as a QoS 2
+ * PUBLISH with DUP 1 after it had received that client's PUBREC for the
+ * id (and before a PUBLISH with DUP 0 started a new flow on it): the
+ * broker broke [MQTT-4.3.3-6]. bad[] has 65536 entries. */
+static void
+broker_resends_after_pubrec(mqt_broker *b, const char *client_id,
+                            unsigned char *bad)
+{
+    char *text = NULL, *line, *save = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    unsigned char *rec = calloc(65536, 1);
+    char pubrec[96], publish[96];
+
+    FT_CHECK(f != NULL && rec != NULL, "out of memory");
+    mqt_broker_dump_log(b, f);
+    fclose(f);
+    snprintf(pubrec, sizeof pubrec, "Received PUBREC from %s (Mid: ",
+             client_id);
+    snprintf(publish, sizeof publish, "Sending PUBLISH to %s (d", client_id);
+    for (line = strtok_r(text, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        const char *p;
+        unsigned mid, d;
+        if ((p = strstr(line, pubrec)) != NULL &&
+            sscanf(p + strlen(pubrec), "%u", &mid) == 1 && mid < 65536)
+            rec[mid] = 1;
+        else if ((p = strstr(line, publish)) != NULL &&
+                 sscanf(p + strlen(publish), "%u, q2, r%*u, m%u", &d,
+                        &mid) == 2 && mid < 65536) {
+            if (d == 0)
+                rec[mid] = 0; /* a new flow on the id */
+            else if (rec[mid])
+                bad[mid] = 1;
+        }
+    }
+    free(rec);
+    free(text);
+}
+
 static void
 run(pscen *s)
 {
@@ -75,6 +125,7 @@ run(pscen *s)
     mq_event *ev;
     char topic[64], pid_s[32], sid[64];
     int *seen, *done, published = 0, i, sent = 0, pub_disc = 0, sub_disc = 0;
+    int *first_pid, *again_pid, *again_dup;
     long long deadline, quiet_until = 0;
 
     FT_CHECK(b != NULL, "broker start");
@@ -89,6 +140,12 @@ run(pscen *s)
     snprintf(sid, sizeof sid, "sub-%d", (int)getpid());
     seen = calloc((size_t)s->n, sizeof *seen);
     done = calloc((size_t)s->n + 1, sizeof *done);
+    /* packet id of the first delivery; id and DUP of a later one */
+    first_pid = calloc((size_t)s->n, sizeof *first_pid);
+    again_pid = calloc((size_t)s->n, sizeof *again_pid);
+    again_dup = calloc((size_t)s->n, sizeof *again_dup);
+    FT_CHECK(seen != NULL && done != NULL && first_pid != NULL &&
+             again_pid != NULL && again_dup != NULL, "out of memory");
 
     sub = mk(s->sub_side ? px_uri(p) : mqt_broker_uri(b), sid, s);
     ev = ft_wait(sub, MQ_EVENT_CONNECT, 10000);
@@ -159,9 +216,14 @@ run(pscen *s)
                 if (len == 7)
                     memcpy(buf, pl, 7); /* payloads are not NUL-terminated */
                 if (len == 7 && sscanf(buf, "m-%5d", &k) == 1 && k >= 0 &&
-                    k < s->n)
-                    seen[k]++;
-                else
+                    k < s->n) {
+                    if (seen[k]++ == 0) {
+                        first_pid[k] = mq_event_packet_id(ev);
+                    } else {
+                        again_pid[k] = mq_event_packet_id(ev);
+                        again_dup[k] = mq_event_dup(ev);
+                    }
+                } else
                     FT_CHECK(0, "unexpected payload %.*s", (int)len, pl);
             } else if (t == MQ_EVENT_DISCONNECTED) {
                 sub_disc++;
@@ -197,15 +259,35 @@ run(pscen *s)
     printf("  proxy connections %d, faults fired %d, pub disc %d, sub disc "
            "%d\n", px_connections(p), px_faults_fired(p), pub_disc, sub_disc);
     {
-        int dups = 0;
+        int dups = 0, brokers = 0;
+        unsigned char *bad = NULL;
         for (i = 0; i < s->n; i++)
             if (seen[i] > 1)
                 dups++;
         printf("  %d messages delivered more than once\n", dups);
-        if (s->qos == 2)
-            for (i = 0; i < s->n; i++)
-                FT_CHECK(seen[i] == 1, "QoS 2 message m-%05d delivered %d "
-                         "times", i, seen[i]);
+        if (s->qos == 2 && dups > 0) {
+            bad = calloc(65536, 1);
+            FT_CHECK(bad != NULL, "out of memory");
+            broker_resends_after_pubrec(b, sid, bad);
+        }
+        for (i = 0; s->qos == 2 && i < s->n; i++) {
+            if (seen[i] == 2 && again_dup[i] &&
+                again_pid[i] == first_pid[i] && bad[again_pid[i]]) {
+                if (brokers++ < 5)
+                    printf("  m-%05d delivered again: the broker sent "
+                           "packet id %d again (DUP 1) after it had our "
+                           "PUBREC\n", i, again_pid[i]);
+                continue;
+            }
+            FT_CHECK(seen[i] == 1, "QoS 2 message m-%05d delivered %d "
+                     "times (packet ids %d, then %d with DUP %d)", i,
+                     seen[i], first_pid[i], again_pid[i], again_dup[i]);
+        }
+        if (brokers > 0)
+            printf("  %d duplicates were the broker's ([MQTT-4.3.3-6]: "
+                   "mosquitto's resend_pubrel quirk, tests/fault/README.md), "
+                   "0 libmq's\n", brokers);
+        free(bad);
     }
     FT_CHECK(px_faults_fired(p) >= 1, "the fault never fired");
     FT_CHECK(px_connections(p) >= 1 + s->min_reconnects,
@@ -218,6 +300,9 @@ run(pscen *s)
     g_broker = NULL;
     free(seen);
     free(done);
+    free(first_pid);
+    free(again_pid);
+    free(again_dup);
 }
 
 /* packet types */

@@ -109,31 +109,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(s, data, size);
     s[size] = '\0';
 
-    before = cl->opt.servers;
-    nbefore = cl->opt.nservers;
+    before = cl->opt->servers;
+    nbefore = cl->opt->nservers;
     rc = mq_set_server(cl, s);
     free(s);
     FCHECK(rc == MQ_OK || rc == MQ_ERR_URI || rc == MQ_ERR_NOMEM ||
            rc == MQ_ERR_NOT_SUPPORTED);
     if (rc != MQ_OK) {
-        FCHECK(cl->opt.servers == before && cl->opt.nservers == nbefore);
+        FCHECK(cl->opt->servers == before && cl->opt->nservers == nbefore);
         return 0;
     }
-    FCHECK(cl->opt.nservers >= 1);
-    for (i = 0; i < cl->opt.nservers; i++)
-        check_server(&cl->opt.servers[i]);
+    FCHECK(cl->opt->nservers >= 1);
+    for (i = 0; i < cl->opt->nservers; i++)
+        check_server(&cl->opt->servers[i]);
 
     /* round trip through the canonical form */
     cap = 64;
-    for (i = 0; i < cl->opt.nservers; i++) {
-        const mqi_server *v = &cl->opt.servers[i];
+    for (i = 0; i < cl->opt->nservers; i++) {
+        const mqi_server *v = &cl->opt->servers[i];
 
         cap += strlen(v->host) + (v->path ? strlen(v->path) : 0) + 32;
     }
     canon = malloc(cap);
     FCHECK(canon != NULL);
-    for (i = 0; i < cl->opt.nservers; i++) {
-        size_t n = canonical(&cl->opt.servers[i], canon + len, cap - len);
+    for (i = 0; i < cl->opt->nservers; i++) {
+        size_t n = canonical(&cl->opt->servers[i], canon + len, cap - len);
 
         if (n >= 1024)
             fits = false; /* one URI is at most 1023 bytes */
@@ -142,8 +142,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     canon[len - 1] = '\0';
     if (fits) {
-        mqi_server *first = cl->opt.servers;
-        size_t nfirst = cl->opt.nservers;
+        mqi_server *first = cl->opt->servers;
+        size_t nfirst = cl->opt->nservers;
         mqi_server *copy = calloc(nfirst, sizeof *copy);
 
         FCHECK(copy != NULL);
@@ -157,7 +157,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc != MQ_OK)
             fprintf(stderr, "canonical form refused (%d): %s\n", rc, canon);
         FCHECK(rc == MQ_OK);
-        FCHECK(same_list(copy, nfirst, cl->opt.servers, cl->opt.nservers));
+        FCHECK(same_list(copy, nfirst, cl->opt->servers, cl->opt->nservers));
         for (i = 0; i < nfirst; i++) {
             free(copy[i].host);
             free(copy[i].path);

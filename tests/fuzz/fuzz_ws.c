@@ -154,7 +154,7 @@ fake_read(mqi_io *io, uint8_t *buf, size_t cap, size_t *n)
     }
     if (f->pos == f->in_len) {
         if (f->io_error) {
-            snprintf(io->err, sizeof io->err, "fake: connection reset");
+            snprintf(mqi_io_err, sizeof mqi_io_err, "fake: connection reset");
             return MQ_ERR_IO;
         }
         return MQ_ERR_CLOSED;
@@ -364,7 +364,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FCHECK(rc != MQ_ERR_AGAIN);
     if (rc != MQ_OK) {
         FCHECK(ok_error(rc));
-        FCHECK(io.err[0] != '\0');
+        FCHECK(mqi_io_err[0] != '\0');
         FCHECK(io.ops->handshake(&io) == rc);
         goto done;
     }

@@ -1,8 +1,13 @@
 /*
  * test_connect.c - integration: connect/disconnect events, refused
- * connections (CONNACK reason codes, v3 mapping), unreachable broker.
+ * connections (CONNACK reason codes, v3 mapping), unreachable broker,
+ * the source address (MQ_SOPT_BIND_ADDRESS), host names on the resolver
+ * pool.
  * Threading: single-threaded Criterion tests, one process (and broker) each.
  */
+#include <dirent.h>
+#include <unistd.h>
+
 #include "integ.h"
 
 INTEG_SUITE(connect);
@@ -137,4 +142,130 @@ Test(connect, broker_assigned_client_id_v5)
     const char *id = mq_client_id(c);
     CHECK(id != NULL && id[0] != '\0', "no assigned client id");
     integ_disconnect(c);
+}
+
+/* MQ_SOPT_BIND_ADDRESS (issue 20): the connection leaves from the chosen
+ * loopback address, and the broker sees it there. */
+Test(connect, bind_address)
+{
+    mqt_broker *b = integ_broker(NULL);
+    mq_client *c = integ_client(b, "bind", MQ_PROTO_V311);
+    char needle[160];
+
+    CHECK_RC(mq_set_str(c, MQ_SOPT_BIND_ADDRESS, "localhost"), MQ_ERR_INVAL);
+    CHECK_RC(mq_set_str(c, MQ_SOPT_BIND_ADDRESS, "127.0.0.1:5"),
+             MQ_ERR_INVAL);
+    CHECK_RC(mq_set_str(c, MQ_SOPT_BIND_ADDRESS, ""), MQ_OK);
+    CHECK_RC(mq_set_str(c, MQ_SOPT_BIND_ADDRESS, "::1"), MQ_OK);
+    CHECK_RC(mq_set_str(c, MQ_SOPT_BIND_ADDRESS, "127.0.0.3"), MQ_OK);
+    integ_connect(c);
+    snprintf(needle, sizeof needle, "from 127.0.0.3:");
+    CHECK(mqt_broker_wait_log(b, needle, 2000), "no \"%s\" in broker log",
+          needle);
+    CHECK_RC(mq_set_str(c, MQ_SOPT_BIND_ADDRESS, "127.0.0.4"), MQ_ERR_STATE);
+    integ_disconnect(c);
+
+    /* a second connection from another address, same handle */
+    CHECK_RC(mq_set_str(c, MQ_SOPT_BIND_ADDRESS, "127.0.0.4"), MQ_OK);
+    integ_connect(c);
+    CHECK(mqt_broker_wait_log(b, "from 127.0.0.4:", 2000),
+          "no 127.0.0.4 in broker log");
+    integ_disconnect(c);
+}
+
+/* An IPv6 source for an IPv4-only server: no address of the server can be
+ * used; the attempt fails with an event, not a hang. */
+Test(connect, bind_address_wrong_family)
+{
+    mqt_broker *b = integ_broker(NULL);
+    mq_client *c = integ_client(b, "bindfam", MQ_PROTO_V311);
+
+    CHECK_RC(mq_set_str(c, MQ_SOPT_BIND_ADDRESS, "::1"), MQ_OK);
+    CHECK_RC(mq_set_int(c, MQ_OPT_RECONNECT, 0), MQ_OK);
+    CHECK_RC(mq_connect(c), MQ_OK);
+    mq_event *ev = integ_wait(c, MQ_EVENT_DISCONNECTED, INTEG_WAIT_MS);
+    CHECK(mq_event_error(ev) == MQ_ERR_IO, "error %s",
+          mq_err_name(mq_event_error(ev)));
+    CHECK(mq_event_will_reconnect(ev) == 0, "reconnect is off");
+    mq_event_free(ev);
+}
+
+/* Threads of this process (/proc/self/task entries). */
+static int
+thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* Host names are looked up on the process's resolver pool (issue 20): 40
+ * clients connecting to "localhost" at once all connect, with at most 4
+ * lookup threads alive at any time (before: one thread per attempt). */
+Test(connect, host_name_lookups_share_a_pool)
+{
+    enum { N = 40 };
+    mqt_broker *b = integ_broker(NULL);
+    mq_client *cs[N];
+    char uri[64];
+    int i, base, most, up = 0, rounds;
+
+    snprintf(uri, sizeof uri, "mqtt://localhost:%d", mqt_broker_port(b));
+    for (i = 0; i < N; i++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "pool%d", i);
+        cs[i] = mq_client_new(integ_id(tag), MQ_PROTO_V311);
+        CHECK(cs[i] != NULL, "mq_client_new");
+        CHECK_RC(mq_set_server(cs[i], uri), MQ_OK);
+    }
+    base = most = thread_count();
+    CHECK(base > 0, "cannot count threads");
+    for (i = 0; i < N; i++)
+        CHECK_RC(mq_connect(cs[i]), MQ_OK);
+    for (rounds = 0; rounds < 1000 && up < N; rounds++) {
+        int t = thread_count();
+        if (t > most)
+            most = t;
+        for (up = 0, i = 0; i < N; i++)
+            up += mq_is_connected(cs[i]);
+        usleep(2000);
+    }
+    CHECK(up == N, "%d of %d connected", up, N);
+    CHECK(most <= base + 4, "%d threads at most, %d before the connects",
+          most, base);
+    for (i = 0; i < N; i++)
+        mq_client_destroy(cs[i]);
+}
+
+/* A client destroyed while its host name is being looked up: the lookup
+ * finishes on the pool without touching freed memory (the sanitizer and
+ * valgrind stages run this), and the pool keeps serving others. */
+Test(connect, destroy_during_lookup)
+{
+    mqt_broker *b = integ_broker(NULL);
+    char uri[64];
+    int i;
+
+    snprintf(uri, sizeof uri, "mqtt://localhost:%d", mqt_broker_port(b));
+    for (i = 0; i < 100; i++) {
+        mq_client *c = integ_client(NULL, "gone", MQ_PROTO_V311);
+        CHECK_RC(mq_set_server(c, uri), MQ_OK);
+        CHECK_RC(mq_connect(c), MQ_OK);
+        if (i % 3 == 1)
+            usleep(100); /* sometimes while getaddrinfo runs */
+        integ_client_destroy(c);
+    }
+    {
+        mq_client *c = integ_client(NULL, "after", MQ_PROTO_V311);
+        CHECK_RC(mq_set_server(c, uri), MQ_OK);
+        integ_connect(c);
+        integ_disconnect(c);
+    }
 }

@@ -169,8 +169,10 @@ Test(persist, kill9_many_times_no_loss_no_qos2_duplicates, .timeout = 300)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
           "final publisher did not finish cleanly (status %d)", st);
 
-    /* wait for the deliveries to settle */
-    for (int i = 0; i < 100; i++) {
+    /* wait for the deliveries to settle: by the clock (20 s), not by a
+     * count of drain calls (each returns as soon as the queue is empty, so
+     * 100 of them could end in ~160 ms while messages were still coming) */
+    for (long long until = mqt_now_ms() + 20000; mqt_now_ms() < until;) {
         long miss = 0;
         drain(sub, 100);
         for (long k = 0; k < next; k++)

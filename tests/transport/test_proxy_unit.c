@@ -210,7 +210,7 @@ Test(proxy_layer, http_ipv6_target_and_refusal)
     cr_expect(strstr((char *)buf, "Proxy-Authorization") == NULL);
     peer_write(ans, strlen(ans));
     cr_assert_eq(io.ops->handshake(&io), MQ_ERR_PROXY);
-    cr_expect(strstr(io.err, "502") != NULL, "%s", io.err);
+    cr_expect(strstr(mqi_io_err, "502") != NULL, "%s", mqi_io_err);
     layer_end();
 }
 
@@ -220,7 +220,7 @@ Test(proxy_layer, http_not_a_proxy)
     cr_assert_eq(io.ops->handshake(&io), MQ_ERR_AGAIN);
     peer_write("SSH-2.0-OpenSSH\r\n\r\n", 19);
     cr_assert_eq(io.ops->handshake(&io), MQ_ERR_PROXY);
-    cr_expect(strstr(io.err, "not an HTTP proxy") != NULL, "%s", io.err);
+    cr_expect(strstr(mqi_io_err, "not an HTTP proxy") != NULL, "%s", mqi_io_err);
     layer_end();
 }
 
@@ -267,7 +267,7 @@ Test(proxy_layer, socks5_ipv4_target_and_failures)
     cr_expect(memcmp(buf, want_req, sizeof want_req) == 0);
     peer_write("\x05\x05\x00\x01\x00", 5);
     cr_assert_eq(io.ops->handshake(&io), MQ_ERR_PROXY);
-    cr_expect(strstr(io.err, "connection refused") != NULL, "%s", io.err);
+    cr_expect(strstr(mqi_io_err, "connection refused") != NULL, "%s", mqi_io_err);
     layer_end();
 
     layer_start("socks5://127.0.0.1:1080", "h", 1);
@@ -282,7 +282,7 @@ Test(proxy_layer, socks5_ipv4_target_and_failures)
     peer_read(buf, sizeof buf);
     peer_write("HTTP", 4);
     cr_assert_eq(io.ops->handshake(&io), MQ_ERR_PROXY);
-    cr_expect(strstr(io.err, "not a SOCKS5 proxy") != NULL, "%s", io.err);
+    cr_expect(strstr(mqi_io_err, "not a SOCKS5 proxy") != NULL, "%s", mqi_io_err);
     layer_end();
 }
 

@@ -45,7 +45,7 @@ Test(tls_pem, not_available)
 static char certdir[256];
 static mqt_tls_broker broker;
 static void *ctx;
-static mqi_io io = { NULL, -1, 0, NULL, { 0 } };
+static mqi_io io = { NULL, -1, 0, NULL };
 static char *pems[8];
 static int npems;
 
@@ -156,7 +156,7 @@ connect_mqtt(const mqi_tls_opts *o)
     io.fd = fd;
     io.ops = &mqi_io_plain_ops;
     cr_assert_eq(mqi_io_tls_start(&io, ctx, "localhost", o), MQ_OK, "%s",
-                 io.err);
+                 mqi_io_err);
     while ((rc = io.ops->handshake(&io)) == MQ_ERR_AGAIN)
         cr_assert(wait_io(), "handshake stuck");
     if (rc != MQ_OK)
@@ -218,7 +218,7 @@ Test(tls_pem, all_from_memory)
     o.ca_pem = pem("ca.crt");
     o.cert_pem = pem("client.crt");
     o.key_pem = pem("client.key");
-    cr_assert_eq(connect_mqtt(&o), MQ_OK, "%s", io.err);
+    cr_assert_eq(connect_mqtt(&o), MQ_OK, "%s", mqi_io_err);
 }
 
 Test(tls_pem, cert_and_key_in_one_pem)
@@ -232,7 +232,7 @@ Test(tls_pem, cert_and_key_in_one_pem)
     strcat(both, pems[npems - 1]);
     pems[npems++] = both;
     o.cert_pem = both;
-    cr_assert_eq(connect_mqtt(&o), MQ_OK, "%s", io.err);
+    cr_assert_eq(connect_mqtt(&o), MQ_OK, "%s", mqi_io_err);
 }
 
 Test(tls_pem, encrypted_key_pem_with_password)
@@ -243,7 +243,7 @@ Test(tls_pem, encrypted_key_pem_with_password)
     o.cert_pem = pem("client.crt");
     o.key_pem = pem("client-enc.key");
     o.key_password = "secret";
-    cr_assert_eq(connect_mqtt(&o), MQ_OK, "%s", io.err);
+    cr_assert_eq(connect_mqtt(&o), MQ_OK, "%s", mqi_io_err);
 }
 
 Test(tls_pem, encrypted_key_file_with_callback)
@@ -255,7 +255,7 @@ Test(tls_pem, encrypted_key_file_with_callback)
     o.key_file = file("client-enc.key");
     o.key_password_cb = pw_cb;
     o.key_password_userdata = "secret";
-    cr_assert_eq(connect_mqtt(&o), MQ_OK, "%s", io.err);
+    cr_assert_eq(connect_mqtt(&o), MQ_OK, "%s", mqi_io_err);
 }
 
 Test(tls_pem, encrypted_key_file_with_password)
@@ -266,7 +266,7 @@ Test(tls_pem, encrypted_key_file_with_password)
     o.cert_file = file("client.crt");
     o.key_file = file("client-enc.key");
     o.key_password = "secret";
-    cr_assert_eq(connect_mqtt(&o), MQ_OK, "%s", io.err);
+    cr_assert_eq(connect_mqtt(&o), MQ_OK, "%s", mqi_io_err);
 }
 
 Test(tls_pem, encrypted_key_without_password)
@@ -324,8 +324,8 @@ Test(tls_pem, ca_pem_of_other_ca_fails_verify)
     o.key_pem = pem("client.key");
     rc = connect_mqtt(&o);
     cr_assert_eq(rc, MQ_ERR_TLS, "rc %d", rc);
-    cr_assert_not_null(strstr(io.err, "certificate verify failed"), "%s",
-                       io.err);
+    cr_assert_not_null(strstr(mqi_io_err, "certificate verify failed"), "%s",
+                       mqi_io_err);
 }
 
 #endif /* MQI_TLS_OPTS_HAVE_PEM */

@@ -244,7 +244,7 @@ handshake(void)
 static void
 start(const char *host, uint16_t port, const char *path)
 {
-    cr_assert_eq(mqi_io_ws_start(&io, host, port, path), MQ_OK, "%s", io.err);
+    cr_assert_eq(mqi_io_ws_start(&io, host, port, path), MQ_OK, "%s", mqi_io_err);
     cr_assert_eq(io.ops->handshake(&io), MQ_ERR_AGAIN);
     cr_assert_eq(io.want, EPOLLIN, "waits for the answer");
 }
@@ -277,7 +277,7 @@ open_ws(void)
     start("127.0.0.1", 8080, "/mqtt");
     srv_read_request();
     answer_101(NULL, NULL, 0);
-    cr_assert_eq(handshake(), MQ_OK, "%s", io.err);
+    cr_assert_eq(handshake(), MQ_OK, "%s", mqi_io_err);
 }
 
 /* Read exactly n payload bytes through the layer. */
@@ -294,7 +294,7 @@ read_exact(uint8_t *out, size_t n)
             wait_want();
             continue;
         }
-        cr_assert_eq(rc, MQ_OK, "read: %s (%s)", mq_err_name(rc), io.err);
+        cr_assert_eq(rc, MQ_OK, "read: %s (%s)", mq_err_name(rc), mqi_io_err);
         cr_assert_gt(k, 0);
         got += k;
     }
@@ -375,7 +375,7 @@ Test(ws, early_frames_after_101)
     start("127.0.0.1", 80, "/mqtt");
     srv_read_request();
     answer_101(NULL, f, n); /* the first frame rides with the answer */
-    cr_assert_eq(handshake(), MQ_OK, "%s", io.err);
+    cr_assert_eq(handshake(), MQ_OK, "%s", mqi_io_err);
     read_exact(got, 5);
     cr_assert(memcmp(got, "hello", 5) == 0);
 }
@@ -385,7 +385,7 @@ Test(ws, no_protocol_header_tolerated)
     start("127.0.0.1", 80, "/mqtt");
     srv_read_request();
     answer_101("", NULL, 0);
-    cr_assert_eq(handshake(), MQ_OK, "%s", io.err);
+    cr_assert_eq(handshake(), MQ_OK, "%s", mqi_io_err);
 }
 
 Test(ws, wrong_accept)
@@ -399,7 +399,7 @@ Test(ws, wrong_accept)
     srv_read_request();
     srv_send(r, sizeof r - 1);
     cr_assert_eq(handshake(), MQ_ERR_PROTOCOL);
-    cr_assert_not_null(strstr(io.err, "Sec-WebSocket-Accept"), "%s", io.err);
+    cr_assert_not_null(strstr(mqi_io_err, "Sec-WebSocket-Accept"), "%s", mqi_io_err);
 }
 
 Test(ws, wrong_protocol)
@@ -408,7 +408,7 @@ Test(ws, wrong_protocol)
     srv_read_request();
     answer_101("Sec-WebSocket-Protocol: chat\r\n", NULL, 0);
     cr_assert_eq(handshake(), MQ_ERR_PROTOCOL);
-    cr_assert_not_null(strstr(io.err, "chat"), "%s", io.err);
+    cr_assert_not_null(strstr(mqi_io_err, "chat"), "%s", mqi_io_err);
 }
 
 Test(ws, missing_upgrade)
@@ -422,7 +422,7 @@ Test(ws, missing_upgrade)
              "Sec-WebSocket-Accept: %s\r\n\r\n", acc);
     srv_send(resp, strlen(resp));
     cr_assert_eq(handshake(), MQ_ERR_PROTOCOL);
-    cr_assert_not_null(strstr(io.err, "Upgrade"), "%s", io.err);
+    cr_assert_not_null(strstr(mqi_io_err, "Upgrade"), "%s", mqi_io_err);
 }
 
 Test(ws, http_error_status)
@@ -433,7 +433,7 @@ Test(ws, http_error_status)
     srv_read_request();
     srv_send(r, sizeof r - 1);
     cr_assert_eq(handshake(), MQ_ERR_PROTOCOL);
-    cr_assert_not_null(strstr(io.err, "404 Not Found"), "%s", io.err);
+    cr_assert_not_null(strstr(mqi_io_err, "404 Not Found"), "%s", mqi_io_err);
 }
 
 Test(ws, not_http)
@@ -444,7 +444,7 @@ Test(ws, not_http)
     srv_read_request();
     srv_send(connack, sizeof connack);
     cr_assert_eq(handshake(), MQ_ERR_PROTOCOL);
-    cr_assert_not_null(strstr(io.err, "WebSocket port"), "%s", io.err);
+    cr_assert_not_null(strstr(mqi_io_err, "WebSocket port"), "%s", mqi_io_err);
 }
 
 Test(ws, closed_during_handshake)
@@ -454,7 +454,7 @@ Test(ws, closed_during_handshake)
     close(srv);
     srv = -1;
     cr_assert_eq(handshake(), MQ_ERR_CLOSED);
-    cr_assert_not_null(strstr(io.err, "WebSocket port"), "%s", io.err);
+    cr_assert_not_null(strstr(mqi_io_err, "WebSocket port"), "%s", mqi_io_err);
     /* later calls keep failing the same way, without crashing */
     cr_assert_eq(io.ops->handshake(&io), MQ_ERR_CLOSED);
 }
@@ -469,7 +469,7 @@ Test(ws, oversized_response_head)
     memcpy(junk, "HTTP/1.1 101 X\r\nX-Pad: ", 23);
     srv_send(junk, sizeof junk);
     cr_assert_eq(handshake(), MQ_ERR_PROTOCOL);
-    cr_assert_not_null(strstr(io.err, "response head"), "%s", io.err);
+    cr_assert_not_null(strstr(mqi_io_err, "response head"), "%s", mqi_io_err);
 }
 
 Test(ws, lengths_7_16_64)
@@ -536,7 +536,7 @@ Test(ws, fragments_with_ping_byte_by_byte)
             cr_assert_lt(at, sizeof got);
             got[at++] = b;
         } else {
-            cr_assert_eq(rc, MQ_ERR_AGAIN, "%s", io.err);
+            cr_assert_eq(rc, MQ_ERR_AGAIN, "%s", mqi_io_err);
         }
     }
     cr_assert_eq(at, 6);
@@ -581,8 +581,8 @@ Test(ws, close_frame)
     srv_send(f, n);
     read_exact(p, 1);
     cr_assert_eq(read_error(), MQ_ERR_CLOSED);
-    cr_assert_not_null(strstr(io.err, "1001"), "%s", io.err);
-    cr_assert_not_null(strstr(io.err, "bye"), "%s", io.err);
+    cr_assert_not_null(strstr(mqi_io_err, "1001"), "%s", mqi_io_err);
+    cr_assert_not_null(strstr(mqi_io_err, "bye"), "%s", mqi_io_err);
     n = srv_read_frame(&op, p, sizeof p);
     cr_assert_eq(op, 8, "close echoed");
     cr_assert_eq(n, 2);
@@ -609,7 +609,7 @@ expect_protocol(const uint8_t *f, size_t n, const char *needle)
     open_ws();
     srv_send(f, n);
     cr_assert_eq(read_error(), MQ_ERR_PROTOCOL);
-    cr_assert_not_null(strstr(io.err, needle), "%s", io.err);
+    cr_assert_not_null(strstr(mqi_io_err, needle), "%s", mqi_io_err);
 }
 
 Test(ws, masked_server_frame)
@@ -672,7 +672,7 @@ Test(ws, write_small)
 
     open_ws();
     cr_assert_eq(io.ops->write(&io, (const uint8_t *)"CONNECT!", 8, &k), MQ_OK,
-                 "%s", io.err);
+                 "%s", mqi_io_err);
     cr_assert_eq(k, 8);
     n = srv_read_frame(&op, p, sizeof p);
     cr_assert_eq(op, 2, "binary frame");
@@ -739,7 +739,7 @@ Test(ws, bulk_write_with_again)
             wait_want();
             continue;
         }
-        cr_assert_eq(rc, MQ_OK, "write: %s", io.err);
+        cr_assert_eq(rc, MQ_OK, "write: %s", mqi_io_err);
         cr_assert_gt(k, 0);
         cr_assert_leq(k, avail);
         off += k;
@@ -816,7 +816,7 @@ Test(ws, pong_while_data_frame_queued)
     cr_assert_eq(pthread_create(&th, NULL, pong_reader, &ps), 0);
     while ((rc = io.ops->write(&io, src, 30000, &k)) == MQ_ERR_AGAIN)
         wait_want();
-    cr_assert_eq(rc, MQ_OK, "%s", io.err);
+    cr_assert_eq(rc, MQ_OK, "%s", mqi_io_err);
     cr_assert_eq(k, 30000);
     /* the next write sends the pong before the new data frame */
     while ((rc = io.ops->write(&io, src, 10, &k)) == MQ_ERR_AGAIN)

@@ -1,10 +1,37 @@
 /* The option table (libmq/src/options.c) and the setters it drives: every
  * integer row's range and default through the public calls, the order of
- * the checks, read-only and reserved options, string rows, numbers. */
+ * the checks, read-only and reserved options, string rows, numbers.
+ * calloc is interposed (glibc's __libc_calloc underneath) so a test can
+ * make the TLS/will block's allocation fail; not under ASan/TSan, which
+ * have their own allocator (that test is left out there). */
 #include <criterion/criterion.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "internal.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define MQT_NO_MALLOC_HOOK 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define MQT_NO_MALLOC_HOOK 1
+#endif
+#endif
+
+#ifndef MQT_NO_MALLOC_HOOK
+extern void *__libc_calloc(size_t n, size_t size);
+
+/* While set, zeroed allocations of the TLS/will block's size fail. */
+static atomic_bool g_fail_topts;
+
+void *
+calloc(size_t n, size_t size)
+{
+    if (n * size == sizeof(mqi_topts) && atomic_load(&g_fail_topts))
+        return NULL;
+    return __libc_calloc(n, size);
+}
+#endif
 
 static mq_client *v5, *v3;
 
@@ -122,6 +149,12 @@ Test(options, string_rows)
     cr_assert_eq(mq_set_str(v5, MQ_SOPT_TLS_ALPN, "mqtt"), MQ_OK);
 #endif
     cr_assert_eq(mq_set_str(v5, MQ_SOPT_NO_PROXY, "localhost"), MQ_OK);
+    cr_assert_eq(mq_set_str(v5, MQ_SOPT_BIND_ADDRESS, "127.0.0.2"), MQ_OK);
+    cr_assert_eq(mq_set_str(v5, MQ_SOPT_BIND_ADDRESS, "fe80::1"), MQ_OK);
+    cr_assert_eq(mq_set_str(v5, MQ_SOPT_BIND_ADDRESS, "host.example"),
+                 MQ_ERR_INVAL);
+    cr_assert_eq(mq_set_str(v5, MQ_SOPT_BIND_ADDRESS, ""), MQ_OK);
+    cr_assert_eq(mq_set_str(v5, MQ_SOPT_BIND_ADDRESS, NULL), MQ_OK);
 }
 
 /* The option set is copied at mq_connect (the snapshot) and freed: every
@@ -133,20 +166,151 @@ Test(options, copy_and_clear_follow_the_rows)
     size_t i;
 
     memset(&a, 0, sizeof a);
+    /* without the TLS/will block, its string rows have no field */
     for (i = 0; (d = mqi_opt_at(i)) != NULL; i++)
-        if (d->store == MQI_OS_OPT_STR)
+        if (d->store == MQI_OS_T_STR)
+            cr_assert_null(mqi_opt_str_field(&a, d), "%s", d->name);
+    cr_assert_not_null(mqi_topts_mut(&a));
+    for (i = 0; (d = mqi_opt_at(i)) != NULL; i++)
+        if (d->store == MQI_OS_OPT_STR || d->store == MQI_OS_T_STR)
             *mqi_opt_str_field(&a, d) = mqi_strdup(d->name);
-    a.will_topic = mqi_strdup("will");
+    a.t->will_topic = mqi_strdup("will");
     cr_assert_eq(mqi_opts_copy(&b, &a), MQ_OK);
+    cr_assert_neq(b.t, a.t);
     for (i = 0; (d = mqi_opt_at(i)) != NULL; i++)
-        if (d->store == MQI_OS_OPT_STR) {
+        if (d->store == MQI_OS_OPT_STR || d->store == MQI_OS_T_STR) {
             char *s = *mqi_opt_str_field(&b, d);
             cr_assert_str_eq(s, d->name);
             cr_assert_neq(s, *mqi_opt_str_field(&a, d));
         }
-    cr_assert_str_eq(b.will_topic, "will");
+    cr_assert_str_eq(b.t->will_topic, "will");
     mqi_opts_clear(&a);
     mqi_opts_clear(&b);
     cr_assert_null(b.username);
-    cr_assert_null(b.tls_key_pem);
+    cr_assert_null(b.t);
+    cr_assert_null(mqi_topts_of(&b)->tls_key_pem);
 }
+
+/* Issue 20 item 3: the TLS options and the will live in a block made by
+ * the first one set; a client that sets none has no block, clearing one
+ * makes none, and mq_get_int reads the defaults without it. */
+Test(options, tls_and_will_block_made_on_first_use)
+{
+    int64_t v = -1;
+
+    cr_assert_null(v5->opt->t);
+    cr_assert_eq(mq_set_will(v5, NULL, NULL, 0, 0, 0, NULL), MQ_OK);
+    cr_assert_eq(mq_set_int(v5, MQ_OPT_TLS_INSECURE, 0), MQ_OK);
+    cr_assert_eq(mq_set_str(v5, MQ_SOPT_TLS_ALPN, NULL), MQ_OK);
+    cr_assert_eq(mq_set_str(v5, MQ_SOPT_TLS_MIN_VERSION, NULL), MQ_OK);
+    cr_assert_null(v5->opt->t);
+    cr_assert_eq(mq_get_int(v5, MQ_OPT_TLS_INSECURE, &v), MQ_OK);
+    cr_assert_eq(v, 0);
+    cr_assert_eq(mq_set_will(v5, "w/t", "x", 1, 1, 1, NULL), MQ_OK);
+    cr_assert_not_null(v5->opt->t);
+    cr_assert(v5->opt->t->will);
+    cr_assert_str_eq(v5->opt->t->will_topic, "w/t");
+    cr_assert_eq(mq_set_int(v5, MQ_OPT_TLS_INSECURE, 1), MQ_OK);
+    cr_assert_eq(mq_get_int(v5, MQ_OPT_TLS_INSECURE, &v), MQ_OK);
+    cr_assert_eq(v, 1);
+    cr_assert_eq(mq_set_str(v5, MQ_SOPT_TLS_MIN_VERSION, "tlsv1.3"), MQ_OK);
+    cr_assert_eq(v5->opt->t->tls_min_version, 13);
+    cr_assert_eq(mq_set_will(v5, NULL, NULL, 0, 0, 0, NULL), MQ_OK);
+    cr_assert(!v5->opt->t->will);
+    cr_assert_null(v5->opt->t->will_topic);
+}
+
+/* Issue 20 (memory per idle connection): the connect snapshot is the
+ * option set itself with one more reference unless it chooses proxies; a
+ * change made while the snapshot is held goes to a private copy, and the
+ * snapshot keeps the values it was taken with. */
+Test(options, snapshot_shares_until_a_change)
+{
+    mqi_opts *snap, *before;
+
+    cr_assert_eq(mq_set_server(v3, "mqtt://127.0.0.1:1"), MQ_OK);
+    cr_assert_eq(mq_set_int(v3, MQ_OPT_KEEPALIVE_S, 30), MQ_OK);
+    pthread_mutex_lock(&v3->lock);
+    cr_assert_null(v3->opt->x, "no transport extra set: none allocated");
+    snap = mqi_opts_snapshot(v3->opt);
+    cr_assert_eq(snap, v3->opt, "no proxy: shared, not copied");
+    cr_assert_eq(atomic_load(&snap->refs), 2);
+    pthread_mutex_unlock(&v3->lock);
+
+    before = v3->opt;
+    cr_assert_eq(mq_set_int(v3, MQ_OPT_KEEPALIVE_S, 45), MQ_OK);
+    cr_assert_neq(v3->opt, before, "changed while shared: copied first");
+    cr_assert_eq(atomic_load(&snap->refs), 1);
+    cr_assert_eq(snap->keepalive, 30, "the snapshot keeps its value");
+    cr_assert_eq(v3->opt->keepalive, 45);
+    cr_assert_str_eq(v3->opt->servers[0].host, "127.0.0.1");
+    cr_assert_neq(v3->opt->servers, snap->servers);
+    before = v3->opt;
+    cr_assert_eq(mq_set_int(v3, MQ_OPT_KEEPALIVE_S, 50), MQ_OK);
+    cr_assert_eq(v3->opt, before, "not shared any more: changed in place");
+    mqi_opts_unref(snap);
+
+    /* a proxy makes the snapshot a copy with the proxy chosen; the
+     * options themselves never hold a chosen proxy */
+    cr_assert_eq(mq_set_str(v3, MQ_SOPT_PROXY, "http://127.0.0.1:3128"), MQ_OK);
+    cr_assert_not_null(v3->opt->x);
+    pthread_mutex_lock(&v3->lock);
+    snap = mqi_opts_snapshot(v3->opt);
+    pthread_mutex_unlock(&v3->lock);
+    cr_assert_not_null(snap);
+    cr_assert_neq(snap, v3->opt);
+    cr_assert_not_null(snap->x->px_plain);
+    cr_assert_null(v3->opt->x->px_plain);
+    mqi_opts_unref(snap);
+}
+
+Test(options, callbacks_table_made_on_first_use)
+{
+    cr_assert_null(v5->cbs);
+    cr_assert_eq(mq_set_callback(v5, MQ_EVENT_MESSAGE, NULL, NULL), MQ_OK);
+    cr_assert_null(v5->cbs, "clearing needs no table");
+}
+
+#ifndef MQT_NO_MALLOC_HOOK
+static int
+pw_cb(char *buf, int size, void *ud)
+{
+    (void)buf;
+    (void)size;
+    (void)ud;
+    return 0;
+}
+
+/* Without memory for the TLS/will block, each setter that needs it says
+ * MQ_ERR_NOMEM and changes nothing; with memory again they all work. */
+Test(options, tls_and_will_setters_without_memory_change_nothing)
+{
+    int64_t v = -1;
+
+    atomic_store(&g_fail_topts, true);
+    cr_assert_eq(mq_set_will(v5, "w/t", "x", 1, 1, 0, NULL), MQ_ERR_NOMEM);
+    cr_assert_eq(mq_set_int(v5, MQ_OPT_TLS_INSECURE, 1), MQ_ERR_NOMEM);
+    cr_assert_eq(mq_set_int(v5, MQ_OPT_TLS_NO_HOSTNAME_CHECK, 1),
+                 MQ_ERR_NOMEM);
+    cr_assert_eq(mq_set_str(v5, MQ_SOPT_TLS_ALPN, "mqtt"), MQ_ERR_NOMEM);
+    cr_assert_eq(mq_set_str(v5, MQ_SOPT_TLS_MIN_VERSION, "tlsv1.3"),
+                 MQ_ERR_NOMEM);
+    cr_assert_eq(mq_set_tls_password_cb(v5, pw_cb, NULL), MQ_ERR_NOMEM);
+    /* clearing needs no block */
+    cr_assert_eq(mq_set_will(v5, NULL, NULL, 0, 0, 0, NULL), MQ_OK);
+    cr_assert_eq(mq_set_tls_password_cb(v5, NULL, NULL), MQ_OK);
+    atomic_store(&g_fail_topts, false);
+    cr_assert_null(v5->opt->t);
+    cr_assert_eq(mq_get_int(v5, MQ_OPT_TLS_INSECURE, &v), MQ_OK);
+    cr_assert_eq(v, 0);
+
+    cr_assert_eq(mq_set_will(v5, "w/t", "x", 1, 1, 0, NULL), MQ_OK);
+    cr_assert_eq(mq_set_int(v5, MQ_OPT_TLS_INSECURE, 1), MQ_OK);
+    cr_assert_eq(mq_set_str(v5, MQ_SOPT_TLS_ALPN, "mqtt"), MQ_OK);
+    cr_assert_eq(mq_set_tls_password_cb(v5, pw_cb, NULL), MQ_OK);
+    cr_assert_not_null(v5->opt->t);
+    cr_assert(v5->opt->t->will && v5->opt->t->tls_insecure);
+    cr_assert_str_eq(v5->opt->t->tls_alpn, "mqtt");
+    cr_assert_eq(v5->opt->t->tls_password_cb, pw_cb);
+}
+#endif

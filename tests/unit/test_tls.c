@@ -40,7 +40,7 @@
 static char certdir[256];
 static mqt_tls_broker broker;
 static void *ctx;
-static mqi_io io = { NULL, -1, 0, NULL, { 0 } };
+static mqi_io io = { NULL, -1, 0, NULL };
 
 /* A minimal MQTT 3.1.1 CONNECT: clean session, keepalive 60, empty id. */
 static const uint8_t connect_pkt[] = {
@@ -122,7 +122,7 @@ tcp_connect(void)
     io.fd = fd;
     io.want = 0;
     io.layer = NULL;
-    io.err[0] = '\0';
+    mqi_io_err[0] = '\0';
 }
 
 /* Wait for io.want (as the worker would with epoll). 0 on timeout. */
@@ -212,7 +212,7 @@ tls_connect(const mqi_tls_opts *o, const char *host)
     cr_assert_eq(rc, MQ_OK, "ctx: %s", err);
     tcp_connect();
     rc = mqi_io_tls_start(&io, ctx, host, o);
-    cr_assert_eq(rc, MQ_OK, "tls_start: %s", io.err);
+    cr_assert_eq(rc, MQ_OK, "tls_start: %s", mqi_io_err);
     cr_assert_neq(io.ops, &mqi_io_plain_ops);
     return handshake();
 }
@@ -225,9 +225,9 @@ mqtt_connect_ok(void)
     int rc;
 
     rc = write_all(connect_pkt, sizeof connect_pkt);
-    cr_assert_eq(rc, MQ_OK, "write: %d %s", rc, io.err);
+    cr_assert_eq(rc, MQ_OK, "write: %d %s", rc, mqi_io_err);
     rc = read_exact(in, sizeof in);
-    cr_assert_eq(rc, MQ_OK, "read: %d %s", rc, io.err);
+    cr_assert_eq(rc, MQ_OK, "read: %d %s", rc, mqi_io_err);
     cr_assert_arr_eq(in, connack_ok, sizeof in);
 }
 
@@ -236,7 +236,7 @@ expect_handshake_ok(const mqi_tls_opts *o, const char *host)
 {
     int rc = tls_connect(o, host);
 
-    cr_assert_eq(rc, MQ_OK, "handshake: %d %s", rc, io.err);
+    cr_assert_eq(rc, MQ_OK, "handshake: %d %s", rc, mqi_io_err);
     mqtt_connect_ok();
 }
 
@@ -303,8 +303,8 @@ Test(tls, wrong_ca_fails_verify)
     start_broker("server", MQT_TLS_LISTENER_TLS);
     rc = tls_connect(&o, "localhost");
     cr_assert_eq(rc, MQ_ERR_TLS, "rc %d", rc);
-    cr_assert(strstr(io.err, "verify") != NULL, "err: %s", io.err);
-    cr_log_info("wrong CA: %s", io.err);
+    cr_assert(strstr(mqi_io_err, "verify") != NULL, "err: %s", mqi_io_err);
+    cr_log_info("wrong CA: %s", mqi_io_err);
 }
 
 Test(tls, wrong_host_name_fails)
@@ -315,8 +315,8 @@ Test(tls, wrong_host_name_fails)
     start_broker("wronghost", MQT_TLS_LISTENER_TLS);
     rc = tls_connect(&o, "localhost");
     cr_assert_eq(rc, MQ_ERR_TLS, "rc %d", rc);
-    cr_assert(strstr(io.err, "hostname mismatch") != NULL, "err: %s", io.err);
-    cr_log_info("wrong host: %s", io.err);
+    cr_assert(strstr(mqi_io_err, "hostname mismatch") != NULL, "err: %s", mqi_io_err);
+    cr_log_info("wrong host: %s", mqi_io_err);
 }
 
 Test(tls, wrong_ip_address_fails)
@@ -327,8 +327,8 @@ Test(tls, wrong_ip_address_fails)
     start_broker("server", MQT_TLS_LISTENER_TLS);
     rc = tls_connect(&o, "127.0.0.1");
     cr_assert_eq(rc, MQ_ERR_TLS, "rc %d", rc);
-    cr_assert(strstr(io.err, "IP address mismatch") != NULL, "err: %s",
-              io.err);
+    cr_assert(strstr(mqi_io_err, "IP address mismatch") != NULL, "err: %s",
+              mqi_io_err);
 }
 
 Test(tls, verify_name_override_ok)
@@ -348,8 +348,8 @@ Test(tls, expired_certificate_fails)
     start_broker("expired", MQT_TLS_LISTENER_TLS);
     rc = tls_connect(&o, "localhost");
     cr_assert_eq(rc, MQ_ERR_TLS, "rc %d", rc);
-    cr_assert(strstr(io.err, "expired") != NULL, "err: %s", io.err);
-    cr_log_info("expired: %s", io.err);
+    cr_assert(strstr(mqi_io_err, "expired") != NULL, "err: %s", mqi_io_err);
+    cr_log_info("expired: %s", mqi_io_err);
 }
 
 Test(tls, no_ca_uses_system_store_and_rejects_test_ca)
@@ -360,7 +360,7 @@ Test(tls, no_ca_uses_system_store_and_rejects_test_ca)
     start_broker("server", MQT_TLS_LISTENER_TLS);
     rc = tls_connect(&o, "localhost");
     cr_assert_eq(rc, MQ_ERR_TLS, "rc %d", rc);
-    cr_assert(strstr(io.err, "verify") != NULL, "err: %s", io.err);
+    cr_assert(strstr(mqi_io_err, "verify") != NULL, "err: %s", mqi_io_err);
 }
 
 Test(tls, insecure_skips_verification)
@@ -408,8 +408,8 @@ Test(tls, mutual_tls_without_client_cert_fails)
             rc = read_exact(in, sizeof in);
     }
     cr_assert(rc == MQ_ERR_TLS || rc == MQ_ERR_CLOSED || rc == MQ_ERR_IO,
-              "rc %d err %s", rc, io.err);
-    cr_log_info("mTLS without cert: %d %s", rc, io.err);
+              "rc %d err %s", rc, mqi_io_err);
+    cr_log_info("mTLS without cert: %d %s", rc, mqi_io_err);
 }
 
 /* ---- protocol mix-ups: never hang --------------------------------------- */
@@ -448,9 +448,9 @@ Test(tls, tls_client_on_plain_port_clear_error)
 
     start_broker(NULL, MQT_TLS_LISTENER_PLAIN);
     rc = tls_connect(&o, "localhost");
-    cr_assert(rc == MQ_ERR_TLS, "rc %d err %s", rc, io.err);
-    cr_assert(io.err[0] != '\0');
-    cr_log_info("TLS on plain port: %s", io.err);
+    cr_assert(rc == MQ_ERR_TLS, "rc %d err %s", rc, mqi_io_err);
+    cr_assert(mqi_io_err[0] != '\0');
+    cr_log_info("TLS on plain port: %s", mqi_io_err);
 }
 
 /* ---- data path ------------------------------------------------------------ */
@@ -485,11 +485,11 @@ Test(tls, large_publish_then_ping)
     i += payload;
     rc = write_all(pkt, i);
     free(pkt);
-    cr_assert_eq(rc, MQ_OK, "write: %d %s", rc, io.err);
+    cr_assert_eq(rc, MQ_OK, "write: %d %s", rc, mqi_io_err);
     rc = write_all(ping, sizeof ping);
-    cr_assert_eq(rc, MQ_OK, "write: %d %s", rc, io.err);
+    cr_assert_eq(rc, MQ_OK, "write: %d %s", rc, mqi_io_err);
     rc = read_exact(in, sizeof in);
-    cr_assert_eq(rc, MQ_OK, "read: %d %s", rc, io.err);
+    cr_assert_eq(rc, MQ_OK, "read: %d %s", rc, mqi_io_err);
     cr_assert_eq(in[0], 0xd0);
     cr_assert_eq(in[1], 0x00);
 }
@@ -513,7 +513,7 @@ Test(tls, broker_close_reads_closed)
             break;
         cr_assert(wait_io(STEP_MS), "no close");
     }
-    cr_assert_eq(rc, MQ_ERR_CLOSED, "rc %d err %s", rc, io.err);
+    cr_assert_eq(rc, MQ_ERR_CLOSED, "rc %d err %s", rc, mqi_io_err);
 }
 
 /* ---- context errors (no broker) ----------------------------------------- */

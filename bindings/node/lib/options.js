@@ -71,6 +71,7 @@ const STR_OPTIONS = {
     proxy: N.MQ_SOPT_PROXY,
     noProxy: N.MQ_SOPT_NO_PROXY,
     persistDir: N.MQ_SOPT_PERSIST_DIR,
+    localAddress: N.MQ_SOPT_BIND_ADDRESS,
 };
 
 /** Set a libmq option by name (above) or number; strings for string
@@ -132,7 +133,7 @@ const KNOWN = new Set([
     'keyFile', 'noHostnameCheck', 'persistDir', 'persistSync', 'maxInflight',
     'queueMaxMessages', 'queueMaxBytes', 'maxEvents', 'publishTimeout',
     'tcpNoDelay', 'maxPacketSize', 'logLevel', 'maxEventBytes', 'protocolFallback',
-    'topicAliasAuto', 'disconnectTimeout',
+    'topicAliasAuto', 'disconnectTimeout', 'localAddress',
     // TLS: Node tls.connect names, then libmq's
     'maxVersion', 'privateKeyEngine', 'privateKeyIdentifier',
     'psk', 'pskIdentity', 'crlFile', 'crlPath', 'crlCheck', 'certUri', 'tlsProviders',
@@ -329,6 +330,7 @@ function apply(h, url, o) {
     if (o.persistSync !== undefined)
         setInt(N.MQ_OPT_PERSIST_SYNC, o.persistSync, 'persistSync');
     setStr(N.MQ_SOPT_PERSIST_DIR, o.persistDir, 'persistDir');
+    setStr(N.MQ_SOPT_BIND_ADDRESS, o.localAddress, 'localAddress');
     const uris = serverUris(url, o);
     check(N.mq_set_server(h, cString(uris, 'url')), 'url');
     return { uris, manualConnect: !!o.manualConnect };

@@ -23,6 +23,34 @@ function withTimeout(promise, ms, what) {
     ]).finally(() => clearTimeout(t));
 }
 
+/* What a child process prints, kept from its start. A flowing stream does
+ * not buffer: a 'data' event that finds no listener is lost. So one
+ * listener collects everything and seen() looks at what was collected; a
+ * listener added per wait and removed after it loses what arrives between
+ * two waits (the QoS 1 ack test lost its child's 'HANDLER' line that way
+ * whenever the message came in while the publisher was still closing). */
+function childOutput(child) {
+    let out = '';
+    const waiters = new Set();
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+        out += d;
+        for (const w of waiters)
+            w();
+    });
+    return {
+        get text() { return out; },
+        seen(what, ms = 10000) {
+            let w;
+            return withTimeout(new Promise((r) => {
+                w = () => out.includes(what) && r();
+                waiters.add(w);
+                w();
+            }), ms, what).finally(() => waiters.delete(w));
+        },
+    };
+}
+
 function connected(opts = {}) {
     return withTimeout(mq.connectAsync(URI, { clientId: uid('node'), ...opts }), 10000, 'connect');
 }
@@ -275,12 +303,7 @@ test('persistence across SIGKILL of the process', async () => {
         for (let i = 0; i < 5; i++) c.publish(${JSON.stringify(topic)}, 'm' + i, { qos: 1, tag: 100 + i });
         console.log('STORED');
         setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    await withTimeout(new Promise((r) => child.stdout.on('data', (d) => {
-        out += d;
-        if (out.includes('STORED'))
-            r();
-    })), 10000, 'child stored');
+    await childOutput(child).seen('STORED');
     child.kill('SIGKILL');
     await once(child, 'exit');
     const sub = await connected();
@@ -303,6 +326,20 @@ test('persistence across SIGKILL of the process', async () => {
     assert.deepStrictEqual(resubscribed, []);
 });
 
+test('childOutput keeps what a child prints between two waits', async () => {
+    // deterministic: B has been emitted (the child closed its stdout) before
+    // the second wait starts; a per-wait listener would have lost it
+    const child = spawn(process.execPath, ['-e', `
+        console.log('A');
+        process.stdin.once('data', () => console.log('B'));`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const out = childOutput(child);
+    await out.seen('A');
+    child.stdin.end('go\n');
+    await once(child, 'close');
+    await out.seen('B', 2000);
+    assert.strictEqual(out.text, 'A\nB\n');
+});
+
 for (const qos of [1, 2]) {
     test(`a QoS ${qos} message is acknowledged after its 'message' handler returned`, async () => {
         // the child blocks inside its handler and is killed there: the
@@ -319,24 +356,13 @@ for (const qos of [1, 2]) {
                 console.log('HANDLER ' + p);
                 Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000);
             });`], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        const seen = (what) => withTimeout(new Promise((r) => {
-            if (out.includes(what))
-                return r();
-            child.stdout.on('data', function on(d) {
-                out += d;
-                if (out.includes(what)) {
-                    child.stdout.off('data', on);
-                    r();
-                }
-            });
-        }), 10000, what);
+        const out = childOutput(child);
         try {
-            await seen('SUBSCRIBED');
+            await out.seen('SUBSCRIBED');
             const pub = await connected();
             await withTimeout(pub.publishAsync(topic, 'keep-me', { qos }), 5000, 'published');
-            await pub.endAsync();
-            await seen('HANDLER keep-me');
+            await pub.endAsync(); // the child may have printed HANDLER meanwhile
+            await out.seen('HANDLER keep-me');
             await new Promise((r) => setTimeout(r, 300)); // an early ack would be out by now
         } finally {
             child.kill('SIGKILL');

@@ -743,6 +743,7 @@ STR_OPTIONS = {
     "proxy": _core.MQ_SOPT_PROXY,
     "no_proxy": _core.MQ_SOPT_NO_PROXY,
     "persist_dir": _core.MQ_SOPT_PERSIST_DIR,
+    "bind_address": _core.MQ_SOPT_BIND_ADDRESS,
 }
 # string options naming a file (MQ_ERR_FILE -> FileNotFoundError ...)
 _FILE_OPTIONS = {
@@ -864,6 +865,7 @@ class Client:
         self._host = ""
         self._port = 1883
         self._keepalive = 60
+        self._bind_address = ""
         self._clean_start = MQTT_CLEAN_START_FIRST_ONLY
         self._connect_properties = None
         self._ws_path = "/mqtt"
@@ -1617,14 +1619,15 @@ class Client:
             raise ValueError("Invalid port number.")
         if keepalive < 0:
             raise ValueError("Keepalive must be >=0.")
-        if bind_address or bind_port:
-            raise ValueError("bind_address/bind_port are not supported by "
-                             "libmq")
+        if bind_port:
+            raise ValueError("bind_port is not supported by libmq (the "
+                             "local port is chosen at connect)")
         if properties is not None and not isinstance(properties, Properties):
             raise ValueError("properties must be a Properties instance")
         self._host = host
         self._port = port
         self._keepalive = keepalive
+        self._bind_address = bind_address or ""
         self._clean_start = clean_start
         self._connect_properties = properties
         self._state = mqtt_cs_connect_async
@@ -1655,6 +1658,9 @@ class Client:
             raise ValueError("Invalid host.")
         self._check(_core.mq_set_server(c, self._uri()))
         self._apply_env_proxy()
+        if self._bind_address:  # connect(..., bind_address=): numeric
+            self._check(_core.mq_set_str(c, _core.MQ_SOPT_BIND_ADDRESS,
+                                         self._bind_address))
         self._check(_core.mq_set_int(c, _core.MQ_OPT_KEEPALIVE_S,
                                      self._keepalive))
         if self._v5:

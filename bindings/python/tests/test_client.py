@@ -392,3 +392,19 @@ def test_extras_persistence_and_queue(shared_broker, tmp_path, recorder):
     c2.disconnect()
     assert sorted(m[1] for m in rec.msgs) == [b"0", b"1", b"2", b"3", b"4"]
     assert c2.event_fd() >= 0
+
+
+def test_bind_address(shared_broker):
+    """paho's connect(bind_address=): the connection leaves from that
+    numeric address (MQ_SOPT_BIND_ADDRESS); bind_port is not supported."""
+    c = mqtt.Client(client_id="py-bind-address")
+    with pytest.raises(ValueError):
+        c.connect(HOST, shared_broker.port, bind_port=40000)
+    c.connect(HOST, shared_broker.port, bind_address="127.0.0.6")
+    c.loop_start()
+    try:
+        assert wait_for(c.is_connected)
+        assert wait_for(lambda: "from 127.0.0.6:" in shared_broker.log_text())
+    finally:
+        c.disconnect()
+        c.loop_stop()

@@ -238,6 +238,7 @@ extern swig_intgo _wrap_MQ_OPT_MAX_EVENT_BYTES_cmq_a26a25edf9fcc3bd(void);
 extern swig_intgo _wrap_MQ_OPT_TLS_SESSION_RESUME_cmq_a26a25edf9fcc3bd(void);
 extern swig_intgo _wrap_MQ_OPT_TLS_CRL_CHECK_cmq_a26a25edf9fcc3bd(void);
 extern swig_intgo _wrap_MQ_OPT_PROXY_FROM_ENV_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_OPT_LOOP_IO_THREAD_cmq_a26a25edf9fcc3bd(void);
 extern swig_intgo _wrap_MQ_SOPT_USERNAME_cmq_a26a25edf9fcc3bd(void);
 extern swig_intgo _wrap_MQ_SOPT_PASSWORD_cmq_a26a25edf9fcc3bd(void);
 extern swig_intgo _wrap_MQ_SOPT_TLS_CA_FILE_cmq_a26a25edf9fcc3bd(void);
@@ -263,6 +264,7 @@ extern swig_intgo _wrap_MQ_SOPT_TLS_CRL_PATH_cmq_a26a25edf9fcc3bd(void);
 extern swig_intgo _wrap_MQ_SOPT_PROXY_cmq_a26a25edf9fcc3bd(void);
 extern swig_intgo _wrap_MQ_SOPT_NO_PROXY_cmq_a26a25edf9fcc3bd(void);
 extern swig_intgo _wrap_MQ_SOPT_TLS_MAX_VERSION_cmq_a26a25edf9fcc3bd(void);
+extern swig_intgo _wrap_MQ_SOPT_BIND_ADDRESS_cmq_a26a25edf9fcc3bd(void);
 extern swig_intgo _wrap_MQ_SOPT_PERSIST_DIR_cmq_a26a25edf9fcc3bd(void);
 extern swig_intgo _wrap_mq_set_int_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2, swig_type_17 arg3);
 extern swig_intgo _wrap_mq_set_str_cmq_a26a25edf9fcc3bd(uintptr_t arg1, swig_intgo arg2, swig_type_18 arg3);
@@ -1569,6 +1571,13 @@ func _swig_getMQ_OPT_PROXY_FROM_ENV() (_swig_ret int) {
 }
 
 var MQ_OPT_PROXY_FROM_ENV int = _swig_getMQ_OPT_PROXY_FROM_ENV()
+func _swig_getMQ_OPT_LOOP_IO_THREAD() (_swig_ret int) {
+	var swig_r int
+	swig_r = (int)(C._wrap_MQ_OPT_LOOP_IO_THREAD_cmq_a26a25edf9fcc3bd())
+	return swig_r
+}
+
+var MQ_OPT_LOOP_IO_THREAD int = _swig_getMQ_OPT_LOOP_IO_THREAD()
 type Mq_str_option int
 func _swig_getMQ_SOPT_USERNAME() (_swig_ret int) {
 	var swig_r int
@@ -1745,6 +1754,13 @@ func _swig_getMQ_SOPT_TLS_MAX_VERSION() (_swig_ret int) {
 }
 
 var MQ_SOPT_TLS_MAX_VERSION int = _swig_getMQ_SOPT_TLS_MAX_VERSION()
+func _swig_getMQ_SOPT_BIND_ADDRESS() (_swig_ret int) {
+	var swig_r int
+	swig_r = (int)(C._wrap_MQ_SOPT_BIND_ADDRESS_cmq_a26a25edf9fcc3bd())
+	return swig_r
+}
+
+var MQ_SOPT_BIND_ADDRESS int = _swig_getMQ_SOPT_BIND_ADDRESS()
 func _swig_getMQ_SOPT_PERSIST_DIR() (_swig_ret int) {
 	var swig_r int
 	swig_r = (int)(C._wrap_MQ_SOPT_PERSIST_DIR_cmq_a26a25edf9fcc3bd())

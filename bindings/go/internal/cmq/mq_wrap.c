@@ -2253,6 +2253,18 @@ intgo _wrap_MQ_OPT_PROXY_FROM_ENV_cmq_a26a25edf9fcc3bd() {
 }
 
 
+intgo _wrap_MQ_OPT_LOOP_IO_THREAD_cmq_a26a25edf9fcc3bd() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_OPT_LOOP_IO_THREAD;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 intgo _wrap_MQ_SOPT_USERNAME_cmq_a26a25edf9fcc3bd() {
   int result;
   intgo _swig_go_result;
@@ -2547,6 +2559,18 @@ intgo _wrap_MQ_SOPT_TLS_MAX_VERSION_cmq_a26a25edf9fcc3bd() {
   
   
   result = MQ_SOPT_TLS_MAX_VERSION;
+  
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_MQ_SOPT_BIND_ADDRESS_cmq_a26a25edf9fcc3bd() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = MQ_SOPT_BIND_ADDRESS;
   
   _swig_go_result = result; 
   return _swig_go_result;
