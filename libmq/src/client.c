@@ -80,7 +80,8 @@ fail_early:
 }
 
 
-static mq_event *take_events(mq_client *c, int timeout_ms, size_t max);
+static mq_event *take_events(mq_client *c, int timeout_ms, size_t max,
+                             atomic_bool *stop);
 static bool is_final(const mq_event *ev);
 static void final_seen(mq_client *c, const mq_event *ev);
 
@@ -119,7 +120,7 @@ wait_disconnect_done(mq_client *c)
         if (!others) {
             mq_event *ev;
             pthread_mutex_unlock(&c->lock);
-            while ((ev = take_events(c, 0, 64)) != NULL) {
+            while ((ev = take_events(c, 0, 64, NULL)) != NULL) {
                 while (ev != NULL) {
                     mq_event *next = ev->next;
                     /* a message the application never saw is not
@@ -1244,14 +1245,18 @@ mq_event_fd(mq_client *c)
 }
 
 /* Take up to @p max events as a chain (one lock for the batch), and let a
- * worker that paused reading on a full event queue resume. */
+ * worker that paused reading on a full event queue resume. A wait ends
+ * early when *stop is set: &c->loop_stop for the loops mq_loop_stop()
+ * ends (mq_loop_forever, the loop thread), &c->destroyed for the pull
+ * API (mq_next_event, mq_loop), which a loop stopped earlier must not
+ * turn into a busy poll: loop_stop stays set after mq_loop_stop(). */
 static mq_event *
-take_events(mq_client *c, int timeout_ms, size_t max)
+take_events(mq_client *c, int timeout_ms, size_t max, atomic_bool *stop)
 {
     mq_event *ev;
     size_t left;
 
-    ev = mqi_events_take_some(&c->ev, timeout_ms, max, &left, &c->loop_stop);
+    ev = mqi_events_take_some(&c->ev, timeout_ms, max, &left, stop);
     if (ev != NULL && atomic_load_explicit(&c->paused, memory_order_relaxed) &&
         left <= atomic_load(&c->max_events) / 2 &&
         atomic_load(&c->ev.bytes) <= atomic_load(&c->max_event_bytes) / 2)
@@ -1270,14 +1275,14 @@ mq_next_event(mq_client *c, int timeout_ms)
         /* in a callback on its I/O thread: the events come from this
          * thread's own rounds */
         int64_t end = timeout_ms < 0 ? INT64_MAX : mqi_now_ms() + timeout_ms;
-        while ((ev = take_events(c, 0, 1)) == NULL) {
+        while ((ev = take_events(c, 0, 1, NULL)) == NULL) {
             int64_t left = end - mqi_now_ms();
             if (left <= 0)
                 break;
             mqi_worker_pump(c, left > 100 ? 100 : (int)left);
         }
     } else {
-        ev = take_events(c, timeout_ms, 1);
+        ev = take_events(c, timeout_ms, 1, &c->destroyed);
     }
     if (ev != NULL)
         final_seen(c, ev);
@@ -1395,12 +1400,12 @@ final_seen(mq_client *c, const mq_event *ev)
 
 #define LOOP_BATCH 64 /* events taken per lock by the loops */
 
-/* Dispatch and free the chain @p ev. Stops early when the loop is asked
- * to stop, or (with @p final) after a final event, whose error goes to
- * *final; what is left goes back to the front of the queue. Returns the
- * number dispatched. */
+/* Dispatch and free the chain @p ev. Stops early when *stop is set (the
+ * loop is asked to stop; NULL: never), or (with @p final) after a final
+ * event, whose error goes to *final; what is left goes back to the front
+ * of the queue. Returns the number dispatched. */
 static int
-dispatch_chain(mq_client *c, mq_event *ev, int *final)
+dispatch_chain(mq_client *c, mq_event *ev, int *final, atomic_bool *stop)
 {
     int n = 0;
 
@@ -1416,7 +1421,7 @@ dispatch_chain(mq_client *c, mq_event *ev, int *final)
             *final = ev->error;
         mq_event_free(ev);
         ev = next;
-        if (ev != NULL && (fin || atomic_load(&c->loop_stop))) {
+        if (ev != NULL && (fin || (stop != NULL && atomic_load(stop)))) {
             mqi_events_unshift(&c->ev, ev);
             break;
         }
@@ -1438,13 +1443,13 @@ mq_loop(mq_client *c, int timeout_ms)
     pthread_mutex_unlock(&c->lock);
     if (running)
         return MQ_ERR_STATE;
-    ev = take_events(c, timeout_ms, LOOP_BATCH);
+    ev = take_events(c, timeout_ms, LOOP_BATCH, &c->destroyed);
     while (ev != NULL) {
-        n += dispatch_chain(c, ev, NULL);
-        if (n >= 1000 || atomic_load(&c->loop_stop))
+        n += dispatch_chain(c, ev, NULL, NULL);
+        if (n >= 1000)
             break;
         ev = take_events(c, 0, (size_t)(1000 - n) < LOOP_BATCH
-                                   ? (size_t)(1000 - n) : LOOP_BATCH);
+                                   ? (size_t)(1000 - n) : LOOP_BATCH, NULL);
     }
     return n;
 }
@@ -1466,10 +1471,10 @@ mq_loop_forever(mq_client *c)
     atomic_store(&c->loop_stop, false);
     pthread_mutex_unlock(&c->lock);
     while (!atomic_load(&c->loop_stop)) {
-        ev = take_events(c, -1, LOOP_BATCH);
+        ev = take_events(c, -1, LOOP_BATCH, &c->loop_stop);
         if (ev == NULL)
             continue;
-        dispatch_chain(c, ev, &fin);
+        dispatch_chain(c, ev, &fin, &c->loop_stop);
         if (fin != INT_MIN) {
             rc = fin;
             break;
@@ -1489,9 +1494,9 @@ loop_thread_main(void *arg)
 
     pthread_setname_np(pthread_self(), "mq-loop");
     while (!atomic_load(&c->loop_stop)) {
-        ev = take_events(c, -1, LOOP_BATCH);
+        ev = take_events(c, -1, LOOP_BATCH, &c->loop_stop);
         if (ev != NULL)
-            dispatch_chain(c, ev, NULL);
+            dispatch_chain(c, ev, NULL, &c->loop_stop);
     }
     mqi_client_unref(c); /* the reference taken by mq_loop_start() */
     return NULL;
@@ -1505,8 +1510,8 @@ mqi_loop_dispatch(mq_client *c)
     mq_event *ev;
 
     while (!atomic_load(&c->loop_stop) &&
-           (ev = take_events(c, 0, LOOP_BATCH)) != NULL)
-        dispatch_chain(c, ev, NULL);
+           (ev = take_events(c, 0, LOOP_BATCH, NULL)) != NULL)
+        dispatch_chain(c, ev, NULL, &c->loop_stop);
 }
 
 /* The private worker's thread ends (c is back on its shared worker): a

@@ -275,6 +275,36 @@ Test(loop, loop_stop_without_loop_is_state_error)
     CHECK_RC(mq_loop_stop(c), MQ_ERR_STATE); /* already stopped */
 }
 
+/* After mq_loop_start/mq_loop_stop the pull API waits as before: paho's
+ * loop_stop() followed by loop(timeout) calls (or mq_next_event with a
+ * timeout) must not become a busy poll returning at once. (The stop flag
+ * of the ended loop once made every later wait return immediately; under
+ * valgrind the spinning takers starved the worker: stress direct.) */
+Test(loop, pull_api_waits_after_loop_stop)
+{
+    mq_client *c = integ_client(NULL, "pullafter", MQ_PROTO_V311);
+    long long t0, dt;
+    int i;
+
+    CHECK_RC(mq_loop_start(c), MQ_OK);
+    CHECK_RC(mq_loop_stop(c), MQ_OK);
+    for (i = 0; i < 2; i++) {
+        mq_event *ev;
+        t0 = mqt_now_ms();
+        ev = mq_next_event(c, 150);
+        dt = mqt_now_ms() - t0;
+        CHECK(ev == NULL, "no event expected");
+        CHECK(dt >= 120, "mq_next_event(150) returned after %lld ms", dt);
+        t0 = mqt_now_ms();
+        CHECK_RC(mq_loop(c, 150), 0);
+        dt = mqt_now_ms() - t0;
+        CHECK(dt >= 120, "mq_loop(150) returned after %lld ms", dt);
+        /* and again after a second start/stop */
+        CHECK_RC(mq_loop_start(c), MQ_OK);
+        CHECK_RC(mq_loop_stop(c), MQ_OK);
+    }
+}
+
 static void
 on_unsub_cb(mq_client *c, const mq_event *ev, void *ud)
 {
