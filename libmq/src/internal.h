@@ -200,28 +200,19 @@ const mqi_proxy *mqi_xopts_proxy(const mqi_xopts *x, int scheme,
 
 /* ---- events ---------------------------------------------------------- */
 
+/* Field order: pointers and 64-bit values, then 32-, 16- and 8-bit ones;
+ * the small ranges (event kind, QoS, flags, log level, reason codes, packet
+ * id; payloads and reason lists under MQTT's 256 MB packet limit) keep it
+ * at 128 bytes, so the common kinds fit pool.c's 128-byte class with their
+ * inline storage empty or short (issue 20 item 3). */
 struct mq_event {
     struct mq_event *next;
-    int type;
-    int error;
-    int reason;
-    int token;
-    int qos, retain, dup, packet_id;
-    int session_present;
-    int will_reconnect;
-    int log_level;
     char *topic;
     uint8_t *payload;
-    size_t payload_len;
     mq_props *props;
     uint8_t *reasons;
-    size_t nreasons;
     char *message;
     void *owned;                /* a buffer the payload points into */
-    int blk;                    /* small-block class of this allocation */
-    size_t acct;                /* bytes counted against
-                                   MQ_OPT_MAX_EVENT_BYTES (topic, payload,
-                                   properties of MESSAGE/RECOVERED) */
     uint64_t tag;               /* PUBLISHED/RECOVERED: application tag */
     struct mqi_store *store;    /* PUBLISHED of a tagged stored message:
                                    its record goes when the event is freed
@@ -231,8 +222,26 @@ struct mq_event {
                                    (inline), or NULL */
     struct mqi_inack *inack;    /* MESSAGE of QoS 1/2: freeing the event
                                    lets its PUBACK/PUBREC go (inack.h) */
+    uint32_t payload_len;       /* <= a packet's remaining length or a
+                                   stored record's body (both < 4 GiB) */
+    uint32_t nreasons;
+    uint32_t acct;              /* bytes counted against
+                                   MQ_OPT_MAX_EVENT_BYTES (topic, payload,
+                                   properties of MESSAGE/RECOVERED) */
+    int error;
+    int token;
+    int16_t reason;             /* an MQTT reason code (0..255) */
+    uint16_t packet_id;
+    uint8_t type;               /* MQ_EVENT_* */
+    uint8_t qos, retain, dup;
+    uint8_t session_present;
+    uint8_t will_reconnect;
+    uint8_t log_level;          /* MQ_LOG_* */
+    uint8_t blk;                /* small-block class of this allocation */
     /* inline storage may follow */
 };
+_Static_assert(sizeof(struct mq_event) <= 128,
+               "mq_event fits pool.c's 128-byte class");
 
 typedef struct mqi_events {
     pthread_mutex_t lock;
