@@ -516,11 +516,13 @@ set_special_str(mq_client *c, int option, const char *v)
         c->opt->password = NULL;
         c->opt->has_password = false;
         c->opt->password_len = 0;
+        if (v != NULL && strlen(v) > UINT32_MAX)
+            return MQ_ERR_INVAL; /* MQTT's limit is 65535 anyway */
         if (v != NULL) {
             c->opt->password = mqi_memdup(v, strlen(v));
             if (c->opt->password == NULL)
                 return MQ_ERR_NOMEM;
-            c->opt->password_len = strlen(v);
+            c->opt->password_len = (uint32_t)strlen(v);
             c->opt->has_password = true;
         }
         return MQ_OK;
@@ -647,7 +649,7 @@ mq_set_password(mq_client *c, const void *pw, size_t len)
     }
     free(c->opt->password);
     c->opt->password = d;
-    c->opt->password_len = pw ? len : 0;
+    c->opt->password_len = pw ? (uint32_t)len : 0;
     c->opt->has_password = pw != NULL;
     pthread_mutex_unlock(&c->lock);
     return MQ_OK;
@@ -670,6 +672,10 @@ mq_set_server(mq_client *c, const char *uris)
         if (*p == '\0')
             break;
         len = strcspn(p, " ,\t");
+        if (n == UINT32_MAX) { /* opt->nservers; 100 GB of list first */
+            rc = MQ_ERR_NOMEM;
+            goto fail;
+        }
         nl = realloc(list, (n + 1) * sizeof *list);
         if (nl == NULL) {
             rc = MQ_ERR_NOMEM;
@@ -693,7 +699,7 @@ mq_set_server(mq_client *c, const char *uris)
     }
     mqi_servers_free(c->opt->servers, c->opt->nservers);
     c->opt->servers = list;
-    c->opt->nservers = n;
+    c->opt->nservers = (uint32_t)n;
     pthread_mutex_unlock(&c->lock);
     return MQ_OK;
 fail:

@@ -110,28 +110,15 @@ typedef struct mqi_topts {
     bool tls_no_hostname_check;
 } mqi_topts;
 
+/* One per idle client (shared with its connect snapshot), so small: the
+ * options whose valid range fits 16 bits are uint16_t (option rows
+ * OPT_U16; their setters check the range first), and the fields go by
+ * size, 8-byte ones first, with no padding between them (issue 20 item
+ * 3). */
 typedef struct mqi_opts {
-    atomic_int refs;            /* mqi_opts_new / mqi_opts_unref */
-    int keepalive;
-    int clean_start;
-    uint32_t session_expiry;
-    int reconnect;
-    int reconnect_min_ms;
-    int reconnect_max_ms;
-    int max_inflight;
-    int tcp_nodelay;
-    int connect_timeout_ms;
-    uint32_t max_packet_size;
-    int receive_maximum;
-    int topic_alias_maximum;
-    int protocol_fallback;      /* v5: retry a 3.1.1-only broker in 3.1.1 */
-    int topic_alias_auto;       /* v5: outbound aliases assigned by libmq */
-    bool has_password;
     char *username;
     uint8_t *password;
-    size_t password_len;
     mqi_server *servers;
-    size_t nservers;
     mq_props *connect_props;
     char *persist_dir;
     char *bind_address;         /* MQ_SOPT_BIND_ADDRESS, numeric */
@@ -140,6 +127,24 @@ typedef struct mqi_opts {
                                    mqi_topts_mut) */
     mqi_xopts *x;               /* NULL until one is set: all defaults
                                    (mqi_xopts_of, mqi_xopts_mut) */
+    atomic_int refs;            /* mqi_opts_new / mqi_opts_unref */
+    uint32_t session_expiry;
+    int reconnect_min_ms;
+    int reconnect_max_ms;
+    int connect_timeout_ms;
+    uint32_t max_packet_size;
+    uint32_t password_len;      /* mq_set_password: <= 65535 */
+    uint32_t nservers;
+    uint16_t keepalive;
+    uint16_t clean_start;
+    uint16_t reconnect;
+    uint16_t max_inflight;
+    uint16_t tcp_nodelay;
+    uint16_t receive_maximum;
+    uint16_t topic_alias_maximum;
+    uint16_t protocol_fallback; /* v5: retry a 3.1.1-only broker in 3.1.1 */
+    uint16_t topic_alias_auto;  /* v5: outbound aliases assigned by libmq */
+    bool has_password;
 } mqi_opts;
 
 int mqi_opts_copy(mqi_opts *dst, const mqi_opts *src);

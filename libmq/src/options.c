@@ -74,33 +74,33 @@ mqi_servers_free(mqi_server *s, size_t n)
  * the option set follow the rows too. */
 static const mqi_optdef g_opts[] = {
     /* id                          type when flags store  where                      lo  hi                 default */
-    ROW(MQ_OPT_KEEPALIVE_S,         INT, IDLE, 0, OPT_INT, OPT(keepalive),          0, 65535,            60),
-    ROW(MQ_OPT_CLEAN_START,         INT, IDLE, 0, OPT_INT, OPT(clean_start),        0, 1,                1),
+    ROW(MQ_OPT_KEEPALIVE_S,         INT, IDLE, 0, OPT_U16, OPT(keepalive),          0, 65535,            60),
+    ROW(MQ_OPT_CLEAN_START,         INT, IDLE, 0, OPT_U16, OPT(clean_start),        0, 1,                1),
     ROW(MQ_OPT_SESSION_EXPIRY_S,    INT, IDLE, V5, OPT_U32, OPT(session_expiry),    0, UINT32_MAX,       0),
     ROW(MQ_OPT_RECONNECT_MIN_MS,    INT, IDLE, 0, OPT_INT, OPT(reconnect_min_ms),   1, 3600000,          1000),
     ROW(MQ_OPT_RECONNECT_MAX_MS,    INT, IDLE, 0, OPT_INT, OPT(reconnect_max_ms),   1, 86400000,         30000),
-    ROW(MQ_OPT_RECONNECT,           INT, IDLE, 0, OPT_INT, OPT(reconnect),          0, 1,                1),
-    ROW(MQ_OPT_MAX_INFLIGHT,        INT, IDLE, 0, OPT_INT, OPT(max_inflight),       1, 65535,            20),
+    ROW(MQ_OPT_RECONNECT,           INT, IDLE, 0, OPT_U16, OPT(reconnect),          0, 1,                1),
+    ROW(MQ_OPT_MAX_INFLIGHT,        INT, IDLE, 0, OPT_U16, OPT(max_inflight),       1, 65535,            20),
     ROW(MQ_OPT_QUEUE_MAX_MSGS,      INT, ANY, 0, ATOM_SIZE, CLI(max_msgs),          1, ANYINT,           100000),
     ROW(MQ_OPT_QUEUE_MAX_BYTES,     INT, ANY, 0, ATOM_SIZE, CLI(max_bytes),         1, ANYINT,           64 << 20),
     ROW(MQ_OPT_OFFLINE_QOS0,        INT, ANY, 0, ATOM_INT, CLI(offline_qos0),       0, 1,                1),
-    ROW(MQ_OPT_TCP_NODELAY,         INT, IDLE, 0, OPT_INT, OPT(tcp_nodelay),        0, 1,                1),
+    ROW(MQ_OPT_TCP_NODELAY,         INT, IDLE, 0, OPT_U16, OPT(tcp_nodelay),        0, 1,                1),
     ROW(MQ_OPT_CONNECT_TIMEOUT_MS,  INT, IDLE, 0, OPT_INT, OPT(connect_timeout_ms), 1, 3600000,          10000),
     ROW(MQ_OPT_MAX_EVENTS,          INT, ANY, WAKE, ATOM_SIZE, CLI(max_events),     1, ANYINT,           10000),
     ROW(MQ_OPT_PUBLISH_EVENTS,      INT, ANY, 0, ATOM_INT, CLI(publish_events),     0, 2,                1),
     ROW(MQ_OPT_LOG_LEVEL,           INT, ANY, 0, ATOM_INT, CLI(log_level),          MQ_LOG_NONE, MQ_LOG_DEBUG, MQ_LOG_NONE),
     ROW(MQ_OPT_MAX_PACKET_SIZE,     INT, IDLE, 0, OPT_U32, OPT(max_packet_size),    16, DEFAULT_MAX_PACKET, DEFAULT_MAX_PACKET),
-    ROW(MQ_OPT_RECEIVE_MAXIMUM,     INT, IDLE, V5, OPT_INT, OPT(receive_maximum),   1, 65535,            65535),
-    ROW(MQ_OPT_TOPIC_ALIAS_MAXIMUM, INT, IDLE, V5, OPT_INT, OPT(topic_alias_maximum), 0, 65535,          0),
+    ROW(MQ_OPT_RECEIVE_MAXIMUM,     INT, IDLE, V5, OPT_U16, OPT(receive_maximum),   1, 65535,            65535),
+    ROW(MQ_OPT_TOPIC_ALIAS_MAXIMUM, INT, IDLE, V5, OPT_U16, OPT(topic_alias_maximum), 0, 65535,          0),
     ROW(MQ_OPT_PUBLISH_TIMEOUT_MS,  INT, ANY, 0, ATOM_INT, CLI(publish_timeout_ms), 0, INT32_MAX,        0),
     ROW(MQ_OPT_AUTO_ACK,            INT, ANY, 0, CONST, 0,                          1, 1,                1),
     ROW(MQ_OPT_TLS_INSECURE,        INT, IDLE, TLS, T_BOOL, TOPT(tls_insecure),    0, 1,                0),
     ROW(MQ_OPT_PERSIST_SYNC,        INT, IDLE, 0, CLI_INT, CLI(persist_sync),       0, 2,                0),
     ROW(MQ_OPT_TLS_NO_HOSTNAME_CHECK, INT, IDLE, TLS, T_BOOL, TOPT(tls_no_hostname_check), 0, 1,        0),
     ROW(MQ_OPT_DISCONNECT_TIMEOUT_MS, INT, ANY, 0, ATOM_INT, CLI(disconnect_timeout_ms), 0, 3600000,     5000),
-    ROW(MQ_OPT_PROTOCOL_FALLBACK,   INT, IDLE, V5, OPT_INT, OPT(protocol_fallback), 0, 1,                0),
+    ROW(MQ_OPT_PROTOCOL_FALLBACK,   INT, IDLE, V5, OPT_U16, OPT(protocol_fallback), 0, 1,                0),
     ROW(MQ_OPT_PROTOCOL_IN_USE,     INT, READ, 0, ATOM_INT, CLI(proto_in_use),      0, MQ_PROTO_V5,      0),
-    ROW(MQ_OPT_TOPIC_ALIAS_AUTO,    INT, IDLE, V5, OPT_INT, OPT(topic_alias_auto),  0, 65535,            0),
+    ROW(MQ_OPT_TOPIC_ALIAS_AUTO,    INT, IDLE, V5, OPT_U16, OPT(topic_alias_auto),  0, 65535,            0),
     ROW(MQ_OPT_MAX_EVENT_BYTES,     INT, ANY, WAKE, ATOM_SIZE, CLI(max_event_bytes), 1, ANYINT,          32 << 20),
     ROW(MQ_OPT_TLS_SESSION_RESUME,  INT, IDLE, TLS, XOPTS, 0,                       0, 1,                1),
     ROW(MQ_OPT_TLS_CRL_CHECK,       INT, IDLE, TLS, XOPTS, 0,                       1, 2,                2),
@@ -214,6 +214,9 @@ mqi_opt_store_int(struct mq_client *c, const mqi_optdef *d, int64_t v)
     case MQI_OS_OPT_U32:
         *(uint32_t *)opt_at(c, d) = (uint32_t)v;
         break;
+    case MQI_OS_OPT_U16:
+        *(uint16_t *)opt_at(c, d) = (uint16_t)v;
+        break;
     case MQI_OS_OPT_BOOL:
         *(bool *)opt_at(c, d) = v != 0;
         break;
@@ -243,6 +246,8 @@ mqi_opt_load_int(struct mq_client *c, const mqi_optdef *d)
         return *(int *)opt_at(c, d);
     case MQI_OS_OPT_U32:
         return *(uint32_t *)opt_at(c, d);
+    case MQI_OS_OPT_U16:
+        return *(uint16_t *)opt_at(c, d);
     case MQI_OS_OPT_BOOL:
         return *(bool *)opt_at(c, d);
     case MQI_OS_T_BOOL:

@@ -53,6 +53,8 @@ enum {
 enum {
     MQI_OS_OPT_INT = 1, /* int in mqi_opts (c->opt) at off */
     MQI_OS_OPT_U32,     /* uint32_t in mqi_opts */
+    MQI_OS_OPT_U16,     /* uint16_t in mqi_opts: only for a range within
+                           0..65535 (unit_options checks every row) */
     MQI_OS_OPT_BOOL,    /* bool in mqi_opts */
     MQI_OS_OPT_STR,     /* char * in mqi_opts */
     MQI_OS_T_BOOL,      /* bool in mqi_topts (c->opt->t, made when a

@@ -119,6 +119,41 @@ Test(options, every_int_row_default_and_range)
     }
 }
 
+/* Rows stored as uint16_t (issue 20 item 3) must have a range that fits
+ * (the setter checks the range before it stores), and the values of
+ * neighbouring 16-bit fields must not leak into each other. */
+Test(options, u16_rows_fit_and_stay_apart)
+{
+    const mqi_optdef *d, *e;
+    size_t i, j, n = 0;
+    int64_t v;
+
+    for (i = 0; (d = mqi_opt_at(i)) != NULL; i++) {
+        if (d->store != MQI_OS_OPT_U16)
+            continue;
+        n++;
+        cr_assert_geq(d->lo, 0, "%s", d->name);
+        cr_assert_leq(d->hi, 65535, "%s", d->name);
+        cr_assert_geq(d->def, d->lo, "%s", d->name);
+        cr_assert_leq(d->def, d->hi, "%s", d->name);
+        cr_assert_eq(mq_set_int(v5, d->id, d->hi), MQ_OK, "%s", d->name);
+        cr_assert_eq(mq_set_int(v5, d->id, 65536), MQ_ERR_INVAL, "%s",
+                     d->name);
+        cr_assert_eq(mq_set_int(v5, d->id, -1), MQ_ERR_INVAL, "%s", d->name);
+        for (j = 0; (e = mqi_opt_at(j)) != NULL; j++) {
+            if (e == d || e->type != MQI_OT_INT)
+                continue;
+            cr_assert_eq(mq_get_int(v5, e->id, &v), MQ_OK);
+            cr_assert_eq(v, e->def, "%s set to its maximum changed %s",
+                         d->name, e->name);
+        }
+        cr_assert_eq(mq_get_int(v5, d->id, &v), MQ_OK);
+        cr_assert_eq(v, d->hi, "%s", d->name);
+        cr_assert_eq(mq_set_int(v5, d->id, d->def), MQ_OK);
+    }
+    cr_assert_geq(n, 9, "keepalive, inflight, v5 limits... are 16-bit");
+}
+
 Test(options, unknown_and_mistyped)
 {
     int64_t v = 7;
