@@ -401,22 +401,25 @@ encode_publish(mq_client *c, mqi_msg *m, bool dup)
          * head is encoded, and mqi_conn_flush writes the payload from the
          * message itself at that point of the stream. */
         mqi_splice *sp;
-        if (c->spl_n == c->spl_cap) {
-            size_t cap = c->spl_cap ? c->spl_cap * 2 : 8;
-            mqi_splice *ns = realloc(c->spl, cap * sizeof *ns);
+        if (c->spl == NULL || c->spl->n == c->spl->cap) {
+            size_t cap = c->spl != NULL ? c->spl->cap * 2 : 8;
+            struct mqi_splices *ns =
+                realloc(c->spl, sizeof *ns + cap * sizeof ns->v[0]);
             if (ns == NULL)
-                goto whole;
+                goto whole; /* copied into out instead: slower, same bytes */
+            if (c->spl == NULL)
+                ns->first = ns->n = ns->bytes = 0;
             c->spl = ns;
-            c->spl_cap = cap;
+            c->spl->cap = cap;
         }
         rc = mqi_encode_publish_head(&c->out, c->proto, &p);
         if (rc != MQ_OK)
             goto out;
-        sp = &c->spl[c->spl_n++];
+        sp = &c->spl->v[c->spl->n++];
         sp->at = c->out.len;
         sp->m = m;
         sp->done = 0;
-        c->spl_bytes += m->payload_len;
+        c->spl->bytes += m->payload_len;
         return MQ_OK;
     }
 whole:
@@ -431,14 +434,15 @@ out:
 static size_t
 out_pending(const mq_client *c)
 {
-    return c->out.len - c->out_off + c->spl_bytes;
+    return c->out.len - c->out_off + (c->spl != NULL ? c->spl->bytes : 0);
 }
 
 /* Is m's payload still waiting in a splice? (QoS 0 then completes later.) */
 static bool
 spliced(const mq_client *c, const mqi_msg *m)
 {
-    return c->spl_n > c->spl_first && c->spl[c->spl_n - 1].m == m;
+    return c->spl != NULL && c->spl->n > c->spl->first &&
+           c->spl->v[c->spl->n - 1].m == m;
 }
 
 MQI_MUST_CHECK static int
@@ -522,13 +526,13 @@ mqi_conn_close_socket(mq_client *c)
     c->write_blocked = false;
     /* spliced payloads not written: QoS 1/2 stay in flight for a resend;
      * QoS 0 is reported as dropped */
-    {
-        size_t i, first = c->spl_first, last = c->spl_n;
-        c->spl_first = c->spl_n = 0;
-        c->spl_bytes = 0;
+    if (c->spl != NULL) {
+        size_t i, first = c->spl->first, last = c->spl->n;
+        c->spl->first = c->spl->n = 0;
+        c->spl->bytes = 0;
         for (i = first; i < last; i++)
-            if (c->spl[i].m->qos == 0)
-                complete(c, c->spl[i].m, MQ_ERR_ABORTED, 0);
+            if (c->spl->v[i].m->qos == 0)
+                complete(c, c->spl->v[i].m, MQ_ERR_ABORTED, 0);
     }
     c->in.len = 0;
     if (c->addrs != NULL) {
@@ -591,8 +595,9 @@ mqi_conn_flush(mq_client *c)
      * of a large packet costs no memmove. Spliced payloads are written
      * from their messages at their place in the stream. */
     for (;;) {
-        mqi_splice *sp = c->spl_n > c->spl_first ? &c->spl[c->spl_first]
-                                                 : NULL;
+        mqi_splice *sp = c->spl != NULL && c->spl->n > c->spl->first
+                             ? &c->spl->v[c->spl->first]
+                             : NULL;
         size_t lim = sp != NULL ? sp->at : c->out.len;
 
         if (c->out_off < lim) {
@@ -606,10 +611,10 @@ mqi_conn_flush(mq_client *c)
                                   m->payload_len - sp->done, &n);
             if (rc == MQ_OK) {
                 sp->done += n;
-                c->spl_bytes -= n;
+                c->spl->bytes -= n;
                 if (sp->done == m->payload_len) {
-                    if (++c->spl_first == c->spl_n)
-                        c->spl_first = c->spl_n = 0;
+                    if (++c->spl->first == c->spl->n)
+                        c->spl->first = c->spl->n = 0;
                     if (m->qos == 0)
                         complete(c, m, MQ_OK, 0);
                 }
@@ -658,8 +663,9 @@ mqi_conn_flush(mq_client *c)
         size_t i, shift = c->out_off;
         mqi_buf_consume(&c->out, shift);
         c->out_off = 0;
-        for (i = c->spl_first; i < c->spl_n; i++)
-            c->spl[i].at -= shift;
+        for (i = c->spl != NULL ? c->spl->first : 0;
+             c->spl != NULL && i < c->spl->n; i++)
+            c->spl->v[i].at -= shift;
     }
     mqi_conn_update_mask(c);
 }
@@ -2395,8 +2401,9 @@ watch_add(mq_client *c, mqi_waitreq *r)
               list_has_token(&c->ses.ctrl_pending, t) ||
               list_has_token(&c->ses.inflight, t) ||
               list_has_token(&c->parked, t);
-    for (i = c->spl_first; !pending && i < c->spl_n; i++)
-        pending = c->spl[i].m->token == t && c->spl[i].m->qos == 0;
+    for (i = c->spl != NULL ? c->spl->first : 0;
+         !pending && c->spl != NULL && i < c->spl->n; i++)
+        pending = c->spl->v[i].m->token == t && c->spl->v[i].m->qos == 0;
     if (pending) {
         r->next = c->watch;
         c->watch = r;
@@ -2701,7 +2708,6 @@ drop_client_state(mq_client *c)
     mqi_buf_free(&c->in);
     free(c->spl);
     c->spl = NULL;
-    c->spl_cap = 0;
     mqi_opts_unref(c->cfg);
     c->cfg = NULL;
     c->cfg_valid = false;

@@ -403,13 +403,18 @@ struct mq_client {
     mqi_io io;
     mqi_buf out;                /* bytes to write, from out_off */
     size_t out_off;             /* bytes of out already written */
-    struct mqi_splice {         /* large payloads sent from their message */
-        size_t at;              /* offset in out where the payload goes */
-        struct mqi_msg *m;
-        size_t done;            /* payload bytes written */
+    struct mqi_splices {        /* large payloads sent from their message:
+                                   made by the first one (conn.c), NULL
+                                   before (most connections never send a
+                                   payload of SPLICE_MIN bytes) */
+        size_t first, n, cap;   /* v[first..n) wait, in stream order */
+        size_t bytes;           /* payload bytes of splices not written */
+        struct mqi_splice {
+            size_t at;          /* offset in out where the payload goes */
+            struct mqi_msg *m;
+            size_t done;        /* payload bytes written */
+        } v[];
     } *spl;
-    size_t spl_first, spl_n, spl_cap;
-    size_t spl_bytes;           /* payload bytes of splices not written */
     mqi_buf in;                 /* a partial packet, or input kept while paused */
     mq_event *bat_head, *bat_tail; /* events of this round, posted at once */
     size_t bat_n;
