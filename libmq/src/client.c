@@ -902,8 +902,12 @@ disconnect_cmd(mq_client *c, int reason, const mq_props *props, bool forced)
     m->kind = MQI_CMD_DISCONNECT;
     m->reason = reason;
     m->qos = forced ? 1 : 0;
-    if (mqi_props_dup(props, &m->props) != MQ_OK) {
-        free(m);
+    /* the worker's state for a graceful disconnect comes with the
+     * command, so a client holds none until it disconnects (issue 20
+     * item 3) and the worker never lacks it */
+    m->resolved = calloc(1, sizeof(struct mqi_drain));
+    if (m->resolved == NULL || mqi_props_dup(props, &m->props) != MQ_OK) {
+        mqi_msg_free(m);
         return MQ_ERR_NOMEM;
     }
     pthread_mutex_lock(&c->lock);

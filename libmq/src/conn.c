@@ -2129,6 +2129,23 @@ mqi_conn_io(mq_client *c, uint32_t events)
 
 /* ---- commands ------------------------------------------------------------ */
 
+/* The graceful disconnect's state goes (its end, or the client's). */
+static void
+drain_free(mq_client *c)
+{
+    if (c->drain != NULL) {
+        mq_props_free(c->drain->props);
+        free(c->drain);
+        c->drain = NULL;
+    }
+}
+
+int64_t
+mqi_conn_drain_deadline(const mq_client *c)
+{
+    return c->drain != NULL ? c->drain->deadline_ms : 0; /* 0: now */
+}
+
 /* Could the session the broker holds for us outlive this disconnect?
  * Then publishes in flight belong to it: MQTT-4.4.0-1 has them resent
  * with their ids when the client comes back with that session. */
@@ -2141,8 +2158,8 @@ session_resumable(const mq_client *c)
         return false;
     if (c->proto != MQ_PROTO_V5)
         return true;
-    if (c->drain_props != NULL)
-        mq_props_get_int(c->drain_props, MQ_PROP_SESSION_EXPIRY_INTERVAL, 0,
+    if (c->drain != NULL && c->drain->props != NULL)
+        mq_props_get_int(c->drain->props, MQ_PROP_SESSION_EXPIRY_INTERVAL, 0,
                          &expiry);
     return expiry > 0;
 }
@@ -2173,31 +2190,36 @@ static void
 settle_undelivered(mq_client *c)
 {
     bool resumable = session_resumable(c);
+    size_t none[2] = {0, 0}, *aborted = &none[0], *kept = &none[1];
     mqi_msg *m, *next;
 
-    c->drain_kept = 0; /* counted afresh: this may run twice */
+    if (c->drain != NULL) { /* always while draining */
+        aborted = &c->drain->aborted;
+        kept = &c->drain->kept;
+    }
+    *kept = 0; /* counted afresh: this may run twice */
     for (m = c->ses.pending.head; m != NULL; m = next) {
         next = m->next;
         if (m->qos > 0 && m->seq != 0 && c->store != NULL) {
-            c->drain_kept++;
+            ++*kept;
             continue;
         }
         mqi_list_remove(&c->ses.pending, m);
-        c->drain_aborted++;
+        ++*aborted;
         complete(c, m, MQ_ERR_ABORTED, 0);
     }
     for (m = c->ses.inflight.head; m != NULL; m = next) {
         next = m->next;
         if (m->kind == MQI_CMD_PUBLISH &&
             ((m->seq != 0 && c->store != NULL) || resumable)) {
-            c->drain_kept++;
+            ++*kept;
             continue;
         }
         mqi_list_remove(&c->ses.inflight, m);
         mqi_session_pid_release(&c->ses, m);
         if (m->kind == MQI_CMD_PUBLISH) {
             c->ses.inflight_pub--;
-            c->drain_aborted++;
+            ++*aborted;
             complete(c, m, MQ_ERR_ABORTED, 0);
             continue;
         }
@@ -2218,7 +2240,7 @@ send_disconnect(mq_client *c)
 
     memset(&d, 0, sizeof d);
     d.reason = (uint8_t)c->close_reason;
-    d.props = c->drain_props;
+    d.props = c->drain != NULL ? c->drain->props : NULL;
     encode_disconnect_fit(c, &d);
     c->cs = MQI_CS_CLOSING;
     mqi_conn_deadline(c, mqi_now_ms() + CLOSE_GRACE_MS);
@@ -2265,17 +2287,16 @@ disconnect_done(mq_client *c)
     if (c->draining)
         settle_undelivered(c); /* publishes that raced in behind it */
     c->draining = false;
-    mq_props_free(c->drain_props);
-    c->drain_props = NULL;
-    if (c->drain_aborted > 0 || c->drain_kept > 0) {
+    if (c->drain != NULL &&
+        (c->drain->aborted > 0 || c->drain->kept > 0)) {
         snprintf(msg, sizeof msg, "disconnected; not delivered: %zu aborted "
                  "(MQ_ERR_ABORTED), %zu kept for the next connect",
-                 c->drain_aborted, c->drain_kept);
+                 c->drain->aborted, c->drain->kept);
         mqi_log(c, MQ_LOG_WARNING, "%s", msg);
     } else {
         snprintf(msg, sizeof msg, "disconnected");
     }
-    c->drain_aborted = c->drain_kept = 0;
+    drain_free(c);
     pthread_mutex_lock(&c->lock);
     if (c->connect_seq == c->cfg_seq)
         c->active = false;
@@ -2299,16 +2320,28 @@ cmd_disconnect(mq_client *c, mqi_msg *m)
     }
     c->close_reason = m->reason;
     if (!c->draining) {
-        mq_props_free(c->drain_props);
-        c->drain_props = m->props;
-        m->props = NULL;
+        /* made by mq_disconnect*() with the command (never NULL there);
+         * one left by a disconnect that found DISCONNECT on its way
+         * (CLOSING) is reused, with this command's properties */
+        if (c->drain == NULL) {
+            c->drain = m->resolved;
+            m->resolved = NULL;
+        }
+        if (c->drain != NULL) {
+            mq_props_free(c->drain->props);
+            c->drain->props = m->props;
+            m->props = NULL;
+        }
     }
     mqi_msg_free(m);
     if (c->cs == MQI_CS_CLOSING)
         return; /* DISCONNECT is already on its way */
     c->draining = true;
-    timeout = forced ? 0 : atomic_load(&c->disconnect_timeout_ms);
-    c->drain_deadline_ms = mqi_now_ms() + timeout;
+    timeout = forced || c->drain == NULL
+                  ? 0
+                  : atomic_load(&c->disconnect_timeout_ms);
+    if (c->drain != NULL)
+        c->drain->deadline_ms = mqi_now_ms() + timeout;
     if (timeout == 0 || c->cs == MQI_CS_IDLE) {
         /* forced, or idle (a failed attempt with reconnect off raced
          * with the call): nothing more can be delivered */
@@ -2325,7 +2358,7 @@ cmd_disconnect(mq_client *c, mqi_msg *m)
         return;
     }
     if (c->draining && c->cs != MQI_CS_CLOSING)
-        mqi_conn_deadline(c, c->drain_deadline_ms);
+        mqi_conn_deadline(c, mqi_conn_drain_deadline(c));
 }
 
 static void
@@ -2542,12 +2575,12 @@ mqi_conn_timer(mq_client *c, int64_t now)
             mqi_conn_deadline(c, now + (next > 0 ? next : 1));
     }
     if (c->draining && c->cs != MQI_CS_CLOSING) {
-        if (now >= c->drain_deadline_ms) {
+        if (now >= mqi_conn_drain_deadline(c)) {
             mqi_log(c, MQ_LOG_INFO, "disconnect: timed out delivering");
             mqi_conn_drain_end(c);
             return;
         }
-        mqi_conn_deadline(c, c->drain_deadline_ms);
+        mqi_conn_deadline(c, mqi_conn_drain_deadline(c));
     }
     switch (c->cs) {
     case MQI_CS_RESOLVING:
@@ -2687,8 +2720,7 @@ drop_client_state(mq_client *c)
     }
     free(c->fails);
     c->fails = NULL;
-    mq_props_free(c->drain_props);
-    c->drain_props = NULL;
+    drain_free(c);
     free_list(c, &c->ses.pending);
     free_list(c, &c->ses.ctrl_pending);
     free_list(c, &c->parked);

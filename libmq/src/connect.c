@@ -76,7 +76,7 @@ mqi_connect_lost(mq_client *c, int err, int reason, const char *msg)
 {
     bool retry = c->cfg->reconnect != 0;
 
-    if (c->draining && (!retry || mqi_now_ms() >= c->drain_deadline_ms ||
+    if (c->draining && (!retry || mqi_now_ms() >= mqi_conn_drain_deadline(c) ||
                         !mqi_conn_outstanding(c))) {
         /* mq_disconnect() was waiting for this connection: with no retry
          * left to finish it, or nothing left to deliver, it ends here (one

@@ -437,9 +437,14 @@ struct mq_client {
     int64_t connect_deadline_ms;
     int64_t last_send_ms, last_recv_ms, ping_sent_ms;
     int64_t backoff_until_ms;
-    int64_t drain_deadline_ms;
-    mq_props *drain_props;      /* for the DISCONNECT packet */
-    size_t drain_aborted, drain_kept; /* for the final event's message */
+    struct mqi_drain {          /* a graceful disconnect (conn.c): made
+                                   by mq_disconnect*() with its command
+                                   (MQ_ERR_NOMEM there), taken by the
+                                   worker; set while draining, else NULL */
+        int64_t deadline_ms;
+        mq_props *props;        /* for the DISCONNECT packet */
+        size_t aborted, kept;   /* for the final event's message */
+    } *drain;
     mqi_waitreq *watch;         /* mq_wait() calls waiting for a token */
     mqi_list parked;            /* application SUBSCRIBEs waiting for the
                                    SUBACK of libmq's own resubscribe */

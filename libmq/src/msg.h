@@ -64,7 +64,9 @@ typedef struct mqi_msg {
     char **filters;
     uint8_t *options;
     void *resolved;                 /* RESOLVED: struct addrinfo list;
-                                       CONNECT: mqi_opts snapshot */
+                                       CONNECT: mqi_opts snapshot;
+                                       DISCONNECT: its struct mqi_drain
+                                       (internal.h), plain malloc */
     unsigned generation;            /* RESOLVED: which attempt */
     int resolve_err;
     uint64_t seq;                   /* persistence record, 0 if none */

@@ -21,13 +21,16 @@
 #ifndef MQT_NO_MALLOC_HOOK
 extern void *__libc_calloc(size_t n, size_t size);
 
-/* While set, zeroed allocations of the TLS/will block's size fail. */
-static atomic_bool g_fail_topts;
+/* While set, zeroed allocations of the TLS/will block's size fail; and
+ * those of a graceful disconnect's state. */
+static atomic_bool g_fail_topts, g_fail_drain;
 
 void *
 calloc(size_t n, size_t size)
 {
     if (n * size == sizeof(mqi_topts) && atomic_load(&g_fail_topts))
+        return NULL;
+    if (n * size == sizeof(struct mqi_drain) && atomic_load(&g_fail_drain))
         return NULL;
     return __libc_calloc(n, size);
 }
@@ -347,5 +350,24 @@ Test(options, tls_and_will_setters_without_memory_change_nothing)
     cr_assert(v5->opt->t->will && v5->opt->t->tls_insecure);
     cr_assert_str_eq(v5->opt->t->tls_alpn, "mqtt");
     cr_assert_eq(v5->opt->t->tls_password_cb, pw_cb);
+}
+
+/* The state of a graceful disconnect is made by mq_disconnect*() (issue
+ * 20 item 3: idle clients hold none): without memory for it the call
+ * fails with MQ_ERR_NOMEM and changes nothing; repeated, it works. */
+Test(options, disconnect_without_memory_changes_nothing)
+{
+    cr_assert_eq(mq_set_server(v5, "mqtt://127.0.0.1:1"), MQ_OK);
+    cr_assert_eq(mq_connect(v5), MQ_OK); /* refused, retried: active */
+    atomic_store(&g_fail_drain, true);
+    cr_assert_eq(mq_disconnect(v5, 0), MQ_ERR_NOMEM);
+    cr_assert_eq(mq_disconnect_now(v5, 0), MQ_ERR_NOMEM);
+    atomic_store(&g_fail_drain, false);
+    cr_assert_eq(mq_connect(v5), MQ_ERR_STATE, "still active");
+    cr_assert_eq(mq_disconnect(v5, 0), MQ_OK);
+    cr_assert_eq(mq_disconnect(v5, 0), MQ_ERR_STATE, "one is under way");
+    cr_assert_eq(mq_wait_disconnected(v5, 10000), MQ_OK);
+    cr_assert_null(v5->drain, "freed at the end");
+    cr_assert_eq(mq_disconnect(v5, 0), MQ_ERR_NO_CONN);
 }
 #endif
