@@ -131,19 +131,21 @@ outcome(mq_client *c, int token, int err)
         return;
     if (err != MQ_OK) {
         if (c->fails == NULL)
-            c->fails = calloc(FAILS_MAX, sizeof *c->fails);
+            c->fails = calloc(1, sizeof *c->fails + FAILS_MAX *
+                                                       sizeof c->fails->v[0]);
         if (c->fails != NULL) {
-            struct mqi_outcome *o = &c->fails[c->fail_next];
-            if (c->nfails == FAILS_MAX) {
+            struct mqi_outcomes *f = c->fails;
+            struct mqi_outcome *o = &f->v[f->next];
+            if (f->n == FAILS_MAX) {
                 if (!c->fail_evicted || token_newer(o->token, c->fail_horizon))
                     c->fail_horizon = o->token;
                 c->fail_evicted = true;
             } else {
-                c->nfails++;
+                f->n++;
             }
             o->token = token;
             o->err = err;
-            c->fail_next = (c->fail_next + 1) % FAILS_MAX;
+            f->next = (f->next + 1) % FAILS_MAX;
         } else {
             c->fail_evicted = true; /* cannot vouch for anything now */
             c->fail_horizon = token;
@@ -2443,9 +2445,9 @@ watch_add(mq_client *c, mqi_waitreq *r)
         watch_reply(c, r, MQI_WS_PENDING, MQ_OK);
         return;
     }
-    for (i = 0; i < c->nfails; i++)
-        if (c->fails[i].token == t) {
-            watch_reply(c, r, MQI_WS_DONE, c->fails[i].err);
+    for (i = 0; c->fails != NULL && i < c->fails->n; i++)
+        if (c->fails->v[i].token == t) {
+            watch_reply(c, r, MQI_WS_DONE, c->fails->v[i].err);
             return;
         }
     watch_reply(c, r, MQI_WS_DONE,

@@ -448,8 +448,12 @@ struct mq_client {
     mqi_waitreq *watch;         /* mq_wait() calls waiting for a token */
     mqi_list parked;            /* application SUBSCRIBEs waiting for the
                                    SUBACK of libmq's own resubscribe */
-    struct mqi_outcome {        /* recent failed operations, for mq_wait */
-        int token, err;
+    struct mqi_outcomes {       /* recent failed operations, for mq_wait:
+                                   made by the first failure (conn.c) */
+        unsigned n, next;       /* a ring of FAILS_MAX */
+        struct mqi_outcome {
+            int token, err;
+        } v[];
     } *fails;
     struct mqi_alias_out *aout; /* outbound topic aliases (v5) */
     void *tls_ctx;
@@ -478,7 +482,6 @@ struct mq_client {
     atomic_uint generation;     /* resolve generation (the worker bumps
                                    it; resolver threads read it) */
     unsigned conn_no;           /* connections made (CONNACK 0) */
-    unsigned nfails, fail_next;
     int fail_horizon;           /* newest token pushed out of fails */
     uint32_t server_max_packet;
     int server_max_qos;
