@@ -354,9 +354,9 @@ struct mq_client {
                                    (c->closing_flag mirrors it) */
     bool final_pending;         /* its final DISCONNECTED event is queued,
                                    not yet taken or dispatched */
-    bool loop_running;
-    bool forever_running;       /* mq_loop_forever() is running */
     atomic_bool loop_stop;
+    /* (loop_running and forever_running are at the end of the shared
+     * section: there they fill its last word instead of padding) */
 
     /* ---- shared (atomics) ---- */
     mqi_mpsc cmdq;
@@ -392,6 +392,8 @@ struct mq_client {
     atomic_bool destroyed;
     atomic_bool closing_flag;   /* c->closing, read without the lock */
     atomic_bool paused;         /* worker stopped reading: events full */
+    bool loop_running;          /* api (c->lock) */
+    bool forever_running;       /* api (c->lock): mq_loop_forever() runs */
 
     /* ---- worker ---- */
     mqi_worker *w;              /* its owner: c->home, or c->pw while a
@@ -466,7 +468,6 @@ struct mq_client {
     mqi_worker *home;           /* the shared worker it joined at creation */
     mqi_worker *pw;             /* private worker, made by the first
                                    mq_loop_start(); freed by destroy */
-    _Atomic(mqi_worker *) move_to; /* asked of the owner: hand c over */
     int64_t adopt_deadline;     /* its timer across the hand-over */
     /* 4-byte worker fields */
     unsigned cfg_seq;           /* connect_seq of the snapshot */
@@ -516,6 +517,8 @@ struct mq_client {
                                    thread: that thread finishes it (lock) */
     bool read_since_direct;     /* the socket was read since the last
                                    direct publish (conn.c; c->own) */
+    atomic_bool move_to_pw;     /* asked of the owner: hand c over to
+                                   c->pw (set after c->pw, read before it) */
 };
 
 typedef struct mqi_subrec {

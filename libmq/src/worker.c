@@ -182,7 +182,7 @@ run_wakeups(mqi_worker *w)
         mqi_own_lock(rc);
         if (rc->adopt)
             adopt(w, rc); /* handed over to us (hand_over) */
-        to = atomic_exchange(&rc->move_to, NULL);
+        to = atomic_exchange(&rc->move_to_pw, false) ? rc->pw : NULL;
         if (to != NULL && to != w && !rc->dead) {
             hand_over(rc, w, to); /* the wake and its reference go too */
             mqi_own_unlock(rc);
@@ -562,7 +562,7 @@ mqi_worker_private_start(mq_client *c, pthread_t *th)
         return MQ_ERR_SYSTEM;
     }
     *th = pw->th;
-    atomic_store(&c->move_to, pw);
+    atomic_store(&c->move_to_pw, true); /* after c->pw: seen with it */
     mqi_wake(c); /* the owner hands c over when it takes it */
     return MQ_OK;
 }
