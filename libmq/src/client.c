@@ -659,7 +659,7 @@ mq_set_password(mq_client *c, const void *pw, size_t len)
 MQ_API int
 mq_set_server(mq_client *c, const char *uris)
 {
-    mqi_server *list = NULL, *nl;
+    mqi_server *list = NULL, *nl, *packed;
     size_t n = 0, i, len;
     const char *p;
     int rc = MQ_OK;
@@ -692,17 +692,22 @@ mq_set_server(mq_client *c, const char *uris)
         rc = MQ_ERR_URI;
         goto fail;
     }
+    if ((packed = mqi_servers_pack(list, n)) == NULL) {
+        rc = MQ_ERR_NOMEM;
+        goto fail;
+    }
     pthread_mutex_lock(&c->lock);
     if ((rc = mqi_opts_writable(c)) != MQ_OK) {
         pthread_mutex_unlock(&c->lock);
+        mqi_servers_free(packed);
         goto fail;
     }
-    mqi_servers_free(c->opt->servers, c->opt->nservers);
-    c->opt->servers = list;
+    mqi_servers_free(c->opt->servers);
+    c->opt->servers = packed;
     c->opt->nservers = (uint32_t)n;
     pthread_mutex_unlock(&c->lock);
-    return MQ_OK;
-fail:
+    rc = MQ_OK;
+fail: /* the parsed list goes: the option set has its packed copy */
     for (i = 0; i < n; i++) {
         free(list[i].host);
         free(list[i].path);

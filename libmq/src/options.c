@@ -42,15 +42,42 @@ mqi_memdup(const void *p, size_t n)
 }
 
 void
-mqi_servers_free(mqi_server *s, size_t n)
+mqi_servers_free(mqi_server *s)
 {
-    size_t i;
+    free(s); /* the strings live in the same block (mqi_servers_pack) */
+}
 
+mqi_server *
+mqi_servers_pack(const mqi_server *s, size_t n)
+{
+    size_t i, total, len;
+    mqi_server *out;
+    char *at;
+
+    if (n == 0 || n > SIZE_MAX / 2 / sizeof *s)
+        return NULL;
+    total = n * sizeof *s;
     for (i = 0; i < n; i++) {
-        free(s[i].host);
-        free(s[i].path);
+        len = strlen(s[i].host) + 1 + (s[i].path ? strlen(s[i].path) + 1 : 0);
+        if (len > SIZE_MAX / 2 - total)
+            return NULL;
+        total += len;
     }
-    free(s);
+    if ((out = malloc(total)) == NULL)
+        return NULL;
+    at = (char *)(out + n);
+    for (i = 0; i < n; i++) {
+        out[i] = s[i];
+        len = strlen(s[i].host) + 1;
+        out[i].host = memcpy(at, s[i].host, len);
+        at += len;
+        if (s[i].path != NULL) {
+            len = strlen(s[i].path) + 1;
+            out[i].path = memcpy(at, s[i].path, len);
+            at += len;
+        }
+    }
+    return out;
 }
 
 #define DEFAULT_MAX_PACKET 268435460u
@@ -317,7 +344,7 @@ mqi_opts_clear(mqi_opts *o)
         free_str((char **)(void *)((char *)o + g_more_strs[i]), false);
     free(o->password);
     o->password = NULL;
-    mqi_servers_free(o->servers, o->nservers);
+    mqi_servers_free(o->servers);
     o->servers = NULL;
     o->nservers = 0;
     mq_props_free(o->connect_props);
@@ -491,18 +518,10 @@ mqi_opts_copy(mqi_opts *dst, const mqi_opts *src)
     if (mqi_props_dup(src->connect_props, &dst->connect_props) != MQ_OK)
         goto fail;
     if (src->nservers > 0) {
-        dst->servers = calloc(src->nservers, sizeof *dst->servers);
+        dst->servers = mqi_servers_pack(src->servers, src->nservers);
         if (dst->servers == NULL)
             goto fail;
         dst->nservers = src->nservers;
-        for (i = 0; i < src->nservers; i++) {
-            dst->servers[i] = src->servers[i];
-            dst->servers[i].host = mqi_strdup(src->servers[i].host);
-            dst->servers[i].path = mqi_strdup(src->servers[i].path);
-            if (dst->servers[i].host == NULL ||
-                (src->servers[i].path != NULL && dst->servers[i].path == NULL))
-                goto fail;
-        }
     }
     return MQ_OK;
 fail:

@@ -157,6 +157,45 @@ Test(options, u16_rows_fit_and_stay_apart)
     cr_assert_geq(n, 9, "keepalive, inflight, v5 limits... are 16-bit");
 }
 
+/* A server list is one block: the array, then its strings (issue 20 item
+ * 3); a copy of the option set (the snapshot after a change) is another
+ * such block with the same contents. */
+Test(options, server_list_is_one_block)
+{
+    mqi_opts *copy;
+    const mqi_server *s;
+    const char *end;
+
+    cr_assert_eq(mq_set_server(v5, "ws://h1.example:8080/mqtt, "
+                                   "mqtt://10.0.0.2 unix:///tmp/b.sock"),
+                 MQ_OK);
+    s = v5->opt->servers;
+    cr_assert_eq(v5->opt->nservers, 3);
+    end = (const char *)(s + 3);
+    cr_assert_str_eq(s[0].host, "h1.example");
+    cr_assert_str_eq(s[0].path, "/mqtt");
+    cr_assert_eq(s[0].port, 8080);
+    cr_assert_eq(s[0].scheme, MQI_SCHEME_WS);
+    cr_assert_str_eq(s[1].host, "10.0.0.2");
+    cr_assert_null(s[1].path);
+    cr_assert_eq(s[1].port, 1883);
+    cr_assert_str_eq(s[2].host, "/tmp/b.sock");
+    cr_assert_eq(s[2].scheme, MQI_SCHEME_UNIX);
+    cr_assert(s[0].host == end, "the strings follow the array");
+    cr_assert(s[2].host > s[1].host && s[1].host > s[0].path);
+    copy = mqi_opts_new();
+    cr_assert_not_null(copy);
+    cr_assert_eq(mqi_opts_copy(copy, v5->opt), MQ_OK);
+    cr_assert_eq(copy->nservers, 3);
+    cr_assert_neq(copy->servers, s);
+    cr_assert_str_eq(copy->servers[0].path, "/mqtt");
+    cr_assert_str_eq(copy->servers[2].host, "/tmp/b.sock");
+    cr_assert(copy->servers[0].host == (const char *)(copy->servers + 3));
+    mqi_opts_unref(copy);
+    cr_assert_eq(mq_set_server(v5, "mqtt://127.0.0.1:1"), MQ_OK);
+    cr_assert_eq(v5->opt->nservers, 1);
+}
+
 Test(options, unknown_and_mistyped)
 {
     int64_t v = 7;
