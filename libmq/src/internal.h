@@ -295,10 +295,11 @@ void mqi_event_forget(mq_event *ev);
 typedef struct mqi_worker mqi_worker;
 typedef struct mqi_splice mqi_splice;
 
-/* Event-source tags for epoll (data.ptr points at one of these). */
+/* Event-source tags for epoll (data.ptr points at one of these). A
+ * socket's tag is c->sock_src: its client is the struct around it
+ * (MQI_CONTAINER_OF), so the tag is 4 bytes in every client. */
 typedef struct mqi_src {
     int kind; /* MQI_SRC_* */
-    struct mq_client *c;
 } mqi_src;
 enum { MQI_SRC_SOCK = 1, MQI_SRC_WORKER };
 
@@ -398,7 +399,6 @@ struct mq_client {
     /* ---- worker ---- */
     mqi_worker *w;              /* its owner: c->home, or c->pw while a
                                    mq_loop_start thread does its I/O */
-    mqi_src sock_src;
     struct mq_client *wnext, *wprev; /* worker's client list */
     mqi_opts *cfg;              /* snapshot taken at CMD_CONNECT */
     uint8_t *fallback;          /* per server: MQI_FB_* (cfg.nservers) */
@@ -470,6 +470,7 @@ struct mq_client {
                                    mq_loop_start(); freed by destroy */
     int64_t adopt_deadline;     /* its timer across the hand-over */
     /* 4-byte worker fields */
+    mqi_src sock_src;           /* epoll's tag for the socket */
     unsigned cfg_seq;           /* connect_seq of the snapshot */
     int cs;                     /* MQI_CS_* */
     int proto;                  /* protocol of this connection: version,

@@ -245,7 +245,7 @@ worker_round(mqi_worker *w, int max_ms)
         if (src->kind == MQI_SRC_WORKER) {
             run_wakeups(w);
         } else {
-            mq_client *c = src->c;
+            mq_client *c = MQI_CONTAINER_OF(src, mq_client, sock_src);
             mqi_own_lock(c);
             if (!c->dead && __atomic_load_n(&c->w, __ATOMIC_RELAXED) == w) {
                 /* not destroyed in this batch, nor handed over */
@@ -365,7 +365,6 @@ mqi_worker_attach(mq_client *c)
     c->home = w;
     mqi_conn_init(c);
     c->sock_src.kind = MQI_SRC_SOCK;
-    c->sock_src.c = c;
     pthread_mutex_lock(&w->lock);
     c->wprev = NULL;
     c->wnext = w->clients;
