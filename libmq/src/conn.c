@@ -1496,7 +1496,7 @@ on_connack(mq_client *c, const mqi_connack *p)
                 atomic_store(&c->max_packet, v);
         }
         if (mq_props_get_int(props, MQ_PROP_MAXIMUM_QOS, 0, &v) == MQ_OK)
-            c->server_max_qos = (int)v;
+            c->server_max_qos = (uint8_t)v; /* a byte property */
         if (mq_props_get_int(props, MQ_PROP_RETAIN_AVAILABLE, 0, &v) == MQ_OK)
             c->server_retain = v != 0;
         if (mq_props_get_int(props, MQ_PROP_SERVER_KEEP_ALIVE, 0, &v) == MQ_OK)
@@ -2320,7 +2320,7 @@ cmd_disconnect(mq_client *c, mqi_msg *m)
         mqi_msg_free(m); /* one is running (the API refuses a second) */
         return;
     }
-    c->close_reason = m->reason;
+    c->close_reason = (uint8_t)m->reason; /* 0..255: mq_disconnect*() */
     if (!c->draining) {
         /* made by mq_disconnect*() with the command (never NULL there);
          * one left by a disconnect that found DISCONNECT on its way

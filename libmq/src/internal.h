@@ -472,9 +472,6 @@ struct mq_client {
     /* 4-byte worker fields */
     mqi_src sock_src;           /* epoll's tag for the socket */
     unsigned cfg_seq;           /* connect_seq of the snapshot */
-    int cs;                     /* MQI_CS_* */
-    int proto;                  /* protocol of this connection: version,
-                                   or 3.1.1 after a fallback */
     uint32_t epoll_mask;        /* what the socket is registered for */
     int ses_err;                /* a session action could not be carried
                                    out (MQ_ERR_NOMEM): close after the
@@ -486,8 +483,6 @@ struct mq_client {
     unsigned conn_no;           /* connections made (CONNACK 0) */
     int fail_horizon;           /* newest token pushed out of fails */
     uint32_t server_max_packet;
-    int server_max_qos;
-    int close_reason;           /* DISCONNECT reason we sent */
     atomic_int loop_io_thread;  /* MQ_OPT_LOOP_IO_THREAD */
     atomic_uint wakers;         /* threads inside mqi_wake (a hand-over
                                    waits until none read the old worker) */
@@ -495,6 +490,11 @@ struct mq_client {
                                    thread writes directly (worker.h) */
     uint16_t server_keepalive;
     /* 1-byte worker fields */
+    uint8_t cs;                 /* MQI_CS_* */
+    uint8_t proto;              /* protocol of this connection: version,
+                                   or 3.1.1 after a fallback */
+    uint8_t server_max_qos;     /* the CONNACK's Maximum QoS (a byte) */
+    uint8_t close_reason;       /* DISCONNECT reason we sent (a byte) */
     bool cfg_valid;             /* cfg != NULL */
     bool fallback_try;          /* this attempt is a tentative 3.1.1 one */
     bool v5_drop_logged;        /* "v5 feature dropped" said once */
