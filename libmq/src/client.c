@@ -155,12 +155,13 @@ report_destroy_losses(mq_client *c)
     void *ud;
     int n;
 
-    n = snprintf(buf, sizeof buf, "mq_client_destroy: %zu accepted "
-                 "message(s) not delivered were freed", c->destroy_lost);
+    n = snprintf(buf, sizeof buf, "mq_client_destroy: %lu accepted "
+                 "message(s) not delivered were freed",
+                 (unsigned long)c->destroy_lost);
     if (c->destroy_stored > 0 && n > 0 && (size_t)n < sizeof buf)
-        snprintf(buf + n, sizeof buf - (size_t)n, " (%zu stay in the "
+        snprintf(buf + n, sizeof buf - (size_t)n, " (%lu stay in the "
                  "persistence store and are resent by the next client "
-                 "opening it)", c->destroy_stored);
+                 "opening it)", (unsigned long)c->destroy_stored);
     pthread_mutex_lock(&c->lock);
     cb = c->cbs != NULL ? c->cbs[MQ_EVENT_LOG].cb : NULL;
     ud = c->cbs != NULL ? c->cbs[MQ_EVENT_LOG].ud : NULL;

@@ -805,8 +805,9 @@ subs_add(mq_client *c, const char *filter, uint8_t options,
             return;
         }
     if (c->nsubs == c->capsubs) {
-        size_t cap = c->capsubs ? c->capsubs * 2 : 8;
-        n = realloc(c->subs, cap * sizeof *n);
+        uint32_t cap = c->capsubs ? c->capsubs * 2 : 8;
+        n = c->capsubs < UINT32_MAX / 2 ? realloc(c->subs, cap * sizeof *n)
+                                        : NULL; /* 2^31 records: never */
         if (n == NULL) {
             mq_props_free(pp);
             return;
@@ -2666,6 +2667,17 @@ mqi_conn_timer(mq_client *c, int64_t now)
 
 /* ---- destroy ---------------------------------------------------------- */
 
+/* A publish accepted and never completed, freed by mq_client_destroy,
+ * which says so (the counts stop at UINT32_MAX: 4 G messages). */
+static void
+count_destroyed(mq_client *c, const mqi_msg *m)
+{
+    if (c->destroy_lost < UINT32_MAX)
+        c->destroy_lost++;
+    if (m->seq != 0 && c->store != NULL && c->destroy_stored < UINT32_MAX)
+        c->destroy_stored++;
+}
+
 static void
 free_list(mq_client *c, mqi_list *l)
 {
@@ -2675,9 +2687,7 @@ free_list(mq_client *c, mqi_list *l)
         mqi_session_pid_release(&c->ses, m);
         if (m->kind == MQI_CMD_PUBLISH) {
             /* accepted and never completed: mq_client_destroy says so */
-            c->destroy_lost++;
-            if (m->seq != 0 && c->store != NULL)
-                c->destroy_stored++;
+            count_destroyed(c, m);
         }
         mqi_msg_free(m);
     }
@@ -2709,9 +2719,7 @@ drop_client_state(mq_client *c)
             watch_reply(c, m->resolved, MQI_WS_DONE, MQ_ERR_DESTROYED);
             m->resolved = NULL;
         } else if (m->kind == MQI_CMD_PUBLISH) {
-            c->destroy_lost++;
-            if (m->seq != 0 && c->store != NULL)
-                c->destroy_stored++;
+            count_destroyed(c, m);
         }
         mqi_msg_free(m);
     }

@@ -338,8 +338,6 @@ struct mq_client {
         mq_event_cb cb;         /* the first mq_set_callback (most */
         void *ud;               /* clients use the pull API) */
     } *cbs;                     /* [MQI_EVENT_KINDS] */
-    size_t destroy_lost;        /* undelivered messages freed by destroy */
-    size_t destroy_stored;      /* ... of which kept in the store */
     pthread_cond_t *state_cond; /* broadcast (mqi_state_broadcast) on the
                                    changes below, on mq_wait outcomes, on a
                                    pause, and when queue space frees up for
@@ -350,6 +348,9 @@ struct mq_client {
     unsigned connect_seq;       /* bumped by each mq_connect() */
     unsigned attempts_done;     /* connect attempts finished (worker) */
     int attempt_err;            /* the outcome of the latest one */
+    uint32_t destroy_lost;      /* undelivered messages freed by destroy
+                                   (counts stop at UINT32_MAX) */
+    uint32_t destroy_stored;    /* ... of which kept in the store */
     bool active;                /* mq_connect() called, no mq_disconnect() */
     bool closing;               /* mq_disconnect() queued, not finished
                                    (c->closing_flag mirrors it) */
@@ -430,7 +431,6 @@ struct mq_client {
                                    (inack.h); made on the first QoS 1/2
                                    message */
     struct mqi_subrec *subs;    /* subscription registry for resubscribe */
-    size_t nsubs, capsubs;
     int64_t up_since_ms;        /* CONNACK of this connection, 0 none */
     mqi_rng rng;                /* reconnect jitter (backoff.h) */
     void *addrs;                /* struct addrinfo * for this attempt */
@@ -481,6 +481,7 @@ struct mq_client {
     atomic_uint generation;     /* resolve generation (the worker bumps
                                    it; resolver threads read it) */
     unsigned conn_no;           /* connections made (CONNACK 0) */
+    uint32_t nsubs, capsubs;    /* of subs (capsubs < 2^31) */
     int fail_horizon;           /* newest token pushed out of fails */
     uint32_t server_max_packet;
     atomic_int loop_io_thread;  /* MQ_OPT_LOOP_IO_THREAD */
