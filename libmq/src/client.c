@@ -464,9 +464,7 @@ open_store(mq_client *c, const char *dir)
         mqi_log(c, MQ_LOG_ERROR, "persistence: recovery failed");
         return rc;
     }
-    free(c->opt->persist_dir);
-    c->opt->persist_dir = mqi_strdup(dir);
-    return MQ_OK;
+    return MQ_OK; /* the store keeps its directory: nothing else reads it */
 }
 
 /* A TLS file option must name a readable regular file (@p dir: a

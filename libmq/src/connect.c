@@ -373,8 +373,9 @@ mqi_connect_next_addr(mq_client *c)
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         }
-        if (c->tcp && c->cfg->bind_address != NULL &&
-            (err = bind_source(fd, ai->ai_family, c->cfg->bind_address)) != 0) {
+        if (c->tcp && mqi_xopts_of(c->cfg)->bind_address != NULL &&
+            (err = bind_source(fd, ai->ai_family,
+                               mqi_xopts_of(c->cfg)->bind_address)) != 0) {
             close(fd);
             ai = ai->ai_next;
             continue;

@@ -66,8 +66,9 @@ enum { MQI_SCHEME_TCP = 1, MQI_SCHEME_TLS, MQI_SCHEME_WS, MQI_SCHEME_WSS,
 
 /* Transport options for real deployments (api_transport.c): keys by URI,
  * providers, engines, TLS-PSK, CRLs, an application's SSL_CTX,
- * resumption, proxies. As set in c->opt; the connect snapshot (c->cfg)
- * also holds the proxies in force, from the options or the environment. */
+ * resumption, proxies, the local bind address. As set in c->opt; the
+ * connect snapshot (c->cfg) also holds the proxies in force, from the
+ * options or the environment. */
 typedef struct mqi_xopts {
     char *tls_key_uri, *tls_cert_uri, *tls_providers, *tls_engine;
     char *tls_psk, *tls_psk_identity, *tls_crl_file, *tls_crl_path;
@@ -77,6 +78,7 @@ typedef struct mqi_xopts {
     void *tls_app_ctx;          /* SSL_CTX *, one reference held */
     char *proxy;                /* MQ_SOPT_PROXY */
     char *no_proxy;             /* MQ_SOPT_NO_PROXY */
+    char *bind_address;         /* MQ_SOPT_BIND_ADDRESS, numeric */
     bool proxy_from_env;
     /* snapshot only */
     mqi_proxy *px_plain;        /* for mqtt:// and ws://, NULL: direct */
@@ -120,8 +122,6 @@ typedef struct mqi_opts {
     uint8_t *password;
     mqi_server *servers;
     mq_props *connect_props;
-    char *persist_dir;
-    char *bind_address;         /* MQ_SOPT_BIND_ADDRESS, numeric */
     mqi_topts *t;               /* NULL until a TLS option or a will is
                                    set: all defaults (mqi_topts_of,
                                    mqi_topts_mut) */

@@ -160,14 +160,13 @@ static const mqi_optdef g_opts[] = {
     SROW(MQ_SOPT_PROXY,             IDLE, 0, XOPTS, 0),
     SROW(MQ_SOPT_NO_PROXY,          IDLE, 0, XOPTS, 0),
     SROW(MQ_SOPT_TLS_MAX_VERSION,   IDLE, 0, XOPTS, 0),
-    SROW(MQ_SOPT_BIND_ADDRESS,      IDLE, MQI_OF_ADDR, OPT_STR, OPT(bind_address)),
+    SROW(MQ_SOPT_BIND_ADDRESS,      IDLE, MQI_OF_ADDR, XOPTS, 0),
 };
 
 #define NOPTS (sizeof g_opts / sizeof g_opts[0])
 
-/* Strings of the option set that are not options of their own (set by
- * mq_set_str(PERSIST_DIR), mq_set_will): copied and freed with the rows. */
-static const size_t g_more_strs[] = { OPT(persist_dir) };
+/* Strings of the TLS/will block that are not options of their own (set
+ * by mq_set_will): copied and freed with the rows. */
 static const size_t g_more_tstrs[] = { TOPT(will_topic) };
 
 /* What a client that never set a TLS option or a will reads. */
@@ -340,8 +339,6 @@ mqi_opts_clear(mqi_opts *o)
         if (g_opts[i].store == MQI_OS_OPT_STR)
             free_str(mqi_opt_str_field(o, &g_opts[i]),
                      (g_opts[i].flags & MQI_OF_SECRET) != 0);
-    for (i = 0; i < sizeof g_more_strs / sizeof g_more_strs[0]; i++)
-        free_str((char **)(void *)((char *)o + g_more_strs[i]), false);
     free(o->password);
     o->password = NULL;
     mqi_servers_free(o->servers);
@@ -489,8 +486,6 @@ mqi_opts_copy(mqi_opts *dst, const mqi_opts *src)
     for (i = 0; i < NOPTS; i++)
         if (g_opts[i].store == MQI_OS_OPT_STR)
             *mqi_opt_str_field(dst, &g_opts[i]) = NULL;
-    for (i = 0; i < sizeof g_more_strs / sizeof g_more_strs[0]; i++)
-        *(char **)(void *)((char *)dst + g_more_strs[i]) = NULL;
     dst->password = NULL;
     dst->servers = NULL;
     dst->nservers = 0;
@@ -507,9 +502,6 @@ mqi_opts_copy(mqi_opts *dst, const mqi_opts *src)
     for (i = 0; i < NOPTS && rc == MQ_OK; i++)
         if (g_opts[i].store == MQI_OS_OPT_STR)
             rc = dup_str(dst, src, g_opts[i].off);
-    for (i = 0; i < sizeof g_more_strs / sizeof g_more_strs[0] && rc == MQ_OK;
-         i++)
-        rc = dup_str(dst, src, g_more_strs[i]);
     if (rc != MQ_OK)
         goto fail;
     if (src->has_password &&
