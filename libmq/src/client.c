@@ -836,47 +836,42 @@ new_token(mq_client *c)
 MQ_API int
 mq_connect(mq_client *c)
 {
-    mqi_msg *m;
+    mqi_opts *snap;
 
     if (c == NULL)
         return MQ_ERR_INVAL;
     if (atomic_load(&c->destroyed))
         return MQ_ERR_DESTROYED;
-    m = mqi_msg_new(0);
-    if (m == NULL)
-        return MQ_ERR_NOMEM;
-    m->kind = MQI_CMD_CONNECT;
     pthread_mutex_lock(&c->lock);
     if (c->active) {
         pthread_mutex_unlock(&c->lock);
-        free(m);
         return MQ_ERR_STATE;
     }
     if (c->opt->nservers == 0) {
         pthread_mutex_unlock(&c->lock);
-        free(m);
         return MQ_ERR_URI;
     }
     if (c->version == MQ_PROTO_V311 && c->client_id[0] == '\0' &&
         !c->opt->clean_start) {
         pthread_mutex_unlock(&c->lock);
-        free(m);
         return MQ_ERR_INVAL;
+    }
+    /* The snapshot is taken here, under the lock, so that later option
+     * changes cannot race with the worker. */
+    snap = mqi_opts_snapshot(c->opt);
+    if (snap == NULL) {
+        pthread_mutex_unlock(&c->lock);
+        return MQ_ERR_NOMEM;
     }
     c->active = true;
     mqi_client_free_ids(c);
-    m->generation = ++c->connect_seq;
-    /* The snapshot is taken here, under the lock, so that later option
-     * changes cannot race with the worker. */
-    m->resolved = mqi_opts_snapshot(c->opt);
-    if (m->resolved == NULL) {
-        c->active = false;
-        pthread_mutex_unlock(&c->lock);
-        free(m);
-        return MQ_ERR_NOMEM;
-    }
+    ++c->connect_seq;
+    /* the previous CONNECT was taken (active was clear): its node and
+     * snapshot slot are free */
+    c->connect_snap = snap;
     pthread_mutex_unlock(&c->lock);
-    push_cmd(c, m);
+    mqi_mpsc_push(&c->cmdq, &c->connect_node);
+    mqi_wake(c);
     return MQ_OK;
 }
 

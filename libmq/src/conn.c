@@ -2365,19 +2365,25 @@ cmd_disconnect(mq_client *c, mqi_msg *m)
 }
 
 static void
-cmd_connect(mq_client *c, mqi_msg *m)
+cmd_connect(mq_client *c)
 {
-    mqi_opts *snap = m->resolved;
+    mqi_opts *snap;
+    unsigned seq;
 
-    m->resolved = NULL;
+    pthread_mutex_lock(&c->lock);
+    snap = c->connect_snap; /* made by mq_connect with the node */
+    c->connect_snap = NULL;
+    seq = c->connect_seq;   /* no newer mq_connect while this one is queued */
+    pthread_mutex_unlock(&c->lock);
+    if (snap == NULL)
+        return; /* never: the node is pushed only with a snapshot */
     if (c->cs != MQI_CS_IDLE) {
         c->close_reason = 0;
         disconnect_done(c);
     }
     mqi_opts_unref(c->cfg);
     c->cfg = snap;
-    c->cfg_valid = true;
-    c->cfg_seq = m->generation;
+    c->cfg_seq = seq;
 #ifdef MQ_HAVE_TLS
     /* rebuilt from the new options at the next TLS connect, keeping the
      * session for resumption if they are the same */
@@ -2393,7 +2399,6 @@ cmd_connect(mq_client *c, mqi_msg *m)
     c->up_since_ms = 0;
     c->ses.window = (size_t)c->cfg->max_inflight;
     mqi_connect_start(c);
-    mqi_msg_free(m);
 }
 
 static void drop_client_state(mq_client *c);
@@ -2476,6 +2481,12 @@ mqi_conn_commands(mq_client *c)
             drop_client_state(c);
             return;
         }
+        if (n == &c->connect_node) { /* mq_connect */
+            pump(c);
+            mqi_conn_flush(c);
+            cmd_connect(c);
+            continue;
+        }
         m = MQI_CONTAINER_OF(n, mqi_msg, qn);
         switch (m->kind) {
         case MQI_CMD_PUBLISH:
@@ -2498,11 +2509,6 @@ mqi_conn_commands(mq_client *c)
         case MQI_CMD_SUBSCRIBE:
         case MQI_CMD_UNSUBSCRIBE:
             mqi_session_add(&c->ses, m);
-            break;
-        case MQI_CMD_CONNECT:
-            pump(c);
-            mqi_conn_flush(c);
-            cmd_connect(c, m);
             break;
         case MQI_CMD_DISCONNECT:
             cmd_disconnect(c, m);
@@ -2712,8 +2718,8 @@ drop_client_state(mq_client *c)
     c->bat_bytes = 0;
     while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL) {
         mqi_msg *m;
-        if (n == &c->destroy_node)
-            continue;
+        if (n == &c->destroy_node || n == &c->connect_node)
+            continue; /* its snapshot goes with the client (lifetime.c) */
         m = MQI_CONTAINER_OF(n, mqi_msg, qn);
         if (m->kind == MQI_CMD_WAIT) {
             watch_reply(c, m->resolved, MQI_WS_DONE, MQ_ERR_DESTROYED);

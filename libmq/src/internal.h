@@ -345,6 +345,8 @@ struct mq_client {
                                    the first wait (mqi_cond_lazy_wait:
                                    most clients never wait), NULL before */
     pthread_t loop_thread;
+    mqi_opts *connect_snap;     /* the snapshot mq_connect() made, until
+                                   the worker takes it with connect_node */
     unsigned connect_seq;       /* bumped by each mq_connect() */
     unsigned attempts_done;     /* connect attempts finished (worker) */
     int attempt_err;            /* the outcome of the latest one */
@@ -366,6 +368,11 @@ struct mq_client {
     mqi_qnode destroy_node;     /* the DESTROY command: queued by
                                    mqi_worker_detach, so destroy needs no
                                    memory (not an mqi_msg) */
+    mqi_qnode connect_node;     /* the CONNECT command, not an mqi_msg
+                                   (issue 20 item 3: no 160-byte block per
+                                   connect): at most one is queued, since
+                                   c->active stays set until the worker
+                                   took it (cfg_seq == connect_seq) */
     atomic_size_t q_msgs;       /* accepted, not completed */
     atomic_size_t q_bytes;
     atomic_size_t max_msgs;
