@@ -540,7 +540,6 @@ mqi_conn_close_socket(mq_client *c)
     if (c->addrs != NULL) {
         freeaddrinfo(c->addrs);
         c->addrs = NULL;
-        c->addr_cur = NULL;
     }
 }
 
@@ -2093,7 +2092,7 @@ mqi_conn_io(mq_client *c, uint32_t events)
             close(c->io.fd);
             c->io.fd = -1;
             c->epoll_mask = 0;
-            if (c->addr_cur != NULL) {
+            if (c->addrs != NULL) { /* more addresses to try */
                 mqi_connect_next_addr(c);
             } else {
                 mqi_connect_addr_failed(c, err);

@@ -440,8 +440,8 @@ struct mq_client {
     struct mqi_subrec *subs;    /* subscription registry for resubscribe */
     int64_t up_since_ms;        /* CONNACK of this connection, 0 none */
     mqi_rng rng;                /* reconnect jitter (backoff.h) */
-    void *addrs;                /* struct addrinfo * for this attempt */
-    void *addr_cur;
+    void *addrs;                /* struct addrinfo *: this attempt's
+                                   addresses not tried yet (connect.c) */
     int64_t deadline_ms;        /* next timer for this client, 0 none */
     int64_t connect_deadline_ms;
     int64_t last_send_ms, last_recv_ms, ping_sent_ms;
