@@ -1276,7 +1276,7 @@ session_act(void *ud, const mqi_act *a)
         break;
     }
     if (rc != MQ_OK && c->ses_err == MQ_OK)
-        c->ses_err = rc;
+        c->ses_err = (int8_t)rc; /* MQ_ERR_* > -128 */
 }
 
 /* A client joins its worker: its session reports to session_act, and it
@@ -2757,7 +2757,6 @@ drop_client_state(mq_client *c)
     c->spl = NULL;
     mqi_opts_unref(c->cfg);
     c->cfg = NULL;
-    c->cfg_valid = false;
 #ifdef MQ_HAVE_TLS
     if (c->tls_ctx != NULL)
         mqi_tls_ctx_free(c->tls_ctx);

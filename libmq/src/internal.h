@@ -479,10 +479,6 @@ struct mq_client {
     /* 4-byte worker fields */
     mqi_src sock_src;           /* epoll's tag for the socket */
     unsigned cfg_seq;           /* connect_seq of the snapshot */
-    uint32_t epoll_mask;        /* what the socket is registered for */
-    int ses_err;                /* a session action could not be carried
-                                   out (MQ_ERR_NOMEM): close after the
-                                   transition */
     unsigned server_idx;
     unsigned attempt;           /* consecutive failed attempts */
     atomic_uint generation;     /* resolve generation (the worker bumps
@@ -497,13 +493,17 @@ struct mq_client {
     atomic_int own;             /* the worker works on it, or an API
                                    thread writes directly (worker.h) */
     uint16_t server_keepalive;
+    uint16_t epoll_mask;        /* what the socket is registered for
+                                   (EPOLLIN, EPOLLOUT) */
     /* 1-byte worker fields */
+    int8_t ses_err;             /* a session action could not be carried
+                                   out (an MQ_ERR_*, e.g. MQ_ERR_NOMEM):
+                                   close after the transition */
     uint8_t cs;                 /* MQI_CS_* */
     uint8_t proto;              /* protocol of this connection: version,
                                    or 3.1.1 after a fallback */
     uint8_t server_max_qos;     /* the CONNACK's Maximum QoS (a byte) */
     uint8_t close_reason;       /* DISCONNECT reason we sent (a byte) */
-    bool cfg_valid;             /* cfg != NULL */
     bool fallback_try;          /* this attempt is a tentative 3.1.1 one */
     bool v5_drop_logged;        /* "v5 feature dropped" said once */
     bool write_blocked;         /* last write hit EAGAIN; wait for EPOLLOUT */
