@@ -644,7 +644,9 @@ MQ_API int mq_connect(mq_client *c);
  * paho-mqtt after disconnect()), mq_connect and connect-time options with
  * MQ_ERR_STATE, and a second mq_disconnect() with MQ_ERR_STATE
  * (mq_disconnect_now() may cut it short). MQ_ERR_NO_CONN when idle (never
- * connected, or already disconnected). Any thread, callbacks included.
+ * connected, or already disconnected). MQ_ERR_NOMEM: no memory for the
+ * command and its state; nothing changed, the call may be repeated. Any
+ * thread, callbacks included.
  */
 MQ_API int mq_disconnect(mq_client *c, int reason);
 
@@ -661,7 +663,8 @@ MQ_API int mq_disconnect_v5(mq_client *c, int reason, const mq_props *props);
  * client is connected; what was not delivered is settled at once as by
  * mq_disconnect() at its timeout (kept, or MQ_ERR_ABORTED events), then
  * MQ_EVENT_DISCONNECTED (MQ_OK). Also ends a graceful disconnect in
- * progress. MQ_ERR_NO_CONN when idle, MQ_ERR_INVAL. Any thread.
+ * progress. MQ_ERR_NO_CONN when idle, MQ_ERR_INVAL, MQ_ERR_NOMEM (nothing
+ * changed, as for mq_disconnect()). Any thread.
  */
 MQ_API int mq_disconnect_now(mq_client *c, int reason);
 

@@ -128,6 +128,7 @@ mqi_xopts_set_str(mqi_xopts *x, int option, const char *v)
 #endif
     case MQ_SOPT_PROXY:
     case MQ_SOPT_NO_PROXY:
+    case MQ_SOPT_BIND_ADDRESS:
         break;
     default:
         return MQ_ERR_INVAL;
@@ -171,6 +172,8 @@ mqi_xopts_set_str(mqi_xopts *x, int option, const char *v)
         free_secret(&x->proxy);
         return set_field(&x->proxy, v);
     case MQ_SOPT_NO_PROXY: return set_field(&x->no_proxy, v);
+    case MQ_SOPT_BIND_ADDRESS: /* checked by mq_set_str; "" came as NULL */
+        return set_field(&x->bind_address, v);
     default:
         return MQ_ERR_INVAL;
     }
@@ -205,6 +208,7 @@ mqi_xopts_clear(mqi_xopts *x)
 #endif
     free_secret(&x->proxy);
     free(x->no_proxy);
+    free(x->bind_address);
     if (x->px_tls == x->px_plain)
         x->px_tls = NULL; /* one proxy for both */
     proxy_drop(&x->px_plain);
@@ -348,6 +352,7 @@ mqi_xopts_snapshot(mqi_xopts *dst, const mqi_xopts *src)
     DUP(tls_crl_path);
     DUP(proxy);
     DUP(no_proxy);
+    DUP(bind_address);
 #ifdef MQ_HAVE_TLS
     if (src->tls_app_ctx != NULL) {
         if (mqi_tls_app_ctx_ref(src->tls_app_ctx) != MQ_OK)

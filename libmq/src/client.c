@@ -155,12 +155,13 @@ report_destroy_losses(mq_client *c)
     void *ud;
     int n;
 
-    n = snprintf(buf, sizeof buf, "mq_client_destroy: %zu accepted "
-                 "message(s) not delivered were freed", c->destroy_lost);
+    n = snprintf(buf, sizeof buf, "mq_client_destroy: %lu accepted "
+                 "message(s) not delivered were freed",
+                 (unsigned long)c->destroy_lost);
     if (c->destroy_stored > 0 && n > 0 && (size_t)n < sizeof buf)
-        snprintf(buf + n, sizeof buf - (size_t)n, " (%zu stay in the "
+        snprintf(buf + n, sizeof buf - (size_t)n, " (%lu stay in the "
                  "persistence store and are resent by the next client "
-                 "opening it)", c->destroy_stored);
+                 "opening it)", (unsigned long)c->destroy_stored);
     pthread_mutex_lock(&c->lock);
     cb = c->cbs != NULL ? c->cbs[MQ_EVENT_LOG].cb : NULL;
     ud = c->cbs != NULL ? c->cbs[MQ_EVENT_LOG].ud : NULL;
@@ -463,9 +464,7 @@ open_store(mq_client *c, const char *dir)
         mqi_log(c, MQ_LOG_ERROR, "persistence: recovery failed");
         return rc;
     }
-    free(c->opt->persist_dir);
-    c->opt->persist_dir = mqi_strdup(dir);
-    return MQ_OK;
+    return MQ_OK; /* the store keeps its directory: nothing else reads it */
 }
 
 /* A TLS file option must name a readable regular file (@p dir: a
@@ -516,11 +515,13 @@ set_special_str(mq_client *c, int option, const char *v)
         c->opt->password = NULL;
         c->opt->has_password = false;
         c->opt->password_len = 0;
+        if (v != NULL && strlen(v) > UINT32_MAX)
+            return MQ_ERR_INVAL; /* MQTT's limit is 65535 anyway */
         if (v != NULL) {
             c->opt->password = mqi_memdup(v, strlen(v));
             if (c->opt->password == NULL)
                 return MQ_ERR_NOMEM;
-            c->opt->password_len = strlen(v);
+            c->opt->password_len = (uint32_t)strlen(v);
             c->opt->has_password = true;
         }
         return MQ_OK;
@@ -647,7 +648,7 @@ mq_set_password(mq_client *c, const void *pw, size_t len)
     }
     free(c->opt->password);
     c->opt->password = d;
-    c->opt->password_len = pw ? len : 0;
+    c->opt->password_len = pw ? (uint32_t)len : 0;
     c->opt->has_password = pw != NULL;
     pthread_mutex_unlock(&c->lock);
     return MQ_OK;
@@ -657,7 +658,7 @@ mq_set_password(mq_client *c, const void *pw, size_t len)
 MQ_API int
 mq_set_server(mq_client *c, const char *uris)
 {
-    mqi_server *list = NULL, *nl;
+    mqi_server *list = NULL, *nl, *packed;
     size_t n = 0, i, len;
     const char *p;
     int rc = MQ_OK;
@@ -670,6 +671,10 @@ mq_set_server(mq_client *c, const char *uris)
         if (*p == '\0')
             break;
         len = strcspn(p, " ,\t");
+        if (n == UINT32_MAX) { /* opt->nservers; 100 GB of list first */
+            rc = MQ_ERR_NOMEM;
+            goto fail;
+        }
         nl = realloc(list, (n + 1) * sizeof *list);
         if (nl == NULL) {
             rc = MQ_ERR_NOMEM;
@@ -686,17 +691,22 @@ mq_set_server(mq_client *c, const char *uris)
         rc = MQ_ERR_URI;
         goto fail;
     }
+    if ((packed = mqi_servers_pack(list, n)) == NULL) {
+        rc = MQ_ERR_NOMEM;
+        goto fail;
+    }
     pthread_mutex_lock(&c->lock);
     if ((rc = mqi_opts_writable(c)) != MQ_OK) {
         pthread_mutex_unlock(&c->lock);
+        mqi_servers_free(packed);
         goto fail;
     }
-    mqi_servers_free(c->opt->servers, c->opt->nservers);
-    c->opt->servers = list;
-    c->opt->nservers = n;
+    mqi_servers_free(c->opt->servers);
+    c->opt->servers = packed;
+    c->opt->nservers = (uint32_t)n;
     pthread_mutex_unlock(&c->lock);
-    return MQ_OK;
-fail:
+    rc = MQ_OK;
+fail: /* the parsed list goes: the option set has its packed copy */
     for (i = 0; i < n; i++) {
         free(list[i].host);
         free(list[i].path);
@@ -826,47 +836,42 @@ new_token(mq_client *c)
 MQ_API int
 mq_connect(mq_client *c)
 {
-    mqi_msg *m;
+    mqi_opts *snap;
 
     if (c == NULL)
         return MQ_ERR_INVAL;
     if (atomic_load(&c->destroyed))
         return MQ_ERR_DESTROYED;
-    m = mqi_msg_new(0);
-    if (m == NULL)
-        return MQ_ERR_NOMEM;
-    m->kind = MQI_CMD_CONNECT;
     pthread_mutex_lock(&c->lock);
     if (c->active) {
         pthread_mutex_unlock(&c->lock);
-        free(m);
         return MQ_ERR_STATE;
     }
     if (c->opt->nservers == 0) {
         pthread_mutex_unlock(&c->lock);
-        free(m);
         return MQ_ERR_URI;
     }
     if (c->version == MQ_PROTO_V311 && c->client_id[0] == '\0' &&
         !c->opt->clean_start) {
         pthread_mutex_unlock(&c->lock);
-        free(m);
         return MQ_ERR_INVAL;
+    }
+    /* The snapshot is taken here, under the lock, so that later option
+     * changes cannot race with the worker. */
+    snap = mqi_opts_snapshot(c->opt);
+    if (snap == NULL) {
+        pthread_mutex_unlock(&c->lock);
+        return MQ_ERR_NOMEM;
     }
     c->active = true;
     mqi_client_free_ids(c);
-    m->generation = ++c->connect_seq;
-    /* The snapshot is taken here, under the lock, so that later option
-     * changes cannot race with the worker. */
-    m->resolved = mqi_opts_snapshot(c->opt);
-    if (m->resolved == NULL) {
-        c->active = false;
-        pthread_mutex_unlock(&c->lock);
-        free(m);
-        return MQ_ERR_NOMEM;
-    }
+    ++c->connect_seq;
+    /* the previous CONNECT was taken (active was clear): its node and
+     * snapshot slot are free */
+    c->connect_snap = snap;
     pthread_mutex_unlock(&c->lock);
-    push_cmd(c, m);
+    mqi_mpsc_push(&c->cmdq, &c->connect_node);
+    mqi_wake(c);
     return MQ_OK;
 }
 
@@ -896,8 +901,12 @@ disconnect_cmd(mq_client *c, int reason, const mq_props *props, bool forced)
     m->kind = MQI_CMD_DISCONNECT;
     m->reason = reason;
     m->qos = forced ? 1 : 0;
-    if (mqi_props_dup(props, &m->props) != MQ_OK) {
-        free(m);
+    /* the worker's state for a graceful disconnect comes with the
+     * command, so a client holds none until it disconnects (issue 20
+     * item 3) and the worker never lacks it */
+    m->resolved = calloc(1, sizeof(struct mqi_drain));
+    if (m->resolved == NULL || mqi_props_dup(props, &m->props) != MQ_OK) {
+        mqi_msg_free(m);
         return MQ_ERR_NOMEM;
     }
     pthread_mutex_lock(&c->lock);

@@ -131,19 +131,21 @@ outcome(mq_client *c, int token, int err)
         return;
     if (err != MQ_OK) {
         if (c->fails == NULL)
-            c->fails = calloc(FAILS_MAX, sizeof *c->fails);
+            c->fails = calloc(1, sizeof *c->fails + FAILS_MAX *
+                                                       sizeof c->fails->v[0]);
         if (c->fails != NULL) {
-            struct mqi_outcome *o = &c->fails[c->fail_next];
-            if (c->nfails == FAILS_MAX) {
+            struct mqi_outcomes *f = c->fails;
+            struct mqi_outcome *o = &f->v[f->next];
+            if (f->n == FAILS_MAX) {
                 if (!c->fail_evicted || token_newer(o->token, c->fail_horizon))
                     c->fail_horizon = o->token;
                 c->fail_evicted = true;
             } else {
-                c->nfails++;
+                f->n++;
             }
             o->token = token;
             o->err = err;
-            c->fail_next = (c->fail_next + 1) % FAILS_MAX;
+            f->next = (f->next + 1) % FAILS_MAX;
         } else {
             c->fail_evicted = true; /* cannot vouch for anything now */
             c->fail_horizon = token;
@@ -401,22 +403,25 @@ encode_publish(mq_client *c, mqi_msg *m, bool dup)
          * head is encoded, and mqi_conn_flush writes the payload from the
          * message itself at that point of the stream. */
         mqi_splice *sp;
-        if (c->spl_n == c->spl_cap) {
-            size_t cap = c->spl_cap ? c->spl_cap * 2 : 8;
-            mqi_splice *ns = realloc(c->spl, cap * sizeof *ns);
+        if (c->spl == NULL || c->spl->n == c->spl->cap) {
+            size_t cap = c->spl != NULL ? c->spl->cap * 2 : 8;
+            struct mqi_splices *ns =
+                realloc(c->spl, sizeof *ns + cap * sizeof ns->v[0]);
             if (ns == NULL)
-                goto whole;
+                goto whole; /* copied into out instead: slower, same bytes */
+            if (c->spl == NULL)
+                ns->first = ns->n = ns->bytes = 0;
             c->spl = ns;
-            c->spl_cap = cap;
+            c->spl->cap = cap;
         }
         rc = mqi_encode_publish_head(&c->out, c->proto, &p);
         if (rc != MQ_OK)
             goto out;
-        sp = &c->spl[c->spl_n++];
+        sp = &c->spl->v[c->spl->n++];
         sp->at = c->out.len;
         sp->m = m;
         sp->done = 0;
-        c->spl_bytes += m->payload_len;
+        c->spl->bytes += m->payload_len;
         return MQ_OK;
     }
 whole:
@@ -431,14 +436,15 @@ out:
 static size_t
 out_pending(const mq_client *c)
 {
-    return c->out.len - c->out_off + c->spl_bytes;
+    return c->out.len - c->out_off + (c->spl != NULL ? c->spl->bytes : 0);
 }
 
 /* Is m's payload still waiting in a splice? (QoS 0 then completes later.) */
 static bool
 spliced(const mq_client *c, const mqi_msg *m)
 {
-    return c->spl_n > c->spl_first && c->spl[c->spl_n - 1].m == m;
+    return c->spl != NULL && c->spl->n > c->spl->first &&
+           c->spl->v[c->spl->n - 1].m == m;
 }
 
 MQI_MUST_CHECK static int
@@ -522,19 +528,18 @@ mqi_conn_close_socket(mq_client *c)
     c->write_blocked = false;
     /* spliced payloads not written: QoS 1/2 stay in flight for a resend;
      * QoS 0 is reported as dropped */
-    {
-        size_t i, first = c->spl_first, last = c->spl_n;
-        c->spl_first = c->spl_n = 0;
-        c->spl_bytes = 0;
+    if (c->spl != NULL) {
+        size_t i, first = c->spl->first, last = c->spl->n;
+        c->spl->first = c->spl->n = 0;
+        c->spl->bytes = 0;
         for (i = first; i < last; i++)
-            if (c->spl[i].m->qos == 0)
-                complete(c, c->spl[i].m, MQ_ERR_ABORTED, 0);
+            if (c->spl->v[i].m->qos == 0)
+                complete(c, c->spl->v[i].m, MQ_ERR_ABORTED, 0);
     }
     c->in.len = 0;
     if (c->addrs != NULL) {
         freeaddrinfo(c->addrs);
         c->addrs = NULL;
-        c->addr_cur = NULL;
     }
 }
 
@@ -591,8 +596,9 @@ mqi_conn_flush(mq_client *c)
      * of a large packet costs no memmove. Spliced payloads are written
      * from their messages at their place in the stream. */
     for (;;) {
-        mqi_splice *sp = c->spl_n > c->spl_first ? &c->spl[c->spl_first]
-                                                 : NULL;
+        mqi_splice *sp = c->spl != NULL && c->spl->n > c->spl->first
+                             ? &c->spl->v[c->spl->first]
+                             : NULL;
         size_t lim = sp != NULL ? sp->at : c->out.len;
 
         if (c->out_off < lim) {
@@ -606,10 +612,10 @@ mqi_conn_flush(mq_client *c)
                                   m->payload_len - sp->done, &n);
             if (rc == MQ_OK) {
                 sp->done += n;
-                c->spl_bytes -= n;
+                c->spl->bytes -= n;
                 if (sp->done == m->payload_len) {
-                    if (++c->spl_first == c->spl_n)
-                        c->spl_first = c->spl_n = 0;
+                    if (++c->spl->first == c->spl->n)
+                        c->spl->first = c->spl->n = 0;
                     if (m->qos == 0)
                         complete(c, m, MQ_OK, 0);
                 }
@@ -658,8 +664,9 @@ mqi_conn_flush(mq_client *c)
         size_t i, shift = c->out_off;
         mqi_buf_consume(&c->out, shift);
         c->out_off = 0;
-        for (i = c->spl_first; i < c->spl_n; i++)
-            c->spl[i].at -= shift;
+        for (i = c->spl != NULL ? c->spl->first : 0;
+             c->spl != NULL && i < c->spl->n; i++)
+            c->spl->v[i].at -= shift;
     }
     mqi_conn_update_mask(c);
 }
@@ -797,8 +804,9 @@ subs_add(mq_client *c, const char *filter, uint8_t options,
             return;
         }
     if (c->nsubs == c->capsubs) {
-        size_t cap = c->capsubs ? c->capsubs * 2 : 8;
-        n = realloc(c->subs, cap * sizeof *n);
+        uint32_t cap = c->capsubs ? c->capsubs * 2 : 8;
+        n = c->capsubs < UINT32_MAX / 2 ? realloc(c->subs, cap * sizeof *n)
+                                        : NULL; /* 2^31 records: never */
         if (n == NULL) {
             mq_props_free(pp);
             return;
@@ -1268,7 +1276,7 @@ session_act(void *ud, const mqi_act *a)
         break;
     }
     if (rc != MQ_OK && c->ses_err == MQ_OK)
-        c->ses_err = rc;
+        c->ses_err = (int8_t)rc; /* MQ_ERR_* > -128 */
 }
 
 /* A client joins its worker: its session reports to session_act, and it
@@ -1488,7 +1496,7 @@ on_connack(mq_client *c, const mqi_connack *p)
                 atomic_store(&c->max_packet, v);
         }
         if (mq_props_get_int(props, MQ_PROP_MAXIMUM_QOS, 0, &v) == MQ_OK)
-            c->server_max_qos = (int)v;
+            c->server_max_qos = (uint8_t)v; /* a byte property */
         if (mq_props_get_int(props, MQ_PROP_RETAIN_AVAILABLE, 0, &v) == MQ_OK)
             c->server_retain = v != 0;
         if (mq_props_get_int(props, MQ_PROP_SERVER_KEEP_ALIVE, 0, &v) == MQ_OK)
@@ -2084,7 +2092,7 @@ mqi_conn_io(mq_client *c, uint32_t events)
             close(c->io.fd);
             c->io.fd = -1;
             c->epoll_mask = 0;
-            if (c->addr_cur != NULL) {
+            if (c->addrs != NULL) { /* more addresses to try */
                 mqi_connect_next_addr(c);
             } else {
                 mqi_connect_addr_failed(c, err);
@@ -2123,6 +2131,23 @@ mqi_conn_io(mq_client *c, uint32_t events)
 
 /* ---- commands ------------------------------------------------------------ */
 
+/* The graceful disconnect's state goes (its end, or the client's). */
+static void
+drain_free(mq_client *c)
+{
+    if (c->drain != NULL) {
+        mq_props_free(c->drain->props);
+        free(c->drain);
+        c->drain = NULL;
+    }
+}
+
+int64_t
+mqi_conn_drain_deadline(const mq_client *c)
+{
+    return c->drain != NULL ? c->drain->deadline_ms : 0; /* 0: now */
+}
+
 /* Could the session the broker holds for us outlive this disconnect?
  * Then publishes in flight belong to it: MQTT-4.4.0-1 has them resent
  * with their ids when the client comes back with that session. */
@@ -2135,8 +2160,8 @@ session_resumable(const mq_client *c)
         return false;
     if (c->proto != MQ_PROTO_V5)
         return true;
-    if (c->drain_props != NULL)
-        mq_props_get_int(c->drain_props, MQ_PROP_SESSION_EXPIRY_INTERVAL, 0,
+    if (c->drain != NULL && c->drain->props != NULL)
+        mq_props_get_int(c->drain->props, MQ_PROP_SESSION_EXPIRY_INTERVAL, 0,
                          &expiry);
     return expiry > 0;
 }
@@ -2167,31 +2192,36 @@ static void
 settle_undelivered(mq_client *c)
 {
     bool resumable = session_resumable(c);
+    size_t none[2] = {0, 0}, *aborted = &none[0], *kept = &none[1];
     mqi_msg *m, *next;
 
-    c->drain_kept = 0; /* counted afresh: this may run twice */
+    if (c->drain != NULL) { /* always while draining */
+        aborted = &c->drain->aborted;
+        kept = &c->drain->kept;
+    }
+    *kept = 0; /* counted afresh: this may run twice */
     for (m = c->ses.pending.head; m != NULL; m = next) {
         next = m->next;
         if (m->qos > 0 && m->seq != 0 && c->store != NULL) {
-            c->drain_kept++;
+            ++*kept;
             continue;
         }
         mqi_list_remove(&c->ses.pending, m);
-        c->drain_aborted++;
+        ++*aborted;
         complete(c, m, MQ_ERR_ABORTED, 0);
     }
     for (m = c->ses.inflight.head; m != NULL; m = next) {
         next = m->next;
         if (m->kind == MQI_CMD_PUBLISH &&
             ((m->seq != 0 && c->store != NULL) || resumable)) {
-            c->drain_kept++;
+            ++*kept;
             continue;
         }
         mqi_list_remove(&c->ses.inflight, m);
         mqi_session_pid_release(&c->ses, m);
         if (m->kind == MQI_CMD_PUBLISH) {
             c->ses.inflight_pub--;
-            c->drain_aborted++;
+            ++*aborted;
             complete(c, m, MQ_ERR_ABORTED, 0);
             continue;
         }
@@ -2212,7 +2242,7 @@ send_disconnect(mq_client *c)
 
     memset(&d, 0, sizeof d);
     d.reason = (uint8_t)c->close_reason;
-    d.props = c->drain_props;
+    d.props = c->drain != NULL ? c->drain->props : NULL;
     encode_disconnect_fit(c, &d);
     c->cs = MQI_CS_CLOSING;
     mqi_conn_deadline(c, mqi_now_ms() + CLOSE_GRACE_MS);
@@ -2259,17 +2289,16 @@ disconnect_done(mq_client *c)
     if (c->draining)
         settle_undelivered(c); /* publishes that raced in behind it */
     c->draining = false;
-    mq_props_free(c->drain_props);
-    c->drain_props = NULL;
-    if (c->drain_aborted > 0 || c->drain_kept > 0) {
+    if (c->drain != NULL &&
+        (c->drain->aborted > 0 || c->drain->kept > 0)) {
         snprintf(msg, sizeof msg, "disconnected; not delivered: %zu aborted "
                  "(MQ_ERR_ABORTED), %zu kept for the next connect",
-                 c->drain_aborted, c->drain_kept);
+                 c->drain->aborted, c->drain->kept);
         mqi_log(c, MQ_LOG_WARNING, "%s", msg);
     } else {
         snprintf(msg, sizeof msg, "disconnected");
     }
-    c->drain_aborted = c->drain_kept = 0;
+    drain_free(c);
     pthread_mutex_lock(&c->lock);
     if (c->connect_seq == c->cfg_seq)
         c->active = false;
@@ -2291,18 +2320,30 @@ cmd_disconnect(mq_client *c, mqi_msg *m)
         mqi_msg_free(m); /* one is running (the API refuses a second) */
         return;
     }
-    c->close_reason = m->reason;
+    c->close_reason = (uint8_t)m->reason; /* 0..255: mq_disconnect*() */
     if (!c->draining) {
-        mq_props_free(c->drain_props);
-        c->drain_props = m->props;
-        m->props = NULL;
+        /* made by mq_disconnect*() with the command (never NULL there);
+         * one left by a disconnect that found DISCONNECT on its way
+         * (CLOSING) is reused, with this command's properties */
+        if (c->drain == NULL) {
+            c->drain = m->resolved;
+            m->resolved = NULL;
+        }
+        if (c->drain != NULL) {
+            mq_props_free(c->drain->props);
+            c->drain->props = m->props;
+            m->props = NULL;
+        }
     }
     mqi_msg_free(m);
     if (c->cs == MQI_CS_CLOSING)
         return; /* DISCONNECT is already on its way */
     c->draining = true;
-    timeout = forced ? 0 : atomic_load(&c->disconnect_timeout_ms);
-    c->drain_deadline_ms = mqi_now_ms() + timeout;
+    timeout = forced || c->drain == NULL
+                  ? 0
+                  : atomic_load(&c->disconnect_timeout_ms);
+    if (c->drain != NULL)
+        c->drain->deadline_ms = mqi_now_ms() + timeout;
     if (timeout == 0 || c->cs == MQI_CS_IDLE) {
         /* forced, or idle (a failed attempt with reconnect off raced
          * with the call): nothing more can be delivered */
@@ -2319,23 +2360,29 @@ cmd_disconnect(mq_client *c, mqi_msg *m)
         return;
     }
     if (c->draining && c->cs != MQI_CS_CLOSING)
-        mqi_conn_deadline(c, c->drain_deadline_ms);
+        mqi_conn_deadline(c, mqi_conn_drain_deadline(c));
 }
 
 static void
-cmd_connect(mq_client *c, mqi_msg *m)
+cmd_connect(mq_client *c)
 {
-    mqi_opts *snap = m->resolved;
+    mqi_opts *snap;
+    unsigned seq;
 
-    m->resolved = NULL;
+    pthread_mutex_lock(&c->lock);
+    snap = c->connect_snap; /* made by mq_connect with the node */
+    c->connect_snap = NULL;
+    seq = c->connect_seq;   /* no newer mq_connect while this one is queued */
+    pthread_mutex_unlock(&c->lock);
+    if (snap == NULL)
+        return; /* never: the node is pushed only with a snapshot */
     if (c->cs != MQI_CS_IDLE) {
         c->close_reason = 0;
         disconnect_done(c);
     }
     mqi_opts_unref(c->cfg);
     c->cfg = snap;
-    c->cfg_valid = true;
-    c->cfg_seq = m->generation;
+    c->cfg_seq = seq;
 #ifdef MQ_HAVE_TLS
     /* rebuilt from the new options at the next TLS connect, keeping the
      * session for resumption if they are the same */
@@ -2351,7 +2398,6 @@ cmd_connect(mq_client *c, mqi_msg *m)
     c->up_since_ms = 0;
     c->ses.window = (size_t)c->cfg->max_inflight;
     mqi_connect_start(c);
-    mqi_msg_free(m);
 }
 
 static void drop_client_state(mq_client *c);
@@ -2395,17 +2441,18 @@ watch_add(mq_client *c, mqi_waitreq *r)
               list_has_token(&c->ses.ctrl_pending, t) ||
               list_has_token(&c->ses.inflight, t) ||
               list_has_token(&c->parked, t);
-    for (i = c->spl_first; !pending && i < c->spl_n; i++)
-        pending = c->spl[i].m->token == t && c->spl[i].m->qos == 0;
+    for (i = c->spl != NULL ? c->spl->first : 0;
+         !pending && c->spl != NULL && i < c->spl->n; i++)
+        pending = c->spl->v[i].m->token == t && c->spl->v[i].m->qos == 0;
     if (pending) {
         r->next = c->watch;
         c->watch = r;
         watch_reply(c, r, MQI_WS_PENDING, MQ_OK);
         return;
     }
-    for (i = 0; i < c->nfails; i++)
-        if (c->fails[i].token == t) {
-            watch_reply(c, r, MQI_WS_DONE, c->fails[i].err);
+    for (i = 0; c->fails != NULL && i < c->fails->n; i++)
+        if (c->fails->v[i].token == t) {
+            watch_reply(c, r, MQI_WS_DONE, c->fails->v[i].err);
             return;
         }
     watch_reply(c, r, MQI_WS_DONE,
@@ -2433,6 +2480,12 @@ mqi_conn_commands(mq_client *c)
             drop_client_state(c);
             return;
         }
+        if (n == &c->connect_node) { /* mq_connect */
+            pump(c);
+            mqi_conn_flush(c);
+            cmd_connect(c);
+            continue;
+        }
         m = MQI_CONTAINER_OF(n, mqi_msg, qn);
         switch (m->kind) {
         case MQI_CMD_PUBLISH:
@@ -2455,11 +2508,6 @@ mqi_conn_commands(mq_client *c)
         case MQI_CMD_SUBSCRIBE:
         case MQI_CMD_UNSUBSCRIBE:
             mqi_session_add(&c->ses, m);
-            break;
-        case MQI_CMD_CONNECT:
-            pump(c);
-            mqi_conn_flush(c);
-            cmd_connect(c, m);
             break;
         case MQI_CMD_DISCONNECT:
             cmd_disconnect(c, m);
@@ -2535,12 +2583,12 @@ mqi_conn_timer(mq_client *c, int64_t now)
             mqi_conn_deadline(c, now + (next > 0 ? next : 1));
     }
     if (c->draining && c->cs != MQI_CS_CLOSING) {
-        if (now >= c->drain_deadline_ms) {
+        if (now >= mqi_conn_drain_deadline(c)) {
             mqi_log(c, MQ_LOG_INFO, "disconnect: timed out delivering");
             mqi_conn_drain_end(c);
             return;
         }
-        mqi_conn_deadline(c, c->drain_deadline_ms);
+        mqi_conn_deadline(c, mqi_conn_drain_deadline(c));
     }
     switch (c->cs) {
     case MQI_CS_RESOLVING:
@@ -2624,6 +2672,17 @@ mqi_conn_timer(mq_client *c, int64_t now)
 
 /* ---- destroy ---------------------------------------------------------- */
 
+/* A publish accepted and never completed, freed by mq_client_destroy,
+ * which says so (the counts stop at UINT32_MAX: 4 G messages). */
+static void
+count_destroyed(mq_client *c, const mqi_msg *m)
+{
+    if (c->destroy_lost < UINT32_MAX)
+        c->destroy_lost++;
+    if (m->seq != 0 && c->store != NULL && c->destroy_stored < UINT32_MAX)
+        c->destroy_stored++;
+}
+
 static void
 free_list(mq_client *c, mqi_list *l)
 {
@@ -2633,9 +2692,7 @@ free_list(mq_client *c, mqi_list *l)
         mqi_session_pid_release(&c->ses, m);
         if (m->kind == MQI_CMD_PUBLISH) {
             /* accepted and never completed: mq_client_destroy says so */
-            c->destroy_lost++;
-            if (m->seq != 0 && c->store != NULL)
-                c->destroy_stored++;
+            count_destroyed(c, m);
         }
         mqi_msg_free(m);
     }
@@ -2660,16 +2717,14 @@ drop_client_state(mq_client *c)
     c->bat_bytes = 0;
     while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL) {
         mqi_msg *m;
-        if (n == &c->destroy_node)
-            continue;
+        if (n == &c->destroy_node || n == &c->connect_node)
+            continue; /* its snapshot goes with the client (lifetime.c) */
         m = MQI_CONTAINER_OF(n, mqi_msg, qn);
         if (m->kind == MQI_CMD_WAIT) {
             watch_reply(c, m->resolved, MQI_WS_DONE, MQ_ERR_DESTROYED);
             m->resolved = NULL;
         } else if (m->kind == MQI_CMD_PUBLISH) {
-            c->destroy_lost++;
-            if (m->seq != 0 && c->store != NULL)
-                c->destroy_stored++;
+            count_destroyed(c, m);
         }
         mqi_msg_free(m);
     }
@@ -2680,8 +2735,7 @@ drop_client_state(mq_client *c)
     }
     free(c->fails);
     c->fails = NULL;
-    mq_props_free(c->drain_props);
-    c->drain_props = NULL;
+    drain_free(c);
     free_list(c, &c->ses.pending);
     free_list(c, &c->ses.ctrl_pending);
     free_list(c, &c->parked);
@@ -2701,10 +2755,8 @@ drop_client_state(mq_client *c)
     mqi_buf_free(&c->in);
     free(c->spl);
     c->spl = NULL;
-    c->spl_cap = 0;
     mqi_opts_unref(c->cfg);
     c->cfg = NULL;
-    c->cfg_valid = false;
 #ifdef MQ_HAVE_TLS
     if (c->tls_ctx != NULL)
         mqi_tls_ctx_free(c->tls_ctx);

@@ -76,7 +76,7 @@ mqi_connect_lost(mq_client *c, int err, int reason, const char *msg)
 {
     bool retry = c->cfg->reconnect != 0;
 
-    if (c->draining && (!retry || mqi_now_ms() >= c->drain_deadline_ms ||
+    if (c->draining && (!retry || mqi_now_ms() >= mqi_conn_drain_deadline(c) ||
                         !mqi_conn_outstanding(c))) {
         /* mq_disconnect() was waiting for this connection: with no retry
          * left to finish it, or nothing left to deliver, it ends here (one
@@ -218,7 +218,6 @@ mqi_connect_tcp_done(mq_client *c)
     if (c->addrs != NULL) {
         freeaddrinfo(c->addrs);
         c->addrs = NULL;
-        c->addr_cur = NULL;
     }
     c->io.ops = &mqi_io_plain_ops;
     c->io.want = 0;
@@ -351,51 +350,69 @@ bind_source(int fd, int family, const char *addr)
     return 0;
 }
 
+/* Start a connection to @p ai (which stays the caller's): true when
+ * connect() is under way or done, false with *err set. */
+static bool
+try_addr(mq_client *c, const struct addrinfo *ai, int *err)
+{
+    int fd = socket(ai->ai_family,
+                    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+
+    if (fd < 0) {
+        *err = errno;
+        return false;
+    }
+    c->tcp = ai->ai_family != AF_UNIX;
+    c->ack_due = false;
+    if (c->tcp && c->cfg->tcp_nodelay) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    if (c->tcp && mqi_xopts_of(c->cfg)->bind_address != NULL &&
+        (*err = bind_source(fd, ai->ai_family,
+                            mqi_xopts_of(c->cfg)->bind_address)) != 0) {
+        close(fd);
+        return false;
+    }
+    c->io.fd = fd;
+    c->epoll_mask = 0;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+        c->cs = MQI_CS_HANDSHAKE;
+        mqi_conn_update_mask(c);
+        mqi_connect_tcp_done(c);
+        return true;
+    }
+    if (errno == EINPROGRESS || errno == EAGAIN) {
+        c->cs = MQI_CS_TCP;
+        mqi_conn_update_mask(c);
+        return true;
+    }
+    *err = errno;
+    close(fd);
+    c->io.fd = -1;
+    return false;
+}
+
+/* c->addrs holds the addresses not tried yet: each is taken off the list
+ * and freed once tried (POSIX lets freeaddrinfo free any sublist), so the
+ * client keeps one pointer for the attempt, not a list and a cursor
+ * (issue 20 item 3). */
 void
 mqi_connect_next_addr(mq_client *c)
 {
-    struct addrinfo *ai = c->addr_cur;
+    struct addrinfo *ai;
     int err = ECONNREFUSED;
 
-    while (ai != NULL) {
-        int fd = socket(ai->ai_family,
-                        ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        ai->ai_protocol);
-        c->addr_cur = ai->ai_next;
-        if (fd < 0) {
-            err = errno;
-            ai = ai->ai_next;
-            continue;
-        }
-        c->tcp = ai->ai_family != AF_UNIX;
-        c->ack_due = false;
-        if (c->tcp && c->cfg->tcp_nodelay) {
-            int one = 1;
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        }
-        if (c->tcp && c->cfg->bind_address != NULL &&
-            (err = bind_source(fd, ai->ai_family, c->cfg->bind_address)) != 0) {
-            close(fd);
-            ai = ai->ai_next;
-            continue;
-        }
-        c->io.fd = fd;
-        c->epoll_mask = 0;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-            c->cs = MQI_CS_HANDSHAKE;
-            mqi_conn_update_mask(c);
-            mqi_connect_tcp_done(c);
+    while ((ai = c->addrs) != NULL) {
+        bool started;
+
+        c->addrs = ai->ai_next;
+        ai->ai_next = NULL;
+        started = try_addr(c, ai, &err);
+        freeaddrinfo(ai);
+        if (started)
             return;
-        }
-        if (errno == EINPROGRESS || errno == EAGAIN) {
-            c->cs = MQI_CS_TCP;
-            mqi_conn_update_mask(c);
-            return;
-        }
-        err = errno;
-        close(fd);
-        c->io.fd = -1;
-        ai = ai->ai_next;
     }
     mqi_connect_addr_failed(c, err);
 }
@@ -404,7 +421,6 @@ void
 mqi_connect_resolved(mq_client *c, struct addrinfo *res)
 {
     c->addrs = res;
-    c->addr_cur = res;
     mqi_connect_next_addr(c);
 }
 
@@ -498,9 +514,14 @@ mqi_connect_start(mq_client *c)
         ai->ai_socktype = SOCK_STREAM;
         ai->ai_addr = (struct sockaddr *)sun;
         ai->ai_addrlen = sizeof *sun;
-        c->addr_cur = ai;
-        mqi_connect_next_addr(c);
-        free(ai);
+        {
+            int err = ECONNREFUSED;
+            bool started = try_addr(c, ai, &err);
+
+            free(ai);
+            if (!started)
+                mqi_connect_addr_failed(c, err);
+        }
         return;
     }
     snprintf(port, sizeof port, "%u",

@@ -66,8 +66,9 @@ enum { MQI_SCHEME_TCP = 1, MQI_SCHEME_TLS, MQI_SCHEME_WS, MQI_SCHEME_WSS,
 
 /* Transport options for real deployments (api_transport.c): keys by URI,
  * providers, engines, TLS-PSK, CRLs, an application's SSL_CTX,
- * resumption, proxies. As set in c->opt; the connect snapshot (c->cfg)
- * also holds the proxies in force, from the options or the environment. */
+ * resumption, proxies, the local bind address. As set in c->opt; the
+ * connect snapshot (c->cfg) also holds the proxies in force, from the
+ * options or the environment. */
 typedef struct mqi_xopts {
     char *tls_key_uri, *tls_cert_uri, *tls_providers, *tls_engine;
     char *tls_psk, *tls_psk_identity, *tls_crl_file, *tls_crl_path;
@@ -77,6 +78,7 @@ typedef struct mqi_xopts {
     void *tls_app_ctx;          /* SSL_CTX *, one reference held */
     char *proxy;                /* MQ_SOPT_PROXY */
     char *no_proxy;             /* MQ_SOPT_NO_PROXY */
+    char *bind_address;         /* MQ_SOPT_BIND_ADDRESS, numeric */
     bool proxy_from_env;
     /* snapshot only */
     mqi_proxy *px_plain;        /* for mqtt:// and ws://, NULL: direct */
@@ -110,36 +112,39 @@ typedef struct mqi_topts {
     bool tls_no_hostname_check;
 } mqi_topts;
 
+/* One per idle client (shared with its connect snapshot), so small: the
+ * options whose valid range fits 16 bits are uint16_t (option rows
+ * OPT_U16; their setters check the range first), and the fields go by
+ * size, 8-byte ones first, with no padding between them (issue 20 item
+ * 3). */
 typedef struct mqi_opts {
-    atomic_int refs;            /* mqi_opts_new / mqi_opts_unref */
-    int keepalive;
-    int clean_start;
-    uint32_t session_expiry;
-    int reconnect;
-    int reconnect_min_ms;
-    int reconnect_max_ms;
-    int max_inflight;
-    int tcp_nodelay;
-    int connect_timeout_ms;
-    uint32_t max_packet_size;
-    int receive_maximum;
-    int topic_alias_maximum;
-    int protocol_fallback;      /* v5: retry a 3.1.1-only broker in 3.1.1 */
-    int topic_alias_auto;       /* v5: outbound aliases assigned by libmq */
-    bool has_password;
     char *username;
     uint8_t *password;
-    size_t password_len;
     mqi_server *servers;
-    size_t nservers;
     mq_props *connect_props;
-    char *persist_dir;
-    char *bind_address;         /* MQ_SOPT_BIND_ADDRESS, numeric */
     mqi_topts *t;               /* NULL until a TLS option or a will is
                                    set: all defaults (mqi_topts_of,
                                    mqi_topts_mut) */
     mqi_xopts *x;               /* NULL until one is set: all defaults
                                    (mqi_xopts_of, mqi_xopts_mut) */
+    atomic_int refs;            /* mqi_opts_new / mqi_opts_unref */
+    uint32_t session_expiry;
+    int reconnect_min_ms;
+    int reconnect_max_ms;
+    int connect_timeout_ms;
+    uint32_t max_packet_size;
+    uint32_t password_len;      /* mq_set_password: <= 65535 */
+    uint32_t nservers;
+    uint16_t keepalive;
+    uint16_t clean_start;
+    uint16_t reconnect;
+    uint16_t max_inflight;
+    uint16_t tcp_nodelay;
+    uint16_t receive_maximum;
+    uint16_t topic_alias_maximum;
+    uint16_t protocol_fallback; /* v5: retry a 3.1.1-only broker in 3.1.1 */
+    uint16_t topic_alias_auto;  /* v5: outbound aliases assigned by libmq */
+    bool has_password;
 } mqi_opts;
 
 int mqi_opts_copy(mqi_opts *dst, const mqi_opts *src);
@@ -200,28 +205,19 @@ const mqi_proxy *mqi_xopts_proxy(const mqi_xopts *x, int scheme,
 
 /* ---- events ---------------------------------------------------------- */
 
+/* Field order: pointers and 64-bit values, then 32-, 16- and 8-bit ones;
+ * the small ranges (event kind, QoS, flags, log level, reason codes, packet
+ * id; payloads and reason lists under MQTT's 256 MB packet limit) keep it
+ * at 128 bytes, so the common kinds fit pool.c's 128-byte class with their
+ * inline storage empty or short (issue 20 item 3). */
 struct mq_event {
     struct mq_event *next;
-    int type;
-    int error;
-    int reason;
-    int token;
-    int qos, retain, dup, packet_id;
-    int session_present;
-    int will_reconnect;
-    int log_level;
     char *topic;
     uint8_t *payload;
-    size_t payload_len;
     mq_props *props;
     uint8_t *reasons;
-    size_t nreasons;
     char *message;
     void *owned;                /* a buffer the payload points into */
-    int blk;                    /* small-block class of this allocation */
-    size_t acct;                /* bytes counted against
-                                   MQ_OPT_MAX_EVENT_BYTES (topic, payload,
-                                   properties of MESSAGE/RECOVERED) */
     uint64_t tag;               /* PUBLISHED/RECOVERED: application tag */
     struct mqi_store *store;    /* PUBLISHED of a tagged stored message:
                                    its record goes when the event is freed
@@ -231,8 +227,26 @@ struct mq_event {
                                    (inline), or NULL */
     struct mqi_inack *inack;    /* MESSAGE of QoS 1/2: freeing the event
                                    lets its PUBACK/PUBREC go (inack.h) */
+    uint32_t payload_len;       /* <= a packet's remaining length or a
+                                   stored record's body (both < 4 GiB) */
+    uint32_t nreasons;
+    uint32_t acct;              /* bytes counted against
+                                   MQ_OPT_MAX_EVENT_BYTES (topic, payload,
+                                   properties of MESSAGE/RECOVERED) */
+    int error;
+    int token;
+    int16_t reason;             /* an MQTT reason code (0..255) */
+    uint16_t packet_id;
+    uint8_t type;               /* MQ_EVENT_* */
+    uint8_t qos, retain, dup;
+    uint8_t session_present;
+    uint8_t will_reconnect;
+    uint8_t log_level;          /* MQ_LOG_* */
+    uint8_t blk;                /* small-block class of this allocation */
     /* inline storage may follow */
 };
+_Static_assert(sizeof(struct mq_event) <= 128,
+               "mq_event fits pool.c's 128-byte class");
 
 typedef struct mqi_events {
     pthread_mutex_t lock;
@@ -281,10 +295,11 @@ void mqi_event_forget(mq_event *ev);
 typedef struct mqi_worker mqi_worker;
 typedef struct mqi_splice mqi_splice;
 
-/* Event-source tags for epoll (data.ptr points at one of these). */
+/* Event-source tags for epoll (data.ptr points at one of these). A
+ * socket's tag is c->sock_src: its client is the struct around it
+ * (MQI_CONTAINER_OF), so the tag is 4 bytes in every client. */
 typedef struct mqi_src {
     int kind; /* MQI_SRC_* */
-    struct mq_client *c;
 } mqi_src;
 enum { MQI_SRC_SOCK = 1, MQI_SRC_WORKER };
 
@@ -323,8 +338,6 @@ struct mq_client {
         mq_event_cb cb;         /* the first mq_set_callback (most */
         void *ud;               /* clients use the pull API) */
     } *cbs;                     /* [MQI_EVENT_KINDS] */
-    size_t destroy_lost;        /* undelivered messages freed by destroy */
-    size_t destroy_stored;      /* ... of which kept in the store */
     pthread_cond_t *state_cond; /* broadcast (mqi_state_broadcast) on the
                                    changes below, on mq_wait outcomes, on a
                                    pause, and when queue space frees up for
@@ -332,17 +345,22 @@ struct mq_client {
                                    the first wait (mqi_cond_lazy_wait:
                                    most clients never wait), NULL before */
     pthread_t loop_thread;
+    mqi_opts *connect_snap;     /* the snapshot mq_connect() made, until
+                                   the worker takes it with connect_node */
     unsigned connect_seq;       /* bumped by each mq_connect() */
     unsigned attempts_done;     /* connect attempts finished (worker) */
     int attempt_err;            /* the outcome of the latest one */
+    uint32_t destroy_lost;      /* undelivered messages freed by destroy
+                                   (counts stop at UINT32_MAX) */
+    uint32_t destroy_stored;    /* ... of which kept in the store */
     bool active;                /* mq_connect() called, no mq_disconnect() */
     bool closing;               /* mq_disconnect() queued, not finished
                                    (c->closing_flag mirrors it) */
     bool final_pending;         /* its final DISCONNECTED event is queued,
                                    not yet taken or dispatched */
-    bool loop_running;
-    bool forever_running;       /* mq_loop_forever() is running */
     atomic_bool loop_stop;
+    /* (loop_running and forever_running are at the end of the shared
+     * section: there they fill its last word instead of padding) */
 
     /* ---- shared (atomics) ---- */
     mqi_mpsc cmdq;
@@ -350,6 +368,11 @@ struct mq_client {
     mqi_qnode destroy_node;     /* the DESTROY command: queued by
                                    mqi_worker_detach, so destroy needs no
                                    memory (not an mqi_msg) */
+    mqi_qnode connect_node;     /* the CONNECT command, not an mqi_msg
+                                   (issue 20 item 3: no 160-byte block per
+                                   connect): at most one is queued, since
+                                   c->active stays set until the worker
+                                   took it (cfg_seq == connect_seq) */
     atomic_size_t q_msgs;       /* accepted, not completed */
     atomic_size_t q_bytes;
     atomic_size_t max_msgs;
@@ -378,24 +401,30 @@ struct mq_client {
     atomic_bool destroyed;
     atomic_bool closing_flag;   /* c->closing, read without the lock */
     atomic_bool paused;         /* worker stopped reading: events full */
+    bool loop_running;          /* api (c->lock) */
+    bool forever_running;       /* api (c->lock): mq_loop_forever() runs */
 
     /* ---- worker ---- */
     mqi_worker *w;              /* its owner: c->home, or c->pw while a
                                    mq_loop_start thread does its I/O */
-    mqi_src sock_src;
     struct mq_client *wnext, *wprev; /* worker's client list */
     mqi_opts *cfg;              /* snapshot taken at CMD_CONNECT */
     uint8_t *fallback;          /* per server: MQI_FB_* (cfg.nservers) */
     mqi_io io;
     mqi_buf out;                /* bytes to write, from out_off */
     size_t out_off;             /* bytes of out already written */
-    struct mqi_splice {         /* large payloads sent from their message */
-        size_t at;              /* offset in out where the payload goes */
-        struct mqi_msg *m;
-        size_t done;            /* payload bytes written */
+    struct mqi_splices {        /* large payloads sent from their message:
+                                   made by the first one (conn.c), NULL
+                                   before (most connections never send a
+                                   payload of SPLICE_MIN bytes) */
+        size_t first, n, cap;   /* v[first..n) wait, in stream order */
+        size_t bytes;           /* payload bytes of splices not written */
+        struct mqi_splice {
+            size_t at;          /* offset in out where the payload goes */
+            struct mqi_msg *m;
+            size_t done;        /* payload bytes written */
+        } v[];
     } *spl;
-    size_t spl_first, spl_n, spl_cap;
-    size_t spl_bytes;           /* payload bytes of splices not written */
     mqi_buf in;                 /* a partial packet, or input kept while paused */
     mq_event *bat_head, *bat_tail; /* events of this round, posted at once */
     size_t bat_n;
@@ -409,23 +438,31 @@ struct mq_client {
                                    (inack.h); made on the first QoS 1/2
                                    message */
     struct mqi_subrec *subs;    /* subscription registry for resubscribe */
-    size_t nsubs, capsubs;
     int64_t up_since_ms;        /* CONNACK of this connection, 0 none */
     mqi_rng rng;                /* reconnect jitter (backoff.h) */
-    void *addrs;                /* struct addrinfo * for this attempt */
-    void *addr_cur;
+    void *addrs;                /* struct addrinfo *: this attempt's
+                                   addresses not tried yet (connect.c) */
     int64_t deadline_ms;        /* next timer for this client, 0 none */
     int64_t connect_deadline_ms;
     int64_t last_send_ms, last_recv_ms, ping_sent_ms;
     int64_t backoff_until_ms;
-    int64_t drain_deadline_ms;
-    mq_props *drain_props;      /* for the DISCONNECT packet */
-    size_t drain_aborted, drain_kept; /* for the final event's message */
+    struct mqi_drain {          /* a graceful disconnect (conn.c): made
+                                   by mq_disconnect*() with its command
+                                   (MQ_ERR_NOMEM there), taken by the
+                                   worker; set while draining, else NULL */
+        int64_t deadline_ms;
+        mq_props *props;        /* for the DISCONNECT packet */
+        size_t aborted, kept;   /* for the final event's message */
+    } *drain;
     mqi_waitreq *watch;         /* mq_wait() calls waiting for a token */
     mqi_list parked;            /* application SUBSCRIBEs waiting for the
                                    SUBACK of libmq's own resubscribe */
-    struct mqi_outcome {        /* recent failed operations, for mq_wait */
-        int token, err;
+    struct mqi_outcomes {       /* recent failed operations, for mq_wait:
+                                   made by the first failure (conn.c) */
+        unsigned n, next;       /* a ring of FAILS_MAX */
+        struct mqi_outcome {
+            int token, err;
+        } v[];
     } *fails;
     struct mqi_alias_out *aout; /* outbound topic aliases (v5) */
     void *tls_ctx;
@@ -438,35 +475,35 @@ struct mq_client {
     mqi_worker *home;           /* the shared worker it joined at creation */
     mqi_worker *pw;             /* private worker, made by the first
                                    mq_loop_start(); freed by destroy */
-    _Atomic(mqi_worker *) move_to; /* asked of the owner: hand c over */
     int64_t adopt_deadline;     /* its timer across the hand-over */
     /* 4-byte worker fields */
+    mqi_src sock_src;           /* epoll's tag for the socket */
     unsigned cfg_seq;           /* connect_seq of the snapshot */
-    int cs;                     /* MQI_CS_* */
-    int proto;                  /* protocol of this connection: version,
-                                   or 3.1.1 after a fallback */
-    uint32_t epoll_mask;        /* what the socket is registered for */
-    int ses_err;                /* a session action could not be carried
-                                   out (MQ_ERR_NOMEM): close after the
-                                   transition */
     unsigned server_idx;
     unsigned attempt;           /* consecutive failed attempts */
     atomic_uint generation;     /* resolve generation (the worker bumps
                                    it; resolver threads read it) */
     unsigned conn_no;           /* connections made (CONNACK 0) */
-    unsigned nfails, fail_next;
+    uint32_t nsubs, capsubs;    /* of subs (capsubs < 2^31) */
     int fail_horizon;           /* newest token pushed out of fails */
     uint32_t server_max_packet;
-    int server_max_qos;
-    int close_reason;           /* DISCONNECT reason we sent */
     atomic_int loop_io_thread;  /* MQ_OPT_LOOP_IO_THREAD */
     atomic_uint wakers;         /* threads inside mqi_wake (a hand-over
                                    waits until none read the old worker) */
     atomic_int own;             /* the worker works on it, or an API
                                    thread writes directly (worker.h) */
     uint16_t server_keepalive;
+    uint16_t epoll_mask;        /* what the socket is registered for
+                                   (EPOLLIN, EPOLLOUT) */
     /* 1-byte worker fields */
-    bool cfg_valid;             /* cfg != NULL */
+    int8_t ses_err;             /* a session action could not be carried
+                                   out (an MQ_ERR_*, e.g. MQ_ERR_NOMEM):
+                                   close after the transition */
+    uint8_t cs;                 /* MQI_CS_* */
+    uint8_t proto;              /* protocol of this connection: version,
+                                   or 3.1.1 after a fallback */
+    uint8_t server_max_qos;     /* the CONNACK's Maximum QoS (a byte) */
+    uint8_t close_reason;       /* DISCONNECT reason we sent (a byte) */
     bool fallback_try;          /* this attempt is a tentative 3.1.1 one */
     bool v5_drop_logged;        /* "v5 feature dropped" said once */
     bool write_blocked;         /* last write hit EAGAIN; wait for EPOLLOUT */
@@ -489,6 +526,8 @@ struct mq_client {
                                    thread: that thread finishes it (lock) */
     bool read_since_direct;     /* the socket was read since the last
                                    direct publish (conn.c; c->own) */
+    atomic_bool move_to_pw;     /* asked of the owner: hand c over to
+                                   c->pw (set after c->pw, read before it) */
 };
 
 typedef struct mqi_subrec {

@@ -31,8 +31,9 @@ mqi_client_unref(mq_client *c)
         return;
     /* Commands that never reached the worker (e.g. a late RESOLVED). */
     while ((n = mqi_mpsc_pop(&c->cmdq)) != NULL)
-        if (n != &c->destroy_node)
+        if (n != &c->destroy_node && n != &c->connect_node)
             mqi_msg_free(MQI_CONTAINER_OF(n, mqi_msg, qn));
+    mqi_opts_unref(c->connect_snap); /* a CONNECT the worker never took */
     mqi_store_close(c->store);
     mqi_client_free_ids(c);
     mqi_events_destroy(&c->ev);

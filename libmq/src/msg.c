@@ -115,10 +115,8 @@ mqi_msg_free(mqi_msg *m)
         mq_props_free(m->props);
     if (m->kind == MQI_CMD_RESOLVED && m->resolved != NULL)
         freeaddrinfo(m->resolved);
-    if (m->kind == MQI_CMD_CONNECT)
-        mqi_opts_unref(m->resolved);
-    if (m->kind == MQI_CMD_WAIT)
-        free(m->resolved); /* never reached the worker */
+    if (m->kind == MQI_CMD_WAIT || m->kind == MQI_CMD_DISCONNECT)
+        free(m->resolved); /* never reached the worker, or not taken */
     if (m->filters != NULL) {
         for (i = 0; i < m->count; i++)
             free(m->filters[i]);

@@ -26,7 +26,7 @@ enum {
     MQI_CMD_SUBSCRIBE,
     MQI_CMD_UNSUBSCRIBE,
     MQI_CMD_AUTH,
-    MQI_CMD_CONNECT,
+    MQI_CMD_CONNECT,  /* unused: the CONNECT command is c->connect_node */
     MQI_CMD_DISCONNECT,
     MQI_CMD_RESOLVED, /* a resolver thread finished */
     MQI_CMD_DESTROY,  /* unused: the DESTROY command is c->destroy_node */
@@ -64,7 +64,8 @@ typedef struct mqi_msg {
     char **filters;
     uint8_t *options;
     void *resolved;                 /* RESOLVED: struct addrinfo list;
-                                       CONNECT: mqi_opts snapshot */
+                                       DISCONNECT: its struct mqi_drain
+                                       (internal.h), plain malloc */
     unsigned generation;            /* RESOLVED: which attempt */
     int resolve_err;
     uint64_t seq;                   /* persistence record, 0 if none */

@@ -42,15 +42,42 @@ mqi_memdup(const void *p, size_t n)
 }
 
 void
-mqi_servers_free(mqi_server *s, size_t n)
+mqi_servers_free(mqi_server *s)
 {
-    size_t i;
+    free(s); /* the strings live in the same block (mqi_servers_pack) */
+}
 
+mqi_server *
+mqi_servers_pack(const mqi_server *s, size_t n)
+{
+    size_t i, total, len;
+    mqi_server *out;
+    char *at;
+
+    if (n == 0 || n > SIZE_MAX / 2 / sizeof *s)
+        return NULL;
+    total = n * sizeof *s;
     for (i = 0; i < n; i++) {
-        free(s[i].host);
-        free(s[i].path);
+        len = strlen(s[i].host) + 1 + (s[i].path ? strlen(s[i].path) + 1 : 0);
+        if (len > SIZE_MAX / 2 - total)
+            return NULL;
+        total += len;
     }
-    free(s);
+    if ((out = malloc(total)) == NULL)
+        return NULL;
+    at = (char *)(out + n);
+    for (i = 0; i < n; i++) {
+        out[i] = s[i];
+        len = strlen(s[i].host) + 1;
+        out[i].host = memcpy(at, s[i].host, len);
+        at += len;
+        if (s[i].path != NULL) {
+            len = strlen(s[i].path) + 1;
+            out[i].path = memcpy(at, s[i].path, len);
+            at += len;
+        }
+    }
+    return out;
 }
 
 #define DEFAULT_MAX_PACKET 268435460u
@@ -74,33 +101,33 @@ mqi_servers_free(mqi_server *s, size_t n)
  * the option set follow the rows too. */
 static const mqi_optdef g_opts[] = {
     /* id                          type when flags store  where                      lo  hi                 default */
-    ROW(MQ_OPT_KEEPALIVE_S,         INT, IDLE, 0, OPT_INT, OPT(keepalive),          0, 65535,            60),
-    ROW(MQ_OPT_CLEAN_START,         INT, IDLE, 0, OPT_INT, OPT(clean_start),        0, 1,                1),
+    ROW(MQ_OPT_KEEPALIVE_S,         INT, IDLE, 0, OPT_U16, OPT(keepalive),          0, 65535,            60),
+    ROW(MQ_OPT_CLEAN_START,         INT, IDLE, 0, OPT_U16, OPT(clean_start),        0, 1,                1),
     ROW(MQ_OPT_SESSION_EXPIRY_S,    INT, IDLE, V5, OPT_U32, OPT(session_expiry),    0, UINT32_MAX,       0),
     ROW(MQ_OPT_RECONNECT_MIN_MS,    INT, IDLE, 0, OPT_INT, OPT(reconnect_min_ms),   1, 3600000,          1000),
     ROW(MQ_OPT_RECONNECT_MAX_MS,    INT, IDLE, 0, OPT_INT, OPT(reconnect_max_ms),   1, 86400000,         30000),
-    ROW(MQ_OPT_RECONNECT,           INT, IDLE, 0, OPT_INT, OPT(reconnect),          0, 1,                1),
-    ROW(MQ_OPT_MAX_INFLIGHT,        INT, IDLE, 0, OPT_INT, OPT(max_inflight),       1, 65535,            20),
+    ROW(MQ_OPT_RECONNECT,           INT, IDLE, 0, OPT_U16, OPT(reconnect),          0, 1,                1),
+    ROW(MQ_OPT_MAX_INFLIGHT,        INT, IDLE, 0, OPT_U16, OPT(max_inflight),       1, 65535,            20),
     ROW(MQ_OPT_QUEUE_MAX_MSGS,      INT, ANY, 0, ATOM_SIZE, CLI(max_msgs),          1, ANYINT,           100000),
     ROW(MQ_OPT_QUEUE_MAX_BYTES,     INT, ANY, 0, ATOM_SIZE, CLI(max_bytes),         1, ANYINT,           64 << 20),
     ROW(MQ_OPT_OFFLINE_QOS0,        INT, ANY, 0, ATOM_INT, CLI(offline_qos0),       0, 1,                1),
-    ROW(MQ_OPT_TCP_NODELAY,         INT, IDLE, 0, OPT_INT, OPT(tcp_nodelay),        0, 1,                1),
+    ROW(MQ_OPT_TCP_NODELAY,         INT, IDLE, 0, OPT_U16, OPT(tcp_nodelay),        0, 1,                1),
     ROW(MQ_OPT_CONNECT_TIMEOUT_MS,  INT, IDLE, 0, OPT_INT, OPT(connect_timeout_ms), 1, 3600000,          10000),
     ROW(MQ_OPT_MAX_EVENTS,          INT, ANY, WAKE, ATOM_SIZE, CLI(max_events),     1, ANYINT,           10000),
     ROW(MQ_OPT_PUBLISH_EVENTS,      INT, ANY, 0, ATOM_INT, CLI(publish_events),     0, 2,                1),
     ROW(MQ_OPT_LOG_LEVEL,           INT, ANY, 0, ATOM_INT, CLI(log_level),          MQ_LOG_NONE, MQ_LOG_DEBUG, MQ_LOG_NONE),
     ROW(MQ_OPT_MAX_PACKET_SIZE,     INT, IDLE, 0, OPT_U32, OPT(max_packet_size),    16, DEFAULT_MAX_PACKET, DEFAULT_MAX_PACKET),
-    ROW(MQ_OPT_RECEIVE_MAXIMUM,     INT, IDLE, V5, OPT_INT, OPT(receive_maximum),   1, 65535,            65535),
-    ROW(MQ_OPT_TOPIC_ALIAS_MAXIMUM, INT, IDLE, V5, OPT_INT, OPT(topic_alias_maximum), 0, 65535,          0),
+    ROW(MQ_OPT_RECEIVE_MAXIMUM,     INT, IDLE, V5, OPT_U16, OPT(receive_maximum),   1, 65535,            65535),
+    ROW(MQ_OPT_TOPIC_ALIAS_MAXIMUM, INT, IDLE, V5, OPT_U16, OPT(topic_alias_maximum), 0, 65535,          0),
     ROW(MQ_OPT_PUBLISH_TIMEOUT_MS,  INT, ANY, 0, ATOM_INT, CLI(publish_timeout_ms), 0, INT32_MAX,        0),
     ROW(MQ_OPT_AUTO_ACK,            INT, ANY, 0, CONST, 0,                          1, 1,                1),
     ROW(MQ_OPT_TLS_INSECURE,        INT, IDLE, TLS, T_BOOL, TOPT(tls_insecure),    0, 1,                0),
     ROW(MQ_OPT_PERSIST_SYNC,        INT, IDLE, 0, CLI_INT, CLI(persist_sync),       0, 2,                0),
     ROW(MQ_OPT_TLS_NO_HOSTNAME_CHECK, INT, IDLE, TLS, T_BOOL, TOPT(tls_no_hostname_check), 0, 1,        0),
     ROW(MQ_OPT_DISCONNECT_TIMEOUT_MS, INT, ANY, 0, ATOM_INT, CLI(disconnect_timeout_ms), 0, 3600000,     5000),
-    ROW(MQ_OPT_PROTOCOL_FALLBACK,   INT, IDLE, V5, OPT_INT, OPT(protocol_fallback), 0, 1,                0),
+    ROW(MQ_OPT_PROTOCOL_FALLBACK,   INT, IDLE, V5, OPT_U16, OPT(protocol_fallback), 0, 1,                0),
     ROW(MQ_OPT_PROTOCOL_IN_USE,     INT, READ, 0, ATOM_INT, CLI(proto_in_use),      0, MQ_PROTO_V5,      0),
-    ROW(MQ_OPT_TOPIC_ALIAS_AUTO,    INT, IDLE, V5, OPT_INT, OPT(topic_alias_auto),  0, 65535,            0),
+    ROW(MQ_OPT_TOPIC_ALIAS_AUTO,    INT, IDLE, V5, OPT_U16, OPT(topic_alias_auto),  0, 65535,            0),
     ROW(MQ_OPT_MAX_EVENT_BYTES,     INT, ANY, WAKE, ATOM_SIZE, CLI(max_event_bytes), 1, ANYINT,          32 << 20),
     ROW(MQ_OPT_TLS_SESSION_RESUME,  INT, IDLE, TLS, XOPTS, 0,                       0, 1,                1),
     ROW(MQ_OPT_TLS_CRL_CHECK,       INT, IDLE, TLS, XOPTS, 0,                       1, 2,                2),
@@ -133,14 +160,13 @@ static const mqi_optdef g_opts[] = {
     SROW(MQ_SOPT_PROXY,             IDLE, 0, XOPTS, 0),
     SROW(MQ_SOPT_NO_PROXY,          IDLE, 0, XOPTS, 0),
     SROW(MQ_SOPT_TLS_MAX_VERSION,   IDLE, 0, XOPTS, 0),
-    SROW(MQ_SOPT_BIND_ADDRESS,      IDLE, MQI_OF_ADDR, OPT_STR, OPT(bind_address)),
+    SROW(MQ_SOPT_BIND_ADDRESS,      IDLE, MQI_OF_ADDR, XOPTS, 0),
 };
 
 #define NOPTS (sizeof g_opts / sizeof g_opts[0])
 
-/* Strings of the option set that are not options of their own (set by
- * mq_set_str(PERSIST_DIR), mq_set_will): copied and freed with the rows. */
-static const size_t g_more_strs[] = { OPT(persist_dir) };
+/* Strings of the TLS/will block that are not options of their own (set
+ * by mq_set_will): copied and freed with the rows. */
 static const size_t g_more_tstrs[] = { TOPT(will_topic) };
 
 /* What a client that never set a TLS option or a will reads. */
@@ -214,6 +240,9 @@ mqi_opt_store_int(struct mq_client *c, const mqi_optdef *d, int64_t v)
     case MQI_OS_OPT_U32:
         *(uint32_t *)opt_at(c, d) = (uint32_t)v;
         break;
+    case MQI_OS_OPT_U16:
+        *(uint16_t *)opt_at(c, d) = (uint16_t)v;
+        break;
     case MQI_OS_OPT_BOOL:
         *(bool *)opt_at(c, d) = v != 0;
         break;
@@ -243,6 +272,8 @@ mqi_opt_load_int(struct mq_client *c, const mqi_optdef *d)
         return *(int *)opt_at(c, d);
     case MQI_OS_OPT_U32:
         return *(uint32_t *)opt_at(c, d);
+    case MQI_OS_OPT_U16:
+        return *(uint16_t *)opt_at(c, d);
     case MQI_OS_OPT_BOOL:
         return *(bool *)opt_at(c, d);
     case MQI_OS_T_BOOL:
@@ -308,11 +339,9 @@ mqi_opts_clear(mqi_opts *o)
         if (g_opts[i].store == MQI_OS_OPT_STR)
             free_str(mqi_opt_str_field(o, &g_opts[i]),
                      (g_opts[i].flags & MQI_OF_SECRET) != 0);
-    for (i = 0; i < sizeof g_more_strs / sizeof g_more_strs[0]; i++)
-        free_str((char **)(void *)((char *)o + g_more_strs[i]), false);
     free(o->password);
     o->password = NULL;
-    mqi_servers_free(o->servers, o->nservers);
+    mqi_servers_free(o->servers);
     o->servers = NULL;
     o->nservers = 0;
     mq_props_free(o->connect_props);
@@ -457,8 +486,6 @@ mqi_opts_copy(mqi_opts *dst, const mqi_opts *src)
     for (i = 0; i < NOPTS; i++)
         if (g_opts[i].store == MQI_OS_OPT_STR)
             *mqi_opt_str_field(dst, &g_opts[i]) = NULL;
-    for (i = 0; i < sizeof g_more_strs / sizeof g_more_strs[0]; i++)
-        *(char **)(void *)((char *)dst + g_more_strs[i]) = NULL;
     dst->password = NULL;
     dst->servers = NULL;
     dst->nservers = 0;
@@ -475,9 +502,6 @@ mqi_opts_copy(mqi_opts *dst, const mqi_opts *src)
     for (i = 0; i < NOPTS && rc == MQ_OK; i++)
         if (g_opts[i].store == MQI_OS_OPT_STR)
             rc = dup_str(dst, src, g_opts[i].off);
-    for (i = 0; i < sizeof g_more_strs / sizeof g_more_strs[0] && rc == MQ_OK;
-         i++)
-        rc = dup_str(dst, src, g_more_strs[i]);
     if (rc != MQ_OK)
         goto fail;
     if (src->has_password &&
@@ -486,18 +510,10 @@ mqi_opts_copy(mqi_opts *dst, const mqi_opts *src)
     if (mqi_props_dup(src->connect_props, &dst->connect_props) != MQ_OK)
         goto fail;
     if (src->nservers > 0) {
-        dst->servers = calloc(src->nservers, sizeof *dst->servers);
+        dst->servers = mqi_servers_pack(src->servers, src->nservers);
         if (dst->servers == NULL)
             goto fail;
         dst->nservers = src->nservers;
-        for (i = 0; i < src->nservers; i++) {
-            dst->servers[i] = src->servers[i];
-            dst->servers[i].host = mqi_strdup(src->servers[i].host);
-            dst->servers[i].path = mqi_strdup(src->servers[i].path);
-            if (dst->servers[i].host == NULL ||
-                (src->servers[i].path != NULL && dst->servers[i].path == NULL))
-                goto fail;
-        }
     }
     return MQ_OK;
 fail:

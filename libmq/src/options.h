@@ -53,6 +53,8 @@ enum {
 enum {
     MQI_OS_OPT_INT = 1, /* int in mqi_opts (c->opt) at off */
     MQI_OS_OPT_U32,     /* uint32_t in mqi_opts */
+    MQI_OS_OPT_U16,     /* uint16_t in mqi_opts: only for a range within
+                           0..65535 (unit_options checks every row) */
     MQI_OS_OPT_BOOL,    /* bool in mqi_opts */
     MQI_OS_OPT_STR,     /* char * in mqi_opts */
     MQI_OS_T_BOOL,      /* bool in mqi_topts (c->opt->t, made when a
@@ -107,7 +109,12 @@ void *mqi_memdup(const void *p, size_t n);
  * MQ_ERR_NOMEM. */
 MQI_MUST_CHECK int mqi_uri_parse(const char *u, size_t len,
                                  struct mqi_server *s);
-void mqi_servers_free(struct mqi_server *s, size_t n);
+/* A server list as one block: the array, then its host and path strings
+ * (issue 20 item 3: one allocation per client instead of 1 + 2n); NULL
+ * without memory or for n 0. Free it with mqi_servers_free. Every list in
+ * an option set is one of these. */
+struct mqi_server *mqi_servers_pack(const struct mqi_server *s, size_t n);
+void mqi_servers_free(struct mqi_server *s);
 
 /* A numeric IPv4 or IPv6 address (MQ_SOPT_BIND_ADDRESS) as a socket
  * address with port 0 in *out (may be NULL: only check). Returns its

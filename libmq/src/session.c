@@ -514,7 +514,7 @@ quota_exceeded(mqi_session *s)
     s->quota_cap = base / 2 > 0 ? base / 2 : 1;
     s->quota_ok = 0;
     snprintf(msg, sizeof msg, "broker quota exceeded (0x97): in-flight "
-             "window now %zu", s->quota_cap);
+             "window now %u", (unsigned)s->quota_cap);
     act_text(s, MQI_ACT_LOG, MQ_LOG_WARNING, MQ_OK, 0, msg);
 }
 

@@ -74,33 +74,34 @@ typedef struct mqi_act {
 typedef void (*mqi_act_sink)(void *ud, const mqi_act *a);
 
 typedef struct mqi_session {
+    /* one per client, so its fields go by size with no padding; the
+     * counts below are bounded by 65535 packet ids (issue 20 item 3) */
     mqi_list pending;       /* publishes waiting for the window */
     mqi_list ctrl_pending;  /* SUBSCRIBE/UNSUBSCRIBE/AUTH to send */
     mqi_list inflight;      /* sent, waiting for acks (send order) */
     mqi_msg **pid_slots;    /* packet id -> message, size pid_mask+1 */
-    uint32_t pid_mask;
-    uint16_t next_pid;
-    size_t inflight_pub;    /* publishes in flight */
-    size_t window;          /* effective inflight limit for publishes */
-    size_t quota_cap;       /* lower limit learnt from 0x97 Quota
-                               exceeded, 0 none (kept across
-                               connections; grows back by one per
-                               quota_cap completions) */
-    size_t quota_ok;        /* completions since quota_cap last grew */
     uint8_t *qos2_in;       /* inbound QoS 2 ids: two bitmaps of 65536,
                                received (delivered or PUBREC sent), then
                                ack pending (delivered, PUBREC not yet) */
     mqi_inack *ack_head;    /* inbound QoS 1/2 delivered, not yet */
     mqi_inack *ack_tail;    /* acknowledged, in arrival order */
+    char **aliases;         /* inbound Topic Aliases (v5), nalias slots */
+    mqi_act_sink sink;
+    void *sink_ud;
+    uint32_t pid_mask;
+    uint32_t inflight_pub;  /* publishes in flight (<= 65535 ids) */
+    uint32_t window;        /* effective inflight limit for publishes */
+    uint32_t quota_cap;     /* lower limit learnt from 0x97 Quota
+                               exceeded, 0 none (kept across
+                               connections; grows back by one per
+                               quota_cap completions) */
+    uint32_t quota_ok;      /* completions since quota_cap last grew */
     unsigned epoch;         /* bumped when the broker starts a new
                                session: older marks are void */
     unsigned conn;          /* bumped at every CONNACK */
     int proto;              /* MQ_PROTO_* of this connection */
-    int nalias;             /* slots in aliases (next to the other ints:
-                               no padding) */
-    char **aliases;         /* inbound Topic Aliases (v5), nalias slots */
-    mqi_act_sink sink;
-    void *sink_ud;
+    int nalias;             /* slots in aliases */
+    uint16_t next_pid;
 } mqi_session;
 
 /* Limits of the connection that decide whether a PUBLISH may be sent. */

@@ -182,7 +182,7 @@ run_wakeups(mqi_worker *w)
         mqi_own_lock(rc);
         if (rc->adopt)
             adopt(w, rc); /* handed over to us (hand_over) */
-        to = atomic_exchange(&rc->move_to, NULL);
+        to = atomic_exchange(&rc->move_to_pw, false) ? rc->pw : NULL;
         if (to != NULL && to != w && !rc->dead) {
             hand_over(rc, w, to); /* the wake and its reference go too */
             mqi_own_unlock(rc);
@@ -245,7 +245,7 @@ worker_round(mqi_worker *w, int max_ms)
         if (src->kind == MQI_SRC_WORKER) {
             run_wakeups(w);
         } else {
-            mq_client *c = src->c;
+            mq_client *c = MQI_CONTAINER_OF(src, mq_client, sock_src);
             mqi_own_lock(c);
             if (!c->dead && __atomic_load_n(&c->w, __ATOMIC_RELAXED) == w) {
                 /* not destroyed in this batch, nor handed over */
@@ -365,7 +365,6 @@ mqi_worker_attach(mq_client *c)
     c->home = w;
     mqi_conn_init(c);
     c->sock_src.kind = MQI_SRC_SOCK;
-    c->sock_src.c = c;
     pthread_mutex_lock(&w->lock);
     c->wprev = NULL;
     c->wnext = w->clients;
@@ -562,7 +561,7 @@ mqi_worker_private_start(mq_client *c, pthread_t *th)
         return MQ_ERR_SYSTEM;
     }
     *th = pw->th;
-    atomic_store(&c->move_to, pw);
+    atomic_store(&c->move_to_pw, true); /* after c->pw: seen with it */
     mqi_wake(c); /* the owner hands c over when it takes it */
     return MQ_OK;
 }

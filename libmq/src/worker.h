@@ -98,6 +98,8 @@ void mqi_conn_post_disconnected(mq_client *c, int err, int reason,
                                 bool will_reconnect, const char *msg);
 bool mqi_conn_outstanding(const mq_client *c); /* anything to deliver? */
 void mqi_conn_drain_end(mq_client *c);     /* a graceful disconnect ends */
+/* When the graceful disconnect in progress gives up (0: at once). */
+int64_t mqi_conn_drain_deadline(const mq_client *c);
 
 /* connect.c */
 void mqi_connect_start(mq_client *c);      /* resolve the current server */

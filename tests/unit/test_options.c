@@ -21,13 +21,16 @@
 #ifndef MQT_NO_MALLOC_HOOK
 extern void *__libc_calloc(size_t n, size_t size);
 
-/* While set, zeroed allocations of the TLS/will block's size fail. */
-static atomic_bool g_fail_topts;
+/* While set, zeroed allocations of the TLS/will block's size fail; and
+ * those of a graceful disconnect's state. */
+static atomic_bool g_fail_topts, g_fail_drain;
 
 void *
 calloc(size_t n, size_t size)
 {
     if (n * size == sizeof(mqi_topts) && atomic_load(&g_fail_topts))
+        return NULL;
+    if (n * size == sizeof(struct mqi_drain) && atomic_load(&g_fail_drain))
         return NULL;
     return __libc_calloc(n, size);
 }
@@ -117,6 +120,80 @@ Test(options, every_int_row_default_and_range)
         }
         cr_assert_eq(mq_set_int(v5, d->id, d->def), MQ_OK);
     }
+}
+
+/* Rows stored as uint16_t (issue 20 item 3) must have a range that fits
+ * (the setter checks the range before it stores), and the values of
+ * neighbouring 16-bit fields must not leak into each other. */
+Test(options, u16_rows_fit_and_stay_apart)
+{
+    const mqi_optdef *d, *e;
+    size_t i, j, n = 0;
+    int64_t v;
+
+    for (i = 0; (d = mqi_opt_at(i)) != NULL; i++) {
+        if (d->store != MQI_OS_OPT_U16)
+            continue;
+        n++;
+        cr_assert_geq(d->lo, 0, "%s", d->name);
+        cr_assert_leq(d->hi, 65535, "%s", d->name);
+        cr_assert_geq(d->def, d->lo, "%s", d->name);
+        cr_assert_leq(d->def, d->hi, "%s", d->name);
+        cr_assert_eq(mq_set_int(v5, d->id, d->hi), MQ_OK, "%s", d->name);
+        cr_assert_eq(mq_set_int(v5, d->id, 65536), MQ_ERR_INVAL, "%s",
+                     d->name);
+        cr_assert_eq(mq_set_int(v5, d->id, -1), MQ_ERR_INVAL, "%s", d->name);
+        for (j = 0; (e = mqi_opt_at(j)) != NULL; j++) {
+            if (e == d || e->type != MQI_OT_INT)
+                continue;
+            cr_assert_eq(mq_get_int(v5, e->id, &v), MQ_OK);
+            cr_assert_eq(v, e->def, "%s set to its maximum changed %s",
+                         d->name, e->name);
+        }
+        cr_assert_eq(mq_get_int(v5, d->id, &v), MQ_OK);
+        cr_assert_eq(v, d->hi, "%s", d->name);
+        cr_assert_eq(mq_set_int(v5, d->id, d->def), MQ_OK);
+    }
+    cr_assert_geq(n, 9, "keepalive, inflight, v5 limits... are 16-bit");
+}
+
+/* A server list is one block: the array, then its strings (issue 20 item
+ * 3); a copy of the option set (the snapshot after a change) is another
+ * such block with the same contents. */
+Test(options, server_list_is_one_block)
+{
+    mqi_opts *copy;
+    const mqi_server *s;
+    const char *end;
+
+    cr_assert_eq(mq_set_server(v5, "ws://h1.example:8080/mqtt, "
+                                   "mqtt://10.0.0.2 unix:///tmp/b.sock"),
+                 MQ_OK);
+    s = v5->opt->servers;
+    cr_assert_eq(v5->opt->nservers, 3);
+    end = (const char *)(s + 3);
+    cr_assert_str_eq(s[0].host, "h1.example");
+    cr_assert_str_eq(s[0].path, "/mqtt");
+    cr_assert_eq(s[0].port, 8080);
+    cr_assert_eq(s[0].scheme, MQI_SCHEME_WS);
+    cr_assert_str_eq(s[1].host, "10.0.0.2");
+    cr_assert_null(s[1].path);
+    cr_assert_eq(s[1].port, 1883);
+    cr_assert_str_eq(s[2].host, "/tmp/b.sock");
+    cr_assert_eq(s[2].scheme, MQI_SCHEME_UNIX);
+    cr_assert(s[0].host == end, "the strings follow the array");
+    cr_assert(s[2].host > s[1].host && s[1].host > s[0].path);
+    copy = mqi_opts_new();
+    cr_assert_not_null(copy);
+    cr_assert_eq(mqi_opts_copy(copy, v5->opt), MQ_OK);
+    cr_assert_eq(copy->nservers, 3);
+    cr_assert_neq(copy->servers, s);
+    cr_assert_str_eq(copy->servers[0].path, "/mqtt");
+    cr_assert_str_eq(copy->servers[2].host, "/tmp/b.sock");
+    cr_assert(copy->servers[0].host == (const char *)(copy->servers + 3));
+    mqi_opts_unref(copy);
+    cr_assert_eq(mq_set_server(v5, "mqtt://127.0.0.1:1"), MQ_OK);
+    cr_assert_eq(v5->opt->nservers, 1);
 }
 
 Test(options, unknown_and_mistyped)
@@ -312,5 +389,24 @@ Test(options, tls_and_will_setters_without_memory_change_nothing)
     cr_assert(v5->opt->t->will && v5->opt->t->tls_insecure);
     cr_assert_str_eq(v5->opt->t->tls_alpn, "mqtt");
     cr_assert_eq(v5->opt->t->tls_password_cb, pw_cb);
+}
+
+/* The state of a graceful disconnect is made by mq_disconnect*() (issue
+ * 20 item 3: idle clients hold none): without memory for it the call
+ * fails with MQ_ERR_NOMEM and changes nothing; repeated, it works. */
+Test(options, disconnect_without_memory_changes_nothing)
+{
+    cr_assert_eq(mq_set_server(v5, "mqtt://127.0.0.1:1"), MQ_OK);
+    cr_assert_eq(mq_connect(v5), MQ_OK); /* refused, retried: active */
+    atomic_store(&g_fail_drain, true);
+    cr_assert_eq(mq_disconnect(v5, 0), MQ_ERR_NOMEM);
+    cr_assert_eq(mq_disconnect_now(v5, 0), MQ_ERR_NOMEM);
+    atomic_store(&g_fail_drain, false);
+    cr_assert_eq(mq_connect(v5), MQ_ERR_STATE, "still active");
+    cr_assert_eq(mq_disconnect(v5, 0), MQ_OK);
+    cr_assert_eq(mq_disconnect(v5, 0), MQ_ERR_STATE, "one is under way");
+    cr_assert_eq(mq_wait_disconnected(v5, 10000), MQ_OK);
+    cr_assert_null(v5->drain, "freed at the end");
+    cr_assert_eq(mq_disconnect(v5, 0), MQ_ERR_NO_CONN);
 }
 #endif

@@ -129,19 +129,46 @@ Test(pool, small_class_choice)
     void *a = mqi_block_alloc(100, &cls);
     cr_assert_not_null(a);
 #if !defined(__SANITIZE_ADDRESS__)
-    cr_assert_eq(cls, 1);
+    cr_assert_eq(cls, 1, "100 bytes: the 128-byte class");
 #endif
+    memset(a, 1, cls == 1 ? 128 : 100); /* the whole class is usable */
     mqi_block_free(a, cls, 100);
+    a = mqi_block_alloc(129, &cls);
+#if !defined(__SANITIZE_ADDRESS__)
+    cr_assert_eq(cls, 2, "129 bytes: the 256-byte class");
+#endif
+    memset(a, 1, cls == 2 ? 256 : 129);
+    mqi_block_free(a, cls, 129);
     a = mqi_block_alloc(1000, &cls);
 #if !defined(__SANITIZE_ADDRESS__)
-    cr_assert_eq(cls, 2);
+    cr_assert_eq(cls, 3);
 #endif
-    memset(a, 1, 1000); /* the whole class size is usable */
+    memset(a, 1, 1000);
     mqi_block_free(a, cls, 1000);
     a = mqi_block_alloc(5000, &cls); /* larger than every class */
     cr_assert_eq(cls, 0);
     memset(a, 1, 5000);
     mqi_block_free(a, cls, 5000);
+}
+
+/* an event without inline storage takes a 128-byte block (issue 20 item
+ * 3); one with a short topic the 256-byte one */
+Test(pool, events_use_the_128_byte_class)
+{
+    mq_event *ev = mqi_event_new(MQ_EVENT_CONNECT, 0);
+
+    cr_assert_not_null(ev);
+    cr_assert_leq(sizeof *ev, 128);
+#if !defined(__SANITIZE_ADDRESS__)
+    cr_assert_eq(ev->blk, 1);
+#endif
+    mq_event_free(ev);
+    ev = mqi_event_new(MQ_EVENT_MESSAGE, 40);
+    cr_assert_not_null(ev);
+#if !defined(__SANITIZE_ADDRESS__)
+    cr_assert_eq(ev->blk, 2);
+#endif
+    mq_event_free(ev);
 }
 
 /* past the classes and MQI_BIG_MIN, the same pair goes to the large-block
