@@ -19,15 +19,7 @@
 
 #include "internal.h"
 
-/* Sanitizers bring their own malloc: the no-memory test runs in the
- * plain build only (scripts/test.sh stage 1). */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define MQT_NO_MALLOC_HOOK 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define MQT_NO_MALLOC_HOOK 1
-#endif
-#endif
+#include "malloc_hook.h"
 
 #ifndef MQT_NO_MALLOC_HOOK
 extern void *__libc_malloc(size_t n);

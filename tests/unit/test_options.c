@@ -10,13 +10,7 @@
 
 #include "internal.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define MQT_NO_MALLOC_HOOK 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define MQT_NO_MALLOC_HOOK 1
-#endif
-#endif
+#include "malloc_hook.h"
 
 #ifndef MQT_NO_MALLOC_HOOK
 extern void *__libc_calloc(size_t n, size_t size);
