@@ -363,6 +363,65 @@ bench_payload(size_t size)
 
 /* ---- completion window (for libraries without their own back-pressure) */
 
+/* Round trip with callbacks (rtt): the publisher arms the sequence number
+ * it is about to send, the library's message callback offers each echo,
+ * and the publisher waits for the matching one. Any thread. */
+typedef struct bench_echo {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    uint64_t want_seq;
+    int got;
+} bench_echo;
+
+static inline void
+bench_echo_init(bench_echo *e)
+{
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->cond, NULL);
+    e->want_seq = 0;
+    e->got = 0;
+}
+
+static inline void
+bench_echo_arm(bench_echo *e, uint64_t seq)
+{
+    pthread_mutex_lock(&e->lock);
+    e->want_seq = seq;
+    e->got = 0;
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* From the message callback: is this payload the echo waited for? */
+static inline void
+bench_echo_offer(bench_echo *e, const void *payload, size_t n)
+{
+    pthread_mutex_lock(&e->lock);
+    if (n >= 8 && memcmp(payload, &e->want_seq, 8) == 0) {
+        e->got = 1;
+        pthread_cond_signal(&e->cond);
+    }
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* 0 once the armed echo came, -1 if @p deadline (bench_now()) passed. */
+static inline int
+bench_echo_wait(bench_echo *e, double deadline)
+{
+    int ok = 1;
+
+    pthread_mutex_lock(&e->lock);
+    while (!e->got && ok) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&e->cond, &e->lock, &ts);
+        if (bench_now() > deadline)
+            ok = 0;
+    }
+    pthread_mutex_unlock(&e->lock);
+    return ok ? 0 : -1;
+}
+
 typedef struct bench_window {
     atomic_long completed;
     atomic_long wake_at;   /* the publisher sleeps until completed reaches

@@ -19,11 +19,7 @@ typedef struct ctx {
     atomic_long received;
     _Atomic double t_last;
     bench_window win; /* win.completed: MQ_EVENT_PUBLISHED events */
-    /* rtt with api=callbacks */
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    uint64_t want_seq;
-    int got;
+    bench_echo echo; /* rtt */
 } ctx;
 
 static void
@@ -75,12 +71,7 @@ on_message_rtt(mq_client *c, const mq_event *ev, void *ud)
     size_t n;
     const void *pl = mq_event_payload(ev, &n);
     (void)c;
-    pthread_mutex_lock(&x->lock);
-    if (n >= 8 && memcmp(pl, &x->want_seq, 8) == 0) {
-        x->got = 1;
-        pthread_cond_signal(&x->cond);
-    }
-    pthread_mutex_unlock(&x->lock);
+    bench_echo_offer(&x->echo, pl, n);
 }
 
 static mq_client *
@@ -272,12 +263,10 @@ run_rtt_callbacks(const bench_args *a, bench_result *r)
     double *lat = calloc((size_t)a->count, sizeof *lat);
     double deadline = bench_now() + a->timeout_s, t0;
     long i;
-    int ok = 1;
 
     memset(&x, 0, sizeof x);
     bench_window_init(&x.win);
-    pthread_mutex_init(&x.lock, NULL);
-    pthread_cond_init(&x.cond, NULL);
+    bench_echo_init(&x.echo);
     c = make_client(a, "rtt", &x, 1);
     if (c == NULL || payload == NULL || lat == NULL ||
         wait_flag(&x.connected, deadline) != 0) {
@@ -294,26 +283,13 @@ run_rtt_callbacks(const bench_args *a, bench_result *r)
         uint64_t seq = (uint64_t)i;
         double t;
         memcpy(payload, &seq, sizeof seq);
-        pthread_mutex_lock(&x.lock);
-        x.want_seq = seq;
-        x.got = 0;
-        pthread_mutex_unlock(&x.lock);
+        bench_echo_arm(&x.echo, seq);
         t = bench_now();
         if (mq_publish(c, a->topic, payload, a->size, a->qos, 0) < 0) {
             r->error = "publish_failed";
             break;
         }
-        pthread_mutex_lock(&x.lock);
-        while (!x.got && ok) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
-            pthread_cond_timedwait(&x.cond, &x.lock, &ts);
-            if (bench_now() > deadline)
-                ok = 0;
-        }
-        pthread_mutex_unlock(&x.lock);
-        if (!ok) {
+        if (bench_echo_wait(&x.echo, deadline) != 0) {
             r->error = "timeout";
             break;
         }

@@ -21,11 +21,7 @@ typedef struct ctx {
     atomic_long received;
     _Atomic double t_last;
     bench_window win;
-    /* rtt */
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    uint64_t want_seq;
-    int got;
+    bench_echo echo; /* rtt */
 } ctx;
 
 static void
@@ -69,13 +65,8 @@ on_message_rtt(struct mosquitto *m, void *ud,
 {
     ctx *x = ud;
     (void)m;
-    pthread_mutex_lock(&x->lock);
-    if (msg->payloadlen >= 8 &&
-        memcmp(msg->payload, &x->want_seq, 8) == 0) {
-        x->got = 1;
-        pthread_cond_signal(&x->cond);
-    }
-    pthread_mutex_unlock(&x->lock);
+    bench_echo_offer(&x->echo, msg->payload,
+                     msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
 }
 
 static void
@@ -83,8 +74,7 @@ ctx_init(ctx *x)
 {
     memset(x, 0, sizeof *x);
     bench_window_init(&x->win);
-    pthread_mutex_init(&x->lock, NULL);
-    pthread_cond_init(&x->cond, NULL);
+    bench_echo_init(&x->echo);
 }
 
 static struct mosquitto *
@@ -320,29 +310,15 @@ run_rtt(const bench_args *a, bench_result *r)
     for (i = 0; i < a->count; i++) {
         uint64_t seq = (uint64_t)i;
         double t;
-        int ok = 1;
         memcpy(payload, &seq, sizeof seq);
-        pthread_mutex_lock(&x.lock);
-        x.want_seq = seq;
-        x.got = 0;
-        pthread_mutex_unlock(&x.lock);
+        bench_echo_arm(&x.echo, seq);
         t = bench_now();
         if (mosquitto_publish(m, NULL, a->topic, (int)a->size, payload,
                               a->qos, false) != MOSQ_ERR_SUCCESS) {
             r->error = "publish_failed";
             break;
         }
-        pthread_mutex_lock(&x.lock);
-        while (!x.got && ok) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
-            pthread_cond_timedwait(&x.cond, &x.lock, &ts);
-            if (bench_now() > deadline)
-                ok = 0;
-        }
-        pthread_mutex_unlock(&x.lock);
-        if (!ok) {
+        if (bench_echo_wait(&x.echo, deadline) != 0) {
             r->error = "timeout";
             break;
         }

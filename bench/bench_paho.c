@@ -48,10 +48,7 @@ typedef struct ctx {
     _Atomic double t_last;
     bench_window win;
     int rtt;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    uint64_t want_seq;
-    int got;
+    bench_echo echo; /* rtt */
 } ctx;
 
 static void
@@ -59,8 +56,7 @@ ctx_init(ctx *x)
 {
     memset(x, 0, sizeof *x);
     bench_window_init(&x->win);
-    pthread_mutex_init(&x->lock, NULL);
-    pthread_cond_init(&x->cond, NULL);
+    bench_echo_init(&x->echo);
 }
 
 static void
@@ -111,13 +107,8 @@ on_message(void *ud, char *topic, int tlen, MQTTAsync_message *msg)
     ctx *x = ud;
     (void)tlen;
     if (x->rtt) {
-        pthread_mutex_lock(&x->lock);
-        if (msg->payloadlen >= 8 &&
-            memcmp(msg->payload, &x->want_seq, 8) == 0) {
-            x->got = 1;
-            pthread_cond_signal(&x->cond);
-        }
-        pthread_mutex_unlock(&x->lock);
+        bench_echo_offer(&x->echo, msg->payload,
+                         msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
     } else {
         atomic_fetch_add_explicit(&x->received, 1, memory_order_relaxed);
         atomic_store_explicit(&x->t_last, bench_now(), memory_order_relaxed);
@@ -325,28 +316,14 @@ run_rtt(const bench_args *a, bench_result *r)
     for (i = 0; i < a->count; i++) {
         uint64_t seq = (uint64_t)i;
         double t;
-        int ok = 1;
         memcpy(payload, &seq, sizeof seq);
-        pthread_mutex_lock(&x.lock);
-        x.want_seq = seq;
-        x.got = 0;
-        pthread_mutex_unlock(&x.lock);
+        bench_echo_arm(&x.echo, seq);
         t = bench_now();
         if (send_one(a, m, &x, payload, deadline) != MQTTASYNC_SUCCESS) {
             r->error = "publish_failed";
             break;
         }
-        pthread_mutex_lock(&x.lock);
-        while (!x.got && ok) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
-            pthread_cond_timedwait(&x.cond, &x.lock, &ts);
-            if (bench_now() > deadline)
-                ok = 0;
-        }
-        pthread_mutex_unlock(&x.lock);
-        if (!ok) {
+        if (bench_echo_wait(&x.echo, deadline) != 0) {
             r->error = "timeout";
             break;
         }
